@@ -1,0 +1,121 @@
+"""The session as a secretary describes it (see docs/session-file.md): a validated, immutable value.
+
+Parsing and validation of files live in ``lms_bridge.sessionfile``; this module only defines what a
+valid session *is*, so that the store, the provisioning plan and the rules share one vocabulary.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ExamKind(enum.StrEnum):
+    ORAL_EXAM = "oral_exam"
+    WRITTEN_EXAM = "written_exam"
+    TEST_EXAM = "test_exam"
+    CREATIVE_EXAM = "creative_exam"
+    DEFENSE = "defense"
+
+
+class Role(enum.StrEnum):
+    CHAIR = "chair"
+    MEMBER = "member"
+    SECRETARY = "secretary"
+
+    @property
+    def votes(self) -> bool:
+        # The technical secretary organises the vote but does not vote (003 §60, §73).
+        return self is not Role.SECRETARY
+
+
+class DecisionRule(enum.StrEnum):
+    MEAN = "mean"
+    MAJORITY = "majority"
+
+
+class DegreeVote(enum.StrEnum):
+    NONE = "none"
+    OPEN = "open"
+    SECRET = "secret"
+
+
+LANGUAGES = ("kk", "ru", "en")
+
+# Preparation minutes by kind when the file gives none (000 step 4 p6: 1 academic hour = 50 min;
+# 001 §12 / 003 §37: a written exam gets at least 2 academic hours).
+DEFAULT_PREPARATION_MINUTES: dict[ExamKind, int] = {
+    ExamKind.ORAL_EXAM: 50,
+    ExamKind.WRITTEN_EXAM: 100,
+    ExamKind.TEST_EXAM: 40,
+    ExamKind.CREATIVE_EXAM: 50,
+    ExamKind.DEFENSE: 0,
+}
+
+
+@dataclass(frozen=True)
+class Grading:
+    scale: str = "kz_letter"
+    decision: DecisionRule = DecisionRule.MEAN
+    # Share of the voting members whose ballots make a valid decision, as a fraction "p/q".
+    quorum_num: int = 2
+    quorum_den: int = 3
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    email: str  # lower-cased
+    role: Role
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    name: str
+    email: str  # lower-cased
+    admitted: bool = True
+    admission_note: str = ""  # why not admitted (debts, ...), shown to the secretary
+    admission_rating: int | None = None  # test exams: 0..60
+
+
+@dataclass(frozen=True)
+class Ticket:
+    number: int
+    questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    code: str
+    title: str
+    kind: ExamKind
+    programme: str
+    group: str
+    language: str
+    timezone: str
+    starts_at: datetime  # timezone-aware, in `timezone`
+    preparation_minutes: int
+    answer_minutes: int = 15
+    grading: Grading = field(default_factory=Grading)
+    degree_vote: DegreeVote = DegreeVote.NONE
+    commission: tuple[Member, ...] = ()
+    students: tuple[Student, ...] = ()
+    tickets: tuple[Ticket, ...] = ()
+
+    @property
+    def chair(self) -> Member:
+        return next(m for m in self.commission if m.role is Role.CHAIR)
+
+    @property
+    def secretary(self) -> Member:
+        return next(m for m in self.commission if m.role is Role.SECRETARY)
+
+    @property
+    def voters(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.commission if m.role.votes)
+
+    @property
+    def admitted(self) -> tuple[Student, ...]:
+        return tuple(s for s in self.students if s.admitted)

@@ -1,0 +1,1 @@
+"""Provisioning: a session's plan of named, journaled, idempotent steps."""

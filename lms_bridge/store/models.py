@@ -1,0 +1,272 @@
+"""The store's tables.  Datetimes are stored in UTC (``*_at``) and shown in the session's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    """A local account for the admin page (the embedded default; production may front it with SSO)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    language: Mapped[str] = mapped_column(String(5), default="kk")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExamSession(Base):
+    __tablename__ = "exam_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(40))
+    programme: Mapped[str] = mapped_column(String(500), default="")
+    group_name: Mapped[str] = mapped_column(String(120), default="")
+    language: Mapped[str] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    preparation_minutes: Mapped[int] = mapped_column(Integer)
+    answer_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # {"scale": ..., "decision": "mean"|"majority", "quorum": [num, den]}
+    grading: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    degree_vote: Mapped[str] = mapped_column(String(10), default="none")
+    # Verifiable draw (see lms_bridge.domain.draw): the commitment is public from import on,
+    # the seed stays secret until `draw_revealed_at`.
+    draw_seed: Mapped[str] = mapped_column(String(128))
+    draw_commitment: Mapped[str] = mapped_column(String(128))
+    draw_revealed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="imported")  # imported|provisioned|sealed
+    source_name: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sealed_at: Mapped[datetime | None]
+
+    members: Mapped[list[CommissionMember]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", order_by="CommissionMember.position")
+    students: Mapped[list[StudentRecord]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", order_by="StudentRecord.position")
+    tickets: Mapped[list[TicketRecord]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", order_by="TicketRecord.number")
+
+
+class CommissionMember(Base):
+    __tablename__ = "commission_members"
+    __table_args__ = (UniqueConstraint("session_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))  # chair|member|secretary
+    # False once a re-import drops the member: kept because ballots may point at it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session: Mapped[ExamSession] = relationship(back_populates="members")
+
+
+class StudentRecord(Base):
+    __tablename__ = "students"
+    __table_args__ = (UniqueConstraint("session_id", "student_ref"), UniqueConstraint("session_id", "email"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    student_ref: Mapped[str] = mapped_column(String(64))  # the id in the university information system
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255))
+    admitted: Mapped[bool] = mapped_column(Boolean, default=True)
+    admission_note: Mapped[str] = mapped_column(Text, default="")
+    admission_rating: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Ticket draw (R-TICKET-1..3)
+    ticket_number: Mapped[int | None]
+    ticket_drawn_at: Mapped[datetime | None]
+    ticket_confirmed_at: Mapped[datetime | None]
+    # Answer sheets (R-ANS-1..3)
+    pages_declared: Mapped[int | None]
+    files_received: Mapped[int] = mapped_column(Integer, default=0)
+    uploaded_by_secretary: Mapped[bool] = mapped_column(Boolean, default=False)
+    turned_in_at: Mapped[datetime | None]
+    turned_in_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Moodle test attempt (test exams)
+    attempt_state: Mapped[str] = mapped_column(String(30), default="")
+    attempt_score: Mapped[float | None]
+    status: Mapped[str] = mapped_column(String(30), default="registered")
+    session: Mapped[ExamSession] = relationship(back_populates="students")
+
+
+class TicketRecord(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("session_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    questions: Mapped[list[Any]] = mapped_column(default=list)
+    session: Mapped[ExamSession] = relationship(back_populates="tickets")
+
+
+class ProvisioningRun(Base):
+    __tablename__ = "provisioning_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|succeeded|failed
+    trigger: Mapped[str] = mapped_column(String(20), default="cli")
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    reused: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    steps: Mapped[list[ProvisioningStepRun]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="ProvisioningStepRun.position")
+
+
+class ProvisioningStepRun(Base):
+    __tablename__ = "provisioning_step_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("provisioning_runs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|running|done|failed|skipped
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    reused: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    run: Mapped[ProvisioningRun] = relationship(back_populates="steps")
+
+
+class JournalEntry(Base):
+    """What a provisioning step made outside, under a deterministic key: the idempotency record."""
+
+    __tablename__ = "provisioning_journal"
+    __table_args__ = (UniqueConstraint("session_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(255))
+    external_id: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("source", "delivery_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # google|moodle
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(80), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|processed|failed|ignored
+    error: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class BallotRecord(Base):
+    """Every response seen on a student's form, counted or not (the audit trail, R-VOTE-3)."""
+
+    __tablename__ = "ballots"
+    __table_args__ = (UniqueConstraint("form_id", "response_id", "submitted_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("commission_members.id"))
+    voter_email: Mapped[str] = mapped_column(String(255))
+    form_id: Mapped[str] = mapped_column(String(128))
+    response_id: Mapped[str] = mapped_column(String(128))
+    submitted_at: Mapped[datetime]
+    grade: Mapped[str] = mapped_column(String(10), default="")  # letter as chosen
+    degree: Mapped[str] = mapped_column(String(10), default="")  # yes|no|""
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # counted | duplicate | edited | outsider | late | invalid
+    status: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DecisionRecord(Base):
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), unique=True)
+    rule: Mapped[str] = mapped_column(String(20))
+    letter: Mapped[str] = mapped_column(String(4))
+    points: Mapped[float]
+    gpa: Mapped[float]
+    votes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per-member or totals (secret vote)
+    degree_award: Mapped[bool | None]
+    degree_totals: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_by: Mapped[str] = mapped_column(String(255), default="")  # "" = all voted; else the secretary
+
+
+class WritebackRecord(Base):
+    __tablename__ = "writebacks"
+    __table_args__ = (UniqueConstraint("decision_id", "target"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(20))  # sheet|moodle|classroom
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxEmail(Base):
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("exam_sessions.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)  # [{"filename", "path", "mimetype"}]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255), default="system")
+    action: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
