@@ -1,0 +1,65 @@
+"""``lms-bridge db``: bring the store to the newest schema, show where it stands."""
+
+from __future__ import annotations
+
+import click
+
+from lms_bridge.config import ConfigError, Settings, load_settings
+from lms_bridge.i18n import gettext as _
+from lms_bridge.store import schema
+from lms_bridge.store.db import make_engine
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or a one-line error naming the bad setting (exit 1, no traceback)."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _safe_url(settings: Settings) -> str:
+    # The URL may hold a database password: print it the way SQLAlchemy masks it.
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+@click.group("db")
+def db_group() -> None:
+    """The store's schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def upgrade_cmd(revision: str) -> None:
+    """Apply the migrations to the configured database."""
+    settings = settings_or_exit()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        before = schema.current_revision(engine)
+        schema.upgrade(engine, revision)
+        after = schema.current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(_("The store %(url)s is already at revision %(rev)s.", url=_safe_url(settings), rev=after))
+    else:
+        click.echo(_("The store %(url)s was upgraded from %(old)s to %(rev)s.", url=_safe_url(settings),
+                     old=before or "-", rev=after))
+
+
+@db_group.command("current")
+def current_cmd() -> None:
+    """Show the store's revision and the newest one shipped."""
+    settings = settings_or_exit()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        current = schema.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = schema.head_revision()
+    click.echo(_("Store: %(url)s", url=_safe_url(settings)))
+    click.echo(_("Revision: %(rev)s (newest: %(head)s)", rev=current or "-", head=head))
+    if current != head:
+        click.echo(_("Run `lms-bridge db upgrade` to bring the store up to date."))
