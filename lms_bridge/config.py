@@ -89,6 +89,8 @@ class MoodleSettings:
     poll_seconds: int = 120
     timeout_seconds: float = 30.0
     max_retries: int = 4
+    # PHP's max_input_vars on the Moodle server: larger batches are split so none is silently truncated.
+    max_input_vars: int = 1000
 
     @property
     def live(self) -> bool:
