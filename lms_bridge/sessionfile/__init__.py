@@ -1,0 +1,76 @@
+"""Session files (YAML or Excel workbook) -> :class:`~lms_bridge.domain.session.SessionSpec`.
+
+:func:`read_session` never raises for bad content: it returns every problem found, each naming the
+file, the sheet/row (or YAML path/line) and the field.  :func:`load_session` raises
+:class:`SessionFileError` with that list instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lms_bridge.domain.session import SessionSpec
+from lms_bridge.sessionfile.problems import Location, Problem, SessionFileError
+from lms_bridge.sessionfile.validate import build_spec
+from lms_bridge.sessionfile.xlsxfile import read_xlsx
+from lms_bridge.sessionfile.yamlfile import read_yaml
+
+__all__ = ["MAX_FILE_BYTES", "Location", "Problem", "SessionFileError", "load_session", "read_session",
+           "read_session_file"]
+
+# A session of a few hundred students is a few hundred kilobytes; anything far bigger is a wrong file.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+YAML_SUFFIXES = (".yaml", ".yml")
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+
+
+def _too_big(file: str) -> Problem:
+    return Problem(file, Location(), "", "The file is larger than %(mb)s MB; is it the right file?",
+                   {"mb": MAX_FILE_BYTES // (1024 * 1024)})
+
+
+def read_session(data: bytes, file: str) -> tuple[SessionSpec | None, list[Problem]]:
+    """Parse and validate ``data`` read from ``file`` (the name decides YAML or workbook).
+
+    A name with neither suffix (an upload without a name, say) is told apart by its first bytes.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        return None, [_too_big(file)]
+    suffix = Path(file).suffix.lower()
+    if suffix in XLSX_SUFFIXES or suffix == ".xls" or (
+            suffix not in YAML_SUFFIXES and data.startswith((ZIP_MAGIC, OLE_MAGIC))):
+        raw, problems = read_xlsx(data, file)
+    else:
+        raw, problems = read_yaml(data, file)
+    if raw is None:
+        return None, problems
+    spec, more = build_spec(raw)
+    problems = problems + more
+    return (spec if not problems else None), problems
+
+
+def read_session_file(path: Path) -> tuple[SessionSpec | None, list[Problem]]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [_too_big(str(path))]
+        data = path.read_bytes()
+    except IsADirectoryError:
+        return None, [Problem(str(path), Location(), "", "This is a folder, not a session file.")]
+    except FileNotFoundError:
+        return None, [Problem(str(path), Location(), "", "The file does not exist.")]
+    except OSError as exc:
+        return None, [Problem(str(path), Location(), "", "The file cannot be read (%(reason)s).",
+                              {"reason": exc.strerror or type(exc).__name__})]
+    spec, problems = read_session(data, path.name)
+    # Name the file as the user typed it (a relative path stays relative).
+    return spec, [Problem(str(path), p.location, p.field, p.msgid, p.params) for p in problems]
+
+
+def load_session(path: Path) -> SessionSpec:
+    spec, problems = read_session_file(path)
+    if spec is None:
+        raise SessionFileError(problems)
+    return spec

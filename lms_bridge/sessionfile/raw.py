@@ -1,0 +1,54 @@
+"""The file's content before validation, each value tagged with where it was read.
+
+Both readers (YAML and workbook) produce a :class:`RawSession`; one validator
+(:mod:`lms_bridge.sessionfile.validate`) turns it into a ``SessionSpec``.  That is what keeps the
+two formats' rules and messages identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lms_bridge.sessionfile.problems import Location
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A value as read (str, int, float, bool, datetime, or a list of Cells for ticket questions)."""
+
+    value: Any
+    loc: Location
+
+
+@dataclass
+class RawRecord:
+    """One commission member, student or ticket: a workbook row or a YAML list item."""
+
+    loc: Location
+    fields: dict[str, Cell] = field(default_factory=dict)
+
+
+@dataclass
+class RawSession:
+    file: str
+    # Dotted keys ("grading.decision") as in the workbook's session sheet.
+    session: dict[str, Cell] = field(default_factory=dict)
+    session_loc: Location = field(default_factory=Location)
+    # None: the section is missing (already reported by the reader).
+    commission: list[RawRecord] | None = None
+    commission_loc: Location = field(default_factory=Location)
+    students: list[RawRecord] | None = None
+    students_loc: Location = field(default_factory=Location)
+    tickets: list[RawRecord] | None = None
+    tickets_loc: Location = field(default_factory=Location)
+
+
+SESSION_KEYS = (
+    "code", "title", "kind", "programme", "group", "language", "timezone", "starts_at",
+    "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
+    "degree_vote",
+)
+COMMISSION_FIELDS = ("name", "email", "role")
+STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating")
+TICKET_FIELDS = ("number", "questions")

@@ -1,0 +1,417 @@
+"""Every rule a session file must follow, applied to what either reader produced.
+
+Nothing stops at the first problem: the secretary gets the whole list in one go, in file order,
+and a ``SessionSpec`` only when the list is empty.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lms_bridge.domain.session import (
+    DEFAULT_PREPARATION_MINUTES,
+    LANGUAGES,
+    DecisionRule,
+    DegreeVote,
+    ExamKind,
+    Grading,
+    Member,
+    Role,
+    SessionSpec,
+    Student,
+    Ticket,
+)
+from lms_bridge.sessionfile.problems import Location, Problem
+from lms_bridge.sessionfile.raw import Cell, RawRecord, RawSession
+
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+# Deliberately plain: one @, no spaces, a dotted domain of letters/digits/hyphens.  The real check is
+# Google's and Moodle's; this one catches typos (missing @, comma for dot, trailing spaces inside).
+EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@([a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
+QUORUM_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+SCALES = ("kz_letter",)
+MAX_ADMISSION_RATING = 60
+# Kinds whose sitting hands out tickets; a defense and a Moodle test exam have none (attestation-rules).
+TICKET_KINDS = (ExamKind.ORAL_EXAM, ExamKind.WRITTEN_EXAM, ExamKind.CREATIVE_EXAM)
+# The written exam gets at least 2 academic hours to prepare (001 §12, 003 §37).
+MIN_WRITTEN_PREPARATION = 100
+
+_TRUE = {"true", "yes", "y", "1", "иә", "ия", "да", "+"}
+_FALSE = {"false", "no", "n", "0", "жоқ", "нет", "-"}
+
+
+class _Validator:
+    def __init__(self, raw: RawSession) -> None:
+        self.raw = raw
+        self.problems: list[Problem] = []
+
+    # -- reporting -----------------------------------------------------------------------------
+    def problem(self, loc: Location, field: str, msgid: str, **params: Any) -> None:
+        self.problems.append(Problem(self.raw.file, loc, field, msgid, params))
+
+    # -- value coercion: each returns None after reporting a problem -----------------------------
+    def text(self, rec_loc: Location, cells: dict[str, Cell], key: str, *, required: bool) -> str | None:
+        cell = cells.get(key)
+        value = None if cell is None else cell.value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # Excel stores an id typed as 210103045 as a float
+        if isinstance(value, datetime | date | time | list):
+            assert cell is not None
+            self.problem(cell.loc, key, "Expected text here.")
+            return None
+        text = "" if value is None else str(value).strip()
+        if not text:
+            if required:
+                self.problem(cell.loc if cell else rec_loc, key, "This field is required.")
+                return None
+            return ""
+        return text
+
+    def integer(self, rec_loc: Location, cells: dict[str, Cell], key: str, *, low: int, high: int,
+                required: bool) -> int | None:
+        cell = cells.get(key)
+        if cell is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
+            if required:
+                self.problem(cell.loc if cell else rec_loc, key, "This field is required.")
+            return None
+        value = cell.value
+        number: int | None = None
+        if isinstance(value, bool):
+            number = None
+        elif isinstance(value, int):
+            number = value
+        elif (isinstance(value, float) and value.is_integer()) or (
+                isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value)):
+            number = int(value)
+        if number is None:
+            self.problem(cell.loc, key, "%(value)s is not a whole number.", value=_show(value))
+            return None
+        if not low <= number <= high:
+            self.problem(cell.loc, key, "%(value)s is out of range: it must be from %(low)s to %(high)s.",
+                         value=number, low=low, high=high)
+            return None
+        return number
+
+    def boolean(self, cells: dict[str, Cell], key: str, default: bool) -> bool | None:
+        cell = cells.get(key)
+        if cell is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
+            return default
+        value = cell.value
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _TRUE:
+                return True
+            if word in _FALSE:
+                return False
+        self.problem(cell.loc, key, "%(value)s is not yes or no.", value=_show(value))
+        return None
+
+    def choice(self, rec_loc: Location, cells: dict[str, Cell], key: str, allowed: tuple[str, ...], *,
+               default: str | None) -> str | None:
+        cell = cells.get(key)
+        text = self.text(rec_loc, cells, key, required=default is None)
+        if text is None:
+            return None
+        if not text:
+            return default
+        word = text.lower()
+        if word not in allowed:
+            assert cell is not None
+            self.problem(cell.loc, key, "Unknown value %(value)s: use one of %(allowed)s.",
+                         value=_show(text), allowed=", ".join(allowed))
+            return None
+        return word
+
+    def email(self, rec_loc: Location, cells: dict[str, Cell], key: str) -> str | None:
+        text = self.text(rec_loc, cells, key, required=True)
+        if text is None:
+            return None
+        address = text.lower()
+        if not EMAIL_RE.match(address) or ".." in address or len(address) > 254:
+            self.problem(cells[key].loc, key, "%(value)s is not a valid email address.", value=_show(text))
+            return None
+        return address
+
+    # -- sections ------------------------------------------------------------------------------
+    def session(self) -> dict[str, Any]:
+        raw, loc = self.raw.session, self.raw.session_loc
+        out: dict[str, Any] = {}
+        code = self.text(loc, raw, "code", required=True)
+        if code is not None and not CODE_RE.match(code):
+            self.problem(raw["code"].loc, "code",
+                         "The session code %(value)s may only hold Latin letters, digits, - and _ "
+                         "(at most 80).", value=_show(code))
+            code = None
+        out["code"] = code
+        out["title"] = self.text(loc, raw, "title", required=True)
+        kind = self.choice(loc, raw, "kind", tuple(k.value for k in ExamKind), default=None)
+        out["kind"] = ExamKind(kind) if kind else None
+        out["programme"] = self.text(loc, raw, "programme", required=False)
+        out["group"] = self.text(loc, raw, "group", required=False)
+        out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
+        out["timezone"] = self.zone(loc, raw)
+        out["starts_at"] = self.starts_at(loc, raw, out["timezone"])
+        prep = self.integer(loc, raw, "preparation_minutes", low=0, high=600, required=False)
+        if prep is None and _blank(raw.get("preparation_minutes")) and out["kind"] is not None:
+            prep = DEFAULT_PREPARATION_MINUTES[out["kind"]]
+        if (prep is not None and out["kind"] is ExamKind.WRITTEN_EXAM and prep < MIN_WRITTEN_PREPARATION):
+            cell = raw.get("preparation_minutes")
+            self.problem(cell.loc if cell else loc, "preparation_minutes",
+                         "A written exam needs at least %(min)s minutes of preparation (2 academic hours).",
+                         min=MIN_WRITTEN_PREPARATION)
+            prep = None
+        out["preparation_minutes"] = prep
+        answer = self.integer(loc, raw, "answer_minutes", low=1, high=240, required=False)
+        out["answer_minutes"] = 15 if answer is None and _blank(raw.get("answer_minutes")) else answer
+        scale = self.choice(loc, raw, "grading.scale", SCALES, default="kz_letter")
+        decision = self.choice(loc, raw, "grading.decision", tuple(d.value for d in DecisionRule),
+                               default="mean")
+        quorum = self.quorum(loc, raw)
+        degree = self.choice(loc, raw, "degree_vote", tuple(d.value for d in DegreeVote), default="none")
+        out["degree_vote"] = DegreeVote(degree) if degree else None
+        if scale and decision and quorum:
+            out["grading"] = Grading(scale=scale, decision=DecisionRule(decision),
+                                     quorum_num=quorum[0], quorum_den=quorum[1])
+        else:
+            out["grading"] = None
+        return out
+
+    def zone(self, loc: Location, raw: dict[str, Cell]) -> ZoneInfo | None:
+        name = self.text(loc, raw, "timezone", required=True)
+        if name is None:
+            return None
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(raw["timezone"].loc, "timezone",
+                         "Unknown time zone %(value)s (write it like Asia/Almaty).", value=_show(name))
+            return None
+
+    def starts_at(self, loc: Location, raw: dict[str, Cell], zone: ZoneInfo | None) -> datetime | None:
+        cell = raw.get("starts_at")
+        if cell is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
+            self.problem(cell.loc if cell else loc, "starts_at", "This field is required.")
+            return None
+        value = cell.value
+        moment: datetime | None = None
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.strip())
+            except ValueError:
+                moment = None
+            if moment is None or ("T" not in value and " " not in value.strip()):
+                self.problem(cell.loc, "starts_at",
+                             "%(value)s is not a possible date and time (write it like 2026-06-10T09:00).",
+                             value=_show(value))
+                return None
+        else:
+            self.problem(cell.loc, "starts_at",
+                         "%(value)s is not a possible date and time (write it like 2026-06-10T09:00).",
+                         value=_show(value))
+            return None
+        if zone is None:
+            return None
+        if moment.tzinfo is not None:
+            return moment.astimezone(zone)
+        local = moment.replace(tzinfo=zone)
+        # A wall-clock time skipped by a daylight-saving jump does not survive the round trip.
+        if local.astimezone(ZoneInfo("UTC")).astimezone(zone).replace(tzinfo=None) != moment:
+            self.problem(cell.loc, "starts_at", "%(value)s does not exist in the time zone %(zone)s.",
+                         value=moment.isoformat(timespec="minutes"), zone=zone.key)
+            return None
+        return local
+
+    def quorum(self, loc: Location, raw: dict[str, Cell]) -> tuple[int, int] | None:
+        cell = raw.get("grading.quorum")
+        if cell is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
+            return (2, 3)
+        if isinstance(cell.value, datetime | date):
+            # Excel turns "2/3" typed into a cell into the 2nd of March (or the 3rd of February).
+            self.problem(cell.loc, "grading.quorum",
+                         "The quorum was read as a date; format the cell as text and write it like 2/3.")
+            return None
+        match = QUORUM_RE.match(str(cell.value))
+        if not match or not 0 < int(match[1]) <= int(match[2]):
+            self.problem(cell.loc, "grading.quorum",
+                         "%(value)s is not a quorum: write a fraction of the voting members like 2/3.",
+                         value=_show(cell.value))
+            return None
+        return int(match[1]), int(match[2])
+
+    def commission(self) -> list[Member] | None:
+        records = self.raw.commission
+        if records is None:
+            return None
+        members: list[Member] = []
+        seen: dict[str, RawRecord] = {}
+        ok = True
+        for rec in records:
+            name = self.text(rec.loc, rec.fields, "name", required=True)
+            email = self.email(rec.loc, rec.fields, "email")
+            role = self.choice(rec.loc, rec.fields, "role", tuple(r.value for r in Role), default=None)
+            if email is not None and email in seen:
+                self.problem(rec.fields["email"].loc, "email",
+                             "%(email)s is listed twice in the commission (first at %(first)s).",
+                             email=email, first=seen[email].loc.describe())
+                email = None
+            elif email is not None:
+                seen[email] = rec
+            if name is None or email is None or role is None:
+                ok = False
+                continue
+            members.append(Member(name=name, email=email, role=Role(role)))
+        if not records:
+            self.problem(self.raw.commission_loc, "", "The commission is empty.")
+            return None
+        for role, label in ((Role.CHAIR, "chair"), (Role.SECRETARY, "secretary")):
+            count = sum(1 for r in records
+                        if str(getattr(r.fields.get("role"), "value", "") or "").strip().lower()
+                        == role.value)
+            if count != 1:
+                self.problem(self.raw.commission_loc, "role",
+                             "The commission needs exactly one %(role)s; the file has %(count)s.",
+                             role=label, count=count)
+                ok = False
+        return members if ok else None
+
+    def students(self, kind: ExamKind | None, commission_emails: dict[str, Location]) -> list[Student] | None:
+        records = self.raw.students
+        if records is None:
+            return None
+        out: list[Student] = []
+        by_id: dict[str, RawRecord] = {}
+        by_email: dict[str, RawRecord] = {}
+        ok = True
+        for rec in records:
+            sid = self.text(rec.loc, rec.fields, "id", required=True)
+            name = self.text(rec.loc, rec.fields, "name", required=True)
+            email = self.email(rec.loc, rec.fields, "email")
+            admitted = self.boolean(rec.fields, "admitted", default=True)
+            note = self.text(rec.loc, rec.fields, "admission_note", required=False)
+            rating = self.integer(rec.loc, rec.fields, "admission_rating", low=0, high=MAX_ADMISSION_RATING,
+                                  required=False)
+            bad_rating = rating is None and not _blank(rec.fields.get("admission_rating"))
+            if sid is not None and sid in by_id:
+                self.problem(rec.fields["id"].loc, "id",
+                             "Student %(id)s is listed twice (first at %(first)s).",
+                             id=sid, first=by_id[sid].loc.describe())
+                sid = None
+            elif sid is not None:
+                by_id[sid] = rec
+            if email is not None and email in by_email:
+                self.problem(rec.fields["email"].loc, "email",
+                             "%(email)s is used by two students (first at %(first)s).",
+                             email=email, first=by_email[email].loc.describe())
+                email = None
+            elif email is not None:
+                by_email[email] = rec
+            if email is not None and email in commission_emails:
+                self.problem(rec.fields["email"].loc, "email",
+                             "%(email)s is a commission member (%(where)s) and cannot also be a student.",
+                             email=email, where=commission_emails[email].describe())
+                email = None
+            if (kind is ExamKind.TEST_EXAM and admitted and rating is None and not bad_rating):
+                where = rec.fields["admission_rating"].loc if "admission_rating" in rec.fields else rec.loc
+                self.problem(where, "admission_rating",
+                             "A test exam needs the admission rating (0 to 60) of every admitted student.")
+                bad_rating = True
+            if None in (sid, name, email, admitted, note) or bad_rating:
+                ok = False
+                continue
+            assert sid is not None
+            assert name is not None
+            assert email is not None
+            assert note is not None
+            out.append(Student(id=sid, name=name, email=email, admitted=bool(admitted), admission_note=note,
+                               admission_rating=rating))
+        if ok and not any(s.admitted for s in out):
+            self.problem(self.raw.students_loc, "admitted", "No student is admitted to the session.")
+            ok = False
+        return out if ok else None
+
+    def tickets(self, kind: ExamKind | None) -> list[Ticket] | None:
+        records = self.raw.tickets
+        out: list[Ticket] = []
+        if records is None:
+            return None
+        seen: dict[int, RawRecord] = {}
+        ok = True
+        for rec in records:
+            number = self.integer(rec.loc, rec.fields, "number", low=1, high=9999, required=True)
+            if number is not None and number in seen:
+                self.problem(rec.fields["number"].loc, "number",
+                             "Ticket %(number)s is listed twice (first at %(first)s).",
+                             number=number, first=seen[number].loc.describe())
+                number = None
+            elif number is not None:
+                seen[number] = rec
+            questions = self.questions(rec)
+            if number is None or questions is None:
+                ok = False
+                continue
+            out.append(Ticket(number=number, questions=tuple(questions)))
+        if ok and not out and kind in TICKET_KINDS:
+            self.problem(self.raw.tickets_loc, "number", "An exam of this kind needs at least one ticket.")
+            ok = False
+        return sorted(out, key=lambda t: t.number) if ok else None
+
+    def questions(self, rec: RawRecord) -> list[str] | None:
+        cell = rec.fields.get("questions")
+        if cell is None or not cell.value:
+            self.problem(cell.loc if cell else rec.loc, "questions", "The ticket has no questions.")
+            return None
+        texts: list[str] = []
+        ok = True
+        for index, q in enumerate(cell.value, start=1):
+            value = q.value
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            text = "" if value is None else str(value).strip()
+            if not text or isinstance(value, list | dict):
+                self.problem(q.loc, f"question {index}", "The question is empty.")
+                ok = False
+            texts.append(text)
+        return texts if ok else None
+
+
+def _blank(cell: Cell | None) -> bool:
+    return cell is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip())
+
+
+def _show(value: Any) -> str:
+    text = str(value)
+    return f'"{text[:60]}…"' if len(text) > 60 else f'"{text}"'
+
+
+def build_spec(raw: RawSession) -> tuple[SessionSpec | None, list[Problem]]:
+    """The validated session, or None and every problem found."""
+    v = _Validator(raw)
+    head = v.session()
+    members = v.commission()
+    commission_emails: dict[str, Location] = {}
+    for rec in raw.commission or []:
+        cell = rec.fields.get("email")
+        if cell is not None and isinstance(cell.value, str):
+            commission_emails.setdefault(cell.value.strip().lower(), rec.loc)
+    students = v.students(head["kind"], commission_emails)
+    tickets = v.tickets(head["kind"])
+    if v.problems or members is None or students is None or tickets is None:
+        return None, v.problems
+    assert None not in head.values()
+    spec = SessionSpec(
+        code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
+        group=head["group"], language=head["language"], timezone=head["timezone"].key,
+        starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
+        answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
+        commission=tuple(members), students=tuple(students), tickets=tuple(tickets),
+    )
+    return spec, []

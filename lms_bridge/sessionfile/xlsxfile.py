@@ -1,0 +1,180 @@
+"""Reading the workbook form of a session file (sheets session, commission, students, tickets)."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+import zipfile
+from typing import Any
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.worksheet import Worksheet
+
+from lms_bridge.sessionfile.problems import Location, Problem
+from lms_bridge.sessionfile.raw import (
+    COMMISSION_FIELDS,
+    SESSION_KEYS,
+    STUDENT_FIELDS,
+    Cell,
+    RawRecord,
+    RawSession,
+)
+
+SHEETS = ("session", "commission", "students", "tickets")
+# Other sheets (the template's instructions) are the secretary's business and are ignored.
+REQUIRED_COLUMNS = {
+    "commission": ("name", "email", "role"),
+    "students": ("id", "name", "email"),
+    "tickets": ("number", "question 1"),
+}
+KNOWN_COLUMNS = {"commission": COMMISSION_FIELDS, "students": STUDENT_FIELDS, "tickets": ("number",)}
+QUESTION_RE = re.compile(r"^question\s*(\d+)$")
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def read_xlsx(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]:
+    if data.startswith(OLE_MAGIC):
+        # The Excel 97-2003 format, and also what Excel writes for a password-protected workbook.
+        return None, [Problem(file, Location(), "",
+                              "This is an old .xls (or password-protected) workbook; save it as an "
+                              "unprotected .xlsx workbook.")]
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about Excel features it drops (extended data validation, slicers);
+            # they do not matter for reading values.
+            warnings.simplefilter("ignore")
+            book = load_workbook(io.BytesIO(data), data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError,
+            IndexError, AttributeError, EOFError, zipfile.LargeZipFile):
+        # A damaged workbook can fail deep inside the zip or XML reader in many ways; all of them
+        # mean the same thing to the secretary.
+        return None, [Problem(file, Location(), "",
+                              "This is not an Excel workbook (.xlsx), or the workbook is damaged.")]
+    except Exception as exc:
+        # lxml / ElementTree parse errors of a broken sheet XML have no common base class here.
+        if type(exc).__name__ in ("ParseError", "XMLSyntaxError"):
+            return None, [Problem(file, Location(), "",
+                                  "This is not an Excel workbook (.xlsx), or the workbook is damaged.")]
+        raise
+    try:
+        return _Reader(file).read(book)
+    finally:
+        book.close()
+
+
+class _Reader:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, loc: Location, field: str, msgid: str, **params: Any) -> None:
+        self.problems.append(Problem(self.file, loc, field, msgid, params))
+
+    def read(self, book: Any) -> tuple[RawSession | None, list[Problem]]:
+        by_name = {ws.title.strip().lower(): ws for ws in book.worksheets}
+        raw = RawSession(file=self.file)
+        for name in SHEETS:
+            if name not in by_name:
+                self.problem(Location(sheet=name), "", "The sheet %(sheet)s is missing.", sheet=name)
+        if "session" in by_name:
+            raw.session_loc = Location(sheet="session")
+            self.session(by_name["session"], raw.session)
+        for name in ("commission", "students", "tickets"):
+            if name in by_name:
+                records = self.table(by_name[name], name)
+                setattr(raw, name, records)
+                setattr(raw, f"{name}_loc", Location(sheet=name))
+        return raw, self.problems
+
+    def session(self, ws: Worksheet, out: dict[str, Cell]) -> None:
+        first_key: dict[str, int] = {}
+        for row_no, row in enumerate(ws.iter_rows(values_only=True), start=1):
+            key_value = row[0] if row else None
+            value = row[1] if len(row) > 1 else None
+            if _blank(key_value):
+                if not _blank(value):
+                    self.problem(Location(sheet="session", row=row_no, column="A"), "",
+                                 "A value without a key: write the key in column A.")
+                continue
+            key = str(key_value).strip().lower()
+            if row_no == 1 and key == "key":
+                continue  # the header row
+            loc = Location(sheet="session", row=row_no, column="B")
+            if key not in SESSION_KEYS:
+                self.problem(Location(sheet="session", row=row_no, column="A"), key,
+                             "Unknown field %(key)s.", key=key)
+                continue
+            if key in first_key:
+                self.problem(Location(sheet="session", row=row_no, column="A"), key,
+                             "The key %(key)s is given twice (first at row %(first)s).",
+                             key=key, first=first_key[key])
+                continue
+            first_key[key] = row_no
+            out[key] = Cell(value, loc)
+
+    def table(self, ws: Worksheet, name: str) -> list[RawRecord] | None:
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None)
+        columns: dict[int, str] = {}
+        questions: dict[int, int] = {}  # column index -> question number
+        for index, title in enumerate(header or (), start=1):
+            if _blank(title):
+                continue
+            label = re.sub(r"\s+", " ", str(title).strip().lower())
+            match = QUESTION_RE.match(label) if name == "tickets" else None
+            if match:
+                questions[index] = int(match[1])
+                label = f"question {int(match[1])}"
+            elif label not in KNOWN_COLUMNS[name]:
+                self.problem(Location(sheet=name, row=1, column=get_column_letter(index)), label,
+                             "Unknown column %(column)s.", column=label)
+                continue
+            if label in columns.values():
+                self.problem(Location(sheet=name, row=1, column=get_column_letter(index)), label,
+                             "The column %(column)s is given twice.", column=label)
+                continue
+            columns[index] = label
+        missing = [c for c in REQUIRED_COLUMNS[name] if c not in columns.values()]
+        for column in missing:
+            self.problem(Location(sheet=name, row=1), column, "The column %(column)s is missing.",
+                         column=column)
+        if missing:
+            return None
+        numbers = sorted(questions.values())
+        if numbers != list(range(1, len(numbers) + 1)):
+            self.problem(Location(sheet=name, row=1), "question",
+                         "The question columns must be numbered 1, 2, 3, … without gaps.")
+            return None
+        records: list[RawRecord] = []
+        for row_no, row in enumerate(rows, start=2):
+            if all(_blank(v) for v in row):
+                continue
+            rec = RawRecord(loc=Location(sheet=name, row=row_no))
+            q_cells: list[tuple[int, Cell]] = []
+            for index, label in columns.items():
+                value = row[index - 1] if index - 1 < len(row) else None
+                if isinstance(value, str):
+                    value = value.strip()
+                cell = Cell(value, Location(sheet=name, row=row_no, column=get_column_letter(index)))
+                if index in questions:
+                    q_cells.append((questions[index], cell))
+                else:
+                    rec.fields[label] = cell
+            for index, value in enumerate(row, start=1):
+                if index not in columns and not _blank(value):
+                    self.problem(Location(sheet=name, row=row_no, column=get_column_letter(index)), "",
+                                 "A value in a column without a title.")
+            if name == "tickets":
+                ordered = [c for _n, c in sorted(q_cells, key=lambda nc: nc[0])]
+                while ordered and _blank(ordered[-1].value):
+                    ordered.pop()  # tickets may have fewer questions than the widest one
+                rec.fields["questions"] = Cell(ordered, Location(sheet=name, row=row_no))
+            records.append(rec)
+        return records

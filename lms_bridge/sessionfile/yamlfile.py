@@ -1,0 +1,192 @@
+"""Reading the YAML form of a session file, keeping the line of every value.
+
+PyYAML's safe loader does the parsing and the scalar conversion; we walk its node tree ourselves
+rather than taking ``safe_load``'s plain dicts, because the nodes carry the line numbers the
+secretary needs, and because a repeated key (which ``safe_load`` silently overwrites) is a mistake
+worth naming.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from lms_bridge.sessionfile.problems import Location, Problem
+from lms_bridge.sessionfile.raw import (
+    COMMISSION_FIELDS,
+    SESSION_KEYS,
+    STUDENT_FIELDS,
+    TICKET_FIELDS,
+    Cell,
+    RawRecord,
+    RawSession,
+)
+
+SECTIONS = ("session", "commission", "students", "tickets")
+
+
+def decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
+    """The file as text, or the problem with its encoding (it must be UTF-8)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [Problem(file, Location(), "", "The file is saved as UTF-16; save it as UTF-8.")]
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte-order mark, as Windows Notepad writes it
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, [Problem(file, Location(line=line), "",
+                              "The file is not UTF-8 text (a byte at line %(line)s cannot be read); "
+                              "save it with the UTF-8 encoding.", {"line": line})]
+
+
+def read_yaml(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]:
+    text, problems = decode(data, file)
+    if text is None:
+        return None, problems
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        detail = " ".join(x for x in (exc.context, exc.problem) if x)
+        return None, [Problem(file, Location(line=line), "",
+                              "This is not valid YAML: %(detail)s.", {"detail": detail})]
+    except yaml.YAMLError as exc:  # a reader error (e.g. a control character) carries no mark
+        return None, [Problem(file, Location(), "", "This is not valid YAML: %(detail)s.",
+                              {"detail": str(exc)})]
+    finally:
+        loader.dispose()
+    if root is None:
+        return None, [Problem(file, Location(), "", "The file is empty.")]
+    return _Walker(loader, file).session(root)
+
+
+def _line(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+class _Walker:
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, loc: Location, field: str, msgid: str, **params: Any) -> None:
+        self.problems.append(Problem(self.file, loc, field, msgid, params))
+
+    def mapping(self, node: Node, path: str, field: str) -> dict[str, tuple[Node, Node]] | None:
+        """Key -> (key node, value node); reports a non-mapping, and repeated or non-text keys."""
+        if not isinstance(node, MappingNode):
+            self.problem(Location(path=path, line=_line(node)), field,
+                         "Expected a set of \"key: value\" lines here.")
+            return None
+        self.loader.flatten_mapping(node)  # resolves "<<: *anchor" merges
+        out: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str) or not key:
+                self.problem(Location(path=path, line=_line(key_node)), field, "A key here is not a name.")
+                continue
+            if key in out:
+                self.problem(Location(path=_join(path, key), line=_line(key_node)), key,
+                             "The key %(key)s is given twice (first at line %(first)s).",
+                             key=key, first=_line(out[key][0]))
+                continue
+            out[key] = (key_node, value_node)
+        return out
+
+    def scalar(self, node: Node, path: str, field: str) -> Cell:
+        loc = Location(path=path, line=_line(node))
+        if not isinstance(node, ScalarNode):
+            self.problem(loc, field, "Expected a single value here, not a list or a set of keys.")
+            return Cell(None, loc)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError):
+            # e.g. 2026-02-30 09:00:00, which YAML reads as a timestamp and datetime refuses
+            value_text = node.value
+            self.problem(loc, field, "%(value)s is not a possible value here.", value=f'"{value_text}"')
+            return Cell(None, loc)
+        return Cell(value, loc)
+
+    def session(self, root: Node) -> tuple[RawSession | None, list[Problem]]:
+        top = self.mapping(root, "", "")
+        if top is None:
+            return None, self.problems
+        raw = RawSession(file=self.file)
+        for key, (key_node, _value) in top.items():
+            if key not in SECTIONS:
+                self.problem(Location(path=key, line=_line(key_node)), key,
+                             "Unknown section %(key)s: the file has the sections %(known)s.",
+                             key=key, known=", ".join(SECTIONS))
+        for section in SECTIONS:
+            if section not in top:
+                self.problem(Location(line=_line(root)), section, "The section %(section)s is missing.",
+                             section=section)
+        if "session" in top:
+            node = top["session"][1]
+            raw.session_loc = Location(path="session", line=_line(top["session"][0]))
+            self.flatten(node, "session", "", raw.session)
+        if "commission" in top:
+            raw.commission, raw.commission_loc = self.records(top["commission"], "commission",
+                                                              COMMISSION_FIELDS)
+        if "students" in top:
+            raw.students, raw.students_loc = self.records(top["students"], "students", STUDENT_FIELDS)
+        if "tickets" in top:
+            raw.tickets, raw.tickets_loc = self.records(top["tickets"], "tickets", TICKET_FIELDS)
+        return raw, self.problems
+
+    def flatten(self, node: Node, path: str, prefix: str, out: dict[str, Cell]) -> None:
+        items = self.mapping(node, path, prefix.rstrip(".") or "session")
+        for key, (key_node, value_node) in (items or {}).items():
+            dotted = prefix + key
+            if isinstance(value_node, MappingNode) and any(k.startswith(dotted + ".") for k in SESSION_KEYS):
+                self.flatten(value_node, _join(path, key), dotted + ".", out)
+            elif dotted not in SESSION_KEYS:
+                self.problem(Location(path=_join(path, key), line=_line(key_node)), dotted,
+                             "Unknown field %(key)s.", key=dotted)
+            else:
+                out[dotted] = self.scalar(value_node, _join(path, key), dotted)
+
+    def records(self, pair: tuple[Node, Node], section: str,
+                known: tuple[str, ...]) -> tuple[list[RawRecord] | None, Location]:
+        key_node, node = pair
+        section_loc = Location(path=section, line=_line(key_node))
+        if isinstance(node, ScalarNode) and node.value in ("", "~", "null"):
+            return [], section_loc  # "students:" with nothing under it: an empty list
+        if not isinstance(node, SequenceNode):
+            self.problem(section_loc, section, "Expected a list (lines starting with \"- \") here.")
+            return None, section_loc
+        out: list[RawRecord] = []
+        for index, item in enumerate(node.value, start=1):
+            path = f"{section}[{index}]"
+            rec = RawRecord(loc=Location(path=path, line=_line(item)))
+            fields = self.mapping(item, path, section)
+            if fields is None:
+                continue
+            for key, (k_node, v_node) in fields.items():
+                if key not in known:
+                    self.problem(Location(path=_join(path, key), line=_line(k_node)), key,
+                                 "Unknown field %(key)s.", key=key)
+                elif key == "questions":
+                    rec.fields[key] = self.question_list(v_node, _join(path, key))
+                else:
+                    rec.fields[key] = self.scalar(v_node, _join(path, key), key)
+            out.append(rec)
+        return out, section_loc
+
+    def question_list(self, node: Node, path: str) -> Cell:
+        loc = Location(path=path, line=_line(node))
+        if not isinstance(node, SequenceNode):
+            self.problem(loc, "questions", "Expected a list (lines starting with \"- \") here.")
+            return Cell([], loc)
+        return Cell([self.scalar(q, f"{path}[{i}]", "questions") for i, q in enumerate(node.value, start=1)],
+                    loc)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
