@@ -43,7 +43,8 @@ class ApiCalls:
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return {s: self._counts.get(s, 0) for s in (*SERVICES, *sorted(set(self._counts) - set(SERVICES)))}
+            extra = sorted(set(self._counts) - set(SERVICES))
+            return {s: self._counts.get(s, 0) for s in (*SERVICES, *extra)}
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class StepContext:
 
     def journal_prefix(self, prefix: str) -> list[JournalEntry]:
         return list(self.db.scalars(select(JournalEntry).where(
-            JournalEntry.session_id == self.session.id, JournalEntry.key.startswith(prefix, autoescape=True))))
+            JournalEntry.session_id == self.session.id,
+            JournalEntry.key.startswith(prefix, autoescape=True))))
 
     def record(self, key: str, made: Made, *, created: bool) -> JournalEntry:
         """Journal an outside object and commit at once (see the module docstring for why)."""
@@ -119,6 +121,18 @@ class StepContext:
         if found is not None:
             return self.record(key, found, created=False)
         return self.record(key, create(), created=True)
+
+    def remember(self, key: str, made: Made) -> JournalEntry:
+        """Journal a fact of our own (not an outside object): counted neither created nor reused."""
+        entry = self.journaled(key)
+        if entry is None:
+            entry = JournalEntry(session_id=self.session.id, step=self._step_name, key=key,
+                                 external_id=made.external_id, data=dict(made.data))
+            self.db.add(entry)
+        else:
+            entry.external_id, entry.data = made.external_id, dict(made.data)
+        self.db.commit()
+        return entry
 
     def update_data(self, key: str, **data: Any) -> None:
         entry = self.journaled(key)
@@ -162,10 +176,12 @@ class FunctionStep:
         self.fn(ctx)
 
 
-def start_run(db: Session, session: ExamSession, plan: Sequence[Step], trigger: str = "cli") -> ProvisioningRun:
+def start_run(db: Session, session: ExamSession, plan: Sequence[Step], trigger: str = "cli",
+              ) -> ProvisioningRun:
     """Create a queued run with one pending row per step (what the admin page shows at once)."""
     run = ProvisioningRun(session_id=session.id, status="queued", trigger=trigger)
-    run.steps = [ProvisioningStepRun(position=i, name=step.name, status="pending") for i, step in enumerate(plan)]
+    run.steps = [ProvisioningStepRun(position=i, name=step.name, status="pending")
+                 for i, step in enumerate(plan)]
     db.add(run)
     db.commit()
     return run

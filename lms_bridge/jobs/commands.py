@@ -1,0 +1,33 @@
+"""``lms-bridge worker``: the background job consumer (Huey, thread workers)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from lms_bridge.i18n import gettext as _
+from lms_bridge.jobs import queue as jobqueue
+from lms_bridge.store.commands import settings_or_exit
+
+
+@click.command("worker")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="Worker threads.")
+@click.option("--periodic/--no-periodic", default=True, show_default=True,
+              help="Also run the periodic jobs (watch renewal, reconciliation). Run them in one worker only.")
+def worker_cmd(workers: int, periodic: bool) -> None:
+    """Run the background jobs (provisioning, webhook processing, periodic checks)."""
+    settings = settings_or_exit()
+    queue = jobqueue.configure(settings)
+    if queue.immediate:
+        raise click.ClickException(_("The queue is memory:// (jobs run inline); there is nothing for a "
+                                     "worker to consume. Set LMS_BRIDGE_QUEUE_URL to redis://… or leave "
+                                     "it empty for the SQLite queue."))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    click.echo(_("Worker started: %(workers)s threads, jobs: %(jobs)s", workers=workers,
+                 jobs=", ".join(queue.job_names())))
+    try:
+        queue.consumer(workers=workers, periodic=periodic).run()
+    finally:
+        queue.close()

@@ -1,0 +1,284 @@
+"""The background job queue (Huey), built from the settings.
+
+* ``LMS_BRIDGE_QUEUE_URL`` empty: ``SqliteHuey`` in ``data_dir/queue.sqlite3`` (the embedded default);
+* ``redis://…`` / ``rediss://…``: ``RedisHuey`` (production);
+* ``memory://``: ``MemoryHuey`` in immediate mode, every task runs inline when enqueued (tests).
+
+The same task code runs on all three.  Tasks are declared with :func:`job` / :func:`periodic_job`
+independently of any Huey instance; :func:`configure` builds the instance and registers every
+declared job on it, and :func:`get_queue` does so lazily from ``load_settings()``.  A job receives
+the :class:`JobQueue` (settings, store sessions) as its first argument and ids after it, never ORM
+objects: the arguments are serialized into the queue.
+
+Adding a periodic job (watch renewal, reconciliation, …) from another area::
+
+    # lms_bridge/webhooks/jobs.py
+    from huey import crontab
+    from lms_bridge.jobs.queue import periodic_job
+
+    @periodic_job(crontab(minute="*/15"))
+    def renew_watches(queue: JobQueue) -> None:
+        with queue.transaction() as db:
+            ...
+
+and add ``"lms_bridge.webhooks.jobs"`` to :data:`TASK_MODULES` so that the worker (and the demo's
+in-process consumer) imports it.  Periodic jobs run in the consumer's scheduler only (``lms-bridge
+worker``; never in immediate mode); run one by hand in a test with ``renew_watches.run(queue)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.api import Task
+from huey.consumer import Consumer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from lms_bridge.config import ConfigError, Settings, load_settings
+from lms_bridge.store.db import make_engine, make_sessionmaker, transaction
+from lms_bridge.store.models import AuditEvent
+
+logger = logging.getLogger(__name__)
+
+# Modules that declare jobs; imported before the Huey instance is built so every job is registered.
+TASK_MODULES: list[str] = ["lms_bridge.jobs.tasks"]
+
+QUEUE_NAME = "lms-bridge"
+
+FailureHook = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class _Declared:
+    name: str
+    fn: Callable[..., Any]
+    retries: int
+    retry_delay: float
+    schedule: Callable[[datetime], bool] | None
+    on_failure: FailureHook | None
+
+
+_DECLARED: dict[str, _Declared] = {}
+
+
+class Job:
+    """A declared job: ``enqueue(*ids)`` queues it; ``run(queue, *ids)`` runs it in this thread."""
+
+    def __init__(self, declared: _Declared) -> None:
+        self._declared = declared
+        self.__doc__ = declared.fn.__doc__
+
+    @property
+    def name(self) -> str:
+        return self._declared.name
+
+    def enqueue(self, *args: Any, delay: float | None = None) -> None:
+        get_queue().enqueue(self.name, *args, delay=delay)
+
+    def run(self, queue: JobQueue, *args: Any) -> Any:
+        return self._declared.fn(queue, *args)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name}>"
+
+
+def _declare(fn: Callable[..., Any], name: str | None, retries: int, retry_delay: float,
+             schedule: Callable[[datetime], bool] | None, on_failure: FailureHook | None) -> Job:
+    job_name = name or f"{fn.__module__}.{fn.__qualname__}"
+    declared = _Declared(job_name, fn, retries, retry_delay, schedule, on_failure)
+    _DECLARED[job_name] = declared
+    if _current is not None:
+        # Declared after the queue was built (a module imported late): register it too.
+        _current._register(declared)
+    return Job(declared)
+
+
+def job(*, retries: int = 3, retry_delay: float = 30.0, name: str | None = None,
+        on_failure: FailureHook | None = None) -> Callable[[Callable[..., Any]], Job]:
+    """Declare a job ``fn(queue, *ids)``.  It is retried ``retries`` times, ``retry_delay`` seconds apart;
+    after the last attempt the failure is recorded as an audit event and ``on_failure(queue, *ids,
+    error=str)`` is called (e.g. to mark a run failed)."""
+
+    def decorator(fn: Callable[..., Any]) -> Job:
+        return _declare(fn, name, retries, retry_delay, None, on_failure)
+
+    return decorator
+
+
+def periodic_job(schedule: Callable[[datetime], bool], *, name: str | None = None, retries: int = 0,
+                 retry_delay: float = 0.0) -> Callable[[Callable[..., Any]], Job]:
+    """Declare a job run by the consumer's scheduler when ``schedule(now)`` is true (``huey.crontab``)."""
+
+    def decorator(fn: Callable[..., Any]) -> Job:
+        return _declare(fn, name, retries, retry_delay, schedule, None)
+
+    return decorator
+
+
+def build_huey(settings: Settings) -> Huey:
+    """The Huey instance the settings ask for (see the module docstring)."""
+    url = settings.effective_queue_url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        # Task outcomes live in the store (run rows, audit events): no Huey result storage needed.
+        return RedisHuey(QUEUE_NAME, url=url, results=False)
+    if url.startswith("memory://"):
+        return MemoryHuey(QUEUE_NAME, immediate=True, results=False)
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(QUEUE_NAME, filename=path, results=False)
+    scheme = url.split(":", 1)[0]
+    raise ConfigError(f"queue_url must be empty, redis://…, sqlite:///… or memory://, not {scheme}:…")
+
+
+class JobQueue:
+    """The Huey instance plus what jobs need: the settings and the store."""
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.huey = build_huey(settings)
+        self._engine = engine
+        self._own_engine = engine is None
+        self._sessions: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
+        self._wrappers: dict[str, Any] = {}
+        for module in TASK_MODULES:
+            importlib.import_module(module)
+        for declared in list(_DECLARED.values()):
+            self._register(declared)
+
+    # -- the store -------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.settings.effective_database_url)
+            return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            self._sessions = make_sessionmaker(self.engine)
+        return self._sessions
+
+    def transaction(self) -> Any:
+        """One unit of work for a job: commit once at the end, roll back on error."""
+        return transaction(self.sessions)
+
+    # -- jobs ------------------------------------------------------------------------------------
+    @property
+    def immediate(self) -> bool:
+        return bool(self.huey.immediate)
+
+    def job_names(self) -> list[str]:
+        return sorted(self._wrappers)
+
+    def _register(self, declared: _Declared) -> None:
+        queue = self
+
+        def call(*args: Any, task: Task) -> Any:
+            try:
+                return declared.fn(queue, *args)
+            except Exception as exc:
+                if not task.retries:  # the last attempt: nothing will run it again
+                    queue._record_failure(declared, args, exc)
+                raise
+
+        call.__name__ = declared.name.rsplit(".", 1)[-1]
+        call.__doc__ = declared.fn.__doc__
+        if declared.schedule is None:
+            wrapper = self.huey.task(retries=declared.retries, retry_delay=declared.retry_delay,
+                                     name=declared.name, context=True)(call)
+        else:
+            wrapper = self.huey.periodic_task(declared.schedule, retries=declared.retries,
+                                              retry_delay=declared.retry_delay, name=declared.name,
+                                              context=True)(call)
+        self._wrappers[declared.name] = wrapper
+
+    def enqueue(self, name: str, *args: Any, delay: float | None = None) -> None:
+        wrapper = self._wrappers.get(name)
+        if wrapper is None:
+            raise LookupError(f"no job named {name}; is its module listed in TASK_MODULES?")
+        if delay:
+            wrapper.schedule(args=args, delay=delay)
+        else:
+            wrapper(*args)
+
+    def _record_failure(self, declared: _Declared, args: tuple[Any, ...], exc: Exception) -> None:
+        from lms_bridge.provisioning.engine import describe_error
+
+        error = describe_error(exc)
+        logger.error("job %s%r failed after its last attempt: %s", declared.name, args, error)
+        try:
+            with self.transaction() as db:
+                db.add(AuditEvent(actor="worker", action="job.failed",
+                                  detail={"job": declared.name, "args": list(args), "error": error}))
+            if declared.on_failure is not None:
+                declared.on_failure(self, *args, error=error)
+        except Exception:  # the store itself may be what failed; the log line above still stands
+            logger.exception("could not record the failure of job %s", declared.name)
+
+    # -- the consumer ----------------------------------------------------------------------------
+    def consumer(self, *, workers: int = 2, periodic: bool = True, embedded: bool = False) -> Consumer:
+        """A thread consumer.  ``embedded`` leaves the process's signal handlers alone (the demo
+        runs the consumer beside the web server, which owns Ctrl-C)."""
+        cls = _EmbeddedConsumer if embedded else Consumer
+        return cls(self.huey, workers=workers, periodic=periodic, worker_type="thread",
+                   check_worker_health=True, max_delay=2.0)
+
+    def close(self) -> None:
+        if self._own_engine and self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            self._sessions = None
+
+
+class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+_current: JobQueue | None = None
+_current_lock = threading.Lock()
+
+
+def configure(settings: Settings, *, engine: Engine | None = None) -> JobQueue:
+    """Build the queue for ``settings`` and make it the one ``Job.enqueue`` uses."""
+    global _current
+    queue = JobQueue(settings, engine=engine)
+    with _current_lock:
+        previous, _current = _current, queue
+    if previous is not None:
+        previous.close()
+    return queue
+
+
+def get_queue() -> JobQueue:
+    """The configured queue, built from ``load_settings()`` on first use."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = JobQueue(load_settings())
+        return _current
+
+
+def reset() -> None:
+    """Forget the configured queue (tests)."""
+    global _current
+    with _current_lock:
+        previous, _current = _current, None
+    if previous is not None:
+        previous.close()
+
+
+def iter_declared() -> Iterator[str]:
+    yield from sorted(_DECLARED)
