@@ -38,7 +38,7 @@ class DecisionRule(enum.StrEnum):
 class DegreeVote(enum.StrEnum):
     NONE = "none"
     OPEN = "open"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a kind of vote, not a credential
 
 
 LANGUAGES = ("kk", "ru", "en")
