@@ -131,7 +131,10 @@ class CredentialSource:
             user_value = user_value or (str(user_path) if user_path.exists() else "")
         sa_info = _load_json(sa_value, "google.service_account_file", env)
         user_info = _load_json(user_value, "google.oauth_token_file", env) if user_value else None
-        delegated = g.delegated_user or (str(sa_info.get("lms_bridge_delegated_user", "")) if sandbox_base else "")
+        delegated = g.delegated_user
+        if not delegated and sandbox_base and user_info:
+            # The sandbox's user grant names the account it was given for: the sandbox secretary.
+            delegated = str(user_info.get("account", ""))
         if not delegated:
             raise CredentialsError("setting google.delegated_user is empty: give the secretary's "
                                    "Workspace address the service account acts as")
