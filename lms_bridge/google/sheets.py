@@ -74,9 +74,9 @@ class SheetsClient:
         ]}
         self._call(lambda: spreadsheet.batch_update(body))
 
-    def write_ranges(self, spreadsheet_id: str, blocks: Sequence[tuple[int, Sequence[Sequence[Cell]]]], *,
-                     tab: str | None = None) -> dict[str, Any]:
-        """Write blocks of rows (1-based first row, rows of cells) in ONE values:batchUpdate.
+    def write_ranges(self, spreadsheet_id: str, blocks: Sequence[tuple[int, int, Sequence[Sequence[Cell]]]],
+                     *, tab: str | None = None) -> dict[str, Any]:
+        """Write blocks (1-based top row, 1-based left column, rows of cells) in ONE values:batchUpdate.
 
         Sheets counts a batchUpdate as one request however many ranges it holds (facts §5), and
         writing the same values twice is harmless, so it is retried freely.
@@ -84,8 +84,8 @@ class SheetsClient:
         :calls: POST /v4/spreadsheets/{spreadsheetId}/values:batchUpdate
         """
         prefix = f"'{tab}'!" if tab else ""
-        data = [{"range": prefix + rowcol_to_a1(row, 1), "values": [list(r) for r in rows]}
-                for row, rows in blocks if rows]
+        data = [{"range": prefix + rowcol_to_a1(row, col), "values": [list(r) for r in rows]}
+                for row, col, rows in blocks if rows]
         body = {"valueInputOption": ValueInputOption.user_entered, "data": data}
         return dict(self._call(lambda: self.gc.http_client.values_batch_update(spreadsheet_id, body)))
 
