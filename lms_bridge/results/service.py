@@ -1,0 +1,156 @@
+"""The work behind a delivery, a secretary's "close the vote" and the reconciliation sweep.
+
+Each function takes the store session and the outside clients as arguments and commits nothing
+itself; the job around it commits once, so a failure leaves the store as it was and the queue
+retries the whole unit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lms_bridge.results.ballots import FormLayout, TallyResult, record_responses, tally_student
+from lms_bridge.results.submissions import apply_classroom_submission, apply_moodle_event
+from lms_bridge.store.models import (
+    AuditEvent,
+    DecisionRecord,
+    ExamSession,
+    JournalEntry,
+    StudentRecord,
+    WebhookDelivery,
+    WritebackRecord,
+)
+
+logger = logging.getLogger(__name__)
+
+FORM_KEY_PREFIX = "google.form:"
+# Responses are fetched from a little before the newest one we hold: the Forms filter is on a
+# timestamp whose exact field is not documented, and at-least-once delivery tolerates overlap.
+CURSOR_OVERLAP = timedelta(minutes=2)
+
+
+def form_layout(data: dict[str, Any]) -> FormLayout:
+    """The question ids and option maps the forms step kept in the journal."""
+    degree_options = data.get("degree_options")
+    return FormLayout(
+        grade_question=str(data["grade_question_id"]),
+        grade_options=dict(data.get("grade_options") or {}),
+        degree_question=data.get("degree_question_id") or None,
+        degree_options={str(k): bool(v) for k, v in degree_options.items()} if degree_options else None,
+        comment_question=data.get("comment_question_id") or None,
+    )
+
+
+def form_entry_for(db: Session, form_id: str) -> JournalEntry | None:
+    return db.scalar(select(JournalEntry).where(JournalEntry.external_id == form_id,
+                                                JournalEntry.key.startswith(FORM_KEY_PREFIX)))
+
+
+def student_form(db: Session, session: ExamSession, student: StudentRecord) -> JournalEntry | None:
+    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session.id,
+                                                JournalEntry.key == FORM_KEY_PREFIX + student.student_ref))
+
+
+def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: str = "") -> TallyResult | None:
+    """Fetch the form's new responses, store them as ballots and re-count; close the form on a decision."""
+    session = db.get(ExamSession, entry.session_id)
+    student = db.scalar(select(StudentRecord).where(
+        StudentRecord.session_id == entry.session_id,
+        StudentRecord.student_ref == entry.key.removeprefix(FORM_KEY_PREFIX)))
+    if session is None or student is None:
+        return None
+    cursor = entry.data.get("responses_cursor")
+    since = datetime.fromisoformat(cursor) - CURSOR_OVERLAP if cursor else None
+    responses = google.list_responses(entry.external_id, since=since)
+    record_responses(db, session, student, entry.external_id, form_layout(entry.data), responses)
+    stamps = [str(r.get("lastSubmittedTime") or r.get("createTime") or "") for r in responses]
+    newest = max((s for s in stamps if s), default=None)
+    if newest:
+        newest_dt = datetime.fromisoformat(newest.replace("Z", "+00:00")).astimezone(UTC)
+        if not cursor or newest_dt > datetime.fromisoformat(cursor):
+            entry.data = {**entry.data, "responses_cursor": newest_dt.isoformat()}
+    result = tally_student(db, session, student, closed_by=closed_by)
+    if result.newly_decided and not entry.data.get("closed"):
+        # Closed once the decision is recorded (issue: forms stop accepting responses then); a
+        # ballot racing the close is still fetched, recorded and marked late.
+        google.close_form(entry.external_id)
+        entry.data = {**entry.data, "closed": True}
+    return result
+
+
+def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: Any) -> str:
+    """Do what one recorded delivery asks; returns a short note for the delivery row."""
+    if delivery.source == "moodle":
+        return apply_moodle_event(db, delivery.payload)
+    attributes = delivery.payload.get("attributes") or {}
+    if delivery.kind.startswith("forms."):
+        entry = form_entry_for(db, str(attributes.get("formId", "")))
+        if entry is None:
+            return "ignored: form not made by this service"
+        result = refresh_form(db, backends_factory().google, entry)
+        if result is None:
+            return "ignored: the form's student is gone"
+        return f"tallied: {result.outcome.status}"
+    if delivery.kind == "classroom.courses.courseWork.studentSubmissions":
+        data = delivery.payload.get("data") or {}
+        resource = data.get("resourceId") or {}
+        course_id, work_id = resource.get("courseId"), resource.get("courseWorkId")
+        entry = db.scalar(select(JournalEntry).where(JournalEntry.external_id == str(course_id),
+                                                     JournalEntry.key == "google.classroom.course"))
+        if entry is None or not work_id:
+            return "ignored: course not made by this service"
+        session = db.get(ExamSession, entry.session_id)
+        assert session is not None
+        google = backends_factory().google
+        notes = []
+        for sub in google.classroom.list_submissions(str(course_id), str(work_id)):
+            profile_email = _classroom_email(google, str(course_id), str(sub.get("userId", "")))
+            student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == session.id,
+                                                            StudentRecord.email == profile_email))
+            if student is not None:
+                notes.append(apply_classroom_submission(db, session, student, sub))
+        return "; ".join(notes) or "no known student"
+    return f"ignored: {delivery.kind}"
+
+
+def _classroom_email(google: Any, course_id: str, user_id: str) -> str:
+    try:
+        profile = google.classroom.get_student(course_id, user_id).get("profile") or {}
+    except Exception:  # a student who left the course: nothing to update
+        return ""
+    return str(profile.get("emailAddress", "")).lower()
+
+
+def close_vote(db: Session, google: Any, session: ExamSession, student: StudentRecord,
+               actor: str) -> TallyResult:
+    """The secretary closes a student's vote once quorum is met (R-VOTE-3)."""
+    entry = student_form(db, session, student)
+    if entry is None:
+        raise LookupError("the student has no voting form yet; provision the session first")
+    result = refresh_form(db, google, entry, closed_by=actor)
+    assert result is not None
+    db.add(AuditEvent(session_id=session.id, actor=actor, action="vote.closed",
+                      detail={"student": student.student_ref, "outcome": str(result.outcome.status)}))
+    return result
+
+
+def pending_writebacks(db: Session) -> list[tuple[int, str]]:
+    rows = db.execute(select(WritebackRecord.decision_id, WritebackRecord.target)
+                      .where(WritebackRecord.status != "done")).all()
+    return [(int(d), str(t)) for d, t in rows]
+
+
+def decision_for(db: Session, decision_id: int) -> tuple[DecisionRecord, ExamSession, StudentRecord]:
+    decision = db.get(DecisionRecord, decision_id)
+    if decision is None:
+        raise LookupError(f"no decision {decision_id}")
+    session = db.get(ExamSession, decision.session_id)
+    student = db.get(StudentRecord, decision.student_id)
+    assert session is not None
+    assert student is not None
+    return decision, session, student
