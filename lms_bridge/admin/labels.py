@@ -1,0 +1,90 @@
+"""Translated words for the values the store keeps as codes (kinds, roles, statuses).
+
+Kept in one place so that the pages, the JSON the live progress script reads, and the badges agree.
+Unknown codes (a status added by another area before a label exists here) show as the code itself
+rather than failing the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+KIND: dict[str, Callable[[], str]] = {
+    "oral_exam": lambda: _("Oral exam"),
+    "written_exam": lambda: _("Written exam"),
+    "test_exam": lambda: _("Test exam"),
+    "creative_exam": lambda: _("Creative exam"),
+    "defense": lambda: _("Thesis defense"),
+}
+
+ROLE: dict[str, Callable[[], str]] = {
+    "chair": lambda: _("Chair"),
+    "member": lambda: _("Member"),
+    "secretary": lambda: _("Secretary"),
+}
+
+SESSION_STATUS: dict[str, Callable[[], str]] = {
+    "imported": lambda: _("Imported"),
+    "provisioned": lambda: _("Provisioned"),
+    "sealed": lambda: _("Sealed"),
+}
+
+RUN_STATUS: dict[str, Callable[[], str]] = {
+    "queued": lambda: _("Queued"),
+    "running": lambda: _("Running"),
+    "succeeded": lambda: _("Succeeded"),
+    "failed": lambda: _("Failed"),
+}
+
+STEP_STATUS: dict[str, Callable[[], str]] = {
+    "pending": lambda: _("Waiting"),
+    "running": lambda: _("Running"),
+    "done": lambda: _("Done"),
+    "failed": lambda: _("Failed"),
+    "skipped": lambda: _("Not run"),
+}
+
+STUDENT_STATUS: dict[str, Callable[[], str]] = {
+    "registered": lambda: _("Registered"),
+    "invited": lambda: _("Invited"),
+    "enrolled": lambda: _("Enrolled"),
+    "ticket_drawn": lambda: _("Ticket drawn"),
+    "answering": lambda: _("Answering"),
+    "uploaded": lambda: _("Answers uploaded"),
+    "answers_uploaded": lambda: _("Answers uploaded"),
+    "turned_in": lambda: _("Turned in"),
+    "turned_in_late": lambda: _("Turned in late"),
+    "voting": lambda: _("Voting"),
+    "decided": lambda: _("Decided"),
+    "absent": lambda: _("Absent"),
+    "not_admitted": lambda: _("Not admitted"),
+}
+
+WRITEBACK_TARGET: dict[str, Callable[[], str]] = {
+    "sheet": lambda: _("Grade sheet"),
+    "moodle": lambda: _("Moodle"),
+    "classroom": lambda: _("Classroom"),
+}
+
+# Badge colour families, by status code (the CSS knows these four).
+TONE: dict[str, str] = {
+    "succeeded": "ok", "done": "ok", "provisioned": "ok", "decided": "ok", "sealed": "ok",
+    "turned_in": "ok",
+    "running": "busy", "queued": "busy", "voting": "busy", "answering": "busy", "ticket_drawn": "busy",
+    "uploaded": "busy", "answers_uploaded": "busy",
+    "failed": "bad", "not_admitted": "bad", "absent": "bad", "turned_in_late": "warn",
+}
+
+SIGN_IN_FAILED = _l("The username or password is not right.")
+
+
+def label(table: dict[str, Callable[[], str]], code: str) -> str:
+    make = table.get(code)
+    return make() if make is not None else code.replace("_", " ")
+
+
+def tone(code: str) -> str:
+    return TONE.get(code, "neutral")

@@ -1,0 +1,208 @@
+"""Read-only queries and view models for the admin page (plain dicts; no Flask here except labels).
+
+The JSON the live-progress script polls is built by the same functions as the server-rendered page,
+so a page reloaded without JavaScript shows exactly what the script would have drawn.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from lms_bridge.admin import labels
+from lms_bridge.store.models import (
+    BallotRecord,
+    DecisionRecord,
+    ExamSession,
+    JournalEntry,
+    ProvisioningRun,
+    StudentRecord,
+    WritebackRecord,
+)
+
+ACTIVE_RUN_STATUSES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: ExamSession
+    admitted: int
+    total: int
+    last_run: ProvisioningRun | None
+
+
+def list_sessions(db: Session) -> list[SessionRow]:
+    sessions = list(db.scalars(select(ExamSession).order_by(ExamSession.starts_at.desc(), ExamSession.code)))
+    counts: dict[int, tuple[int, int]] = {}
+    for session_id, total, admitted in db.execute(
+            select(StudentRecord.session_id, func.count(),
+                   func.sum(case((StudentRecord.admitted.is_(True), 1), else_=0)))
+            .where(StudentRecord.active.is_(True)).group_by(StudentRecord.session_id)):
+        counts[session_id] = (int(total or 0), int(admitted or 0))
+    rows = []
+    for s in sessions:
+        total, admitted = counts.get(s.id, (0, 0))
+        rows.append(SessionRow(s, admitted, total, latest_run(db, s.id)))
+    return rows
+
+
+def get_session(db: Session, code: str) -> ExamSession | None:
+    return db.scalar(select(ExamSession).where(ExamSession.code == code))
+
+
+def latest_run(db: Session, session_id: int) -> ProvisioningRun | None:
+    return db.scalar(select(ProvisioningRun).where(ProvisioningRun.session_id == session_id)
+                     .order_by(ProvisioningRun.id.desc()).limit(1))
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def counts_label(created: int, reused: int) -> str:
+    return _("%(created)s created, %(reused)s reused", created=created, reused=reused)
+
+
+def run_view(run: ProvisioningRun, code: str, titles: dict[str, str]) -> dict[str, Any]:
+    """What the progress panel shows for one run (also its JSON)."""
+    steps = []
+    for step in run.steps:
+        steps.append({
+            "name": step.name,
+            "title": titles.get(step.name) or step.name,
+            "status": step.status,
+            "status_label": labels.label(labels.STEP_STATUS, step.status),
+            "tone": labels.tone(step.status),
+            "created": step.created,
+            "reused": step.reused,
+            "error": step.error,
+            "counts_label": counts_label(step.created, step.reused) if step.status != "pending" else "",
+        })
+    done = sum(1 for s in run.steps if s.status in ("done", "failed", "skipped"))
+    created, reused = sum(s.created for s in run.steps), sum(s.reused for s in run.steps)
+    return {
+        "id": run.id,
+        "session": code,
+        "status": run.status,
+        "status_label": labels.label(labels.RUN_STATUS, run.status),
+        "tone": labels.tone(run.status),
+        "finished": run.status not in ACTIVE_RUN_STATUSES,
+        "trigger": run.trigger,
+        "created": created,
+        "reused": reused,
+        "summary": _("%(done)s of %(total)s steps; %(counts)s", done=done, total=len(run.steps),
+                     counts=counts_label(created, reused)),
+        "error": run.error,
+        "retryable": run.status == "failed",
+        "progress": {"done": done, "total": len(run.steps)},
+        "api_calls": dict(run.api_calls or {}),
+        "queued_at": iso(run.queued_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "steps": steps,
+    }
+
+
+def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
+    """Each student's admission, draw, answers, status and decision (also the live JSON)."""
+    decisions = {d.student_id: d for d in db.scalars(
+        select(DecisionRecord).where(DecisionRecord.session_id == session.id))}
+    writebacks: dict[int, list[WritebackRecord]] = {}
+    if decisions:
+        for wb in db.scalars(select(WritebackRecord).where(
+                WritebackRecord.decision_id.in_([d.id for d in decisions.values()]))):
+            writebacks.setdefault(wb.decision_id, []).append(wb)
+    ballots = Counter(db.scalars(select(BallotRecord.student_id).where(
+        BallotRecord.session_id == session.id, BallotRecord.status == "counted")))
+    flagged = Counter(db.scalars(select(BallotRecord.student_id).where(
+        BallotRecord.session_id == session.id, BallotRecord.status != "counted")))
+    out = []
+    for st in session.students:
+        if not st.active:
+            continue
+        status = st.status if st.admitted else "not_admitted"
+        decision = decisions.get(st.id)
+        out.append({
+            "id": st.id,
+            "ref": st.student_ref,
+            "name": st.name,
+            "email": st.email,
+            "admitted": st.admitted,
+            "admission_note": st.admission_note,
+            "admission_rating": st.admission_rating,
+            "ticket": st.ticket_number,
+            "ticket_drawn_at": iso(st.ticket_drawn_at),
+            "files": st.files_received,
+            "answers_label": (ngettext("%(num)s file", "%(num)s files", st.files_received)
+                              if st.files_received else ""),
+            "pages_declared": st.pages_declared,
+            "turned_in_at": iso(st.turned_in_at),
+            "late": st.turned_in_late,
+            "attempt_state": st.attempt_state,
+            "attempt_score": st.attempt_score,
+            "status": status,
+            "status_label": labels.label(labels.STUDENT_STATUS, status),
+            "tone": labels.tone(status),
+            "ballots": ballots.get(st.id, 0),
+            "flagged_ballots": flagged.get(st.id, 0),
+            "decision": None if decision is None else {
+                "letter": decision.letter,
+                "points": decision.points,
+                "gpa": decision.gpa,
+                "degree_award": decision.degree_award,
+                "decided_at": iso(decision.decided_at),
+                "writebacks": [{"target": wb.target,
+                                "target_label": labels.label(labels.WRITEBACK_TARGET, wb.target),
+                                "status": wb.status, "tone": labels.tone(
+                                    "done" if wb.status == "done" else
+                                    "failed" if wb.status == "failed" else "queued")}
+                               for wb in sorted(writebacks.get(decision.id, []), key=lambda w: w.target)],
+            },
+        })
+    return out
+
+
+def members_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
+    votes = Counter(db.scalars(select(BallotRecord.member_id).where(
+        BallotRecord.session_id == session.id, BallotRecord.status == "counted",
+        BallotRecord.member_id.is_not(None))))
+    return [{"name": m.name, "email": m.email, "role": m.role,
+             "role_label": labels.label(labels.ROLE, m.role), "votes": votes.get(m.id, 0),
+             "voting": m.role != "secretary"}
+            for m in session.members if m.active]
+
+
+LINK_KEYS = ("url", "alternateLink", "alternate_link", "responderUri", "responder_uri", "webViewLink",
+             "edit_url", "editUrl", "view_url", "link")
+
+
+def journal_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
+    """Created resources with a link to open each, when the step kept one."""
+    rows = []
+    for entry in db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id)
+                            .order_by(JournalEntry.id)):
+        data = entry.data or {}
+        link = next((str(data[k]) for k in LINK_KEYS
+                     if isinstance(data.get(k), str) and str(data[k]).startswith(("https://", "http://"))),
+                    None)
+        rows.append({"step": entry.step, "key": entry.key, "external_id": entry.external_id, "link": link,
+                     "created_at": entry.created_at})
+    return rows
+
+
+def local(value: datetime | None, tz: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(ZoneInfo(tz))
+    except (KeyError, ValueError):
+        return value
+

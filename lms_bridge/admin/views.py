@@ -1,0 +1,297 @@
+"""The admin page's request handlers.  Thin: reads go through :mod:`.queries`, writes through the
+colleagues' services (session-file parsing and import, the provisioning service), and every write is
+one transaction (nothing half-written when something fails)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from lms_bridge.admin import labels, queries
+from lms_bridge.admin.auth import USER_KEY, LoginThrottle, authenticate
+from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
+from lms_bridge.admin.timetable_view import timetable_rows
+from lms_bridge.app import LANGUAGE_KEY, state
+from lms_bridge.i18n import LANGUAGES
+from lms_bridge.provisioning import service
+from lms_bridge.store.db import transaction
+from lms_bridge.store.models import AuditEvent, ExamSession, OutboxEmail, ProvisioningRun, User
+
+logger = logging.getLogger(__name__)
+
+throttle = LoginThrottle()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never let ?next= send a signed-in user elsewhere."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("admin.sessions")
+
+
+# -- before every request --------------------------------------------------------------------------
+def load_user() -> None:
+    g.user = None
+    uid = session.get(USER_KEY)
+    if uid is None:
+        return
+    with state().sessionmaker() as db:
+        user = db.get(User, uid)
+        if user is not None and user.is_active:
+            db.expunge(user)
+            g.user = user
+        else:  # deleted or disabled since signing in
+            session.pop(USER_KEY, None)
+
+
+def template_context() -> dict[str, Any]:
+    from flask_babel import get_locale
+
+    loc = get_locale()
+    return {
+        "current_language": str(loc.language) if loc else state().settings.default_language,
+        "language_form": LanguageForm(formdata=None, next=request.full_path.rstrip("?")),
+        "action_form": ActionForm(formdata=None),
+        "languages": [("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")],
+        "labels": labels,
+    }
+
+
+# -- sign-in ---------------------------------------------------------------------------------------
+def login() -> Any:
+    if g.user is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    status = 200
+    if form.validate_on_submit():
+        username = form.username.data or ""
+        if throttle.locked(username):
+            # Same words for every name, locked or not, existing or not.
+            flash(_("Too many failed attempts. Wait a few minutes and try again."), "error")
+            status = 429
+        else:
+            with transaction(state().sessionmaker) as db:
+                user = authenticate(db, username, form.password.data or "")
+                if user is not None:
+                    db.add(AuditEvent(actor=user.username, action="admin.sign_in"))
+                    user_id, user_language = user.id, user.language
+            if user is None:
+                throttle.failed(username)
+                logger.info("failed sign-in")  # no name: a typed password lands in the name field too
+                flash(str(labels.SIGN_IN_FAILED), "error")
+                status = 401
+            else:
+                throttle.succeeded(username)
+                language = session.get(LANGUAGE_KEY)
+                # A fresh session on sign-in, so a cookie planted before it is worth nothing after.
+                session.clear()
+                session.permanent = True
+                session[USER_KEY] = user_id
+                session[LANGUAGE_KEY] = language if language in LANGUAGES else user_language
+                return redirect(_safe_next(form.next.data))
+    elif request.method == "POST":
+        status = 400
+    return render_template("admin/login.html", form=form), status
+
+
+def logout() -> Any:
+    form = ActionForm()
+    if form.validate_on_submit():
+        language = session.get(LANGUAGE_KEY)
+        session.clear()
+        if language:
+            session[LANGUAGE_KEY] = language
+        flash(_("You have signed out."), "info")
+    return redirect(url_for("admin.login"))
+
+
+def set_language() -> Any:
+    form = LanguageForm()
+    if form.validate_on_submit() and form.language.data in LANGUAGES:
+        session[LANGUAGE_KEY] = form.language.data
+        if g.user is not None:
+            # The choice follows the user to another browser.
+            with transaction(state().sessionmaker) as db:
+                user = db.get(User, g.user.id)
+                if user is not None:
+                    user.language = form.language.data
+    return redirect(_safe_next(form.next.data if form.next.data else request.referrer and urlsplit(
+        request.referrer).path))
+
+
+# -- sessions --------------------------------------------------------------------------------------
+def index() -> Any:
+    return redirect(url_for("admin.sessions"))
+
+
+def sessions() -> Any:
+    return _sessions_page(UploadForm(), problems=None)
+
+
+def _sessions_page(form: UploadForm, problems: list[dict[str, Any]] | None, status: int = 200,
+                   file_name: str = "") -> Any:
+    with state().sessionmaker() as db:
+        rows = queries.list_sessions(db)
+        return render_template("admin/sessions.html", rows=rows, form=form, problems=problems,
+                               file_name=file_name), status
+
+
+def upload() -> Any:
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _sessions_page(form, problems=None, status=400)
+    upload_file = form.file.data
+    # The name is only for the messages ("file X, sheet Y, row Z"): the content is parsed in memory.
+    original = Path(upload_file.filename or "session").name
+    from lms_bridge.sessionfile import read_session
+    from lms_bridge.store.repo import ImportRefused, import_session
+
+    spec, problems = read_session(upload_file.read(), original)
+    if spec is None or problems:
+        return _sessions_page(form, problems=[p.as_dict() for p in problems], status=422,
+                              file_name=original)
+    try:
+        with transaction(state().sessionmaker) as db:
+            result = import_session(db, spec, source_name=original, actor=g.user.username)
+    except ImportRefused as exc:
+        # What the file asks for contradicts what already happened (a drawn ticket, a ballot, …).
+        problems = [{"file": original, "location": "", "field": "", "message": reason.message}
+                    for reason in exc.reasons]
+        return _sessions_page(form, problems=problems, status=409, file_name=original)
+    if result.created:
+        flash(_("Session %(code)s imported.", code=spec.code), "success")
+    elif result.changes:
+        flash(_("Session %(code)s updated: %(changes)s.", code=spec.code,
+                changes="; ".join(str(c) for c in result.changes)), "success")
+    else:
+        flash(_("Session %(code)s is already up to date.", code=spec.code), "info")
+    return redirect(url_for("admin.session_page", code=spec.code))
+
+
+def _titles() -> dict[str, str]:
+    """Translated step titles by name, from the plan the service runs."""
+    from lms_bridge.provisioning.plan import build_plan
+
+    return {step.name: step.title() for step in build_plan(state().settings)}
+
+
+def session_page(code: str) -> Any:
+    with state().sessionmaker() as db:
+        exam = queries.get_session(db, code)
+        if exam is None:
+            abort(404)
+        run = queries.latest_run(db, exam.id)
+        timetable, timetable_error = timetable_rows(exam)
+        run_data = queries.run_view(run, code, _titles()) if run is not None else None
+        return render_template(
+            "admin/session.html", exam=exam, run=run_data,
+            students=queries.students_view(db, exam), members=queries.members_view(db, exam),
+            journal=queries.journal_view(db, exam), timetable=timetable, timetable_error=timetable_error,
+            tz=exam.timezone)
+
+
+def students_json(code: str) -> Any:
+    with state().sessionmaker() as db:
+        exam = queries.get_session(db, code)
+        if exam is None:
+            abort(404)
+        return {"session": code, "status": exam.status, "students": queries.students_view(db, exam)}
+
+
+def provision(code: str) -> Any:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    with state().sessionmaker() as db:
+        exam = queries.get_session(db, code)
+        if exam is None:
+            abort(404)
+        running = service.active_run(db, exam)
+        running_id = running.id if running is not None else None
+    if running_id is not None:
+        flash(_("Provisioning of this session is already under way."), "info")
+        return redirect(url_for("admin.session_page", code=code, _anchor="run"))
+    try:
+        run = service.provision(state().settings, code, trigger="admin", sessions=state().sessionmaker)
+    except service.ProvisioningError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.session_page", code=code))
+    with transaction(state().sessionmaker) as db:
+        db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.provision",
+                          detail={"run": run.id}))
+    # Back to the session page, where the progress panel of this run now shows.
+    return redirect(url_for("admin.session_page", code=code, _anchor="run"))
+
+
+def _load_run(db: Any, code: str, run_id: int) -> ProvisioningRun:
+    exam = queries.get_session(db, code)
+    run = db.get(ProvisioningRun, run_id)
+    if exam is None or run is None or run.session_id != exam.id:
+        abort(404)
+    return run  # type: ignore[no-any-return]
+
+
+def run_page(code: str, run_id: int) -> Any:
+    with state().sessionmaker() as db:
+        run = _load_run(db, code, run_id)
+        exam = queries.get_session(db, code)
+        return render_template("admin/run.html", exam=exam, run=queries.run_view(run, code, _titles()))
+
+
+def run_json(code: str, run_id: int) -> Any:
+    with state().sessionmaker() as db:
+        run = _load_run(db, code, run_id)
+        return queries.run_view(run, code, _titles())
+
+
+# -- outbox ----------------------------------------------------------------------------------------
+def outbox() -> Any:
+    with state().sessionmaker() as db:
+        emails = list(db.scalars(select(OutboxEmail).order_by(OutboxEmail.created_at.desc(),
+                                                              OutboxEmail.id.desc()).limit(500)))
+        # Each message's time in its session's zone (UTC for mail that belongs to no session).
+        zones = dict(db.execute(select(ExamSession.id, ExamSession.timezone).where(
+            ExamSession.id.in_({e.session_id for e in emails if e.session_id is not None}))).tuples().all())
+        return render_template("admin/outbox.html", emails=emails, zones=zones,
+                               smtp_configured=bool(state().settings.smtp.host))
+
+
+def outbox_attachment(email_id: int, index: int) -> Any:
+    with state().sessionmaker() as db:
+        email = db.get(OutboxEmail, email_id)
+        if email is None or not 0 <= index < len(email.attachments or []):
+            abort(404)
+        item = email.attachments[index]
+    path = Path(str(item.get("path", "")))
+    # Only files the product wrote under its data directory; a row can never make the page serve
+    # an arbitrary file of the server.
+    data_dir = state().settings.data_dir.resolve()
+    try:
+        resolved = (path if path.is_absolute() else data_dir / path).resolve()
+        resolved.relative_to(data_dir)
+    except (OSError, ValueError):
+        abort(404)
+    if not resolved.is_file():
+        abort(404)
+    return send_file(resolved, mimetype=item.get("mimetype") or "application/octet-stream",
+                     as_attachment=True, download_name=str(item.get("filename") or resolved.name))

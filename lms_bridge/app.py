@@ -1,0 +1,139 @@
+"""The Flask application: the admin page and the webhooks, with Babel (kk, ru, en) and CSRF.
+
+``create_app`` is the only place that wires the pieces together; the blueprints reach the settings
+and the store through ``app.extensions["lms_bridge"]`` (:class:`AppState`), never through globals,
+so a test can run two apps with two stores side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, g, request, session
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from lms_bridge.config import Settings, ensure_secret_key, load_settings
+from lms_bridge.i18n import LANGUAGES, TRANSLATIONS_DIR
+from lms_bridge.store.db import make_engine, make_sessionmaker
+
+logger = logging.getLogger(__name__)
+
+EXTENSION = "lms_bridge"
+# The key under which the language the user picked with the switch is kept in the session cookie.
+LANGUAGE_KEY = "lang"
+
+csrf = CSRFProtect()
+
+
+@dataclass
+class AppState:
+    """What the blueprints need: settings, the store and (lazily) the job queue."""
+
+    settings: Settings
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+
+    @property
+    def queue(self) -> Any:
+        # Imported on first use: the page must come up even while the queue backend (Redis) is away.
+        # The queue is process-wide (configured by `demo`/`serve`/the worker, else from the settings).
+        from lms_bridge.jobs.queue import get_queue
+
+        return get_queue()
+
+
+def state(app: Flask | None = None) -> AppState:
+    """The running app's :class:`AppState`."""
+    return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def select_locale() -> str:
+    """The page's language: the switch (session cookie), then the user's profile, then the browser."""
+    chosen = session.get(LANGUAGE_KEY)
+    if chosen in LANGUAGES:
+        return str(chosen)
+    user = g.get("user")
+    if user is not None and user.language in LANGUAGES:
+        return str(user.language)
+    best = request.accept_languages.best_match(LANGUAGES)
+    if best:
+        return best
+    return state().settings.default_language
+
+
+def create_app(settings: Settings | None = None, *, testing: bool = False) -> Flask:
+    """Build the application for ``settings`` (loaded from the environment when not given)."""
+    settings = ensure_secret_key(settings if settings is not None else load_settings())
+    app = Flask(__name__, static_folder=None)
+    secure = settings.public_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=settings.secret_key.reveal(),
+        TESTING=testing,
+        SESSION_COOKIE_NAME="lms_bridge_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Behind TLS the cookie must never travel in clear; on the embedded default (http on
+        # 127.0.0.1) a Secure cookie would simply never come back, so it follows the public URL.
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # A session workbook is a few hundred kilobytes; anything far larger is not one.
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed-in session
+        WTF_CSRF_SSL_STRICT=secure,
+        BABEL_DEFAULT_LOCALE=settings.default_language,
+        BABEL_DEFAULT_TIMEZONE="UTC",
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
+        PREFERRED_URL_SCHEME="https" if secure else "http",
+    )
+
+    engine = make_engine(settings.effective_database_url)
+    from lms_bridge.store.schema import ensure_schema
+
+    ensure_schema(engine)
+    app.extensions[EXTENSION] = AppState(settings=settings, engine=engine,
+                                         sessionmaker=make_sessionmaker(engine))
+
+    Babel(app, locale_selector=select_locale)
+    csrf.init_app(app)
+
+    from lms_bridge.admin.blueprint import bp as admin_bp
+    from lms_bridge.webhooks.blueprint import bp as webhooks_bp
+
+    # Google and Moodle cannot send our CSRF token; the webhooks authenticate each delivery instead
+    # (OIDC token, HMAC), which is stronger than a cookie-bound token anyway.
+    csrf.exempt(webhooks_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(webhooks_bp)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[dict[str, str], int]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # the probe reports, it does not crash
+            logger.warning("health check: the store does not answer")
+            return {"status": "error", "store": "unavailable"}, 503
+        return {"status": "ok"}, 200
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        # Everything (CSS, JS) is served from here, so the policy can be strict: no inline script,
+        # no third-party origin, no framing.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    logger.info("admin page ready (store %s, default language %s)",
+                engine.url.render_as_string(hide_password=True), settings.default_language)
+    return app
