@@ -16,6 +16,8 @@ from lms_bridge.jobs import queue as jobqueue
 from lms_bridge.jobs.queue import JobQueue, job
 from lms_bridge.store.models import AuditEvent
 
+pytestmark = pytest.mark.production
+
 seen: list[int] = []
 
 
