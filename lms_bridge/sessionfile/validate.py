@@ -333,7 +333,10 @@ class _Validator:
             assert note is not None
             out.append(Student(id=sid, name=name, email=email, admitted=bool(admitted), admission_note=note,
                                admission_rating=rating))
-        if ok and not any(s.admitted for s in out):
+        if not records:
+            self.problem(self.raw.students_loc, "", "The student list is empty.")
+            ok = False
+        elif ok and not any(s.admitted for s in out):
             self.problem(self.raw.students_loc, "admitted", "No student is admitted to the session.")
             ok = False
         return out if ok else None
