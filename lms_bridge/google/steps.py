@@ -1,0 +1,525 @@
+"""The Google provisioning steps: course, roster, posts, voting forms, grade sheet, watches, push.
+
+Every outside object is journaled under a deterministic key (see lms_bridge.provisioning.engine), and
+each one also carries a dedupe key Google itself can be asked about, so a run that crashed before its
+journal row was committed finds the object instead of making a second one:
+
+==========================  ==========================================  ==================================
+journal key                 Google object                                found again through
+==========================  ==========================================  ==================================
+classroom.course            the course                                   project alias ``p:<code>`` (409)
+classroom.teacher:<email>   a teacher (or invitation)                    ALREADY_EXISTS on a repeat
+classroom.student:<email>   a student (or invitation)                    ALREADY_EXISTS on a repeat
+classroom.topic             the session topic                            its name in topics.list
+classroom.announcement      the instructions post                        its text in announcements.list
+forms.form:<student id>     the student's voting form                    Drive appProperties / its title
+forms.watch:<student id>    the RESPONSES watch                          ALREADY_EXISTS -> watches.list
+sheets.gradesheet           the grade sheet                              Drive appProperties
+classroom.registration      the COURSE_WORK_CHANGES push registration    an identical create renews it
+==========================  ==========================================  ==================================
+
+Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties and
+sharing (100 a batch), all grade-sheet rows in one values:batchUpdate.  A voting form needs three
+Forms calls (create, batchUpdate, setPublishSettings) and its watch one more; nothing else is
+per-student.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from lms_bridge.domain.grading import GradeScale
+from lms_bridge.domain.session import DegreeVote, SessionSpec, Student
+from lms_bridge.google.drive import FORM_MIME, SHEET_MIME
+from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, PermissionDenied
+from lms_bridge.i18n import gettext as _
+from lms_bridge.i18n import use_locale
+from lms_bridge.provisioning.engine import FunctionStep, Made, Step, StepContext, StepFailed
+
+# Drive appProperties (private to this app's OAuth client) that make our files findable.
+P_SESSION = "lmsBridgeSession"
+P_STUDENT = "lmsBridgeStudent"
+P_KIND = "lmsBridgeKind"
+
+# Renew watches and registrations when less than this is left (they last about 7 days).
+RENEW_MARGIN = timedelta(days=2)
+
+
+def course_alias(spec: SessionSpec) -> str:
+    """The project-scoped alias that makes course creation idempotent (facts §3)."""
+    return "p:" + spec.code
+
+
+def form_key(student: Student) -> str:
+    return f"forms.form:{student.id}"
+
+
+def watch_key(student: Student) -> str:
+    return f"forms.watch:{student.id}"
+
+
+def document_title(spec: SessionSpec, student: Student) -> str:
+    # Unique per session and student, so a create retried after a lost answer can be found by name.
+    return f"{spec.code} · {student.id} · {student.name}"
+
+
+def degree_options(lang: str) -> tuple[str, str]:
+    """The (yes, no) option texts of the degree question, as the tally reads them back."""
+    with use_locale(lang):
+        return _("Yes, award"), _("No, do not award")
+
+
+def _google(ctx: StepContext) -> Any:
+    return ctx.backends.google
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def _fail_on(errors: Mapping[str, GoogleApiError], what: str) -> None:
+    if errors:
+        first_key, first = next(iter(errors.items()))
+        raise StepFailed(_("%(what)s failed for %(count)d item(s); first: %(item)s (%(error)s)",
+                           what=what, count=len(errors), item=first_key, error=str(first)[:200]),
+                         retryable=first.retryable)
+
+
+def _course_id(ctx: StepContext) -> str:
+    entry = ctx.journaled("classroom.course")
+    if entry is None:
+        raise StepFailed(_("The Classroom course is not made yet; run the course step first."))
+    return entry.external_id
+
+
+# -- course ---------------------------------------------------------------------------------------------
+
+def run_course(ctx: StepContext) -> None:
+    """Create the course under the project alias; a 409 means a previous run made it: reuse it."""
+    g, spec = _google(ctx), ctx.spec
+    entry = ctx.journaled("classroom.course")
+    if entry is None:
+        alias = course_alias(spec)
+        try:
+            course = g.classroom.create_course(alias=alias, name=spec.title, section=spec.group,
+                                               description_heading=spec.programme)
+            created = True
+        except AlreadyExists:
+            course = g.classroom.get_course(alias)
+            created = False
+        entry = ctx.record("classroom.course", Made(course["id"], {
+            "alias": alias, "state": course.get("courseState", ""), "link": course.get("alternateLink", ""),
+            "enrollmentCode": course.get("enrollmentCode", "")}), created=created)
+    if entry.data.get("state") == "PROVISIONED":
+        # New courses wait for their owner or an admin to accept them; the delegated secretary is the
+        # owner, so the course is moved to ACTIVE here.  Where the domain forbids it, it stays
+        # PROVISIONED and the page shows that state instead of failing the run.
+        try:
+            course = g.classroom.set_course_state(entry.external_id, "ACTIVE")
+            ctx.update_data("classroom.course", state=course.get("courseState", "ACTIVE"))
+        except (PermissionDenied, InvalidArgument) as exc:
+            ctx.update_data("classroom.course", state_note=str(exc)[:300])
+
+
+# -- roster ---------------------------------------------------------------------------------------------
+
+def run_roster(ctx: StepContext) -> None:
+    """The commission as teachers, the admitted students as students; batched, repeats are fine."""
+    g, spec = _google(ctx), ctx.spec
+    course_id = _course_id(ctx)
+    direct = g.settings.google.domain_admin
+    failures: dict[str, GoogleApiError] = {}
+    for role, prefix, emails in (
+            ("TEACHER", "classroom.teacher:", [m.email for m in spec.commission]),
+            ("STUDENT", "classroom.student:", [s.email for s in spec.admitted])):
+        todo = [e for e in dict.fromkeys(emails) if ctx.journaled(prefix + e) is None]
+        if not todo:
+            ctx.reused += len(set(emails))
+            continue
+        ctx.reused += len(set(emails)) - len(todo)
+        how = "direct" if direct else "invitation"
+        results = (g.classroom.add_people(course_id, todo, role=role) if direct
+                   else g.classroom.invite(course_id, todo, role=role))
+        fallback: list[str] = []
+        for email in todo:
+            got = results[email]
+            if isinstance(got, AlreadyExists):
+                ctx.record(prefix + email, Made(email, {"how": how}), created=False)
+            elif isinstance(got, PermissionDenied | InvalidArgument) and direct:
+                # Adding directly needs the user in the admin's domain (facts §3); others are invited.
+                fallback.append(email)
+            elif isinstance(got, GoogleApiError):
+                failures[email] = got
+            else:
+                ctx.record(prefix + email, Made(email, {"how": how, "userId": got.get("userId", "")}),
+                           created=True)
+        if fallback:
+            for email, got in g.classroom.invite(course_id, fallback, role=role).items():
+                if isinstance(got, AlreadyExists):
+                    ctx.record(prefix + email, Made(email, {"how": "invitation"}), created=False)
+                elif isinstance(got, GoogleApiError):
+                    failures[email] = got
+                else:
+                    data = {"how": "invitation", "invitationId": got.get("id", ""),
+                            "userId": got.get("userId", "")}
+                    ctx.record(prefix + email, Made(email, data), created=True)
+    _fail_on(failures, _("Adding people to the Classroom course"))
+
+
+# -- posts ----------------------------------------------------------------------------------------------
+
+def instructions_text(spec: SessionSpec) -> str:
+    with use_locale(spec.language):
+        return _("Final attestation: %(title)s. Join the video meeting on time. At the draw each student "
+                 "gets an individual assignment with the ticket; write the answers by hand on the answer "
+                 "sheets, photograph every sheet and upload them to that assignment before the preparation "
+                 "time ends.", title=spec.title)
+
+
+def topic_name(spec: SessionSpec) -> str:
+    with use_locale(spec.language):
+        return _("Final attestation")
+
+
+def run_posts(ctx: StepContext) -> None:
+    g, spec = _google(ctx), ctx.spec
+    course_id = _course_id(ctx)
+    name = topic_name(spec)
+
+    def find_topic() -> Made | None:
+        hit = next((t for t in g.classroom.list_topics(course_id) if t.get("name") == name), None)
+        return Made(hit["topicId"], {"name": name}) if hit else None
+
+    def make_topic() -> Made:
+        t = g.classroom.create_topic(course_id, name)
+        return Made(t["topicId"], {"name": name})
+
+    # Looking before creating costs one list call per session and finds what a crashed run made.
+    ctx.ensure("classroom.topic", make_topic, find_topic)
+    text = instructions_text(spec)
+
+    def find_post() -> Made | None:
+        hit = next((a for a in g.classroom.list_announcements(course_id) if a.get("text") == text), None)
+        return Made(hit["id"], {"link": hit.get("alternateLink", "")}) if hit else None
+
+    def make_post() -> Made:
+        a = g.classroom.create_announcement(course_id, text)
+        return Made(a["id"], {"link": a.get("alternateLink", "")})
+
+    ctx.ensure("classroom.announcement", make_post, find_post)
+
+
+# -- voting forms ---------------------------------------------------------------------------------------
+
+def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
+    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2)."""
+    letters = GradeScale.load(spec.grading.scale).letters()
+    with use_locale(spec.language):
+        description = _("Commission member's ballot for %(student)s. Choose one grade; you may change "
+                        "your answer until the secretary closes the form.", student=student.name)
+        grade_title = _("Grade")
+        degree_title = _("Award the degree (qualification)?")
+        comment_title = _("Comment (optional)")
+    items: list[dict[str, Any]] = [
+        {"title": grade_title, "questionItem": {"question": {"required": True, "choiceQuestion": {
+            "type": "RADIO", "options": [{"value": letter} for letter in letters]}}}},
+    ]
+    if spec.degree_vote is not DegreeVote.NONE:
+        yes, no = degree_options(spec.language)
+        degree_q = {"type": "RADIO", "options": [{"value": yes}, {"value": no}]}
+        items.append({"title": degree_title,
+                      "questionItem": {"question": {"required": True, "choiceQuestion": degree_q}}})
+    items.append({"title": comment_title, "questionItem": {"question": {
+        "required": False, "textQuestion": {"paragraph": True}}}})
+    requests: list[dict[str, Any]] = [
+        {"updateFormInfo": {"info": {"description": description}, "updateMask": "description"}},
+        {"updateSettings": {"settings": {"emailCollectionType": "VERIFIED"},
+                            "updateMask": "emailCollectionType"}},
+    ]
+    requests += [{"createItem": {"item": item, "location": {"index": i}}} for i, item in enumerate(items)]
+    return requests
+
+
+def _question_ids(items: Iterable[Mapping[str, Any]], names: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, item in zip(names, items, strict=False):
+        qid = item.get("questionItem", {}).get("question", {}).get("questionId")
+        if qid:
+            out[name] = qid
+    return out
+
+
+def _question_names(spec: SessionSpec) -> list[str]:
+    return ["grade", *(["degree"] if spec.degree_vote is not DegreeVote.NONE else []), "comment"]
+
+
+def form_title(spec: SessionSpec, student: Student) -> str:
+    with use_locale(spec.language):
+        return _("Vote: %(student)s — %(session)s", student=student.name, session=spec.title)
+
+
+def run_forms(ctx: StepContext) -> None:
+    """One ballot form per admitted student: made, tagged, configured, published, shared."""
+    g, spec = _google(ctx), ctx.spec
+    students = list(spec.admitted)
+    entries = {s.id: ctx.journaled(form_key(s)) for s in students}
+    fresh: set[str] = set()  # made in this run: known to be empty, no need to look inside
+    if any(e is None for e in entries.values()):
+        tagged = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: "form"}, mime_type=FORM_MIME)
+        by_ref = {f.get("appProperties", {}).get(P_STUDENT): f for f in tagged}
+        for s in students:
+            if entries[s.id] is not None:
+                continue
+            hit = by_ref.get(s.id)
+            if hit is not None:
+                entries[s.id] = ctx.record(form_key(s), Made(hit["id"], {"stage": "tagged"}), created=False)
+                continue
+            doc_title = document_title(spec, s)
+
+            def recover(doc_title: str = doc_title) -> dict[str, Any] | None:
+                found = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
+                return {"formId": found[0]["id"]} if found else None
+
+            form = g.forms.create(form_title(spec, s), doc_title, recover=recover)
+            entries[s.id] = ctx.record(form_key(s), Made(form["formId"], {
+                "stage": "created", "url": form.get("responderUri", "")}), created=True)
+            fresh.add(s.id)
+
+    by_id = {s.id: s for s in students}
+    # Tag every new form in Drive batches (100 a request): from here on a lost journal still finds it.
+    to_tag = {entries[ref].external_id: {P_SESSION: spec.code, P_STUDENT: ref, P_KIND: "form"}
+              for ref, e in entries.items() if e is not None and e.data.get("stage") == "created"}
+    if to_tag:
+        got = g.drive.set_app_properties(to_tag)
+        errors = {fid: r for fid, r in got.items() if isinstance(r, GoogleApiError)}
+        for ref, e in entries.items():
+            if e is not None and e.external_id in to_tag and e.external_id not in errors:
+                ctx.update_data(form_key(by_id[ref]), stage="tagged")
+        _fail_on(errors, _("Tagging the voting forms in Drive"))
+
+    names = _question_names(spec)
+    for s in students:
+        e = entries[s.id]
+        assert e is not None
+        if e.data.get("stage") != "tagged":
+            continue
+        if s.id not in fresh:
+            # Made by an earlier run: it may have been configured just before that run stopped.
+            form = g.forms.get(e.external_id)
+            if form.get("items"):
+                ctx.update_data(form_key(s), stage="configured",
+                                url=form.get("responderUri", e.data.get("url", "")),
+                                questions=_question_ids(form["items"], names))
+                continue
+        reply = g.forms.batch_update(e.external_id, form_requests(spec, s), include_form=True)
+        form = reply.get("form", {})
+        ctx.update_data(form_key(s), stage="configured",
+                        url=form.get("responderUri") or e.data.get("url", ""),
+                        questions=_question_ids(form.get("items", []), names))
+
+    for s in students:
+        e = entries[s.id]
+        assert e is not None
+        if e.data.get("stage") == "configured":
+            g.forms.set_publish_state(e.external_id, published=True, accepting=True)
+            ctx.update_data(form_key(s), stage="published")
+
+    # Share each form with each voting member as a responder (published view), all in Drive batches.
+    voters = [m.email for m in spec.voters]
+    pairs = [(entries[s.id].external_id, email) for s in students for email in voters  # type: ignore[union-attr]
+             if email not in entries[s.id].data.get("shared", [])]  # type: ignore[union-attr]
+    if pairs:
+        got = g.drive.share_published(pairs)
+        errors: dict[str, GoogleApiError] = {}
+        for s in students:
+            e = entries[s.id]
+            assert e is not None
+            done = [email for (fid, email), r in got.items()
+                    if fid == e.external_id and not isinstance(r, GoogleApiError)]
+            if done:
+                ctx.update_data(form_key(s), shared=sorted({*e.data.get("shared", []), *done}))
+        errors = {f"{fid} {email}": r for (fid, email), r in got.items() if isinstance(r, GoogleApiError)}
+        _fail_on(errors, _("Sharing the voting forms with the commission"))
+
+
+# -- grade sheet ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """The grade sheet's columns; kept in the journal so the tally writes into the same places."""
+
+    header: tuple[str, ...]
+    ticket_column: int  # 1-based; the decision block starts here
+    link_column: int
+    voters: tuple[str, ...]  # emails, in column order
+    degree: str  # none | open | secret
+
+    @classmethod
+    def for_spec(cls, spec: SessionSpec) -> SheetLayout:
+        with use_locale(spec.language):
+            head = ["№", _("Student ID"), _("Student"), _("Ticket")]
+            head += [m.name for m in spec.voters]
+            if spec.degree_vote is DegreeVote.OPEN:
+                head += [_("%(member)s: degree", member=m.name) for m in spec.voters]
+            elif spec.degree_vote is DegreeVote.SECRET:
+                head += [_("Degree: for"), _("Degree: against")]
+            head += [_("Letter"), _("Points"), _("GPA"), _("Traditional grade")]
+            if spec.degree_vote is not DegreeVote.NONE:
+                head += [_("Degree decision")]
+            head += [_("Voting form")]
+        return cls(header=tuple(head), ticket_column=4, link_column=len(head),
+                   voters=tuple(m.email for m in spec.voters), degree=spec.degree_vote.value)
+
+    def decision_cells(self, *, ticket: int | str | None, votes: Mapping[str, str],
+                       letter: str, points: float | None, gpa: float | None, word: str,
+                       degree_votes: Mapping[str, bool] | None = None, degree_for: int = 0,
+                       degree_against: int = 0, degree_decision: str = "") -> list[str | int | float | None]:
+        """The cells from the ticket column up to (not including) the form link, in column order."""
+        cells: list[str | int | float | None] = [ticket if ticket is not None else ""]
+        cells += [votes.get(email, "") for email in self.voters]
+        if self.degree == "open":
+            dv = degree_votes or {}
+            cells += [("+" if dv[email] else "−") if email in dv else "" for email in self.voters]
+        elif self.degree == "secret":
+            cells += [degree_for, degree_against]
+        cells += [letter, "" if points is None else points, "" if gpa is None else gpa, word]
+        if self.degree != "none":
+            cells.append(degree_decision)
+        return cells
+
+    def to_json(self) -> dict[str, Any]:
+        return {"header": list(self.header), "ticket_column": self.ticket_column,
+                "link_column": self.link_column, "voters": list(self.voters), "degree": self.degree}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SheetLayout:
+        return cls(header=tuple(data["header"]), ticket_column=int(data["ticket_column"]),
+                   link_column=int(data["link_column"]), voters=tuple(data["voters"]),
+                   degree=str(data["degree"]))
+
+
+def sheet_title(spec: SessionSpec) -> str:
+    with use_locale(spec.language):
+        return _("Grade sheet: %(title)s (%(code)s)", title=spec.title, code=spec.code)
+
+
+def run_sheet(ctx: StepContext) -> None:
+    g, spec = _google(ctx), ctx.spec
+    props = {P_SESSION: spec.code, P_KIND: "gradesheet"}
+
+    def find() -> Made | None:
+        found = g.drive.find_by_app_properties(props, mime_type=SHEET_MIME)
+        return Made(found[0]["id"], {}) if found else None
+
+    def create() -> Made:
+        made = g.sheets.create(sheet_title(spec), props,
+                               recover=lambda: ({"id": m.external_id} if (m := find()) else None))
+        return Made(made["id"], {})
+
+    entry = ctx.ensure("sheets.gradesheet", create, find)
+    layout = SheetLayout.for_spec(spec)
+    students = list(spec.admitted)
+    rows = {s.id: i + 2 for i, s in enumerate(students)}
+    links = []
+    for s in students:
+        fe = ctx.journaled(form_key(s))
+        links.append((fe.data.get("url") or f"https://docs.google.com/forms/d/{fe.external_id}/viewform")
+                     if fe is not None else "")
+    identity = [[i + 1, s.id, s.name] for i, s in enumerate(students)]
+    signature = hashlib.sha256(json.dumps([layout.to_json(), identity, links]).encode()).hexdigest()
+    if entry.data.get("signature") == signature:
+        return  # nothing changed since the last run: no call at all
+    sheet_id = entry.external_id
+    if not entry.data.get("formatted"):
+        sh = g.sheets.open(sheet_id)
+        with use_locale(spec.language):
+            tab = _("Grades")
+        g.sheets.format_header(sh, title=tab, columns=len(layout.header))
+        ctx.update_data("sheets.gradesheet", formatted=True, url=sh.url)
+    # Header, identity columns and form links in one values:batchUpdate; the decision columns are
+    # left alone so a rerun after voting never wipes a recorded decision.
+    g.sheets.write_ranges(sheet_id, [
+        (1, 1, [list(layout.header)]),
+        (2, 1, identity),
+        (2, layout.link_column, [[link] for link in links]),
+    ])
+    ctx.update_data("sheets.gradesheet", signature=signature, rows=rows, layout=layout.to_json())
+
+
+# -- watches and push -----------------------------------------------------------------------------------
+
+def _due_for_renewal(expiry: str, now: datetime) -> bool:
+    moment = _parse_time(expiry)
+    return moment is None or moment - now < RENEW_MARGIN
+
+
+def run_watches(ctx: StepContext) -> None:
+    """A RESPONSES watch per form on the configured topic; expiry kept so renewal can run in time."""
+    g, spec = _google(ctx), ctx.spec
+    topic = g.settings.google.pubsub_topic
+    now = ctx.now()
+    for s in spec.admitted:
+        fe = ctx.journaled(form_key(s))
+        if fe is None or fe.data.get("stage") != "published":
+            raise StepFailed(_("The voting form of %(student)s is not ready; run the forms step first.",
+                               student=s.name))
+        we = ctx.journaled(watch_key(s))
+        if we is not None:
+            if _due_for_renewal(we.data.get("expireTime", ""), now):
+                w = g.renew_watch(fe.external_id, we.external_id, topic)
+                ctx.record(watch_key(s), Made(w.watch_id, {"formId": fe.external_id,
+                                                            "expireTime": w.expire_time}), created=False)
+            else:
+                ctx.reused += 1
+            continue
+        try:
+            got = g.forms.create_watch(fe.external_id, topic)
+            created = True
+        except AlreadyExists:
+            # Made by a run that stopped before journaling it: one watch per event type and form.
+            got = next((w for w in g.forms.list_watches(fe.external_id) if w.get("eventType") == "RESPONSES"),
+                       None)
+            if got is None:
+                raise
+            created = False
+        ctx.record(watch_key(s), Made(got["id"], {"formId": fe.external_id,
+                                                  "expireTime": got.get("expireTime", "")}), created=created)
+
+
+def run_push(ctx: StepContext) -> None:
+    """The COURSE_WORK_CHANGES registration (answer-sheet turn-ins), with the secretary's grant."""
+    g = _google(ctx)
+    course_id = _course_id(ctx)
+    if g.user_transport is None:
+        raise StepFailed(_("Classroom push notifications need the secretary's OAuth grant: set "
+                           "google.oauth_token_file (see docs/google-setup.md)."), retryable=False)
+    entry = ctx.journaled("classroom.registration")
+    if entry is not None and not _due_for_renewal(entry.data.get("expiryTime", ""), ctx.now()):
+        ctx.reused += 1
+        return
+    reg = g.renew_registration(course_id)
+    ctx.record("classroom.registration", Made(reg["registrationId"], {
+        "expiryTime": reg.get("expiryTime", ""), "courseId": course_id}), created=entry is None)
+
+
+def google_steps(settings: Any = None) -> list[Step]:
+    """The Google part of the provisioning plan, in order."""
+    steps: list[tuple[str, Callable[[], str], Callable[[StepContext], None]]] = [
+        ("google.classroom.course", lambda: _("Google Classroom course"), run_course),
+        ("google.classroom.roster", lambda: _("Classroom roster: commission and students"), run_roster),
+        ("google.classroom.posts", lambda: _("Classroom topic and instructions"), run_posts),
+        ("google.forms", lambda: _("Voting forms, one per student"), run_forms),
+        ("google.sheet", lambda: _("Grade sheet"), run_sheet),
+        ("google.watches", lambda: _("Notifications of new votes"), run_watches),
+        ("google.classroom.push", lambda: _("Notifications of uploaded answer sheets"), run_push),
+    ]
+    return [FunctionStep(name, label, fn) for name, label, fn in steps]
+
