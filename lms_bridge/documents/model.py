@@ -1,0 +1,118 @@
+"""What the documents say, gathered from the store once, rendered as PDF or XLSX after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lms_bridge.domain.grading import GradeScale
+from lms_bridge.store.models import (
+    BallotRecord,
+    CommissionMember,
+    DecisionRecord,
+    ExamSession,
+    StudentRecord,
+    TicketRecord,
+)
+
+
+@dataclass(frozen=True)
+class MemberLine:
+    name: str
+    role: str
+    voted: bool
+
+
+@dataclass(frozen=True)
+class StudentResult:
+    ref: str
+    name: str
+    admitted: bool
+    ticket_number: int | None
+    ticket_questions: tuple[str, ...]
+    votes: tuple[tuple[str, str], ...]  # (member name, letter) of counted ballots
+    letter_totals: tuple[tuple[str, int], ...]
+    letter: str | None
+    points: float | None
+    gpa: float | None
+    word: str
+    mark: str
+    degree_mode: str
+    degree_yes: int
+    degree_no: int
+    degree_awarded: bool | None
+    degree_per_member: tuple[tuple[str, str], ...]  # open vote only
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionDocument:
+    code: str
+    title: str
+    kind: str
+    programme: str
+    group: str
+    language: str
+    timezone: str
+    date: datetime  # local
+    chair: str
+    secretary: str
+    members: tuple[MemberLine, ...]
+    students: tuple[StudentResult, ...]
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(ZoneInfo(self.timezone))
+
+
+def gather(db: Session, session: ExamSession) -> SessionDocument:
+    scale = GradeScale.load(session.grading.get("scale", "kz_letter"))
+    members = list(db.scalars(select(CommissionMember).where(
+        CommissionMember.session_id == session.id, CommissionMember.active.is_(True))
+        .order_by(CommissionMember.position)))
+    names = {m.email: m.name for m in members}
+    tickets = {t.number: tuple(t.questions) for t in db.scalars(select(TicketRecord).where(
+        TicketRecord.session_id == session.id))}
+    decisions = {d.student_id: d for d in db.scalars(select(DecisionRecord).where(
+        DecisionRecord.session_id == session.id))}
+    counted = list(db.scalars(select(BallotRecord).where(BallotRecord.session_id == session.id,
+                                                         BallotRecord.status == "counted")))
+    voted_emails = {b.voter_email for b in counted}
+    students: list[StudentResult] = []
+    for s in db.scalars(select(StudentRecord).where(StudentRecord.session_id == session.id,
+                                                    StudentRecord.active.is_(True))
+                        .order_by(StudentRecord.position)):
+        d = decisions.get(s.id)
+        mine = sorted((b for b in counted if b.student_id == s.id), key=lambda b: b.submitted_at)
+        band = scale.band(d.letter) if d is not None else None
+        totals = (d.votes.get("letter_counts") if d is not None else None) or {}
+        secret = session.degree_vote == "secret"
+        per_member_degree: tuple[tuple[str, str], ...] = ()
+        if session.degree_vote == "open":
+            per_member_degree = tuple((names.get(b.voter_email, b.voter_email), b.degree) for b in mine
+                                      if b.degree)
+        students.append(StudentResult(
+            ref=s.student_ref, name=s.name, admitted=s.admitted, ticket_number=s.ticket_number,
+            ticket_questions=tickets.get(s.ticket_number or -1, ()),
+            votes=tuple((names.get(b.voter_email, b.voter_email), b.grade) for b in mine),
+            letter_totals=tuple((str(k), int(v)) for k, v in totals.items()),
+            letter=d.letter if d else None, points=d.points if d else None, gpa=d.gpa if d else None,
+            word=band.word(session.language) if band else "", mark=str(band.mark) if band else "",
+            degree_mode=session.degree_vote,
+            degree_yes=int((d.degree_totals or {}).get("yes", 0)) if d else 0,
+            degree_no=int((d.degree_totals or {}).get("no", 0)) if d else 0,
+            degree_awarded=d.degree_award if d else None,
+            degree_per_member=() if secret else per_member_degree,
+            decided_at=d.decided_at if d else None))
+    chair = next((m.name for m in members if m.role == "chair"), "")
+    secretary = next((m.name for m in members if m.role == "secretary"), "")
+    tz = ZoneInfo(session.timezone)
+    return SessionDocument(
+        code=session.code, title=session.title, kind=session.kind, programme=session.programme,
+        group=session.group_name, language=session.language, timezone=session.timezone,
+        date=session.starts_at.astimezone(tz), chair=chair, secretary=secretary,
+        members=tuple(MemberLine(m.name, m.role, m.email in voted_emails) for m in members),
+        students=tuple(students))
