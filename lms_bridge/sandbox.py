@@ -61,36 +61,57 @@ def _index(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
 
 def create_app(state_dir: Path, *, push_endpoint: str | None = None, webhook_url: str | None = None,
                webhook_secret: str = SANDBOX_WEBHOOK_SECRET, request_log: Path | None = None,
-               faults: dict[str, Any] | None = None) -> WSGIApp:
-    """The composed WSGI app: Google under ``/google``, Moodle under ``/moodle``."""
+               faults: dict[str, Any] | None = None, base_url: str | None = None) -> WSGIApp:
+    """The composed WSGI app: Google under ``/google``, Moodle under ``/moodle``.
+
+    ``base_url`` is where the app is served (when known before the first request): the Google
+    sandbox writes it into its credential files' ``token_uri`` at once.
+    """
     from lms_bridge.google.sandbox import create_app as google_app
     from lms_bridge.moodle.sandbox import create_app as moodle_app
 
     state_dir = Path(state_dir)
     (state_dir / "google").mkdir(parents=True, exist_ok=True)
     (state_dir / "moodle").mkdir(parents=True, exist_ok=True)
+    google_base = base_url.rstrip("/") + "/google" if base_url else None
     return DispatcherMiddleware(_index, {
         "/google": google_app(state_dir / "google", push_endpoint=push_endpoint, request_log=request_log,
-                              faults=faults),
+                              faults=faults, base_url=google_base),
         "/moodle": moodle_app(state_dir / "moodle", webhook_url=webhook_url, webhook_secret=webhook_secret),
     })
 
 
 def create_app_for(settings: Settings, *, request_log: Path | None = None,
-                   faults: dict[str, Any] | None = None) -> WSGIApp:
+                   faults: dict[str, Any] | None = None, base_url: str | None = None) -> WSGIApp:
     """The sandbox app wired to this product's webhooks, state under ``data_dir/sandbox``."""
     return create_app(settings.data_dir / "sandbox", push_endpoint=push_endpoint(settings),
                       webhook_url=moodle_webhook_url(settings), webhook_secret=webhook_secret(settings),
-                      request_log=request_log, faults=faults)
+                      request_log=request_log, faults=faults, base_url=base_url)
 
 
-def start_server(app: WSGIApp, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
-    """Serve ``app`` in a daemon thread (threaded werkzeug server); returns its URL and a stop function."""
-    server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+def _unready(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    return Response("starting", status=503)(environ, start_response)
+
+
+def start_server(app: WSGIApp | None = None, host: str = "127.0.0.1", port: int = 0, *,
+                 factory: Callable[[str], WSGIApp] | None = None) -> tuple[str, Callable[[], None]]:
+    """Serve a WSGI app in a daemon thread (threaded werkzeug server); returns its URL and a stop function.
+
+    Give ``app``, or ``factory(url)`` to build the app once the (possibly ephemeral) port is known.
+    """
+    if (app is None) == (factory is None):
+        raise TypeError("give either app or factory")
+    server: BaseWSGIServer = make_server(host, port, app or _unready, threaded=True)
+    url = f"http://{host}:{server.server_port}"
+    if factory is not None:
+        try:
+            server.app = factory(url)
+        except BaseException:
+            server.server_close()
+            raise
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name=f"sandbox-{server.server_port}", daemon=True)
     thread.start()
-    url = f"http://{host}:{server.server_port}"
     stopped = threading.Event()
 
     def stop() -> None:
@@ -113,7 +134,7 @@ def start_embedded(settings: Settings) -> str:
     key = settings.data_dir.resolve()
     with _embedded_lock:
         if key not in _embedded:
-            _embedded[key] = start_server(create_app_for(settings))
+            _embedded[key] = start_server(factory=lambda url: create_app_for(settings, base_url=url))
             logger.info("embedded sandbox at %s (state in %s)", _embedded[key][0], key / "sandbox")
         return _embedded[key][0]
 
@@ -151,10 +172,18 @@ def effective_settings(settings: Settings) -> Settings:
 
 def _parse_faults(fault_rate: float, fault_statuses: str, latency_ms: int, timeout_rate: float,
                   ) -> dict[str, Any] | None:
+    """The Google sandbox's fault settings; the error rate is shared evenly among the statuses."""
+    statuses = [int(s) for s in fault_statuses.split(",") if s.strip()]
+    if any(s not in (429, 500) for s in statuses):
+        raise ValueError(fault_statuses)
     if not (fault_rate or latency_ms or timeout_rate):
         return None
-    statuses = [int(s) for s in fault_statuses.split(",") if s.strip()]
-    return {"rate": fault_rate, "statuses": statuses, "timeout_rate": timeout_rate, "latency_ms": latency_ms}
+    faults: dict[str, Any] = {f"rate_{s}": fault_rate / len(statuses) for s in statuses} if statuses else {}
+    if timeout_rate:
+        faults["rate_timeout"] = timeout_rate
+    if latency_ms:
+        faults["latency_ms"] = latency_ms
+    return faults
 
 
 @click.group("sandbox")
@@ -185,11 +214,11 @@ def serve_cmd(port: int, host: str, request_log: Path | None, fault_rate: float,
     try:
         faults = _parse_faults(fault_rate, fault_statuses, latency_ms, timeout_rate)
     except ValueError:
-        raise click.BadParameter(_("statuses must be numbers such as 429,500"),
+        raise click.BadParameter(_("the statuses can be 429, 500 or both (429,500)"),
                                  param_hint="--fault-statuses") from None
-    app = create_app_for(settings, request_log=request_log, faults=faults)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, _unready, threaded=True)
     url = f"http://{host}:{server.server_port}"
+    server.app = create_app_for(settings, request_log=request_log, faults=faults, base_url=url)
     click.echo(_("Sandbox serving at %(url)s (Google: %(url)s/google, Moodle: %(url)s/moodle)", url=url))
     click.echo(_("Point the product at it with LMS_BRIDGE_SANDBOX_URL=%(url)s", url=url))
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lms_bridge.config import Settings
 from lms_bridge.domain import draw
+from lms_bridge.domain.timetable import TimetableError, build_timetable
 from lms_bridge.google.steps import google_steps
 from lms_bridge.i18n import gettext as _
 from lms_bridge.moodle.steps import moodle_steps
@@ -35,10 +36,38 @@ def check_draw_commitment(ctx: StepContext) -> None:
         ctx.remember(DRAW_KEY, Made(session.draw_commitment, {"published_at": ctx.now().isoformat()}))
 
 
+def plan_timetable(ctx: StepContext) -> None:
+    """Lay out the sitting (identification, preparation, answer slots, overflow days) and keep it in
+    the journal, where the later steps and the page read each student's times."""
+    if not ctx.spec.admitted:
+        raise StepFailed(_("The session has no admitted students; there is nothing to provision."),
+                         retryable=False)
+    try:
+        table = build_timetable(ctx.spec)
+    except TimetableError as exc:
+        raise StepFailed(_("The timetable cannot be laid out: %(reason)s", reason=str(exc)),
+                         retryable=False) from None
+    data = {
+        "timezone": table.timezone,
+        "days": [{"date": d.date.isoformat(), "starts_at": d.starts_at.isoformat(),
+                  "ends_at": d.ends_at.isoformat(), "students": list(d.student_ids)} for d in table.days],
+        "slots": {s.student_id: {"day": s.day, "position": s.position,
+                                 "identification_at": s.identification_at.isoformat(),
+                                 "preparation_starts_at": s.preparation_starts_at.isoformat(),
+                                 "answer_starts_at": s.answer_starts_at.isoformat(),
+                                 "answer_ends_at": s.answer_ends_at.isoformat()} for s in table.slots},
+    }
+    previous = ctx.journaled(TIMETABLE_KEY)
+    if previous is None or previous.data != data:
+        # A re-import may add or drop students: the journal always holds the current layout.
+        ctx.remember(TIMETABLE_KEY, Made(f"{len(table.days)}d/{len(table.slots)}s", data))
+
+
 def core_steps(settings: Settings) -> list[Step]:
     return [
         FunctionStep("core.draw_commitment", lambda: _("Check the ticket draw commitment"),
                      check_draw_commitment),
+        FunctionStep("core.timetable", lambda: _("Timetable of the sitting"), plan_timetable),
     ]
 
 

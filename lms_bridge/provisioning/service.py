@@ -101,7 +101,7 @@ def execute(settings: Settings, sessions: sessionmaker[Session], run_id: int) ->
     """Run the plan for the queued run ``run_id`` (the job's body; safe to call again on the same run)."""
     from lms_bridge.backends import build_backends
     from lms_bridge.provisioning.plan import build_plan
-    from lms_bridge.store.repo import session_spec
+    from lms_bridge.store.repo import spec_from_store
 
     with sessions() as db:
         run = db.get(ProvisioningRun, run_id)
@@ -112,7 +112,7 @@ def execute(settings: Settings, sessions: sessionmaker[Session], run_id: int) ->
         try:
             session = db.get(ExamSession, run.session_id)
             assert session is not None
-            spec = session_spec(db, session)
+            spec = spec_from_store(db, session)
             api_calls = ApiCalls()
             backends = build_backends(settings, api_calls)
             result = execute_run(db, run, build_plan(settings), spec, backends, api_calls)
