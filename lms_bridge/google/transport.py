@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import google_auth_httplib2
 import httplib2
 import requests
+from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from google.auth.transport.requests import AuthorizedSession
 from googleapiclient.discovery import Resource, build
@@ -35,6 +36,7 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 from lms_bridge.google.errors import (
     GoogleApiError,
     RateLimited,
+    Unauthenticated,
     Unavailable,
     from_http,
 )
@@ -237,6 +239,13 @@ def map_exception(exc: BaseException, service: str) -> GoogleApiError:
     response = getattr(exc, "response", None)
     if isinstance(response, requests.Response):  # requests.HTTPError and gspread's APIError
         return from_http(response.status_code, response.content, service)
+    if isinstance(exc, auth_exceptions.RefreshError):
+        # The token endpoint refused the grant (revoked consent, delegation not set up): not retryable.
+        return Unauthenticated(f"could not obtain an access token ({str(exc)[:200]})", status=401,
+                               reason="refreshFailed", service=service)
+    if isinstance(exc, auth_exceptions.TransportError):
+        return Unavailable("the token endpoint did not answer", status=0, reason="connection",
+                           service=service)
     if isinstance(exc, TimeoutError | requests.Timeout):
         return Unavailable("the request timed out", status=0, reason="timeout", service=service)
     if isinstance(exc, OSError | httplib2.HttpLib2Error | requests.ConnectionError):
