@@ -1,0 +1,451 @@
+<?php
+// This file is part of local_lmsbridge, the Moodle companion plugin of lms_bridge.
+//
+// local_lmsbridge is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// local_lmsbridge is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with local_lmsbridge.  If not, see <https://www.gnu.org/licenses/>.
+
+namespace local_lmsbridge;
+
+use core_question\local\bank\question_version_status;
+
+/**
+ * The ticket quiz: one essay question per ticket in a "Tickets" category and one random slot drawing from it.
+ *
+ * Moodle 4.5 keeps question categories in course (or module) contexts; Moodle 5.x only in module contexts.
+ * The category is created in the quiz's own module context, which both accept, and an existing category
+ * made in the course context on 4.5 (for example by a Moodle XML import) is reused.
+ *
+ * @package    local_lmsbridge
+ * @copyright  2026 lms_bridge contributors
+ * @license    https://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+class tickets {
+    /** idnumber of the ticket quiz's course module by default. */
+    const QUIZ_IDNUMBER = 'lmsbridge-tickets';
+    /** idnumber of the Tickets question category. */
+    const CATEGORY_IDNUMBER = 'lmsbridge-tickets';
+    /** Question bank entry idnumber prefix: ticket-<number>. */
+    const QUESTION_PREFIX = 'ticket-';
+
+    /**
+     * Find a course by id or idnumber.
+     *
+     * @param int $courseid 0 to use the idnumber
+     * @param string $idnumber course idnumber (the session code)
+     * @return \stdClass course record
+     */
+    public static function find_course(int $courseid, string $idnumber): \stdClass {
+        global $DB;
+        $course = $courseid ? $DB->get_record('course', ['id' => $courseid])
+            : ($idnumber !== '' ? $DB->get_record('course', ['idnumber' => $idnumber]) : false);
+        if (!$course || $course->id == SITEID) {
+            throw new \moodle_exception('coursenotfound', 'local_lmsbridge', '',
+                (object)['id' => $courseid, 'idnumber' => $idnumber]);
+        }
+        return $course;
+    }
+
+    /**
+     * Find an activity of a course by its course module idnumber.
+     *
+     * @param int $courseid
+     * @param string $modname quiz or assign
+     * @param string $idnumber course module idnumber
+     * @return \stdClass|null the course module record with instance
+     */
+    public static function find_cm(int $courseid, string $modname, string $idnumber): ?\stdClass {
+        global $DB;
+        $sql = "SELECT cm.*
+                  FROM {course_modules} cm
+                  JOIN {modules} m ON m.id = cm.module AND m.name = :modname
+                 WHERE cm.course = :courseid AND cm.idnumber = :idnumber AND cm.deletioninprogress = 0";
+        $cms = $DB->get_records_sql($sql, ['modname' => $modname, 'courseid' => $courseid, 'idnumber' => $idnumber],
+            0, 1);
+        return $cms ? reset($cms) : null;
+    }
+
+    /**
+     * Check the requested tickets before anything is written, so bad input changes nothing.
+     *
+     * @param array $tickets [['number' => int, 'name' => string, 'questions' => string[]], ...]
+     */
+    public static function validate_tickets(array $tickets): void {
+        $seen = [];
+        foreach ($tickets as $ticket) {
+            $number = (int)$ticket['number'];
+            if ($number < 1) {
+                throw new \invalid_parameter_exception(get_string('invalidticketnumber', 'local_lmsbridge', $number));
+            }
+            if (isset($seen[$number])) {
+                throw new \invalid_parameter_exception(get_string('duplicateticket', 'local_lmsbridge', $number));
+            }
+            $seen[$number] = true;
+            $questions = array_filter(array_map('trim', $ticket['questions']), fn($q) => $q !== '');
+            if (!$questions) {
+                throw new \invalid_parameter_exception(get_string('emptyticket', 'local_lmsbridge', $number));
+            }
+        }
+    }
+
+    /**
+     * Ensure the ticket quiz exists in the course; create it when missing.
+     *
+     * @param \stdClass $course
+     * @param string $idnumber course module idnumber of the quiz
+     * @param string $name quiz name when created ('' = the translated default)
+     * @param int $timelimit seconds, 0 = none (only used on creation)
+     * @param int $section course section for a new quiz
+     * @return array [cm record, bool created]
+     */
+    public static function ensure_quiz(\stdClass $course, string $idnumber, string $name, int $timelimit,
+            int $section): array {
+        global $CFG, $DB;
+        require_once($CFG->dirroot . '/course/modlib.php');
+        require_once($CFG->dirroot . '/mod/quiz/lib.php');
+        if ($cm = self::find_cm($course->id, 'quiz', $idnumber)) {
+            return [$cm, false];
+        }
+        $coursecontext = \context_course::instance($course->id);
+        require_capability('moodle/course:manageactivities', $coursecontext);
+        require_capability('mod/quiz:addinstance', $coursecontext);
+
+        $info = (object)[
+            'modulename' => 'quiz',
+            'module' => $DB->get_field('modules', 'id', ['name' => 'quiz'], MUST_EXIST),
+            'course' => $course->id,
+            'section' => $section,
+            'visible' => 1,
+            'visibleoncoursepage' => 1,
+            'cmidnumber' => $idnumber,
+            'groupmode' => 0,
+            'groupingid' => 0,
+            'availability' => null,
+            'completion' => 0,
+            'name' => $name !== '' ? $name : get_string('ticketquiz', 'local_lmsbridge'),
+            'intro' => get_string('ticketquiz_intro', 'local_lmsbridge'),
+            'introformat' => FORMAT_HTML,
+            'timeopen' => 0,
+            'timeclose' => 0,
+            'timelimit' => $timelimit,
+            'overduehandling' => 'autosubmit',
+            'graceperiod' => 0,
+            // One attempt: a student draws exactly one ticket.
+            'attempts' => 1,
+            'attemptonlast' => 0,
+            'grademethod' => QUIZ_GRADEHIGHEST,
+            'preferredbehaviour' => 'deferredfeedback',
+            'decimalpoints' => 2,
+            'questiondecimalpoints' => -1,
+            'questionsperpage' => 1,
+            'navmethod' => QUIZ_NAVMETHOD_FREE,
+            'shuffleanswers' => 0,
+            'sumgrades' => 0,
+            'grade' => 0,
+            'quizpassword' => '',
+            'subnet' => '',
+            'browsersecurity' => '',
+            'delay1' => 0,
+            'delay2' => 0,
+            'showuserpicture' => 0,
+            'showblocks' => 0,
+        ];
+        // Students may look at their ticket again after submitting; marks stay hidden (the commission decides).
+        foreach (['during', 'immediately', 'open', 'closed'] as $when) {
+            $info->{'attempt' . $when} = 1;
+            foreach (['correctness', 'maxmarks', 'marks', 'specificfeedback', 'generalfeedback', 'rightanswer',
+                    'overallfeedback'] as $what) {
+                $info->{$what . $when} = 0;
+            }
+        }
+        $info = add_moduleinfo($info, $course);
+        $cm = $DB->get_record('course_modules', ['id' => $info->coursemodule], '*', MUST_EXIST);
+        return [$cm, true];
+    }
+
+    /**
+     * Find the Tickets category of a quiz (its module context, or on 4.5 its course context).
+     *
+     * @param \context_module $quizcontext
+     * @return \stdClass|null
+     */
+    public static function find_category(\context_module $quizcontext): ?\stdClass {
+        global $DB;
+        $contextids = [$quizcontext->id, $quizcontext->get_course_context()->id];
+        foreach ($contextids as $contextid) {
+            $category = $DB->get_record('question_categories',
+                ['contextid' => $contextid, 'idnumber' => self::CATEGORY_IDNUMBER]);
+            if ($category) {
+                return $category;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Ensure the Tickets category exists.
+     *
+     * @param \context_module $quizcontext
+     * @return array [category record, bool created]
+     */
+    public static function ensure_category(\context_module $quizcontext): array {
+        global $CFG, $DB;
+        require_once($CFG->libdir . '/questionlib.php');
+        if ($category = self::find_category($quizcontext)) {
+            return [$category, false];
+        }
+        $top = question_get_top_category($quizcontext->id, true);
+        $manager = new \core_question\category_manager();
+        $id = $manager->add_category($top->id . ',' . $quizcontext->id, get_string('ticketcategory', 'local_lmsbridge'),
+            get_string('ticketcategory_info', 'local_lmsbridge'), FORMAT_HTML, self::CATEGORY_IDNUMBER);
+        return [$DB->get_record('question_categories', ['id' => $id], '*', MUST_EXIST), true];
+    }
+
+    /**
+     * The question text of a ticket: its questions as a numbered list (plain text is escaped).
+     *
+     * @param string[] $questions
+     * @return string HTML
+     */
+    public static function ticket_html(array $questions): string {
+        $items = [];
+        foreach ($questions as $question) {
+            $question = trim($question);
+            if ($question !== '') {
+                $items[] = '<li>' . s($question) . '</li>';
+            }
+        }
+        return '<ol>' . implode('', $items) . '</ol>';
+    }
+
+    /**
+     * Ensure one essay question per ticket (bank entry idnumber ticket-<n>); hide tickets no longer listed.
+     *
+     * @param \stdClass $category
+     * @param array $tickets validated tickets
+     * @return array per ticket: number, idnumber, questionid, questionbankentryid, status
+     */
+    public static function ensure_questions(\stdClass $category, array $tickets): array {
+        global $CFG, $DB;
+        require_once($CFG->libdir . '/questionlib.php');
+        $context = \context::instance_by_id($category->contextid);
+        $existing = self::category_tickets($category->id);
+        $qtype = \question_bank::get_qtype('essay');
+        $result = [];
+        $wanted = [];
+        foreach ($tickets as $ticket) {
+            $number = (int)$ticket['number'];
+            $idnumber = self::QUESTION_PREFIX . $number;
+            $wanted[$idnumber] = true;
+            $name = trim((string)($ticket['name'] ?? ''));
+            if ($name === '') {
+                $name = get_string('ticketname', 'local_lmsbridge', $number);
+            }
+            $html = self::ticket_html($ticket['questions']);
+            $current = $existing[$idnumber] ?? null;
+            if ($current && $current->name === $name && $current->questiontext === $html
+                    && $current->status === question_version_status::QUESTION_STATUS_READY) {
+                $status = 'unchanged';
+                $questionid = (int)$current->questionid;
+            } else if ($current && $current->name === $name && $current->questiontext === $html) {
+                // Listed again after having been dropped: make it drawable again.
+                $DB->set_field('question_versions', 'status', question_version_status::QUESTION_STATUS_READY,
+                    ['id' => $current->versionid]);
+                \question_bank::notify_question_edited($current->questionid);
+                $status = 'updated';
+                $questionid = (int)$current->questionid;
+            } else {
+                require_capability($current ? 'moodle/question:editall' : 'moodle/question:add', $context);
+                $form = (object)[
+                    'category' => $category->id . ',' . $category->contextid,
+                    'name' => $name,
+                    'idnumber' => $idnumber,
+                    'questiontext' => ['text' => $html, 'format' => FORMAT_HTML],
+                    'generalfeedback' => ['text' => '', 'format' => FORMAT_HTML],
+                    'defaultmark' => 1,
+                    'responseformat' => 'editor',
+                    // The answer is given orally to the commission; writing notes is optional.
+                    'responserequired' => 0,
+                    'responsefieldlines' => 15,
+                    'attachments' => 0,
+                    'attachmentsrequired' => 0,
+                    'maxbytes' => 0,
+                    'filetypeslist' => '',
+                    'graderinfo' => ['text' => '', 'format' => FORMAT_HTML],
+                    'responsetemplate' => ['text' => '', 'format' => FORMAT_HTML],
+                    'status' => question_version_status::QUESTION_STATUS_READY,
+                ];
+                // With an id, save_question() adds a new version to the same bank entry.
+                $question = $current ? $DB->get_record('question', ['id' => $current->questionid], '*', MUST_EXIST)
+                    : (object)['qtype' => 'essay'];
+                $question->qtype = 'essay';
+                $saved = $qtype->save_question($question, $form);
+                $questionid = (int)$saved->id;
+                $status = $current ? 'updated' : 'created';
+            }
+            $entryid = (int)$DB->get_field('question_versions', 'questionbankentryid', ['questionid' => $questionid]);
+            $result[] = [
+                'number' => $number,
+                'idnumber' => $idnumber,
+                'questionid' => $questionid,
+                'questionbankentryid' => $entryid,
+                'status' => $status,
+            ];
+        }
+        // A ticket dropped from the list must not be drawn any more; hiding keeps past attempts reviewable.
+        foreach ($existing as $idnumber => $current) {
+            if (!isset($wanted[$idnumber]) && $current->status === question_version_status::QUESTION_STATUS_READY) {
+                $DB->set_field('question_versions', 'status', question_version_status::QUESTION_STATUS_HIDDEN,
+                    ['id' => $current->versionid]);
+                \question_bank::notify_question_edited($current->questionid);
+                $result[] = [
+                    'number' => self::ticket_number($idnumber),
+                    'idnumber' => $idnumber,
+                    'questionid' => (int)$current->questionid,
+                    'questionbankentryid' => (int)$current->entryid,
+                    'status' => 'hidden',
+                ];
+            }
+        }
+        return $result;
+    }
+
+    /**
+     * The latest version of every ticket question in a category, keyed by bank entry idnumber.
+     *
+     * @param int $categoryid
+     * @return \stdClass[]
+     */
+    public static function category_tickets(int $categoryid): array {
+        global $DB;
+        $sql = "SELECT qbe.idnumber, qbe.id AS entryid, qv.id AS versionid, qv.status, q.id AS questionid,
+                       q.name, q.questiontext
+                  FROM {question_bank_entries} qbe
+                  JOIN {question_versions} qv ON qv.questionbankentryid = qbe.id
+                  JOIN {question} q ON q.id = qv.questionid
+                 WHERE qbe.questioncategoryid = :categoryid
+                   AND " . $DB->sql_like('qbe.idnumber', ':prefix') . "
+                   AND qv.version = (SELECT MAX(v2.version) FROM {question_versions} v2
+                                      WHERE v2.questionbankentryid = qbe.id)";
+        return $DB->get_records_sql($sql, ['categoryid' => $categoryid, 'prefix' => self::QUESTION_PREFIX . '%']);
+    }
+
+    /**
+     * The random slots of a quiz that draw from the given category.
+     *
+     * @param int $quizid
+     * @param int $categoryid
+     * @return \stdClass[] slot records (id, slot, page)
+     */
+    public static function ticket_slots(int $quizid, int $categoryid): array {
+        global $DB;
+        $sql = "SELECT s.id, s.slot, s.page, qsr.filtercondition
+                  FROM {quiz_slots} s
+                  JOIN {question_set_references} qsr ON qsr.itemid = s.id
+                       AND qsr.component = 'mod_quiz' AND qsr.questionarea = 'slot'
+                 WHERE s.quizid = :quizid
+              ORDER BY s.slot";
+        $slots = [];
+        foreach ($DB->get_records_sql($sql, ['quizid' => $quizid]) as $slot) {
+            $filter = json_decode($slot->filtercondition, true);
+            $values = $filter['filter']['category']['values'] ?? [];
+            if (in_array($categoryid, array_map('intval', $values), true)) {
+                $slots[] = $slot;
+            }
+        }
+        return $slots;
+    }
+
+    /**
+     * Ensure exactly one random slot draws from the Tickets category.
+     *
+     * @param \stdClass $cm quiz course module
+     * @param \stdClass $category
+     * @return array [slot record, bool created]
+     */
+    public static function ensure_slot(\stdClass $cm, \stdClass $category): array {
+        global $CFG, $DB;
+        require_once($CFG->dirroot . '/mod/quiz/locallib.php');
+        $slots = self::ticket_slots((int)$cm->instance, (int)$category->id);
+        if ($slots) {
+            return [reset($slots), false];
+        }
+        if (quiz_has_attempts($cm->instance)) {
+            throw new \moodle_exception('quizhasattempts', 'local_lmsbridge');
+        }
+        $quizcontext = \context_module::instance($cm->id);
+        require_capability('mod/quiz:manage', $quizcontext);
+        $settings = \mod_quiz\quiz_settings::create_for_cmid($cm->id);
+        $structure = \mod_quiz\structure::create_for_quiz($settings);
+        $filter = [
+            'category' => [
+                'jointype' => \mod_quiz\question\bank\filter\custom_category_condition::JOINTYPE_DEFAULT,
+                'values' => [(int)$category->id],
+                'filteroptions' => ['includesubcategories' => false],
+            ],
+        ];
+        // Same shape mod_quiz_add_random_questions stores, so the quiz editing page shows the filter.
+        $structure->add_random_questions(0, 1, [
+            'qpage' => 0,
+            'cat' => $category->id . ',' . $category->contextid,
+            'qperpage' => 100, // DEFAULT_QUESTIONS_PER_PAGE of question/editlib.php.
+            'tabname' => 'questions',
+            'sortdata' => [],
+            'filter' => $filter,
+        ]);
+        $quiz = $DB->get_record('quiz', ['id' => $cm->instance], '*', MUST_EXIST);
+        quiz_delete_previews($quiz);
+        \mod_quiz\quiz_settings::create($quiz->id)->get_grade_calculator()->recompute_quiz_sumgrades();
+        $slots = self::ticket_slots((int)$cm->instance, (int)$category->id);
+        return [reset($slots), true];
+    }
+
+    /**
+     * Ticket number from a bank entry idnumber ("ticket-7" -> 7), 0 if it is not a ticket.
+     *
+     * @param string|null $idnumber
+     * @return int
+     */
+    public static function ticket_number(?string $idnumber): int {
+        if ($idnumber !== null && preg_match('/^' . self::QUESTION_PREFIX . '(\d+)$/', $idnumber, $m)) {
+            return (int)$m[1];
+        }
+        return 0;
+    }
+
+    /**
+     * The ticket question an attempt drew.
+     *
+     * @param int $uniqueid the attempt's question usage id (quiz_attempts.uniqueid)
+     * @return array|null ['number', 'idnumber', 'questionid'] or null when the attempt has no ticket question
+     */
+    public static function drawn_ticket(int $uniqueid): ?array {
+        global $DB;
+        $sql = "SELECT qa.id, qa.questionid, qbe.idnumber
+                  FROM {question_attempts} qa
+                  JOIN {question_versions} qv ON qv.questionid = qa.questionid
+                  JOIN {question_bank_entries} qbe ON qbe.id = qv.questionbankentryid
+                  JOIN {question_categories} qc ON qc.id = qbe.questioncategoryid
+                 WHERE qa.questionusageid = :usageid AND qc.idnumber = :catidnumber
+              ORDER BY qa.slot";
+        $rows = $DB->get_records_sql($sql, ['usageid' => $uniqueid, 'catidnumber' => self::CATEGORY_IDNUMBER], 0, 1);
+        if (!$rows) {
+            return null;
+        }
+        $row = reset($rows);
+        return [
+            'number' => self::ticket_number($row->idnumber),
+            'idnumber' => (string)$row->idnumber,
+            'questionid' => (int)$row->questionid,
+        ];
+    }
+}

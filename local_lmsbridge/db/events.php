@@ -1,0 +1,46 @@
+<?php
+// This file is part of local_lmsbridge, the Moodle companion plugin of lms_bridge.
+//
+// local_lmsbridge is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// local_lmsbridge is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with local_lmsbridge.  If not, see <https://www.gnu.org/licenses/>.
+
+/**
+ * Event observers: quiz attempts and assignment submissions are posted to the bridge.
+ *
+ * internal=false: Moodle delivers these only after the surrounding transaction commits, so a rolled-back
+ * attempt start never produces a webhook.
+ *
+ * @package    local_lmsbridge
+ * @copyright  2026 lms_bridge contributors
+ * @license    https://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+
+defined('MOODLE_INTERNAL') || die();
+
+$observers = [
+    [
+        'eventname' => '\mod_quiz\event\attempt_started',
+        'callback' => '\local_lmsbridge\observer::quiz_attempt_started',
+        'internal' => false,
+    ],
+    [
+        'eventname' => '\mod_quiz\event\attempt_submitted',
+        'callback' => '\local_lmsbridge\observer::quiz_attempt_submitted',
+        'internal' => false,
+    ],
+    [
+        'eventname' => '\mod_assign\event\assessable_submitted',
+        'callback' => '\local_lmsbridge\observer::assign_submitted',
+        'internal' => false,
+    ],
+];

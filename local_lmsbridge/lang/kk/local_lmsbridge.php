@@ -1,0 +1,56 @@
+<?php
+// This file is part of local_lmsbridge, the Moodle companion plugin of lms_bridge.
+//
+// local_lmsbridge is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// local_lmsbridge is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with local_lmsbridge.  If not, see <https://www.gnu.org/licenses/>.
+
+/**
+ * Language strings for local_lmsbridge (kk).
+ *
+ * @package    local_lmsbridge
+ * @copyright  2026 lms_bridge contributors
+ * @license    https://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+
+defined('MOODLE_INTERNAL') || die();
+
+$string['bridgeurl'] = 'Bridge вебхук URL мекенжайы';
+$string['bridgeurl_desc'] = 'Тест пен тапсырма оқиғалары жіберілетін толық URL, әдетте https://&lt;lms_bridge хосты&gt;/webhooks/moodle. Бос қалдырсаңыз, ештеңе жіберілмейді.';
+$string['coursenotfound'] = 'id {$a->id} немесе idnumber "{$a->idnumber}" бар курс табылмады.';
+$string['duplicateticket'] = '{$a} билет нөмірі бірнеше рет кездеседі.';
+$string['emptyticket'] = '{$a} билетінде сұрақ жоқ.';
+$string['invalidticketnumber'] = 'Билет нөмірі оң бүтін сан болуы керек, {$a} емес.';
+$string['lmsbridge:managetickets'] = 'Билет тестін және комиссия нәтижесі тапсырмасын жасау';
+$string['lmsbridge:viewdrawntickets'] = 'Әр әрекетте қай билет түскенін көру';
+$string['notaticketquiz'] = '{$a} тестінде lms_bridge жасаған «Билеттер» сұрақ санаты жоқ.';
+$string['pluginname'] = 'lms_bridge серіктес плагині';
+$string['privacy:metadata:lmsbridge'] = 'Студент тест әрекетін бастағанда не тапсырғанда немесе тапсырма жібергенде, плагин осы мәліметтерді әкімші баптаған lms_bridge қызметіне жібереді.';
+$string['privacy:metadata:lmsbridge:courseid'] = 'Тест немесе тапсырма курсы.';
+$string['privacy:metadata:lmsbridge:objectid'] = 'Тест әрекеті немесе тапсырма жіберілімі.';
+$string['privacy:metadata:lmsbridge:other'] = 'Әрекеттің не жіберілімнің күйі мен уақыты және әрекетте түскен билет.';
+$string['privacy:metadata:lmsbridge:useremail'] = 'Студенттің электрондық поштасы.';
+$string['privacy:metadata:lmsbridge:userid'] = 'Студенттің пайдаланушы id-і.';
+$string['privacy:metadata:lmsbridge:useridnumber'] = 'Студенттің ID нөмірі.';
+$string['quizhasattempts'] = 'Тестте әрекеттер бар, сондықтан билет ұясын қазір қосу мүмкін емес. Әрекеттерді жойыңыз немесе жаңа тест пайдаланыңыз.';
+$string['resultassignment'] = 'Комиссия нәтижесі';
+$string['resultassignment_intro'] = 'Аттестаттау комиссиясының шешімі, lms_bridge жазады.';
+$string['secret'] = 'Вебхук қолтаңба құпиясы';
+$string['secret_desc'] = 'X-LmsBridge-Signature HMAC-SHA256 тақырыбына арналған ортақ құпия. Ол lms_bridge-тегі moodle.webhook_secret баптауына тең болуы керек. Бос болса, ештеңе жіберілмейді.';
+$string['taskpostwebhook'] = 'Оқиғаны lms_bridge-ке жіберу';
+$string['ticketcategory'] = 'Билеттер';
+$string['ticketcategory_info'] = 'Әр емтихан билетіне бір эссе сұрағы, lms_bridge жасаған. Билет тесті әр әрекетке солардың бірін кездейсоқ таңдайды.';
+$string['ticketname'] = '{$a}-билет';
+$string['ticketquiz'] = 'Емтихан билеті';
+$string['ticketquiz_intro'] = 'Емтихан билетіңізді алу үшін әрекетті бастаңыз.';
+$string['webhookfailed'] = 'lms_bridge вебхукты қабылдамады (HTTP {$a->status}{$a->error}); қайта жіберіледі.';
+$string['webhooknotconfigured'] = 'lms_bridge вебхук URL мекенжайы немесе қолтаңба құпиясы орнатылмаған (Сайт әкімшілігі > Плагиндер > Жергілікті плагиндер > lms_bridge серіктес плагині).';
