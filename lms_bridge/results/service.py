@@ -28,21 +28,27 @@ from lms_bridge.store.models import (
 
 logger = logging.getLogger(__name__)
 
-FORM_KEY_PREFIX = "google.form:"
+FORM_KEY_PREFIX = "forms.form:"
 # Responses are fetched from a little before the newest one we hold: the Forms filter is on a
 # timestamp whose exact field is not documented, and at-least-once delivery tolerates overlap.
 CURSOR_OVERLAP = timedelta(minutes=2)
 
 
-def form_layout(data: dict[str, Any]) -> FormLayout:
-    """The question ids and option maps the forms step kept in the journal."""
-    degree_options = data.get("degree_options")
+def form_layout(data: dict[str, Any], language: str) -> FormLayout:
+    """The question ids the forms step kept in the journal; option texts are the scale's letters
+    and the degree question's yes/no texts in the session language."""
+    from lms_bridge.google.steps import degree_options
+
+    questions = data.get("questions") or {}
+    if "grade" not in questions:
+        raise LookupError("the voting form is not configured yet (no grade question id in the journal)")
+    yes, no = degree_options(language)
     return FormLayout(
-        grade_question=str(data["grade_question_id"]),
-        grade_options=dict(data.get("grade_options") or {}),
-        degree_question=data.get("degree_question_id") or None,
-        degree_options={str(k): bool(v) for k, v in degree_options.items()} if degree_options else None,
-        comment_question=data.get("comment_question_id") or None,
+        grade_question=str(questions["grade"]),
+        grade_options={},  # options are the letters themselves
+        degree_question=questions.get("degree"),
+        degree_options={yes: True, no: False} if questions.get("degree") else None,
+        comment_question=questions.get("comment"),
     )
 
 
@@ -67,7 +73,8 @@ def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: st
     cursor = entry.data.get("responses_cursor")
     since = datetime.fromisoformat(cursor) - CURSOR_OVERLAP if cursor else None
     responses = google.list_responses(entry.external_id, since=since)
-    record_responses(db, session, student, entry.external_id, form_layout(entry.data), responses)
+    layout = form_layout(entry.data, session.language)
+    record_responses(db, session, student, entry.external_id, layout, responses)
     stamps = [str(r.get("lastSubmittedTime") or r.get("createTime") or "") for r in responses]
     newest = max((s for s in stamps if s), default=None)
     if newest:
@@ -101,7 +108,7 @@ def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: A
         resource = data.get("resourceId") or {}
         course_id, work_id = resource.get("courseId"), resource.get("courseWorkId")
         entry = db.scalar(select(JournalEntry).where(JournalEntry.external_id == str(course_id),
-                                                     JournalEntry.key == "google.classroom.course"))
+                                                     JournalEntry.key == "classroom.course"))
         if entry is None or not work_id:
             return "ignored: course not made by this service"
         session = db.get(ExamSession, entry.session_id)

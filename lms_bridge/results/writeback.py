@@ -1,0 +1,115 @@
+"""Writing a decision to its targets: the grade sheet, the Moodle gradebook, Classroom.
+
+Each target is its own :class:`WritebackRecord` and its own job, retried until it succeeds, so a
+Moodle outage never holds up the grade sheet and the admin page shows the state per target.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lms_bridge.provisioning.engine import describe_error
+from lms_bridge.results.service import decision_for
+from lms_bridge.store.models import BallotRecord, JournalEntry, WritebackRecord
+
+logger = logging.getLogger(__name__)
+
+
+class TargetUnavailable(Exception):
+    """The target cannot take the decision yet (not provisioned); the job retries later."""
+
+
+def _journal(db: Session, session_id: int, key: str) -> JournalEntry | None:
+    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session_id,
+                                                JournalEntry.key == key))
+
+
+def write_sheet(db: Session, google: Any, decision_id: int) -> str:
+    from lms_bridge.domain.grading import GradeScale
+    from lms_bridge.google.steps import SheetLayout
+
+    decision, session, student = decision_for(db, decision_id)
+    entry = _journal(db, session.id, "sheets.gradesheet")
+    if entry is None or "layout" not in entry.data:
+        raise TargetUnavailable("the grade sheet is not provisioned yet")
+    layout = SheetLayout.from_json(entry.data["layout"])
+    row = (entry.data.get("rows") or {}).get(student.student_ref)
+    if row is None:
+        raise TargetUnavailable("the student has no row in the grade sheet; provision the session again")
+    counted = list(db.scalars(select(BallotRecord).where(BallotRecord.student_id == student.id,
+                                                         BallotRecord.status == "counted")))
+    band = GradeScale.load(session.grading.get("scale", "kz_letter")).band(decision.letter)
+    degree_votes = {b.voter_email: b.degree == "yes" for b in counted if b.degree} \
+        if session.degree_vote == "open" else None
+    degree_decision = ""
+    if decision.degree_award is not None:
+        from lms_bridge.i18n import gettext as _
+        from lms_bridge.i18n import use_locale
+
+        with use_locale(session.language):
+            degree_decision = _("awarded") if decision.degree_award else _("not awarded")
+    cells = layout.decision_cells(
+        ticket=student.ticket_number, votes={b.voter_email: b.grade for b in counted},
+        letter=decision.letter, points=decision.points, gpa=decision.gpa, word=band.word(session.language),
+        degree_votes=degree_votes, degree_for=int(decision.degree_totals.get("yes", 0)),
+        degree_against=int(decision.degree_totals.get("no", 0)), degree_decision=degree_decision)
+    google.write_decision_row(entry.external_id, int(row), layout.ticket_column, cells)
+    return f"row {row}"
+
+
+def write_moodle(db: Session, moodle_ops: Any, decision_id: int) -> str:
+    decision, session, student = decision_for(db, decision_id)
+    course = moodle_ops.find_course(session.code)
+    if course is None:
+        raise TargetUnavailable("the Moodle course is not provisioned yet")
+    users = moodle_ops.users_by("email", [student.email])
+    if not users:
+        raise TargetUnavailable(f"no Moodle user with the e-mail {student.email}")
+    how = moodle_ops.save_decision(int(course["id"]), int(users[0]["id"]), float(decision.points),
+                                   feedback=f"{decision.letter} ({decision.points:g})")
+    return how
+
+
+def write_classroom(db: Session, google: Any, decision_id: int, enabled: bool) -> str:
+    decision, session, student = decision_for(db, decision_id)
+    if not enabled:
+        return "skipped: Classroom grade write-back is off"
+    course = _journal(db, session.id, "classroom.course")
+    work = _journal(db, session.id, f"classroom.ticket:{student.student_ref}")
+    if course is None or work is None:
+        raise TargetUnavailable("the student's ticket assignment does not exist yet")
+    google.set_assigned_grade(course.external_id, work.external_id, student.email, float(decision.points))
+    return "assignedGrade set"
+
+
+def run_target(db: Session, decision_id: int, target: str, backends: Any, *,
+               classroom_enabled: bool) -> WritebackRecord:
+    """Write one target and record the outcome; re-raises so the job is retried."""
+    record = db.scalar(select(WritebackRecord).where(WritebackRecord.decision_id == decision_id,
+                                                     WritebackRecord.target == target))
+    if record is None:
+        raise LookupError(f"no write-back {target} for decision {decision_id}")
+    if record.status == "done":
+        return record
+    record.attempts += 1
+    try:
+        if target == "sheet":
+            note = write_sheet(db, backends.google, decision_id)
+        elif target == "moodle":
+            from lms_bridge.moodle.operations import MoodleOps
+
+            note = write_moodle(db, MoodleOps(backends.moodle, backends.settings.moodle), decision_id)
+        elif target == "classroom":
+            note = write_classroom(db, backends.google, decision_id, classroom_enabled)
+        else:
+            raise LookupError(f"unknown write-back target {target}")
+    except Exception as exc:
+        record.status, record.last_error = "failed", describe_error(exc)
+        db.commit()
+        raise
+    record.status, record.last_error = "done", note[:500]
+    return record
