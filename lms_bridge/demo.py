@@ -1,0 +1,201 @@
+"""``lms-bridge demo`` (the embedded default, one process) and ``lms-bridge serve`` (production).
+
+The demo brings everything up on one machine: the SQLite store (upgraded to the newest schema),
+a local admin account whose password is generated once and kept in the data dir, the Kazakh sample
+session, the Google and Moodle sandboxes in a thread, the job consumer in threads, and the admin
+page under waitress.  ``serve`` runs only the admin page and webhooks; the worker runs apart
+(``lms-bridge worker``) and nothing is loaded automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Engine, select
+
+from lms_bridge.config import Settings, ensure_secret_key
+from lms_bridge.i18n import gettext as _
+from lms_bridge.store.commands import settings_or_exit
+
+logger = logging.getLogger(__name__)
+
+DEMO_USERNAME = "demo"
+LOGIN_FILE = "demo-login.json"
+# The sample session: the repository's config/ in a checkout; the packaged copy when installed.
+SAMPLE_CANDIDATES = (
+    Path(__file__).resolve().parent.parent / "config" / "sample-session.yaml",
+    Path(__file__).resolve().parent / "data" / "sample-session.yaml",
+)
+
+
+def sample_session_path() -> Path:
+    for path in SAMPLE_CANDIDATES:
+        if path.is_file():
+            return path
+    raise click.ClickException(_("The sample session file is missing from the installation."))
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+
+
+def ensure_demo_login(settings: Settings, engine: Engine) -> DemoLogin:
+    """The demo account: created once with a random password kept (0600) in the data dir."""
+    from lms_bridge.admin.auth import create_user, normalise_username, set_password
+    from lms_bridge.store.db import make_sessionmaker, transaction
+    from lms_bridge.store.models import User
+
+    path = settings.data_dir / LOGIN_FILE
+    stored: dict[str, str] = {}
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = {}
+    username = normalise_username(stored.get("username") or DEMO_USERNAME)
+    password = stored.get("password") or secrets.token_urlsafe(12)
+    with transaction(make_sessionmaker(engine)) as db:
+        user = db.scalar(select(User).where(User.username == username))
+        if user is None:
+            create_user(db, username, password, display_name="Demo", language=settings.default_language)
+        elif not stored.get("password"):
+            # The account exists but its password was not kept here: give it the one we now keep.
+            set_password(db, username, password)
+    if not stored.get("password"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"username": username, "password": password}, fh)
+    return DemoLogin(username, password)
+
+
+def load_sample_session(engine: Engine, path: Path | None = None) -> str:
+    """Import the sample session unless a session with its code is already stored; returns the code."""
+    from lms_bridge.sessionfile import load_session
+    from lms_bridge.store import repo
+    from lms_bridge.store.db import make_sessionmaker, transaction
+
+    spec = load_session(path or sample_session_path())
+    with transaction(make_sessionmaker(engine)) as db:
+        if repo.get_session(db, spec.code) is None:
+            repo.import_session(db, spec, source_name=(path or sample_session_path()).name, actor="demo")
+    return spec.code
+
+
+@dataclass
+class Demo:
+    """A running demo: the admin page's server plus what it started; ``close()`` stops them all."""
+
+    url: str
+    login: DemoLogin
+    settings: Settings
+    server: Any  # waitress server
+    session_code: str
+    _closers: list[Callable[[], None]]
+
+    def serve_forever(self) -> None:
+        self.server.run()
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:  # shutting down: finish closing the rest
+                logger.exception("while stopping the demo")
+        self._closers.clear()
+
+
+def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 2) -> Demo:
+    """Bring the embedded default up (see the module docstring); the server is bound but not yet run."""
+    from waitress.server import create_server
+
+    from lms_bridge.app import create_app
+    from lms_bridge.jobs import queue as jobqueue
+    from lms_bridge.sandbox import effective_settings, stop_embedded
+    from lms_bridge.store.db import make_engine
+    from lms_bridge.store.schema import ensure_schema
+
+    closers: list[Callable[[], None]] = []
+    demo: Demo | None = None
+    # Bound first so that port 0 works and the webhooks' public URL is known before anything starts.
+    server = create_server(lambda environ, start_response: [], host=host, port=port, threads=8)
+    closers.append(server.close)
+    try:
+        url = f"http://{host}:{server.effective_port}"
+        if settings.public_url == Settings().public_url:
+            settings = replace(settings, public_url=url)
+        settings = ensure_secret_key(settings)
+        engine = make_engine(settings.effective_database_url)
+        closers.append(engine.dispose)
+        ensure_schema(engine)
+        login = ensure_demo_login(settings, engine)
+        code = load_sample_session(engine)
+        closers.append(stop_embedded)
+        settings = effective_settings(settings)  # starts the embedded sandboxes unless configured
+        queue = jobqueue.configure(settings, engine=engine)
+        closers.append(jobqueue.reset)
+        if not queue.immediate:
+            consumer = queue.consumer(workers=workers, periodic=True, embedded=True)
+            consumer.start()
+            closers.append(consumer.stop)
+        server.application = create_app(settings)
+        demo = Demo(url=url, login=login, settings=settings, server=server, session_code=code,
+                    _closers=closers)
+        return demo
+    finally:
+        if demo is None:
+            for closer in reversed(closers):
+                closer()
+
+
+@click.command("demo")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo_cmd(port: int, host: str) -> None:
+    """Run everything on this machine: store, sample session, sandboxes, worker and admin page."""
+    settings = settings_or_exit()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        demo = start_demo(settings, host=host, port=port)
+    except OSError as exc:
+        raise click.ClickException(_("Cannot listen on %(host)s:%(port)s (%(reason)s); try another --port.",
+                                     host=host, port=port, reason=exc.strerror or exc)) from None
+    click.echo(_("lms_bridge demo is running at %(url)s", url=demo.url))
+    click.echo(_("Sign in as %(user)s with the password %(password)s", user=demo.login.username,
+                 password=demo.login.password))
+    click.echo(_("Sample session %(code)s is loaded; open it and click Provision session.",
+                 code=demo.session_code))
+    click.echo(_("Data: %(dir)s. Stop with Ctrl-C.", dir=str(demo.settings.data_dir)))
+    try:
+        demo.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+
+
+@click.command("serve")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+def serve_cmd(port: int, host: str, threads: int) -> None:
+    """Serve the admin page and the webhooks (production; run `lms-bridge worker` beside it)."""
+    from waitress import serve
+
+    from lms_bridge.app import create_app
+
+    settings = settings_or_exit()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    click.echo(_("Serving %(public)s on %(host)s:%(port)s", public=settings.public_url, host=host, port=port))
+    serve(app, host=host, port=port, threads=threads)
