@@ -272,14 +272,16 @@ class _Validator:
         if not records:
             self.problem(self.raw.commission_loc, "", "The commission is empty.")
             return None
-        for role, label in ((Role.CHAIR, "chair"), (Role.SECRETARY, "secretary")):
-            count = sum(1 for r in records
-                        if str(getattr(r.fields.get("role"), "value", "") or "").strip().lower()
-                        == role.value)
-            if count != 1:
+        for role in (Role.CHAIR, Role.SECRETARY):
+            holders = [r for r in records if _word(r.fields.get("role")) == role.value]
+            if not holders:
                 self.problem(self.raw.commission_loc, "role",
-                             "The commission needs exactly one %(role)s; the file has %(count)s.",
-                             role=label, count=count)
+                             "The commission needs exactly one %(role)s; the file has none.", role=role.value)
+                ok = False
+            for extra in holders[1:]:
+                self.problem(extra.fields["role"].loc, "role",
+                             "The commission needs exactly one %(role)s; %(first)s is already the %(role)s.",
+                             role=role.value, first=holders[0].loc.describe())
                 ok = False
         return members if ok else None
 
@@ -384,6 +386,10 @@ class _Validator:
                 ok = False
             texts.append(text)
         return texts if ok else None
+
+
+def _word(cell: Cell | None) -> str:
+    return "" if cell is None or cell.value is None else str(cell.value).strip().lower()
 
 
 def _blank(cell: Cell | None) -> bool:

@@ -109,7 +109,7 @@ CASES = [
      "question is empty"),
     ("ticket-without-questions", [('    questions: ["Бірінші сұрақ", "Екінші сұрақ"]\n', "")], "questions",
      "tickets[1]", ("number: 1", 1), "no questions"),
-    ("two-chairs", [("role: member", "role: chair")], "role", "commission", ("commission:", 1),
+    ("two-chairs", [("role: member", "role: chair")], "role", "commission[2].role", ("role: chair", 2),
      "exactly one"),
     ("no-secretary", [("role: secretary", "role: member")], "role", "commission", ("commission:", 1),
      "exactly one"),
