@@ -113,9 +113,12 @@ def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -
             click.echo(json.dumps(run_summary(run, spec.code, seconds), ensure_ascii=False))
         if run.status != "succeeded":
             failed = next((s for s in run.steps if s.status == "failed"), None)
-            name = titles.get(failed.name, failed.name) if failed is not None else ""
-            click.echo(_("Provisioning failed at %(step)s: %(error)s", step=name or "-",
-                         error=run.error or _("the run stopped unexpectedly; see the log")), err=True)
+            error = run.error or _("the run stopped unexpectedly; see the log")
+            if failed is None:
+                click.echo(_("Provisioning could not start: %(error)s", error=error), err=True)
+            else:
+                click.echo(_("Provisioning failed at %(step)s: %(error)s",
+                             step=titles.get(failed.name, failed.name), error=error), err=True)
             raise SystemExit(1)
 
 
