@@ -77,6 +77,9 @@ class tickets {
     /**
      * Check the requested tickets before anything is written, so bad input changes nothing.
      *
+     * The errors are moodle_exceptions with their own errorcode: an invalid_parameter_exception would only
+     * say "Invalid parameter value detected" on a site without debugging.
+     *
      * @param array $tickets [['number' => int, 'name' => string, 'questions' => string[]], ...]
      */
     public static function validate_tickets(array $tickets): void {
@@ -84,15 +87,15 @@ class tickets {
         foreach ($tickets as $ticket) {
             $number = (int)$ticket['number'];
             if ($number < 1) {
-                throw new \invalid_parameter_exception(get_string('invalidticketnumber', 'local_lmsbridge', $number));
+                throw new \moodle_exception('invalidticketnumber', 'local_lmsbridge', '', $number);
             }
             if (isset($seen[$number])) {
-                throw new \invalid_parameter_exception(get_string('duplicateticket', 'local_lmsbridge', $number));
+                throw new \moodle_exception('duplicateticket', 'local_lmsbridge', '', $number);
             }
             $seen[$number] = true;
             $questions = array_filter(array_map('trim', $ticket['questions']), fn($q) => $q !== '');
             if (!$questions) {
-                throw new \invalid_parameter_exception(get_string('emptyticket', 'local_lmsbridge', $number));
+                throw new \moodle_exception('emptyticket', 'local_lmsbridge', '', $number);
             }
         }
     }

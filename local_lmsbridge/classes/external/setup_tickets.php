@@ -53,7 +53,8 @@ class setup_tickets extends external_api {
                 'number' => new external_value(PARAM_INT, 'Ticket number (1, 2, ...); the question idnumber is ticket-<number>'),
                 'name' => new external_value(PARAM_TEXT, 'Question name ("" = "Ticket <number>")', VALUE_DEFAULT, ''),
                 'questions' => new external_multiple_structure(
-                    new external_value(PARAM_TEXT, 'One question of the ticket, plain text')),
+                    // PARAM_RAW: the text is plain and escaped on output, so "<" or "&" in a question is kept as typed.
+                    new external_value(PARAM_RAW, 'One question of the ticket, plain text')),
             ]), 'The whole ticket bank; tickets missing from the list are hidden'),
         ]);
     }
