@@ -132,9 +132,11 @@ class CredentialSource:
         sa_info = _load_json(sa_value, "google.service_account_file", env)
         user_info = _load_json(user_value, "google.oauth_token_file", env) if user_value else None
         delegated = g.delegated_user
-        if not delegated and sandbox_base and user_info:
-            # The sandbox's user grant names the account it was given for: the sandbox secretary.
-            delegated = str(user_info.get("account", ""))
+        if not delegated and sandbox_base:
+            # The sandbox's user grant names the account it was given for, else its default secretary.
+            from lms_bridge.google.sandbox.auth import DEFAULT_OAUTH_USER
+
+            delegated = str((user_info or {}).get("account") or DEFAULT_OAUTH_USER)
         if not delegated:
             raise CredentialsError("setting google.delegated_user is empty: give the secretary's "
                                    "Workspace address the service account acts as")
@@ -169,11 +171,13 @@ class CredentialSource:
                     raise CredentialsError(f"setting {self._user_setting} is empty: Classroom push "
                                            "registrations need the secretary's OAuth grant")
                 info = dict(self._user_info)
-                if self._token_uri:
-                    info["token_uri"] = self._token_uri
                 try:
-                    self._cache[key] = user_credentials.Credentials.from_authorized_user_info(
-                        info, scopes=list(key[1]))
+                    creds = user_credentials.Credentials.from_authorized_user_info(info, scopes=list(key[1]))
+                    if self._token_uri:
+                        # google-auth always sets Google's token endpoint for authorized-user info,
+                        # whatever the file says; the sandbox needs its own.
+                        creds = creds.with_token_uri(self._token_uri)
+                    self._cache[key] = creds
                 except ValueError as exc:
                     raise CredentialsError(f"setting {self._user_setting}: not an authorized-user grant "
                                            f"({str(exc)[:160]})") from None

@@ -84,7 +84,10 @@ class SheetsClient:
         :calls: POST /v4/spreadsheets/{spreadsheetId}/values:batchUpdate
         """
         prefix = f"'{tab}'!" if tab else ""
-        data = [{"range": prefix + rowcol_to_a1(row, col), "values": [list(r) for r in rows]}
+        # Full A1 ranges (top-left:bottom-right) rather than an anchor cell: exact, and accepted everywhere.
+        data = [{"range": prefix + rowcol_to_a1(row, col) + ":"
+                 + rowcol_to_a1(row + len(rows) - 1, col + max(len(r) for r in rows) - 1),
+                 "values": [list(r) for r in rows]}
                 for row, col, rows in blocks if rows]
         body = {"valueInputOption": ValueInputOption.user_entered, "data": data}
         return dict(self._call(lambda: self.gc.http_client.values_batch_update(spreadsheet_id, body)))

@@ -18,7 +18,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -112,7 +111,7 @@ class Endpoints:
 
     @property
     def token_uri(self) -> str:
-        return self._root(TOKEN_HOST_PATH)
+        return self._root(TOKEN_HOST_PATH).rstrip("/")
 
     def rewrite(self, url: str) -> str:
         """Map an absolute Google URL (as gspread builds them) onto the sandbox; live: unchanged."""
@@ -378,8 +377,10 @@ class Transport:
         pending = dict(parts)
         attempt = 0
         while pending:
-            # Part ids must be unique per batch only; the callback maps them back to our keys.
-            ids = {f"{uuid.uuid4().hex}-{i}": key for i, key in enumerate(pending)}
+            # Part ids must be unique per batch only; the callback maps them back to our keys.  They
+            # are kept short: the client prefixes a UUID, and a header line past 78 characters gets
+            # folded by the MIME generator, which not every server unfolds.
+            ids = {str(i): key for i, key in enumerate(pending)}
             got: dict[str, Any] = {}
 
             def callback(request_id: str, response: Any, exception: Any, _ids: dict[str, str] = ids,

@@ -29,6 +29,7 @@ from lms_bridge.store.models import Base, ExamSession, JournalEntry
 
 # The sandbox is built alongside; until it imports, these flow tests skip rather than fail.
 sandbox_server = pytest.importorskip("lms_bridge.google.sandbox.server", exc_type=ImportError)
+pytest.importorskip("lms_bridge.google.sandbox.people", exc_type=ImportError)
 from lms_bridge.sandbox import start_server  # noqa: E402
 
 TOPIC = "projects/lms-bridge-sandbox/topics/attestation"
