@@ -1,0 +1,177 @@
+"""From form responses to a recorded decision: the audit trail, the counting and the closing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lms_bridge.domain.session import SessionSpec
+from lms_bridge.results.service import close_vote, refresh_form
+from lms_bridge.store.db import make_engine, make_sessionmaker
+from lms_bridge.store.models import BallotRecord, DecisionRecord, JournalEntry, StudentRecord, WritebackRecord
+from lms_bridge.store.repo import import_session
+from lms_bridge.store.schema import ensure_schema
+
+CHAIR = "e.zhumabekov@univ.edu.kz"
+M1, M2, M3 = "g.seitkaliyeva@univ.edu.kz", "d.omarov@univ.edu.kz", "a.baizhanova@univ.edu.kz"
+SECRETARY = "m.tursynbayeva@univ.edu.kz"
+# Voting happened in the last hour; "late" is judged against the moment the decision was recorded.
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+class FormsStandIn:
+    """The two Forms calls the tally makes, over an in-memory list of responses.
+
+    The real calls are exercised against the Google sandbox in the end-to-end tests; here the
+    point is the counting rules, so the responses are written out by hand."""
+
+    def __init__(self) -> None:
+        self.responses: list[dict[str, Any]] = []
+        self.closed: list[str] = []
+        self.since: list[datetime | None] = []
+
+    def vote(self, email: str, letter: str, at: datetime, *, response_id: str | None = None,
+             created: datetime | None = None, degree: str = "Иә, беру") -> None:
+        rid = response_id or f"r{len(self.responses)}"
+        self.responses = [r for r in self.responses if r["responseId"] != rid]
+        self.responses.append({
+            "responseId": rid, "respondentEmail": email,
+            "createTime": (created or at).isoformat().replace("+00:00", "Z"),
+            "lastSubmittedTime": at.isoformat().replace("+00:00", "Z"),
+            "answers": {"q-grade": {"questionId": "q-grade", "textAnswers": {"answers": [{"value": letter}]}},
+                        "q-degree": {"questionId": "q-degree", "textAnswers": {"answers": [{"value": degree}]}}},
+        })
+
+    def list_responses(self, form_id: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        self.since.append(since)
+        return [r for r in self.responses
+                if since is None or datetime.fromisoformat(r["lastSubmittedTime"].replace("Z", "+00:00")) >= since]
+
+    def close_form(self, form_id: str) -> None:
+        self.closed.append(form_id)
+
+
+@pytest.fixture
+def db(tmp_path: Path, sample_spec: SessionSpec) -> Iterator[Session]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    ensure_schema(engine)
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        import_session(session, sample_spec, source_name="sample-session.yaml", actor="test")
+        session.commit()
+        yield session
+    engine.dispose()
+
+
+def _form(db: Session, ref: str = "210103045") -> JournalEntry:
+    student = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == ref))
+    assert student is not None
+    entry = JournalEntry(session_id=student.session_id, step="google.forms", key=f"forms.form:{ref}",
+                         external_id=f"form-{ref}", data={"stage": "published", "questions": {
+                             "grade": "q-grade", "degree": "q-degree", "comment": "q-comment"}})
+    db.add(entry)
+    db.commit()
+    return entry
+
+
+def _statuses(db: Session) -> dict[tuple[str, str], str]:
+    return {(b.voter_email, b.grade): b.status for b in db.scalars(select(BallotRecord))}
+
+
+def test_first_ballots_count_and_duplicates_outsiders_and_late_ballots_are_flagged(db: Session) -> None:
+    forms, entry = FormsStandIn(), _form(db)
+    forms.vote(CHAIR, "A", T0)
+    forms.vote(M1, "B+", T0 + timedelta(minutes=1))
+    forms.vote(M1, "A", T0 + timedelta(minutes=2))  # a second submission by the same member
+    forms.vote("stranger@gmail.com", "F", T0 + timedelta(minutes=3))
+    forms.vote(SECRETARY, "A", T0 + timedelta(minutes=3))  # the secretary does not vote
+    forms.vote(M2, "A-", T0 + timedelta(minutes=4))
+    result = refresh_form(db, forms, entry)
+    assert result is not None
+    assert not result.outcome.decided  # 3 of 4 voted: quorum, but the vote is still open
+    forms.vote(M3, "B", T0 + timedelta(minutes=5))
+    result = refresh_form(db, forms, entry)
+    db.commit()
+    assert result is not None
+    assert result.newly_decided
+    decision = db.scalar(select(DecisionRecord))
+    assert decision is not None
+    # Mean of the representative points of A, B+, A-, B under the kz_letter scale.
+    assert decision.letter == result.outcome.letter
+    assert decision.votes["votes_cast"] == 4
+    assert forms.closed == ["form-210103045"]
+    assert {w.target for w in db.scalars(select(WritebackRecord))} == {"sheet", "moodle", "classroom"}
+    statuses = _statuses(db)
+    assert statuses[(M1, "B+")] == "counted"
+    assert statuses[(M1, "A")] == "duplicate"
+    assert statuses[("stranger@gmail.com", "F")] == "outsider"
+    assert statuses[(SECRETARY, "A")] == "outsider"
+
+    # A ballot that raced the close is recorded, flagged late and changes nothing.
+    forms.vote(M3, "F", datetime.now(UTC) + timedelta(minutes=1), response_id="late-one")
+    refresh_form(db, forms, entry)
+    db.commit()
+    assert _statuses(db)[(M3, "F")] == "late"
+    again = db.scalar(select(DecisionRecord))
+    assert again is not None
+    assert (again.letter, again.points) == (decision.letter, decision.points)
+    assert len(list(db.scalars(select(DecisionRecord)))) == 1
+
+
+def test_an_edited_response_is_kept_but_never_counted(db: Session) -> None:
+    forms, entry = FormsStandIn(), _form(db)
+    forms.vote(CHAIR, "C", T0, response_id="chair")
+    refresh_form(db, forms, entry)
+    forms.vote(CHAIR, "A", T0 + timedelta(minutes=9), response_id="chair", created=T0)  # edited
+    refresh_form(db, forms, entry)
+    db.commit()
+    statuses = _statuses(db)
+    assert statuses[(CHAIR, "C")] == "counted"
+    assert statuses[(CHAIR, "A")] == "edited"
+
+
+def test_the_secretary_closes_a_vote_once_quorum_is_met(db: Session) -> None:
+    forms, _entry = FormsStandIn(), _form(db)
+    for i, email in enumerate((CHAIR, M1, M2)):
+        forms.vote(email, "B", T0 + timedelta(minutes=i))
+    student = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == "210103045"))
+    assert student is not None
+    session = student.session
+    result = close_vote(db, forms, session, student, actor="secretary")
+    db.commit()
+    assert result.newly_decided
+    decision = db.scalar(select(DecisionRecord))
+    assert decision is not None
+    assert decision.letter == "B"
+    assert decision.closed_by == "secretary"
+
+
+def test_no_decision_without_quorum_even_when_the_secretary_closes(db: Session) -> None:
+    forms, _entry = FormsStandIn(), _form(db)
+    forms.vote(CHAIR, "A", T0)
+    forms.vote(M1, "A", T0 + timedelta(minutes=1))
+    student = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == "210103045"))
+    assert student is not None
+    result = close_vote(db, forms, student.session, student, actor="secretary")
+    db.commit()
+    assert not result.newly_decided
+    assert str(result.outcome.status) == "no_quorum"
+    assert db.scalar(select(DecisionRecord)) is None
+    assert forms.closed == []
+
+
+def test_responses_are_fetched_incrementally(db: Session) -> None:
+    forms, entry = FormsStandIn(), _form(db)
+    forms.vote(CHAIR, "A", T0)
+    refresh_form(db, forms, entry)
+    refresh_form(db, forms, entry)
+    assert forms.since[0] is None
+    assert forms.since[1] is not None
+    assert forms.since[1] <= T0  # with an overlap: at-least-once beats a lost ballot
+    assert len(list(db.scalars(select(BallotRecord)))) == 1
