@@ -86,3 +86,12 @@ def add_session(db: Session, spec: SessionSpec) -> ExamSession:
     db.add(session)
     db.commit()
     return session
+
+
+def import_spec(db: Session, spec: SessionSpec) -> ExamSession:
+    """Store ``spec`` the way `lms-bridge import` does (members, students, tickets, draw commitment)."""
+    from lms_bridge.store.repo import import_session
+
+    session = import_session(db, spec, source_name="test.yaml", actor="test").session
+    db.commit()
+    return session
