@@ -15,7 +15,7 @@ bp = Blueprint("admin", __name__, template_folder="templates", static_folder="st
                static_url_path="/static")
 
 # Endpoints reachable without signing in.
-PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.set_language", "admin.static"})
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.logout", "admin.set_language", "admin.static"})
 
 bp.before_app_request(views.load_user)
 bp.app_context_processor(views.template_context)

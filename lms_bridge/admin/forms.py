@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import HiddenField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import AnyOf, DataRequired, Length
+
+from lms_bridge.i18n import LANGUAGES
 
 SESSION_FILE_EXTENSIONS = ("yaml", "yml", "xlsx")
 
@@ -31,5 +33,6 @@ class ActionForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    language = SelectField(choices=[("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")])
+    # The switch's buttons submit the code; a plain field with AnyOf keeps the check server-side.
+    language = StringField(validators=[DataRequired(), AnyOf(LANGUAGES)])
     next = HiddenField()

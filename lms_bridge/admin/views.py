@@ -190,9 +190,15 @@ def upload() -> Any:
 
 def _titles() -> dict[str, str]:
     """Translated step titles by name, from the plan the service runs."""
-    from lms_bridge.provisioning.plan import build_plan
+    try:
+        from lms_bridge.provisioning.plan import build_plan
 
-    return {step.name: step.title() for step in build_plan(state().settings)}
+        return {step.name: step.title() for step in build_plan(state().settings)}
+    except Exception:
+        # The page must still show the session and the run (with the steps' stable names) when
+        # the plan cannot be built, e.g. a live-mode setting is missing; the run itself reports why.
+        logger.exception("cannot build the provisioning plan for the step titles")
+        return {}
 
 
 def session_page(code: str) -> Any:
@@ -271,7 +277,7 @@ def outbox() -> Any:
                                                               OutboxEmail.id.desc()).limit(500)))
         # Each message's time in its session's zone (UTC for mail that belongs to no session).
         zones = dict(db.execute(select(ExamSession.id, ExamSession.timezone).where(
-            ExamSession.id.in_({e.session_id for e in emails if e.session_id is not None}))).tuples().all())
+            ExamSession.id.in_({e.session_id for e in emails if e.session_id is not None}))).all())
         return render_template("admin/outbox.html", emails=emails, zones=zones,
                                smtp_configured=bool(state().settings.smtp.host))
 

@@ -23,10 +23,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    # memory:// runs a queued job inline; with no sandbox running the run fails at its first remote
-    # step, which is all these page tests need (the browser tests run the real thing).
-    return load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://",
-                         default_language="en")
+    # The default SQLite queue with no consumer: a click queues a run and nothing runs it, so the
+    # page tests see exactly what the button did (the browser tests run the real worker and sandboxes).
+    return load_settings(environ={}, data_dir=str(tmp_path / "data"), default_language="en")
 
 
 @pytest.fixture
