@@ -1,0 +1,252 @@
+"""Typed Moodle web-service errors.
+
+Moodle answers almost every failure with HTTP 200 and a JSON body
+``{"exception", "errorcode", "message"[, "debuginfo"]}``; :func:`error_from_body` turns that body
+into one of the classes below by ``errorcode``.  Every error carries a ``user_message`` (translated at
+the moment it is read) that names what the secretary or the Moodle administrator has to fix.  The
+errors pickle (they cross the job queue) and never hold the token.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lms_bridge.i18n import gettext as _
+
+
+class MoodleError(Exception):
+    """Base of every Moodle failure: ``errorcode``, ``function`` and Moodle's ``message``."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        errorcode: str = "",
+        function: str = "",
+        debuginfo: str = "",
+        exception: str = "",
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errorcode = errorcode
+        self.function = function
+        self.debuginfo = debuginfo
+        self.exception = exception
+        self.extra = dict(extra)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields would be lost by Exception's default pickling (it replays args only).
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+    def __str__(self) -> str:
+        where = f"{self.function}: " if self.function else ""
+        code = f" [{self.errorcode}]" if self.errorcode else ""
+        return f"{where}{self.message}{code}"
+
+    @property
+    def detail(self) -> str:
+        """Moodle's own explanation: debuginfo when the site shows it (the real reason), else message."""
+        text = (self.debuginfo or self.message or "").strip()
+        return re.sub(r"\s+", " ", text)[:300]
+
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle returned an error for %(function)s: %(message)s (%(errorcode)s).",
+            function=self.function or "?",
+            message=self.detail or "?",
+            errorcode=self.errorcode or "?",
+        )
+
+
+def _rebuild(cls: type[MoodleError], message: str, state: dict[str, Any]) -> MoodleError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class InvalidToken(MoodleError):
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle does not accept the web-service token. Create a token for the exam commission "
+            "service (Site administration > Server > Web services > Manage tokens) and set "
+            "moodle.token (LMS_BRIDGE_MOODLE_TOKEN)."
+        )
+
+
+class RestProtocolDisabled(MoodleError):
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle refused the request (HTTP 403): web services or the REST protocol are disabled. "
+            "Enable web services and the REST protocol in Site administration > Server > Web services."
+        )
+
+
+class AccessDenied(MoodleError):
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle denied access to %(function)s: %(detail)s Check that the token's service is enabled, "
+            "lists the web-service user and has no IP or time restriction.",
+            function=self.function or "?",
+            detail=self.detail,
+        )
+
+
+class MissingCapability(AccessDenied):
+    @property
+    def user_message(self) -> str:
+        return _(
+            "The Moodle user of the token lacks a permission needed by %(function)s (%(detail)s). "
+            "Give that capability to the web-service user's role.",
+            function=self.function or "?",
+            detail=self.detail,
+        )
+
+
+class FunctionsMissing(AccessDenied):
+    """The token's service lacks functions the configured features need (``missing`` names them)."""
+
+    def __init__(self, message: str = "", *, missing: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.missing = tuple(missing)
+
+    @property
+    def user_message(self) -> str:
+        names = ", ".join(self.missing) or self.function or "?"
+        return _(
+            "The Moodle web service of the token lacks these functions: %(functions)s. Add them to the "
+            "service in Site administration > Server > Web services > External services, or install the "
+            "local_lmsbridge plugin whose service has them all.",
+            functions=names,
+        )
+
+
+class InvalidParameter(MoodleError):
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle rejected the parameters of %(function)s: %(detail)s",
+            function=self.function or "?",
+            detail=self.detail,
+        )
+
+
+class MissingRecord(MoodleError):
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle could not find a record needed by %(function)s (%(detail)s). Check the course, "
+            "category and role ids in the moodle settings.",
+            function=self.function or "?",
+            detail=self.detail,
+        )
+
+
+class MoodleUnavailable(MoodleError):
+    """Network failure, timeout or a PHP crash (5xx): worth retrying later."""
+
+    retryable = True
+
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle did not answer %(function)s (%(detail)s). Check moodle.url and that the site is up, "
+            "then run again.",
+            function=self.function or "?",
+            detail=self.detail,
+        )
+
+
+class BadResponse(MoodleError):
+    """Something that is not a Moodle REST answer (HTML login page, wrong URL, XML)."""
+
+    @property
+    def user_message(self) -> str:
+        return _(
+            "The answer to %(function)s is not a Moodle web-service response (%(detail)s). Check that "
+            "moodle.url is the site's address, without /webservice/...",
+            function=self.function or "?",
+            detail=self.detail,
+        )
+
+
+class UserConflict(MoodleError):
+    """A person's email is taken in Moodle by a user with a different idnumber."""
+
+    @property
+    def user_message(self) -> str:
+        x = self.extra
+        return _(
+            "The email %(email)s already belongs to the Moodle user %(username)s with ID number "
+            '"%(other)s", not "%(idnumber)s". Correct the email or the student ID in the session file, '
+            "or the user's ID number in Moodle.",
+            email=x.get("email", "?"),
+            username=x.get("username", "?"),
+            other=x.get("other_idnumber", ""),
+            idnumber=x.get("idnumber", ""),
+        )
+
+
+class GradeOutOfRange(MoodleError):
+    """The grade lies outside the item's range, where Moodle would silently keep the old grade."""
+
+    @property
+    def user_message(self) -> str:
+        x = self.extra
+        return _(
+            'The grade %(grade)s is outside the range %(min)s to %(max)s of "%(item)s" in Moodle. Change '
+            "the maximum grade of that assignment in Moodle or correct the grade.",
+            grade=x.get("grade", "?"),
+            min=x.get("grademin", 0),
+            max=x.get("grademax", "?"),
+            item=x.get("item", "?"),
+        )
+
+
+class GradeNotSaved(MoodleError):
+    """Moodle accepted the call but the grade read back differs (workflow state, locked item)."""
+
+    @property
+    def user_message(self) -> str:
+        x = self.extra
+        return _(
+            "Moodle accepted the grade for %(user)s but did not store it (read back: %(found)s). Check "
+            "that the result assignment is not locked and that the web-service user may release grades.",
+            user=x.get("userid", "?"),
+            found=x.get("found", "-"),
+        )
+
+
+_BY_CODE: dict[str, type[MoodleError]] = {
+    "invalidtoken": InvalidToken,
+    "accessexception": AccessDenied,
+    "nopermissions": MissingCapability,
+    "requireloginerror": MissingCapability,
+    "invalidparameter": InvalidParameter,
+    "invalidrecord": MissingRecord,
+    "invalidrecordunknown": MissingRecord,
+}
+
+
+def error_from_body(body: dict[str, Any], function: str) -> MoodleError:
+    """The typed error for a Moodle exception body."""
+    code = str(body.get("errorcode") or "")
+    exc = str(body.get("exception") or "")
+    message = str(body.get("message") or "")
+    debuginfo = str(body.get("debuginfo") or "")
+    cls = _BY_CODE.get(code)
+    if cls is None and exc == "dml_missing_record_exception":
+        cls = MissingRecord
+    if cls is None and exc == "required_capability_exception":
+        cls = MissingCapability
+    return (cls or MoodleError)(
+        message, errorcode=code, function=function, debuginfo=debuginfo, exception=exc
+    )

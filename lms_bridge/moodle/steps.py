@@ -1,0 +1,340 @@
+"""The Moodle part of the provisioning plan, and attempt polling for sites without the companion plugin.
+
+Journal keys (deterministic): ``moodle.site``, ``moodle.user:<email>``, ``moodle.course``,
+``moodle.enrol:<email>``, ``moodle.tickets``, ``moodle.result_assignment``.  Each step finds before it
+creates, so a second run over the same session leaves one course, one enrolment per person and one
+ticket category.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lms_bridge.config import Settings
+from lms_bridge.i18n import gettext as _
+from lms_bridge.moodle.client import MoodleClient
+from lms_bridge.moodle.errors import MoodleError
+from lms_bridge.moodle.operations import MoodleOps, Person
+from lms_bridge.moodle.xml_export import write_tickets_xml
+from lms_bridge.provisioning.engine import FunctionStep, Made, Step, StepContext, StepFailed
+
+logger = logging.getLogger(__name__)
+
+
+def _ops(ctx: StepContext, settings: Settings) -> MoodleOps:
+    backend = getattr(ctx.backends, "moodle", None)
+    if isinstance(backend, MoodleOps):
+        return backend
+    if isinstance(backend, MoodleClient):
+        return MoodleOps(backend, settings.moodle)
+    raise StepFailed(
+        _(
+            "Moodle is not configured: set moodle.url and moodle.token (LMS_BRIDGE_MOODLE_URL, "
+            "LMS_BRIDGE_MOODLE_TOKEN)."
+        ),
+        retryable=False,
+    )
+
+
+def _guard(
+    fn: Callable[[StepContext, Settings], None],
+) -> Callable[[Settings], Callable[[StepContext], None]]:
+    """Turn Moodle's typed errors into StepFailed with their plain-words message."""
+
+    def bind(settings: Settings) -> Callable[[StepContext], None]:
+        def run(ctx: StepContext) -> None:
+            try:
+                fn(ctx, settings)
+            except MoodleError as exc:
+                raise StepFailed(exc.user_message, retryable=exc.retryable) from exc
+
+        return run
+
+    return bind
+
+
+def _people(ctx: StepContext) -> tuple[list[Person], list[Person]]:
+    students = [Person.from_name(s.name, s.email, s.id) for s in ctx.spec.admitted]
+    commission = [Person.from_name(m.name, m.email) for m in ctx.spec.commission]
+    return students, commission
+
+
+def _course_id(ctx: StepContext) -> int:
+    entry = ctx.journaled("moodle.course")
+    if entry is None:
+        raise StepFailed(_("The Moodle course has not been made yet; run the provisioning again."))
+    return int(entry.external_id)
+
+
+@_guard
+def _connect(ctx: StepContext, settings: Settings) -> None:
+    ops = _ops(ctx, settings)
+    info = ops.client.connect(settings.moodle)
+    ctx.record(
+        "moodle.site",
+        Made(
+            str(info.userid),
+            {
+                "release": info.release,
+                "version": info.version,
+                "siteurl": info.siteurl,
+                "plugin": ops.client.use_plugin(settings.moodle),
+            },
+        ),
+        created=False,
+    )
+
+
+@_guard
+def _users(ctx: StepContext, settings: Settings) -> None:
+    ops = _ops(ctx, settings)
+    students, commission = _people(ctx)
+    todo = [p for p in (*students, *commission) if ctx.journaled(f"moodle.user:{p.email}") is None]
+    # Same person twice (a member who is also listed as a student) is one Moodle user.
+    todo = list({p.email: p for p in todo}.values())
+    if not todo:
+        ctx.reused += len({p.email for p in (*students, *commission)})
+        return
+    found = ops.match_users(todo)
+    for p in todo:
+        if p.email in found:
+            u = found[p.email]
+            ctx.record(
+                f"moodle.user:{p.email}",
+                Made(str(u["id"]), {"username": u.get("username", "")}),
+                created=False,
+            )
+    missing = [p for p in todo if p.email not in found]
+    if missing:
+        for email, uid in ops.create_users(missing).items():
+            ctx.record(f"moodle.user:{email}", Made(str(uid), {}), created=True)
+
+
+@_guard
+def _course(ctx: StepContext, settings: Settings) -> None:
+    ops = _ops(ctx, settings)
+    spec = ctx.spec
+
+    def find() -> Made | None:
+        c = ops.find_course(spec.code, spec.code)
+        return Made(str(c["id"]), {"shortname": c["shortname"]}) if c else None
+
+    def create() -> Made:
+        fullname = f"{spec.title} ({spec.group})" if spec.group else spec.title
+        c = ops.create_course(
+            idnumber=spec.code,
+            fullname=fullname,
+            shortname=spec.code,
+            startdate=int(spec.starts_at.timestamp()),
+        )
+        return Made(str(c["id"]), {"shortname": c["shortname"]})
+
+    ctx.ensure("moodle.course", create=create, find=find)
+
+
+@_guard
+def _enrolments(ctx: StepContext, settings: Settings) -> None:
+    ops = _ops(ctx, settings)
+    courseid = _course_id(ctx)
+    students, commission = _people(ctx)
+    wanted: dict[str, int] = {p.email: settings.moodle.teacher_role_id for p in commission}
+    wanted.update({p.email: settings.moodle.student_role_id for p in students})
+    todo = {e: r for e, r in wanted.items() if ctx.journaled(f"moodle.enrol:{e}") is None}
+    ctx.reused += len(wanted) - len(todo)
+    if not todo:
+        return
+    userids: dict[str, int] = {}
+    for email in todo:
+        entry = ctx.journaled(f"moodle.user:{email}")
+        if entry is None:
+            raise StepFailed(
+                _("%(email)s has no Moodle account yet; run the provisioning again.", email=email)
+            )
+        userids[email] = int(entry.external_id)
+    enrolled = ops.enrolled_roles(courseid)
+    missing = [(userids[e], r) for e, r in todo.items() if r not in enrolled.get(userids[e], set())]
+    ops.enrol(courseid, missing)
+    made = {uid for uid, _r in missing}
+    for email, role in todo.items():
+        ctx.record(
+            f"moodle.enrol:{email}",
+            Made(f"{courseid}:{userids[email]}", {"roleid": role}),
+            created=userids[email] in made,
+        )
+
+
+@_guard
+def _tickets(ctx: StepContext, settings: Settings) -> None:
+    ops = _ops(ctx, settings)
+    courseid = _course_id(ctx)
+    spec = ctx.spec
+    if not spec.tickets:
+        return
+    if ops.client.use_plugin(settings.moodle):
+        # Always called (not only when unjournaled): a re-imported ticket bank is brought up to date.
+        out = ops.setup_tickets_plugin(courseid, spec.tickets, timelimit=60 * spec.preparation_minutes)
+        ctx.record("moodle.tickets", Made(str(out["quizid"]), {
+            "mode": "plugin", "quizid": int(out["quizid"]), "cmid": int(out["cmid"]),
+            "categoryid": int(out["categoryid"]),
+            "questions": {str(t["number"]): int(t["questionid"]) for t in out.get("tickets", [])
+                          if t.get("status") != "hidden"}}), created=bool(out.get("changed")))
+        return
+    path = write_tickets_xml(spec.tickets, settings.data_dir / "moodle" / f"{_safe(spec.code)}-tickets.xml")
+    quiz = ops.ticket_quiz(courseid)
+    if quiz is None:
+        raise StepFailed(
+            _(
+                'The Moodle course %(code)s has no quiz for the tickets. Add a quiz named "Ticket" '
+                "to the course (or set moodle.template_course_id to a template course that has one), "
+                "import %(path)s into its question bank, then run the provisioning again.",
+                code=spec.code,
+                path=str(path),
+            ),
+            retryable=False,
+        )
+    added = ops.add_ticket_slot(quiz, courseid=courseid)
+    ctx.record(
+        "moodle.tickets",
+        Made(
+            str(quiz["id"]),
+            {
+                "mode": "core",
+                "quizid": int(quiz["id"]),
+                "cmid": int(quiz["coursemodule"]),
+                "xml": str(path),
+                "import_required": True,
+            },
+        ),
+        created=added,
+    )
+
+
+def _safe(code: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", code)
+
+
+@_guard
+def _result_assignment(ctx: StepContext, settings: Settings) -> None:
+    ops = _ops(ctx, settings)
+    courseid = _course_id(ctx)
+
+    if ops.client.use_plugin(settings.moodle):
+        # The plugin finds or creates it by its cm idnumber ("lmsbridge-result").
+        if ctx.journaled("moodle.result_assignment") is not None:
+            ctx.reused += 1
+            return
+        out = ops.ensure_result_assignment_plugin(courseid)
+        ctx.record("moodle.result_assignment", Made(str(out["assignid"]), {
+            "cmid": int(out["cmid"]), "grademax": float(out["grademax"]),
+            "markingworkflow": int(bool(out["markingworkflow"]))}), created=bool(out["created"]))
+        return
+
+    def find() -> Made | None:
+        a = ops.result_assignment(courseid)
+        if a is None:
+            return None
+        return Made(
+            str(a["id"]),
+            {
+                "cmid": int(a["cmid"]),
+                "grademax": float(a["grade"]),
+                "markingworkflow": int(a.get("markingworkflow", 0)),
+            },
+        )
+
+    def create() -> Made:
+        raise StepFailed(
+            _(
+                "The Moodle course %(code)s has no result assignment. Add an assignment that accepts "
+                "no submissions (the commission's result) to the course or its template, then run "
+                "the provisioning again.",
+                code=ctx.spec.code,
+            ),
+            retryable=False,
+        )
+
+    ctx.ensure("moodle.result_assignment", create=create, find=find)
+
+
+def _title(text: str) -> Callable[[], str]:
+    return lambda: _(text)
+
+
+def moodle_steps(settings: Settings) -> list[Step]:
+    """The Moodle steps of the provisioning plan, in order."""
+    return [
+        FunctionStep(
+            "moodle.connect", _title("Moodle: connect and check the web service"), _connect(settings)
+        ),
+        FunctionStep("moodle.users", _title("Moodle: user accounts"), _users(settings)),
+        FunctionStep("moodle.course", _title("Moodle: course"), _course(settings)),
+        FunctionStep("moodle.enrolments", _title("Moodle: enrolments"), _enrolments(settings)),
+        FunctionStep("moodle.tickets", _title("Moodle: ticket quiz"), _tickets(settings)),
+        FunctionStep(
+            "moodle.result_assignment", _title("Moodle: result assignment"), _result_assignment(settings)
+        ),
+    ]
+
+
+# -- polling (sites without the companion plugin, and a safety net with it) ---------------------------
+@dataclass(frozen=True)
+class AttemptSeen:
+    userid: int
+    attemptid: int
+    state: str
+    timestart: int
+    timefinish: int
+    ticket: int | None  # known only through the companion plugin
+
+
+def poll_attempts(
+    ops: MoodleOps, quizid: int, userids: Iterable[int], *, plugin: bool, since: int = 0
+) -> list[AttemptSeen]:
+    """Every attempt at the ticket quiz, for the jobs module's scheduled poll.
+
+    With the plugin one call reports all attempts and the ticket each drew; without it Moodle offers
+    only a per-user read (``status=all`` so attempts in progress show up) and no ticket.
+    """
+    seen: list[AttemptSeen] = []
+    if plugin:
+        for a in ops.drawn_tickets(quizid):
+            if max(int(a.get("timestart") or 0), int(a.get("timefinish") or 0)) < since:
+                continue
+            seen.append(
+                AttemptSeen(
+                    int(a["userid"]),
+                    int(a["attemptid"]),
+                    str(a["state"]),
+                    int(a["timestart"]),
+                    int(a.get("timefinish") or 0),
+                    int(a["ticketnumber"]) or None,
+                )
+            )
+        return seen
+    for uid in userids:
+        for a in ops.attempts(quizid, uid):
+            if int(a.get("timemodified") or a.get("timestart") or 0) < since:
+                continue
+            seen.append(
+                AttemptSeen(
+                    uid,
+                    int(a["id"]),
+                    str(a["state"]),
+                    int(a.get("timestart") or 0),
+                    int(a.get("timefinish") or 0),
+                    None,
+                )
+            )
+    return seen
+
+
+def poll_submissions(ops: MoodleOps, assignmentid: int, since: int = 0) -> list[dict[str, Any]]:
+    """Submissions changed since ``since`` (what the assessable_submitted webhook would have said)."""
+    return ops.submissions(assignmentid, since)
+
+
+__all__ = ["AttemptSeen", "moodle_steps", "poll_attempts", "poll_submissions"]
