@@ -177,3 +177,25 @@ def renew_watches(queue: JobQueue) -> None:
                     row.data = {**row.data, "expireTime": watch.expire_time}
         except Exception:
             logger.exception("renewing %s failed; the next run tries again", entry.key)
+
+
+@job(retries=6, retry_delay=120.0, name="results.send_email")
+def send_email(queue: JobQueue, email_id: int) -> None:
+    """Send one outbox e-mail when SMTP is configured; without SMTP it stays on the outbox page."""
+    from lms_bridge.results.seal import send_email as deliver
+    from lms_bridge.store.models import OutboxEmail
+
+    smtp = queue.settings.smtp
+    if not smtp.host:
+        return
+    with queue.transaction() as db:
+        email = db.get(OutboxEmail, email_id)
+        if email is None or email.sent_at is not None:
+            return
+        try:
+            deliver(smtp, email, queue.settings.data_dir)
+        except Exception as exc:
+            email.error = describe_error(exc)
+            db.commit()
+            raise
+        email.sent_at, email.error = datetime.now(UTC), ""

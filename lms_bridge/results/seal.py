@@ -1,0 +1,113 @@
+"""Sealing a session: the documents are drawn up and sent to every commission member (R-PROT-1).
+
+The PDFs and workbooks are written under ``data_dir/documents/<code>/``; one e-mail per member is put
+in the outbox with them attached.  With SMTP configured a job sends the outbox; the embedded
+default has no SMTP and shows the outbox on the admin page instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lms_bridge.config import SmtpSettings
+from lms_bridge.documents.model import gather
+from lms_bridge.documents.render import grade_sheet_pdf, grade_sheet_xlsx, protocol_pdf, protocol_xlsx
+from lms_bridge.i18n import gettext as _
+from lms_bridge.i18n import use_locale
+from lms_bridge.store.models import AuditEvent, CommissionMember, ExamSession, OutboxEmail
+
+logger = logging.getLogger(__name__)
+
+PDF = "application/pdf"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class SealRefused(Exception):
+    """The session cannot be sealed yet; the message says why."""
+
+
+def write_documents(db: Session, session: ExamSession, data_dir: Path) -> list[dict[str, str]]:
+    """Render every document of the session; returns attachment descriptors (paths relative to data_dir)."""
+    doc = gather(db, session)
+    folder = data_dir / "documents" / session.code
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[tuple[str, bytes, str]] = [
+        (f"{session.code}-grade-sheet.pdf", grade_sheet_pdf(doc), PDF),
+        (f"{session.code}-grade-sheet.xlsx", grade_sheet_xlsx(doc), XLSX),
+    ]
+    for student in doc.students:
+        if not student.admitted:
+            continue
+        files.append((f"{session.code}-protocol-{student.ref}.pdf", protocol_pdf(doc, student), PDF))
+        files.append((f"{session.code}-protocol-{student.ref}.xlsx", protocol_xlsx(doc, student), XLSX))
+    out = []
+    for name, content, mimetype in files:
+        path = folder / name
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(content)
+        tmp.replace(path)  # a reader never sees half a file
+        out.append({"filename": name, "path": str(path.relative_to(data_dir)), "mimetype": mimetype})
+    return out
+
+
+def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Path,
+                 allow_undecided: bool = False) -> list[OutboxEmail]:
+    """Seal the session: documents drawn up, one e-mail per member queued; returns the e-mails."""
+    if session.status == "sealed":
+        raise SealRefused(_("The session is already sealed."))
+    doc = gather(db, session)
+    undecided = [s.name for s in doc.students if s.admitted and s.letter is None]
+    if undecided and not allow_undecided:
+        raise SealRefused(_("Some admitted students have no decision yet: %(names)s.",
+                            names=", ".join(undecided)))
+    attachments = write_documents(db, session, data_dir)
+    members = list(db.scalars(select(CommissionMember).where(CommissionMember.session_id == session.id,
+                                                             CommissionMember.active.is_(True))))
+    emails = []
+    with use_locale(session.language):
+        subject = _("Attestation protocols: %(title)s (%(code)s)", title=session.title, code=session.code)
+        for m in members:
+            body = _("Dear %(name)s,\n\nthe attestation session %(title)s (%(code)s) is sealed. The grade "
+                     "sheet and the protocol of the vote for each student are attached.\n\nlms_bridge",
+                     name=m.name, title=session.title, code=session.code)
+            email = OutboxEmail(session_id=session.id, recipient=m.email, subject=subject, body=body,
+                                attachments=attachments)
+            db.add(email)
+            emails.append(email)
+    session.status = "sealed"
+    session.sealed_at = datetime.now(UTC)
+    # The draw seed is revealed once the sitting is over, so anyone can recompute the tickets.
+    if session.draw_revealed_at is None:
+        session.draw_revealed_at = session.sealed_at
+    db.add(AuditEvent(session_id=session.id, actor=actor, action="session.sealed",
+                      detail={"documents": len(attachments), "emails": len(emails)}))
+    db.flush()
+    return emails
+
+
+def send_email(smtp: SmtpSettings, email: OutboxEmail, data_dir: Path, *,
+               connect: type[smtplib.SMTP] = smtplib.SMTP) -> None:
+    """Send one outbox e-mail over SMTP (STARTTLS when configured); raises on failure."""
+    msg = EmailMessage()
+    msg["From"] = smtp.sender
+    msg["To"] = email.recipient
+    msg["Subject"] = email.subject
+    msg.set_content(email.body)
+    for item in email.attachments or []:
+        path = data_dir / str(item["path"])
+        maintype, _sep, subtype = str(item.get("mimetype", "application/octet-stream")).partition("/")
+        msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=str(item["filename"]))
+    with connect(smtp.host, smtp.port, timeout=30) as server:
+        if smtp.starttls:
+            server.starttls(context=ssl.create_default_context())
+        if smtp.username:
+            server.login(smtp.username, smtp.password.reveal())
+        server.send_message(msg)
