@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from lms_bridge.i18n import gettext as _
+
 SEED_BYTES = 32
 
 
@@ -82,43 +84,48 @@ class DrawRecord:
     def revealed(self, seed: str) -> DrawRecord:
         """The same record with its seed published (after the sitting)."""
         if commitment(seed) != self.commitment:
-            raise DrawError("the seed does not match the published commitment")
+            raise DrawError(_("the seed does not match the published commitment"))
         return replace(self, seed=seed)
 
     @classmethod
     def from_dict(cls, raw: Any, *, source: str = "draw record") -> DrawRecord:
         if not isinstance(raw, dict):
-            raise DrawError(f"{source}: expected a JSON object")
+            raise DrawError(_("%(source)s: expected a JSON object", source=source))
         if raw.get("format", RECORD_FORMAT) != RECORD_FORMAT:
-            raise DrawError(f"{source}: field 'format' is {raw.get('format')!r}, expected {RECORD_FORMAT!r}")
+            raise DrawError(_("%(source)s: field 'format' is %(value)s, expected %(expected)s",
+                              source=source, value=repr(raw.get("format")), expected=repr(RECORD_FORMAT)))
         for key, kind in (("session_code", str), ("commitment", str), ("tickets", list), ("draws", list)):
             if not isinstance(raw.get(key), kind):
-                raise DrawError(f"{source}: field {key!r} is missing or not a {kind.__name__}")
+                what = _("text") if kind is str else _("list")
+                raise DrawError(_("%(source)s: field %(field)s is missing or not a %(kind)s",
+                                  source=source, field=repr(key), kind=what))
         seed = raw.get("seed")
         if seed is not None and not isinstance(seed, str):
-            raise DrawError(f"{source}: field 'seed' must be a string or null")
+            raise DrawError(_("%(source)s: field 'seed' must be text or null", source=source))
         tickets = raw["tickets"]
         if not tickets or not all(_is_int(t) for t in tickets):
-            raise DrawError(f"{source}: field 'tickets' must be a non-empty list of ticket numbers")
+            raise DrawError(_("%(source)s: field 'tickets' must be a non-empty list of ticket numbers",
+                              source=source))
         if len(set(tickets)) != len(tickets):
-            raise DrawError(f"{source}: field 'tickets' lists a ticket number twice")
+            raise DrawError(_("%(source)s: field 'tickets' lists a ticket number twice", source=source))
         draws = []
         for i, d in enumerate(raw["draws"], start=1):
-            where = f"{source}: draws[{i}]"
+            where = f"{source}: draws[{i}]"  # a JSON path, the same in every language
             if not isinstance(d, dict):
-                raise DrawError(f"{where}: expected an object with k, student_id, ticket")
+                raise DrawError(_("%(where)s: expected an object with k, student_id, ticket", where=where))
             if not _is_int(d.get("k")):
-                raise DrawError(f"{where}: field 'k' must be a whole number")
+                raise DrawError(_("%(where)s: field 'k' must be a whole number", where=where))
             if not isinstance(d.get("student_id"), str) or not d["student_id"]:
-                raise DrawError(f"{where}: field 'student_id' must be a non-empty string")
+                raise DrawError(_("%(where)s: field 'student_id' must be non-empty text", where=where))
             if not _is_int(d.get("ticket")):
-                raise DrawError(f"{where}: field 'ticket' must be a whole number")
+                raise DrawError(_("%(where)s: field 'ticket' must be a whole number", where=where))
             drawn_at = None
             if d.get("drawn_at"):
                 try:
                     drawn_at = datetime.fromisoformat(str(d["drawn_at"]))
                 except ValueError:
-                    raise DrawError(f"{where}: field 'drawn_at' is not an ISO 8601 time") from None
+                    raise DrawError(_("%(where)s: field 'drawn_at' is not an ISO 8601 time",
+                                      where=where)) from None
             draws.append(DrawEntry(k=d["k"], student_id=d["student_id"], ticket=d["ticket"],
                                    drawn_at=drawn_at))
         return cls(session_code=raw["session_code"], commitment=raw["commitment"].strip().lower(),
@@ -129,7 +136,8 @@ class DrawRecord:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DrawError(f"{source}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+            raise DrawError(_("%(source)s: not valid JSON (line %(line)s: %(error)s)",
+                              source=source, line=exc.lineno, error=exc.msg)) from None
         return cls.from_dict(raw, source=source)
 
 
@@ -142,18 +150,16 @@ class Mismatch:
     expected: int | str | None = None
 
     def describe(self) -> str:
-        from lms_bridge.i18n import gettext
-
         if self.kind == "commitment":
-            return gettext("the revealed seed does not match the commitment")
+            return _("the revealed seed does not match the commitment")
         if self.kind == "seed_missing":
-            return gettext("the seed has not been revealed yet")
+            return _("the seed has not been revealed yet")
         if self.kind == "sequence":
-            return gettext("draw %(k)s is out of order (expected number %(expected)s)",
+            return _("draw %(k)s is out of order (expected number %(expected)s)",
                            k=self.k, expected=self.expected)
         if self.kind == "duplicate_student":
-            return gettext("student %(student)s drew more than once", student=self.student_id)
-        return gettext("draw %(k)s (%(student)s): recorded ticket %(recorded)s, recomputed %(expected)s",
+            return _("student %(student)s drew more than once", student=self.student_id)
+        return _("draw %(k)s (%(student)s): recorded ticket %(recorded)s, recomputed %(expected)s",
                        k=self.k, student=self.student_id, recorded=self.recorded, expected=self.expected)
 
 
@@ -204,15 +210,15 @@ def draw_next(
     """
     if commitment(seed) != record.commitment:
         # Drawing with another seed would make the published draw unverifiable.
-        raise DrawError("the seed does not match the session's draw commitment")
+        raise DrawError(_("the seed does not match the session's draw commitment"))
     if not student_id:
-        raise DrawError("a draw needs the student's id")
+        raise DrawError(_("a draw needs the student's id"))
     if admitted is not None and student_id not in admitted:
-        raise DrawError(f"student {student_id} is not admitted and draws no ticket")
+        raise DrawError(_("student %(student)s is not admitted and draws no ticket", student=student_id))
     if any(d.student_id == student_id for d in record.draws):
-        raise DrawError(f"student {student_id} has already drawn a ticket")
+        raise DrawError(_("student %(student)s has already drawn a ticket", student=student_id))
     if not record.tickets:
-        raise DrawError(f"session {record.session_code} has no tickets to draw")
+        raise DrawError(_("session %(code)s has no tickets to draw", code=record.session_code))
     k = len(record.draws) + 1
     pool = remaining_pool(record.tickets, [d.ticket for d in record.draws])
     ticket = pool[draw_index(seed, record.session_code, student_id, k, len(pool))]
@@ -224,7 +230,7 @@ def draw_next(
 def recompute(record: DrawRecord) -> list[DrawEntry]:
     """Every draw recomputed from the revealed seed, in the record's draw order."""
     if not record.seed:
-        raise DrawError("the seed has not been revealed yet; the draw cannot be recomputed")
+        raise DrawError(_("the seed has not been revealed yet; the draw cannot be recomputed"))
     out: list[DrawEntry] = []
     for position, d in enumerate(record.draws, start=1):
         pool = remaining_pool(record.tickets, [e.ticket for e in out])

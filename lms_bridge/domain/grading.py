@@ -18,13 +18,18 @@ from typing import Any
 import yaml
 
 from lms_bridge.i18n import current_locale
+from lms_bridge.i18n import gettext as _
 
 DATA_FILE = "data/grade_scales.yaml"
 WORD_LANGUAGES = ("kk", "ru", "en")
 
 
 class GradeScaleError(ValueError):
-    """The scale data is unusable, or a letter/points value is not on the scale."""
+    """The scale data is unusable, or a letter/points value is not on the scale.
+
+    Problems in the data file are for whoever maintains it and, like configuration errors, are in
+    English; problems with a letter or points given by a user are translated.
+    """
 
 
 def _words(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -187,8 +192,8 @@ class GradeScale:
         for b in self.bands:
             if b.letter.upper() == wanted:
                 return b
-        raise GradeScaleError(
-            f"{letter!r} is not a letter of scale {self.name!r} ({', '.join(self.letters())})")
+        raise GradeScaleError(_("%(letter)s is not a grade of the scale %(scale)s (%(letters)s)",
+                                letter=repr(letter), scale=self.name, letters=", ".join(self.letters())))
 
     def has_letter(self, letter: str) -> bool:
         wanted = letter.strip().upper()
@@ -196,9 +201,10 @@ class GradeScale:
 
     def band_for_points(self, points: float) -> GradeBand:
         if isinstance(points, bool) or not isinstance(points, int | float) or math.isnan(points):
-            raise GradeScaleError(f"points must be a number, not {points!r}")
+            raise GradeScaleError(_("points must be a number, not %(value)s", value=repr(points)))
         if not 0 <= points <= self.max_points:
-            raise GradeScaleError(f"points {points} are outside 0–{self.max_points} of scale {self.name!r}")
+            raise GradeScaleError(_("%(points)s points are outside 0–%(max)s of the scale %(scale)s",
+                                    points=points, max=self.max_points, scale=self.name))
         for b in self.bands:
             if b.contains(points):
                 return b
@@ -227,7 +233,8 @@ def _packaged_scales() -> dict[str, GradeScale]:
 def _load_packaged(name: str) -> GradeScale:
     scales = _packaged_scales()
     if name not in scales:
-        raise GradeScaleError(f"unknown grade scale {name!r}; known: {', '.join(sorted(scales))}")
+        raise GradeScaleError(_("unknown grade scale %(name)s; known: %(known)s",
+                                name=repr(name), known=", ".join(sorted(scales))))
     return scales[name]
 
 

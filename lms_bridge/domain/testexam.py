@@ -11,10 +11,15 @@ import math
 from dataclasses import dataclass
 
 from lms_bridge.domain.grading import GradeBand, GradeScale
+from lms_bridge.i18n import gettext as _
 
 
 class TestExamError(ValueError):
-    """A test-exam setting or score is out of range; the message names the field."""
+    """A test-exam setting or score is out of range; the message names the field.
+
+    Scores come from users and their messages are translated; settings are configuration and, like
+    ``ConfigError``, reported in English.
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -88,7 +93,8 @@ def _is_int(value: object) -> bool:
 
 def _number(value: object, field_name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise TestExamError(f"{field_name} must be a number, not {value!r}")
+        raise TestExamError(_("%(field)s must be a number, not %(value)s",
+                              field=field_name, value=repr(value)))
     return float(value)
 
 
@@ -104,21 +110,22 @@ def score_test_exam(
     answers or the exam points (e.g. Moodle's attempt score already in points)."""
     settings = settings or TestExamSettings()
     settings.validate(scale)
-    rating = _number(admission_rating, "admission rating")
+    rating = _number(admission_rating, _("admission rating"))
     if not 0 <= rating <= settings.admission_max:
-        raise TestExamError(f"admission rating {rating:g} is outside 0–{settings.admission_max}")
+        raise TestExamError(_("admission rating %(value)s is outside 0–%(max)s",
+                              value=f"{rating:g}", max=settings.admission_max))
     if (correct_answers is None) == (exam_points is None):
-        raise TestExamError("give either the number of correct answers or the exam points, not both")
+        raise TestExamError(_("give either the number of correct answers or the exam points, not both"))
     if correct_answers is not None:
         if not _is_int(correct_answers) or not 0 <= correct_answers <= settings.questions:
-            raise TestExamError(
-                f"correct answers must be a whole number from 0 to {settings.questions}, "
-                f"not {correct_answers!r}")
+            raise TestExamError(_("correct answers must be a whole number from 0 to %(max)s, not %(value)s",
+                                  max=settings.questions, value=repr(correct_answers)))
         exam = float(correct_answers * settings.points_per_question)
     else:
-        exam = _number(exam_points, "exam points")
+        exam = _number(exam_points, _("exam points"))
         if not 0 <= exam <= settings.exam_max:
-            raise TestExamError(f"exam points {exam:g} are outside 0–{settings.exam_max}")
+            raise TestExamError(_("exam points %(value)s are outside 0–%(max)s",
+                                  value=f"{exam:g}", max=settings.exam_max))
     total = rating + exam
     auto_failed = exam < settings.pass_threshold
     band = scale.band(settings.fail_letter) if auto_failed else scale.band_for_points(total)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lms_bridge.domain.session import DEFAULT_PREPARATION_MINUTES, ExamKind, SessionSpec
 from lms_bridge.domain.workdays import WorkCalendar
+from lms_bridge.i18n import gettext as _
 
 
 class TimetableError(ValueError):
@@ -113,7 +114,7 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise TimetableError(f"unknown time zone {name!r}") from None
+        raise TimetableError(_("unknown time zone %(name)s", name=repr(name))) from None
 
 
 def plan_timetable(
@@ -129,23 +130,26 @@ def plan_timetable(
     settings = settings or TimetableSettings()
     settings.validate()
     if starts_at.tzinfo is None or starts_at.utcoffset() is None:
-        raise TimetableError("the session start must carry a time zone")
+        raise TimetableError(_("the session start must carry a time zone"))
     if len(set(student_ids)) != len(student_ids):
-        raise TimetableError("a student appears twice in the timetable")
+        raise TimetableError(_("a student appears twice in the timetable"))
     zone = _zone(timezone)
     prep = settings.preparation_minutes if settings.preparation_minutes is not None else preparation_minutes
     answer = settings.answer_minutes if settings.answer_minutes is not None else answer_minutes
     if not isinstance(prep, int) or prep < 0:
-        raise TimetableError(f"preparation minutes must be a whole number ≥ 0, not {prep!r}")
+        raise TimetableError(_("preparation minutes must be a whole number ≥ 0, not %(value)s",
+                               value=repr(prep)))
     if not isinstance(answer, int) or answer <= 0:
-        raise TimetableError(f"answer minutes must be a whole number above 0, not {answer!r}")
+        raise TimetableError(_("answer minutes must be a whole number above 0, not %(value)s",
+                               value=repr(answer)))
     ident = settings.identification_minutes
     overhead = prep + (ident if settings.identification_counts_as_work else 0)
     per_day = (settings.max_daily_minutes - overhead) // answer
     if per_day < 1 and student_ids:
-        raise TimetableError(
-            f"not even one student fits in a day: {overhead} minutes of identification/preparation plus a "
-            f"{answer}-minute answer exceed the {settings.max_daily_minutes}-minute limit")
+        raise TimetableError(_(
+            "not even one student fits in a day: %(overhead)s minutes of identification/preparation "
+            "plus a %(answer)s-minute answer exceed the limit of %(limit)s minutes",
+            overhead=overhead, answer=answer, limit=settings.max_daily_minutes))
 
     local_start = starts_at.astimezone(zone)
     wall_time = local_start.time().replace(tzinfo=None)

@@ -17,6 +17,8 @@ from functools import cached_property
 
 import holidays
 
+from lms_bridge.i18n import gettext as _
+
 SATURDAY, SUNDAY = 5, 6
 
 
@@ -28,9 +30,10 @@ def _plain_date(value: date, name: str) -> date:
     # datetime is a subclass of date: a UTC datetime's .date() may be the wrong local day, so the
     # caller must convert to the session's time zone and pass the date it means.
     if isinstance(value, datetime):
-        raise WorkdayError(f"{name} must be a date in the session's time zone, not a datetime")
+        raise WorkdayError(_("%(name)s must be a date in the session's time zone, not a date and time",
+                             name=name))
     if not isinstance(value, date):
-        raise WorkdayError(f"{name} must be a date, not {value!r}")
+        raise WorkdayError(_("%(name)s must be a date, not %(value)s", name=name, value=repr(value)))
     return value
 
 
@@ -64,7 +67,7 @@ class WorkCalendar:
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after ``day``."""
         day = _plain_date(day, "day") + timedelta(days=1)
-        for _ in range(366):
+        for _attempt in range(366):
             if self.is_working_day(day):
                 return day
             day += timedelta(days=1)
@@ -75,7 +78,7 @@ class WorkCalendar:
         day = _plain_date(day, "day")
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise WorkdayError(f"the number of working days must be a whole number ≥ 0, not {n!r}")
-        for _ in range(n):
+        for _step in range(n):
             day = self.next_working_day(day)
         return day
 
@@ -147,20 +150,22 @@ def appeal_deadlines(published: date, *, filed: date | None = None, heard: date 
     result = AppealDeadlines(published=published, filing_closes=closes)
     if filed is None:
         if heard is not None:
-            raise WorkdayError("an appeal cannot be heard before it is filed")
+            raise WorkdayError(_("an appeal cannot be heard before it is filed"))
         return result
     filed = _plain_date(filed, "filed")
     if filed < published:
-        raise WorkdayError(
-            f"the appeal is filed on {filed}, before the results were published on {published}")
+        raise WorkdayError(_("the appeal is filed on %(filed)s, before the results were published on "
+                             "%(published)s", filed=filed, published=published))
     if filed > closes:
-        raise WorkdayError(f"the appeal is filed on {filed}, after the filing window closed on {closes}")
+        raise WorkdayError(_("the appeal is filed on %(filed)s, after the filing window closed on %(closes)s",
+                             filed=filed, closes=closes))
     result = AppealDeadlines(published=published, filing_closes=closes, filed=filed,
                              hearing_by=hearing_by(filed, settings))
     if heard is None:
         return result
     heard = _plain_date(heard, "heard")
     if heard < filed:
-        raise WorkdayError(f"the hearing on {heard} is before the appeal was filed on {filed}")
+        raise WorkdayError(_("the hearing on %(heard)s is before the appeal was filed on %(filed)s",
+                             heard=heard, filed=filed))
     return AppealDeadlines(published=published, filing_closes=closes, filed=filed,
                            hearing_by=result.hearing_by, heard=heard, answer_by=answer_by(heard, settings))

@@ -69,7 +69,7 @@ def test_representative_points_default_to_the_band_midpoint():
 
 def test_letters_are_case_insensitive_and_unknown_ones_named():
     assert SCALE.band(" b+ ").letter == "B+"
-    with pytest.raises(GradeScaleError, match="'E' is not a letter"):
+    with pytest.raises(GradeScaleError, match="'E' is not a grade of the scale kz_letter"):
         SCALE.band("E")
 
 

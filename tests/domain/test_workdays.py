@@ -79,5 +79,5 @@ def test_deadlines_are_settings_with_the_ministry_minimum():
 
 
 def test_datetimes_are_refused_so_the_time_zone_is_explicit():
-    with pytest.raises(WorkdayError, match="not a datetime"):
+    with pytest.raises(WorkdayError, match="not a date and time"):
         filing_closes(datetime(2026, 3, 20, 20, 0))  # type: ignore[arg-type]
