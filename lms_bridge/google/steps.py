@@ -338,7 +338,6 @@ def run_forms(ctx: StepContext) -> None:
              if email not in entries[s.id].data.get("shared", [])]  # type: ignore[union-attr]
     if pairs:
         got = g.drive.share_published(pairs)
-        errors: dict[str, GoogleApiError] = {}
         for s in students:
             e = entries[s.id]
             assert e is not None
@@ -346,8 +345,8 @@ def run_forms(ctx: StepContext) -> None:
                     if fid == e.external_id and not isinstance(r, GoogleApiError)]
             if done:
                 ctx.update_data(form_key(s), shared=sorted({*e.data.get("shared", []), *done}))
-        errors = {f"{fid} {email}": r for (fid, email), r in got.items() if isinstance(r, GoogleApiError)}
-        _fail_on(errors, _("Sharing the voting forms with the commission"))
+        failed = {f"{fid} {email}": r for (fid, email), r in got.items() if isinstance(r, GoogleApiError)}
+        _fail_on(failed, _("Sharing the voting forms with the commission"))
 
 
 # -- grade sheet ----------------------------------------------------------------------------------------
