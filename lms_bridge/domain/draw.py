@@ -213,6 +213,8 @@ def draw_next(
         raise DrawError(_("the seed does not match the session's draw commitment"))
     if not student_id:
         raise DrawError(_("a draw needs the student's id"))
+    if drawn_at is not None and drawn_at.utcoffset() is None:
+        raise ValueError("drawn_at must be timezone-aware")  # a programming error, not a user's
     if admitted is not None and student_id not in admitted:
         raise DrawError(_("student %(student)s is not admitted and draws no ticket", student=student_id))
     if any(d.student_id == student_id for d in record.draws):

@@ -13,13 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cached_property
+from functools import cache
 
 import holidays
 
+from lms_bridge.i18n import current_locale
 from lms_bridge.i18n import gettext as _
 
 SATURDAY, SUNDAY = 5, 6
+# Languages the holidays package has for Kazakhstan: kk, en_US (and uk).  It has no Russian names,
+# so Russian pages show the official Kazakh ones.
+HOLIDAY_LANGUAGES = {"kk": "kk", "ru": "kk", "en": "en_US"}
+
+
+@cache
+def _country_holidays(country: str, language: str) -> holidays.HolidayBase:
+    # One instance per language that fills in years lazily as dates are asked for.
+    return holidays.country_holidays(country, observed=True, language=language)
 
 
 class WorkdayError(ValueError):
@@ -44,16 +54,17 @@ class WorkCalendar:
     extra_days_off: frozenset[date] = frozenset()
     extra_working_days: frozenset[date] = frozenset()
 
-    @cached_property
+    @property
     def _holidays(self) -> holidays.HolidayBase:
-        # One instance that fills in years lazily as dates are asked for.
-        return holidays.country_holidays(self.country, observed=True, language="en_US")
+        return _country_holidays(self.country, "kk")
 
-    def holiday_name(self, day: date) -> str | None:
+    def holiday_name(self, day: date, lang: str | None = None) -> str | None:
+        """The holiday's name in ``lang`` (default: the current locale), or None on an ordinary day."""
         day = _plain_date(day, "day")
         if day in self.extra_days_off:
-            return "day off"
-        name = self._holidays.get(day)
+            return _("day off")
+        language = HOLIDAY_LANGUAGES.get(lang or current_locale(), "kk")
+        name = _country_holidays(self.country, language).get(day)
         return str(name) if name else None
 
     def is_working_day(self, day: date) -> bool:

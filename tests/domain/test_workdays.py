@@ -23,14 +23,16 @@ def test_weekends_and_kazakh_public_holidays_are_days_off():
     assert not KZ.is_working_day(date(2026, 3, 21))  # Saturday, Nauryz
     assert not KZ.is_working_day(date(2026, 3, 23))  # Monday, Nauryz
     assert not KZ.is_working_day(date(2026, 12, 16))  # Wednesday, Independence Day
-    assert KZ.holiday_name(date(2026, 12, 16)) == "Independence Day"
+    assert KZ.holiday_name(date(2026, 12, 16), "en") == "Independence Day"
+    assert KZ.holiday_name(date(2026, 12, 16), "kk") == "Тәуелсіздік күні"
+    assert KZ.holiday_name(date(2026, 12, 15)) is None
     assert KZ.is_working_day(date(2026, 12, 17))
 
 
 def test_holidays_on_a_weekend_move_to_monday():
     # Victory Day 2026 is a Saturday; the day off moves to Monday 11 May.
     assert not KZ.is_working_day(date(2026, 5, 11))
-    assert "observed" in KZ.holiday_name(date(2026, 5, 11))
+    assert "observed" in KZ.holiday_name(date(2026, 5, 11), "en")
 
 
 def test_government_transfers_known_to_the_package_are_days_off():
