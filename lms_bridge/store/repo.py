@@ -172,10 +172,8 @@ def import_session(db: Session, spec: SessionSpec, *, source_name: str, actor: s
                    now: Callable[[], datetime] = utcnow) -> ImportResult:
     """Store ``spec`` (new code) or reconcile it with the stored session; raises :class:`ImportRefused`."""
     session = get_session(db, spec.code)
-    if session is None:
-        result = _create(db, spec, source_name)
-    else:
-        result = _Reconcile(db, session, spec).run(source_name)
+    result = (_create(db, spec, source_name) if session is None
+              else _Reconcile(db, session, spec).run(source_name))
     db.add(AuditEvent(session_id=result.session.id, at=now(), actor=actor,
                       action="session.created" if result.created else "session.reimported",
                       detail={"source": source_name, "changes": [c.as_dict() for c in result.changes]}))

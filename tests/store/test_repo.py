@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from lms_bridge.domain.session import ExamKind, Member, Role, SessionSpec, Student, Ticket
+from lms_bridge.i18n import use_locale
 from lms_bridge.store.db import make_engine
 from lms_bridge.store.models import (
     AuditEvent,
@@ -35,6 +36,13 @@ from lms_bridge.store.repo import (
 from lms_bridge.store.schema import ensure_schema
 
 NOW = datetime(2026, 6, 10, 5, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    # The assertions read the English msgids; the product's default language is Kazakh.
+    with use_locale("en"):
+        yield
 
 
 @pytest.fixture(scope="module")
