@@ -1,0 +1,323 @@
+"""The sandbox WSGI application: one choke point for every emulated Google API call.
+
+Each call (a plain HTTP request or one part of an HTTP batch) goes through :meth:`Sandbox.call`:
+request log -> discovery routing -> token and scopes -> parameter and body validation -> quota ->
+injected faults -> the method's handler inside one store transaction -> partial response (`fields`).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from flask import Flask, Response, request
+
+from . import classroom, drive, forms, sheets
+from .auth import SA_EMAIL, TOKEN_PATH, Auth
+from .common import Ctx, apply_fields, parse_fields
+from .discovery import SERVICES, load_service, match, validate_body, validate_params
+from .errors import ApiError, bad_request
+from .limits import Faults, Limiter, injected_429, injected_500
+from .push import Message, Pusher
+from .state import Store
+
+HANDLERS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
+    **classroom.HANDLERS, **forms.HANDLERS, **drive.HANDLERS, **sheets.HANDLERS}
+
+# Batch endpoint -> (host, most parts Google accepts).  Forms and Sheets publish no figure; the client's
+# own cap (1000) applies there.
+BATCH_ENDPOINTS: dict[str, tuple[str, int]] = {
+    "classroom.googleapis.com/batch": ("classroom.googleapis.com", 50),
+    "www.googleapis.com/batch/drive/v3": ("www.googleapis.com", 100),
+    "forms.googleapis.com/batch": ("forms.googleapis.com", 1000),
+    "sheets.googleapis.com/batch": ("sheets.googleapis.com", 1000),
+}
+
+# Drive answers only these unless `fields` asks for more.
+DRIVE_DEFAULT_FIELDS = {
+    "drive.files.get": "kind,id,name,mimeType",
+    "drive.files.create": "kind,id,name,mimeType",
+    "drive.files.update": "kind,id,name,mimeType",
+    "drive.files.copy": "kind,id,name,mimeType",
+    "drive.files.list": "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)",
+    "drive.permissions.create": "kind,id,type,role,view",
+    "drive.permissions.get": "kind,id,type,role,view",
+    "drive.permissions.list": "kind,nextPageToken,permissions(kind,id,type,role,view)",
+}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    def json_bytes(self) -> bytes:
+        return json.dumps(self.body, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+class Sandbox:
+    def __init__(self, state_dir: Path, *, push_endpoint: str | None, request_log: Path | None,
+                 faults: dict[str, Any] | None, clock: Callable[[], float] | None, base_url: str | None,
+                 push_audience: str | None, push_service_account: str, oauth_user: str | None,
+                 admins: set[str] | None, push_backoff: float) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = state_dir
+        self.clock: Callable[[], float] = clock or time.time
+        self.store = Store(state_dir / "sandbox.sqlite3")
+        self.auth = Auth(state_dir, self.store, self.clock, base_url=base_url, oauth_user=oauth_user,
+                         admins=admins)
+        self.faults = Faults.from_dict(faults)
+        self.limiter = Limiter(self.faults, self.clock)
+        self.request_log = request_log
+        self._log_lock = threading.Lock()
+        self.push_service_account = push_service_account
+        self.pusher = Pusher(push_endpoint, lambda aud: self.auth.sign_oidc(aud, push_service_account),
+                             self.clock, audience=push_audience, first_backoff=push_backoff)
+
+    # -- request log --------------------------------------------------------------------------------
+    def log(self, method: str, path: str, body: bytes | str | None, *, batch: str | None = None) -> None:
+        if self.request_log is None:
+            return
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+        parsed: Any = text
+        if text:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "method": method, "path": path,
+                "body": parsed if text else None}
+        if batch:
+            line["batch"] = batch
+        with self._log_lock, self.request_log.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    # -- publishing ---------------------------------------------------------------------------------
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> None:
+        self.pusher.publish(Message(topic=topic, data=data, attributes=attributes))
+
+    # -- the choke point ----------------------------------------------------------------------------
+    def call(self, http_method: str, host: str, path: str, query: str, headers: dict[str, str], body: bytes,
+             base_url: str, *, batch: str | None = None) -> Reply:
+        self.log(http_method, f"/{host}/{path}" + (f"?{query}" if query else ""), body, batch=batch)
+        try:
+            return self._call(http_method, host, path, query, headers, body, base_url, in_batch=bool(batch))
+        except ApiError as exc:
+            return Reply(exc.code, exc.body(), exc.headers)
+
+    def _call(self, http_method: str, host: str, path: str, query: str, headers: dict[str, str], body: bytes,
+              base_url: str, *, in_batch: bool) -> Reply:
+        method, path_values = match(host, http_method, path)
+        svc = load_service(host)
+        qs = parse_qs(query, keep_blank_values=True)
+        token_param = (qs.get("access_token") or qs.get("oauth_token") or [None])[-1]
+        principal = self.auth.principal(headers.get("authorization"), token_param)
+        if method.scopes and not (principal.scopes & set(method.scopes)):
+            raise ApiError(403, "Request had insufficient authentication scopes.", reason="insufficientPermissions",
+                           status="PERMISSION_DENIED", details=[{
+                               "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                               "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com",
+                               "metadata": {"service": host if host != "www.googleapis.com" else "drive.googleapis.com",
+                                            "method": method.id}}])
+        params = validate_params(method, path_values, qs, svc.doc.get("parameters", {}))
+        payload: dict[str, Any] = {}
+        if body.strip():
+            try:
+                payload = json.loads(body)
+            except ValueError as exc:
+                raise bad_request(f"Invalid JSON payload received. {exc}") from None
+            if method.request_ref is None:
+                raise bad_request("Invalid JSON payload received. Unknown name: this method takes no body.")
+            validate_body(svc, method.request_ref, payload)
+        elif method.request_ref and http_method in ("POST", "PUT", "PATCH"):
+            payload = {}
+        self.limiter.charge(method, principal.email)
+        fault = self.limiter.roll()
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        if fault == "429":
+            raise injected_429(method)
+        if fault == "500":
+            raise injected_500()
+        handler = HANDLERS.get(method.id)
+        if handler is None:
+            raise ApiError(501, f"Method {method.id} is not implemented by the lms_bridge Google sandbox.")
+        ctx = Ctx(sandbox=self, method=method, principal=principal, params=params, body=payload,
+                  base_url=base_url)
+        with self.store.transaction():
+            result = handler(ctx)
+        for event in ctx.events:
+            event()  # pushes go out only once the change is committed
+        fields = params.get("fields") or DRIVE_DEFAULT_FIELDS.get(method.id)
+        if fields and isinstance(result, dict):
+            result = apply_fields(result, parse_fields(fields))
+        if fault == "timeout" and not in_batch:
+            # The change is made, the answer comes too late: the client's timeout decides what it sees.
+            time.sleep(self.faults.timeout_seconds)
+        status = 204 if method.http_method == "DELETE" and not result and method.api == "drive" else 200
+        return Reply(status, result, {})
+
+    # -- HTTP batch ---------------------------------------------------------------------------------
+    def batch(self, endpoint: str, content_type: str, body: bytes, headers: dict[str, str], script_root: str,
+              base_url: str) -> Response:
+        host, limit = BATCH_ENDPOINTS[endpoint]
+        self.log("POST", f"/{endpoint}", f"<multipart batch, {len(body)} bytes>")
+        if "multipart/mixed" not in content_type:
+            return _json_response(bad_request("Batch requests must be multipart/mixed."))
+        parser = email.parser.BytesParser(policy=email.policy.compat32)
+        msg = parser.parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        parts = msg.get_payload() if msg.is_multipart() else []
+        if not parts:
+            return _json_response(bad_request("Batch request contains no parts."))
+        if len(parts) > limit:
+            return _json_response(bad_request(f"A batch request cannot contain more than {limit} calls; "
+                                              f"this one has {len(parts)}."))
+        boundary = "batch_" + uuid.uuid4().hex
+        out = []
+        for part in parts:
+            content_id = part.get("Content-ID", "")
+            raw = part.get_payload(decode=False)
+            raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+            reply = self._batch_part(raw_bytes, host, headers, script_root, base_url, endpoint)
+            cid = content_id.strip()
+            resp_id = f"<response-{cid[1:-1]}>" if cid.startswith("<") else f"<response-{cid}>"
+            text = reply.json_bytes().decode("utf-8")
+            out.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: {resp_id}\r\n\r\n"
+                       f"HTTP/1.1 {reply.status} {_reason(reply.status)}\r\n"
+                       "Content-Type: application/json; charset=UTF-8\r\n"
+                       f"Content-Length: {len(text.encode('utf-8'))}\r\n\r\n{text}\r\n")
+        out.append(f"--{boundary}--\r\n")
+        return Response("".join(out).encode("utf-8"), 200,
+                        content_type=f"multipart/mixed; boundary={boundary}")
+
+    def _batch_part(self, raw: bytes, host: str, outer: dict[str, str], script_root: str, base_url: str,
+                    endpoint: str) -> Reply:
+        text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
+        head, _, part_body = text.partition("\n\n")
+        lines = head.split("\n")
+        try:
+            verb, target, _version = lines[0].split(" ", 2)
+        except ValueError:
+            return Reply(400, bad_request("Malformed batch part: no request line.").body(), {})
+        part_headers = dict(outer)
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                part_headers[k.strip().lower()] = v.strip()
+        split = urlsplit(target)
+        path = split.path
+        # Parts carry the path the client built: "/google/classroom.googleapis.com/v1/..." through the
+        # product's mount, "/classroom.googleapis.com/v1/..." here, or Google's own "/v1/...".
+        if script_root and path.startswith(script_root + "/"):
+            path = path[len(script_root):]
+        path = path.lstrip("/")
+        first, _, rest = path.partition("/")
+        if first in SERVICES:
+            if first != host:
+                return Reply(400, bad_request("Cannot mix requests for different APIs in one batch.").body(), {})
+            path = rest
+        from urllib.parse import unquote
+
+        return self.call(verb, host, unquote(path), split.query, part_headers, part_body.encode("utf-8"),
+                         base_url, batch=endpoint)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _json_response(exc: ApiError) -> Response:
+    return Response(json.dumps(exc.body(), indent=2), exc.code, content_type="application/json; charset=UTF-8",
+                    headers=exc.headers)
+
+
+def create_app(state_dir: Path, *, push_endpoint: str | None = None, request_log: Path | None = None,
+               faults: dict[str, Any] | None = None, clock: Callable[[], float] | None = None,
+               base_url: str | None = None, push_audience: str | None = None,
+               push_service_account: str = "pubsub-push@lms-bridge.iam.gserviceaccount.com",
+               oauth_user: str | None = None, admins: set[str] | None = None,
+               push_backoff: float = 1.0) -> Flask:
+    """Build the Google sandbox WSGI app (mounted by the product at ``/google``).
+
+    ``clock`` returns epoch seconds (for tests that need time to pass).  ``base_url`` is the URL the app
+    is served under (e.g. ``http://127.0.0.1:8080/google``); without it the credential files' token_uri
+    is rewritten on the first request.  ``faults``: rate_429, rate_500, rate_timeout, latency_ms,
+    timeout_seconds, seed, quotas (False disables the per-user quotas).
+    """
+    from .people import register_people
+
+    sandbox = Sandbox(Path(state_dir), push_endpoint=push_endpoint, request_log=request_log, faults=faults,
+                      clock=clock, base_url=base_url, push_audience=push_audience,
+                      push_service_account=push_service_account, oauth_user=oauth_user, admins=admins,
+                      push_backoff=push_backoff)
+    app = Flask(__name__, template_folder="templates", static_folder="static", static_url_path="/_static")
+    app.extensions["google_sandbox"] = sandbox
+
+    def base() -> str:
+        return request.host_url.rstrip("/") + request.script_root
+
+    @app.before_request
+    def _observe() -> None:
+        sandbox.auth.observe_base(base())
+
+    @app.post(f"/{TOKEN_PATH}")
+    def token() -> Response:
+        sandbox.log("POST", f"/{TOKEN_PATH}", "<token request, not logged>")
+        status, body = sandbox.auth.token_endpoint(request.form.to_dict())
+        return Response(json.dumps(body), status, content_type="application/json; charset=utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+    @app.get("/www.googleapis.com/oauth2/v1/certs")
+    def certs_v1() -> Response:
+        return Response(json.dumps(sandbox.auth.certs_v1()), 200, content_type="application/json")
+
+    @app.get("/www.googleapis.com/oauth2/v3/certs")
+    def certs_v3() -> Response:
+        return Response(json.dumps(sandbox.auth.certs_v3()), 200, content_type="application/json")
+
+    def _batch(endpoint: str) -> Response:
+        return sandbox.batch(endpoint, request.headers.get("Content-Type", ""), request.get_data(),
+                             {k.lower(): v for k, v in request.headers.items()}, request.script_root, base())
+
+    for endpoint in BATCH_ENDPOINTS:
+        app.add_url_rule(f"/{endpoint}", f"batch:{endpoint}", lambda endpoint=endpoint: _batch(endpoint),
+                         methods=["POST"])
+
+    register_people(app, sandbox)
+
+    @app.route("/<host>/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def api(host: str, rest: str) -> Response:
+        query = request.query_string.decode("latin-1")
+        if host not in SERVICES:
+            exc = ApiError(404, f"The requested URL /{host}/{rest} was not found on this server.")
+            return _json_response(exc)
+        reply = sandbox.call(request.method, host, rest, query, {k.lower(): v for k, v in request.headers.items()},
+                             request.get_data(), base())
+        if reply.status == 204:
+            return Response(b"", 204, headers=reply.headers)
+        return Response(reply.json_bytes(), reply.status, content_type="application/json; charset=UTF-8",
+                        headers=reply.headers)
+
+    return app
+
+
+def sandbox_of(app: Flask) -> Sandbox:
+    return app.extensions["google_sandbox"]
+
+
+__all__ = ["SA_EMAIL", "Sandbox", "create_app", "sandbox_of"]
