@@ -1,0 +1,281 @@
+"""The Moodle client against the sandbox over loopback: encoding, typed errors, retries, no token leaks."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from lms_bridge.config import MoodleSettings, Secret, load_settings
+from lms_bridge.i18n import use_locale
+from lms_bridge.moodle.client import MoodleClient, encode_params, is_read, required_functions
+from lms_bridge.moodle.errors import (
+    AccessDenied,
+    BadResponse,
+    FunctionsMissing,
+    InvalidParameter,
+    InvalidToken,
+    MissingCapability,
+    MissingRecord,
+    MoodleError,
+    MoodleUnavailable,
+    RestProtocolDisabled,
+    error_from_body,
+)
+from lms_bridge.provisioning.engine import ApiCalls
+
+from .conftest import Served, serve
+
+
+def test_bracket_encoding_booleans_and_empty_lists() -> None:
+    pairs = encode_params({
+        "courses": [{"fullname": "Емтихан", "categoryid": 1, "visible": True}],
+        "options": [{"name": "users", "value": False}],
+        "values": ["a", "b"],
+        "empty": [],
+        "nothing": None,
+        "grade": 85.0,
+        "half": 2.5,
+    })
+    assert pairs == [
+        ("courses[0][fullname]", "Емтихан"), ("courses[0][categoryid]", "1"), ("courses[0][visible]", "1"),
+        ("options[0][name]", "users"), ("options[0][value]", "0"),
+        ("values[0]", "a"), ("values[1]", "b"),
+        ("grade", "85"), ("half", "2.5"),
+    ]
+
+
+def test_reads_are_the_get_functions() -> None:
+    assert is_read("core_webservice_get_site_info")
+    assert is_read("mod_quiz_get_user_attempts")
+    assert not is_read("core_user_create_users")
+    assert not is_read("mod_assign_save_grade")
+
+
+def test_a_call_needs_a_timeout() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        MoodleClient("http://127.0.0.1:9", Secret("t"), timeout=0)
+
+
+def test_from_settings_uses_url_token_and_limits() -> None:
+    settings = load_settings({"LMS_BRIDGE_MOODLE_URL": "http://127.0.0.1:9/", "LMS_BRIDGE_MOODLE_TOKEN": "abc",
+                              "LMS_BRIDGE_MOODLE_TIMEOUT_SECONDS": "7", "LMS_BRIDGE_MOODLE_MAX_INPUT_VARS": "50"})
+    client = MoodleClient.from_settings(settings, ApiCalls())
+    assert (client.url, client.timeout, client.max_input_vars) == ("http://127.0.0.1:9", 7.0, 50)
+    assert "abc" not in repr(client)
+
+
+def test_connect_reads_site_info_and_counts_calls(client: MoodleClient, api_calls: ApiCalls,
+                                                  moodle_settings: MoodleSettings) -> None:
+    info = client.connect(moodle_settings)
+    assert info.release.startswith("4.5")
+    assert info.plugin_present
+    assert "core_user_create_users" in info.functions
+    assert api_calls.snapshot()["moodle"] == 1
+
+
+def test_connect_names_every_missing_function(sandbox: Served, client: MoodleClient,
+                                              moodle_settings: MoodleSettings) -> None:
+    sandbox.configure(removed_functions=["core_user_create_users", "enrol_manual_enrol_users"], plugin=False)
+    with pytest.raises(FunctionsMissing) as exc:
+        client.connect(moodle_settings)
+    assert exc.value.missing == ("core_user_create_users", "enrol_manual_enrol_users")
+    with use_locale("en"):
+        text = exc.value.user_message
+    assert "core_user_create_users, enrol_manual_enrol_users" in text
+    assert "External services" in text
+
+
+def test_plugin_functions_are_required_only_when_the_plugin_is_used(sandbox: Served, client: MoodleClient) -> None:
+    sandbox.configure(plugin=False)
+    core = MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), plugin="auto")
+    info = client.connect(core)
+    assert not info.plugin_present
+    assert "mod_quiz_add_random_questions" in required_functions(core, plugin=False)
+    with pytest.raises(FunctionsMissing) as exc:
+        client.connect(MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), plugin="plugin"))
+    assert "local_lmsbridge_setup_tickets" in exc.value.missing
+
+
+def test_invalid_token_is_typed_and_says_what_to_fix(sandbox: Served, caplog: pytest.LogCaptureFixture) -> None:
+    bad = MoodleClient(sandbox.url, Secret("wrong-token-123"), timeout=5)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(InvalidToken) as exc:
+        bad.site_info()
+    assert exc.value.errorcode == "invalidtoken"
+    with use_locale("en"):
+        assert "LMS_BRIDGE_MOODLE_TOKEN" in exc.value.user_message
+    assert "wrong-token-123" not in caplog.text
+    assert "wrong-token-123" not in str(exc.value) + repr(exc.value.__dict__)
+
+
+def test_rest_disabled_is_a_403_with_an_empty_body(sandbox: Served, client: MoodleClient) -> None:
+    sandbox.configure(rest_enabled=False)
+    with pytest.raises(RestProtocolDisabled) as exc:
+        client.site_info()
+    with use_locale("en"):
+        assert "REST protocol" in exc.value.user_message
+
+
+def test_a_function_outside_the_service_becomes_functions_missing_after_connect(
+        sandbox: Served, client: MoodleClient) -> None:
+    sandbox.configure(removed_functions=["mod_quiz_save_overrides"])
+    client.site_info()
+    with pytest.raises(FunctionsMissing) as exc:
+        client.call("mod_quiz_save_overrides", {"data": {"quizid": 1, "overrides": []}})
+    assert exc.value.missing == ("mod_quiz_save_overrides",)
+    assert exc.value.errorcode == "accessexception"
+
+
+def test_missing_capability(sandbox: Served, client: MoodleClient) -> None:
+    sandbox.configure(denied_capabilities=["moodle/user:create"])
+    with pytest.raises(MissingCapability) as exc:
+        client.call("core_user_create_users", {"users": [{
+            "username": "x@uni.kz", "createpassword": 1, "firstname": "X", "lastname": "Y", "email": "x@uni.kz"}]})
+    assert isinstance(exc.value, AccessDenied)
+    with use_locale("en"):
+        assert "core_user_create_users" in exc.value.user_message
+        assert "Create users" in exc.value.user_message
+
+
+def test_true_is_rejected_and_unknown_keys_too(client: MoodleClient) -> None:
+    # Booleans must travel as 0/1: the raw string "true" is what Moodle refuses.
+    with pytest.raises(InvalidParameter) as exc:
+        client.call("mod_quiz_get_user_attempts", {"quizid": 1, "includepreviews": "true"})
+    assert 'the value is "true"' in exc.value.debuginfo
+    with pytest.raises(InvalidParameter) as unknown:
+        client.call("core_course_get_courses_by_field", {"field": "id", "value": "2", "colour": "red"})
+    assert "Unexpected keys (colour)" in unknown.value.debuginfo
+    # The same call with a Python bool passes.
+    out = client.call("mod_quiz_get_user_attempts", {"quizid": 1, "status": "all", "includepreviews": True})
+    assert out == {"attempts": [], "warnings": []}
+
+
+def test_missing_record(client: MoodleClient) -> None:
+    with pytest.raises(MissingRecord) as exc:
+        client.call("mod_quiz_get_overrides", {"quizid": 999})
+    with use_locale("en"):
+        assert "mod_quiz_get_overrides" in exc.value.user_message
+
+
+def test_errors_map_by_errorcode_and_pickle() -> None:
+    body = {"exception": "webservice_access_exception", "errorcode": "accessexception",
+            "message": "Access control exception", "debuginfo": "Access to the function x() is not allowed."}
+    err = error_from_body(body, "x")
+    assert type(err) is AccessDenied
+    assert "is not allowed" in err.detail
+    assert type(error_from_body({"exception": "dml_missing_record_exception", "errorcode": "invalidrecord",
+                                 "message": "m"}, "f")) is MissingRecord
+    assert type(error_from_body({"exception": "e", "errorcode": "requireloginerror", "message": "m"}, "f")) \
+        is MissingCapability
+    assert type(error_from_body({"exception": "e", "errorcode": "somethingelse", "message": "m"}, "f")) \
+        is MoodleError
+    copy = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes
+    assert (type(copy), copy.errorcode, copy.function, copy.debuginfo) == (AccessDenied, "accessexception", "x",
+                                                                          body["debuginfo"])
+    missing = pickle.loads(pickle.dumps(FunctionsMissing("m", missing=("a", "b"))))  # noqa: S301
+    assert missing.missing == ("a", "b")
+
+
+def test_user_messages_are_translated() -> None:
+    err = InvalidToken("Invalid token - token not found", errorcode="invalidtoken", function="f")
+    with use_locale("en"):
+        en = err.user_message
+    with use_locale("ru"):
+        ru = err.user_message
+    assert en
+    assert ru
+
+
+class Flaky:
+    """A Moodle whose first ``failures`` answers are HTTP 503."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        request = Request(environ)
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if n <= self.failures:
+            return Response("oops", status=503)(environ, start_response)
+        if request.form.get("wsfunction") == "html":
+            return Response("<html>login</html>", mimetype="text/html")(environ, start_response)
+        return Response('{"ok": 1}', mimetype="application/json")(environ, start_response)
+
+
+@pytest.fixture
+def flaky() -> tuple[Flaky, str]:
+    app = Flaky(2)
+    server, url, _t = serve(app)
+    yield app, url
+    server.shutdown()
+    server.server_close()
+
+
+def test_reads_are_retried_with_jittered_backoff(flaky: tuple[Flaky, str]) -> None:
+    app, url = flaky
+    sleeps: list[float] = []
+    calls = ApiCalls()
+    client = MoodleClient(url, Secret("t"), api_calls=calls, timeout=5, max_retries=3, sleep=sleeps.append,
+                          rand=lambda: 0.5)
+    assert client.call("core_course_get_contents", {"courseid": 1}) == {"ok": 1}
+    assert app.calls == 3
+    assert sleeps == [0.5, 1.0]
+    assert calls.snapshot()["moodle"] == 3
+
+
+def test_reads_give_up_after_the_bound(flaky: tuple[Flaky, str]) -> None:
+    app, url = flaky
+    client = MoodleClient(url, Secret("t"), timeout=5, max_retries=1, sleep=lambda _s: None)
+    with pytest.raises(MoodleUnavailable) as exc:
+        client.call("core_course_get_contents", {"courseid": 1})
+    assert exc.value.retryable
+    assert app.calls == 2
+
+
+def test_writes_are_not_retried(flaky: tuple[Flaky, str]) -> None:
+    app, url = flaky
+    client = MoodleClient(url, Secret("t"), timeout=5, max_retries=5, sleep=lambda _s: None)
+    with pytest.raises(MoodleUnavailable):
+        client.call("core_user_create_users", {"users": [{"username": "a"}]})
+    assert app.calls == 1
+
+
+def test_a_non_json_answer_names_the_url_setting(flaky: tuple[Flaky, str]) -> None:
+    app, url = flaky
+    app.failures = 0
+    client = MoodleClient(url, Secret("t"), timeout=5)
+    with pytest.raises(BadResponse) as exc:
+        client.call("html")
+    with use_locale("en"):
+        assert "moodle.url" in exc.value.user_message
+
+
+def test_network_errors_do_not_leak_the_token(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = MoodleClient("http://127.0.0.1:9", Secret("secret-tok-42"), timeout=0.5, max_retries=1,
+                          sleep=lambda _s: None)
+    with pytest.raises(MoodleUnavailable) as exc:
+        client.call("core_webservice_get_site_info")
+    assert "secret-tok-42" not in caplog.text
+    assert "secret-tok-42" not in str(exc.value) + exc.value.user_message
+
+
+def test_batches_are_split_under_max_input_vars(client: MoodleClient, api_calls: ApiCalls) -> None:
+    client.max_input_vars = 20  # 3 fixed vars + 17: each user below takes 5 vars -> 3 per request
+    users = [{"username": f"u{i}@uni.kz", "createpassword": True, "firstname": "F", "lastname": "L",
+              "email": f"u{i}@uni.kz"} for i in range(5)]
+    assert [len(c) for c in client.chunks("users", users)] == [3, 2]
+    made = client.call_batched("core_user_create_users", "users", users)
+    assert [m["username"] for m in made] == [u["username"] for u in users]
+    assert api_calls.snapshot()["moodle"] == 2
+    with pytest.raises(ValueError, match="max_input_vars"):
+        client.call("core_user_create_users", {"users": users})
