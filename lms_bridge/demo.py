@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,14 @@ class Demo:
     server: Any  # waitress server
     session_code: str
     _closers: list[Callable[[], None]]
+    serving: threading.Event = field(default_factory=threading.Event)
 
     def serve_forever(self) -> None:
-        self.server.run()
+        self.serving.set()
+        try:
+            self.server.run()
+        finally:
+            self.serving.clear()
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -126,10 +132,11 @@ def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
     from lms_bridge.store.schema import ensure_schema
 
     closers: list[Callable[[], None]] = []
+    serving = threading.Event()
     demo: Demo | None = None
     # Bound first so that port 0 works and the webhooks' public URL is known before anything starts.
     server = create_server(lambda environ, start_response: [], host=host, port=port, threads=8)
-    closers.append(server.close)
+    closers.append(lambda: _stop_waitress(server, serving))
     try:
         url = f"http://{host}:{server.effective_port}"
         if settings.public_url == Settings().public_url:
@@ -150,12 +157,31 @@ def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
             closers.append(consumer.stop)
         server.application = create_app(settings)
         demo = Demo(url=url, login=login, settings=settings, server=server, session_code=code,
-                    _closers=closers)
+                    _closers=closers, serving=serving)
         return demo
     finally:
         if demo is None:
             for closer in reversed(closers):
                 closer()
+
+
+def _stop_waitress(server: Any, serving: threading.Event) -> None:
+    """Stop a waitress server from another thread: its loop closes every socket itself (closing
+    them from here would race with its poll), then the loop finds nothing left and returns."""
+    done = threading.Event()
+
+    def close_all() -> None:
+        for channel in list(server._map.values()):
+            if channel is not server.trigger:
+                channel.close()
+        done.set()
+
+    if serving.is_set():
+        server.trigger.pull_trigger(close_all)
+    if not done.wait(timeout=5 if serving.is_set() else 0):
+        close_all()  # the loop is not running (never started, or stopped by Ctrl-C)
+    server.trigger.close()
+    server.task_dispatcher.shutdown(timeout=5)
 
 
 @click.command("demo")
