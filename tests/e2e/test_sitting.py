@@ -1,0 +1,251 @@
+"""A sitting end to end, over loopback: the product and both sandboxes run as real HTTP servers.
+
+The sample session is provisioned; students draw tickets in the Moodle quiz; the commission votes
+in the generated forms (one member twice, one outsider, the secretary too); the sandboxes push to
+the product's webhooks (Pub/Sub with an OIDC token, Moodle with an HMAC signature); the product
+counts, decides and writes the decisions to the grade sheet and the Moodle gradebook.  Then every
+webhook is replayed three times in shuffled order, and nothing changes.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from lms_bridge.app import create_app, state
+from lms_bridge.config import Settings, load_settings
+from lms_bridge.domain.grading import GradeScale
+from lms_bridge.jobs import queue as jobqueue
+from lms_bridge.sandbox import create_app_for, start_server
+from lms_bridge.store.models import (
+    BallotRecord,
+    DecisionRecord,
+    JournalEntry,
+    StudentRecord,
+    WebhookDelivery,
+    WritebackRecord,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "config" / "sample-session.yaml"
+CHAIR = "e.zhumabekov@univ.edu.kz"
+MEMBERS = ["g.seitkaliyeva@univ.edu.kz", "d.omarov@univ.edu.kz", "a.baizhanova@univ.edu.kz"]
+SECRETARY = "m.tursynbayeva@univ.edu.kz"
+LETTERS = ["A", "A-", "B+", "B", "B-", "C+", "C", "D"]
+
+
+class Recorder:
+    """WSGI middleware keeping every webhook request as it arrived, for the replay."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.calls: list[tuple[str, dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/webhooks/"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            if environ.get("CONTENT_TYPE"):
+                headers["Content-Type"] = environ["CONTENT_TYPE"]
+            with self.lock:
+                self.calls.append((path, headers, body))
+            import io
+
+            environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
+
+
+@dataclass
+class World:
+    settings: Settings
+    app_url: str
+    sandbox_url: str
+    recorder: Recorder
+    sessions: Any
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    recorder = Recorder()
+    server = make_server("127.0.0.1", 0, recorder, threaded=True)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    base = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://",
+                         public_url=app_url, default_language="en")
+    sandbox_url, stop_sandbox = start_server(create_app_for(base))
+    settings = replace(base, sandbox_url=sandbox_url)
+    from lms_bridge.sandbox import effective_settings
+
+    settings = effective_settings(settings)
+    app = create_app(settings, testing=True)
+    recorder.app = app
+    jobqueue.configure(settings, engine=state(app).engine)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield World(settings, app_url, sandbox_url, recorder, state(app).sessionmaker)
+    finally:
+        server.shutdown()
+        stop_sandbox()
+        jobqueue.reset()
+        from lms_bridge.webhooks import jobs
+
+        jobs._backends_for.cache_clear()
+        state(app).engine.dispose()
+
+
+def _wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _snapshot(w: World) -> dict[str, Any]:
+    with w.sessions() as db:
+        return {
+            "decisions": sorted((d.student_id, d.letter, d.points, d.degree_award)
+                                for d in db.scalars(select(DecisionRecord))),
+            "ballots": sorted((b.form_id, b.response_id, b.voter_email, b.grade, b.status)
+                              for b in db.scalars(select(BallotRecord))),
+            "students": sorted((s.student_ref, s.ticket_number, s.status)
+                               for s in db.scalars(select(StudentRecord))),
+            "deliveries": len(list(db.scalars(select(WebhookDelivery)))),
+        }
+
+
+def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: World) -> None:
+    from lms_bridge.provisioning.service import run_now
+    from lms_bridge.sessionfile import load_session
+    from lms_bridge.store.repo import import_session
+
+    w = world
+    spec = load_session(SAMPLE)
+    with w.sessions() as db:
+        import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
+        db.commit()
+    run = run_now(w.settings, spec.code, sessions=w.sessions)
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    admitted = list(spec.admitted)
+
+    # Students draw their tickets in the Moodle quiz; the sandbox posts signed webhooks.
+    from lms_bridge.backends import build_backends
+    from lms_bridge.moodle.operations import MoodleOps
+    from lms_bridge.provisioning.engine import ApiCalls
+
+    backends = build_backends(w.settings, ApiCalls())
+    ops = MoodleOps(backends.moodle, w.settings.moodle)
+    course = ops.find_course(spec.code)
+    assert course is not None
+    quiz = ops.ticket_quiz(int(course["id"]))
+    assert quiz is not None
+    for s in admitted:
+        res = requests.post(f"{w.sandbox_url}/moodle/_actor/quiz/{quiz['id']}/attempt",
+                            json={"email": s.email}, timeout=10)
+        assert res.status_code == 200, res.text
+
+    with w.sessions() as db:
+        forms = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
+            JournalEntry.key.startswith("forms.form:")))}
+    assert set(forms) == {s.id for s in admitted}
+
+    rng = random.Random(7)
+    votes: dict[str, dict[str, str]] = {}
+
+    def vote(email: str, student_ref: str, letter: str) -> requests.Response:
+        e = forms[student_ref]
+        answers = {e.data["questions"]["grade"]: letter}
+        if "degree" in e.data["questions"]:
+            from lms_bridge.google.steps import degree_options
+
+            answers[e.data["questions"]["degree"]] = degree_options(spec.language)[0]
+        return requests.post(f"{w.sandbox_url}/google/_actor/forms/{e.external_id}/responses",
+                             json={"email": email, "answers": answers}, timeout=10)
+
+    for s in admitted:
+        votes[s.id] = {}
+        for email in [CHAIR, *MEMBERS]:
+            letter = rng.choice(LETTERS)
+            if email == MEMBERS[0] and s.id == admitted[0].id:
+                # This member votes twice on the first student: the second ballot must not count.
+                assert vote(email, s.id, letter).status_code == 200
+                votes[s.id][email] = letter
+                letter = "F"
+                assert vote(email, s.id, letter).status_code == 200
+                continue
+            res = vote(email, s.id, letter)
+            assert res.status_code == 200, res.text
+            votes[s.id][email] = letter
+        if s.id == admitted[0].id:
+            # An outsider cannot open a form not shared with them; the secretary is refused likewise
+            # or, when shared, flagged as not voting.
+            outsider = vote("stranger@gmail.com", s.id, "A")
+            assert outsider.status_code in (403, 404)
+
+    _wait(lambda: len(_snapshot(w)["decisions"]) == len(admitted), "a decision for every admitted student")
+
+    scale = GradeScale.load("kz_letter")
+    with w.sessions() as db:
+        students = {r.student_ref: r for r in db.scalars(select(StudentRecord))}
+        decisions = {d.student_id: d for d in db.scalars(select(DecisionRecord))}
+        for s in admitted:
+            record = students[s.id]
+            assert record.ticket_number is not None, f"{s.id} drew no ticket"
+            mean = sum(scale.band(v).points for v in votes[s.id].values()) / 4
+            expected = scale.band_for_points(float(int(mean + 0.5)))
+            assert decisions[record.id].letter == expected.letter, (s.id, votes[s.id])
+        flagged = {(b.voter_email, b.status) for b in db.scalars(select(BallotRecord))
+                   if b.student_id == students[admitted[0].id].id}
+        assert (MEMBERS[0], "duplicate") in flagged
+
+    _wait(lambda: _all_written(w), "the write-backs to the sheet and Moodle")
+    google = backends.google
+    with w.sessions() as db:
+        sheet = db.scalar(select(JournalEntry).where(JournalEntry.key == "sheets.gradesheet"))
+        assert sheet is not None
+        rows = google.sheets.read_values(sheet.external_id, "A1:Z40")
+        for s in admitted:
+            record = students[s.id]
+            row = next(r for r in rows if len(r) > 1 and r[1] == s.id)
+            assert decisions[record.id].letter in row
+        # The Moodle gradebook holds the points on the result assignment.
+        users = {u["email"]: u for u in ops.users_by("email", [s.email for s in admitted])}
+        result = ops.result_assignment(int(course["id"]))
+        assert result is not None
+        for s in admitted:
+            got = ops.assign_grade(int(result["id"]), int(users[s.email]["id"]))
+            assert got == pytest.approx(decisions[students[s.id].id].points)
+
+    before = _snapshot(w)
+    calls = list(w.recorder.calls)
+    assert any(p.endswith("/pubsub") for p, _, _ in calls)
+    assert any(p.endswith("/moodle") for p, _, _ in calls)
+    replays = calls * 3
+    random.Random(3).shuffle(replays)
+    for path, headers, body in replays:
+        res = requests.post(w.app_url + path, data=body, headers=headers, timeout=10)
+        # A Moodle replay outside its signing window is refused; everything else is a duplicate.
+        assert res.status_code in (202, 403), res.text
+        if res.status_code == 202:
+            assert res.json()["status"] == "duplicate"
+    assert _snapshot(w) == before
+
+
+def _all_written(w: World) -> bool:
+    with w.sessions() as db:
+        rows = list(db.scalars(select(WritebackRecord).where(WritebackRecord.target.in_(("sheet", "moodle")))))
+    return bool(rows) and all(r.status == "done" for r in rows)
