@@ -34,7 +34,7 @@ class Served:
 
 def serve(app: object) -> tuple[object, str, threading.Thread]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return server, f"http://127.0.0.1:{server.server_port}", thread
 

@@ -1,0 +1,241 @@
+"""Idempotent Moodle operations against the sandbox: run twice, change nothing the second time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lms_bridge.config import MoodleSettings, Secret
+from lms_bridge.domain.session import Ticket
+from lms_bridge.i18n import use_locale
+from lms_bridge.moodle.client import MoodleClient
+from lms_bridge.moodle.errors import GradeNotSaved, GradeOutOfRange, UserConflict
+from lms_bridge.moodle.operations import MoodleOps, Person, plan_resume, username_for
+
+from .conftest import Served
+
+STUDENTS = [Person("aruzhan@uni.kz", "Аружан", "Сейтқали", "201103551234"),
+            Person("dias@uni.kz", "Диас", "Омаров", "201103551235")]
+
+
+def _course_with_people(ops: MoodleOps) -> tuple[int, dict[str, int]]:
+    ids = ops.ensure_users(STUDENTS)
+    course = ops.create_course(idnumber="SE-2026", fullname="Exam", shortname="SE-2026")
+    ops.enrol(course["id"], [(uid, 5) for uid in ids.values()])
+    return course["id"], ids
+
+
+def test_users_are_found_or_created_once(ops: MoodleOps, sandbox: Served) -> None:
+    first = ops.ensure_users(STUDENTS)
+    again = ops.ensure_users([*STUDENTS, Person("new@uni.kz", "Жаңа", "Студент", "3")])
+    assert {k: again[k] for k in first} == first
+    users = [u for u in sandbox.state()["users"].values() if u["email"].endswith("@uni.kz")]
+    assert sorted(u["email"] for u in users) == ["aruzhan@uni.kz", "dias@uni.kz", "new@uni.kz"]
+    assert all(u["username"] == u["username"].lower() for u in users)
+
+
+def test_usernames_are_lowercase() -> None:
+    assert username_for(" Aruzhan.S@Uni.KZ ") == "aruzhan.s@uni.kz"
+
+
+def test_a_user_is_found_by_idnumber_when_the_email_changed(ops: MoodleOps) -> None:
+    first = ops.ensure_users(STUDENTS[:1])
+    moved = Person("aruzhan.new@uni.kz", "Аружан", "Сейтқали", "201103551234")
+    assert ops.ensure_users([moved]) == {"aruzhan.new@uni.kz": first["aruzhan@uni.kz"]}
+
+
+def test_an_email_taken_with_another_idnumber_is_a_clear_error(ops: MoodleOps) -> None:
+    ops.ensure_users(STUDENTS[:1])
+    with pytest.raises(UserConflict) as exc:
+        ops.ensure_users([Person("aruzhan@uni.kz", "Аружан", "Сейтқали", "999")])
+    with use_locale("en"):
+        text = exc.value.user_message
+    assert "aruzhan@uni.kz" in text
+    assert "201103551234" in text
+    assert "999" in text
+    assert "session file" in text
+
+
+def test_course_is_found_by_idnumber(ops: MoodleOps) -> None:
+    assert ops.find_course("SE-2026") is None
+    made = ops.create_course(idnumber="SE-2026", fullname="Exam", shortname="SE-2026")
+    found = ops.find_course("SE-2026")
+    assert found is not None
+    assert found["id"] == made["id"]
+
+
+def test_course_from_the_template_copies_its_quiz_and_assignments(sandbox: Served, client: MoodleClient) -> None:
+    ops = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), template_course_id=2))
+    made = ops.create_course(idnumber="SE-T", fullname="Exam", shortname="SE-T")
+    assert ops.find_course("SE-T")["id"] == made["id"]  # type: ignore[index]
+    quiz = ops.ticket_quiz(made["id"])
+    assert quiz is not None
+    assert quiz["hasquestions"] == 1  # the template's random slot came along
+    result = ops.result_assignment(made["id"])
+    assert result is not None
+    assert result["name"] == "Commission result"
+    assert result["markingworkflow"] == 1
+    assert ops.submission_assignment(made["id"])["name"] == "Answer"  # type: ignore[index]
+
+
+def test_enrolment_is_idempotent(ops: MoodleOps, sandbox: Served) -> None:
+    courseid, ids = _course_with_people(ops)
+    ops.enrol(courseid, [(uid, 5) for uid in ids.values()])
+    enrolled = ops.enrolled_roles(courseid)
+    assert enrolled == {uid: {5} for uid in ids.values()}
+    assert len([e for e in sandbox.state()["enrolments"] if e["courseid"] == courseid]) == 2
+
+
+def test_core_only_ticket_slot_is_added_once(sandbox: Served, ops: MoodleOps) -> None:
+    sandbox.configure(plugin=False)
+    courseid, _ids = _course_with_people(ops)
+    assert ops.ticket_quiz(courseid) is None
+    # A quiz made by hand in the course, still empty:
+    state_quiz = _add_quiz_by_hand(sandbox, courseid)
+    quiz = ops.ticket_quiz(courseid)
+    assert quiz is not None
+    assert quiz["id"] == state_quiz
+    assert ops.add_ticket_slot(quiz, courseid=courseid) is True
+    assert ops.add_ticket_slot(ops.ticket_quiz(courseid), courseid=courseid) is False  # type: ignore[arg-type]
+    state = sandbox.state()
+    slots = state["quizzes"][str(quiz["id"])]["slots"]
+    assert len(slots) == 1
+    cats = [c for c in state["qcats"].values() if c["name"] == "Tickets"
+            and c["contextid"] == state["cms"][str(quiz["coursemodule"])]["contextid"]]
+    assert len(cats) == 1
+    assert slots[0]["categoryid"] == cats[0]["id"]
+
+
+def _add_quiz_by_hand(sandbox: Served, courseid: int) -> int:
+    # What a teacher does in the UI; the sandbox shares the state file with its app object.
+    from lms_bridge.moodle.sandbox.app import _new_quiz
+
+    app = sandbox.app
+    with app.world.lock:  # type: ignore[attr-defined]
+        app.world.refresh()  # type: ignore[attr-defined]
+        quiz = _new_quiz(app.world.state, courseid, "Ticket", timelimit=1800)  # type: ignore[attr-defined]
+        app.world.save()  # type: ignore[attr-defined]
+    return int(quiz["id"])
+
+
+def test_plugin_tickets_and_drawn_tickets(sandbox: Served, ops: MoodleOps) -> None:
+    courseid, _ids = _course_with_people(ops)
+    tickets = [Ticket(1, ("Q1a", "Q1b")), Ticket(2, ("Q2a", "Q2b")), Ticket(3, ("Q3a", "Q3b"))]
+    first = ops.setup_tickets_plugin(courseid, tickets, timelimit=1800)
+    again = ops.setup_tickets_plugin(courseid, tickets, timelimit=1800)
+    assert first["quizcreated"]
+    assert first["slotcreated"]
+    assert not again["changed"]
+    assert (again["quizid"], again["categoryid"]) == (first["quizid"], first["categoryid"])
+    r = sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "aruzhan@uni.kz"})
+    assert r.status_code == 200, r.text
+    drawn = ops.drawn_tickets(first["quizid"])
+    assert len(drawn) == 1
+    assert drawn[0]["ticketnumber"] in (1, 2, 3)
+    assert drawn[0]["ticketidnumber"] == f"ticket-{drawn[0]['ticketnumber']}"
+    # Attempts in progress show only with status=all.
+    uid = drawn[0]["userid"]
+    assert [a["state"] for a in ops.attempts(first["quizid"], uid)] == ["inprogress"]
+
+
+def test_resume_plan_keeps_the_time_used() -> None:
+    now = 10_000
+    plan = plan_resume(timelimit=1800, timestart=now - 1200, time_used=600, now=now, window_end=now + 7200,
+                       attempts_used=1, attempts_allowed=1, attempt_open=True)
+    # 20 minutes passed, 10 were used: the remaining 20 minutes count from now.
+    assert plan.timelimit == 1200 + 1200
+    assert plan.timeclose == now + 7200
+    assert plan.attempts == 1
+    with pytest.raises(ValueError, match="window"):
+        plan_resume(timelimit=1800, timestart=now, time_used=0, now=now, window_end=now + 60,
+                    attempts_used=1, attempts_allowed=1, attempt_open=True)
+    with pytest.raises(ValueError, match="all of the time"):
+        plan_resume(timelimit=1800, timestart=now, time_used=1800, now=now, window_end=now + 7200,
+                    attempts_used=1, attempts_allowed=1, attempt_open=True)
+
+
+def test_override_for_a_disconnected_student_is_saved_then_updated(sandbox: Served, ops: MoodleOps) -> None:
+    courseid, ids = _course_with_people(ops)
+    made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",))], timelimit=1800)
+    sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).raise_for_status()
+    quiz = next(q for q in ops.quizzes(courseid) if q["id"] == made["quizid"])
+    now = int(time.time())
+    first = ops.resume_after_disconnect(quiz, ids["dias@uni.kz"], time_used=300, now=now, window_end=now + 3600)
+    second = ops.resume_after_disconnect(quiz, ids["dias@uni.kz"], time_used=400, now=now, window_end=now + 3600)
+    assert first == second
+    overrides = sandbox.state()["overrides"]
+    assert len(overrides) == 1
+    row = overrides[str(first)]
+    assert row["timeclose"] == now + 3600
+    assert row["timelimit"] >= 1800 - 400
+
+
+def test_submissions_are_read(sandbox: Served, client: MoodleClient) -> None:
+    ops = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), template_course_id=2))
+    ids = ops.ensure_users(STUDENTS)
+    course = ops.create_course(idnumber="SE-S", fullname="Exam", shortname="SE-S")
+    ops.enrol(course["id"], [(uid, 5) for uid in ids.values()])
+    answer = ops.submission_assignment(course["id"])
+    assert answer is not None
+    sandbox.actor(f"/assign/{answer['id']}/submit", {"email": "aruzhan@uni.kz", "text": "Жауап"}).raise_for_status()
+    subs = ops.submissions(answer["id"])
+    assert [(s["userid"], s["status"]) for s in subs] == [(ids["aruzhan@uni.kz"], "submitted")]
+    assert ops.submissions(answer["id"], since=int(time.time()) + 60) == []
+
+
+def _result(ops: MoodleOps) -> tuple[int, dict[str, int], dict]:
+    courseid, ids = _course_with_people(ops)
+    result = ops.ensure_result_assignment_plugin(courseid, grademax=100)
+    return courseid, ids, result
+
+
+def test_decision_lands_in_the_gradebook_once(sandbox: Served, ops: MoodleOps) -> None:
+    courseid, ids, result = _result(ops)
+    uid = ids["dias@uni.kz"]
+    assert ops.save_decision(courseid, uid, 87, feedback="B+", assignment=result) == "assign"
+    assert ops.save_decision(courseid, uid, 87, assignment=result) == "unchanged"
+    state = sandbox.state()
+    book = [g for g in state["grades"].values() if g["userid"] == uid]
+    assert [g["grade"] for g in book] == [87.0]
+
+
+def test_marking_workflow_grades_are_released(sandbox: Served, client: MoodleClient) -> None:
+    ops = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), template_course_id=2))
+    ids = ops.ensure_users(STUDENTS)
+    course = ops.create_course(idnumber="SE-W", fullname="Exam", shortname="SE-W")
+    result = ops.result_assignment(course["id"])
+    assert result is not None
+    assert result["markingworkflow"] == 1
+    assert ops.save_decision(course["id"], ids["dias@uni.kz"], 70, assignment=result) == "assign"
+    book = [g for g in sandbox.state()["grades"].values() if g["userid"] == ids["dias@uni.kz"]]
+    assert [g["grade"] for g in book] == [70.0]
+
+
+def test_grade_outside_the_range_is_refused_before_moodle_ignores_it(ops: MoodleOps) -> None:
+    courseid, ids, result = _result(ops)
+    with pytest.raises(GradeOutOfRange) as exc:
+        ops.save_decision(courseid, ids["dias@uni.kz"], 120, assignment=result)
+    with use_locale("en"):
+        text = exc.value.user_message
+    assert "120" in text
+    assert "100" in text
+    assert "maximum grade" in text
+
+
+def test_silent_no_op_is_detected_by_reading_back(ops: MoodleOps) -> None:
+    courseid, ids, result = _result(ops)
+    # Our copy of the maximum is stale (someone lowered it in Moodle to 100): Moodle drops 150 silently.
+    stale = {**result, "grademax": 200}
+    with pytest.raises(GradeNotSaved) as exc:
+        ops.save_decision(courseid, ids["dias@uni.kz"], 150, assignment=stale)
+    assert exc.value.extra["found"] == "-"
+
+
+def test_fallback_to_core_grades_update_grades(sandbox: Served, ops: MoodleOps) -> None:
+    courseid, ids, result = _result(ops)
+    sandbox.configure(removed_functions=["mod_assign_save_grade"])
+    ops.client.site_info()
+    assert ops.save_decision(courseid, ids["aruzhan@uni.kz"], 91, assignment=result) == "gradebook"
+    book = [g for g in sandbox.state()["grades"].values() if g["userid"] == ids["aruzhan@uni.kz"]]
+    assert [g["grade"] for g in book] == [91.0]
