@@ -54,25 +54,38 @@ class SheetsClient:
         return self._call(send, idempotent=False, recover=recover, api="drive")
 
     def open(self, spreadsheet_id: str) -> gspread.Spreadsheet:
-        """:calls: GET /v4/spreadsheets/{spreadsheetId} (metadata)"""
+        """A gspread Spreadsheet (for callers that want gspread's object API).
+
+        :calls: GET /v4/spreadsheets/{spreadsheetId} (metadata)
+        """
         return self._call(lambda: self.gc.open_by_key(spreadsheet_id))
 
-    def format_header(self, spreadsheet: gspread.Spreadsheet, *, title: str, columns: int) -> None:
+    def first_sheet(self, spreadsheet_id: str) -> tuple[int, str]:
+        """(sheetId of the first tab, spreadsheet URL) in one metadata read.
+
+        gspread's ``Spreadsheet.sheet1`` would fetch the metadata again outside our retry policy.
+
+        :calls: GET /v4/spreadsheets/{spreadsheetId}
+        """
+        meta = self._call(lambda: self.gc.http_client.fetch_sheet_metadata(spreadsheet_id))
+        first = meta["sheets"][0]["properties"]
+        return int(first["sheetId"]), str(meta.get("spreadsheetUrl", ""))
+
+    def format_header(self, spreadsheet_id: str, sheet_id: int, *, title: str, columns: int) -> None:
         """Rename the first tab, freeze and bold the header row, in one atomic request.
 
         :calls: POST /v4/spreadsheets/{spreadsheetId}:batchUpdate
         """
-        ws = spreadsheet.sheet1
         body = {"requests": [
-            {"updateSheetProperties": {"properties": {"sheetId": ws.id, "title": title,
+            {"updateSheetProperties": {"properties": {"sheetId": sheet_id, "title": title,
                                                       "gridProperties": {"frozenRowCount": 1}},
                                        "fields": "title,gridProperties.frozenRowCount"}},
-            {"repeatCell": {"range": {"sheetId": ws.id, "startRowIndex": 0, "endRowIndex": 1,
+            {"repeatCell": {"range": {"sheetId": sheet_id, "startRowIndex": 0, "endRowIndex": 1,
                                       "startColumnIndex": 0, "endColumnIndex": columns},
                             "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
                             "fields": "userEnteredFormat.textFormat.bold"}},
         ]}
-        self._call(lambda: spreadsheet.batch_update(body))
+        self._call(lambda: self.gc.http_client.batch_update(spreadsheet_id, body))
 
     def write_ranges(self, spreadsheet_id: str, blocks: Sequence[tuple[int, int, Sequence[Sequence[Cell]]]],
                      *, tab: str | None = None) -> dict[str, Any]:

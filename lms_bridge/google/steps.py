@@ -438,11 +438,11 @@ def run_sheet(ctx: StepContext) -> None:
         return  # nothing changed since the last run: no call at all
     sheet_id = entry.external_id
     if not entry.data.get("formatted"):
-        sh = g.sheets.open(sheet_id)
+        tab_id, url = g.sheets.first_sheet(sheet_id)
         with use_locale(spec.language):
             tab = _("Grades")
-        g.sheets.format_header(sh, title=tab, columns=len(layout.header))
-        ctx.update_data("sheets.gradesheet", formatted=True, url=sh.url)
+        g.sheets.format_header(sheet_id, tab_id, title=tab, columns=len(layout.header))
+        ctx.update_data("sheets.gradesheet", formatted=True, url=url)
     # Header, identity columns and form links in one values:batchUpdate; the decision columns are
     # left alone so a rerun after voting never wipes a recorded decision.
     g.sheets.write_ranges(sheet_id, [

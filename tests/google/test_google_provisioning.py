@@ -168,20 +168,67 @@ def test_tally_calls_close_form_and_write_decision(world: World) -> None:
 
 
 def test_faults_still_complete_without_duplicates(tmp_path: Path) -> None:
-    for w in _world(tmp_path, faults={"rate_429": 0.1, "rate_500": 0.1, "seed": 7}):
-        spec = make_spec(code="SE-2026-G3", students=6)
-        session = add_session(w.db, spec)
-        summary, _ = w.provision(spec, session)
-        if summary["status"] != "succeeded":  # a step may stop on a non-retryable ambiguity: rerun resumes
-            summary, _ = w.provision(spec, session)
+    spec = make_spec(code="SE-2026-G3", students=6)
+    for w in _world(tmp_path / "clean"):
+        clean, _ = w.provision(spec, add_session(w.db, spec))
+    for w in _world(tmp_path / "faulty", faults={"rate_429": 0.1, "rate_500": 0.1, "seed": 7}):
+        summary, _ = w.provision(spec, add_session(w.db, spec))
         assert summary["status"] == "succeeded", summary
+        assert summary["created"] == clean["created"]
+        # The injected failures were really met and retried.
+        assert sum(summary["api_calls"].values()) > sum(clean["api_calls"].values())
     # Count what the sandbox holds through a clean client on the same state.
-    for w in _world(tmp_path):
+    for w in _world(tmp_path / "faulty"):
         ws = w.workspace(ApiCalls())
         tagged = ws.drive.find_by_app_properties({"lmsBridgeSession": spec.code, "lmsBridgeKind": "form"})
-        assert len(tagged) == len(spec.admitted)
+        assert sorted(f["appProperties"]["lmsBridgeStudent"] for f in tagged) == sorted(s.id for s in spec.admitted)
+        named = ws.drive.find_by_name(f"{spec.code} · S1 · Студент 1", mime_type="application/vnd.google-apps.form")
+        assert len(named) == 1
         assert len(ws.classroom.list_topics("p:" + spec.code)) == 1
         assert len(ws.classroom.list_announcements("p:" + spec.code)) == 1
+        assert len(ws.classroom.list_students("p:" + spec.code)) == len(spec.admitted)
         sheets = ws.drive.find_by_app_properties({"lmsBridgeSession": spec.code,
                                                   "lmsBridgeKind": "gradesheet"})
         assert len(sheets) == 1
+
+
+def test_a_lost_journal_finds_everything_again_through_google(world: World) -> None:
+    """A crash that lost journal rows: the dedupe keys Google holds (alias, appProperties, names,
+    ALREADY_EXISTS) let the rerun find every object instead of making a second one."""
+    spec = make_spec(code="SE-2026-G4", students=3)
+    session = add_session(world.db, spec)
+    first, ws = world.provision(spec, session)
+    assert first["status"] == "succeeded", first
+    form_ids = sorted(e.external_id for e in _journal(world.db, "forms.form:"))
+    sheet_id = _journal(world.db, "sheets.gradesheet")[0].external_id
+    for entry in world.db.scalars(select(JournalEntry)):
+        world.db.delete(entry)
+    world.db.commit()
+
+    again, _ = world.provision(spec, session)
+    assert again["status"] == "succeeded", again
+    made = {s["name"]: s["created"] for s in again["steps"]}
+    # An identical registration create renews the one Google holds; everything else was found.
+    assert all(n == 0 for name, n in made.items() if name != "google.classroom.push"), made
+    assert sorted(e.external_id for e in _journal(world.db, "forms.form:")) == form_ids
+    assert _journal(world.db, "sheets.gradesheet")[0].external_id == sheet_id
+    tagged = ws.drive.find_by_app_properties({"lmsBridgeSession": spec.code, "lmsBridgeKind": "form"})
+    assert sorted(f["id"] for f in tagged) == form_ids
+    assert len(ws.classroom.list_topics("p:" + spec.code)) == 1
+    perms = ws.drive.list_permissions(form_ids[0])
+    assert len([p for p in perms if p.get("view") == "published"]) == len(spec.voters)
+
+
+def test_without_domain_admin_people_are_invited(tmp_path: Path) -> None:
+    for w in _world(tmp_path):
+        w.settings = Settings(data_dir=tmp_path, google=GoogleSettings(pubsub_topic=TOPIC, domain_admin=False))
+        spec = make_spec(code="SE-2026-G5", students=2, degree=DegreeVote.OPEN)
+        session = add_session(w.db, spec)
+        summary, ws = w.provision(spec, session)
+        assert summary["status"] == "succeeded", summary
+        people = _journal(w.db, "classroom.student:") + _journal(w.db, "classroom.teacher:")
+        assert {e.data["how"] for e in people} == {"invitation"}
+        students = [i for i in ws.classroom.list_invitations("p:" + spec.code) if i["role"] == "STUDENT"]
+        assert len(students) == len(spec.admitted)
+        assert {i["userId"] for i in students} == {e.data["userId"] for e in _journal(w.db, "classroom.student:")}
+        assert ws.classroom.list_students("p:" + spec.code) == []  # nobody enrolled until they accept
