@@ -149,6 +149,10 @@ class _Walker:
             elif dotted not in SESSION_KEYS:
                 self.problem(Location(path=_join(path, key), line=_line(key_node)), dotted,
                              "Unknown field %(key)s.", key=dotted)
+            elif dotted in out:
+                self.problem(Location(path=_join(path, key), line=_line(key_node)), dotted,
+                             "The key %(key)s is given twice (first at line %(first)s).",
+                             key=dotted, first=out[dotted].loc.line)
             else:
                 out[dotted] = self.scalar(value_node, _join(path, key), dotted)
 
