@@ -1,0 +1,118 @@
+"""Sign in, upload the sample session, click Provision session and watch every step finish, in a real
+Chromium against the real app, worker and sandboxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import PASSWORD, USERNAME, LiveApp
+
+pytestmark = pytest.mark.browser
+
+SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample-session.yaml"
+
+
+def _wait(driver: Any, condition: Any, seconds: float = 60) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # The page reloads itself (after a run, after a click): elements found a moment ago may be gone.
+    return WebDriverWait(driver, seconds, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+                         ).until(condition)
+
+
+def _full_page(driver: Any, path: Path) -> None:
+    """A screenshot of the whole page (the window stretched to the page's height for a moment)."""
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.set_window_size(width, min(6000, driver.execute_script("return document.body.scrollHeight")))
+    driver.save_screenshot(str(path))
+    driver.set_window_size(width, height)
+
+
+def _sign_in(driver: Any, app: LiveApp) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(app.url + "/sessions")
+    assert "/login" in driver.current_url  # the guard sends us to sign in
+    driver.find_element(By.ID, "username").send_keys(USERNAME)
+    driver.find_element(By.ID, "password").send_keys("not the password")
+    driver.find_element(By.ID, "sign-in").click()
+    flash = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".flash-error"))
+    assert flash.text == "Пайдаланушы аты немесе құпиясөз қате."
+    driver.find_element(By.ID, "username").clear()
+    driver.find_element(By.ID, "username").send_keys(USERNAME)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "sign-in").click()
+    _wait(driver, lambda d: d.current_url.endswith("/sessions"))
+
+
+def test_sign_in_upload_and_provision(live_app: LiveApp, browser: Any, screenshot_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    _sign_in(driver, live_app)
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Аттестаттау сессиялары"
+
+    # Upload a broken copy first: the problems show, nothing is stored.
+    broken = screenshot_dir / "broken-session.yaml"
+    broken.write_text(SAMPLE.read_text(encoding="utf-8").replace("role: chair", "role: boss", 1),
+                      encoding="utf-8")
+    driver.find_element(By.ID, "file").send_keys(str(broken))
+    driver.find_element(By.ID, "upload-button").click()
+    problems = _wait(driver, lambda d: d.find_element(By.ID, "problems"))
+    assert "broken-session.yaml" in problems.text
+    assert "boss" in problems.text
+    assert not driver.find_elements(By.ID, "sessions-table")
+
+    driver.find_element(By.ID, "file").send_keys(str(SAMPLE))
+    driver.find_element(By.ID, "upload-button").click()
+    _wait(driver, lambda d: "/sessions/" in d.current_url and d.find_elements(By.ID, "provision-button"))
+    assert driver.find_elements(By.CSS_SELECTOR, "#students tbody tr[data-student]")
+    assert driver.find_element(By.ID, "draw-commitment").text.strip()
+
+    driver.find_element(By.ID, "provision-button").click()
+    panel = _wait(driver, lambda d: d.find_element(By.ID, "run"))
+    steps = panel.find_elements(By.CSS_SELECTOR, "[data-step]")
+    assert len(steps) >= 3
+    seen_statuses: set[str] = set()
+
+    def finished(d: Any) -> bool:
+        run = d.find_element(By.ID, "run")
+        for li in run.find_elements(By.CSS_SELECTOR, "[data-step]"):
+            seen_statuses.add(li.get_attribute("class"))
+        return run.get_attribute("data-finished") == "true"
+
+    _wait(driver, finished, seconds=120)
+    driver.save_screenshot(str(screenshot_dir / "provision-finished.png"))
+    status = driver.find_element(By.CSS_SELECTOR, "#run [data-run-status]")
+    errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#run [data-step-error]") if e.text]
+    assert status.get_attribute("data-run-status") == "succeeded", errors
+    # The page reloads itself once the run is over: the journal of created resources shows.
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#journal tbody tr"), seconds=30)
+    items = driver.find_elements(By.CSS_SELECTOR, "#run [data-step]")
+    assert all("step-done" in li.get_attribute("class") for li in items)
+    titles = [li.find_element(By.CSS_SELECTOR, ".step-title").text for li in items]
+    assert all(t and "." not in t.split()[0] for t in titles), titles  # translated titles, not step names
+    assert driver.find_element(By.ID, "session-status").text == "Дайындалды"
+    _full_page(driver, screenshot_dir / "session-provisioned.png")
+
+    # The language switch works on every page.
+    driver.find_element(By.CSS_SELECTOR, '.langswitch button[data-lang="ru"]').click()
+    _wait(driver, lambda d: d.find_element(By.ID, "provision-button").text == "Подготовить сессию")
+    driver.find_element(By.CSS_SELECTOR, '.langswitch button[data-lang="en"]').click()
+    _wait(driver, lambda d: d.find_element(By.ID, "provision-button").text == "Provision session")
+
+    # A second provisioning creates nothing new.
+    driver.find_element(By.ID, "provision-button").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "run").get_attribute("data-finished") == "true"
+          and "Provisioning run 2" in d.find_element(By.CSS_SELECTOR, "#run h2").text, seconds=120)
+    summary = driver.find_element(By.CSS_SELECTOR, "#run [data-run-summary]").text
+    assert "; 0 created," in summary, summary
+    _full_page(driver, screenshot_dir / "second-run.png")
+    driver.get(live_app.url + "/sessions")
+    _full_page(driver, screenshot_dir / "sessions.png")
