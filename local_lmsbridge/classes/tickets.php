@@ -391,7 +391,8 @@ class tickets {
         $structure = \mod_quiz\structure::create_for_quiz($settings);
         $filter = [
             'category' => [
-                'jointype' => \mod_quiz\question\bank\filter\custom_category_condition::JOINTYPE_DEFAULT,
+                // 1 = JOINTYPE_ANY, custom_category_condition's default (a literal: the class moved between versions).
+                'jointype' => 1,
                 'values' => [(int)$category->id],
                 'filteroptions' => ['includesubcategories' => false],
             ],

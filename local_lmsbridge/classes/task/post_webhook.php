@@ -55,12 +55,16 @@ class post_webhook extends \core\task\adhoc_task {
         $curl = new \curl();
         $curl->setHeader([
             'Content-Type: application/json; charset=utf-8',
-            'User-Agent: local_lmsbridge/' . ($plugin->release ?? '') . ' Moodle/' . $CFG->release,
             'X-LmsBridge-Delivery: ' . $data->delivery_id,
             'X-LmsBridge-Timestamp: ' . $timestamp,
             'X-LmsBridge-Signature: ' . webhook::signature($secret, $timestamp, $body),
         ]);
-        $curl->post($url, $body, ['CURLOPT_CONNECTTIMEOUT' => 10, 'CURLOPT_TIMEOUT' => 20]);
+        // \curl would send its own "MoodleBot" User-Agent header; it is replaced through the option.
+        $curl->post($url, $body, [
+            'CURLOPT_CONNECTTIMEOUT' => 10,
+            'CURLOPT_TIMEOUT' => 20,
+            'CURLOPT_USERAGENT' => 'local_lmsbridge/' . ($plugin->release ?? '') . ' Moodle/' . $CFG->release,
+        ]);
         $info = $curl->get_info();
         $status = (int)($info['http_code'] ?? 0);
         if ($curl->get_errno() || $status < 200 || $status >= 300) {
