@@ -199,3 +199,29 @@ def send_email(queue: JobQueue, email_id: int) -> None:
             db.commit()
             raise
         email.sent_at, email.error = datetime.now(UTC), ""
+
+
+@job(retries=5, retry_delay=30.0, name="results.draw_tickets")
+def draw_tickets(queue: JobQueue, session_id: int) -> None:
+    """Draw a ticket for every admitted student who has none, in the timetable's order, and hand each
+    one out as the student's own Classroom assignment.  Safe to run again: a drawn ticket is never
+    drawn twice and an assignment already made is reused."""
+    from lms_bridge.results.draw import draw_ticket, ticket_assignment
+    from lms_bridge.store.models import StudentRecord
+
+    with queue.transaction() as db:
+        session = db.get(ExamSession, session_id)
+        if session is None:
+            return
+        students = list(db.scalars(select(StudentRecord).where(
+            StudentRecord.session_id == session_id, StudentRecord.admitted.is_(True),
+            StudentRecord.active.is_(True)).order_by(StudentRecord.position)))
+        for student in students:
+            if student.ticket_number is None:
+                draw_ticket(db, session, student)
+        # The draws are committed before any outside call: a failing Classroom never undoes a draw.
+        db.commit()
+        google = backends(queue).google
+        for student in students:
+            ticket_assignment(db, session, student, google)
+            db.commit()

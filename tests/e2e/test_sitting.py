@@ -249,3 +249,68 @@ def _all_written(w: World) -> bool:
     with w.sessions() as db:
         rows = list(db.scalars(select(WritebackRecord).where(WritebackRecord.target.in_(("sheet", "moodle")))))
     return bool(rows) and all(r.status == "done" for r in rows)
+
+
+def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracked(world: World) -> None:
+    from lms_bridge.domain import draw as draw_rules
+    from lms_bridge.provisioning.service import run_now
+    from lms_bridge.results.draw import public_record
+    from lms_bridge.sessionfile import load_session
+    from lms_bridge.store.models import ExamSession
+    from lms_bridge.store.repo import import_session
+    from lms_bridge.webhooks.jobs import draw_tickets
+
+    w = world
+    spec = load_session(SAMPLE)
+    with w.sessions() as db:
+        import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
+        db.commit()
+    assert run_now(w.settings, spec.code, sessions=w.sessions).status == "succeeded"
+    with w.sessions() as db:
+        session_id = db.scalar(select(ExamSession.id))
+    draw_tickets.enqueue(session_id)
+    draw_tickets.enqueue(session_id)  # again: nothing is drawn twice, no assignment made twice
+
+    admitted = list(spec.admitted)
+    with w.sessions() as db:
+        session = db.get(ExamSession, session_id)
+        assert session is not None
+        record = public_record(db, session)
+        assert record.seed is None  # still secret during the sitting
+        assert [d.student_id for d in record.draws] == [s.id for s in admitted]
+        works = {e.key.split(":", 1)[1]: e.external_id for e in db.scalars(select(JournalEntry).where(
+            JournalEntry.key.startswith("classroom.ticket:")))}
+        course = db.scalar(select(JournalEntry).where(JournalEntry.key == "classroom.course"))
+        assert course is not None
+        tickets = {s.student_ref: s.ticket_number for s in db.scalars(select(StudentRecord))}
+        # Anyone with the revealed seed recomputes every ticket.
+        revealed = public_record(db, session, reveal=True)
+        assert draw_rules.verify(revealed) == []
+        assert {d.student_id: d.ticket for d in draw_rules.recompute(revealed)} == \
+            {s.id: tickets[s.id] for s in admitted}
+    assert set(works) == {s.id for s in admitted}
+    # Twelve tickets, eight students: nobody shares a ticket in this sitting.
+    assert len({tickets[s.id] for s in admitted}) == len(admitted)
+
+    from lms_bridge.backends import build_backends
+    from lms_bridge.provisioning.engine import ApiCalls
+
+    google = build_backends(w.settings, ApiCalls()).google
+    for work_id in set(works.values()):
+        assignees = google.classroom.list_submissions(course.external_id, work_id)
+        assert len(assignees) == 1  # the ticket is that student's alone
+
+    first = admitted[0]
+    base = f"{w.sandbox_url}/google/_actor/classroom/courses/{course.external_id}/courseWork/{works[first.id]}"
+    for page in (1, 2, 3):
+        res = requests.post(f"{base}/submissions/{first.email}/attachments",
+                            json={"title": f"answer-sheet-{page}.jpg"}, timeout=10)
+        assert res.status_code == 200, res.text
+    assert requests.post(f"{base}/submissions/{first.email}/turnIn", json={}, timeout=10).status_code == 200
+
+    def turned_in() -> bool:
+        with w.sessions() as db:
+            s = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == first.id))
+            return s is not None and s.status == "turned_in" and s.files_received == 3
+
+    _wait(turned_in, "the turn-in to reach the student's status")
