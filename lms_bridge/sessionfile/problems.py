@@ -7,7 +7,8 @@ the same problem shows in Kazakh on the command line and in Russian on a page wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from lms_bridge.i18n import gettext
@@ -49,7 +50,7 @@ class Problem:
     location: Location
     field: str
     msgid: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def message(self) -> str:

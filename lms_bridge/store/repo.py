@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -294,7 +295,7 @@ class _Reconcile:
                     shown_old, shown_new = _show_grading(old[key]), _show_grading(new[key])
                 self.change("%(field)s changed from %(old)s to %(new)s.", field=key, old=str(shown_old),
                             new=str(shown_new))
-                self.writes.append(lambda key=key: setattr(s, key, new[key]))
+                self.writes.append(partial(setattr, s, key, new[key]))
 
     def plan_members(self) -> None:
         stored = {m.email: m for m in self.session.members}
@@ -304,8 +305,8 @@ class _Reconcile:
             if rec is None:
                 self.change("Commission member %(name)s <%(email)s> added as %(role)s.",
                             name=m.name, email=m.email, role=m.role.value)
-                self.writes.append(lambda m=m, position=position: self.session.members.append(
-                    CommissionMember(position=position, name=m.name, email=m.email, role=m.role.value)))
+                self.writes.append(partial(self.session.members.append, CommissionMember(
+                    position=position, name=m.name, email=m.email, role=m.role.value)))
                 continue
             if rec.role != m.role.value:
                 if self.member_voted(rec):
@@ -319,8 +320,8 @@ class _Reconcile:
                             name=m.name)
             if not rec.active:
                 self.change("Commission member %(email)s is back in the commission.", email=m.email)
-            self.writes.append(lambda rec=rec, m=m, position=position: _assign(
-                rec, name=m.name, role=m.role.value, active=True, position=position))
+            self.writes.append(partial(_assign, rec, name=m.name, role=m.role.value, active=True,
+                                       position=position))
         for email, rec in stored.items():
             if email in wanted or not rec.active:
                 continue
@@ -330,10 +331,10 @@ class _Reconcile:
             elif self.referenced(email):
                 self.change("Commission member %(email)s left the commission (kept as inactive: "
                             "provisioning has already included them).", email=email)
-                self.writes.append(lambda rec=rec: _assign(rec, active=False))
+                self.writes.append(partial(_assign, rec, active=False))
             else:
                 self.change("Commission member %(email)s removed.", email=email)
-                self.writes.append(lambda rec=rec: self.session.members.remove(rec))
+                self.writes.append(partial(self.session.members.remove, rec))
 
     def plan_students(self) -> None:
         by_ref = {s.student_ref: s for s in self.session.students}
@@ -353,8 +354,7 @@ class _Reconcile:
                     self.change("Student %(id)s %(name)s added.", id=s.id, name=s.name)
                 else:
                     self.change("Student %(id)s %(name)s added (not admitted).", id=s.id, name=s.name)
-                self.late_writes.append(lambda s=s, position=position: self.session.students.append(
-                    _new_student(position, s)))
+                self.late_writes.append(partial(self.session.students.append, _new_student(position, s)))
                 continue
             matched.add(rec.id)
             self.plan_student(rec, s, position, renames)
@@ -367,10 +367,10 @@ class _Reconcile:
             elif self.referenced(rec.student_ref, rec.email):
                 self.change("Student %(id)s %(name)s left the session (kept as inactive: provisioning has "
                             "already included them).", id=rec.student_ref, name=rec.name)
-                self.writes.append(lambda rec=rec: _assign(rec, active=False))
+                self.writes.append(partial(_assign, rec, active=False))
             else:
                 self.change("Student %(id)s %(name)s removed.", id=rec.student_ref, name=rec.name)
-                self.writes.append(lambda rec=rec: self.session.students.remove(rec))
+                self.writes.append(partial(self.session.students.remove, rec))
         if renames:
             # Ids and emails are unique per session: park the renamed rows on placeholders first so
             # that two students swapping emails never collide half-way through the flush.
@@ -424,8 +424,8 @@ class _Reconcile:
             self.change("Student %(id)s %(name)s: admission note changed.", **label)
         if not rec.active:
             self.change("Student %(id)s %(name)s is back in the session.", **label)
-        self.writes.append(lambda: _assign(
-            rec, name=s.name, admitted=s.admitted, admission_note=s.admission_note,
+        self.writes.append(partial(
+            _assign, rec, name=s.name, admitted=s.admitted, admission_note=s.admission_note,
             admission_rating=s.admission_rating, active=True, position=position))
 
     def plan_tickets(self) -> None:
@@ -435,15 +435,15 @@ class _Reconcile:
             rec = stored.get(t.number)
             if rec is None:
                 self.change("Ticket %(number)s added.", number=t.number)
-                self.late_writes.append(lambda t=t: self.session.tickets.append(
-                    TicketRecord(number=t.number, questions=list(t.questions))))
+                self.late_writes.append(partial(self.session.tickets.append,
+                                                TicketRecord(number=t.number, questions=list(t.questions))))
             elif list(rec.questions) != list(t.questions):
                 if t.number in self.drawn_numbers:
                     self.refuse("Ticket %(number)s cannot change: a student has already drawn it.",
                                 number=t.number)
                 else:
                     self.change("Ticket %(number)s: questions changed.", number=t.number)
-                    self.writes.append(lambda rec=rec, t=t: _assign(rec, questions=list(t.questions)))
+                    self.writes.append(partial(_assign, rec, questions=list(t.questions)))
         for number, rec in stored.items():
             if number in wanted:
                 continue
@@ -452,7 +452,7 @@ class _Reconcile:
                             number=number)
             else:
                 self.change("Ticket %(number)s removed.", number=number)
-                self.writes.append(lambda rec=rec: self.session.tickets.remove(rec))
+                self.writes.append(partial(self.session.tickets.remove, rec))
 
 
 def _assign(obj: Any, **values: Any) -> None:
