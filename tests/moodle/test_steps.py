@@ -141,13 +141,21 @@ def test_core_only_with_a_template_exports_the_xml(tmp_path: Path, sandbox: Serv
     run = _run(db, settings, SPEC, row)
     assert run.status == "succeeded", run.error
     xml_path = settings.data_dir / "moodle" / f"{SPEC.code}-tickets.xml"
-    root = ET.parse(xml_path).getroot()
+    root = ET.parse(xml_path).getroot()  # noqa: S314 - the file this test just had written
     assert [q.findtext("idnumber") for q in root.iter("question") if q.get("type") == "essay"] == [
         "ticket-1", "ticket-2", "ticket-3"]
     assert _run(db, settings, SPEC, row).created == 0
     state = sandbox.state()
     courses = [c for c in state["courses"].values() if c.get("idnumber") == SPEC.code]
     assert len(courses) == 1
+    # The secretary imports the file into the quiz's question bank; then each attempt draws one ticket.
+    tickets = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.tickets").one()
+    r = sandbox.actor(f"/course/{courses[0]['id']}/import-questions",
+                      {"xml": xml_path.read_text(encoding="utf-8"), "cmid": tickets.data["cmid"]})
+    assert r.json()["questions"] == 3, r.text
+    drawn = sandbox.actor(f"/quiz/{tickets.data['quizid']}/attempt", {"email": "dias@uni.kz"})
+    assert drawn.status_code == 200, drawn.text
+    assert drawn.json()["ticket"] in ("ticket-1", "ticket-2", "ticket-3")
 
 
 def test_core_only_without_a_quiz_tells_the_secretary_what_to_do(

@@ -276,8 +276,10 @@ def _seed_template(state: dict[str, Any]) -> None:
         state, id=2, fullname="Attestation template", shortname="LMSB-TEMPLATE", idnumber="lmsbridge-template"
     )
     state["seq"]["course"] = 2
-    cat = _new_qcat(state, "Tickets", course["contextid"])
-    quiz = _new_quiz(state, 2, "Ticket")
+    _new_qcat(state, "top", course["contextid"])
+    quiz = _new_quiz(state, 2, "Ticket", timelimit=1800)
+    # "Tickets" in the quiz's own question bank (where 5.x requires it, and what the bridge imports into).
+    cat = _new_qcat(state, "Tickets", state["cms"][str(quiz["coursemodule"])]["contextid"])
     quiz["slots"].append(
         {
             "slot": 1,
@@ -2026,29 +2028,26 @@ class MoodleSandbox:
             root = ET.fromstring(str(body.get("xml", "")))  # noqa: S314
         except ET.ParseError as exc:
             raise _BadActor(f"not Moodle XML: {exc}") from None
+        cm = st["cms"].get(str(body.get("cmid", "")))
         cat = None
         made = 0
         for q in root.iter("question"):
             if q.get("type") == "category":
-                name = (q.findtext("category/text") or "").split("/")[-1]
-                cat = next(
-                    (
-                        c
-                        for c in st["qcats"].values()
-                        if c["contextid"] == course["contextid"] and c["name"] == name
-                    ),
-                    None,
-                ) or _new_qcat(st, name, course["contextid"])
+                path = (q.findtext("category/text") or "").split("/")
+                if path[0] == "$module$":
+                    if cm is None or cm["course"] != courseid:
+                        raise _BadActor("a $module$ category needs the cmid of an activity of this course")
+                    ctx = cm["contextid"]
+                else:
+                    ctx = course["contextid"]
+                name = path[-1]
+                cat = next((c for c in st["qcats"].values() if c["contextid"] == ctx and c["name"] == name),
+                           None) or _new_qcat(st, name, ctx)
             elif q.get("type") == "essay" and cat is not None:
                 qid = _next(st, "question")
-                st["questions"][str(qid)] = {
-                    "id": qid,
-                    "category": cat["id"],
-                    "idnumber": q.findtext("idnumber"),
-                    "name": q.findtext("name/text"),
-                    "qtype": "essay",
-                    "questiontext": q.findtext("questiontext/text"),
-                }
+                st["questions"][str(qid)] = {"id": qid, "category": cat["id"], "idnumber": q.findtext("idnumber"),
+                                             "name": q.findtext("name/text"), "qtype": "essay",
+                                             "questiontext": q.findtext("questiontext/text")}
                 made += 1
         return {"questions": made, "categoryid": cat["id"] if cat else None}
 
