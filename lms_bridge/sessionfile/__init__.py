@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lms_bridge.domain.session import SessionSpec
-from lms_bridge.sessionfile.problems import Location, Problem, SessionFileError
+from lms_bridge.sessionfile.problems import Location, Problem, SessionFileError, _l
 from lms_bridge.sessionfile.validate import build_spec
 from lms_bridge.sessionfile.xlsxfile import read_xlsx
 from lms_bridge.sessionfile.yamlfile import read_yaml
@@ -27,7 +27,7 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 
 
 def _too_big(file: str) -> Problem:
-    return Problem(file, Location(), "", "The file is larger than %(mb)s MB; is it the right file?",
+    return Problem(file, Location(), "", _l("The file is larger than %(mb)s MB; is it the right file?"),
                    {"mb": MAX_FILE_BYTES // (1024 * 1024)})
 
 
@@ -58,11 +58,11 @@ def read_session_file(path: Path) -> tuple[SessionSpec | None, list[Problem]]:
             return None, [_too_big(str(path))]
         data = path.read_bytes()
     except IsADirectoryError:
-        return None, [Problem(str(path), Location(), "", "This is a folder, not a session file.")]
+        return None, [Problem(str(path), Location(), "", _l("This is a folder, not a session file."))]
     except FileNotFoundError:
-        return None, [Problem(str(path), Location(), "", "The file does not exist.")]
+        return None, [Problem(str(path), Location(), "", _l("The file does not exist."))]
     except OSError as exc:
-        return None, [Problem(str(path), Location(), "", "The file cannot be read (%(reason)s).",
+        return None, [Problem(str(path), Location(), "", _l("The file cannot be read (%(reason)s)."),
                               {"reason": exc.strerror or type(exc).__name__})]
     spec, problems = read_session(data, path.name)
     # Name the file as the user typed it (a relative path stays relative).

@@ -14,6 +14,15 @@ from typing import Any
 from lms_bridge.i18n import gettext
 
 
+def _l(msgid: str) -> str:
+    """Mark ``msgid`` for extraction (scripts/catalogs.py collects ``_l``); it is translated when shown.
+
+    Problems keep the msgid rather than translated text, so one problem reads in the language of
+    whoever looks at it (the CLI's, or the page's).
+    """
+    return msgid
+
+
 @dataclass(frozen=True)
 class Location:
     """Where in the file: a workbook ``sheet``/``row``/``column``, or a YAML ``path`` and ``line``."""

@@ -24,7 +24,7 @@ from lms_bridge.domain.session import (
     Student,
     Ticket,
 )
-from lms_bridge.sessionfile.problems import Location, Problem
+from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import Cell, RawRecord, RawSession
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -60,12 +60,12 @@ class _Validator:
             value = int(value)  # Excel stores an id typed as 210103045 as a float
         if isinstance(value, datetime | date | time | list):
             assert cell is not None
-            self.problem(cell.loc, key, "Expected text here.")
+            self.problem(cell.loc, key, _l("Expected text here."))
             return None
         text = "" if value is None else str(value).strip()
         if not text:
             if required:
-                self.problem(cell.loc if cell else rec_loc, key, "This field is required.")
+                self.problem(cell.loc if cell else rec_loc, key, _l("This field is required."))
                 return None
             return ""
         return text
@@ -75,7 +75,7 @@ class _Validator:
         cell = cells.get(key)
         if cell is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
             if required:
-                self.problem(cell.loc if cell else rec_loc, key, "This field is required.")
+                self.problem(cell.loc if cell else rec_loc, key, _l("This field is required."))
             return None
         value = cell.value
         number: int | None = None
@@ -87,10 +87,10 @@ class _Validator:
                 isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value)):
             number = int(value)
         if number is None:
-            self.problem(cell.loc, key, "%(value)s is not a whole number.", value=_show(value))
+            self.problem(cell.loc, key, _l("%(value)s is not a whole number."), value=_show(value))
             return None
         if not low <= number <= high:
-            self.problem(cell.loc, key, "%(value)s is out of range: it must be from %(low)s to %(high)s.",
+            self.problem(cell.loc, key, _l("%(value)s is out of range: it must be from %(low)s to %(high)s."),
                          value=number, low=low, high=high)
             return None
         return number
@@ -110,7 +110,7 @@ class _Validator:
                 return True
             if word in _FALSE:
                 return False
-        self.problem(cell.loc, key, "%(value)s is not yes or no.", value=_show(value))
+        self.problem(cell.loc, key, _l("%(value)s is not yes or no."), value=_show(value))
         return None
 
     def choice(self, rec_loc: Location, cells: dict[str, Cell], key: str, allowed: tuple[str, ...], *,
@@ -124,7 +124,7 @@ class _Validator:
         word = text.lower()
         if word not in allowed:
             assert cell is not None
-            self.problem(cell.loc, key, "Unknown value %(value)s: use one of %(allowed)s.",
+            self.problem(cell.loc, key, _l("Unknown value %(value)s: use one of %(allowed)s."),
                          value=_show(text), allowed=", ".join(allowed))
             return None
         return word
@@ -135,7 +135,7 @@ class _Validator:
             return None
         address = text.lower()
         if not EMAIL_RE.match(address) or ".." in address or len(address) > 254:
-            self.problem(cells[key].loc, key, "%(value)s is not a valid email address.", value=_show(text))
+            self.problem(cells[key].loc, key, _l("%(value)s is not a valid email address."), value=_show(text))
             return None
         return address
 
@@ -146,8 +146,8 @@ class _Validator:
         code = self.text(loc, raw, "code", required=True)
         if code is not None and not CODE_RE.match(code):
             self.problem(raw["code"].loc, "code",
-                         "The session code %(value)s may only hold Latin letters, digits, - and _ "
-                         "(at most 80).", value=_show(code))
+                         _l("The session code %(value)s may only hold Latin letters, digits, - and _ "
+                         "(at most 80)."), value=_show(code))
             code = None
         out["code"] = code
         out["title"] = self.text(loc, raw, "title", required=True)
@@ -164,7 +164,7 @@ class _Validator:
         if (prep is not None and out["kind"] is ExamKind.WRITTEN_EXAM and prep < MIN_WRITTEN_PREPARATION):
             cell = raw.get("preparation_minutes")
             self.problem(cell.loc if cell else loc, "preparation_minutes",
-                         "A written exam needs at least %(min)s minutes of preparation (2 academic hours).",
+                         _l("A written exam needs at least %(min)s minutes of preparation (2 academic hours)."),
                          min=MIN_WRITTEN_PREPARATION)
             prep = None
         out["preparation_minutes"] = prep
@@ -191,13 +191,13 @@ class _Validator:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             self.problem(raw["timezone"].loc, "timezone",
-                         "Unknown time zone %(value)s (write it like Asia/Almaty).", value=_show(name))
+                         _l("Unknown time zone %(value)s (write it like Asia/Almaty)."), value=_show(name))
             return None
 
     def starts_at(self, loc: Location, raw: dict[str, Cell], zone: ZoneInfo | None) -> datetime | None:
         cell = raw.get("starts_at")
         if cell is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
-            self.problem(cell.loc if cell else loc, "starts_at", "This field is required.")
+            self.problem(cell.loc if cell else loc, "starts_at", _l("This field is required."))
             return None
         value = cell.value
         moment: datetime | None = None
@@ -210,12 +210,12 @@ class _Validator:
                 moment = None
             if moment is None or ("T" not in value and " " not in value.strip()):
                 self.problem(cell.loc, "starts_at",
-                             "%(value)s is not a possible date and time (write it like 2026-06-10T09:00).",
+                             _l("%(value)s is not a possible date and time (write it like 2026-06-10T09:00)."),
                              value=_show(value))
                 return None
         else:
             self.problem(cell.loc, "starts_at",
-                         "%(value)s is not a possible date and time (write it like 2026-06-10T09:00).",
+                         _l("%(value)s is not a possible date and time (write it like 2026-06-10T09:00)."),
                          value=_show(value))
             return None
         if zone is None:
@@ -225,7 +225,7 @@ class _Validator:
         local = moment.replace(tzinfo=zone)
         # A wall-clock time skipped by a daylight-saving jump does not survive the round trip.
         if local.astimezone(ZoneInfo("UTC")).astimezone(zone).replace(tzinfo=None) != moment:
-            self.problem(cell.loc, "starts_at", "%(value)s does not exist in the time zone %(zone)s.",
+            self.problem(cell.loc, "starts_at", _l("%(value)s does not exist in the time zone %(zone)s."),
                          value=moment.isoformat(timespec="minutes"), zone=zone.key)
             return None
         return local
@@ -237,12 +237,12 @@ class _Validator:
         if isinstance(cell.value, datetime | date):
             # Excel turns "2/3" typed into a cell into the 2nd of March (or the 3rd of February).
             self.problem(cell.loc, "grading.quorum",
-                         "The quorum was read as a date; format the cell as text and write it like 2/3.")
+                         _l("The quorum was read as a date; format the cell as text and write it like 2/3."))
             return None
         match = QUORUM_RE.match(str(cell.value))
         if not match or not 0 < int(match[1]) <= int(match[2]):
             self.problem(cell.loc, "grading.quorum",
-                         "%(value)s is not a quorum: write a fraction of the voting members like 2/3.",
+                         _l("%(value)s is not a quorum: write a fraction of the voting members like 2/3."),
                          value=_show(cell.value))
             return None
         return int(match[1]), int(match[2])
@@ -260,7 +260,7 @@ class _Validator:
             role = self.choice(rec.loc, rec.fields, "role", tuple(r.value for r in Role), default=None)
             if email is not None and email in seen:
                 self.problem(rec.fields["email"].loc, "email",
-                             "%(email)s is listed twice in the commission (first at %(first)s).",
+                             _l("%(email)s is listed twice in the commission (first at %(first)s)."),
                              email=email, first=seen[email].loc.describe())
                 email = None
             elif email is not None:
@@ -270,17 +270,17 @@ class _Validator:
                 continue
             members.append(Member(name=name, email=email, role=Role(role)))
         if not records:
-            self.problem(self.raw.commission_loc, "", "The commission is empty.")
+            self.problem(self.raw.commission_loc, "", _l("The commission is empty."))
             return None
         for role in (Role.CHAIR, Role.SECRETARY):
             holders = [r for r in records if _word(r.fields.get("role")) == role.value]
             if not holders:
                 self.problem(self.raw.commission_loc, "role",
-                             "The commission needs exactly one %(role)s; the file has none.", role=role.value)
+                             _l("The commission needs exactly one %(role)s; the file has none."), role=role.value)
                 ok = False
             for extra in holders[1:]:
                 self.problem(extra.fields["role"].loc, "role",
-                             "The commission needs exactly one %(role)s; %(first)s is already the %(role)s.",
+                             _l("The commission needs exactly one %(role)s; %(first)s is already the %(role)s."),
                              role=role.value, first=holders[0].loc.describe())
                 ok = False
         return members if ok else None
@@ -304,27 +304,27 @@ class _Validator:
             bad_rating = rating is None and not _blank(rec.fields.get("admission_rating"))
             if sid is not None and sid in by_id:
                 self.problem(rec.fields["id"].loc, "id",
-                             "Student %(id)s is listed twice (first at %(first)s).",
+                             _l("Student %(id)s is listed twice (first at %(first)s)."),
                              id=sid, first=by_id[sid].loc.describe())
                 sid = None
             elif sid is not None:
                 by_id[sid] = rec
             if email is not None and email in by_email:
                 self.problem(rec.fields["email"].loc, "email",
-                             "%(email)s is used by two students (first at %(first)s).",
+                             _l("%(email)s is used by two students (first at %(first)s)."),
                              email=email, first=by_email[email].loc.describe())
                 email = None
             elif email is not None:
                 by_email[email] = rec
             if email is not None and email in commission_emails:
                 self.problem(rec.fields["email"].loc, "email",
-                             "%(email)s is a commission member (%(where)s) and cannot also be a student.",
+                             _l("%(email)s is a commission member (%(where)s) and cannot also be a student."),
                              email=email, where=commission_emails[email].describe())
                 email = None
             if (kind is ExamKind.TEST_EXAM and admitted and rating is None and not bad_rating):
                 where = rec.fields["admission_rating"].loc if "admission_rating" in rec.fields else rec.loc
                 self.problem(where, "admission_rating",
-                             "A test exam needs the admission rating (0 to 60) of every admitted student.")
+                             _l("A test exam needs the admission rating (0 to 60) of every admitted student."))
                 bad_rating = True
             if None in (sid, name, email, admitted, note) or bad_rating:
                 ok = False
@@ -336,10 +336,10 @@ class _Validator:
             out.append(Student(id=sid, name=name, email=email, admitted=bool(admitted), admission_note=note,
                                admission_rating=rating))
         if not records:
-            self.problem(self.raw.students_loc, "", "The student list is empty.")
+            self.problem(self.raw.students_loc, "", _l("The student list is empty."))
             ok = False
         elif ok and not any(s.admitted for s in out):
-            self.problem(self.raw.students_loc, "admitted", "No student is admitted to the session.")
+            self.problem(self.raw.students_loc, "admitted", _l("No student is admitted to the session."))
             ok = False
         return out if ok else None
 
@@ -354,7 +354,7 @@ class _Validator:
             number = self.integer(rec.loc, rec.fields, "number", low=1, high=9999, required=True)
             if number is not None and number in seen:
                 self.problem(rec.fields["number"].loc, "number",
-                             "Ticket %(number)s is listed twice (first at %(first)s).",
+                             _l("Ticket %(number)s is listed twice (first at %(first)s)."),
                              number=number, first=seen[number].loc.describe())
                 number = None
             elif number is not None:
@@ -365,14 +365,14 @@ class _Validator:
                 continue
             out.append(Ticket(number=number, questions=tuple(questions)))
         if ok and not out and kind in TICKET_KINDS:
-            self.problem(self.raw.tickets_loc, "number", "An exam of this kind needs at least one ticket.")
+            self.problem(self.raw.tickets_loc, "number", _l("An exam of this kind needs at least one ticket."))
             ok = False
         return sorted(out, key=lambda t: t.number) if ok else None
 
     def questions(self, rec: RawRecord) -> list[str] | None:
         cell = rec.fields.get("questions")
         if cell is None or not cell.value:
-            self.problem(cell.loc if cell else rec.loc, "questions", "The ticket has no questions.")
+            self.problem(cell.loc if cell else rec.loc, "questions", _l("The ticket has no questions."))
             return None
         texts: list[str] = []
         ok = True
@@ -382,7 +382,7 @@ class _Validator:
                 value = int(value)
             text = "" if value is None else str(value).strip()
             if not text or isinstance(value, list | dict):
-                self.problem(q.loc, f"question {index}", "The question is empty.")
+                self.problem(q.loc, f"question {index}", _l("The question is empty."))
                 ok = False
             texts.append(text)
         return texts if ok else None

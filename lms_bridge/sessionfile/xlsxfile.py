@@ -13,7 +13,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
-from lms_bridge.sessionfile.problems import Location, Problem
+from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import (
     COMMISSION_FIELDS,
     SESSION_KEYS,
@@ -43,8 +43,8 @@ def read_xlsx(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]
     if data.startswith(OLE_MAGIC):
         # The Excel 97-2003 format, and also what Excel writes for a password-protected workbook.
         return None, [Problem(file, Location(), "",
-                              "This is an old .xls (or password-protected) workbook; save it as an "
-                              "unprotected .xlsx workbook.")]
+                              _l("This is an old .xls (or password-protected) workbook; save it as an "
+                              "unprotected .xlsx workbook."))]
     try:
         with warnings.catch_warnings():
             # openpyxl warns about Excel features it drops (extended data validation, slicers);
@@ -56,12 +56,12 @@ def read_xlsx(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]
         # A damaged workbook can fail deep inside the zip or XML reader in many ways; all of them
         # mean the same thing to the secretary.
         return None, [Problem(file, Location(), "",
-                              "This is not an Excel workbook (.xlsx), or the workbook is damaged.")]
+                              _l("This is not an Excel workbook (.xlsx), or the workbook is damaged."))]
     except Exception as exc:
         # lxml / ElementTree parse errors of a broken sheet XML have no common base class here.
         if type(exc).__name__ in ("ParseError", "XMLSyntaxError"):
             return None, [Problem(file, Location(), "",
-                                  "This is not an Excel workbook (.xlsx), or the workbook is damaged.")]
+                                  _l("This is not an Excel workbook (.xlsx), or the workbook is damaged."))]
         raise
     try:
         return _Reader(file).read(book)
@@ -82,7 +82,7 @@ class _Reader:
         raw = RawSession(file=self.file)
         for name in SHEETS:
             if name not in by_name:
-                self.problem(Location(sheet=name), "", "The sheet %(sheet)s is missing.", sheet=name)
+                self.problem(Location(sheet=name), "", _l("The sheet %(sheet)s is missing."), sheet=name)
         if "session" in by_name:
             raw.session_loc = Location(sheet="session")
             self.session(by_name["session"], raw.session)
@@ -101,7 +101,7 @@ class _Reader:
             if _blank(key_value):
                 if not _blank(value):
                     self.problem(Location(sheet="session", row=row_no, column="A"), "",
-                                 "A value without a key: write the key in column A.")
+                                 _l("A value without a key: write the key in column A."))
                 continue
             key = str(key_value).strip().lower()
             if row_no == 1 and key == "key":
@@ -109,11 +109,11 @@ class _Reader:
             loc = Location(sheet="session", row=row_no, column="B")
             if key not in SESSION_KEYS:
                 self.problem(Location(sheet="session", row=row_no, column="A"), key,
-                             "Unknown field %(key)s.", key=key)
+                             _l("Unknown field %(key)s."), key=key)
                 continue
             if key in first_key:
                 self.problem(Location(sheet="session", row=row_no, column="A"), key,
-                             "The key %(key)s is given twice (first at row %(first)s).",
+                             _l("The key %(key)s is given twice (first at row %(first)s)."),
                              key=key, first=first_key[key])
                 continue
             first_key[key] = row_no
@@ -134,23 +134,23 @@ class _Reader:
                 label = f"question {int(match[1])}"
             elif label not in KNOWN_COLUMNS[name]:
                 self.problem(Location(sheet=name, row=1, column=get_column_letter(index)), label,
-                             "Unknown column %(column)s.", column=label)
+                             _l("Unknown column %(column)s."), column=label)
                 continue
             if label in columns.values():
                 self.problem(Location(sheet=name, row=1, column=get_column_letter(index)), label,
-                             "The column %(column)s is given twice.", column=label)
+                             _l("The column %(column)s is given twice."), column=label)
                 continue
             columns[index] = label
         missing = [c for c in REQUIRED_COLUMNS[name] if c not in columns.values()]
         for column in missing:
-            self.problem(Location(sheet=name, row=1), column, "The column %(column)s is missing.",
+            self.problem(Location(sheet=name, row=1), column, _l("The column %(column)s is missing."),
                          column=column)
         if missing:
             return None
         numbers = sorted(questions.values())
         if numbers != list(range(1, len(numbers) + 1)):
             self.problem(Location(sheet=name, row=1), "question",
-                         "The question columns must be numbered 1, 2, 3, … without gaps.")
+                         _l("The question columns must be numbered 1, 2, 3, … without gaps."))
             return None
         records: list[RawRecord] = []
         for row_no, row in enumerate(rows, start=2):
@@ -170,7 +170,7 @@ class _Reader:
             for index, value in enumerate(row, start=1):
                 if index not in columns and not _blank(value):
                     self.problem(Location(sheet=name, row=row_no, column=get_column_letter(index)), "",
-                                 "A value in a column without a title.")
+                                 _l("A value in a column without a title."))
             if name == "tickets":
                 ordered = [c for _n, c in sorted(q_cells, key=lambda nc: nc[0])]
                 while ordered and _blank(ordered[-1].value):

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from lms_bridge.sessionfile.problems import Location, Problem
+from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import (
     COMMISSION_FIELDS,
     SESSION_KEYS,
@@ -30,7 +30,7 @@ SECTIONS = ("session", "commission", "students", "tickets")
 def decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
     """The file as text, or the problem with its encoding (it must be UTF-8)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None, [Problem(file, Location(), "", "The file is saved as UTF-16; save it as UTF-8.")]
+        return None, [Problem(file, Location(), "", _l("The file is saved as UTF-16; save it as UTF-8."))]
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]  # a UTF-8 byte-order mark, as Windows Notepad writes it
     try:
@@ -38,8 +38,8 @@ def decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return None, [Problem(file, Location(line=line), "",
-                              "The file is not UTF-8 text (a byte at line %(line)s cannot be read); "
-                              "save it with the UTF-8 encoding.", {"line": line})]
+                              _l("The file is not UTF-8 text (a byte at line %(line)s cannot be read); "
+                              "save it with the UTF-8 encoding."), {"line": line})]
 
 
 def read_yaml(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]:
@@ -54,14 +54,14 @@ def read_yaml(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]
         line = mark.line + 1 if mark is not None else None
         detail = " ".join(x for x in (exc.context, exc.problem) if x)
         return None, [Problem(file, Location(line=line), "",
-                              "This is not valid YAML: %(detail)s.", {"detail": detail})]
+                              _l("This is not valid YAML: %(detail)s."), {"detail": detail})]
     except yaml.YAMLError as exc:  # a reader error (e.g. a control character) carries no mark
-        return None, [Problem(file, Location(), "", "This is not valid YAML: %(detail)s.",
+        return None, [Problem(file, Location(), "", _l("This is not valid YAML: %(detail)s."),
                               {"detail": str(exc)})]
     finally:
         loader.dispose()
     if root is None:
-        return None, [Problem(file, Location(), "", "The file is empty.")]
+        return None, [Problem(file, Location(), "", _l("The file is empty."))]
     return _Walker(loader, file).session(root)
 
 
@@ -82,18 +82,18 @@ class _Walker:
         """Key -> (key node, value node); reports a non-mapping, and repeated or non-text keys."""
         if not isinstance(node, MappingNode):
             self.problem(Location(path=path, line=_line(node)), field,
-                         "Expected a set of \"key: value\" lines here.")
+                         _l("Expected a set of \"key: value\" lines here."))
             return None
         self.loader.flatten_mapping(node)  # resolves "<<: *anchor" merges
         out: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else None
             if not isinstance(key, str) or not key:
-                self.problem(Location(path=path, line=_line(key_node)), field, "A key here is not a name.")
+                self.problem(Location(path=path, line=_line(key_node)), field, _l("A key here is not a name."))
                 continue
             if key in out:
                 self.problem(Location(path=_join(path, key), line=_line(key_node)), key,
-                             "The key %(key)s is given twice (first at line %(first)s).",
+                             _l("The key %(key)s is given twice (first at line %(first)s)."),
                              key=key, first=_line(out[key][0]))
                 continue
             out[key] = (key_node, value_node)
@@ -102,14 +102,14 @@ class _Walker:
     def scalar(self, node: Node, path: str, field: str) -> Cell:
         loc = Location(path=path, line=_line(node))
         if not isinstance(node, ScalarNode):
-            self.problem(loc, field, "Expected a single value here, not a list or a set of keys.")
+            self.problem(loc, field, _l("Expected a single value here, not a list or a set of keys."))
             return Cell(None, loc)
         try:
             value = self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError):
             # e.g. 2026-02-30 09:00:00, which YAML reads as a timestamp and datetime refuses
             value_text = node.value
-            self.problem(loc, field, "%(value)s is not a possible value here.", value=f'"{value_text}"')
+            self.problem(loc, field, _l("%(value)s is not a possible value here."), value=f'"{value_text}"')
             return Cell(None, loc)
         return Cell(value, loc)
 
@@ -121,11 +121,11 @@ class _Walker:
         for key, (key_node, _value) in top.items():
             if key not in SECTIONS:
                 self.problem(Location(path=key, line=_line(key_node)), key,
-                             "Unknown section %(key)s: the file has the sections %(known)s.",
+                             _l("Unknown section %(key)s: the file has the sections %(known)s."),
                              key=key, known=", ".join(SECTIONS))
         for section in SECTIONS:
             if section not in top:
-                self.problem(Location(line=_line(root)), section, "The section %(section)s is missing.",
+                self.problem(Location(line=_line(root)), section, _l("The section %(section)s is missing."),
                              section=section)
         if "session" in top:
             node = top["session"][1]
@@ -148,10 +148,10 @@ class _Walker:
                 self.flatten(value_node, _join(path, key), dotted + ".", out)
             elif dotted not in SESSION_KEYS:
                 self.problem(Location(path=_join(path, key), line=_line(key_node)), dotted,
-                             "Unknown field %(key)s.", key=dotted)
+                             _l("Unknown field %(key)s."), key=dotted)
             elif dotted in out:
                 self.problem(Location(path=_join(path, key), line=_line(key_node)), dotted,
-                             "The key %(key)s is given twice (first at line %(first)s).",
+                             _l("The key %(key)s is given twice (first at line %(first)s)."),
                              key=dotted, first=out[dotted].loc.line)
             else:
                 out[dotted] = self.scalar(value_node, _join(path, key), dotted)
@@ -163,7 +163,7 @@ class _Walker:
         if isinstance(node, ScalarNode) and node.value in ("", "~", "null"):
             return [], section_loc  # "students:" with nothing under it: an empty list
         if not isinstance(node, SequenceNode):
-            self.problem(section_loc, section, "Expected a list (lines starting with \"- \") here.")
+            self.problem(section_loc, section, _l("Expected a list (lines starting with \"- \") here."))
             return None, section_loc
         out: list[RawRecord] = []
         for index, item in enumerate(node.value, start=1):
@@ -175,7 +175,7 @@ class _Walker:
             for key, (k_node, v_node) in fields.items():
                 if key not in known:
                     self.problem(Location(path=_join(path, key), line=_line(k_node)), key,
-                                 "Unknown field %(key)s.", key=key)
+                                 _l("Unknown field %(key)s."), key=key)
                 elif key == "questions":
                     rec.fields[key] = self.question_list(v_node, _join(path, key))
                 else:
@@ -186,7 +186,7 @@ class _Walker:
     def question_list(self, node: Node, path: str) -> Cell:
         loc = Location(path=path, line=_line(node))
         if not isinstance(node, SequenceNode):
-            self.problem(loc, "questions", "Expected a list (lines starting with \"- \") here.")
+            self.problem(loc, "questions", _l("Expected a list (lines starting with \"- \") here."))
             return Cell([], loc)
         return Cell([self.scalar(q, f"{path}[{i}]", "questions") for i, q in enumerate(node.value, start=1)],
                     loc)

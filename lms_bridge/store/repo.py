@@ -56,6 +56,11 @@ from lms_bridge.store.models import (
 )
 
 
+def _l(msgid: str) -> str:
+    """Mark ``msgid`` for extraction (scripts/catalogs.py collects ``_l``); :class:`Note` translates it."""
+    return msgid
+
+
 @dataclass(frozen=True)
 class Note:
     """A translatable sentence about a change or a refusal, translated when shown."""
@@ -192,8 +197,8 @@ def _create(db: Session, spec: SessionSpec, source_name: str) -> ImportResult:
     session.tickets = [TicketRecord(number=t.number, questions=list(t.questions)) for t in spec.tickets]
     db.add(session)
     db.flush()
-    note = Note("Session %(code)s created: %(members)s commission members, %(students)s students "
-                "(%(admitted)s admitted), %(tickets)s tickets.",
+    note = Note(_l("Session %(code)s created: %(members)s commission members, %(students)s students "
+                "(%(admitted)s admitted), %(tickets)s tickets."),
                 {"code": spec.code, "members": len(spec.commission), "students": len(spec.students),
                  "admitted": len(spec.admitted), "tickets": len(spec.tickets)})
     return ImportResult(created=True, changes=[note], session=session)
@@ -258,8 +263,8 @@ class _Reconcile:
         self.plan_tickets()
         sealed = self.session.status == "sealed" or self.session.sealed_at is not None
         if sealed and self.changes:
-            self.refusals.insert(0, Note("The session %(code)s is sealed (its protocol is signed); "
-                                         "it can no longer change.", {"code": self.session.code}))
+            self.refusals.insert(0, Note(_l("The session %(code)s is sealed (its protocol is signed); "
+                                         "it can no longer change."), {"code": self.session.code}))
         if self.refusals:
             raise ImportRefused(self.session.code, self.refusals)
         for write in self.writes:
@@ -278,12 +283,12 @@ class _Reconcile:
         changed = [key for key in new if old[key] != new[key]]
         for key in changed:
             if key in ("kind", "language") and self.provisioned:
-                self.refuse("The %(field)s cannot change from %(old)s to %(new)s: the session has "
-                            "already been provisioned with it.", field=key, old=old[key], new=new[key])
+                self.refuse(_l("The %(field)s cannot change from %(old)s to %(new)s: the session has "
+                            "already been provisioned with it."), field=key, old=old[key], new=new[key])
             elif key in ("grading", "degree_vote") and self.any_ballots:
-                self.refuse("The %(field)s cannot change: commission members have already voted.", field=key)
+                self.refuse(_l("The %(field)s cannot change: commission members have already voted."), field=key)
             elif key in ("starts_at", "timezone", "preparation_minutes", "answer_minutes") and self.any_draw:
-                self.refuse("The %(field)s cannot change: the sitting has begun (tickets were drawn).",
+                self.refuse(_l("The %(field)s cannot change: the sitting has begun (tickets were drawn)."),
                             field=key)
             else:
                 shown_old, shown_new = old[key], new[key]
@@ -293,7 +298,7 @@ class _Reconcile:
                     shown_new = new[key].strftime("%Y-%m-%d %H:%M")
                 elif key == "grading":
                     shown_old, shown_new = _show_grading(old[key]), _show_grading(new[key])
-                self.change("%(field)s changed from %(old)s to %(new)s.", field=key, old=str(shown_old),
+                self.change(_l("%(field)s changed from %(old)s to %(new)s."), field=key, old=str(shown_old),
                             new=str(shown_new))
                 self.writes.append(partial(setattr, s, key, new[key]))
 
@@ -303,37 +308,37 @@ class _Reconcile:
         for position, m in enumerate(self.spec.commission):
             rec = stored.get(m.email)
             if rec is None:
-                self.change("Commission member %(name)s <%(email)s> added as %(role)s.",
+                self.change(_l("Commission member %(name)s <%(email)s> added as %(role)s."),
                             name=m.name, email=m.email, role=m.role.value)
                 self.writes.append(partial(self.session.members.append, CommissionMember(
                     position=position, name=m.name, email=m.email, role=m.role.value)))
                 continue
             if rec.role != m.role.value:
                 if self.member_voted(rec):
-                    self.refuse("%(email)s has already voted, so their role cannot change from %(old)s to "
-                                "%(new)s.", email=m.email, old=rec.role, new=m.role.value)
+                    self.refuse(_l("%(email)s has already voted, so their role cannot change from %(old)s to "
+                                "%(new)s."), email=m.email, old=rec.role, new=m.role.value)
                     continue
-                self.change("Commission member %(email)s: role changed from %(old)s to %(new)s.",
+                self.change(_l("Commission member %(email)s: role changed from %(old)s to %(new)s."),
                             email=m.email, old=rec.role, new=m.role.value)
             if rec.name != m.name:
-                self.change("Commission member %(email)s: name changed to %(name)s.", email=m.email,
+                self.change(_l("Commission member %(email)s: name changed to %(name)s."), email=m.email,
                             name=m.name)
             if not rec.active:
-                self.change("Commission member %(email)s is back in the commission.", email=m.email)
+                self.change(_l("Commission member %(email)s is back in the commission."), email=m.email)
             self.writes.append(partial(_assign, rec, name=m.name, role=m.role.value, active=True,
                                        position=position))
         for email, rec in stored.items():
             if email in wanted or not rec.active:
                 continue
             if self.member_voted(rec):
-                self.refuse("Commission member %(email)s cannot be removed: they have already voted.",
+                self.refuse(_l("Commission member %(email)s cannot be removed: they have already voted."),
                             email=email)
             elif self.referenced(email):
-                self.change("Commission member %(email)s left the commission (kept as inactive: "
-                            "provisioning has already included them).", email=email)
+                self.change(_l("Commission member %(email)s left the commission (kept as inactive: "
+                            "provisioning has already included them)."), email=email)
                 self.writes.append(partial(_assign, rec, active=False))
             else:
-                self.change("Commission member %(email)s removed.", email=email)
+                self.change(_l("Commission member %(email)s removed."), email=email)
                 self.writes.append(partial(self.session.members.remove, rec))
 
     def plan_students(self) -> None:
@@ -351,9 +356,9 @@ class _Reconcile:
                     rec = candidate
             if rec is None or rec.id in matched:
                 if s.admitted:
-                    self.change("Student %(id)s %(name)s added.", id=s.id, name=s.name)
+                    self.change(_l("Student %(id)s %(name)s added."), id=s.id, name=s.name)
                 else:
-                    self.change("Student %(id)s %(name)s added (not admitted).", id=s.id, name=s.name)
+                    self.change(_l("Student %(id)s %(name)s added (not admitted)."), id=s.id, name=s.name)
                 self.late_writes.append(partial(self.session.students.append, _new_student(position, s)))
                 continue
             matched.add(rec.id)
@@ -362,14 +367,14 @@ class _Reconcile:
             if rec.id in matched or not rec.active:
                 continue
             if self.student_history(rec):
-                self.refuse("Student %(id)s %(name)s cannot be removed: they have already drawn a ticket, "
-                            "answered or been voted on.", id=rec.student_ref, name=rec.name)
+                self.refuse(_l("Student %(id)s %(name)s cannot be removed: they have already drawn a ticket, "
+                            "answered or been voted on."), id=rec.student_ref, name=rec.name)
             elif self.referenced(rec.student_ref, rec.email):
-                self.change("Student %(id)s %(name)s left the session (kept as inactive: provisioning has "
-                            "already included them).", id=rec.student_ref, name=rec.name)
+                self.change(_l("Student %(id)s %(name)s left the session (kept as inactive: provisioning has "
+                            "already included them)."), id=rec.student_ref, name=rec.name)
                 self.writes.append(partial(_assign, rec, active=False))
             else:
-                self.change("Student %(id)s %(name)s removed.", id=rec.student_ref, name=rec.name)
+                self.change(_l("Student %(id)s %(name)s removed."), id=rec.student_ref, name=rec.name)
                 self.writes.append(partial(self.session.students.remove, rec))
         if renames:
             # Ids and emails are unique per session: park the renamed rows on placeholders first so
@@ -392,38 +397,38 @@ class _Reconcile:
         label = {"id": s.id, "name": s.name}
         if rec.student_ref != s.id:
             if history or self.referenced(rec.student_ref):
-                self.refuse("The student with email %(email)s cannot change id from %(old)s to %(new)s: "
-                            "the session already holds records under the old id.", email=s.email,
+                self.refuse(_l("The student with email %(email)s cannot change id from %(old)s to %(new)s: "
+                            "the session already holds records under the old id."), email=s.email,
                             old=rec.student_ref, new=s.id)
                 return
-            self.change("Student %(email)s: id changed from %(old)s to %(new)s.", email=s.email,
+            self.change(_l("Student %(email)s: id changed from %(old)s to %(new)s."), email=s.email,
                         old=rec.student_ref, new=s.id)
         if rec.email != s.email:
-            self.change("Student %(id)s %(name)s: email changed from %(old)s to %(new)s.", old=rec.email,
+            self.change(_l("Student %(id)s %(name)s: email changed from %(old)s to %(new)s."), old=rec.email,
                         new=s.email, **label)
         if rec.student_ref != s.id or rec.email != s.email:
             renames.append((rec, s))
         if rec.name != s.name:
-            self.change("Student %(id)s: name changed to %(name)s.", **label)
+            self.change(_l("Student %(id)s: name changed to %(name)s."), **label)
         if rec.admitted and not s.admitted:
             if history:
-                self.refuse("Student %(id)s %(name)s cannot be withdrawn from the session: they have already "
-                            "drawn a ticket, answered or been voted on.", **label)
+                self.refuse(_l("Student %(id)s %(name)s cannot be withdrawn from the session: they have already "
+                            "drawn a ticket, answered or been voted on."), **label)
                 return
-            self.change("Student %(id)s %(name)s is no longer admitted.", **label)
+            self.change(_l("Student %(id)s %(name)s is no longer admitted."), **label)
         elif s.admitted and not rec.admitted:
-            self.change("Student %(id)s %(name)s is now admitted.", **label)
+            self.change(_l("Student %(id)s %(name)s is now admitted."), **label)
         if rec.admission_rating != s.admission_rating:
             if rec.id in self.decided_student_ids:
-                self.refuse("The admission rating of student %(id)s %(name)s cannot change: the "
-                            "commission has already decided their grade.", **label)
+                self.refuse(_l("The admission rating of student %(id)s %(name)s cannot change: the "
+                            "commission has already decided their grade."), **label)
                 return
-            self.change("Student %(id)s %(name)s: admission rating changed from %(old)s to %(new)s.",
+            self.change(_l("Student %(id)s %(name)s: admission rating changed from %(old)s to %(new)s."),
                         old=_dash(rec.admission_rating), new=_dash(s.admission_rating), **label)
         if rec.admission_note != s.admission_note:
-            self.change("Student %(id)s %(name)s: admission note changed.", **label)
+            self.change(_l("Student %(id)s %(name)s: admission note changed."), **label)
         if not rec.active:
-            self.change("Student %(id)s %(name)s is back in the session.", **label)
+            self.change(_l("Student %(id)s %(name)s is back in the session."), **label)
         self.writes.append(partial(
             _assign, rec, name=s.name, admitted=s.admitted, admission_note=s.admission_note,
             admission_rating=s.admission_rating, active=True, position=position))
@@ -434,24 +439,24 @@ class _Reconcile:
         for t in self.spec.tickets:
             rec = stored.get(t.number)
             if rec is None:
-                self.change("Ticket %(number)s added.", number=t.number)
+                self.change(_l("Ticket %(number)s added."), number=t.number)
                 self.late_writes.append(partial(self.session.tickets.append,
                                                 TicketRecord(number=t.number, questions=list(t.questions))))
             elif list(rec.questions) != list(t.questions):
                 if t.number in self.drawn_numbers:
-                    self.refuse("Ticket %(number)s cannot change: a student has already drawn it.",
+                    self.refuse(_l("Ticket %(number)s cannot change: a student has already drawn it."),
                                 number=t.number)
                 else:
-                    self.change("Ticket %(number)s: questions changed.", number=t.number)
+                    self.change(_l("Ticket %(number)s: questions changed."), number=t.number)
                     self.writes.append(partial(_assign, rec, questions=list(t.questions)))
         for number, rec in stored.items():
             if number in wanted:
                 continue
             if number in self.drawn_numbers:
-                self.refuse("Ticket %(number)s cannot be removed: a student has already drawn it.",
+                self.refuse(_l("Ticket %(number)s cannot be removed: a student has already drawn it."),
                             number=number)
             else:
-                self.change("Ticket %(number)s removed.", number=number)
+                self.change(_l("Ticket %(number)s removed."), number=number)
                 self.writes.append(partial(self.session.tickets.remove, rec))
 
 
