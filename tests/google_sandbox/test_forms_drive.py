@@ -114,7 +114,7 @@ def test_responses_filter_by_timestamp_and_pagination(tmp_path) -> None:
         google.service("drive", "drive.file").permissions().create(
             fileId=form_id, body={"role": "reader", "type": "user", "emailAddress": MEMBER, "view": "published"},
         ).execute()
-        for minute in range(3):
+        for _minute in range(3):
             clock.now += 60
             assert vote(google, form_id, MEMBER, {"Grade": "5"}).status_code == 200
         reader = google.service("forms", "forms.responses.readonly")

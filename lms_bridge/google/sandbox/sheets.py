@@ -236,6 +236,8 @@ def _write(ctx: Ctx, doc: dict[str, Any], vr: dict[str, Any], option: str, *, ra
     if option not in ("RAW", "USER_ENTERED"):
         raise bad_request("'valueInputOption' is required but not specified", field="value_input_option")
     sheet, r0, c0, r1, c1 = parse_a1(doc, range_text)
+    if ":" not in range_text.rpartition("!")[2]:
+        r1 = c1 = None  # a single cell (or a whole sheet) is where writing starts, not a bound
     values = vr.get("values") or []
     if vr.get("majorDimension") == "COLUMNS":
         width = max((len(c) for c in values), default=0)
