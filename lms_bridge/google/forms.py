@@ -43,9 +43,13 @@ class FormsClient:
         """:calls: GET /v1/forms/{formId}"""
         return self.t.execute(self._svc("forms.body").forms().get(formId=form_id), api=API)
 
-    def batch_update(self, form_id: str, requests: list[dict[str, Any]], *,
-                     include_form: bool = False) -> dict[str, Any]:
+    def batch_update(self, form_id: str, requests: list[dict[str, Any]], *, include_form: bool = False,
+                     recover: Callable[[], dict[str, Any] | None] | None = None) -> dict[str, Any]:
         """Apply ``requests`` atomically (all or nothing).
+
+        Not idempotent (a second createItem adds the question twice): after an ambiguous failure it
+        is sent again only when ``recover`` (typically a :meth:`get` that checks for the items) says
+        the first attempt did not apply; what ``recover`` returns stands for the reply.
 
         :calls: POST /v1/forms/{formId}:batchUpdate
         """
@@ -53,9 +57,7 @@ class FormsClient:
         if include_form:
             body["includeFormInResponse"] = True
         req = self._svc("forms.body").forms().batchUpdate(formId=form_id, body=body)
-        # Not retried after an ambiguous failure: a second createItem would add the question twice.
-        # The caller checks the form (get) before sending it again.
-        return self.t.execute(req, api=API, idempotent=False)
+        return self.t.execute(req, api=API, idempotent=False, recover=recover)
 
     def set_publish_state(self, form_id: str, *, published: bool, accepting: bool) -> dict[str, Any]:
         """Publish/unpublish and open/close the form; both flags are always sent (API requires it).

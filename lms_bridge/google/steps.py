@@ -319,7 +319,12 @@ def run_forms(ctx: StepContext) -> None:
                                 url=form.get("responderUri", e.data.get("url", "")),
                                 questions=_question_ids(form["items"], names))
                 continue
-        reply = g.forms.batch_update(e.external_id, form_requests(spec, s), include_form=True)
+        def applied(form_id: str = e.external_id) -> dict[str, Any] | None:
+            # The batch is atomic: items present means it was applied before the answer was lost.
+            current = g.forms.get(form_id)
+            return {"form": current} if current.get("items") else None
+
+        reply = g.forms.batch_update(e.external_id, form_requests(spec, s), include_form=True, recover=applied)
         form = reply.get("form", {})
         ctx.update_data(form_key(s), stage="configured",
                         url=form.get("responderUri") or e.data.get("url", ""),

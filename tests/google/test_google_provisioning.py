@@ -232,3 +232,17 @@ def test_without_domain_admin_people_are_invited(tmp_path: Path) -> None:
         assert len(students) == len(spec.admitted)
         assert {i["userId"] for i in students} == {e.data["userId"] for e in _journal(w.db, "classroom.student:")}
         assert ws.classroom.list_students("p:" + spec.code) == []  # nobody enrolled until they accept
+
+
+def test_answers_lost_to_timeouts_make_no_duplicates(tmp_path: Path) -> None:
+    """The sandbox makes the change and answers too late: creates are then found, not repeated."""
+    spec = make_spec(code="SE-2026-G6", students=4)
+    for w in _world(tmp_path, faults={"rate_timeout": 0.06, "timeout_seconds": 0.8, "seed": 1}):
+        w.settings = Settings(data_dir=tmp_path, google=GoogleSettings(pubsub_topic=TOPIC, timeout_seconds=0.3))
+        summary, ws = w.provision(spec, add_session(w.db, spec))
+        assert summary["status"] == "succeeded", summary
+        for student in spec.admitted:
+            title = f"{spec.code} · {student.id} · {student.name}"
+            assert len(ws.drive.find_by_name(title, mime_type="application/vnd.google-apps.form")) == 1
+        assert len(ws.classroom.list_topics("p:" + spec.code)) == 1
+        assert len(ws.classroom.list_announcements("p:" + spec.code)) == 1
