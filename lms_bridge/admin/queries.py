@@ -84,7 +84,9 @@ def run_view(run: ProvisioningRun, code: str, titles: dict[str, str]) -> dict[st
             "created": step.created,
             "reused": step.reused,
             "error": step.error,
-            "counts_label": counts_label(step.created, step.reused) if step.status != "pending" else "",
+            # A step that has not run has nothing to count; "0 created" would suggest it ran.
+            "counts_label": (counts_label(step.created, step.reused)
+                             if step.status not in ("pending", "skipped") else ""),
         })
     done = sum(1 for s in run.steps if s.status in ("done", "failed", "skipped"))
     created, reused = sum(s.created for s in run.steps), sum(s.reused for s in run.steps)
@@ -98,7 +100,8 @@ def run_view(run: ProvisioningRun, code: str, titles: dict[str, str]) -> dict[st
         "trigger": run.trigger,
         "created": created,
         "reused": reused,
-        "summary": _("%(done)s of %(total)s steps; %(counts)s", done=done, total=len(run.steps),
+        "summary": _("%(done)s of %(total)s steps; %(counts)s",
+                     done=sum(1 for s in run.steps if s.status == "done"), total=len(run.steps),
                      counts=counts_label(created, reused)),
         "error": run.error,
         "retryable": run.status == "failed",

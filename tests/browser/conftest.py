@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,46 +42,51 @@ def chrome_paths() -> tuple[str, str]:
 class LiveApp:
     url: str
     data_dir: Path
-    code: str = ""
+    app: Any
+    queue: Any
 
 
 @pytest.fixture
-def live_app(tmp_path: Path, chrome_paths: tuple[str, str]) -> Iterator[LiveApp]:
+def live_app(tmp_path: Path, chrome_paths: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[LiveApp]:
+    """The app, its worker and the sandboxes.  Parametrized indirectly with ``{"moodle_token": "x"}``
+    it gives Moodle a token the sandbox refuses (a provisioning that fails part-way)."""
     from lms_bridge.admin.auth import create_user
     from lms_bridge.app import create_app, state
+    from lms_bridge.config import Secret
     from lms_bridge.jobs import queue as jobqueue
     from lms_bridge.sandbox import effective_settings, start_server, stop_embedded
     from lms_bridge.store.db import transaction
 
+    options: dict[str, Any] = getattr(request, "param", None) or {}
     data_dir = tmp_path / "data"
     base = load_settings(environ={}, data_dir=str(data_dir), default_language="kk")
-    holder: dict[str, object] = {}
+    holder: dict[str, Any] = {}
 
-    def factory(url: str):  # type: ignore[no-untyped-def]
+    def factory(url: str) -> Any:
         # The webhooks' public URL is this server, known only once the port is bound.
         settings = effective_settings(replace(base, public_url=url))
+        if "moodle_token" in options:
+            settings = replace(settings, moodle=replace(settings.moodle, token=Secret(options["moodle_token"])))
         app = create_app(settings)
         queue = jobqueue.configure(settings, engine=state(app).engine)
         consumer = queue.consumer(workers=2, periodic=False, embedded=True)
         consumer.start()
-        holder.update(app=app, consumer=consumer)
+        holder.update(app=app, consumer=consumer, queue=queue)
         with transaction(state(app).sessionmaker) as db:
             create_user(db, USERNAME, PASSWORD, display_name="Айгүл Сейітова", language="kk")
         return app
 
     url, stop = start_server(factory=factory)
     try:
-        yield LiveApp(url=url, data_dir=data_dir)
+        yield LiveApp(url=url, data_dir=data_dir, app=holder["app"], queue=holder["queue"])
     finally:
         stop()
-        consumer = holder.get("consumer")
-        if consumer is not None:
-            consumer.stop(graceful=True)  # type: ignore[attr-defined]
+        if "consumer" in holder:
+            holder["consumer"].stop(graceful=True)
         jobqueue.reset()
         stop_embedded()
-        app = holder.get("app")
-        if app is not None:
-            state(app).engine.dispose()  # type: ignore[arg-type]
+        if "app" in holder:
+            state(holder["app"]).engine.dispose()
 
 
 @pytest.fixture

@@ -101,6 +101,9 @@ def test_sign_in_upload_and_provision(live_app: LiveApp, browser: Any, screensho
     assert driver.find_element(By.ID, "session-status").text == "Дайындалды"
     _full_page(driver, screenshot_dir / "session-provisioned.png")
 
+    # Votes and submissions arrive (the webhooks' work): the students table follows without a reload.
+    _student_progress_arrives(driver, live_app)
+
     # The language switch works on every page.
     driver.find_element(By.CSS_SELECTOR, '.langswitch button[data-lang="ru"]').click()
     _wait(driver, lambda d: d.find_element(By.ID, "provision-button").text == "Подготовить сессию")
@@ -116,3 +119,75 @@ def test_sign_in_upload_and_provision(live_app: LiveApp, browser: Any, screensho
     _full_page(driver, screenshot_dir / "second-run.png")
     driver.get(live_app.url + "/sessions")
     _full_page(driver, screenshot_dir / "sessions.png")
+
+
+def _student_progress_arrives(driver: Any, app: LiveApp) -> None:
+    from selenium.webdriver.common.by import By
+    from sqlalchemy import select
+
+    from lms_bridge.app import state
+    from lms_bridge.store.db import transaction
+    from lms_bridge.store.models import DecisionRecord, StudentRecord
+
+    marker = "live-" + str(id(driver))
+    driver.execute_script("document.body.setAttribute('data-marker', arguments[0])", marker)
+    with transaction(state(app.app).sessionmaker) as db:
+        student = db.scalars(select(StudentRecord).where(StudentRecord.admitted.is_(True))
+                             .order_by(StudentRecord.position)).first()
+        assert student is not None
+        student.ticket_number, student.files_received, student.status = 7, 3, "decided"
+        db.add(DecisionRecord(session_id=student.session_id, student_id=student.id, rule="mean", letter="A-",
+                              points=91.5, gpa=3.67, votes={}))
+        row_id = student.id
+    row = f'tr[data-student="{row_id}"]'
+    _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, row + ' [data-field="ticket"]').text == "7",
+          seconds=20)
+    assert driver.find_element(By.CSS_SELECTOR, row + ' [data-field="answers"]').text == "3 файл"
+    assert driver.find_element(By.CSS_SELECTOR, row + ' [data-field="status"]').text == "Шешім қабылданды"
+    assert driver.find_element(By.CSS_SELECTOR, row + ' [data-field="decision"]').text.startswith("A- 91.5")
+    # Updated in place, not by reloading the page.
+    assert driver.execute_script("return document.body.getAttribute('data-marker')") == marker
+
+
+@pytest.mark.parametrize("live_app", [{"moodle_token": "not-the-sandbox-token"}], indirect=True)
+def test_failure_in_plain_words_and_retry(live_app: LiveApp, browser: Any, screenshot_dir: Path) -> None:
+    from dataclasses import replace
+
+    from selenium.webdriver.common.by import By
+
+    from lms_bridge.app import state
+    from lms_bridge.config import Secret
+
+    driver = browser
+    _sign_in(driver, live_app)
+    driver.find_element(By.ID, "file").send_keys(str(SAMPLE))
+    driver.find_element(By.ID, "upload-button").click()
+    _wait(driver, lambda d: d.find_elements(By.ID, "provision-button"))
+    driver.find_element(By.ID, "provision-button").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "run").get_attribute("data-finished") == "true", seconds=120)
+    _wait(driver, lambda d: d.find_element(By.ID, "retry-button").is_displayed(), seconds=30)
+    failed = driver.find_elements(By.CSS_SELECTOR, "#run .step-failed")
+    assert len(failed) == 1
+    message = failed[0].find_element(By.CSS_SELECTOR, "[data-step-error]").text
+    assert "Moodle" in message
+    assert "Traceback" not in message
+    assert "not-the-sandbox-token" not in driver.page_source  # a secret never reaches the page
+    assert driver.find_elements(By.CSS_SELECTOR, "#run .step-done")  # the Google steps got through
+    assert driver.find_elements(By.CSS_SELECTOR, "#run .step-skipped")
+    _full_page(driver, screenshot_dir / "provision-failed.png")
+
+    # The secretary fixes the token (here: the running worker gets the right one) and clicks Retry.
+    good = replace(live_app.queue.settings, moodle=replace(live_app.queue.settings.moodle,
+                                                          token=Secret("sandbox-token")))
+    live_app.queue.settings = good
+    state(live_app.app).settings = good
+    driver.find_element(By.ID, "retry-button").click()
+    _wait(driver, lambda d: "2" in d.find_element(By.CSS_SELECTOR, "#run h2").text
+          and d.find_element(By.ID, "run").get_attribute("data-finished") == "true", seconds=120)
+    status = driver.find_element(By.CSS_SELECTOR, "#run [data-run-status]")
+    assert status.get_attribute("data-run-status") == "succeeded"
+    # The retry resumed: what the first run made was reused, not made again.
+    counts = {li.get_attribute("data-step"): li.find_element(By.CSS_SELECTOR, "[data-step-counts]").text
+              for li in driver.find_elements(By.CSS_SELECTOR, "#run [data-step]")}
+    assert counts["google.classroom.course"].startswith("құрылғаны: 0,"), counts
+    assert not counts["moodle.users"].startswith("құрылғаны: 0,"), counts
