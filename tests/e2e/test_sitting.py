@@ -230,6 +230,7 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
             got = ops.assign_grade(int(result["id"]), int(users[s.email]["id"]))
             assert got == pytest.approx(decisions[students[s.id].id].points)
 
+    _quiesce(w)
     before = _snapshot(w)
     calls = list(w.recorder.calls)
     assert any(p.endswith("/pubsub") for p, _, _ in calls)
@@ -243,6 +244,20 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
         if res.status_code == 202:
             assert res.json()["status"] == "duplicate"
     assert _snapshot(w) == before
+
+
+def _quiesce(w: World, quiet: float = 1.0) -> None:
+    """Wait until the sandboxes have stopped pushing (their senders retry in the background)."""
+    deadline = time.monotonic() + 30
+    seen, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = len(w.recorder.calls)
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the sandboxes kept pushing")
 
 
 def _all_written(w: World) -> bool:
@@ -314,3 +329,94 @@ def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracke
             return s is not None and s.status == "turned_in" and s.files_received == 3
 
     _wait(turned_in, "the turn-in to reach the student's status")
+
+
+def test_reconciliation_catches_votes_whose_push_was_lost(tmp_path: Path) -> None:
+    """The sandbox pushes nowhere here: only the periodic reconciliation can find the votes."""
+    from lms_bridge.provisioning.service import run_now
+    from lms_bridge.sandbox import create_app as sandbox_app
+    from lms_bridge.sandbox import effective_settings
+    from lms_bridge.sessionfile import load_session
+    from lms_bridge.store.db import make_engine, make_sessionmaker
+    from lms_bridge.store.repo import import_session
+    from lms_bridge.store.schema import ensure_schema
+    from lms_bridge.webhooks import jobs
+
+    base = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://")
+    url, stop = start_server(sandbox_app(base.data_dir / "sandbox", push_endpoint=None, webhook_url=None))
+    settings = effective_settings(replace(base, sandbox_url=url))
+    engine = make_engine(settings.effective_database_url)
+    ensure_schema(engine)
+    queue = jobqueue.configure(settings, engine=engine)
+    sessions = make_sessionmaker(engine)
+    try:
+        spec = load_session(SAMPLE)
+        with sessions() as db:
+            import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
+            db.commit()
+        assert run_now(settings, spec.code, sessions=sessions).status == "succeeded"
+        student = spec.admitted[0]
+        with sessions() as db:
+            form = db.scalar(select(JournalEntry).where(JournalEntry.key == f"forms.form:{student.id}"))
+            assert form is not None
+        for email in (CHAIR, *MEMBERS):
+            answers = {form.data["questions"]["grade"]: "B", form.data["questions"]["degree"]: "x"}
+            from lms_bridge.google.steps import degree_options
+
+            answers[form.data["questions"]["degree"]] = degree_options(spec.language)[0]
+            res = requests.post(f"{url}/google/_actor/forms/{form.external_id}/responses",
+                                json={"email": email, "answers": answers}, timeout=10)
+            assert res.status_code == 200, res.text
+        with sessions() as db:
+            assert db.scalar(select(DecisionRecord)) is None  # no push came
+        jobs.reconcile.run(queue)
+        with sessions() as db:
+            decision = db.scalar(select(DecisionRecord))
+            assert decision is not None
+            assert decision.letter == "B"
+            assert decision.degree_award is True
+            sheet = db.scalar(select(WritebackRecord).where(WritebackRecord.target == "sheet"))
+            assert sheet is not None
+            assert sheet.status == "done"
+        # A second sweep finds the form closed and does nothing more.
+        jobs.reconcile.run(queue)
+        with sessions() as db:
+            assert len(list(db.scalars(select(DecisionRecord)))) == 1
+    finally:
+        stop()
+        jobqueue.reset()
+        jobs._backends_for.cache_clear()
+        engine.dispose()
+
+
+def test_watches_near_expiry_are_renewed(world: World) -> None:
+    from lms_bridge.provisioning.service import run_now
+    from lms_bridge.sessionfile import load_session
+    from lms_bridge.store.repo import import_session
+    from lms_bridge.webhooks import jobs
+
+    w = world
+    spec = load_session(SAMPLE)
+    with w.sessions() as db:
+        import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
+        db.commit()
+    assert run_now(w.settings, spec.code, sessions=w.sessions).status == "succeeded"
+    with w.sessions() as db:
+        watch = db.scalar(select(JournalEntry).where(JournalEntry.key.startswith("forms.watch:")))
+        assert watch is not None
+        fresh_expiry = watch.data["expireTime"]
+        # Pretend six days went by: the watch has a day left.
+        watch.data = {**watch.data, "expireTime": "2000-01-01T00:00:00Z"}
+        untouched = db.scalar(select(JournalEntry).where(JournalEntry.key.startswith("forms.watch:"),
+                                                         JournalEntry.id != watch.id))
+        assert untouched is not None
+        db.commit()
+        watch_id, untouched_id, untouched_expiry = watch.id, untouched.id, untouched.data["expireTime"]
+    jobs.renew_watches.run(jobqueue.get_queue())
+    with w.sessions() as db:
+        renewed = db.get(JournalEntry, watch_id)
+        other = db.get(JournalEntry, untouched_id)
+        assert renewed is not None
+        assert other is not None
+        assert renewed.data["expireTime"] >= fresh_expiry
+        assert other.data["expireTime"] == untouched_expiry

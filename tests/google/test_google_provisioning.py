@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import NotFound
@@ -146,14 +147,30 @@ def test_provisioning_makes_everything_once_and_a_rerun_creates_nothing(world: W
     print(f"\nGoogle calls: {first['api_calls']} = {calls_first / admitted:.1f} per student")
 
 
-def test_tally_calls_close_form_and_write_decision(world: World) -> None:
+def test_tally_calls_votes_close_decision_ticket_and_grade(world: World) -> None:
     spec = make_spec(code="SE-2026-G2", students=2, degree=DegreeVote.NONE)
     session = add_session(world.db, spec)
     summary, ws = world.provision(spec, session)
     assert summary["status"] == "succeeded", summary
-    form = _journal(world.db, "forms.form:")[0]
-    assert ws.list_responses(form.external_id, since=datetime.now(UTC) - timedelta(hours=1)) == []
+    form = next(e for e in _journal(world.db, "forms.form:") if e.key.endswith(":S1"))
+    grade_q = form.data["questions"]["grade"]
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    assert ws.list_responses(form.external_id, since=before) == []
+
+    # The chair votes through the sandbox's actor API (as a person on the form page would).
+    vote = requests.post(f"{world.url}/google/_actor/forms/{form.external_id}/responses", timeout=10,
+                         json={"email": "chair@sandbox.test", "answers": {grade_q: "B+"}})
+    assert vote.status_code == 200, vote.text
+    got = ws.list_responses(form.external_id, since=before)
+    assert [r["respondentEmail"] for r in got] == ["chair@sandbox.test"]
+    assert got[0]["answers"][grade_q]["textAnswers"]["answers"][0]["value"] == "B+"
+    assert ws.list_responses(form.external_id, since=datetime.now(UTC) + timedelta(minutes=1)) == []
+
     ws.close_form(form.external_id)
+    late = requests.post(f"{world.url}/google/_actor/forms/{form.external_id}/responses", timeout=10,
+                         json={"email": "member1@sandbox.test", "answers": {grade_q: "A"}})
+    assert late.status_code >= 400
+
     sheet = _journal(world.db, "sheets.gradesheet")[0]
     layout = SheetLayout.from_json(sheet.data["layout"])
     cells = layout.decision_cells(ticket=7, votes={"chair@sandbox.test": "A", "member1@sandbox.test": "B+"},
@@ -162,9 +179,26 @@ def test_tally_calls_close_form_and_write_decision(world: World) -> None:
     ws.write_decision_row(sheet.external_id, row, layout.ticket_column, cells)
     values = ws.sheets.read_values(sheet.external_id, f"A{row}:Z{row}")[0]
     assert values[layout.ticket_column - 1:layout.ticket_column + 2] == ["7", "A", "B+"]
+    assert values[1] == "S1"  # the identity columns are untouched
+
     watch = _journal(world.db, "forms.watch:")[0]
-    renewed = ws.renew_watch(form.external_id, watch.external_id)
+    renewed = ws.renew_watch(watch.data["formId"], watch.external_id)
     assert renewed.watch_id == watch.external_id
+    assert renewed.expire_time >= watch.data["expireTime"]
+    assert ws.renew_registration("p:" + spec.code)["registrationId"]
+
+    # The ticket assignment: one student only, due at the end of preparation; then the grade.
+    course = _journal(world.db, "classroom.course")[0].external_id
+    due = datetime.now(UTC) + timedelta(minutes=50)
+    work = ws.create_ticket_assignment(course, "s1@sandbox.test", title="Билет 7 — Студент 1",
+                                       description="1. ...", due=due, max_points=100)
+    assert work["assigneeMode"] == "INDIVIDUAL_STUDENTS"
+    assert len(work["individualStudentsOptions"]["studentIds"]) == 1
+    assert work["dueTime"]["minutes"] == due.minute
+    ws.set_assigned_grade(course, work["id"], "s1@sandbox.test", 92)
+    sub = ws.classroom.list_submissions(course, work["id"], user_id="s1@sandbox.test")[0]
+    assert sub["assignedGrade"] == 92
+    assert ws.classroom.list_submissions(course, work["id"], user_id="s2@sandbox.test") == []
 
 
 def test_faults_still_complete_without_duplicates(tmp_path: Path) -> None:
