@@ -200,6 +200,12 @@ def test_people_form_page_lists_accounts_and_takes_a_vote(google: Google) -> Non
     again = requests.get(f"{google.url}/forms.googleapis.com/view/{form_id}", params={"as": MEMBER, "lang": "en"},
                          timeout=10)
     assert "You have already responded" in again.text
+    kk = requests.get(f"{google.url}/forms.googleapis.com/view/{form_id}", params={"as": MEMBER, "lang": "kk"},
+                      timeout=10)
+    assert "Жіберу" in kk.text  # the submit button, in Kazakh
+    ru = requests.get(f"{google.url}/forms.googleapis.com/view/nope", headers={"Accept-Language": "ru"}, timeout=10)
+    assert ru.status_code == 404
+    assert "Страница не найдена." in ru.text
     state = requests.get(f"{google.url}/_actor/state", timeout=10).json()
     assert len(state["response"]) == 1
     assert "token" not in state

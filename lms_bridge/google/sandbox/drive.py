@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .common import Ctx, Handler, ensure_user, page, rfc3339, token_id
+from .common import Ctx, Handler, ensure_user, page, rfc3339, token_id, user_id
 from .errors import ApiError, bad_request
 
 HANDLERS: dict[str, Handler] = {}
@@ -29,8 +29,6 @@ def _owner_perm(email: str) -> dict[str, Any]:
 
 
 def ensure_perm_id(email: str) -> str:
-    from .common import user_id
-
     return user_id(email)[:20]
 
 
@@ -265,7 +263,10 @@ def permissions_create(ctx: Ctx) -> dict[str, Any]:
                 existing["role"] = role
                 ctx.store.put("file", doc["id"], doc)
             return existing
-    perm = {"kind": "drive#permission", "id": ensure_perm_id(email) if email else token_id(20), "type": ptype,
+    pid = ensure_perm_id(email) if email else token_id(20)
+    if view:
+        pid += "v"  # a responder permission is separate from the person's Drive role on the file
+    perm = {"kind": "drive#permission", "id": pid, "type": ptype,
             "role": role, "deleted": False, "pendingOwner": False}
     if email:
         ensure_user(ctx.store, email)

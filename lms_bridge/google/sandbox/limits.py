@@ -98,6 +98,10 @@ class Limiter:
 
 def quota_error(method: Method, metric: str, limit: int) -> ApiError:
     service = method.host if method.api != "drive" else "drive.googleapis.com"
+    if method.api == "drive":
+        # Drive reports a per-user breach as 403 userRateLimitExceeded (which clients retry like a 429).
+        return ApiError(403, "User rate limit exceeded.", status="PERMISSION_DENIED",
+                        reason="userRateLimitExceeded")
     message = (f"Quota exceeded for quota metric '{metric}' and limit '{metric} per minute per user' of service "
                f"'{service}' for consumer 'project_number:{_PROJECT_NUMBER}'.")
     return ApiError(429, message, reason="rateLimitExceeded", details=[{

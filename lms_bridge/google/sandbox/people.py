@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, abort, redirect, render_template, request, url_for
+from flask import Flask, Response, redirect, render_template, request, url_for
 
-from lms_bridge.i18n import LANGUAGES, gettext, use_locale
+from lms_bridge.i18n import LANGUAGES, use_locale
 
 from .auth import PROJECT_ID, SCOPE_PREFIX, USER_GRANT_SCOPES, Principal
 from .classroom import add_attachments, do_turn_in, find_course, sync_submissions
@@ -23,6 +23,7 @@ from .drive import create_file
 from .errors import ApiError, bad_request
 from .forms import questions, submit_response
 from .sheets import col_letters, grid_rows
+from .texts import translate
 
 if TYPE_CHECKING:
     from .server import Sandbox
@@ -78,14 +79,14 @@ def register_people(app: Flask, sandbox: Sandbox) -> None:
     def render(template: str, **ctx: Any) -> str:
         lang = _lang()
         with use_locale(lang):
-            return render_template(template, _=gettext, lang=lang, languages=LANGUAGES, **ctx)
+            return render_template(template, _=translate, lang=lang, languages=LANGUAGES, **ctx)
 
     # -- pages ----------------------------------------------------------------------------------------
     @app.route("/forms.googleapis.com/view/<form_id>", methods=["GET", "POST"])
     def form_page(form_id: str) -> Any:
         form = sandbox.store.get("form", form_id)
         if form is None:
-            abort(404)
+            return render("missing.html"), 404
         accounts = form_accounts(sandbox, form_id)
         who = (request.values.get("as") or "").lower()
         if who and who not in accounts:
@@ -109,7 +110,7 @@ def register_people(app: Flask, sandbox: Sandbox) -> None:
     def course_page(course_id: str) -> Any:
         course = sandbox.store.get("course", course_id)
         if course is None:
-            abort(404)
+            return render("missing.html"), 404
         users = {u["id"]: u for u in sandbox.store.list("user")}
         work = []
         for cw in sandbox.store.list("courseWork", course_id):
@@ -125,7 +126,7 @@ def register_people(app: Flask, sandbox: Sandbox) -> None:
     def sheet_page(sheet_id: str) -> Any:
         doc = sandbox.store.get("spreadsheet", sheet_id)
         if doc is None:
-            abort(404)
+            return render("missing.html"), 404
         tabs = []
         for s in doc["sheets"]:
             rows = grid_rows(s, "FORMATTED_VALUE")
