@@ -25,6 +25,7 @@ class Message:
     topic: str
     data: bytes
     attributes: dict[str, str]
+    publish_time: float = 0.0
     message_id: str = field(default_factory=lambda: str(secrets.randbelow(10**16) + 10**15))
     attempts: int = 0
 
@@ -75,7 +76,7 @@ class Pusher:
     def body(self, msg: Message) -> dict[str, Any]:
         from .common import rfc3339
 
-        publish_time = rfc3339(self.clock())
+        publish_time = rfc3339(msg.publish_time or self.clock())
         return {"message": {"data": base64.b64encode(msg.data).decode(), "attributes": msg.attributes,
                             "messageId": msg.message_id, "message_id": msg.message_id,
                             "publishTime": publish_time, "publish_time": publish_time},

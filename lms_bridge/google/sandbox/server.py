@@ -49,9 +49,9 @@ DRIVE_DEFAULT_FIELDS = {
     "drive.files.update": "kind,id,name,mimeType",
     "drive.files.copy": "kind,id,name,mimeType",
     "drive.files.list": "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)",
-    "drive.permissions.create": "kind,id,type,role,view",
-    "drive.permissions.get": "kind,id,type,role,view",
-    "drive.permissions.list": "kind,nextPageToken,permissions(kind,id,type,role,view)",
+    "drive.permissions.create": "kind,id,type,emailAddress,role,view",
+    "drive.permissions.get": "kind,id,type,emailAddress,role,view",
+    "drive.permissions.list": "kind,nextPageToken,permissions(kind,id,type,emailAddress,role,view)",
 }
 
 
@@ -104,7 +104,12 @@ class Sandbox:
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> None:
-        self.pusher.publish(Message(topic=topic, data=data, attributes=attributes))
+        self.pusher.publish(Message(topic=topic, data=data, attributes=attributes, publish_time=self.clock()))
+
+    def close(self) -> None:
+        """Stop push delivery and close the store (tests, `sandbox serve` shutdown)."""
+        self.pusher.stop()
+        self.store.close()
 
     # -- the choke point ----------------------------------------------------------------------------
     def call(self, http_method: str, host: str, path: str, query: str, headers: dict[str, str], body: bytes,
