@@ -215,13 +215,21 @@ def demo_cmd(port: int, host: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 def serve_cmd(port: int, host: str, threads: int) -> None:
-    """Serve the admin page and the webhooks (production; run `lms-bridge worker` beside it)."""
+    """Serve the admin page and the webhooks with waitress (production; run `lms-bridge worker` beside it).
+
+    Any WSGI server works the same way, e.g. ``gunicorn -w 4 'lms_bridge.app:create_app()'``.
+    Nothing is loaded and no sandbox is started here: with Google or Moodle in sandbox mode, serve
+    the sandboxes with `lms-bridge sandbox serve` and set LMS_BRIDGE_SANDBOX_URL for every process.
+    """
     from waitress import serve
 
     from lms_bridge.app import create_app
+    from lms_bridge.jobs import queue as jobqueue
 
     settings = settings_or_exit()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
+    # The page queues jobs through the same connection pool it reads the store with.
+    jobqueue.configure(settings, engine=app.extensions["lms_bridge"].engine)
     click.echo(_("Serving %(public)s on %(host)s:%(port)s", public=settings.public_url, host=host, port=port))
     serve(app, host=host, port=port, threads=threads)
