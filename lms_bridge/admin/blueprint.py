@@ -33,6 +33,11 @@ bp.add_url_rule("/sessions/<code>/provision", "provision", login_required(views.
 bp.add_url_rule("/sessions/<code>/runs/<int:run_id>", "run_page", login_required(views.run_page))
 bp.add_url_rule("/sessions/<code>/runs/<int:run_id>.json", "run_json", login_required(views.run_json))
 
+bp.add_url_rule("/sessions/<code>/draw", "draw_tickets", login_required(views.draw_tickets), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/close-vote", "close_vote", login_required(views.close_vote),
+                methods=("POST",))
+bp.add_url_rule("/sessions/<code>/seal", "seal", login_required(views.seal), methods=("POST",))
+
 bp.add_url_rule("/outbox", "outbox", login_required(views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",
                 login_required(views.outbox_attachment))

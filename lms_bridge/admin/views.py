@@ -303,3 +303,87 @@ def outbox_attachment(email_id: int, index: int) -> Any:
         abort(404)
     return send_file(resolved, mimetype=item.get("mimetype") or "application/octet-stream",
                      as_attachment=True, download_name=str(item.get("filename") or resolved.name))
+
+
+# -- the sitting: draw, close a vote, seal ------------------------------------------------------------
+def _session_or_404(db: Any, code: str) -> ExamSession:
+    exam = queries.get_session(db, code)
+    if exam is None:
+        abort(404)
+    return exam  # type: ignore[no-any-return]
+
+
+def draw_tickets(code: str) -> Any:
+    """Start the sitting's draw: every admitted student without a ticket gets one (in the worker)."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    with transaction(state().sessionmaker) as db:
+        exam = _session_or_404(db, code)
+        if exam.status == "sealed":
+            flash(_("The session is sealed; nothing can change any more."), "error")
+            return redirect(url_for("admin.session_page", code=code))
+        db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.draw_tickets"))
+        session_id = exam.id
+    from lms_bridge.webhooks.jobs import draw_tickets as draw_job
+
+    draw_job.enqueue(session_id)
+    flash(_("The tickets are being drawn; each student's ticket shows here as it is drawn."), "success")
+    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+
+
+OUTCOME_MESSAGES = {
+    "decided": lambda: _("The vote is closed and the decision is taken."),
+    "pending": lambda: _("Not enough ballots yet: the vote stays open."),
+    "no_quorum": lambda: _("There is no quorum: too few members have voted, so no decision can be taken."),
+    "tie": lambda: _("The votes are tied and the chair's ballot is missing: no decision yet."),
+}
+
+
+def close_vote(code: str, ref: str) -> Any:
+    """The secretary closes a student's vote once quorum is met (the tally runs at once)."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    from lms_bridge.webhooks.jobs import close_vote_now
+
+    try:
+        outcome = close_vote_now(state().queue, code, ref, g.user.username)
+    except LookupError:
+        flash(_("This student has no voting form yet; provision the session first."), "error")
+    except Exception as exc:
+        # Google being down must not show a traceback; the words say what happened.
+        logger.exception("closing the vote of %s in %s failed", ref, code)
+        from lms_bridge.provisioning.engine import describe_error
+
+        flash(_("The vote could not be closed: %(reason)s", reason=describe_error(exc)), "error")
+    else:
+        make = OUTCOME_MESSAGES.get(outcome)
+        flash(make() if make else outcome, "success" if outcome == "decided" else "info")
+    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+
+
+def seal(code: str) -> Any:
+    """Seal the session: documents drawn up, e-mailed to every member (or kept in the outbox)."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    from lms_bridge.results.seal import SealRefused, seal_session
+    from lms_bridge.webhooks.jobs import send_email
+
+    try:
+        with transaction(state().sessionmaker) as db:
+            exam = _session_or_404(db, code)
+            emails = seal_session(db, exam, actor=g.user.username, data_dir=state().settings.data_dir)
+            email_ids = [e.id for e in emails]
+    except SealRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.session_page", code=code))
+    # After the commit: a sending job must never see an e-mail that was rolled back.
+    if state().settings.smtp.host:
+        for email_id in email_ids:
+            send_email.enqueue(email_id)
+        flash(_("The session is sealed; the documents are being e-mailed to the commission."), "success")
+    else:
+        flash(_("The session is sealed; the documents are in the outbox."), "success")
+    return redirect(url_for("admin.outbox"))

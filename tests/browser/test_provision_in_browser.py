@@ -129,22 +129,35 @@ def _student_progress_arrives(driver: Any, app: LiveApp) -> None:
     from lms_bridge.store.db import transaction
     from lms_bridge.store.models import DecisionRecord, StudentRecord
 
+    # The secretary starts the draw; the worker draws and the tickets appear in the table live.
+    driver.find_element(By.ID, "draw-button").click()
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash-success"), seconds=20)
     marker = "live-" + str(id(driver))
     driver.execute_script("document.body.setAttribute('data-marker', arguments[0])", marker)
+    admitted_rows = 'tr[data-student]:not(.row-muted) [data-field="ticket"]'
+
+    def all_drawn(d: Any) -> bool:
+        cells = d.find_elements(By.CSS_SELECTOR, admitted_rows)
+        return bool(cells) and all(c.text.strip().isdigit() for c in cells)
+
+    _wait(driver, all_drawn, seconds=60)
+    tickets = [int(c.text) for c in driver.find_elements(By.CSS_SELECTOR, admitted_rows)]
+    assert len(set(tickets)) == len(tickets)  # no ticket twice while others are left
+
+    # A decision arrives (the tally's work): it shows without a reload.
     with transaction(state(app.app).sessionmaker) as db:
         student = db.scalars(select(StudentRecord).where(StudentRecord.admitted.is_(True))
                              .order_by(StudentRecord.position)).first()
         assert student is not None
-        student.ticket_number, student.files_received, student.status = 7, 3, "decided"
+        student.files_received, student.status = 3, "decided"
         db.add(DecisionRecord(session_id=student.session_id, student_id=student.id, rule="mean", letter="A-",
                               points=91.5, gpa=3.67, votes={}))
         row_id = student.id
     row = f'tr[data-student="{row_id}"]'
-    _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, row + ' [data-field="ticket"]').text == "7",
-          seconds=20)
+    _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, row + ' [data-field="decision"]').text
+          .startswith("A- 91.5"), seconds=20)
     assert driver.find_element(By.CSS_SELECTOR, row + ' [data-field="answers"]').text == "3 файл"
     assert driver.find_element(By.CSS_SELECTOR, row + ' [data-field="status"]').text == "Шешім қабылданды"
-    assert driver.find_element(By.CSS_SELECTOR, row + ' [data-field="decision"]').text.startswith("A- 91.5")
     # Updated in place, not by reloading the page.
     assert driver.execute_script("return document.body.getAttribute('data-marker')") == marker
 

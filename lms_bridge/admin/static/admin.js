@@ -139,6 +139,9 @@
       } else {
         decision.textContent = "—";
       }
+      // Once decided there is no vote left to close.
+      var actions = cell("actions");
+      if (actions && st.decision) { actions.textContent = ""; }
     });
   }
 

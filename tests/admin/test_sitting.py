@@ -1,0 +1,89 @@
+"""The sitting's buttons: draw tickets (queued for the worker), close a vote, seal the session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from lms_bridge.app import state
+from lms_bridge.store.db import transaction
+from lms_bridge.store.models import AuditEvent, DecisionRecord, ExamSession, OutboxEmail, StudentRecord
+
+from .conftest import SAMPLE_YAML
+
+
+def _imported(app: Flask, upload: Any) -> str:
+    assert upload(SAMPLE_YAML.read_bytes(), "sample-session.yaml").status_code == 302
+    with state(app).sessionmaker() as db:
+        return str(db.scalar(select(ExamSession.code)))
+
+
+def test_buttons_wait_for_provisioning(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _imported(app, upload)
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert 'id="draw-button" disabled' in page
+    assert 'id="seal-button" disabled' in page
+    assert "Provision the session first." in page
+
+
+def test_draw_tickets_is_queued(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _imported(app, upload)
+    queue = state(app).queue
+    before = queue.huey.pending_count()
+    res = signed_in.post(f"/sessions/{code}/draw")
+    assert res.status_code == 302
+    assert queue.huey.pending_count() == before + 1
+    with state(app).sessionmaker() as db:
+        event = db.scalar(select(AuditEvent).where(AuditEvent.action == "admin.draw_tickets"))
+        assert event is not None
+        assert event.actor == "secretary"
+    assert "being drawn" in signed_in.get(res.location).get_data(as_text=True)
+
+
+def test_close_vote_without_a_form_says_so(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _imported(app, upload)
+    with state(app).sessionmaker() as db:
+        ref = db.scalar(select(StudentRecord.student_ref).where(StudentRecord.admitted.is_(True)))
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/close-vote", follow_redirects=True)
+    assert "no voting form yet" in res.get_data(as_text=True)
+
+
+def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _imported(app, upload)
+    res = signed_in.post(f"/sessions/{code}/seal", follow_redirects=True)
+    assert "no decision yet" in res.get_data(as_text=True)
+    with state(app).sessionmaker() as db:
+        assert db.scalar(select(ExamSession.status)) != "sealed"
+        assert db.scalar(select(func.count()).select_from(OutboxEmail)) == 0
+
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        for st in exam.students:
+            if st.admitted:
+                db.add(DecisionRecord(session_id=exam.id, student_id=st.id, rule="mean", letter="B+",
+                                      points=87.0, gpa=3.33, votes={}))
+    res = signed_in.post(f"/sessions/{code}/seal")
+    assert res.status_code == 302
+    assert res.location == "/outbox"
+    page = signed_in.get("/outbox").get_data(as_text=True)
+    assert "documents are in the outbox" in page
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession))
+        assert exam.status == "sealed"
+        members = [m for m in exam.members if m.active]
+        emails = list(db.scalars(select(OutboxEmail)))
+        assert {e.recipient for e in emails} == {m.email for m in members}
+        first = emails[0]
+    for i, att in enumerate(first.attachments):
+        assert att["filename"] in page
+        res = signed_in.get(f"/outbox/{first.id}/attachments/{i}")
+        assert res.status_code == 200
+        if att["filename"].endswith(".pdf"):
+            assert res.data.startswith(b"%PDF")
+    # After sealing the seed is public and the sitting's buttons are gone.
+    session_page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert 'id="draw-seed"' in session_page
+    assert 'id="seal-button"' not in session_page
