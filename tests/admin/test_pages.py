@@ -27,7 +27,7 @@ from lms_bridge.store.models import (
 
 from .conftest import PASSWORD, SAMPLE_YAML
 
-SAMPLE_ARGS = {"code": "FA-2026-X", "run_id": 1, "email_id": 1, "index": 0}
+SAMPLE_ARGS = {"code": "FA-2026-X", "run_id": 1, "email_id": 1, "index": 0, "ref": "210103041"}
 
 
 def _count(app: Flask, model: Any) -> int:
@@ -50,7 +50,8 @@ def test_every_admin_route_requires_sign_in(app: Flask, client: FlaskClient) -> 
     rules = _guarded_rules(app)
     # The walk must see the pages it is meant to protect, or it proves nothing.
     assert {("GET", "/sessions"), ("POST", "/sessions/upload"), ("POST", "/sessions/FA-2026-X/provision"),
-            ("GET", "/sessions/FA-2026-X/runs/1.json"), ("GET", "/outbox")} <= set(rules)
+            ("GET", "/sessions/FA-2026-X/runs/1.json"), ("GET", "/outbox"), ("POST", "/sessions/FA-2026-X/seal"),
+            ("POST", "/sessions/FA-2026-X/students/210103041/close-vote")} <= set(rules)
     for method, url in rules:
         res = client.open(url, method=method)
         if url.endswith(".json"):
