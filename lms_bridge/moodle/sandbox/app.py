@@ -51,6 +51,12 @@ EXC_PARAM = "core\\exception\\invalid_parameter_exception"
 EXC_CAP = "core\\exception\\required_capability_exception"
 EXC_ACCESS = "webservice_access_exception"
 EXC_MISSING = "dml_missing_record_exception"
+EXC_LOGIN = "core\\exception\\require_login_exception"
+_COURSE_LEVEL = frozenset({
+    "core_course_get_contents", "core_enrol_get_enrolled_users", "mod_quiz_get_user_attempts",
+    "mod_quiz_save_overrides", "mod_quiz_get_overrides", "mod_quiz_add_random_questions", "mod_assign_save_grade",
+    "mod_assign_get_submissions", "mod_assign_get_grades", "core_grades_update_grades",
+    "core_grades_get_gradeitems"})
 
 
 # Names shaped like Moodle's own functions exist on a real site even when the sandbox does not emulate them.
@@ -332,30 +338,15 @@ class World:
 
 # -- output shapes -----------------------------------------------------------------------------------
 def _user_out(u: dict[str, Any], base: str) -> dict[str, Any]:
-    out = {
-        "id": u["id"],
-        "username": u["username"],
-        "firstname": u["firstname"],
-        "lastname": u["lastname"],
-        "fullname": f"{u['firstname']} {u['lastname']}".strip(),
-        "email": u["email"],
-        "department": "",
-        "idnumber": u.get("idnumber", ""),
-        "firstaccess": 0,
-        "lastaccess": 0,
-        "auth": u.get("auth", "manual"),
-        "suspended": bool(u.get("suspended")),
-        "confirmed": bool(u.get("confirmed", 1)),
-        "lang": "en",
-        "theme": "",
-        "timezone": "99",
-        "mailformat": 1,
-        "trackforums": 0,
-        "description": "",
-        "descriptionformat": 1,
-        "profileimageurlsmall": f"{base}/theme/image.php/boost/core/1/u/f2",
-        "profileimageurl": f"{base}/theme/image.php/boost/core/1/u/f1",
-    }
+    """core_user_get_users_by_field's row (keys as captured from 4.5; idnumber only when set)."""
+    out = {"id": u["id"], "username": u["username"], "firstname": u["firstname"], "lastname": u["lastname"],
+           "fullname": f"{u['firstname']} {u['lastname']}".strip(), "email": u["email"], "department": "",
+           "idnumber": u.get("idnumber", ""), "firstaccess": 0, "lastaccess": 0,
+           "auth": u.get("auth", "manual"), "suspended": bool(u.get("suspended")),
+           "confirmed": bool(u.get("confirmed", 1)), "lang": "en", "theme": "", "timezone": "99",
+           "mailformat": 1, "trackforums": 0,
+           "profileimageurlsmall": f"{base}/theme/image.php/boost/core/1/u/f2",
+           "profileimageurl": f"{base}/theme/image.php/boost/core/1/u/f1"}
     if not out["idnumber"]:
         del out["idnumber"]
     return out
@@ -409,103 +400,40 @@ def _course_out(c: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _quiz_out(q: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": q["id"],
-        "coursemodule": q["coursemodule"],
-        "course": q["course"],
-        "name": q["name"],
-        "intro": q.get("intro", ""),
-        "introformat": 1,
-        "introfiles": [],
-        "lang": "",
-        "timeopen": q["timeopen"],
-        "timeclose": q["timeclose"],
-        "grademethod": 1,
-        "timelimit": q["timelimit"],
-        "overduehandling": "autosubmit",
-        "graceperiod": 0,
-        "preferredbehaviour": "deferredfeedback",
-        "canredoquestions": 0,
-        "attempts": q["attempts"],
-        "attemptonlast": 0,
-        "reviewattempt": 69888,
-        "reviewcorrectness": 4352,
-        "reviewmaxmarks": 69888,
-        "reviewmarks": 4352,
-        "reviewspecificfeedback": 4352,
-        "reviewgeneralfeedback": 4352,
-        "reviewrightanswer": 4352,
-        "reviewoverallfeedback": 4352,
-        "questionsperpage": 1,
-        "navmethod": "free",
-        "shuffleanswers": 1,
-        "sumgrades": q.get("sumgrades", 0.0),
-        "grade": q.get("grade", 10.0),
-        "timecreated": 0,
-        "timemodified": 0,
-        "password": "",
-        "subnet": "",
-        "browsersecurity": "-",
-        "delay1": 0,
-        "delay2": 0,
-        "showuserpicture": 0,
-        "showblocks": 0,
-        "completionattemptsexhausted": 0,
-        "completionminattempts": 0,
-        "allowofflineattempts": 0,
-        "autosaveperiod": 60,
-        "hasfeedback": 0,
-        "hasquestions": 1 if q["slots"] else 0,
-        "section": 1,
-        "visible": 1,
-        "groupmode": 0,
-        "groupingid": 0,
-    }
+    """mod_quiz_get_quizzes_by_courses's row, keys in the captured order."""
+    return {"id": q["id"], "coursemodule": q["coursemodule"], "course": q["course"], "name": q["name"],
+            "intro": q.get("intro", ""), "introformat": 1, "introfiles": [], "section": 1, "visible": True,
+            "groupmode": 0, "groupingid": 0, "lang": "", "timeopen": q["timeopen"], "timeclose": q["timeclose"],
+            "timelimit": q["timelimit"], "overduehandling": "autosubmit", "graceperiod": 0,
+            "preferredbehaviour": "deferredfeedback", "canredoquestions": 0, "attempts": q["attempts"],
+            "attemptonlast": 0, "grademethod": 1, "decimalpoints": 2, "questiondecimalpoints": -1,
+            "reviewattempt": 69904, "reviewcorrectness": 0, "reviewmaxmarks": 0, "reviewmarks": 0,
+            "reviewspecificfeedback": 0, "reviewgeneralfeedback": 0, "reviewrightanswer": 0,
+            "reviewoverallfeedback": 0, "questionsperpage": 1, "navmethod": "free", "shuffleanswers": 0,
+            "sumgrades": q.get("sumgrades", 0), "grade": q.get("grade", 0), "timecreated": q.get("timecreated", 0),
+            "timemodified": q.get("timecreated", 0), "password": "", "subnet": "", "browsersecurity": "",
+            "delay1": 0, "delay2": 0, "showuserpicture": 0, "showblocks": 0, "completionattemptsexhausted": 0,
+            "completionpass": 0, "allowofflineattempts": 0, "autosaveperiod": 60, "hasfeedback": 0,
+            "hasquestions": 1 if q["slots"] else 0}
 
 
 def _assign_out(a: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": a["id"],
-        "cmid": a["cmid"],
-        "course": a["course"],
-        "name": a["name"],
-        "nosubmissions": a.get("nosubmissions", 0),
-        "submissiondrafts": a.get("submissiondrafts", 0),
-        "sendnotifications": 0,
-        "sendlatenotifications": 0,
-        "sendstudentnotifications": 1,
-        "duedate": a.get("duedate", 0),
-        "allowsubmissionsfromdate": a.get("allowsubmissionsfromdate", 0),
-        "grade": a.get("grade", 100),
-        "timemodified": a.get("timemodified", 0),
-        "completionsubmit": 0,
-        "cutoffdate": a.get("cutoffdate", 0),
-        "gradingduedate": 0,
-        "teamsubmission": 0,
-        "requireallteammemberssubmit": 0,
-        "teamsubmissiongroupingid": 0,
-        "blindmarking": 0,
-        "hidegrader": 0,
-        "revealidentities": 0,
-        "attemptreopenmethod": "untilpass",
-        "maxattempts": -1,
-        "markingworkflow": a.get("markingworkflow", 0),
-        "markingallocation": 0,
-        "requiresubmissionstatement": 0,
-        "preventsubmissionnotingroup": 0,
-        "configs": [
-            {
-                "plugin": "onlinetext",
-                "subtype": "assignsubmission",
-                "name": "enabled",
-                "value": "0" if a.get("nosubmissions") else "1",
-            }
-        ],
-        "intro": a.get("intro", ""),
-        "introformat": 1,
-        "introfiles": [],
-        "introattachments": [],
-    }
+    """mod_assign_get_assignments's assignment, keys in the captured order."""
+    return {"id": a["id"], "cmid": a["cmid"], "course": a["course"], "name": a["name"],
+            "nosubmissions": a.get("nosubmissions", 0), "submissiondrafts": a.get("submissiondrafts", 0),
+            "sendnotifications": 0, "sendlatenotifications": 0, "sendstudentnotifications": 0,
+            "duedate": a.get("duedate", 0), "allowsubmissionsfromdate": a.get("allowsubmissionsfromdate", 0),
+            "grade": a.get("grade", 100), "timemodified": a.get("timemodified", 0), "completionsubmit": 0,
+            "cutoffdate": a.get("cutoffdate", 0), "gradingduedate": 0, "teamsubmission": 0,
+            "requireallteammemberssubmit": 0, "teamsubmissiongroupingid": 0, "blindmarking": 0, "hidegrader": 0,
+            "revealidentities": 0, "attemptreopenmethod": "untilpass", "maxattempts": 1,
+            "markingworkflow": a.get("markingworkflow", 0), "markingallocation": 0, "markinganonymous": 0,
+            "requiresubmissionstatement": 0, "preventsubmissionnotingroup": 0,
+            "configs": [{"plugin": "onlinetext", "subtype": "assignsubmission", "name": "enabled",
+                         "value": "0" if a.get("nosubmissions") else "1"},
+                        {"plugin": "comments", "subtype": "assignfeedback", "name": "enabled", "value": "1"}],
+            "intro": a.get("intro", ""), "introformat": 1, "introfiles": [], "introattachments": [],
+            "timelimit": 0, "submissionattachments": 0}
 
 
 def _attempt_out(a: dict[str, Any]) -> dict[str, Any]:
@@ -626,6 +554,7 @@ SIGNATURES: dict[str, dict[str, Any]] = {
         "options": dflt(M(S({"name": V("alphaext"), "value": RAW})), []),
     },
     "core_course_get_contents": {"courseid": INT, "options": dflt(M(_NAMEVALUE), [])},
+    "core_grades_get_gradeitems": {"courseid": INT},
     "core_enrol_get_enrolled_users": {"courseid": INT, "options": dflt(M(_NAMEVALUE), [])},
     "enrol_manual_enrol_users": {
         "enrolments": M(
@@ -867,6 +796,9 @@ class MoodleSandbox:
             params = validate_function(SIGNATURES[function], raw)
         except InvalidParameterError as exc:
             raise invalid_parameter(exc.debuginfo) from None
+        if "moodle/course:view" in state["config"]["denied_capabilities"] and function in _COURSE_LEVEL:
+            # require_login() in validate_context(): the caller cannot enter the course.
+            raise MoodleException(EXC_LOGIN, "requireloginerror", "Course or activity not accessible.")
         cap = CAPABILITIES.get(function)
         if cap and cap[0] in state["config"]["denied_capabilities"]:
             raise MoodleException(
@@ -1204,6 +1136,8 @@ class MoodleSandbox:
             "section": 0,
             "hiddenbynumsections": 0,
             "uservisible": True,
+            "component": None,
+            "itemid": None,
             "modules": [],
         }
         topic = {
@@ -1215,34 +1149,49 @@ class MoodleSandbox:
             "section": 1,
             "hiddenbynumsections": 0,
             "uservisible": True,
+            "component": None,
+            "itemid": None,
             "modules": modules,
         }
         return [general, topic]
 
     def fn_core_enrol_get_enrolled_users(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
-        self._course(state, p["courseid"])
+        course = self._course(state, p["courseid"])
+        options = {o["name"]: o["value"] for o in p["options"]}
         roles: dict[int, list[int]] = {}
         for e in state["enrolments"]:
-            if e["courseid"] == p["courseid"]:
+            if e["courseid"] == course["id"]:
                 roles.setdefault(e["userid"], [])
                 if e["roleid"] not in roles[e["userid"]]:
                     roles[e["userid"]].append(e["roleid"])
         names = {1: "manager", 3: "editingteacher", 4: "teacher", 5: "student"}
+        # "userfields" narrows the answer to id, fullname and the fields asked for (course/externallib.php).
+        wanted = {f.strip() for f in str(options.get("userfields", "")).split(",") if f.strip()}
         out = []
         for uid, rids in roles.items():
-            u = _user_out(state["users"][str(uid)], base)
-            u["roles"] = [
-                {"roleid": r, "name": "", "shortname": names.get(r, f"role{r}"), "sortorder": 0} for r in rids
-            ]
-            u["enrolledcourses"] = [
-                {
-                    "id": p["courseid"],
-                    "fullname": state["courses"][str(p["courseid"])]["fullname"],
-                    "shortname": state["courses"][str(p["courseid"])]["shortname"],
-                }
-            ]
-            out.append(u)
+            user = state["users"][str(uid)]
+            full = _user_out(user, base)
+            row: dict[str, Any] = {k: full[k] for k in ("id", "username", "firstname", "lastname", "fullname",
+                                                        "email", "department", "idnumber", "firstaccess",
+                                                        "lastaccess") if k in full}
+            row["lastcourseaccess"] = 0
+            row["profileimageurlsmall"] = full["profileimageurlsmall"]
+            row["profileimageurl"] = full["profileimageurl"]
+            row["roles"] = [{"roleid": r, "name": "", "shortname": names.get(r, f"role{r}"), "sortorder": 0}
+                            for r in rids]
+            row["enrolledcourses"] = [{"id": course["id"], "fullname": course["fullname"],
+                                       "shortname": course["shortname"]}]
+            if wanted:
+                row = {k: v for k, v in row.items() if k in wanted | {"id", "fullname"}}
+            out.append(row)
         return out
+
+    def fn_core_grades_get_gradeitems(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        course = self._course(state, p["courseid"])
+        items = [{"id": str(i["id"]), "itemname": i["itemname"], "category": course["fullname"]}
+                 for i in state["gradeitems"].values() if i["courseid"] == course["id"]]
+        # Ids come back as strings from a real 4.5 (captured).
+        return {"gradeItems": sorted(items, key=lambda i: i["itemname"]), "warnings": []}
 
     def fn_enrol_manual_enrol_users(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         for e in p["enrolments"]:
@@ -1294,6 +1243,12 @@ class MoodleSandbox:
         courses, warnings = [], []
         for cid in ids:
             c = state["courses"].get(str(cid))
+            if c is not None and not p["includenotenrolledcourses"] and not any(
+                    e["courseid"] == cid and e["userid"] == 2 for e in state["enrolments"]):
+                # The web-service user (2) is not enrolled: Moodle skips the course unless asked (captured).
+                warnings.append({"item": "course", "itemid": cid, "warningcode": "2",
+                                 "message": "User is not enrolled or does not have requested capability"})
+                continue
             if c is None:
                 warnings.append(
                     {
@@ -1319,7 +1274,7 @@ class MoodleSandbox:
     def fn_mod_quiz_add_random_questions(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         cm = state["cms"].get(str(p["cmid"]))
         if cm is None or cm["modname"] != "quiz":
-            raise missing_record("course_modules")
+            raise MoodleException(EXC_MISSING, "invalidcoursemodule", "Invalid course module ID")
         quiz = state["quizzes"][str(cm["instance"])]
         if p["newcategory"]:
             # category_manager::add_category: parentcategory is "parentid,contextid".
@@ -1360,7 +1315,7 @@ class MoodleSandbox:
                 }
             )
         quiz["sumgrades"] = float(len(quiz["slots"]))
-        return {"message": "Random question added successfully"}
+        return {"message": "Random questions have been added"}
 
     def fn_mod_quiz_get_overrides(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         self._quiz(state, p["quizid"])
@@ -1468,8 +1423,6 @@ class MoodleSandbox:
                         "timestarted": None,
                         "status": s["status"],
                         "groupid": 0,
-                        "assignment": aid,
-                        "latest": 1,
                         "plugins": [
                             {
                                 "type": "onlinetext",
@@ -1478,12 +1431,15 @@ class MoodleSandbox:
                                 "editorfields": [
                                     {
                                         "name": "onlinetext",
-                                        "description": "Online text",
+                                        "description": "Online text submissions",
                                         "text": s.get("text", ""),
                                         "format": 1,
                                     }
                                 ],
-                            }
+                            },
+                            {"type": "file", "name": "File submissions",
+                             "fileareas": [{"area": "submission_files", "files": []}]},
+                            {"type": "comments", "name": "Submission comments"},
                         ],
                         "gradingstatus": "notgraded",
                     }
@@ -1615,9 +1571,7 @@ class MoodleSandbox:
 
     # -- the companion plugin ----------------------------------------------------------------------
     def _plugin_course(self, state: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
-        if p["courseid"]:
-            return self._course(state, p["courseid"])
-        c = next(
+        c = state["courses"].get(str(p["courseid"])) if p["courseid"] else next(
             (
                 c
                 for c in state["courses"].values()
@@ -1626,11 +1580,16 @@ class MoodleSandbox:
             None,
         )
         if c is None:
-            raise missing_record("course")
+            raise MoodleException(EXC_MOODLE, "coursenotfound",
+                                  f"No course with id {p['courseid']} or idnumber \"{p['courseidnumber']}\".")
         return c
 
     def fn_local_lmsbridge_setup_tickets(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         course = self._plugin_course(state, p)
+        numbers = [t["number"] for t in p["tickets"]]
+        for n in numbers:
+            if numbers.count(n) > 1:
+                raise MoodleException(EXC_MOODLE, "duplicateticket", f"Ticket number {n} appears more than once.")
         if not p["tickets"]:
             raise invalid_parameter("tickets => the ticket bank is empty")
         quiz = next(

@@ -106,7 +106,8 @@ class WebhookSender:
             d.attempts = attempt + 1
             ts = str(int(time.time()))
             headers = {
-                "Content-Type": "application/json",
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "local_lmsbridge/sandbox Moodle/4.5 (Build: 20241007)",
                 DELIVERY_HEADER: d.id,
                 TIMESTAMP_HEADER: ts,
                 SIGNATURE_HEADER: sign(self.secret, ts, body),
