@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import warnings
-import zipfile
 from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
 from lms_bridge.sessionfile.problems import Location, Problem, _l
@@ -22,6 +21,8 @@ from lms_bridge.sessionfile.raw import (
     RawRecord,
     RawSession,
 )
+
+logger = logging.getLogger(__name__)
 
 SHEETS = ("session", "commission", "students", "tickets")
 # Other sheets (the template's instructions) are the secretary's business and are ignored.
@@ -51,18 +52,13 @@ def read_xlsx(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]
             # they do not matter for reading values.
             warnings.simplefilter("ignore")
             book = load_workbook(io.BytesIO(data), data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError,
-            IndexError, AttributeError, EOFError, zipfile.LargeZipFile):
-        # A damaged workbook can fail deep inside the zip or XML reader in many ways; all of them
-        # mean the same thing to the secretary.
+    except Exception:
+        # A damaged workbook fails deep inside zipfile, zlib, the XML parser or openpyxl in many
+        # ways (BadZipFile, zlib.error, KeyError, ParseError, NotImplementedError for an unknown
+        # compression, RuntimeError for an encrypted part, ...); all mean the same to the secretary.
+        logger.info("%s: workbook could not be opened", file, exc_info=True)
         return None, [Problem(file, Location(), "",
                               _l("This is not an Excel workbook (.xlsx), or the workbook is damaged."))]
-    except Exception as exc:
-        # lxml / ElementTree parse errors of a broken sheet XML have no common base class here.
-        if type(exc).__name__ in ("ParseError", "XMLSyntaxError"):
-            return None, [Problem(file, Location(), "",
-                                  _l("This is not an Excel workbook (.xlsx), or the workbook is damaged."))]
-        raise
     try:
         return _Reader(file).read(book)
     finally:

@@ -46,7 +46,13 @@ def read_yaml(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]
     text, problems = decode(data, file)
     if text is None:
         return None, problems
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader refuses control characters as soon as it is built, hence inside the try.
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        return None, [Problem(file, Location(line=line), "", _l("This is not valid YAML: %(detail)s."),
+                              {"detail": f"character #x{exc.character:04x} is not allowed"})]
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -55,7 +61,11 @@ def read_yaml(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]
         detail = " ".join(x for x in (exc.context, exc.problem) if x)
         return None, [Problem(file, Location(line=line), "",
                               _l("This is not valid YAML: %(detail)s."), {"detail": detail})]
-    except yaml.YAMLError as exc:  # a reader error (e.g. a control character) carries no mark
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        return None, [Problem(file, Location(line=line), "", _l("This is not valid YAML: %(detail)s."),
+                              {"detail": f"character #x{exc.character:04x} is not allowed"})]
+    except yaml.YAMLError as exc:
         return None, [Problem(file, Location(), "", _l("This is not valid YAML: %(detail)s."),
                               {"detail": str(exc)})]
     finally:
@@ -106,8 +116,9 @@ class _Walker:
             return Cell(None, loc)
         try:
             value = self.loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError):
-            # e.g. 2026-02-30 09:00:00, which YAML reads as a timestamp and datetime refuses
+        except Exception:
+            # e.g. 2026-02-30 09:00:00, which YAML reads as a timestamp and datetime refuses; an
+            # explicit tag (!!timestamp, !!binary, !!python/...) can fail inside PyYAML in any way.
             value_text = node.value
             self.problem(loc, field, _l("%(value)s is not a possible value here."), value=f'"{value_text}"')
             return Cell(None, loc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
@@ -245,3 +246,15 @@ def test_unknown_column_and_sheet_names_are_forgiving_about_case(tmp_path: Path,
     [problem] = problems_of(save(wb, tmp_path, "b.xlsx"))
     assert problem.field == "phone"
     assert "Unknown column" in problem.message
+
+
+def test_damaged_bytes_never_escape_as_exceptions() -> None:
+    # Flipped bytes hit zipfile, zlib, the XML parser and openpyxl in many different ways.
+    rnd = random.Random(20260610)
+    data = SAMPLE_SESSION_XLSX.read_bytes()
+    for _ in range(60):
+        damaged = bytearray(data)
+        for _flip in range(rnd.randint(1, 20)):
+            damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
+        spec, problems = read_session(bytes(damaged), "damaged.xlsx")
+        assert (spec is None) == bool(problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -267,3 +268,22 @@ def test_read_session_from_bytes_without_a_yaml_suffix() -> None:
 
 def test_yaml_and_sample_file_paths_agree(sample_spec) -> None:  # type: ignore[no-untyped-def]
     assert load_session(SAMPLE_SESSION_YAML) == sample_spec
+
+
+def test_mangled_yaml_never_escapes_as_an_exception() -> None:
+    rnd = random.Random(20260610)
+    data = SAMPLE_SESSION_YAML.read_bytes()
+    for _ in range(150):
+        mangled = bytearray(data)
+        for _hit in range(rnd.randint(1, 5)):
+            mangled[rnd.randrange(len(mangled))] = rnd.choice(b":-[]{}\n \t\"'&*!|>%@`#,?")
+        spec, problems = read_session(bytes(mangled), "mangled.yaml")
+        assert (spec is None) == bool(problems)
+        assert all(p.file == "mangled.yaml" for p in problems)
+
+
+def test_control_character_is_malformed_yaml_with_its_line(tmp_path: Path) -> None:
+    text = mutate(BASE_YAML, ("  group:", "  group: \x07"))
+    [problem] = problems_of(write(tmp_path, text))
+    assert "not valid YAML" in problem.message
+    assert problem.location.line == line_of(text, "group:")
