@@ -6,7 +6,7 @@ the migration runs in the caller's engine (SQLite pragmas, a test's throwaway Po
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy.types import TypeDecorator
@@ -18,7 +18,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Columns typed with our TypeDecorators (UTCDateTime) are stored as their plain implementation;
     # rendering the implementation keeps revisions free of imports from the (changing) models module.
     if type_ == "type" and isinstance(obj, TypeDecorator):

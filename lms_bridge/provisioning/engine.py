@@ -150,7 +150,10 @@ class StepContext:
 class Step(Protocol):
     """A named provisioning step.  ``name`` is stable (it keys the journal and the progress rows)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Read-only, so that frozen dataclasses (FunctionStep) satisfy the protocol."""
+        ...
 
     def title(self) -> str:
         """A translated, human label for the admin page (call inside a locale context)."""

@@ -33,6 +33,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample-session.yaml"
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.setenv("LMS_BRIDGE_LANGUAGE", "en")  # messages are asserted in English
     world = World()
     monkeypatch.setattr(plan_module, "build_plan", lambda settings: [
         *plan_module.core_steps(settings), *plan_for(world)])
