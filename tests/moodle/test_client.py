@@ -142,7 +142,8 @@ def test_missing_capability(sandbox: Served, client: MoodleClient) -> None:
         assert "Create users" in exc.value.user_message
 
 
-def test_true_is_rejected_and_unknown_keys_too(client: MoodleClient) -> None:
+def test_true_is_rejected_and_unknown_keys_too(sandbox: Served, client: MoodleClient) -> None:
+    sandbox.configure(debug=True)  # the reason is in debuginfo only
     # Booleans must travel as 0/1: the raw string "true" is what Moodle refuses.
     with pytest.raises(InvalidParameter) as exc:
         client.call("mod_quiz_get_user_attempts", {"quizid": 1, "includepreviews": "true"})

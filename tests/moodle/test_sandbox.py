@@ -55,6 +55,7 @@ def test_unknown_function_and_function_outside_the_service(sandbox: Served) -> N
             "wstoken": "sandbox-token", "wsfunction": fn, "moodlewsrestformat": "json"}).json()
 
     assert call("nonsense")["errorcode"] == "invalidrecord"
+    sandbox.configure(debug=True)
     body = call("core_course_get_categories")
     assert (body["exception"], body["errorcode"], body["message"]) == (
         "webservice_access_exception", "accessexception", "Access control exception")

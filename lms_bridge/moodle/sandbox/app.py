@@ -134,7 +134,7 @@ def _initial_state() -> dict[str, Any]:
         },
         "config": {
             "rest_enabled": True,
-            "debug": True,
+            "debug": False,  # site debugging off, the production default (captured)
             "denied_capabilities": [],
             "removed_functions": [],
             "plugin": True,
@@ -751,7 +751,7 @@ class MoodleSandbox:
                 result = self._dispatch(state, str(token or ""), str(function), raw, self._base(request))
             except MoodleException as exc:
                 body = dict(exc.body)
-                if not state["config"].get("debug", True):
+                if not state["config"].get("debug", False):
                     body.pop("debuginfo", None)
                 return self._json(body)
             self.world.save()
