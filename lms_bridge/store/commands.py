@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
+from sqlalchemy.exc import DBAPIError
 
 from lms_bridge.config import ConfigError, Settings, load_settings
 from lms_bridge.i18n import gettext as _
@@ -25,6 +29,17 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.effective_database_url).render_as_string(hide_password=True)
 
 
+@contextmanager
+def store_errors(settings: Settings) -> Iterator[None]:
+    """A store that cannot be reached is one line naming it (password hidden), not a traceback."""
+    try:
+        yield
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise click.ClickException(_("Cannot use the store %(url)s: %(reason)s", url=_safe_url(settings),
+                                     reason=reason)) from None
+
+
 @click.group("db")
 def db_group() -> None:
     """The store's schema (Alembic migrations)."""
@@ -37,9 +52,10 @@ def upgrade_cmd(revision: str) -> None:
     settings = settings_or_exit()
     engine = make_engine(settings.effective_database_url)
     try:
-        before = schema.current_revision(engine)
-        schema.upgrade(engine, revision)
-        after = schema.current_revision(engine)
+        with store_errors(settings):
+            before = schema.current_revision(engine)
+            schema.upgrade(engine, revision)
+            after = schema.current_revision(engine)
     finally:
         engine.dispose()
     if before == after:
@@ -55,7 +71,8 @@ def current_cmd() -> None:
     settings = settings_or_exit()
     engine = make_engine(settings.effective_database_url)
     try:
-        current = schema.current_revision(engine)
+        with store_errors(settings):
+            current = schema.current_revision(engine)
     finally:
         engine.dispose()
     head = schema.head_revision()

@@ -3,6 +3,7 @@ migrations go up and down cleanly on SQLite.  tests/production repeats this on P
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -70,4 +71,17 @@ def test_db_commands_report_bad_settings_without_a_traceback(tmp_path: Path) -> 
                                                              "LMS_BRIDGE_DEFAULT_LANGUAGE": "fr"})
     assert result.exit_code == 1
     assert "default_language" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_store_is_named_without_its_password(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env={
+        "LMS_BRIDGE_DATA_DIR": str(tmp_path), "LMS_BRIDGE_LANGUAGE": "en",
+        "LMS_BRIDGE_DATABASE_URL": f"postgresql+psycopg://bridge:s3cret-pw@127.0.0.1:{port}/lms"})
+    assert result.exit_code == 1
+    assert f"Cannot use the store postgresql+psycopg://bridge:***@127.0.0.1:{port}/lms" in result.output
+    assert "s3cret-pw" not in result.output
     assert "Traceback" not in result.output
