@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -216,3 +217,23 @@ def test_state_survives_a_restart(tmp_path) -> None:
     finally:
         server2.shutdown()
         again.sandbox.store.close()
+
+
+def test_concurrent_creates_of_one_alias_make_one_course(google: Google) -> None:
+    token = google.token_for(SECRETARY, ["classroom.courses"])
+    statuses: list[int] = []
+
+    def create() -> None:
+        r = requests.post(google.url + "/classroom.googleapis.com/v1/courses", timeout=20,
+                          json={"id": "p:race", "name": "Race", "ownerId": "me"},
+                          headers={"Authorization": f"Bearer {token}"})
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] + [409] * 7
+    courses = requests.get(f"{google.url}/_actor/state", timeout=10).json()["course"]
+    assert len(courses) == 1

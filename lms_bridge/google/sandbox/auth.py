@@ -39,9 +39,11 @@ TOKEN_LIFETIME = 3600
 
 # What the user OAuth grant was consented for (what Google would show on the consent screen).
 USER_GRANT_SCOPES = tuple(SCOPE_PREFIX + s for s in (
-    "classroom.courses", "classroom.rosters", "classroom.coursework.students",
-    "classroom.coursework.students.readonly", "classroom.push-notifications", "classroom.announcements",
-    "classroom.topics", "forms.body", "forms.responses.readonly", "drive.file", "spreadsheets",
+    "classroom.courses", "classroom.courses.readonly", "classroom.rosters", "classroom.rosters.readonly",
+    "classroom.coursework.students", "classroom.coursework.students.readonly", "classroom.push-notifications",
+    "classroom.announcements", "classroom.announcements.readonly", "classroom.topics",
+    "classroom.topics.readonly", "classroom.profile.emails", "forms.body", "forms.body.readonly",
+    "forms.responses.readonly", "drive.file", "spreadsheets",
 ))
 
 

@@ -226,6 +226,8 @@ def _member_create(ctx: Ctx, kind: str) -> dict[str, Any]:
         raise failed_precondition(f"@UserInIllegalDomain The user is already a {other} of the course.")
     rec = {"courseId": course["id"], "userId": user["id"], "profile": profile(user)}
     ctx.store.put(kind, key, rec, parent=course["id"])
+    _publish_change(ctx, course["id"], f"courses.{kind}s", "CREATED", {"courseId": course["id"], "userId": user["id"]},
+                    feed="COURSE_ROSTER_CHANGES")
     # Invitations for the same course and user are consumed by the membership.
     for inv in ctx.store.list("invitation", course["id"]):
         if inv["userId"] == user["id"]:
@@ -832,9 +834,10 @@ def registrations_delete(ctx: Ctx) -> dict[str, Any]:
     return {}
 
 
-def _publish_change(ctx: Ctx, course_id: str, collection: str, event: str, resource: dict[str, str]) -> None:
+def _publish_change(ctx: Ctx, course_id: str, collection: str, event: str, resource: dict[str, str], *,
+                    feed: str = "COURSE_WORK_CHANGES") -> None:
     for reg in ctx.store.list("registration", course_id):
-        if reg["feed"]["feedType"] != "COURSE_WORK_CHANGES" or parse_rfc3339(reg["expiryTime"]) <= ctx.now:
+        if reg["feed"]["feedType"] != feed or parse_rfc3339(reg["expiryTime"]) <= ctx.now:
             continue
         data = json.dumps({"collection": collection, "eventType": event, "resourceId": resource}).encode()
         topic = reg["cloudPubsubTopic"]["topicName"]
