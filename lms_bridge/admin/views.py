@@ -387,3 +387,37 @@ def seal(code: str) -> Any:
     else:
         flash(_("The session is sealed; the documents are in the outbox."), "success")
     return redirect(url_for("admin.outbox"))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+ERROR_TEXTS = {
+    400: (lambda: _("The request could not be understood"),
+          lambda: _("Something in the form was missing or malformed. Go back and try again.")),
+    403: (lambda: _("Not allowed"), lambda: _("You may not do this.")),
+    404: (lambda: _("Not found"), lambda: _("There is nothing at this address. It may have been removed.")),
+    405: (lambda: _("Not allowed"), lambda: _("This page cannot be used this way.")),
+    413: (lambda: _("The file is too large"),
+          lambda: _("A session file is at most 10 MB. Check that you chose the right file.")),
+    500: (lambda: _("Something went wrong"),
+          lambda: _("The page could not be shown. The error has been logged; try again in a moment.")),
+}
+
+
+def error_page(exc: Any) -> Any:
+    """Errors in the page's language for people; machines (webhooks, JSON) get the plain answer."""
+    from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException, InternalServerError
+
+    if not isinstance(exc, HTTPException):
+        logger.exception("unhandled error on %s", request.path, exc_info=exc)
+        exc = InternalServerError()
+    code = exc.code or 500
+    if request.blueprint == "webhooks" or request.path.endswith(".json") or request.accept_mimetypes.best == (
+            "application/json"):
+        return {"error": exc.name}, code
+    if isinstance(exc, CSRFError):
+        title, message = _("The form has expired"), _("The form has expired. Please try again.")
+    else:
+        make_title, make_message = ERROR_TEXTS.get(code, ERROR_TEXTS[500 if code >= 500 else 400])
+        title, message = make_title(), make_message()
+    return render_template("admin/error.html", title=title, message=message), code

@@ -300,3 +300,21 @@ def test_healthz_and_security_headers(client: FlaskClient) -> None:
     assert res.headers["X-Frame-Options"] == "DENY"
     cookie = client.get_cookie("lms_bridge_session")
     assert cookie is None or cookie.http_only
+
+
+def test_error_pages_speak_the_page_language(app: Flask, signed_in: FlaskClient) -> None:
+    res = signed_in.get("/sessions/NO-SUCH-SESSION")
+    assert res.status_code == 404
+    assert "There is nothing at this address" in res.get_data(as_text=True)
+    signed_in.post("/language", data={"language": "ru", "next": "/sessions"})
+    res = signed_in.get("/sessions/NO-SUCH-SESSION")
+    assert "Не найдено" in res.get_data(as_text=True)
+    assert signed_in.get("/sessions/NO-SUCH-SESSION/students.json").get_json() == {"error": "Not Found"}
+    big = b"x" * (10 * 1024 * 1024 + 1)
+    import io
+
+    res = signed_in.post("/sessions/upload", data={"file": (io.BytesIO(big), "huge.yaml")},
+                         content_type="multipart/form-data")
+    assert res.status_code == 413
+    assert "10 МБ" in res.get_data(as_text=True)
+    assert _count(app, ExamSession) == 0
