@@ -23,7 +23,7 @@ from lms_bridge.i18n import ngettext
 from lms_bridge.provisioning.engine import run_summary
 from lms_bridge.sessionfile import read_session_file
 from lms_bridge.sessionfile.commands import FILE_ARG, _actor, _locale, _print_problems
-from lms_bridge.store.commands import settings_or_exit
+from lms_bridge.store.commands import settings_or_exit, store_errors
 from lms_bridge.store.models import ExamSession, ProvisioningRun
 
 STATUS_LABELS = {
@@ -75,28 +75,29 @@ def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -
         engine = make_engine(settings.effective_database_url)
         sessions = make_sessionmaker(engine)
         try:
-            ensure_schema(engine)
-            try:
-                with transaction(sessions) as db:
-                    result = repo.import_session(db, spec, source_name=file.name, actor=actor or _actor())
-            except repo.ImportRefused as refused:
-                click.echo(_("%(file)s cannot be imported over the stored session %(code)s; nothing was "
-                             "stored:", file=str(file), code=refused.code), err=True)
-                for reason in refused.reasons:
-                    click.echo(f"  - {reason}", err=True)
-                raise SystemExit(1) from None
-            for change in result.changes:
-                click.echo(str(change))
+            with store_errors(settings):
+                ensure_schema(engine)
+                try:
+                    with transaction(sessions) as db:
+                        result = repo.import_session(db, spec, source_name=file.name, actor=actor or _actor())
+                except repo.ImportRefused as refused:
+                    click.echo(_("%(file)s cannot be imported over the stored session %(code)s; nothing was "
+                                 "stored:", file=str(file), code=refused.code), err=True)
+                    for reason in refused.reasons:
+                        click.echo(f"  - {reason}", err=True)
+                    raise SystemExit(1) from None
+                for change in result.changes:
+                    click.echo(str(change))
 
-            titles = {step.name: step.title() for step in build_plan(settings)}
-            started = time.monotonic()
-            try:
-                run = run_now(settings, spec.code, trigger="cli", sessions=sessions)
-            except ProvisioningError as exc:
-                raise click.ClickException(str(exc)) from None
-            except Exception:  # recorded on the run (and in the log); reported below in plain words
-                run = _latest_run(sessions, spec.code)
-            seconds = time.monotonic() - started
+                titles = {step.name: step.title() for step in build_plan(settings)}
+                started = time.monotonic()
+                try:
+                    run = run_now(settings, spec.code, trigger="cli", sessions=sessions)
+                except ProvisioningError as exc:
+                    raise click.ClickException(str(exc)) from None
+                except Exception:  # recorded on the run (and in the log); reported below in plain words
+                    run = _latest_run(sessions, spec.code)
+                seconds = time.monotonic() - started
         finally:
             stop_embedded()
             engine.dispose()
