@@ -260,22 +260,18 @@ def _result_assignment(ctx: StepContext, settings: Settings) -> None:
     ctx.ensure("moodle.result_assignment", create=create, find=find)
 
 
-def _title(text: str) -> Callable[[], str]:
-    return lambda: _(text)
-
-
 def moodle_steps(settings: Settings) -> list[Step]:
     """The Moodle steps of the provisioning plan, in order."""
     return [
         FunctionStep(
-            "moodle.connect", _title("Moodle: connect and check the web service"), _connect(settings)
+            "moodle.connect", lambda: _("Moodle: connect and check the web service"), _connect(settings)
         ),
-        FunctionStep("moodle.users", _title("Moodle: user accounts"), _users(settings)),
-        FunctionStep("moodle.course", _title("Moodle: course"), _course(settings)),
-        FunctionStep("moodle.enrolments", _title("Moodle: enrolments"), _enrolments(settings)),
-        FunctionStep("moodle.tickets", _title("Moodle: ticket quiz"), _tickets(settings)),
+        FunctionStep("moodle.users", lambda: _("Moodle: user accounts"), _users(settings)),
+        FunctionStep("moodle.course", lambda: _("Moodle: course"), _course(settings)),
+        FunctionStep("moodle.enrolments", lambda: _("Moodle: enrolments"), _enrolments(settings)),
+        FunctionStep("moodle.tickets", lambda: _("Moodle: ticket quiz"), _tickets(settings)),
         FunctionStep(
-            "moodle.result_assignment", _title("Moodle: result assignment"), _result_assignment(settings)
+            "moodle.result_assignment", lambda: _("Moodle: result assignment"), _result_assignment(settings)
         ),
     ]
 
