@@ -71,6 +71,12 @@ def check_cmd(file: Path) -> None:
         click.echo(_summary(spec))
 
 
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -94,6 +100,8 @@ def import_cmd(file: Path, actor: str | None) -> None:
             _print_problems(file, problems)
             raise SystemExit(1)
         # Imported late: `check` must work (and stay fast) without the store's dependencies.
+        from sqlalchemy.exc import OperationalError
+
         from lms_bridge.store import repo
         from lms_bridge.store.db import make_engine, make_sessionmaker, transaction
         from lms_bridge.store.schema import ensure_schema
@@ -104,6 +112,11 @@ def import_cmd(file: Path, actor: str | None) -> None:
             with transaction(make_sessionmaker(engine)) as db:
                 result = repo.import_session(db, spec, source_name=file.name, actor=actor or _actor())
                 commitment = result.session.draw_commitment
+        except OperationalError as exc:
+            # Unreachable or locked database: say which store (without its password) and why.
+            reason = str(getattr(exc, "orig", exc) or type(exc).__name__).strip().splitlines()[0]
+            raise click.ClickException(_("The store %(url)s cannot be used: %(reason)s",
+                                         url=_safe_url(settings), reason=reason)) from None
         except repo.ImportRefused as refused:
             click.echo(_("%(file)s cannot be imported over the stored session %(code)s; nothing was stored:",
                          file=str(file), code=refused.code), err=True)

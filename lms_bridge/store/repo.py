@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain import draw
@@ -177,9 +178,17 @@ def _session_values(spec: SessionSpec) -> dict[str, Any]:
 def import_session(db: Session, spec: SessionSpec, *, source_name: str, actor: str,
                    now: Callable[[], datetime] = utcnow) -> ImportResult:
     """Store ``spec`` (new code) or reconcile it with the stored session; raises :class:`ImportRefused`."""
-    session = get_session(db, spec.code)
-    result = (_create(db, spec, source_name) if session is None
-              else _Reconcile(db, session, spec).run(source_name))
+    # The row lock (PostgreSQL; SQLite serialises writers anyway) keeps two imports of one session
+    # from reconciling against the same old state.
+    session = db.scalar(select(ExamSession).where(ExamSession.code == spec.code).with_for_update())
+    try:
+        result = (_create(db, spec, source_name) if session is None
+                  else _Reconcile(db, session, spec).run(source_name))
+    except IntegrityError:
+        # Another import created the same session (or row) between our read and our write.
+        raise ImportRefused(spec.code, [Note(_l(
+            "Another import of session %(code)s ran at the same time; import the file again."),
+            {"code": spec.code})]) from None
     db.add(AuditEvent(session_id=result.session.id, at=now(), actor=actor,
                       action="session.created" if result.created else "session.reimported",
                       detail={"source": source_name, "changes": [c.as_dict() for c in result.changes]}))

@@ -211,3 +211,12 @@ def test_unreadable_files_import(env: dict[str, str], populated, tmp_path: Path,
     path = tmp_path / ("bad.xlsx" if content.startswith(b"PK") else "bad.yaml")
     path.write_bytes(content)
     _check_bad_import(env, path, populated)
+
+
+def test_unreachable_store_is_one_line_without_the_password(env: dict[str, str]) -> None:
+    env = {**env, "LMS_BRIDGE_DATABASE_URL": "postgresql+psycopg://postgres:s3cret@127.0.0.1:9/none"}
+    result = run(env, "import", str(SAMPLE_SESSION_YAML))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "cannot be used" in result.output
+    assert "s3cret" not in result.output

@@ -406,3 +406,24 @@ def test_list_sessions_counts_active_rows(factory, sample_spec) -> None:  # type
     assert (rows[0].students, rows[0].tickets) == (3, 2)
     with factory() as db:
         assert get_session(db, "NOPE") is None
+
+
+def test_a_concurrent_first_import_is_refused_not_crashed(factory, sample_spec, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lms_bridge.domain import draw
+    from lms_bridge.store import repo
+
+    real_seed = draw.new_seed
+
+    def other_import_first() -> str:
+        # Another secretary's import of the same session lands between our read and our write.
+        monkeypatch.setattr(repo.draw, "new_seed", real_seed)
+        do_import(factory, sample_spec, "other.xlsx")
+        return real_seed()
+
+    monkeypatch.setattr(repo.draw, "new_seed", other_import_first)
+    with pytest.raises(ImportRefused) as info:
+        do_import(factory, sample_spec)
+    assert "at the same time" in info.value.reasons[0].message
+    with factory() as db:
+        sessions = list(db.scalars(select(ExamSession)))
+        assert [s.source_name for s in sessions] == ["other.xlsx"]
