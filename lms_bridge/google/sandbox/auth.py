@@ -275,6 +275,8 @@ class Auth:
 
     def certs_v3(self) -> dict[str, Any]:
         cert = x509.load_pem_x509_certificate(self.keys["push_cert"].encode())
-        nums = cert.public_key().public_numbers()  # type: ignore[union-attr]
+        key = cert.public_key()
+        assert isinstance(key, rsa.RSAPublicKey)
+        nums = key.public_numbers()
         return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.keys["push_key_id"],
                           "n": _b64url_uint(nums.n), "e": _b64url_uint(nums.e)}]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any
 
@@ -842,4 +843,4 @@ def _publish_change(ctx: Ctx, course_id: str, collection: str, event: str, resou
         data = json.dumps({"collection": collection, "eventType": event, "resourceId": resource}).encode()
         topic = reg["cloudPubsubTopic"]["topicName"]
         attrs = {"registrationId": reg["registrationId"]}
-        ctx.events.append(lambda topic=topic, data=data, attrs=attrs: ctx.sandbox.publish(topic, data, attrs))
+        ctx.events.append(functools.partial(ctx.sandbox.publish, topic, data, attrs))

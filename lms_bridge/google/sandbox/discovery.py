@@ -152,15 +152,15 @@ def validate_params(method: Method, path_values: dict[str, str], query: dict[str
         spec = method.parameters.get(name, {"type": "string"})
         out[name] = _check_scalar(value, spec, name, name)
     for name, values in query.items():
-        spec = method.parameters.get(name) or global_params.get(name)
-        if spec is None:
+        qspec = method.parameters.get(name) or global_params.get(name)
+        if qspec is None:
             raise bad_request(f"Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query "
                               "parameter. Field '" + name + "' could not be found in request message.",
                               field=name, location=name)
-        if spec.get("location") == "path":
+        if qspec.get("location") == "path":
             raise bad_request(f"Parameter {name} belongs in the path", location=name)
-        conv = [_check_scalar(v, spec, name, name) for v in values]
-        out[name] = conv if spec.get("repeated") else conv[-1]
+        conv = [_check_scalar(v, qspec, name, name) for v in values]
+        out[name] = conv if qspec.get("repeated") else conv[-1]
     for name, spec in method.parameters.items():
         if spec.get("required") and name not in out:
             raise bad_request(f"Required parameter: {name}", location=name)
@@ -191,7 +191,7 @@ def _join(path: str, name: str) -> str:
 
 def _validate(svc: Service, spec: dict[str, Any], value: Any, path: str) -> None:
     if "$ref" in spec:
-        spec = svc.schemas[spec["$ref"]]
+        spec = dict(svc.schemas[spec["$ref"]])
     if value is None:
         return  # JSON null is accepted by Google for any field and means "unset".
     typ = spec.get("type", "object" if "properties" in spec else "any")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import secrets
@@ -315,9 +316,10 @@ def submit_response(ctx: Ctx, form_id: str, respondent: str, answers: dict[str, 
         by_key.setdefault(q["title"], q)
     out_answers: dict[str, Any] = {}
     for key, value in answers.items():
-        q = by_key.get(key)
-        if q is None:
+        found = by_key.get(key)
+        if found is None:
             raise bad_request(f"Unknown question: {key!r}")
+        q = found
         values = value if isinstance(value, list) else [value]
         values = [str(v) for v in values if str(v).strip() != ""]
         if not values:
@@ -363,7 +365,7 @@ def _notify(ctx: Ctx, form_id: str, event_type: str) -> None:
         if w["eventType"] == event_type and w.get("state", "ACTIVE") == "ACTIVE":
             topic = w["target"]["topic"]["topicName"]
             attrs = {"eventType": event_type, "formId": form_id, "watchId": w["id"]}
-            ctx.events.append(lambda topic=topic, attrs=attrs: ctx.sandbox.publish(topic, b"", attrs))
+            ctx.events.append(functools.partial(ctx.sandbox.publish, topic, b"", attrs))
 
 
 @handler("forms.forms.watches.create")

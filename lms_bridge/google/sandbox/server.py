@@ -7,6 +7,7 @@ injected faults -> the method's handler inside one store transaction -> partial 
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import email.policy
 import json
@@ -125,7 +126,8 @@ class Sandbox:
         method, path_values = match(host, http_method, path)
         svc = load_service(host)
         qs = parse_qs(query, keep_blank_values=True)
-        token_param = (qs.get("access_token") or qs.get("oauth_token") or [None])[-1]
+        token_values = qs.get("access_token") or qs.get("oauth_token") or []
+        token_param = token_values[-1] if token_values else None
         principal = self.auth.principal(headers.get("authorization"), token_param)
         if method.scopes and not (principal.scopes & set(method.scopes)):
             raise ApiError(403, "Request had insufficient authentication scopes.", reason="insufficientPermissions",
@@ -181,7 +183,7 @@ class Sandbox:
             return _json_response(bad_request("Batch requests must be multipart/mixed."))
         parser = email.parser.BytesParser(policy=email.policy.compat32)
         msg = parser.parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-        parts = msg.get_payload() if msg.is_multipart() else []
+        parts: list[email.message.Message] = list(msg.get_payload()) if msg.is_multipart() else []  # type: ignore[arg-type]
         if not parts:
             return _json_response(bad_request("Batch request contains no parts."))
         if len(parts) > limit:
@@ -192,7 +194,7 @@ class Sandbox:
         for part in parts:
             content_id = part.get("Content-ID", "")
             raw = part.get_payload(decode=False)
-            raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+            raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else str(raw).encode("utf-8")
             reply = self._batch_part(raw_bytes, host, headers, script_root, base_url, endpoint)
             cid = content_id.strip()
             resp_id = f"<response-{cid[1:-1]}>" if cid.startswith("<") else f"<response-{cid}>"

@@ -7,6 +7,7 @@ one lock plus one transaction per request so concurrent requests never see half 
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -81,7 +82,7 @@ class Store:
             cur = self._conn.execute("DELETE FROM docs WHERE kind=? AND key=?", (kind, key))
         return cur.rowcount > 0
 
-    def list(self, kind: str, parent: str | None = None) -> list[dict[str, Any]]:
+    def list(self, kind: str, parent: str | None = None) -> builtins.list[dict[str, Any]]:
         with self.transaction():
             if parent is None:
                 rows = self._conn.execute("SELECT doc FROM docs WHERE kind=? ORDER BY seq", (kind,)).fetchall()
@@ -90,7 +91,7 @@ class Store:
                                           (kind, parent)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def kinds(self) -> list[str]:
+    def kinds(self) -> builtins.list[str]:
         with self.transaction():
             return [r[0] for r in self._conn.execute("SELECT DISTINCT kind FROM docs ORDER BY kind")]
 
