@@ -138,6 +138,16 @@ def _no_tickets(wb: Workbook) -> tuple[str, int | None, str]:
     return "tickets", None, "number"
 
 
+def _extra_session_row(key: str, value: object) -> Edit:
+    def edit(wb: Workbook) -> tuple[str, int | None, str]:
+        ws = wb["session"]
+        row = ws.max_row + 1
+        ws.cell(row=row, column=1).value = key
+        ws.cell(row=row, column=2).value = value
+        return "session", row, key
+    return edit
+
+
 # Rows: commission 2 = chair, 3..5 = members, 6 = secretary; students 2.. ; tickets 2..
 CASES: list[tuple[str, Edit, str]] = [
     ("missing-sheet", _drop_sheet("students"), "sheet students is missing"),
@@ -166,6 +176,8 @@ CASES: list[tuple[str, Edit, str]] = [
     ("question-gap", _set_cell("tickets", 4, 3, None, "question 2"), "question is empty"),
     ("no-tickets", _no_tickets, "at least one ticket"),
     ("missing-name", _set_cell("students", 3, 2, None, "name"), "required"),
+    ("unknown-session-key", _extra_session_row("graduation", "x"), "Unknown field"),
+    ("repeated-session-key", _extra_session_row("kind", "defense"), "given twice"),
 ]
 
 
