@@ -295,7 +295,7 @@ def run_forms(ctx: StepContext) -> None:
 
     by_id = {s.id: s for s in students}
     # Tag every new form in Drive batches (100 a request): from here on a lost journal still finds it.
-    to_tag = {entries[ref].external_id: {P_SESSION: spec.code, P_STUDENT: ref, P_KIND: "form"}
+    to_tag = {e.external_id: {P_SESSION: spec.code, P_STUDENT: ref, P_KIND: "form"}
               for ref, e in entries.items() if e is not None and e.data.get("stage") == "created"}
     if to_tag:
         got = g.drive.set_app_properties(to_tag)
