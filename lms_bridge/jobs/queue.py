@@ -262,12 +262,12 @@ def configure(settings: Settings, *, engine: Engine | None = None) -> JobQueue:
     return queue
 
 
-def get_queue() -> JobQueue:
-    """The configured queue, built from ``load_settings()`` on first use."""
+def get_queue(settings: Settings | None = None) -> JobQueue:
+    """The configured queue; on first use it is built from ``settings`` (else ``load_settings()``)."""
     global _current
     with _current_lock:
         if _current is None:
-            _current = JobQueue(load_settings())
+            _current = JobQueue(settings if settings is not None else load_settings())
         return _current
 
 

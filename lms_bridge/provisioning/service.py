@@ -36,7 +36,12 @@ def _sessions_for(settings: Settings, sessions: sessionmaker[Session] | None) ->
         return sessions
     from lms_bridge.jobs.queue import get_queue
 
-    return get_queue().sessions
+    queue = get_queue(settings)
+    if queue.settings.effective_database_url != settings.effective_database_url:
+        # Jobs would run against another store than the one the run is written to.
+        raise ProvisioningError(_("The job queue uses another store than the admin page; give the worker "
+                                  "and the page the same LMS_BRIDGE_DATABASE_URL."))
+    return queue.sessions
 
 
 def _session_by_code(db: Session, code: str) -> ExamSession:

@@ -214,3 +214,10 @@ def test_provision_command_lists_the_problems_of_a_bad_file(world: World, tmp_pa
     assert "bad.yaml" in result.output
     assert "nothing was stored" in result.output
     assert not (tmp_path / "data" / "lms_bridge.sqlite3").exists()
+
+
+def test_a_queue_on_another_store_is_refused(world: World, settings: Settings, sessions: sessionmaker[Session],
+                                             tmp_path: Path) -> None:
+    other = load_settings(environ={}, data_dir=str(tmp_path / "elsewhere"), queue_url="memory://")
+    with pytest.raises(service.ProvisioningError, match="LMS_BRIDGE_DATABASE_URL"):
+        service.provision(other, "ANY")
