@@ -17,12 +17,14 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from lms_bridge.config import GoogleSettings, Settings
 from lms_bridge.domain import draw
 from lms_bridge.domain.session import DegreeVote, ExamKind, Member, Role, SessionSpec, Student
+from lms_bridge.google.auth import SCOPES
+from lms_bridge.google.errors import InvalidArgument, NotFound, PermissionDenied
 from lms_bridge.google.steps import SheetLayout, google_steps
 from lms_bridge.google.workspace import GoogleWorkspace
 from lms_bridge.provisioning.engine import ApiCalls, execute_run, run_summary, start_run
@@ -74,7 +76,7 @@ class World:
 def _world(tmp_path: Path, faults: dict[str, Any] | None = None) -> Iterator[World]:
     state = tmp_path / "google"
     app = sandbox_server.create_app(state, push_endpoint=None, faults=faults)
-    url, stop = start_server(DispatcherMiddleware(NotFound(), {"/google": app}))
+    url, stop = start_server(DispatcherMiddleware(HttpNotFound(), {"/google": app}))
     engine = create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     Base.metadata.create_all(engine)
     db = sessionmaker(engine, expire_on_commit=False)()
@@ -280,3 +282,20 @@ def test_answers_lost_to_timeouts_make_no_duplicates(tmp_path: Path) -> None:
             assert len(ws.drive.find_by_name(title, mime_type="application/vnd.google-apps.form")) == 1
         assert len(ws.classroom.list_topics("p:" + spec.code)) == 1
         assert len(ws.classroom.list_announcements("p:" + spec.code)) == 1
+
+
+def test_sandbox_refusals_arrive_as_typed_errors_without_retries(world: World) -> None:
+    calls = ApiCalls()
+    ws = world.workspace(calls)
+    t = ws.transport
+    wrong_scope = t.service("classroom", SCOPES["forms.body"]).courses().get(id="p:nothing")
+    with pytest.raises(PermissionDenied) as denied:
+        t.execute(wrong_scope, api="classroom")
+    assert denied.value.reason == "insufficientPermissions"
+    bad_field = t.service("classroom", SCOPES["classroom.courses"]).courses().create(
+        body={"id": "p:X", "name": "x", "ownerId": "me", "colour": "red"})
+    with pytest.raises(InvalidArgument):
+        t.execute(bad_field, api="classroom")
+    with pytest.raises(NotFound):
+        ws.classroom.get_course("p:no-such-course")
+    assert calls.snapshot()["classroom"] == 3  # one request each: none of these is retried
