@@ -134,3 +134,27 @@ def test_form_response_push_is_retried_until_acknowledged(tmp_path, push_receive
         google.sandbox.pusher.stop()
         server.shutdown()
         google.sandbox.store.close()
+
+
+def test_batch_parts_fail_on_their_own_and_latency_is_added(tmp_path) -> None:
+    from googleapiclient.http import BatchHttpRequest
+
+    google, server = start(tmp_path, faults={"rate_429": 1.0, "latency_ms": 150})
+    try:
+        token = google.token_for(SECRETARY, ["drive.file"])
+        started = time.monotonic()
+        r = requests.get(google.url + "/www.googleapis.com/drive/v3/files", timeout=10,
+                         headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 429
+        assert time.monotonic() - started >= 0.15
+        drive = google.service("drive", "drive.file")
+        out: dict[str, object] = {}
+        batch = BatchHttpRequest(callback=lambda rid, resp, exc: out.__setitem__(rid, exc or resp),
+                                 batch_uri=google.url + "/www.googleapis.com/batch/drive/v3")
+        batch.add(drive.files().list(), request_id="one")
+        batch.add(drive.files().list(), request_id="two")
+        batch.execute(http=google.http(google.sa_creds(["https://www.googleapis.com/auth/drive.file"])))
+        assert {k: getattr(v, "status_code", None) for k, v in out.items()} == {"one": 429, "two": 429}
+    finally:
+        server.shutdown()
+        google.sandbox.store.close()
