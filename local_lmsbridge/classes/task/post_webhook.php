@@ -68,8 +68,9 @@ class post_webhook extends \core\task\adhoc_task {
         $info = $curl->get_info();
         $status = (int)($info['http_code'] ?? 0);
         if ($curl->get_errno() || $status < 200 || $status >= 300) {
-            // The URL and secret are not in the message: it ends up in the task log.
-            $error = $curl->get_errno() ? ', ' . $curl->error : '';
+            // The secret is not in the message (it ends up in the task log). $curl->error also carries
+            // Moodle's own refusal ("The URL is blocked.") when HTTP security settings block the bridge URL.
+            $error = (string)$curl->error !== '' ? ', ' . $curl->error : '';
             throw new \moodle_exception('webhookfailed', 'local_lmsbridge', '', (object)[
                 'status' => $status,
                 'error' => $error,
