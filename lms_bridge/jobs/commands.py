@@ -24,6 +24,11 @@ def worker_cmd(workers: int, periodic: bool) -> None:
         raise click.ClickException(_("The queue is memory:// (jobs run inline); there is nothing for a "
                                      "worker to consume. Set LMS_BRIDGE_QUEUE_URL to redis://… or leave "
                                      "it empty for the SQLite queue."))
+    try:
+        queue.check()
+    except jobqueue.QueueUnavailable as exc:
+        raise click.ClickException(_("Cannot reach the job queue %(queue)s: %(reason)s", queue=exc.where,
+                                     reason=exc.reason)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(_("Worker started: %(workers)s threads, jobs: %(jobs)s", workers=workers,
                  jobs=", ".join(queue.job_names())))

@@ -140,6 +140,25 @@ def build_huey(settings: Settings) -> Huey:
     raise ConfigError(f"queue_url must be empty, redis://…, sqlite:///… or memory://, not {scheme}:…")
 
 
+class QueueUnavailable(Exception):
+    def __init__(self, where: str, cause: BaseException) -> None:
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+
+def describe_queue(settings: Settings) -> str:
+    """The queue's URL with any password masked (for messages and logs)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = settings.effective_queue_url
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 class JobQueue:
     """The Huey instance plus what jobs need: the settings and the store."""
 
@@ -227,13 +246,23 @@ class JobQueue:
         except Exception:  # the store itself may be what failed; the log line above still stands
             logger.exception("could not record the failure of job %s", declared.name)
 
+    def check(self) -> None:
+        """Raise ``QueueUnavailable`` (naming the queue, never its password) when it cannot be reached."""
+        try:
+            if isinstance(self.huey, RedisHuey):
+                self.huey.storage.conn.ping()
+            else:
+                self.huey.pending_count()
+        except Exception as exc:
+            raise QueueUnavailable(describe_queue(self.settings), exc) from exc
+
     # -- the consumer ----------------------------------------------------------------------------
     def consumer(self, *, workers: int = 2, periodic: bool = True, embedded: bool = False) -> Consumer:
         """A thread consumer.  ``embedded`` leaves the process's signal handlers alone (the demo
         runs the consumer beside the web server, which owns Ctrl-C)."""
         cls = _EmbeddedConsumer if embedded else Consumer
         return cls(self.huey, workers=workers, periodic=periodic, worker_type="thread",
-                   check_worker_health=True, max_delay=2.0)
+                   check_worker_health=True, max_delay=1.0)
 
     def close(self) -> None:
         if self._own_engine and self._engine is not None:

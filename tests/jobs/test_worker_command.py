@@ -66,3 +66,18 @@ def test_worker_process_runs_a_queued_provisioning_run(tmp_path: Path) -> None:
     assert "Worker started" in output
     assert "provision_session" in output
     assert worker.returncode == 0, output
+
+
+def test_worker_names_an_unreachable_redis_without_its_password(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = CliRunner().invoke(cli, ["worker"], env={
+        "LMS_BRIDGE_DATA_DIR": str(tmp_path), "LMS_BRIDGE_LANGUAGE": "en",
+        "LMS_BRIDGE_QUEUE_URL": f"redis://:hunter2@127.0.0.1:{port}/0"})
+    assert result.exit_code == 1
+    assert f"Cannot reach the job queue redis://:***@127.0.0.1:{port}/0" in result.output
+    assert "hunter2" not in result.output
+    assert "Traceback" not in result.output
