@@ -431,14 +431,19 @@ def run_sheet(ctx: StepContext) -> None:
     entry = ctx.ensure("sheets.gradesheet", create, find)
     layout = SheetLayout.for_spec(spec)
     students = list(spec.admitted)
-    rows = {s.id: i + 2 for i, s in enumerate(students)}
-    links = []
+    # A student keeps the row given once: decisions already written there must stay beside their
+    # name when a re-import admits someone new (who gets the next free row).
+    rows: dict[str, int] = dict(entry.data.get("rows", {}))
+    for s in students:
+        if s.id not in rows:
+            rows[s.id] = max(rows.values(), default=1) + 1
+    blocks: list[tuple[int, int, list[list[Any]]]] = [(1, 1, [list(layout.header)])]
     for s in students:
         fe = ctx.journaled(form_key(s))
-        links.append((fe.data.get("url") or f"https://docs.google.com/forms/d/{fe.external_id}/viewform")
-                     if fe is not None else "")
-    identity = [[i + 1, s.id, s.name] for i, s in enumerate(students)]
-    signature = hashlib.sha256(json.dumps([layout.to_json(), identity, links]).encode()).hexdigest()
+        link = (fe.data.get("url") or f"https://docs.google.com/forms/d/{fe.external_id}/viewform") if fe else ""
+        blocks.append((rows[s.id], 1, [[rows[s.id] - 1, s.id, s.name]]))
+        blocks.append((rows[s.id], layout.link_column, [[link]]))
+    signature = hashlib.sha256(json.dumps([layout.to_json(), blocks], ensure_ascii=False).encode()).hexdigest()
     if entry.data.get("signature") == signature:
         return  # nothing changed since the last run: no call at all
     sheet_id = entry.external_id
@@ -450,11 +455,7 @@ def run_sheet(ctx: StepContext) -> None:
         ctx.update_data("sheets.gradesheet", formatted=True, url=url)
     # Header, identity columns and form links in one values:batchUpdate; the decision columns are
     # left alone so a rerun after voting never wipes a recorded decision.
-    g.sheets.write_ranges(sheet_id, [
-        (1, 1, [list(layout.header)]),
-        (2, 1, identity),
-        (2, layout.link_column, [[link] for link in links]),
-    ])
+    g.sheets.write_ranges(sheet_id, blocks)
     ctx.update_data("sheets.gradesheet", signature=signature, rows=rows, layout=layout.to_json())
 
 

@@ -299,3 +299,27 @@ def test_sandbox_refusals_arrive_as_typed_errors_without_retries(world: World) -
     with pytest.raises(NotFound):
         ws.classroom.get_course("p:no-such-course")
     assert calls.snapshot()["classroom"] == 3  # one request each: none of these is retried
+
+
+def test_a_student_admitted_later_gets_a_form_and_the_next_row(world: World) -> None:
+    spec = make_spec(code="SE-2026-G7", students=2, degree=DegreeVote.NONE)
+    session = add_session(world.db, spec)
+    first, ws = world.provision(spec, session)
+    assert first["status"] == "succeeded", first
+    sheet = _journal(world.db, "sheets.gradesheet")[0]
+    layout = SheetLayout.from_json(sheet.data["layout"])
+    ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
+                          layout.decision_cells(ticket=3, votes={}, letter="B", points=80, gpa=3.0, word="жақсы"))
+
+    late = Student("S0", "Кеш қабылданған", "s0@sandbox.test")
+    spec2 = SessionSpec(**{**spec.__dict__, "students": (late, *spec.students)})
+    second, _ = world.provision(spec2, session)
+    assert second["status"] == "succeeded", second
+    made = {s["name"]: s["created"] for s in second["steps"]}
+    assert made["google.forms"] == 1
+    assert made["google.watches"] == 1
+    assert made["google.classroom.roster"] == 1
+    rows = ws.sheets.read_values(sheet.external_id, "A1:Z10")
+    assert [r[1] for r in rows[1:]] == ["S1", "S2", "S0"]  # S1 kept row 2, S0 got the next free one
+    assert rows[1][layout.ticket_column - 1] == "3"
+    assert rows[3][-1].startswith("http")
