@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:15:33.824504
+Create Date: 2026-11-23
 """
 from collections.abc import Sequence
 
@@ -40,8 +40,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sealed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('code')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_sessions')),
+    sa.UniqueConstraint('code', name=op.f('uq_exam_sessions_code'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -51,8 +51,8 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('username')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
+    sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
     op.create_table('webhook_deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -64,8 +64,8 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('source', 'delivery_id')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
+    sa.UniqueConstraint('source', 'delivery_id', name=op.f('uq_webhook_deliveries_source_delivery_id'))
     )
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -74,8 +74,8 @@ def upgrade() -> None:
     sa.Column('actor', sa.String(length=255), nullable=False),
     sa.Column('action', sa.String(length=80), nullable=False),
     sa.Column('detail', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_audit_events_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
     op.create_table('commission_members',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -85,9 +85,9 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=255), nullable=False),
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('session_id', 'email')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_commission_members_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_commission_members')),
+    sa.UniqueConstraint('session_id', 'email', name=op.f('uq_commission_members_session_id_email'))
     )
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -99,8 +99,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_outbox_session_id_exam_sessions'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
     )
     op.create_table('provisioning_journal',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -111,9 +111,9 @@ def upgrade() -> None:
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('session_id', 'key')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_provisioning_journal_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provisioning_journal')),
+    sa.UniqueConstraint('session_id', 'key', name=op.f('uq_provisioning_journal_session_id_key'))
     )
     op.create_table('provisioning_runs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -127,8 +127,8 @@ def upgrade() -> None:
     sa.Column('queued_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_provisioning_runs_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provisioning_runs'))
     )
     op.create_table('students',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -152,19 +152,19 @@ def upgrade() -> None:
     sa.Column('attempt_state', sa.String(length=30), nullable=False),
     sa.Column('attempt_score', sa.Double(), nullable=True),
     sa.Column('status', sa.String(length=30), nullable=False),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('session_id', 'email'),
-    sa.UniqueConstraint('session_id', 'student_ref')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_students_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_students')),
+    sa.UniqueConstraint('session_id', 'email', name=op.f('uq_students_session_id_email')),
+    sa.UniqueConstraint('session_id', 'student_ref', name=op.f('uq_students_session_id_student_ref'))
     )
     op.create_table('tickets',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('questions', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('session_id', 'number')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_tickets_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
+    sa.UniqueConstraint('session_id', 'number', name=op.f('uq_tickets_session_id_number'))
     )
     op.create_table('ballots',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -180,11 +180,11 @@ def upgrade() -> None:
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['member_id'], ['commission_members.id'], ),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['student_id'], ['students.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('form_id', 'response_id', 'submitted_at')
+    sa.ForeignKeyConstraint(['member_id'], ['commission_members.id'], name=op.f('fk_ballots_member_id_commission_members')),
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_ballots_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_ballots_student_id_students'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ballots')),
+    sa.UniqueConstraint('form_id', 'response_id', 'submitted_at', name=op.f('uq_ballots_form_id_response_id_submitted_at'))
     )
     op.create_table('decisions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -199,10 +199,10 @@ def upgrade() -> None:
     sa.Column('degree_totals', sa.JSON(), nullable=False),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('closed_by', sa.String(length=255), nullable=False),
-    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['student_id'], ['students.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('student_id')
+    sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_decisions_session_id_exam_sessions'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_decisions_student_id_students'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_decisions')),
+    sa.UniqueConstraint('student_id', name=op.f('uq_decisions_student_id'))
     )
     op.create_table('provisioning_step_runs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -215,8 +215,8 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['run_id'], ['provisioning_runs.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['run_id'], ['provisioning_runs.id'], name=op.f('fk_provisioning_step_runs_run_id_provisioning_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provisioning_step_runs'))
     )
     op.create_table('writebacks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -226,9 +226,9 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['decision_id'], ['decisions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('decision_id', 'target')
+    sa.ForeignKeyConstraint(['decision_id'], ['decisions.id'], name=op.f('fk_writebacks_decision_id_decisions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_writebacks')),
+    sa.UniqueConstraint('decision_id', 'target', name=op.f('uq_writebacks_decision_id_target'))
     )
     # ### end Alembic commands ###
 
