@@ -16,6 +16,7 @@ forms.form:<student id>     the student's voting form                    Drive a
 forms.watch:<student id>    the RESPONSES watch                          ALREADY_EXISTS -> watches.list
 sheets.gradesheet           the grade sheet                              Drive appProperties
 classroom.registration      the COURSE_WORK_CHANGES push registration    an identical create renews it
+classroom.ticket:<id>       the ticket assignment (made at the draw)     its title in courseWork.list
 ==========================  ==========================================  ==================================
 
 Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties and
@@ -61,6 +62,11 @@ def form_key(student: Student) -> str:
 
 def watch_key(student: Student) -> str:
     return f"forms.watch:{student.id}"
+
+
+def ticket_key(student_ref: str) -> str:
+    """Journal key of a student's ticket assignment (made at the draw, read by the grade write-back)."""
+    return f"classroom.ticket:{student_ref}"
 
 
 def document_title(spec: SessionSpec, student: Student) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lms_bridge.config import Settings
+from lms_bridge.domain.session import Student, Ticket
 from lms_bridge.google.auth import SCOPES, CredentialSource
 from lms_bridge.google.classroom import ClassroomClient
 from lms_bridge.google.drive import DriveClient
@@ -24,6 +25,8 @@ from lms_bridge.google.errors import NotFound
 from lms_bridge.google.forms import FormsClient, rfc3339
 from lms_bridge.google.sheets import Cell, SheetsClient
 from lms_bridge.google.transport import Endpoints, RateLimiter, Transport
+from lms_bridge.i18n import gettext as _
+from lms_bridge.i18n import use_locale
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,24 @@ class GoogleWorkspace:
         if max_points:
             body["maxPoints"] = max_points
         return self.classroom.create_course_work(course_id, body)
+
+    def assign_ticket(self, course_id: str, student: Student, ticket: Ticket, due: datetime, *,
+                      language: str, topic_id: str | None = None, max_points: float | None = 100,
+                      ) -> dict[str, Any]:
+        """The student's individual ticket assignment, worded in the session language.
+
+        Journal it under :func:`lms_bridge.google.steps.ticket_key` (the Classroom grade write-back
+        looks for it there).  The title names the student, so it is unique in the course and serves
+        as the dedupe key of the create.
+        """
+        with use_locale(language):
+            title = _("Ticket %(number)s — %(student)s (%(ref)s)", number=ticket.number, student=student.name,
+                      ref=student.id)
+            questions = "\n".join(f"{i}. {q}" for i, q in enumerate(ticket.questions, start=1))
+            description = _("Answer the questions by hand on the answer sheets, photograph every sheet and "
+                            "upload the photos here before the preparation time ends.") + "\n\n" + questions
+        return self.create_ticket_assignment(course_id, student.email, title=title, description=description,
+                                             due=due, topic_id=topic_id, max_points=max_points)
 
     def set_assigned_grade(self, course_id: str, course_work_id: str, student_email: str,
                            grade: float) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from lms_bridge.config import GoogleSettings, Settings
 from lms_bridge.domain import draw
-from lms_bridge.domain.session import DegreeVote, ExamKind, Member, Role, SessionSpec, Student
+from lms_bridge.domain.session import DegreeVote, ExamKind, Member, Role, SessionSpec, Student, Ticket
 from lms_bridge.google.auth import SCOPES
 from lms_bridge.google.errors import InvalidArgument, NotFound, PermissionDenied
 from lms_bridge.google.steps import SheetLayout, google_steps
@@ -192,8 +192,10 @@ def test_tally_calls_votes_close_decision_ticket_and_grade(world: World) -> None
     # The ticket assignment: one student only, due at the end of preparation; then the grade.
     course = _journal(world.db, "classroom.course")[0].external_id
     due = datetime.now(UTC) + timedelta(minutes=50)
-    work = ws.create_ticket_assignment(course, "s1@sandbox.test", title="Билет 7 — Студент 1",
-                                       description="1. ...", due=due, max_points=100)
+    ticket = Ticket(7, ("Деректер қорын қалыпқа келтіру", "TCP мен UDP айырмашылығы"))
+    work = ws.assign_ticket(course, spec.admitted[0], ticket, due, language="kk")
+    assert "Студент 1" in work["title"]
+    assert "2. TCP мен UDP айырмашылығы" in work["description"]
     assert work["assigneeMode"] == "INDIVIDUAL_STUDENTS"
     assert len(work["individualStudentsOptions"]["studentIds"]) == 1
     assert work["dueTime"]["minutes"] == due.minute
