@@ -137,8 +137,9 @@ def set_language() -> Any:
                 user = db.get(User, g.user.id)
                 if user is not None:
                     user.language = form.language.data
-    return redirect(_safe_next(form.next.data if form.next.data else request.referrer and urlsplit(
-        request.referrer).path))
+    # Back to the page the switch was on (its path only; _safe_next refuses anything off-site).
+    target = form.next.data or (urlsplit(request.referrer).path if request.referrer else "")
+    return redirect(_safe_next(target))
 
 
 # -- sessions --------------------------------------------------------------------------------------
