@@ -47,9 +47,13 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
-def upgrade_cmd(revision: str) -> None:
+@click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it (from an empty store).")
+def upgrade_cmd(revision: str, as_sql: bool) -> None:
     """Apply the migrations to the configured database."""
     settings = settings_or_exit()
+    if as_sql:
+        schema.upgrade_sql(settings.effective_database_url, revision)
+        return
     engine = make_engine(settings.effective_database_url)
     try:
         with store_errors(settings):

@@ -50,6 +50,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(conn), revision)
 
 
+def upgrade_sql(url: str, revision: str = "head") -> None:
+    """Print the SQL of the migrations to stdout instead of running them (for a DBA to apply)."""
+    command.upgrade(alembic_config(url=url), revision, sql=True)
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     with _connected(engine) as conn:
         command.downgrade(alembic_config(conn), revision)

@@ -85,3 +85,14 @@ def test_an_unreachable_store_is_named_without_its_password(tmp_path: Path) -> N
     assert f"Cannot use the store postgresql+psycopg://bridge:***@127.0.0.1:{port}/lms" in result.output
     assert "s3cret-pw" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_db_upgrade_sql_prints_the_script_without_touching_a_database(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--sql"], env={
+        "LMS_BRIDGE_DATA_DIR": str(tmp_path),
+        "LMS_BRIDGE_DATABASE_URL": "postgresql+psycopg://bridge@127.0.0.1:1/absent"})
+    assert result.exit_code == 0, result.output
+    assert "CREATE TABLE exam_sessions" in result.output
+    assert "TIMESTAMP WITH TIME ZONE" in result.output
+    assert f"UPDATE alembic_version SET version_num='{schema.head_revision()}'" in result.output or \
+        f"INSERT INTO alembic_version (version_num) VALUES ('{schema.head_revision()}')" in result.output
