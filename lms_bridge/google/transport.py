@@ -240,7 +240,8 @@ def map_exception(exc: BaseException, service: str) -> GoogleApiError:
         return from_http(response.status_code, response.content, service)
     if isinstance(exc, auth_exceptions.RefreshError):
         # The token endpoint refused the grant (revoked consent, delegation not set up): not retryable.
-        return Unauthenticated(f"could not obtain an access token ({str(exc)[:200]})", status=401,
+        return Unauthenticated(f"could not obtain an access token ({str(exc)[:200]}); check the delegation "
+                               "scopes and the OAuth grant (docs/google-setup.md)", status=401,
                                reason="refreshFailed", service=service)
     if isinstance(exc, auth_exceptions.TransportError):
         return Unavailable("the token endpoint did not answer", status=0, reason="connection",
