@@ -318,3 +318,19 @@ def test_error_pages_speak_the_page_language(app: Flask, signed_in: FlaskClient)
     assert res.status_code == 413
     assert "10 МБ" in res.get_data(as_text=True)
     assert _count(app, ExamSession) == 0
+
+
+def test_upload_the_workbook(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    workbook = SAMPLE_YAML.with_name("sample-session.xlsx")
+    res = upload(workbook.read_bytes(), workbook.name)
+    assert res.status_code == 302
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession))
+        assert exam.source_name == "sample-session.xlsx"
+        code = exam.code
+    signed_in.post(f"/sessions/{code}/provision")
+    with state(app).sessionmaker() as db:
+        run_id = db.scalar(select(ProvisioningRun.id))
+    page = signed_in.get(f"/sessions/{code}/runs/{run_id}").get_data(as_text=True)
+    assert f'data-run-url="/sessions/{code}/runs/{run_id}.json"' in page
+    assert 'http-equiv="refresh"' in page  # without JavaScript a queued run still shows its progress
