@@ -178,9 +178,9 @@ def upload() -> Any:
             result = import_session(db, spec, source_name=original, actor=g.user.username)
     except ImportRefused as exc:
         # What the file asks for contradicts what already happened (a drawn ticket, a ballot, …).
-        problems = [{"file": original, "location": "", "field": "", "message": reason.message}
+        refusals = [{"file": original, "location": "", "field": "", "message": reason.message}
                     for reason in exc.reasons]
-        return _sessions_page(form, problems=problems, status=409, file_name=original)
+        return _sessions_page(form, problems=refusals, status=409, file_name=original)
     if result.created:
         flash(_("Session %(code)s imported.", code=spec.code), "success")
     elif result.changes:

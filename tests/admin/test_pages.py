@@ -334,3 +334,23 @@ def test_upload_the_workbook(app: Flask, upload: Any, signed_in: FlaskClient) ->
     page = signed_in.get(f"/sessions/{code}/runs/{run_id}").get_data(as_text=True)
     assert f'data-run-url="/sessions/{code}/runs/{run_id}.json"' in page
     assert 'http-equiv="refresh"' in page  # without JavaScript a queued run still shows its progress
+
+
+def test_reimport_that_contradicts_a_draw_is_refused(app: Flask, upload: Any) -> None:
+    from datetime import UTC, datetime
+
+    from lms_bridge.store.models import StudentRecord
+
+    text = SAMPLE_YAML.read_text(encoding="utf-8")
+    assert upload(text.encode(), "sample-session.yaml").status_code == 302
+    with transaction(state(app).sessionmaker) as db:
+        student = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == "210103041"))
+        student.ticket_number, student.ticket_drawn_at = 3, datetime.now(UTC)
+    unadmitted = text.replace('s.amanov@stud.univ.edu.kz\n    admitted: true',
+                              's.amanov@stud.univ.edu.kz\n    admitted: false\n    admission_note: "қарызы бар"', 1)
+    assert unadmitted != text
+    res = upload(unadmitted.encode(), "sample-session.yaml")
+    assert res.status_code == 409
+    assert 'id="problems"' in res.get_data(as_text=True)
+    with state(app).sessionmaker() as db:  # nothing written
+        assert db.scalar(select(StudentRecord.admitted).where(StudentRecord.student_ref == "210103041"))
