@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.domain import draw as rules
 from lms_bridge.i18n import gettext as _
-from lms_bridge.i18n import use_locale
 from lms_bridge.store.models import AuditEvent, ExamSession, JournalEntry, StudentRecord, TicketRecord
 
 RECORD_KEY = "draw.record"
@@ -69,10 +68,14 @@ def draw_ticket(db: Session, session: ExamSession, student: StudentRecord, *,
 def ticket_assignment(db: Session, session: ExamSession, student: StudentRecord, google: Any) -> str:
     """Give the drawn ticket to the student alone, as a Classroom assignment; returns its id.
 
-    Journaled under ``classroom.ticket:<student id>``; the title is unique in the course, which lets
-    the client find an assignment whose create answer was lost.
+    Journaled under :func:`lms_bridge.google.steps.ticket_key`, where the Classroom grade write-back
+    finds it; the assignment's title names the student, which lets the client find one whose create
+    answer was lost.
     """
-    key = f"classroom.ticket:{student.student_ref}"
+    from lms_bridge.domain.session import Student, Ticket
+    from lms_bridge.google.steps import ticket_key
+
+    key = ticket_key(student.student_ref)
     existing = _journal(db, session, key)
     if existing is not None:
         return existing.external_id
@@ -81,17 +84,12 @@ def ticket_assignment(db: Session, session: ExamSession, student: StudentRecord,
         raise LookupError("the course or the student's ticket is missing")
     ticket = db.scalar(select(TicketRecord).where(TicketRecord.session_id == session.id,
                                                   TicketRecord.number == student.ticket_number))
-    questions = list(ticket.questions) if ticket else []
     due = student.ticket_drawn_at + timedelta(minutes=session.preparation_minutes)
-    with use_locale(session.language):
-        title = _("Ticket No. %(number)s — %(student)s", number=student.ticket_number, student=student.name)
-        description = "\n".join(f"{i}. {q}" for i, q in enumerate(questions, 1)) + "\n\n" + _(
-            "Write your answers on numbered answer sheets, photograph or scan every sheet, attach them here and "
-            "turn in before the preparation time ends. State the number of pages in a private comment.")
     topic = _journal(db, session, "classroom.topic")
-    work = google.create_ticket_assignment(course.external_id, student.email, title=title,
-                                           description=description, due=due,
-                                           topic_id=topic.external_id if topic else None)
+    work = google.assign_ticket(
+        course.external_id, Student(id=student.student_ref, name=student.name, email=student.email),
+        Ticket(number=student.ticket_number, questions=tuple(ticket.questions) if ticket else ()), due,
+        language=session.language, topic_id=topic.external_id if topic else None)
     db.add(JournalEntry(session_id=session.id, step="draw", key=key, external_id=str(work["id"]),
                         data={"ticket": student.ticket_number, "due": due.isoformat()}))
     db.flush()

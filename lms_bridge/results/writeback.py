@@ -79,7 +79,9 @@ def write_classroom(db: Session, google: Any, decision_id: int, enabled: bool) -
     if not enabled:
         return "skipped: Classroom grade write-back is off"
     course = _journal(db, session.id, "classroom.course")
-    work = _journal(db, session.id, f"classroom.ticket:{student.student_ref}")
+    from lms_bridge.google.steps import ticket_key
+
+    work = _journal(db, session.id, ticket_key(student.student_ref))
     if course is None or work is None:
         raise TargetUnavailable("the student's ticket assignment does not exist yet")
     google.set_assigned_grade(course.external_id, work.external_id, student.email, float(decision.points))
