@@ -187,18 +187,38 @@ LINK_KEYS = ("url", "alternateLink", "alternate_link", "responderUri", "responde
              "edit_url", "editUrl", "view_url", "link")
 
 
+# Moodle keeps no link in its answers; these are its stable page addresses (Moodle 4.x).
+MOODLE_PAGES = {
+    "moodle.course": "/course/view.php?id={id}",
+    "moodle.user": "/user/profile.php?id={id}",
+    "moodle.tickets": "/mod/quiz/view.php?id={cmid}",
+    "moodle.result_assignment": "/mod/assign/view.php?id={cmid}",
+}
+
+
+def _link(entry: JournalEntry, moodle_site: str) -> str | None:
+    data = entry.data or {}
+    for k in LINK_KEYS:
+        value = data.get(k)
+        if isinstance(value, str) and value.startswith(("https://", "http://")):
+            return value
+    page = MOODLE_PAGES.get(entry.key.split(":", 1)[0])
+    if page and moodle_site.startswith(("https://", "http://")):
+        cmid = data.get("cmid")
+        if "{cmid}" in page and not cmid:
+            return None
+        return moodle_site.rstrip("/") + page.format(id=entry.external_id, cmid=cmid)
+    return None
+
+
 def journal_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
-    """Created resources with a link to open each, when the step kept one."""
-    rows = []
-    for entry in db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id)
-                            .order_by(JournalEntry.id)):
-        data = entry.data or {}
-        link = next((str(data[k]) for k in LINK_KEYS
-                     if isinstance(data.get(k), str) and str(data[k]).startswith(("https://", "http://"))),
-                    None)
-        rows.append({"step": entry.step, "key": entry.key, "external_id": entry.external_id, "link": link,
-                     "created_at": entry.created_at})
-    return rows
+    """Created resources with a link to open each, when one is known."""
+    entries = list(db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id)
+                              .order_by(JournalEntry.id)))
+    # The site's address as Moodle itself reported it when the session was provisioned.
+    moodle_site = next((str(e.data.get("siteurl", "")) for e in entries if e.key == "moodle.site"), "")
+    return [{"step": e.step, "key": e.key, "external_id": e.external_id, "link": _link(e, moodle_site),
+             "created_at": e.created_at} for e in entries]
 
 
 def local(value: datetime | None, tz: str) -> datetime | None:

@@ -354,3 +354,27 @@ def test_reimport_that_contradicts_a_draw_is_refused(app: Flask, upload: Any) ->
     assert 'id="problems"' in res.get_data(as_text=True)
     with state(app).sessionmaker() as db:  # nothing written
         assert db.scalar(select(StudentRecord.admitted).where(StudentRecord.student_ref == "210103041"))
+
+
+def test_journal_links(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    from lms_bridge.store.models import JournalEntry
+
+    code = _imported(app, upload)
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        db.add_all([
+            JournalEntry(session_id=exam.id, step="google.forms", key="forms.form:1", external_id="f1",
+                         data={"url": "https://docs.google.com/forms/d/f1/viewform"}),
+            JournalEntry(session_id=exam.id, step="moodle.connect", key="moodle.site", external_id="site",
+                         data={"siteurl": "https://moodle.univ.edu.kz"}),
+            JournalEntry(session_id=exam.id, step="moodle.course", key="moodle.course", external_id="42"),
+            JournalEntry(session_id=exam.id, step="moodle.tickets", key="moodle.tickets", external_id="7",
+                         data={"cmid": "9"}),
+            JournalEntry(session_id=exam.id, step="x", key="secret.thing", external_id="x",
+                         data={"url": "javascript:alert(1)"}),
+        ])
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert 'href="https://docs.google.com/forms/d/f1/viewform"' in page
+    assert 'href="https://moodle.univ.edu.kz/course/view.php?id=42"' in page
+    assert 'href="https://moodle.univ.edu.kz/mod/quiz/view.php?id=9"' in page
+    assert "javascript:" not in page
