@@ -31,7 +31,7 @@ PENDING = TRANSLATIONS / "pending"
 LANGUAGES = ("kk", "ru", "en")
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
             "lazy_ngettext": (1, 2)}
-METHOD_MAP = [("lms_bridge/**/sandbox/**", "ignore"), ("lms_bridge/**.py", "python"),
+METHOD_MAP = [("lms_bridge/**.py", "python"),
               ("lms_bridge/**/templates/**.html", "jinja2")]
 OPTIONS_MAP = {"lms_bridge/**/templates/**.html": {"extensions": "jinja2.ext.do", "newstyle_gettext": "true"}}
 
