@@ -41,13 +41,19 @@ def read_session(data: bytes, file: str) -> tuple[SessionSpec | None, list[Probl
     suffix = Path(file).suffix.lower()
     if suffix in XLSX_SUFFIXES or suffix == ".xls" or (
             suffix not in YAML_SUFFIXES and data.startswith((ZIP_MAGIC, OLE_MAGIC))):
+        is_yaml = False
         raw, problems = read_xlsx(data, file)
     else:
+        is_yaml = True
         raw, problems = read_yaml(data, file)
     if raw is None:
         return None, problems
     spec, more = build_spec(raw)
     problems = problems + more
+    if is_yaml:
+        # YAML: the reader and the validator each report in file order; merge the two by line
+        # (problems about the whole file, such as a missing section, come last).
+        problems.sort(key=lambda p: p.location.line if p.location.line is not None else 1 << 30)
     return (spec if not problems else None), problems
 
 

@@ -136,7 +136,7 @@ class _Walker:
                              key=key, known=", ".join(SECTIONS))
         for section in SECTIONS:
             if section not in top:
-                self.problem(Location(line=_line(root)), section, _l("The section %(section)s is missing."),
+                self.problem(Location(), section, _l("The section %(section)s is missing."),
                              section=section)
         if "session" in top:
             node = top["session"][1]

@@ -135,7 +135,7 @@ CASES = [
      "commission[1].phone", ("phone:", 1), "Unknown field"),
     ("unknown-section", [("tickets:", "exams: 1\ntickets:")], "exams", "exams", ("exams:", 1),
      "Unknown section"),
-    ("missing-section", [(BASE_YAML[BASE_YAML.index("tickets:"):], "")], "tickets", "", ("session:", 1),
+    ("missing-section", [(BASE_YAML[BASE_YAML.index("tickets:"):], "")], "tickets", "", None,
      "section tickets is missing"),
     ("repeated-key", [("  group:", "  kind: defense\n  group:")], "kind", "session.kind",
      ("kind: defense", 1), "given twice"),
@@ -149,7 +149,7 @@ CASES = [
                          [pytest.param(*case[1:], id=case[0]) for case in CASES])
 def test_bad_input_is_named_by_file_path_line_and_field(
         tmp_path: Path, replacements: list[tuple[str, str]], field: str, path: str,
-        line_at: tuple[str, int], words: str) -> None:
+        line_at: tuple[str, int] | None, words: str) -> None:
     text = mutate(BASE_YAML, *replacements)
     file = write(tmp_path, text)
     problems = problems_of(file)
@@ -157,7 +157,7 @@ def test_bad_input_is_named_by_file_path_line_and_field(
     assert matching, [str(p) for p in problems]
     problem = matching[0]
     assert words in problem.message
-    assert problem.location.line == line_of(text, *line_at)
+    assert problem.location.line == (line_of(text, *line_at) if line_at else None)
     assert problem.file == str(file)
     rendered = str(problem)
     assert rendered.startswith(f"{file}: {path}, line {problem.location.line}") or not path
@@ -287,3 +287,10 @@ def test_control_character_is_malformed_yaml_with_its_line(tmp_path: Path) -> No
     [problem] = problems_of(write(tmp_path, text))
     assert "not valid YAML" in problem.message
     assert problem.location.line == line_of(text, "group:")
+
+
+def test_problems_come_in_file_order(tmp_path: Path) -> None:
+    text = mutate(BASE_YAML, ("kind: oral_exam", "kind: oral"), ("role: member", "role: x"),
+                  (BASE_YAML[BASE_YAML.index("tickets:"):], ""))
+    problems = problems_of(write(tmp_path, text))
+    assert [p.field for p in problems] == ["kind", "role", "tickets"]
