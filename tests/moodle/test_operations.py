@@ -239,3 +239,31 @@ def test_fallback_to_core_grades_update_grades(sandbox: Served, ops: MoodleOps) 
     assert ops.save_decision(courseid, ids["aruzhan@uni.kz"], 91, assignment=result) == "gradebook"
     book = [g for g in sandbox.state()["grades"].values() if g["userid"] == ids["aruzhan@uni.kz"]]
     assert [g["grade"] for g in book] == [91.0]
+
+
+def test_override_is_updated_by_its_kept_id_when_the_service_cannot_list_overrides(
+        sandbox: Served, ops: MoodleOps) -> None:
+    courseid, ids = _course_with_people(ops)
+    made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",))], timelimit=1800)
+    sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).raise_for_status()
+    sandbox.configure(removed_functions=["mod_quiz_get_overrides"])
+    ops.client.site_info()
+    quiz = next(q for q in ops.quizzes(courseid) if q["id"] == made["quizid"])
+    now = int(time.time())
+    first = ops.resume_after_disconnect(quiz, ids["dias@uni.kz"], time_used=300, now=now, window_end=now + 3600)
+    again = ops.resume_after_disconnect(quiz, ids["dias@uni.kz"], time_used=500, now=now, window_end=now + 3600,
+                                        override_id=first)
+    assert again == first
+    assert len(sandbox.state()["overrides"]) == 1
+
+
+def test_a_template_copy_is_found_by_short_name_when_its_idnumber_cannot_be_set(
+        sandbox: Served, client: MoodleClient) -> None:
+    sandbox.configure(removed_functions=["core_course_update_courses"])
+    client.site_info()
+    ops = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), template_course_id=2))
+    made = ops.create_course(idnumber="SE-N", fullname="Exam", shortname="SE-N")
+    assert ops.find_course("SE-N") is None
+    found = ops.find_course("SE-N", "SE-N")
+    assert found is not None
+    assert found["id"] == made["id"]
