@@ -12,7 +12,7 @@ from pathlib import Path
 from lms_bridge.domain.session import SessionSpec
 from lms_bridge.sessionfile.problems import Location, Problem, SessionFileError, _l
 from lms_bridge.sessionfile.validate import build_spec
-from lms_bridge.sessionfile.xlsxfile import read_xlsx
+from lms_bridge.sessionfile.xlsxfile import SHEETS, read_xlsx
 from lms_bridge.sessionfile.yamlfile import read_yaml
 
 __all__ = ["MAX_FILE_BYTES", "Location", "Problem", "SessionFileError", "load_session", "read_session",
@@ -50,10 +50,14 @@ def read_session(data: bytes, file: str) -> tuple[SessionSpec | None, list[Probl
         return None, problems
     spec, more = build_spec(raw)
     problems = problems + more
+    # The reader and the validator each report in file order; merge the two the same way.  Problems
+    # about a whole file, section or sheet (a missing section, no secretary) come after its rows.
+    last = 1 << 30
     if is_yaml:
-        # YAML: the reader and the validator each report in file order; merge the two by line
-        # (problems about the whole file, such as a missing section, come last).
-        problems.sort(key=lambda p: p.location.line if p.location.line is not None else 1 << 30)
+        problems.sort(key=lambda p: p.location.line if p.location.line is not None else last)
+    else:
+        problems.sort(key=lambda p: (SHEETS.index(p.location.sheet) if p.location.sheet in SHEETS else last,
+                                     p.location.row if p.location.row is not None else last))
     return (spec if not problems else None), problems
 
 

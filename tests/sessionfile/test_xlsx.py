@@ -270,3 +270,14 @@ def test_damaged_bytes_never_escape_as_exceptions() -> None:
             damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
         spec, problems = read_session(bytes(damaged), "damaged.xlsx")
         assert (spec is None) == bool(problems)
+
+
+def test_problems_come_in_sheet_and_row_order(tmp_path: Path, sample_spec: SessionSpec) -> None:
+    wb = build_workbook(sample_spec)
+    wb["tickets"]["A5"] = "five"
+    wb["students"]["C6"] = "nobody"
+    wb["students"]["C3"] = "nobody either"
+    wb["commission"]["C6"] = "member"  # no secretary any more: a commission-wide problem
+    problems = problems_of(save(wb, tmp_path))
+    assert [(p.location.sheet, p.location.row) for p in problems] == [
+        ("commission", None), ("students", 3), ("students", 6), ("tickets", 5)]
