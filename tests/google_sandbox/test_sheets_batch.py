@@ -96,7 +96,7 @@ def test_classroom_batch_parts_are_validated_and_logged(google: Google) -> None:
     parts = [line for line in lines if line.get("batch") == "classroom.googleapis.com/batch"]
     assert len(parts) == 3
     assert parts[0]["method"] == "POST"
-    assert parts[0]["path"] == "/classroom.googleapis.com/v1/courses/p:batch/students?alt=json"
+    assert parts[0]["path"] == "/classroom.googleapis.com/v1/courses/p%3Abatch/students?alt=json"  # as sent
     assert parts[0]["body"]["userId"].endswith("@uni.edu.kz")
     assert all("Authorization" not in json.dumps(line) for line in lines)
 
@@ -123,3 +123,20 @@ def test_drive_batch_parts_fail_individually(google: Google) -> None:
     assert out["ok"]["id"] == f["id"]
     assert out["missing"].status_code == 404
     assert out["bogus"].status_code == 400
+
+
+def test_sheet_names_with_a_slash_stay_one_parameter(google: Google) -> None:
+    sheets = google.service("sheets", "spreadsheets")
+    book = sheets.spreadsheets().create(body={"properties": {"title": "g"}}).execute()
+    sid = book["spreadsheetId"]
+    sheets.spreadsheets().batchUpdate(spreadsheetId=sid, body={"requests": [
+        {"addSheet": {"properties": {"title": "ГАК 2026/27"}}}]}).execute()
+    values = sheets.spreadsheets().values()
+    done = values.update(spreadsheetId=sid, range="'ГАК 2026/27'!B2", valueInputOption="RAW",
+                         body={"values": [["5", 4]]}).execute()
+    assert done["updatedRange"] == "'ГАК 2026/27'!B2:C2"
+    got = values.get(spreadsheetId=sid, range="'ГАК 2026/27'!A1:C2", valueRenderOption="UNFORMATTED_VALUE").execute()
+    assert got["values"] == [[], ["", "5", 4]]
+    with pytest.raises(HttpError) as exc:
+        values.update(spreadsheetId=sid, range="'ГАК 2026/27'!A1", body={"values": [["x"]]}).execute()
+    assert "valueInputOption" in json.loads(exc.value.content)["error"]["message"]

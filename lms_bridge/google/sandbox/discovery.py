@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import googleapiclient
 
@@ -92,9 +93,20 @@ def load_service(host: str) -> Service:
 
 
 def match(host: str, http_method: str, path: str) -> tuple[Method, dict[str, str]]:
-    """Find the discovery method for ``path`` (relative to the host, no leading slash)."""
+    """Find the discovery method for ``path`` (relative to the host, no leading slash, still
+    percent-encoded as sent, so an encoded "/" inside a parameter stays inside it)."""
     if host not in SERVICES:
         raise ApiError(404, f"The requested URL /{path} was not found on this server.")
+    try:
+        return _match(host, http_method, path)
+    except ApiError:
+        if unquote(path) == path:
+            raise
+        # Some clients percent-encode literal parts too ("values%3AbatchUpdate").
+        return _match(host, http_method, unquote(path))
+
+
+def _match(host: str, http_method: str, path: str) -> tuple[Method, dict[str, str]]:
     svc = load_service(host)
     path_matched = False
     for m in svc.methods:
@@ -108,7 +120,7 @@ def match(host: str, http_method: str, path: str) -> tuple[Method, dict[str, str
         values = {}
         for k, v in found.groupdict().items():
             real = next((p for p in m.parameters if p.replace(".", "_") == k), k)
-            values[real] = v
+            values[real] = unquote(v)
         return m, values
     if path_matched:
         raise ApiError(405, f"Method {http_method} is not allowed for /{path}.", status="INVALID_ARGUMENT",

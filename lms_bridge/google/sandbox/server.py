@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from flask import Flask, Response, request
 
@@ -233,10 +233,27 @@ class Sandbox:
             if first != host:
                 return Reply(400, bad_request("Cannot mix requests for different APIs in one batch.").body(), {})
             path = rest
-        from urllib.parse import unquote
-
-        return self.call(verb, host, unquote(path), split.query, part_headers, part_body.encode("utf-8"),
+        return self.call(verb, host, path, split.query, part_headers, part_body.encode("utf-8"),
                          base_url, batch=endpoint)
+
+
+def _raw_rest(host: str, decoded: str) -> str:
+    """The path after ``/<host>/`` as the client sent it (percent-encoding intact).
+
+    werkzeug decodes PATH_INFO, which would turn an encoded "/" inside a parameter (a sheet name, an
+    alias) into a path separator; the development server and gunicorn keep the raw target.
+    """
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if not raw:
+        return decoded
+    path = urlsplit(raw).path
+    root = quote(request.script_root)
+    if root and path.startswith(root + "/"):
+        path = path[len(root):]
+    prefix = f"/{host}/"
+    if not path.startswith(prefix) or unquote(path[len(prefix):]) != decoded:
+        return decoded  # a rewriting proxy or mount we do not understand: trust PATH_INFO
+    return path[len(prefix):]
 
 
 def _reason(status: int) -> str:
@@ -313,8 +330,8 @@ def create_app(state_dir: Path, *, push_endpoint: str | None = None, request_log
         if host not in SERVICES:
             exc = ApiError(404, f"The requested URL /{host}/{rest} was not found on this server.")
             return _json_response(exc)
-        reply = sandbox.call(request.method, host, rest, query, {k.lower(): v for k, v in request.headers.items()},
-                             request.get_data(), base())
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        reply = sandbox.call(request.method, host, _raw_rest(host, rest), query, headers, request.get_data(), base())
         if reply.status == 204:
             return Response(b"", 204, headers=reply.headers)
         return Response(reply.json_bytes(), reply.status, content_type="application/json; charset=UTF-8",

@@ -291,7 +291,12 @@ def values_get(ctx: Ctx) -> dict[str, Any]:
 
 def _get_range(doc: dict[str, Any], text: str, params: dict[str, Any]) -> dict[str, Any]:
     sheet, r0, c0, r1, c1 = parse_a1(doc, text)
+    grid = sheet["properties"]["gridProperties"]
+    if r0 >= grid["rowCount"] or c0 >= grid["columnCount"]:
+        raise bad_request(f"Range ({text}) exceeds grid limits. Max rows: {grid['rowCount']}, "
+                          f"max columns: {grid['columnCount']}")
     rb, cb = _bounds(sheet, r0, c0, r1, c1)
+    rb, cb = min(rb, grid["rowCount"]), min(cb, grid["columnCount"])
     major = params.get("majorDimension") or "ROWS"
     values = _read(sheet, r0, c0, rb, cb, params.get("valueRenderOption") or "FORMATTED_VALUE", major)
     out: dict[str, Any] = {"range": a1(sheet, r0, c0, rb, cb), "majorDimension": major}
