@@ -40,12 +40,14 @@ def _locale(settings: Settings | None) -> Iterator[None]:
         yield
 
 
-def _print_problems(file: Path, problems: list[Problem]) -> None:
+def _print_problems(file: Path, problems: list[Problem], *, err: bool = True) -> None:
+    """One line per problem, then the count.  ``check`` prints them as its output (stdout), like a
+    linter; commands for which they are the reason of a failure print them as errors (stderr)."""
     for problem in problems:
-        click.echo(str(problem), err=True)
+        click.echo(str(problem), err=err)
     click.echo(ngettext("%(num)s problem in %(file)s; nothing was stored.",
                         "%(num)s problems in %(file)s; nothing was stored.", len(problems), file=str(file)),
-               err=True)
+               err=err)
 
 
 def _summary(spec: SessionSpec) -> str:
@@ -65,7 +67,7 @@ def check_cmd(file: Path) -> None:
     with _locale(_settings()):
         spec, problems = read_session_file(file)
         if spec is None:
-            _print_problems(file, problems)
+            _print_problems(file, problems, err=False)
             raise SystemExit(1)
         click.echo(_("%(file)s is valid.", file=str(file)))
         click.echo(_summary(spec))

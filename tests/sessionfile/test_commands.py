@@ -88,7 +88,7 @@ def test_check_lists_every_problem_with_file_row_and_field(env: dict[str, str], 
     wb.save(path)
     result = run(env, "check", str(path))
     assert_failed_cleanly(result)
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()  # the problems are check's output, not an error
     assert f"{path}: sheet commission, row 3 (cell C3), field role: Unknown value \"boss\"" in lines[0] or any(
         "sheet commission, row 3 (cell C3), field role" in line for line in lines)
     assert any("sheet students, row 4 (cell C4), field email" in line and "two students" in line
