@@ -278,7 +278,8 @@ class MoodleOps:
     def ticket_quiz(self, courseid: int) -> dict[str, Any] | None:
         quizzes = self.quizzes(courseid)
         named = [q for q in quizzes if q["name"].strip().lower() == TICKET_QUIZ_NAME.lower()]
-        return (named or quizzes or [None])[0]
+        candidates = named or quizzes
+        return candidates[0] if candidates else None
 
     def result_assignment(self, courseid: int) -> dict[str, Any] | None:
         """The dedicated "commission result" assignment: the one that accepts no submissions."""

@@ -72,6 +72,12 @@ def test_course_from_the_template_copies_its_quiz_and_assignments(sandbox: Serve
     quiz = ops.ticket_quiz(made["id"])
     assert quiz is not None
     assert quiz["hasquestions"] == 1  # the template's random slot came along
+    state = sandbox.state()
+    slots = state["quizzes"][str(quiz["id"])]["slots"]
+    assert len(slots) == 1
+    # ... drawing from the copy's own "Tickets" category, in the new quiz's bank.
+    cat = state["qcats"][str(slots[0]["categoryid"])]
+    assert (cat["name"], cat["contextid"]) == ("Tickets", state["cms"][str(quiz["coursemodule"])]["contextid"])
     result = ops.result_assignment(made["id"])
     assert result is not None
     assert result["name"] == "Commission result"

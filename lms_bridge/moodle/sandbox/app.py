@@ -1083,12 +1083,14 @@ class MoodleSandbox:
                 nid = _next(state, "question")
                 state["questions"][str(nid)] = {**q, "id": nid, "category": catmap[q["category"]]}
         for quiz in [q for q in state["quizzes"].values() if q["course"] == src["id"]]:
-            copy = cmmap.get(quiz["coursemodule"])
-            for slot in quiz["slots"] if copy else []:
+            copied = cmmap.get(quiz["coursemodule"])
+            if copied is None:
+                continue
+            for slot in quiz["slots"]:
                 newcat = catmap.get(slot["categoryid"], slot["categoryid"])
                 fc = json.loads(json.dumps(slot["filtercondition"]))
                 fc["filter"]["category"]["values"] = [newcat]
-                copy["slots"].append({**slot, "categoryid": newcat, "filtercondition": fc})
+                copied["slots"].append({**slot, "categoryid": newcat, "filtercondition": fc})
         return {"id": course["id"], "shortname": course["shortname"]}
 
     def fn_core_course_get_contents(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
