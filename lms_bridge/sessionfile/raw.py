@@ -19,6 +19,9 @@ class Cell:
 
     value: Any
     loc: Location
+    # YAML only: the scalar as written.  `id: 0123` is the octal number 83 to YAML and `title: yes`
+    # is True, but a text field must keep what the secretary typed.
+    source: str | None = None
 
 
 @dataclass

@@ -56,6 +56,8 @@ class _Validator:
     def text(self, rec_loc: Location, cells: dict[str, Cell], key: str, *, required: bool) -> str | None:
         cell = cells.get(key)
         value = None if cell is None else cell.value
+        if cell is not None and cell.source is not None and value is not None:
+            value = cell.source
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # Excel stores an id typed as 210103045 as a float
         if isinstance(value, datetime | date | time | list):
@@ -377,7 +379,7 @@ class _Validator:
         texts: list[str] = []
         ok = True
         for index, q in enumerate(cell.value, start=1):
-            value = q.value
+            value = q.source if q.source is not None and q.value is not None else q.value
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             text = "" if value is None else str(value).strip()

@@ -122,7 +122,7 @@ class _Walker:
             value_text = node.value
             self.problem(loc, field, _l("%(value)s is not a possible value here."), value=f'"{value_text}"')
             return Cell(None, loc)
-        return Cell(value, loc)
+        return Cell(value, loc, source=None if isinstance(value, str) else node.value)
 
     def session(self, root: Node) -> tuple[RawSession | None, list[Problem]]:
         top = self.mapping(root, "", "")

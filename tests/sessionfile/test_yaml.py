@@ -294,3 +294,13 @@ def test_problems_come_in_file_order(tmp_path: Path) -> None:
                   (BASE_YAML[BASE_YAML.index("tickets:"):], ""))
     problems = problems_of(write(tmp_path, text))
     assert [p.field for p in problems] == ["kind", "role", "tickets"]
+
+
+def test_text_fields_keep_what_was_typed(tmp_path: Path) -> None:
+    # YAML 1.1 reads 0123 as the octal number 83 and yes as true; ids and titles must not change.
+    text = mutate(BASE_YAML, ('id: "1001"', "id: 0123"), ('title: "Кешенді емтихан"', "title: yes"),
+                  ('questions: ["Бірінші сұрақ", "Екінші сұрақ"]', "questions: [1.50, off]"))
+    spec = load_session(write(tmp_path, text))
+    assert spec.students[0].id == "0123"
+    assert spec.title == "yes"
+    assert spec.tickets[0].questions == ("1.50", "off")
