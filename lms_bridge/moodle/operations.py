@@ -174,13 +174,16 @@ class MoodleOps:
         return ids
 
     # -- courses -----------------------------------------------------------------------------------
-    def find_course(self, idnumber: str, shortname: str = "") -> dict[str, Any] | None:
+    def find_course(self, idnumber: str, shortname: str | None = None) -> dict[str, Any] | None:
         """By idnumber; then by short name (unique in Moodle) for a copy whose idnumber could not be set.
+
+        The bridge gives a session's course the session code as both, so ``shortname`` defaults to it.
 
         :calls: core_course_get_courses_by_field (field=idnumber, then field=shortname)
         """
         data = self.client.call("core_course_get_courses_by_field", {"field": "idnumber", "value": idnumber})
         courses = [c for c in (data or {}).get("courses", []) if c.get("idnumber") == idnumber]
+        shortname = idnumber if shortname is None else shortname
         if not courses and shortname:
             data = self.client.call("core_course_get_courses_by_field", {"field": "shortname", "value": shortname})
             courses = [c for c in (data or {}).get("courses", []) if c.get("shortname") == shortname

@@ -269,7 +269,7 @@ def test_a_template_copy_is_found_by_short_name_when_its_idnumber_cannot_be_set(
     client.site_info()
     ops = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), template_course_id=2))
     made = ops.create_course(idnumber="SE-N", fullname="Exam", shortname="SE-N")
-    assert ops.find_course("SE-N") is None
-    found = ops.find_course("SE-N", "SE-N")
+    assert ops.find_course("SE-N", shortname="") is None
+    found = ops.find_course("SE-N")
     assert found is not None
     assert found["id"] == made["id"]
