@@ -39,6 +39,9 @@ def test_mounted_under_google(tmp_path) -> None:
         page = requests.get(course["alternateLink"], timeout=10)
         assert page.status_code == 200
         assert "Mounted" in page.text
+        index = requests.get(google.url + "/", params={"lang": "ru"}, timeout=10)
+        assert "Курсы" in index.text
+        assert f'href="/google/classroom.googleapis.com/view/{course["id"]}?lang=ru"' in index.text
     finally:
         server.shutdown()
         sandbox_of(app).store.close()

@@ -82,6 +82,11 @@ def register_people(app: Flask, sandbox: Sandbox) -> None:
             return render_template(template, _=translate, lang=lang, languages=LANGUAGES, **ctx)
 
     # -- pages ----------------------------------------------------------------------------------------
+    @app.get("/")
+    def index() -> Any:
+        return render("index.html", courses=sandbox.store.list("course"), forms=sandbox.store.list("form"),
+                      sheets=sandbox.store.list("spreadsheet"))
+
     @app.route("/forms.googleapis.com/view/<form_id>", methods=["GET", "POST"])
     def form_page(form_id: str) -> Any:
         form = sandbox.store.get("form", form_id)
