@@ -355,6 +355,7 @@ class _Reconcile:
         by_email = {s.email: s for s in self.session.students}
         spec_refs = {s.id for s in self.spec.students}
         matched: set[int] = set()
+        removed: set[int] = set()
         renames: list[tuple[StudentRecord, Student]] = []
         for position, s in enumerate(self.spec.students):
             rec = by_ref.get(s.id)
@@ -385,6 +386,15 @@ class _Reconcile:
             else:
                 self.change(_l("Student %(id)s %(name)s removed."), id=rec.student_ref, name=rec.name)
                 self.writes.append(partial(self.session.students.remove, rec))
+                removed.add(rec.id)
+        # A student kept as inactive still holds their email (provisioning refers to it).
+        kept = {r.email: r for r in self.session.students if r.id not in matched and r.id not in removed}
+        for rec, s in renames:
+            holder = kept.get(s.email)
+            if holder is not None and holder is not rec:
+                self.refuse(_l("Student %(id)s cannot take the email %(email)s: it still belongs to student "
+                               "%(other)s, who left the session after provisioning."),
+                            id=s.id, email=s.email, other=holder.student_ref)
         if renames:
             # Ids and emails are unique per session: park the renamed rows on placeholders first so
             # that two students swapping emails never collide half-way through the flush.

@@ -427,3 +427,14 @@ def test_a_concurrent_first_import_is_refused_not_crashed(factory, sample_spec, 
     with factory() as db:
         sessions = list(db.scalars(select(ExamSession)))
         assert [s.source_name for s in sessions] == ["other.xlsx"]
+
+
+def test_email_of_a_student_kept_as_inactive_is_not_reused(factory, sample_spec) -> None:  # type: ignore[no-untyped-def]
+    do_import(factory, sample_spec)
+    gone = sample_spec.students[3]
+    journal(factory, sample_spec.code, f"moodle.enrol:{gone.email}")
+    do_import(factory, with_students(sample_spec, [s for s in sample_spec.students if s != gone]))
+    s = [st for st in sample_spec.students if st != gone]
+    s[0] = replace(s[0], email=gone.email)
+    reasons = refused(factory, with_students(sample_spec, s))
+    assert any(gone.email in r and gone.id in r for r in reasons)
