@@ -62,6 +62,11 @@ FEATURE_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "plugin": PLUGIN_FUNCTIONS,
 }
 
+# Moodle 5.x renamed these (UPGRADING.md); either name satisfies the requirement.
+ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "mod_quiz_get_user_attempts": ("mod_quiz_get_user_quiz_attempts",),
+}
+
 # Used when the service has them, with a weaker path otherwise (the reason is logged on connect).
 OPTIONAL_FUNCTIONS: dict[str, str] = {
     "core_course_update_courses": "the course copied from the template is found by short name, not idnumber",
@@ -131,7 +136,14 @@ class SiteInfo:
         return all(fn in self.functions for fn in PLUGIN_FUNCTIONS)
 
     def missing(self, required: Iterable[str]) -> list[str]:
-        return [fn for fn in required if fn not in self.functions]
+        return [fn for fn in required if fn not in self.functions
+                and not any(alt in self.functions for alt in ALTERNATIVES.get(fn, ()))]
+
+    def pick(self, function: str) -> str:
+        """``function``, or its 5.x name when only that one is offered."""
+        if function in self.functions:
+            return function
+        return next((alt for alt in ALTERNATIVES.get(function, ()) if alt in self.functions), function)
 
 
 class MoodleClient:
@@ -348,6 +360,10 @@ class MoodleClient:
                 missing=tuple(missing),
             )
         return info
+
+    def pick(self, function: str) -> str:
+        """The name this site offers for ``function`` (see ALTERNATIVES)."""
+        return (self.site or self.site_info()).pick(function)
 
     def has(self, function: str) -> bool:
         """Whether the token's service offers ``function`` (site info is fetched once)."""

@@ -376,7 +376,7 @@ class MoodleOps:
         :calls: mod_quiz_get_user_attempts (status=all)
         """
         data = self.client.call(
-            "mod_quiz_get_user_attempts",
+            self.client.pick("mod_quiz_get_user_attempts"),
             {"quizid": quizid, "userid": userid, "status": "all", "includepreviews": False},
         )
         return list((data or {}).get("attempts", []))

@@ -280,3 +280,13 @@ def test_batches_are_split_under_max_input_vars(client: MoodleClient, api_calls:
     assert api_calls.snapshot()["moodle"] == 2
     with pytest.raises(ValueError, match="max_input_vars"):
         client.call("core_user_create_users", {"users": users})
+
+
+def test_a_renamed_5x_function_satisfies_the_check() -> None:
+    from lms_bridge.moodle.client import SiteInfo
+
+    info = SiteInfo("s", "u", "admin", 2, "5.1", "2025100600",
+                    frozenset({"mod_quiz_get_user_quiz_attempts", "core_user_create_users"}))
+    assert info.missing(["mod_quiz_get_user_attempts", "core_user_create_users", "x"]) == ["x"]
+    assert info.pick("mod_quiz_get_user_attempts") == "mod_quiz_get_user_quiz_attempts"
+    assert info.pick("core_user_create_users") == "core_user_create_users"
