@@ -122,8 +122,8 @@ def import_cmd(file: Path, actor: str | None) -> None:
         except repo.ImportRefused as refused:
             click.echo(_("%(file)s cannot be imported over the stored session %(code)s; nothing was stored:",
                          file=str(file), code=refused.code), err=True)
-            for reason in refused.reasons:
-                click.echo(f"  - {reason}", err=True)
+            for note in refused.reasons:
+                click.echo(f"  - {note}", err=True)
             raise SystemExit(1) from None
         finally:
             engine.dispose()

@@ -57,9 +57,8 @@ def read_yaml(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
         detail = " ".join(x for x in (exc.context, exc.problem) if x)
-        return None, [Problem(file, Location(line=line), "",
+        return None, [Problem(file, Location(line=mark.line + 1 if mark is not None else None), "",
                               _l("This is not valid YAML: %(detail)s."), {"detail": detail})]
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
