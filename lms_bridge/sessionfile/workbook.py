@@ -7,6 +7,9 @@ one :mod:`lms_bridge.sessionfile.xlsxfile` reads.
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -164,7 +167,30 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
     return wb
 
 
+def workbook_bytes(spec: SessionSpec | None = None) -> bytes:
+    """The workbook as bytes, identical on every run (so regenerating it leaves git clean)."""
+    buf = io.BytesIO()
+    build_workbook(spec).save(buf)
+    return _deterministic(buf.getvalue())
+
+
+def _deterministic(data: bytes) -> bytes:
+    # openpyxl stamps the save time into docProps/core.xml and every zip entry; pin both.
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                                 rb"\g<1>" + FIXED_CREATED.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + rb"\g<2>",
+                                 content)
+            entry = zipfile.ZipInfo(info.filename, date_time=FIXED_CREATED.timetuple()[:6])
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            dst.writestr(entry, content)
+    return out.getvalue()
+
+
 def write_workbook(path: Path, spec: SessionSpec | None = None) -> None:
-    wb = build_workbook(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    path.write_bytes(workbook_bytes(spec))

@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 
 from lms_bridge.domain.session import SessionSpec
 from lms_bridge.sessionfile import load_session, read_session, read_session_file
-from lms_bridge.sessionfile.workbook import build_workbook, write_workbook
+from lms_bridge.sessionfile.workbook import build_workbook, workbook_bytes, write_workbook
 
 from .helpers import SAMPLE_SESSION_XLSX, SAMPLE_SESSION_YAML, TEMPLATE_XLSX, problems_of
 
@@ -35,12 +35,21 @@ def _cells(path: Path) -> dict[str, list[tuple[object, ...]]]:
     return {ws.title: [tuple(row) for row in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
 
 
+def _parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
 def test_committed_workbooks_are_what_the_script_makes(tmp_path: Path, sample_spec: SessionSpec) -> None:
-    # scripts/make_workbooks.py writes exactly these; a stale committed workbook fails here.
+    # scripts/make_workbooks.py writes exactly these (every part of the zip, so styles and drop-down
+    # lists too); a stale committed workbook fails here.
     write_workbook(tmp_path / "t.xlsx")
     write_workbook(tmp_path / "s.xlsx", sample_spec)
-    assert _cells(tmp_path / "t.xlsx") == _cells(TEMPLATE_XLSX)
+    assert _parts((tmp_path / "t.xlsx").read_bytes()) == _parts(TEMPLATE_XLSX.read_bytes())
+    assert _parts((tmp_path / "s.xlsx").read_bytes()) == _parts(SAMPLE_SESSION_XLSX.read_bytes())
     assert _cells(tmp_path / "s.xlsx") == _cells(SAMPLE_SESSION_XLSX)
+    # Two runs give the same bytes, so regenerating leaves the working tree clean.
+    assert workbook_bytes(sample_spec) == workbook_bytes(sample_spec)
 
 
 def test_template_has_instructions_headers_and_drop_down_lists() -> None:
