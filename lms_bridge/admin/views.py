@@ -245,6 +245,21 @@ def provision(code: str) -> Any:
     except service.ProvisioningError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.session_page", code=code))
+    except Exception as exc:
+        # The queue (Redis) is down, say: the run row exists but no worker will ever see it.  Mark
+        # it failed so that the page offers Retry instead of waiting forever.
+        from lms_bridge.provisioning.engine import describe_error
+
+        logger.exception("provisioning of %s could not be queued", code)
+        reason = describe_error(exc)
+        with state().sessionmaker() as db:
+            exam = _session_or_404(db, code)
+            stuck = service.active_run(db, exam)
+            stuck_id = stuck.id if stuck is not None else None
+        if stuck_id is not None:
+            service.mark_run_failed(state().sessionmaker, stuck_id, reason)
+        flash(_("Provisioning could not be queued: %(reason)s", reason=reason), "error")
+        return redirect(url_for("admin.session_page", code=code))
     with transaction(state().sessionmaker) as db:
         db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.provision",
                           detail={"run": run.id}))

@@ -378,3 +378,21 @@ def test_journal_links(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
     assert 'href="https://moodle.univ.edu.kz/course/view.php?id=42"' in page
     assert 'href="https://moodle.univ.edu.kz/mod/quiz/view.php?id=9"' in page
     assert "javascript:" not in page
+
+
+def test_queue_down_marks_the_run_failed(app: Flask, upload: Any, signed_in: FlaskClient,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lms_bridge.jobs import tasks
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.provision_session, "enqueue", refuse)
+    code = _imported(app, upload)
+    res = signed_in.post(f"/sessions/{code}/provision", follow_redirects=True)
+    page = res.get_data(as_text=True)
+    assert "Provisioning could not be queued: Error 111" in page
+    assert 'id="retry-button"' in page
+    with state(app).sessionmaker() as db:
+        run = db.scalar(select(ProvisioningRun))
+        assert run.status == "failed"
