@@ -59,14 +59,18 @@ $services = [
             'core_course_create_courses',
             'core_course_get_courses_by_field',
             'core_course_duplicate_course',
+            'core_course_update_courses',
             'core_course_get_contents',
             'mod_quiz_get_quizzes_by_courses',
             'mod_quiz_get_user_attempts',
             'mod_quiz_save_overrides',
+            'mod_quiz_get_overrides',
             'mod_quiz_add_random_questions',
             'mod_assign_get_assignments',
             'mod_assign_get_submissions',
             'mod_assign_save_grade',
+            // Read back after saving: Moodle ignores a grade above the maximum without an error.
+            'mod_assign_get_grades',
             'core_grades_update_grades',
             'core_grades_get_gradeitems',
             // This plugin's functions.
