@@ -37,6 +37,7 @@ CORE_FUNCTIONS = {
     "mod_quiz_get_quizzes_by_courses", "mod_quiz_get_user_attempts", "mod_quiz_save_overrides",
     "mod_quiz_add_random_questions", "mod_assign_get_assignments", "mod_assign_get_submissions",
     "mod_assign_save_grade", "core_grades_update_grades", "core_grades_get_gradeitems",
+    "core_course_update_courses", "mod_quiz_get_overrides", "mod_assign_get_grades",
 }
 PLUGIN_FUNCTIONS = {
     "local_lmsbridge_setup_tickets", "local_lmsbridge_get_drawn_tickets", "local_lmsbridge_ensure_result_assignment",
@@ -99,6 +100,11 @@ def test_service_offers_every_function_the_bridge_calls() -> None:
     assert service["shortname"] == "lms_bridge"
     assert service["enabled"] == 1
     assert set(service["functions"]) == CORE_FUNCTIONS | PLUGIN_FUNCTIONS
+    # Everything the bridge's client may call, optional functions included, is in the service.
+    from lms_bridge.moodle.client import FEATURE_FUNCTIONS, OPTIONAL_FUNCTIONS
+
+    wanted = {fn for fns in FEATURE_FUNCTIONS.values() for fn in fns} | set(OPTIONAL_FUNCTIONS)
+    assert wanted <= set(service["functions"]), sorted(wanted - set(service["functions"]))
     for name, spec in data["f"].items():
         # classname local_lmsbridge\external\x autoloads from classes/external/x.php.
         ns, _, cls = spec["classname"].rpartition("\\")
