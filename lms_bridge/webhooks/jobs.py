@@ -225,3 +225,26 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
         for student in students:
             ticket_assignment(db, session, student, google)
             db.commit()
+
+
+@periodic_job(crontab(minute="*/2"), name="results.poll_moodle")
+def poll_moodle(queue: JobQueue) -> None:
+    """Without the companion plugin, read attempts and submissions from Moodle every two minutes."""
+    from lms_bridge.moodle.operations import MoodleOps
+    from lms_bridge.results.moodle_poll import needs_polling, poll_session
+
+    with queue.sessions() as db:
+        ids = [s.id for s in db.scalars(select(ExamSession).where(ExamSession.status == "provisioned"))
+               if needs_polling(db, s)]
+    if not ids:
+        return
+    b = backends(queue)
+    ops = MoodleOps(b.moodle, b.settings.moodle)
+    for session_id in ids:
+        try:
+            with queue.transaction() as db:
+                session = db.get(ExamSession, session_id)
+                if session is not None:
+                    poll_session(db, session, ops)
+        except Exception:
+            logger.exception("polling Moodle for session %s failed; the next poll tries again", session_id)
