@@ -16,6 +16,7 @@ import argparse
 import io
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ TRANSLATIONS = ROOT / "lms_bridge" / "translations"
 POT = TRANSLATIONS / "messages.pot"
 PENDING = TRANSLATIONS / "pending"
 LANGUAGES = ("kk", "ru", "en")
+# Fixed header dates: git keeps the history, and a rerun that changes no text changes no file.
+STAMP = datetime(2026, 1, 1, tzinfo=UTC)
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
             "lazy_ngettext": (1, 2)}
 METHOD_MAP = [("lms_bridge/**.py", "python"),
@@ -38,7 +41,8 @@ OPTIONS_MAP = {"lms_bridge/**/templates/**.html": {"extensions": "jinja2.ext.do"
 
 def extract() -> Catalog:
     """The msgids used in the code and templates (what ``pybabel extract -F babel.cfg`` finds)."""
-    pot = Catalog(project="lms_bridge", version="1", msgid_bugs_address="", fuzzy=False)
+    pot = Catalog(project="lms_bridge", version="1", msgid_bugs_address="", fuzzy=False,
+                  creation_date=STAMP, revision_date=STAMP)
     for filename, lineno, message, comments, context in extract_from_dir(
             str(ROOT), method_map=METHOD_MAP, options_map=OPTIONS_MAP, keywords=KEYWORDS,
             comment_tags=("TRANSLATORS:",), strip_comment_tags=True):
@@ -81,7 +85,8 @@ def merge(pot: Catalog) -> dict[str, list[str]]:
     missing: dict[str, list[str]] = {}
     for lang in LANGUAGES:
         old = load_po(lang)
-        catalog = Catalog(locale=lang, project="lms_bridge", version="1", fuzzy=False)
+        catalog = Catalog(locale=lang, project="lms_bridge", version="1", fuzzy=False,
+                          creation_date=STAMP, revision_date=STAMP)
         for message in pot:
             if not message.id:
                 continue
