@@ -73,8 +73,9 @@ class Reason:
     __str__ = text
 
 
-def N_(msgid: str) -> str:  # the marker name pybabel extracts by default
-    """Mark a msgid for extraction; it is translated later, when the reason is shown."""
+def _l(msgid: str) -> str:
+    """Mark a msgid for extraction (``_l`` is among the catalog tool's keywords); the text is
+    translated later, when the reason is shown, so one outcome can be read in kk, ru or en."""
     return msgid
 
 
@@ -194,18 +195,18 @@ def tally(
     for b in items:
         email = b.member_email.strip().lower()
         if email not in voter_set:
-            msg = (N_("the technical secretary does not vote") if email == secretary
-                   else N_("not a voting member of this commission"))
+            msg = (_l("the technical secretary does not vote") if email == secretary
+                   else _l("not a voting member of this commission"))
             flagged.append(ReviewedBallot(b, BallotStatus.OUTSIDER, _reason(msg)))
         elif closed_at is not None and b.submitted_at > closed_at:
             flagged.append(ReviewedBallot(
-                b, BallotStatus.LATE, _reason(N_("submitted after the vote was closed"))))
+                b, BallotStatus.LATE, _reason(_l("submitted after the vote was closed"))))
         elif not scale.has_letter(b.letter):
             flagged.append(ReviewedBallot(
-                b, BallotStatus.INVALID, _reason(N_("%(letter)s is not a grade on the scale"), letter=b.letter)))
+                b, BallotStatus.INVALID, _reason(_l("%(letter)s is not a grade on the scale"), letter=b.letter)))
         elif email in counted:
             flagged.append(ReviewedBallot(
-                b, BallotStatus.DUPLICATE, _reason(N_("only the member's first ballot counts"))))
+                b, BallotStatus.DUPLICATE, _reason(_l("only the member's first ballot counts"))))
         else:
             normalised = replace(b, member_email=email, letter=scale.band(b.letter).letter)
             counted[email] = ReviewedBallot(normalised, BallotStatus.COUNTED)
@@ -232,14 +233,14 @@ def tally(
     if cast < need:
         if closed_by_secretary:
             return Outcome(status=OutcomeStatus.NO_QUORUM, final=False, **common, reason=_reason(
-                N_("no decision: %(cast)s of %(voters)s members voted, the quorum is %(quorum)s"),
+                _l("no decision: %(cast)s of %(voters)s members voted, the quorum is %(quorum)s"),
                 cast=cast, voters=n_voters, quorum=need))
         return Outcome(status=OutcomeStatus.PENDING, final=False, **common, reason=_reason(
-            N_("waiting for ballots: %(cast)s of %(voters)s members voted, the quorum is %(quorum)s"),
+            _l("waiting for ballots: %(cast)s of %(voters)s members voted, the quorum is %(quorum)s"),
             cast=cast, voters=n_voters, quorum=need))
     if not final:
         return Outcome(status=OutcomeStatus.PENDING, final=False, **common, reason=_reason(
-            N_("quorum reached (%(cast)s of %(voters)s); waiting for the other members or for the "
+            _l("quorum reached (%(cast)s of %(voters)s); waiting for the other members or for the "
                "secretary to close the vote"), cast=cast, voters=n_voters))
 
     if rule is DecisionRule.MEAN:
@@ -248,7 +249,7 @@ def tally(
         band = scale.band_for_points(points)
         return Outcome(status=OutcomeStatus.DECIDED, final=True, **common, band=band, points=points,
                        mean_points=round(mean, 2), reason=_reason(
-                           N_("mean of %(cast)s ballots: %(mean)s points, %(letter)s"),
+                           _l("mean of %(cast)s ballots: %(mean)s points, %(letter)s"),
                            cast=cast, mean=f"{mean:.2f}", letter=band.letter))
 
     top = max(counts.values())
@@ -256,19 +257,19 @@ def tally(
     if len(tied) == 1:
         band = scale.band(tied[0])
         return Outcome(status=OutcomeStatus.DECIDED, final=True, **common, band=band, points=band.points,
-                       reason=_reason(N_("%(letter)s by %(n)s of %(cast)s ballots"),
+                       reason=_reason(_l("%(letter)s by %(n)s of %(cast)s ballots"),
                                       letter=band.letter, n=top, cast=cast))
     chair_ballot = counted.get(chair)
     tied_text = ", ".join(tied)
     if chair_ballot is None:
         return Outcome(status=OutcomeStatus.TIE, final=True, **common, reason=_reason(
-            N_("tie between %(letters)s and the chair did not vote"), letters=tied_text))
+            _l("tie between %(letters)s and the chair did not vote"), letters=tied_text))
     if chair_ballot.ballot.letter not in tied:
         return Outcome(status=OutcomeStatus.TIE, final=True, **common, reason=_reason(
-            N_("tie between %(letters)s and the chair voted for none of them"), letters=tied_text))
+            _l("tie between %(letters)s and the chair voted for none of them"), letters=tied_text))
     band = scale.band(chair_ballot.ballot.letter)
     return Outcome(status=OutcomeStatus.DECIDED, final=True, **common, band=band, points=band.points,
-                   reason=_reason(N_("tie between %(letters)s broken by the chair's ballot: %(letter)s"),
+                   reason=_reason(_l("tie between %(letters)s broken by the chair's ballot: %(letter)s"),
                                   letters=tied_text, letter=band.letter))
 
 
