@@ -35,7 +35,7 @@ def _role(role: str) -> str:
 
 
 def _degree_text(s: StudentResult) -> str:
-    if s.degree_mode == "none":
+    if s.degree_mode == "none" or not s.admitted:
         return ""
     if s.degree_awarded is None:
         return _("not decided")
@@ -162,7 +162,7 @@ def grade_sheet_pdf(doc: SessionDocument) -> bytes:
                        text_align=("CENTER", "LEFT", "LEFT", "CENTER", "CENTER", "CENTER", "CENTER", "LEFT",
                                    "LEFT")) as table:
             head = table.row()
-            for text in ("No.", _("Student"), _("ID"), _("Ticket"), _("Letter"), _("Points"), _("GPA"),
+            for text in ("№", _("Student"), _("ID"), _("Ticket"), _("Letter"), _("Points"), _("GPA"),
                          _("Traditional grade"), _("Degree")):
                 head.cell(text)
             for i, s in enumerate(doc.students, 1):
@@ -195,7 +195,7 @@ def grade_sheet_xlsx(doc: SessionDocument) -> bytes:
         ws.append([f"{doc.title} ({doc.code})"])
         ws.append([f"{_kind(doc.kind)} · {doc.group} · {doc.date.strftime('%d.%m.%Y')}"])
         ws.append([])
-        _sheet_header(ws, ["No.", _("Student"), _("ID"), _("Ticket"), _("Letter"), _("Points"), _("GPA"),
+        _sheet_header(ws, ["№", _("Student"), _("ID"), _("Ticket"), _("Letter"), _("Points"), _("GPA"),
                            _("Traditional grade"), _("Degree")])
         for i, s in enumerate(doc.students, 1):
             ws.append([i, s.name, s.ref, s.ticket_number, s.letter, s.points, s.gpa,
