@@ -331,8 +331,19 @@ def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracke
     _wait(turned_in, "the turn-in to reach the student's status")
 
 
-def test_reconciliation_catches_votes_whose_push_was_lost(tmp_path: Path) -> None:
-    """The sandbox pushes nowhere here: only the periodic reconciliation can find the votes."""
+@dataclass
+class Quiet:
+    """The sample session provisioned against sandboxes that push nowhere: no webhooks arrive."""
+
+    url: str
+    settings: Settings
+    queue: Any
+    sessions: Any
+    spec: Any
+
+
+@pytest.fixture
+def quiet(tmp_path: Path) -> Iterator[Quiet]:
     from lms_bridge.provisioning.service import run_now
     from lms_bridge.sandbox import create_app as sandbox_app
     from lms_bridge.sandbox import effective_settings
@@ -355,38 +366,45 @@ def test_reconciliation_catches_votes_whose_push_was_lost(tmp_path: Path) -> Non
             import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
             db.commit()
         assert run_now(settings, spec.code, sessions=sessions).status == "succeeded"
-        student = spec.admitted[0]
-        with sessions() as db:
-            form = db.scalar(select(JournalEntry).where(JournalEntry.key == f"forms.form:{student.id}"))
-            assert form is not None
-        for email in (CHAIR, *MEMBERS):
-            answers = {form.data["questions"]["grade"]: "B", form.data["questions"]["degree"]: "x"}
-            from lms_bridge.google.steps import degree_options
-
-            answers[form.data["questions"]["degree"]] = degree_options(spec.language)[0]
-            res = requests.post(f"{url}/google/_actor/forms/{form.external_id}/responses",
-                                json={"email": email, "answers": answers}, timeout=10)
-            assert res.status_code == 200, res.text
-        with sessions() as db:
-            assert db.scalar(select(DecisionRecord)) is None  # no push came
-        jobs.reconcile.run(queue)
-        with sessions() as db:
-            decision = db.scalar(select(DecisionRecord))
-            assert decision is not None
-            assert decision.letter == "B"
-            assert decision.degree_award is True
-            sheet = db.scalar(select(WritebackRecord).where(WritebackRecord.target == "sheet"))
-            assert sheet is not None
-            assert sheet.status == "done"
-        # A second sweep finds the form closed and does nothing more.
-        jobs.reconcile.run(queue)
-        with sessions() as db:
-            assert len(list(db.scalars(select(DecisionRecord)))) == 1
+        yield Quiet(url, settings, queue, sessions, spec)
     finally:
         stop()
         jobqueue.reset()
         jobs._backends_for.cache_clear()
         engine.dispose()
+
+
+def test_reconciliation_catches_votes_whose_push_was_lost(quiet: Quiet) -> None:
+    """Only the periodic reconciliation can find these votes."""
+    from lms_bridge.google.steps import degree_options
+    from lms_bridge.webhooks import jobs
+
+    url, queue, sessions, spec = quiet.url, quiet.queue, quiet.sessions, quiet.spec
+    student = spec.admitted[0]
+    with sessions() as db:
+        form = db.scalar(select(JournalEntry).where(JournalEntry.key == f"forms.form:{student.id}"))
+        assert form is not None
+    for email in (CHAIR, *MEMBERS):
+        answers = {form.data["questions"]["grade"]: "B",
+                   form.data["questions"]["degree"]: degree_options(spec.language)[0]}
+        res = requests.post(f"{url}/google/_actor/forms/{form.external_id}/responses",
+                            json={"email": email, "answers": answers}, timeout=10)
+        assert res.status_code == 200, res.text
+    with sessions() as db:
+        assert db.scalar(select(DecisionRecord)) is None  # no push came
+    jobs.reconcile.run(queue)
+    with sessions() as db:
+        decision = db.scalar(select(DecisionRecord))
+        assert decision is not None
+        assert decision.letter == "B"
+        assert decision.degree_award is True
+        sheet = db.scalar(select(WritebackRecord).where(WritebackRecord.target == "sheet"))
+        assert sheet is not None
+        assert sheet.status == "done"
+    # A second sweep finds the form closed and does nothing more.
+    jobs.reconcile.run(queue)
+    with sessions() as db:
+        assert len(list(db.scalars(select(DecisionRecord)))) == 1
 
 
 def test_watches_near_expiry_are_renewed(world: World) -> None:
@@ -422,61 +440,37 @@ def test_watches_near_expiry_are_renewed(world: World) -> None:
         assert other.data["expireTime"] == untouched_expiry
 
 
-def test_without_the_companion_plugin_moodle_is_polled(tmp_path: Path) -> None:
+def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
     """No webhooks from Moodle here: the scheduled poll reads attempts and submissions instead."""
-    from lms_bridge.provisioning.service import run_now
-    from lms_bridge.sandbox import create_app as sandbox_app
-    from lms_bridge.sandbox import effective_settings
-    from lms_bridge.sessionfile import load_session
-    from lms_bridge.store.db import make_engine, make_sessionmaker
     from lms_bridge.store.models import ExamSession
-    from lms_bridge.store.repo import import_session
-    from lms_bridge.store.schema import ensure_schema
     from lms_bridge.webhooks import jobs
 
-    base = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://")
-    url, stop = start_server(sandbox_app(base.data_dir / "sandbox", push_endpoint=None, webhook_url=None))
-    settings = effective_settings(replace(base, sandbox_url=url))
-    engine = make_engine(settings.effective_database_url)
-    ensure_schema(engine)
-    queue = jobqueue.configure(settings, engine=engine)
-    sessions = make_sessionmaker(engine)
-    try:
-        spec = load_session(SAMPLE)
-        with sessions() as db:
-            import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
-            db.commit()
-        assert run_now(settings, spec.code, sessions=sessions).status == "succeeded"
-        with sessions() as db:
-            site = db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.site"))
-            quiz = db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.tickets"))
-            assert site is not None
-            assert quiz is not None
-            assert site.data.get("plugin") is True
-            jobs.poll_moodle.run(queue)  # with the plugin there is nothing to poll
-            assert db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.poll")) is None
-            # The site loses its plugin (or never had it): the bridge falls back to polling.
-            site.data = {**site.data, "plugin": False}
-            db.commit()
-            quiz_id = int(quiz.external_id)
-        assert requests.post(f"{url}/moodle/_actor/config", json={"plugin": False}, timeout=10).status_code == 200
-        first, second = spec.admitted[0], spec.admitted[1]
-        for s in (first, second):
-            assert requests.post(f"{url}/moodle/_actor/quiz/{quiz_id}/attempt", json={"email": s.email},
-                                 timeout=10).status_code == 200
-        assert requests.post(f"{url}/moodle/_actor/quiz/{quiz_id}/finish", json={"email": first.email},
+    url, queue, sessions, spec = quiet.url, quiet.queue, quiet.sessions, quiet.spec
+    with sessions() as db:
+        site = db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.site"))
+        quiz = db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.tickets"))
+        assert site is not None
+        assert quiz is not None
+        assert site.data.get("plugin") is True
+        jobs.poll_moodle.run(queue)  # with the plugin there is nothing to poll
+        assert db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.poll")) is None
+        # The site loses its plugin (or never had it): the bridge falls back to polling.
+        site.data = {**site.data, "plugin": False}
+        db.commit()
+        quiz_id = int(quiz.external_id)
+    assert requests.post(f"{url}/moodle/_actor/config", json={"plugin": False}, timeout=10).status_code == 200
+    first, second = spec.admitted[0], spec.admitted[1]
+    for s in (first, second):
+        assert requests.post(f"{url}/moodle/_actor/quiz/{quiz_id}/attempt", json={"email": s.email},
                              timeout=10).status_code == 200
-        jobs.poll_moodle.run(queue)
-        with sessions() as db:
-            rows = {s.student_ref: s for s in db.scalars(select(StudentRecord))}
-            assert rows[first.id].status == "turned_in"
-            assert rows[first.id].attempt_state == "finished"
-            assert rows[second.id].status == "attempt_started"
-            assert rows[spec.admitted[2].id].status == "registered"
-            assert db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.poll")) is not None
-            assert db.scalar(select(ExamSession)).status == "provisioned"
-    finally:
-        stop()
-        jobqueue.reset()
-        jobs._backends_for.cache_clear()
-        engine.dispose()
+    assert requests.post(f"{url}/moodle/_actor/quiz/{quiz_id}/finish", json={"email": first.email},
+                         timeout=10).status_code == 200
+    jobs.poll_moodle.run(queue)
+    with sessions() as db:
+        rows = {s.student_ref: s for s in db.scalars(select(StudentRecord))}
+        assert rows[first.id].status == "turned_in"
+        assert rows[first.id].attempt_state == "finished"
+        assert rows[second.id].status == "attempt_started"
+        assert rows[spec.admitted[2].id].status == "registered"
+        assert db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.poll")) is not None
+        assert db.scalar(select(ExamSession)).status == "provisioned"
