@@ -76,6 +76,20 @@ class World:
     recorder: Recorder
     sessions: Any
 
+    def provision_sample(self) -> Any:
+        """Import the sample session and provision it; returns its spec."""
+        from lms_bridge.provisioning.service import run_now
+        from lms_bridge.sessionfile import load_session
+        from lms_bridge.store.repo import import_session
+
+        spec = load_session(SAMPLE)
+        with self.sessions() as db:
+            import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
+            db.commit()
+        run = run_now(self.settings, spec.code, sessions=self.sessions)
+        assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+        return spec
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
@@ -129,17 +143,9 @@ def _snapshot(w: World) -> dict[str, Any]:
 
 
 def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: World) -> None:
-    from lms_bridge.provisioning.service import run_now
-    from lms_bridge.sessionfile import load_session
-    from lms_bridge.store.repo import import_session
 
     w = world
-    spec = load_session(SAMPLE)
-    with w.sessions() as db:
-        import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
-        db.commit()
-    run = run_now(w.settings, spec.code, sessions=w.sessions)
-    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    spec = w.provision_sample()
     admitted = list(spec.admitted)
 
     # Students draw their tickets in the Moodle quiz; the sandbox posts signed webhooks.
@@ -268,19 +274,12 @@ def _all_written(w: World) -> bool:
 
 def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracked(world: World) -> None:
     from lms_bridge.domain import draw as draw_rules
-    from lms_bridge.provisioning.service import run_now
     from lms_bridge.results.draw import public_record
-    from lms_bridge.sessionfile import load_session
     from lms_bridge.store.models import ExamSession
-    from lms_bridge.store.repo import import_session
     from lms_bridge.webhooks.jobs import draw_tickets
 
     w = world
-    spec = load_session(SAMPLE)
-    with w.sessions() as db:
-        import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
-        db.commit()
-    assert run_now(w.settings, spec.code, sessions=w.sessions).status == "succeeded"
+    spec = w.provision_sample()
     with w.sessions() as db:
         session_id = db.scalar(select(ExamSession.id))
     draw_tickets.enqueue(session_id)
@@ -408,17 +407,10 @@ def test_reconciliation_catches_votes_whose_push_was_lost(quiet: Quiet) -> None:
 
 
 def test_watches_near_expiry_are_renewed(world: World) -> None:
-    from lms_bridge.provisioning.service import run_now
-    from lms_bridge.sessionfile import load_session
-    from lms_bridge.store.repo import import_session
     from lms_bridge.webhooks import jobs
 
     w = world
-    spec = load_session(SAMPLE)
-    with w.sessions() as db:
-        import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
-        db.commit()
-    assert run_now(w.settings, spec.code, sessions=w.sessions).status == "succeeded"
+    w.provision_sample()
     with w.sessions() as db:
         watch = db.scalar(select(JournalEntry).where(JournalEntry.key.startswith("forms.watch:")))
         assert watch is not None
