@@ -261,22 +261,22 @@ def teachers_list(ctx: Ctx) -> dict[str, Any]:
     return _member_list(ctx, "teacher", "teachers")
 
 
-@handler("classroom.courses.students.get")
-def students_get(ctx: Ctx) -> dict[str, Any]:
+def _member_get(ctx: Ctx, kind: str) -> dict[str, Any]:
     course = course_for(ctx, ctx.params["courseId"])
-    rec = ctx.store.get("student", f"{course['id']}/{resolve_user(ctx, ctx.params['userId'])['id']}")
+    rec = ctx.store.get(kind, f"{course['id']}/{resolve_user(ctx, ctx.params['userId'])['id']}")
     if rec is None:
         raise _not_found()
-    return rec
+    return rec  # type: ignore[no-any-return]
+
+
+@handler("classroom.courses.students.get")
+def students_get(ctx: Ctx) -> dict[str, Any]:
+    return _member_get(ctx, "student")
 
 
 @handler("classroom.courses.teachers.get")
 def teachers_get(ctx: Ctx) -> dict[str, Any]:
-    course = course_for(ctx, ctx.params["courseId"])
-    rec = ctx.store.get("teacher", f"{course['id']}/{resolve_user(ctx, ctx.params['userId'])['id']}")
-    if rec is None:
-        raise _not_found()
-    return rec
+    return _member_get(ctx, "teacher")
 
 
 @handler("classroom.invitations.create")
