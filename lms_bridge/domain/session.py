@@ -103,6 +103,11 @@ class SessionSpec:
     commission: tuple[Member, ...] = ()
     students: tuple[Student, ...] = ()
     tickets: tuple[Ticket, ...] = ()
+    # The protocol's requisites (optional): the university, the commission's name as its order
+    # gives it, and where the sitting takes place (the online platform).
+    university: str = ""
+    commission_name: str = ""
+    platform: str = ""
 
     @property
     def chair(self) -> Member:

@@ -157,6 +157,9 @@ class _Validator:
         out["kind"] = ExamKind(kind) if kind else None
         out["programme"] = self.text(loc, raw, "programme", required=False)
         out["group"] = self.text(loc, raw, "group", required=False)
+        # The protocol's requisites; optional, printed at the head of every signed document.
+        for key in ("university", "commission_name", "platform"):
+            out[key] = self.text(loc, raw, key, required=False)
         out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
         out["timezone"] = self.zone(loc, raw)
         out["starts_at"] = self.starts_at(loc, raw, out["timezone"])
@@ -420,7 +423,8 @@ def build_spec(raw: RawSession) -> tuple[SessionSpec | None, list[Problem]]:
     assert None not in head.values()
     spec = SessionSpec(
         code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
-        group=head["group"], language=head["language"], timezone=head["timezone"].key,
+        group=head["group"], university=head["university"], commission_name=head["commission_name"],
+        platform=head["platform"], language=head["language"], timezone=head["timezone"].key,
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),

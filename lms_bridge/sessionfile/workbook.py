@@ -36,6 +36,9 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("kind", "oral_exam | written_exam | test_exam | creative_exam | defense"),
     ("programme", "Білім беру бағдарламасы / Образовательная программа"),
     ("group", "Топ / Группа"),
+    ("university", "Университет атауы / Название университета"),
+    ("commission_name", "Комиссия атауы / Название комиссии"),
+    ("platform", "Өткізу орны (онлайн платформа) / Место проведения (онлайн-платформа)"),
     ("language", "kk | ru | en"),
     ("timezone", "Asia/Almaty"),
     ("starts_at", "2026-06-10T09:00 (жергілікті уақыт / местное время)"),
@@ -119,7 +122,8 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
     if spec is not None:
         values = {
             "code": spec.code, "title": spec.title, "kind": spec.kind.value, "programme": spec.programme,
-            "group": spec.group, "language": spec.language, "timezone": spec.timezone,
+            "group": spec.group, "university": spec.university, "commission_name": spec.commission_name,
+            "platform": spec.platform, "language": spec.language, "timezone": spec.timezone,
             # Excel shows and edits local date-times; the time zone is its own row.
             "starts_at": spec.starts_at.replace(tzinfo=None),
             "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,

@@ -66,6 +66,10 @@ class ExamSession(Base):
     kind: Mapped[str] = mapped_column(String(40))
     programme: Mapped[str] = mapped_column(String(500), default="")
     group_name: Mapped[str] = mapped_column(String(120), default="")
+    # Printed at the head of the protocols and the grade sheet (see docs/session-file.md).
+    university: Mapped[str] = mapped_column(String(500), default="")
+    commission_name: Mapped[str] = mapped_column(String(500), default="")
+    platform: Mapped[str] = mapped_column(String(255), default="")
     language: Mapped[str] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(64))
     starts_at: Mapped[datetime]
@@ -134,6 +138,10 @@ class StudentRecord(Base):
     attempt_state: Mapped[str] = mapped_column(String(30), default="")
     attempt_score: Mapped[float | None]
     status: Mapped[str] = mapped_column(String(30), default="registered")
+    # What the technical secretary notes during the answer, for the protocol: the questions put to
+    # the student (list of texts) and the remarks, dissenting opinions included.
+    questions_asked: Mapped[list[Any]] = mapped_column(default=list)
+    protocol_remarks: Mapped[str] = mapped_column(Text, default="")
     session: Mapped[ExamSession] = relationship(back_populates="students")
 
 
