@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain.grading import GradeScale
+from lms_bridge.domain.workdays import filing_closes
 from lms_bridge.store.models import (
     BallotRecord,
     CommissionMember,
@@ -47,6 +48,12 @@ class StudentResult:
     degree_awarded: bool | None
     degree_per_member: tuple[tuple[str, str], ...]  # open vote only
     decided_at: datetime | None
+    # The protocol's own requisites: its number, the questions put to the student and the remarks
+    # (the secretary's notes and the members' comments on their ballots, dissenting opinions included).
+    protocol_number: str = ""
+    questions_asked: tuple[str, ...] = ()
+    remarks: tuple[tuple[str, str], ...] = ()  # (who, text); who is "" for the secretary's notes
+    appeal_closes: date | None = None  # last day to file an appeal (003 §64, working days)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,9 @@ class SessionDocument:
     secretary: str
     members: tuple[MemberLine, ...]
     students: tuple[StudentResult, ...]
+    university: str = ""
+    commission_name: str = ""
+    platform: str = ""
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(ZoneInfo(self.timezone))
@@ -82,6 +92,8 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
                                                          BallotRecord.status == "counted")))
     voted_emails = {b.voter_email for b in counted}
     students: list[StudentResult] = []
+    tz = ZoneInfo(session.timezone)
+    admitted_count = 0
     for s in db.scalars(select(StudentRecord).where(StudentRecord.session_id == session.id,
                                                     StudentRecord.active.is_(True))
                         .order_by(StudentRecord.position)):
@@ -91,6 +103,13 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
         totals = (d.votes.get("letter_counts") if d is not None else None) or {}
         secret = session.degree_vote == "secret"
         per_member_degree: tuple[tuple[str, str], ...] = ()
+        if s.admitted:
+            admitted_count += 1
+        remarks: list[tuple[str, str]] = []
+        if s.protocol_remarks.strip():
+            remarks.append(("", s.protocol_remarks.strip()))
+        remarks.extend((names.get(b.voter_email, b.voter_email), b.comment.strip()) for b in mine
+                       if b.comment.strip())
         if session.degree_vote == "open":
             per_member_degree = tuple((names.get(b.voter_email, b.voter_email), b.degree) for b in mine
                                       if b.degree)
@@ -106,13 +125,19 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
             degree_no=int((d.degree_totals or {}).get("no", 0)) if d else 0,
             degree_awarded=d.degree_award if d else None,
             degree_per_member=() if secret else per_member_degree,
-            decided_at=d.decided_at if d else None))
+            decided_at=d.decided_at if d else None,
+            # One protocol per admitted student, numbered within the sitting in the list's order.
+            protocol_number=f"{session.code}/{admitted_count}" if s.admitted else "",
+            questions_asked=tuple(str(q).strip() for q in (s.questions_asked or []) if str(q).strip()),
+            remarks=tuple(remarks),
+            # The results are announced on the day of the decision (003 §62).
+            appeal_closes=filing_closes(d.decided_at.astimezone(tz).date()) if d else None))
     chair = next((m.name for m in members if m.role == "chair"), "")
     secretary = next((m.name for m in members if m.role == "secretary"), "")
-    tz = ZoneInfo(session.timezone)
     return SessionDocument(
         code=session.code, title=session.title, kind=session.kind, programme=session.programme,
         group=session.group_name, language=session.language, timezone=session.timezone,
         date=session.starts_at.astimezone(tz), chair=chair, secretary=secretary,
         members=tuple(MemberLine(m.name, m.role, m.email in voted_emails) for m in members),
-        students=tuple(students))
+        students=tuple(students), university=session.university, commission_name=session.commission_name,
+        platform=session.platform)

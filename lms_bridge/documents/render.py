@@ -2,36 +2,53 @@
 (openpyxl) renderings of a student's protocol and of the session's grade sheet.
 
 Texts are in the session's language (``use_locale``), not the viewer's: the protocol is a record of
-the sitting and is signed as such.
+the sitting and is signed as such.  Numbers are written the way that language writes them (Babel:
+91,67 in Kazakh and Russian), and a count before a noun takes the noun's plural form (``ngettext``).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
+from babel.numbers import format_decimal
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from lms_bridge.documents.model import SessionDocument, StudentResult
+from lms_bridge.i18n import current_locale, ngettext, use_locale
 from lms_bridge.i18n import gettext as _
-from lms_bridge.i18n import use_locale
 
 FONTS = Path(__file__).with_name("fonts")
+SIGNATURE_LINE = "_______________________"
 
+
+# -- words and numbers -----------------------------------------------------------------------------
 
 def _kind(kind: str) -> str:
+    """How the sitting is held (the form of conduct)."""
     return {
         "oral_exam": _("oral exam"), "written_exam": _("written exam"), "test_exam": _("test exam"),
         "creative_exam": _("creative exam"), "defense": _("thesis defense"),
     }.get(kind, kind)
 
 
+def _attestation_type(kind: str) -> str:
+    """The two forms of final attestation (003 §17): a comprehensive exam or a thesis defense."""
+    return _("thesis defense") if kind == "defense" else _("comprehensive exam")
+
+
 def _role(role: str) -> str:
-    return {"chair": _("chair"), "member": _("member"), "secretary": _("technical secretary")}.get(role, role)
+    """A commission role as the signature lines and the list of those present write it."""
+    return {"chair": _("Chair"), "member": _("Member"),
+            "secretary": _("Technical secretary")}.get(role, role)
 
 
 def _degree_text(s: StudentResult) -> str:
@@ -41,6 +58,100 @@ def _degree_text(s: StudentResult) -> str:
         return _("not decided")
     return _("awarded") if s.degree_awarded else _("not awarded")
 
+
+def number(value: float, places: int = 2) -> str:
+    """``value`` with at most ``places`` decimals, in the current language's notation (91,67)."""
+    return format_decimal(value, format="0." + "#" * places, locale=current_locale())
+
+
+def gpa(value: float) -> str:
+    """A GPA always shows two decimals (3,67; 3,00), as the credit-system scale prints it."""
+    return format_decimal(value, format="0.00", locale=current_locale())
+
+
+def points_text(points: float) -> str:
+    """'81 балл', '82 балла', '85 баллов'; a fraction takes the form of 2 ('91,67 балла')."""
+    whole = float(points).is_integer()
+    # ngettext picks the form by an integer; any fraction reads like "2" in Russian (CLDR "other").
+    count = int(points) if whole else 2
+    return ngettext("%(points)s point", "%(points)s points", count, points=number(points))
+
+
+def _day(moment: date | datetime) -> str:
+    return moment.strftime("%d.%m.%Y")
+
+
+def _clock(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def _decision_words(s: StudentResult) -> str:
+    assert s.letter is not None
+    assert s.points is not None
+    assert s.gpa is not None
+    return _("The grade «%(word)s» is given (%(letter)s; %(points)s; GPA %(gpa)s).", word=s.word,
+             letter=s.letter, points=points_text(s.points), gpa=gpa(s.gpa))
+
+
+def _place(doc: SessionDocument) -> str:
+    return _("online (%(platform)s)", platform=doc.platform) if doc.platform else _("online")
+
+
+def _hours(doc: SessionDocument, s: StudentResult) -> str:
+    start = _clock(doc.date)
+    if s.decided_at is None:
+        return _("from %(start)s", start=start)
+    return f"{start} – {_clock(doc.local(s.decided_at))}"
+
+
+def _present(doc: SessionDocument) -> list[str]:
+    lines = []
+    for m in doc.members:
+        mark = _("voted") if m.voted else ("" if m.role == "secretary" else _("did not vote"))
+        lines.append(f"{m.name} — {_role(m.role)}" + (f" ({mark})" if mark else ""))
+    return lines
+
+
+def _remark_lines(s: StudentResult) -> list[str]:
+    return [f"{who}: {text}" if who else text for who, text in s.remarks]
+
+
+def _degree_answer(answer: str) -> str:
+    return _("for") if answer == "yes" else _("against")
+
+
+def _head_lines(doc: SessionDocument) -> list[str]:
+    return [text for text in (doc.university, doc.commission_name) if text]
+
+
+def _protocol_rows(doc: SessionDocument, s: StudentResult) -> list[tuple[str, str]]:
+    """The protocol's key-value requisites, the same in PDF and XLSX."""
+    rows = [
+        (_("Date"), _day(doc.date)),
+        (_("Start and end"), _hours(doc, s)),
+        (_("Place"), _place(doc)),
+        (_("Sitting of the commission"), f"{doc.title} ({doc.code})"),
+        (_("Type of attestation"), _attestation_type(doc.kind)),
+    ]
+    if doc.kind != "defense":
+        rows.append((_("Form of conduct"), _kind(doc.kind)))
+    if doc.programme:
+        rows.append((_("Programme"), doc.programme))
+    if doc.group:
+        rows.append((_("Group"), doc.group))
+    rows.append((_("Student"), f"{s.name} ({s.ref})"))
+    return rows
+
+
+def _sheet_subtitle(doc: SessionDocument) -> str:
+    parts = [_attestation_type(doc.kind)]
+    if doc.kind != "defense":
+        parts.append(_kind(doc.kind))
+    parts += [p for p in (doc.group, _day(doc.date), _place(doc)) if p]
+    return " · ".join(parts)
+
+
+# -- PDF -----------------------------------------------------------------------------------------
 
 class _Pdf(FPDF):
     def __init__(self, footer_text: str) -> None:
@@ -58,25 +169,35 @@ class _Pdf(FPDF):
         self.cell(0, 5, f"{self._footer_text} · {self.page_no()}/{{nb}}", align="C")
         self.set_text_color(0)
 
-    def heading(self, text: str, size: int = 13) -> None:
-        self.set_font("DejaVu", "B", size)
-        self.multi_cell(0, 7, text, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    def heading(self, text: str, size: int = 13, bold: bool = True) -> None:
+        self.set_font("DejaVu", "B" if bold else "", size)
+        self.multi_cell(0, 6.5, text, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def line_text(self, text: str, size: int = 10, bold: bool = False) -> None:
         self.set_font("DejaVu", "B" if bold else "", size)
         self.multi_cell(0, 5.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def kv(self, key: str, value: str) -> None:
+        # The key may wrap in its own column ("Образовательная программа"); the value starts beside it.
         self.set_font("DejaVu", "B", 10)
-        self.cell(55, 6, key)
+        top = self.get_y()
+        self.multi_cell(58, 5.5, key, align="L", new_x=XPos.RIGHT, new_y=YPos.TOP)
+        key_bottom = top + 5.5 * len(self.multi_cell(58, 5.5, key, dry_run=True, output="LINES"))
         self.set_font("DejaVu", "", 10)
-        self.multi_cell(0, 6, value, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, 5.5, value, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_y(max(self.get_y(), key_bottom) + 0.5)
+
+    def section(self, title: str, lines: Sequence[str], empty: str = "—") -> None:
+        self.ln(2)
+        self.line_text(title, bold=True)
+        for text in lines or [empty]:
+            self.line_text(text)
 
     def signature(self, role: str, name: str) -> None:
         self.ln(6)
         self.set_font("DejaVu", "", 10)
-        self.cell(60, 6, role)
-        self.cell(60, 6, "_______________________")
+        self.cell(62, 6, role)
+        self.cell(58, 6, SIGNATURE_LINE)
         self.cell(0, 6, name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
@@ -86,30 +207,22 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
         pdf = _Pdf(f"{doc.code} · {student.ref}")
         pdf.alias_nb_pages()
         pdf.add_page()
-        pdf.heading(_("PROTOCOL"))
-        pdf.heading(_("of the vote of the attestation commission"), size=11)
+        for text in _head_lines(doc):
+            pdf.heading(text, size=10)
+        pdf.ln(2)
+        pdf.heading(_("PROTOCOL No. %(number)s", number=student.protocol_number))
+        pdf.heading(_("of the vote of the attestation commission"), size=11, bold=False)
         pdf.ln(3)
-        pdf.kv(_("Session"), f"{doc.title} ({doc.code})")
-        pdf.kv(_("Form of attestation"), _kind(doc.kind))
-        if doc.programme:
-            pdf.kv(_("Programme"), doc.programme)
-        if doc.group:
-            pdf.kv(_("Group"), doc.group)
-        pdf.kv(_("Date"), doc.date.strftime("%d.%m.%Y"))
-        pdf.kv(_("Student"), f"{student.name} ({student.ref})")
-        pdf.ln(2)
-        pdf.line_text(_("Commission"), bold=True)
-        for m in doc.members:
-            mark = _("voted") if m.voted else ("" if m.role == "secretary" else _("did not vote"))
-            pdf.line_text(f"• {m.name} — {_role(m.role)}" + (f" ({mark})" if mark else ""))
-        pdf.ln(2)
-        pdf.line_text(_("Ticket"), bold=True)
+        for key, value in _protocol_rows(doc, student):
+            pdf.kv(key, value)
+        pdf.section(_("Present"), [f"• {line}" for line in _present(doc)])
+        lines = []
         if student.ticket_number is not None:
-            pdf.line_text(_("Ticket No. %(number)s", number=student.ticket_number))
-            for i, q in enumerate(student.ticket_questions, 1):
-                pdf.line_text(f"{i}. {q}")
-        else:
-            pdf.line_text(_("no ticket drawn"))
+            lines.append(_("Ticket No. %(number)s", number=student.ticket_number))
+            lines += [f"{i}. {q}" for i, q in enumerate(student.ticket_questions, 1)]
+        pdf.section(_("Ticket"), lines, empty=_("no ticket drawn"))
+        pdf.section(_("Questions put to the student"),
+                    [f"{i}. {q}" for i, q in enumerate(student.questions_asked, 1)])
         pdf.ln(2)
         pdf.line_text(_("Votes"), bold=True)
         if student.votes:
@@ -125,26 +238,41 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
         else:
             pdf.line_text(_("no ballots"))
         if student.degree_mode != "none":
-            pdf.ln(2)
             secret = student.degree_mode == "secret"
             title = _("Degree award (secret vote)") if secret else _("Degree award (open vote)")
-            pdf.line_text(title, bold=True)
-            pdf.line_text(_("for: %(yes)s, against: %(no)s", yes=student.degree_yes, no=student.degree_no))
-            for name, answer in student.degree_per_member:
-                pdf.line_text(f"• {name}: {_('for') if answer == 'yes' else _('against')}")
-            pdf.line_text(_degree_text(student))
+            lines = [_("for: %(yes)s, against: %(no)s", yes=student.degree_yes, no=student.degree_no)]
+            lines += [f"• {name}: {_degree_answer(answer)}" for name, answer in student.degree_per_member]
+            lines.append(_degree_text(student))
+            pdf.section(title, lines)
+        pdf.section(_("Remarks and dissenting opinions"), _remark_lines(student))
         pdf.ln(3)
         pdf.line_text(_("Decision"), bold=True)
         if student.letter is not None:
-            text = _("%(letter)s, %(points)s points, GPA %(gpa)s, %(word)s", letter=student.letter,
-                     points=f"{student.points:g}", gpa=f"{student.gpa:.2f}", word=student.word)
-            pdf.line_text(text, size=11)
+            pdf.line_text(_decision_words(student), size=11)
+            if student.degree_mode != "none" and student.degree_awarded is not None:
+                pdf.line_text(_("The academic degree is awarded.") if student.degree_awarded
+                              else _("The academic degree is not awarded."), size=11)
         else:
             pdf.line_text(_("no decision yet"))
+        if student.appeal_closes is not None:
+            pdf.ln(2)
+            pdf.line_text(_("Last day to file an appeal: %(date)s.", date=_day(student.appeal_closes)))
         pdf.ln(4)
         pdf.signature(_("Chair"), doc.chair)
         pdf.signature(_("Technical secretary"), doc.secretary)
         return bytes(pdf.output())
+
+
+GRADE_SHEET_COLUMNS = (8, 60, 24, 14, 25, 18, 18, 50, 44)  # mm, landscape A4 (261 mm between margins)
+
+
+def _has_degree(doc: SessionDocument) -> bool:
+    return any(s.degree_mode != "none" for s in doc.students)
+
+
+def _grade_sheet_header(doc: SessionDocument) -> list[str]:
+    head = ["№", _("Student"), _("ID"), _("Ticket"), _("Letter"), _("Points"), _("GPA"), _("Traditional grade")]
+    return [*head, _("Degree")] if _has_degree(doc) else head
 
 
 def grade_sheet_pdf(doc: SessionDocument) -> bytes:
@@ -153,38 +281,67 @@ def grade_sheet_pdf(doc: SessionDocument) -> bytes:
         pdf = _Pdf(doc.code)
         pdf.alias_nb_pages()
         pdf.add_page(orientation="L")
+        for text in _head_lines(doc):
+            pdf.heading(text, size=10)
+        pdf.ln(1)
         pdf.heading(_("GRADE SHEET"))
         pdf.heading(f"{doc.title} ({doc.code})", size=11)
-        pdf.line_text(f"{_kind(doc.kind)} · {doc.group} · {doc.date.strftime('%d.%m.%Y')}", size=9)
+        pdf.line_text(_sheet_subtitle(doc), size=9)
         pdf.ln(2)
         pdf.set_font("DejaVu", "", 9)
-        with pdf.table(col_widths=(8, 60, 24, 14, 18, 16, 14, 40, 30), line_height=6,
-                       text_align=("CENTER", "LEFT", "LEFT", "CENTER", "CENTER", "CENTER", "CENTER", "LEFT",
-                                   "LEFT")) as table:
+        degree = _has_degree(doc)
+        # Without a degree vote the last column goes, and its width goes to the names.
+        widths = GRADE_SHEET_COLUMNS if degree else (8, 84, 24, 14, 25, 18, 18, 70)
+        align = ("CENTER", "LEFT", "LEFT", "CENTER", "CENTER", "CENTER", "CENTER", "LEFT", "LEFT")
+        with pdf.table(col_widths=widths, line_height=5.5, text_align=align[:len(widths)]) as table:
             head = table.row()
-            for text in ("№", _("Student"), _("ID"), _("Ticket"), _("Letter"), _("Points"), _("GPA"),
-                         _("Traditional grade"), _("Degree")):
+            for text in _grade_sheet_header(doc):
                 head.cell(text)
             for i, s in enumerate(doc.students, 1):
                 row = table.row()
-                cells = (str(i), s.name, s.ref, str(s.ticket_number or ""), s.letter or "",
-                         f"{s.points:g}" if s.points is not None else "",
-                         f"{s.gpa:.2f}" if s.gpa is not None else "",
-                         s.word if s.admitted else _("not admitted"), _degree_text(s))
+                cells = [str(i), s.name, s.ref, str(s.ticket_number or ""), s.letter or "",
+                         number(s.points) if s.points is not None else "",
+                         gpa(s.gpa) if s.gpa is not None else "",
+                         s.word if s.admitted else _("not admitted")]
+                if degree:
+                    cells.append(_degree_text(s))
                 for text in cells:
                     row.cell(text)
         pdf.ln(4)
         for m in doc.members:
             if m.role != "secretary":
-                pdf.signature(_role(m.role).capitalize(), m.name)
+                pdf.signature(_role(m.role), m.name)
         pdf.signature(_("Technical secretary"), doc.secretary)
         return bytes(pdf.output())
 
 
-def _sheet_header(ws, titles: list[str]) -> None:  # type: ignore[no-untyped-def]
-    ws.append(titles)
-    for col in range(1, len(titles) + 1):
-        ws.cell(row=ws.max_row, column=col).font = Font(bold=True)
+# -- XLSX ----------------------------------------------------------------------------------------
+
+def _append(ws: Worksheet, values: Sequence[Any], *, bold: bool = False) -> int:
+    """Append one row; every text goes through :func:`_put_text`, numbers stay numbers."""
+    ws.append([None] * max(len(values), 1))
+    row = ws.max_row
+    for col, value in enumerate(values, 1):
+        if isinstance(value, str):
+            _put_text(ws, row, col, value)
+        elif value is not None:
+            ws.cell(row=row, column=col, value=value)
+        if bold:
+            ws.cell(row=row, column=col).font = Font(bold=True)
+    return row
+
+
+def _put_text(ws: Worksheet, row: int, col: int, text: str) -> None:
+    """The one place text (names, titles, questions, remarks) is written to a cell: always a string
+    cell, never read as a formula or a number."""
+    cell = ws.cell(row=row, column=col)
+    cell.value = text
+    cell.data_type = "s"
+
+
+def _number_cell(ws: Worksheet, row: int, col: int, fmt: str) -> None:
+    # Numbers stay numbers in a workbook; the viewer's locale writes the decimal comma.
+    ws.cell(row=row, column=col).number_format = fmt
 
 
 def grade_sheet_xlsx(doc: SessionDocument) -> bytes:
@@ -192,19 +349,28 @@ def grade_sheet_xlsx(doc: SessionDocument) -> bytes:
         wb = Workbook()
         ws = wb.active
         ws.title = _("Grade sheet")[:31]
-        ws.append([f"{doc.title} ({doc.code})"])
-        ws.append([f"{_kind(doc.kind)} · {doc.group} · {doc.date.strftime('%d.%m.%Y')}"])
+        for text in _head_lines(doc):
+            _append(ws, [text])
+        title_row = _append(ws, [_("GRADE SHEET")], bold=True)
+        ws.cell(row=title_row, column=1).font = Font(bold=True, size=13)
+        _append(ws, [f"{doc.title} ({doc.code})"], bold=True)
+        _append(ws, [_sheet_subtitle(doc)])
         ws.append([])
-        _sheet_header(ws, ["№", _("Student"), _("ID"), _("Ticket"), _("Letter"), _("Points"), _("GPA"),
-                           _("Traditional grade"), _("Degree")])
+        _append(ws, _grade_sheet_header(doc), bold=True)
+        degree = _has_degree(doc)
         for i, s in enumerate(doc.students, 1):
-            ws.append([i, s.name, s.ref, s.ticket_number, s.letter, s.points, s.gpa,
-                       s.word if s.admitted else _("not admitted"), _degree_text(s)])
-        for col, width in enumerate((5, 36, 14, 8, 8, 8, 8, 24, 16), 1):
+            values: list[Any] = [i, s.name, s.ref, s.ticket_number, s.letter or "", s.points, s.gpa,
+                                 s.word if s.admitted else _("not admitted")]
+            row = _append(ws, [*values, _degree_text(s)] if degree else values)
+            _number_cell(ws, row, 6, "0.##")
+            _number_cell(ws, row, 7, "0.00")
+        for col, width in enumerate((5, 36, 14, 8, 14, 10, 10, 30, 24), 1):
             ws.column_dimensions[get_column_letter(col)].width = width
         ws.append([])
         for m in doc.members:
-            ws.append([_role(m.role), m.name, "", "______________"])
+            if m.role != "secretary":
+                _append(ws, [_role(m.role), m.name, "", SIGNATURE_LINE])
+        _append(ws, [_("Technical secretary"), doc.secretary, "", SIGNATURE_LINE])
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
@@ -215,30 +381,62 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
         wb = Workbook()
         ws = wb.active
         ws.title = _("Protocol")[:31]
-        rows = [
-            (_("Session"), f"{doc.title} ({doc.code})"), (_("Form of attestation"), _kind(doc.kind)),
-            (_("Date"), doc.date.strftime("%d.%m.%Y")), (_("Student"), f"{student.name} ({student.ref})"),
-            (_("Ticket"), str(student.ticket_number or "")),
-        ]
+        for text in _head_lines(doc):
+            _append(ws, [text])
+        _append(ws, [_("PROTOCOL No. %(number)s", number=student.protocol_number)], bold=True)
+        _append(ws, [_("of the vote of the attestation commission")])
+        ws.append([])
+        rows = _protocol_rows(doc, student)
+        rows.append((_("Ticket"), _("Ticket No. %(number)s", number=student.ticket_number)
+                     if student.ticket_number is not None else _("no ticket drawn")))
+        for i, q in enumerate(student.ticket_questions, 1):
+            rows.append(("", f"{i}. {q}"))
         for key, value in rows:
-            ws.append([key, value])
-            ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
+            row = _append(ws, [key, value])
+            ws.cell(row=row, column=1).font = Font(bold=True)
         ws.append([])
-        _sheet_header(ws, [_("Member"), _("Grade")])
+        _append(ws, [_("Present")], bold=True)
+        for line in _present(doc):
+            _append(ws, ["", line])
+        ws.append([])
+        _append(ws, [_("Questions put to the student")], bold=True)
+        for i, q in enumerate(student.questions_asked, 1):
+            _append(ws, ["", f"{i}. {q}"])
+        if not student.questions_asked:
+            _append(ws, ["", "—"])
+        ws.append([])
+        _append(ws, [_("Member"), _("Grade")], bold=True)
         for name, letter in student.votes:
-            ws.append([name, letter])
-        ws.append([])
+            _append(ws, [name, letter])
         if student.degree_mode != "none":
-            ws.append([_("Degree award"), _("for: %(yes)s, against: %(no)s", yes=student.degree_yes,
-                                              no=student.degree_no), _degree_text(student)])
-        ws.append([_("Decision"), student.letter or "", student.points, student.gpa, student.word])
+            ws.append([])
+            secret = student.degree_mode == "secret"
+            _append(ws, [_("Degree award (secret vote)") if secret else _("Degree award (open vote)"),
+                         _("for: %(yes)s, against: %(no)s", yes=student.degree_yes, no=student.degree_no),
+                         _degree_text(student)], bold=False)
+            for name, answer in student.degree_per_member:
+                _append(ws, [name, _degree_answer(answer)])
         ws.append([])
-        ws.append([_("Chair"), doc.chair, "______________"])
-        ws.append([_("Technical secretary"), doc.secretary, "______________"])
-        ws.column_dimensions["A"].width = 30
-        ws.column_dimensions["B"].width = 50
-        for row in ws.iter_rows():
-            for cell in row:
+        _append(ws, [_("Remarks and dissenting opinions")], bold=True)
+        for line in _remark_lines(student) or ["—"]:
+            _append(ws, ["", line])
+        ws.append([])
+        decision = _decision_words(student) if student.letter is not None else _("no decision yet")
+        row = _append(ws, [_("Decision"), decision])
+        ws.cell(row=row, column=1).font = Font(bold=True)
+        if student.letter is not None and student.degree_mode != "none" and student.degree_awarded is not None:
+            _append(ws, ["", _("The academic degree is awarded.") if student.degree_awarded
+                         else _("The academic degree is not awarded.")])
+        if student.appeal_closes is not None:
+            _append(ws, ["", _("Last day to file an appeal: %(date)s.", date=_day(student.appeal_closes))])
+        ws.append([])
+        _append(ws, [_("Chair"), doc.chair, SIGNATURE_LINE])
+        _append(ws, [_("Technical secretary"), doc.secretary, SIGNATURE_LINE])
+        ws.column_dimensions["A"].width = 32
+        ws.column_dimensions["B"].width = 60
+        ws.column_dimensions["C"].width = 24
+        for sheet_row in ws.iter_rows():
+            for cell in sheet_row:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
         buf = io.BytesIO()
         wb.save(buf)
