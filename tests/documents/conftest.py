@@ -82,6 +82,12 @@ def record_sitting(db: Session, spec: SessionSpec) -> ExamSession:
 
 
 @pytest.fixture
+def texts() -> dict[str, dict[str, str]]:
+    """What the secretary and the members wrote on the first student, per language."""
+    return TEXTS
+
+
+@pytest.fixture
 def store(tmp_path: Path) -> Iterator[Session]:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     ensure_schema(engine)
