@@ -24,9 +24,9 @@
 
 defined('MOODLE_INTERNAL') || die();
 
-$string['bridgeurl'] = 'Bridge вебхук URL мекенжайы';
+$string['bridgeurl'] = 'lms_bridge вебхугының URL мекенжайы';
 $string['bridgeurl_desc'] = 'Тест пен тапсырма оқиғалары жіберілетін толық URL, әдетте https://&lt;lms_bridge хосты&gt;/webhooks/moodle. Бос қалдырсаңыз, ештеңе жіберілмейді.';
-$string['coursenotfound'] = 'id {$a->id} немесе idnumber "{$a->idnumber}" бар курс табылмады.';
+$string['coursenotfound'] = 'Идентификаторы {$a->id} немесе ID нөмірі «{$a->idnumber}» курс табылмады.';
 $string['duplicateticket'] = '{$a} билет нөмірі бірнеше рет кездеседі.';
 $string['emptyticket'] = '{$a} билетінде сұрақ жоқ.';
 $string['invalidticketnumber'] = 'Билет нөмірі оң бүтін сан болуы керек, {$a} емес.';
@@ -41,15 +41,15 @@ $string['privacy:metadata:lmsbridge:other'] = 'Әрекеттің не жібе�
 $string['privacy:metadata:lmsbridge:useremail'] = 'Студенттің электрондық поштасы.';
 $string['privacy:metadata:lmsbridge:userid'] = 'Студенттің пайдаланушы id-і.';
 $string['privacy:metadata:lmsbridge:useridnumber'] = 'Студенттің ID нөмірі.';
-$string['quizhasattempts'] = 'Тестте әрекеттер бар, сондықтан билет ұясын қазір қосу мүмкін емес. Әрекеттерді жойыңыз немесе жаңа тест пайдаланыңыз.';
-$string['resultassignment'] = 'Комиссия нәтижесі';
+$string['quizhasattempts'] = 'Тестте әрекеттер бар, сондықтан билет сұрағының орнын қазір қосу мүмкін емес. Әрекеттерді жойыңыз немесе жаңа тест пайдаланыңыз.';
+$string['resultassignment'] = 'Комиссия шешімі';
 $string['resultassignment_intro'] = 'Аттестаттау комиссиясының шешімі, lms_bridge жазады.';
 $string['secret'] = 'Вебхук қолтаңба құпиясы';
 $string['secret_desc'] = 'X-LmsBridge-Signature HMAC-SHA256 тақырыбына арналған ортақ құпия. Ол lms_bridge-тегі moodle.webhook_secret баптауына тең болуы керек. Бос болса, ештеңе жіберілмейді.';
 $string['taskpostwebhook'] = 'Оқиғаны lms_bridge-ке жіберу';
 $string['ticketcategory'] = 'Билеттер';
-$string['ticketcategory_info'] = 'Әр емтихан билетіне бір эссе сұрағы, lms_bridge жасаған. Билет тесті әр әрекетке солардың бірін кездейсоқ таңдайды.';
-$string['ticketname'] = '{$a}-билет';
+$string['ticketcategory_info'] = 'lms_bridge жасаған әр емтихан билетіне бір эссе сұрағы. Билет тесті әр әрекетке солардың бірін кездейсоқ таңдайды.';
+$string['ticketname'] = '№ {$a} билет';
 $string['ticketquiz'] = 'Емтихан билеті';
 $string['ticketquiz_intro'] = 'Емтихан билетіңізді алу үшін әрекетті бастаңыз.';
 $string['webhookfailed'] = 'lms_bridge вебхукты қабылдамады (HTTP {$a->status}{$a->error}); қайта жіберіледі.';
