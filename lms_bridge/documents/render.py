@@ -362,7 +362,7 @@ def grade_sheet_xlsx(doc: SessionDocument) -> bytes:
             values: list[Any] = [i, s.name, s.ref, s.ticket_number, s.letter or "", s.points, s.gpa,
                                  s.word if s.admitted else _("not admitted")]
             row = _append(ws, [*values, _degree_text(s)] if degree else values)
-            _number_cell(ws, row, 6, "0.##")
+            # Points keep Excel's General format ("0.##" would show "82." for a whole number).
             _number_cell(ws, row, 7, "0.00")
         for col, width in enumerate((5, 36, 14, 8, 14, 10, 10, 30, 24), 1):
             ws.column_dimensions[get_column_letter(col)].width = width
