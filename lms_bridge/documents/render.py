@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from lms_bridge.documents.cells import as_text
 from lms_bridge.documents.model import SessionDocument, StudentResult
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
@@ -205,6 +206,7 @@ def grade_sheet_xlsx(doc: SessionDocument) -> bytes:
         ws.append([])
         for m in doc.members:
             ws.append([_role(m.role), m.name, "", "______________"])
+        as_text(ws)
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
@@ -240,6 +242,7 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
         for row in ws.iter_rows():
             for cell in row:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
+        as_text(ws)
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
