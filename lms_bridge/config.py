@@ -118,8 +118,10 @@ class LimitsSettings:
 
     # A session file (YAML or workbook) as uploaded or named on the command line.
     file_bytes: int = 10 * 1024 * 1024
-    # A workbook's parts once unzipped, summed (a zip bomb inflates a few MB into gigabytes).
-    workbook_unpacked_bytes: int = 50 * 1024 * 1024
+    # A workbook's parts once unzipped, summed (a zip bomb inflates a few MB into gigabytes).  A
+    # sheet is parsed at roughly 0.5 s per MB, so this also bounds the time a workbook can take; the
+    # sample session is 55 KB unpacked, a thousand students about 2 MB.
+    workbook_unpacked_bytes: int = 10 * 1024 * 1024
     # Rows and columns read from one sheet (1 header row + one row per student or ticket).
     workbook_rows: int = 5000
     workbook_columns: int = 60

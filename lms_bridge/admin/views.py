@@ -179,7 +179,11 @@ def upload() -> Any:
     upload_file = form.file.data
     # The name is only for the messages ("file X, sheet Y, row Z"): the content is parsed in memory.
     original = Path(upload_file.filename or "session").name
-    spec, problems = read_session(upload_file.read(limits.file_bytes + 1), original, limits)
+    data = upload_file.read(limits.file_bytes + 1)
+    if len(data) > limits.file_bytes:
+        return _sessions_page(form, problems=[too_big(original, limits).as_dict()], status=413,
+                              file_name=original)
+    spec, problems = read_session(data, original, limits)
     if spec is None or problems:
         return _sessions_page(form, problems=[p.as_dict() for p in problems], status=422,
                               file_name=original)

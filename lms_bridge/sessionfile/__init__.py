@@ -29,7 +29,7 @@ def too_big(file: str, limits: LimitsSettings) -> Problem:
     """The refusal of a file over ``limits.file_bytes`` (also used by the upload page)."""
     # A session of a few hundred students is a few hundred kilobytes; anything far bigger is a wrong file.
     return Problem(file, Location(), "", _l("The file is larger than %(mb)s MB; is it the right file?"),
-                   {"mb": round(limits.file_bytes / (1024 * 1024), 1)})
+                   {"mb": f"{limits.file_bytes / (1024 * 1024):g}"})
 
 
 def read_session(data: bytes, file: str,

@@ -335,7 +335,7 @@ class _Validator:
         ok = True
         for rec in records:
             sid = self.text(rec.loc, rec.fields, "id", required=True)
-            if sid is not None and not ID_RE.match(sid):
+            if sid is not None and (not ID_RE.match(sid) or ".." in sid):
                 self.problem(rec.fields["id"].loc, "id",
                              _l("The student id %(value)s may only hold Latin letters, digits, -, _ and . "
                                 "(no spaces, no / and no ..)."), value=_show(sid))
