@@ -198,6 +198,8 @@ def _moodle_post(app: Flask, raw: bytes, *, delivery: str = "9f1c", stamp: str |
 
 @pytest.mark.parametrize("body", [
     DEEP, b'{"message": ' * 5000 + b"1" + b"}" * 5000,  # nested far past any real delivery
+    # Nested past the limit (32) though the parser could take it: refused before parsing.
+    b'{"message": {"messageId": "m", "attributes": {}, "x": ' + b"[" * 40 + b"]" * 40 + b"}}",
     b"[1]", b'"message"', b"1", b"null",  # JSON, but not an object
     b'{"message": {"messageId": "m\xff\xfe"}}',  # not UTF-8
     b'{"message": {"messageId": "m", "attributes": {"a": "\\ud800"}}}',  # a lone surrogate
