@@ -119,12 +119,16 @@ class LimitsSettings:
     # A session file (YAML or workbook) as uploaded or named on the command line.
     file_bytes: int = 10 * 1024 * 1024
     # A workbook's parts once unzipped, summed (a zip bomb inflates a few MB into gigabytes).  A
-    # sheet is parsed at roughly 0.5 s per MB, so this also bounds the time a workbook can take; the
-    # sample session is 55 KB unpacked, a thousand students about 2 MB.
-    workbook_unpacked_bytes: int = 10 * 1024 * 1024
+    # sheet is parsed at roughly 0.3 s per MB on an idle core (openpyxl reads a sheet's XML once
+    # to find its size when the sheet does not state it), so this also bounds the time a workbook
+    # can take; the sample session is 55 KB unpacked, a thousand students about 2 MB.
+    workbook_unpacked_bytes: int = 5 * 1024 * 1024
     # Rows and columns read from one sheet (1 header row + one row per student or ticket).
     workbook_rows: int = 5000
     workbook_columns: int = 60
+    # A YAML file: PyYAML parses a few hundred kilobytes a second, and a session of a thousand
+    # students is about 150 KB.
+    yaml_bytes: int = 2 * 1024 * 1024
     # YAML nesting (the format itself needs 5 levels) and the number of values once every alias
     # (``*anchor``) is expanded, which stops "billion laughs" documents.
     yaml_depth: int = 20

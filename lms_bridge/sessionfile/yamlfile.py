@@ -57,6 +57,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._path: list[str] = []
         self._size: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded values, height)
+        self._total = 0  # values so far, aliases expanded: stops a long flat list as early as a bomb
 
     def _refuse(self, mark: Any, msgid: str, **params: Any) -> _TooBig:
         return _TooBig(msgid, mark.line + 1, "".join(self._path).lstrip("."), params)
@@ -73,8 +74,13 @@ class _BoundedLoader(yaml.SafeLoader):
             if self.check_event(AliasEvent):
                 node = super().compose_node(parent, index)
                 # An alias is its anchor again, wherever it is used.
-                self._check(mark, *self._size.get(id(node), (1, 1)), depth=self._depth)
+                size, height = self._size.get(id(node), (1, 1))
+                self._total += size
+                self._check(mark, self._total, height, depth=self._depth)
                 return node
+            self._total += 1
+            if self._total > self.limits.yaml_nodes:
+                raise self._too_many(mark)
             self._depth += 1
             if self._depth > self.limits.yaml_depth:
                 raise self._refuse(mark, _l("Values are nested more than %(max)s levels deep here."),
@@ -107,8 +113,11 @@ class _BoundedLoader(yaml.SafeLoader):
             raise self._refuse(mark, _l("Values are nested more than %(max)s levels deep here."),
                                max=self.limits.yaml_depth)
         if size > self.limits.yaml_nodes:
-            raise self._refuse(mark, _l("The file holds more than %(max)s values once its aliases (*name) "
-                                        "are expanded."), max=self.limits.yaml_nodes)
+            raise self._too_many(mark)
+
+    def _too_many(self, mark: Any) -> _TooBig:
+        return self._refuse(mark, _l("The file holds more than %(max)s values once its aliases (*name) "
+                                     "are expanded."), max=self.limits.yaml_nodes)
 
 
 def decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
@@ -137,12 +146,19 @@ def _control_character(file: str, text: str, exc: yaml.reader.ReaderError) -> li
 
 def read_yaml(data: bytes, file: str,
               limits: LimitsSettings | None = None) -> tuple[RawSession | None, list[Problem]]:
+    limits = limits or LimitsSettings()
+    if len(data) > limits.yaml_bytes:
+        # PyYAML reads character by character (seconds per megabyte); a workbook of the same size
+        # is mostly compressed, hence a limit of its own.
+        return None, [Problem(file, Location(), "",
+                              _l("The YAML file is larger than %(mb)s MB; is it the right file?"),
+                              {"mb": f"{limits.yaml_bytes / (1024 * 1024):g}"})]
     text, problems = decode(data, file)
     if text is None:
         return None, problems
     try:
         # The reader refuses control characters as soon as it is built, hence inside the try.
-        loader = _BoundedLoader(text, limits or LimitsSettings())
+        loader = _BoundedLoader(text, limits)
     except yaml.reader.ReaderError as exc:
         return None, _control_character(file, text, exc)
     try:
