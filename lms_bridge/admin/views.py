@@ -177,8 +177,12 @@ def upload() -> Any:
     if not form.validate_on_submit():
         return _sessions_page(form, problems=None, status=400)
     upload_file = form.file.data
-    # The name is only for the messages ("file X, sheet Y, row Z"): the content is parsed in memory.
-    original = Path(upload_file.filename or "session").name
+    # The name is only for the messages ("file X, sheet Y, row Z") and the record of where the session
+    # came from: the content is parsed in memory.  The browser may send any name, so it is made one
+    # line and cut to what the store keeps.
+    original = " ".join("".join(c if c.isprintable() else " " for c in
+                                Path(upload_file.filename or "session").name).split()) or "session"
+    original = original[: ExamSession.__table__.c.source_name.type.length]
     data = upload_file.read(limits.file_bytes + 1)
     if len(data) > limits.file_bytes:
         return _sessions_page(form, problems=[too_big(original, limits).as_dict()], status=413,

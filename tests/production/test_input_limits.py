@@ -50,7 +50,7 @@ def test_one_character_more_is_refused_on_the_upload_page(pg_engine: Engine, tmp
     app.config["WTF_CSRF_ENABLED"] = False
     try:
         with transaction(state(app).sessionmaker) as db:
-            create_user(db, "secretary", "correct horse battery")
+            create_user(db, "secretary", "correct horse battery", language="en")
         client = app.test_client()
         assert client.post("/login", data={"username": "secretary",
                                            "password": "correct horse battery"}).status_code == 302
@@ -62,5 +62,15 @@ def test_one_character_more_is_refused_on_the_upload_page(pg_engine: Engine, tmp
         assert "<code>name</code>" in page
         with state(app).sessionmaker() as db:
             assert db.scalar(select(func.count()).select_from(ExamSession)) == 0
+        # A browser may send any file name: a long one with a tab is stored cut and on one line.
+        name = "сессия\t" + "ә" * 400 + ".yaml"
+        res = client.post("/sessions/upload", data={"file": (io.BytesIO(SAMPLE.encode()), name)},
+                          content_type="multipart/form-data")
+        assert res.status_code == 302
+        with state(app).sessionmaker() as db:
+            source = db.scalar(select(ExamSession.source_name))
+            assert source is not None
+            assert len(source) == 255
+            assert source.startswith("сессия ә")
     finally:
         state(app).engine.dispose()
