@@ -409,3 +409,21 @@ def test_the_writer_would_otherwise_make_a_formula() -> None:
     assert ws is not None
     ws["A1"] = "=1+1"
     assert ws["A1"].data_type == "f"
+
+
+@pytest.mark.parametrize(("name", "value"), [("LMS_BRIDGE_LIMITS_STUDENTS", "0"),
+                                             ("LMS_BRIDGE_LIMITS_FILE_BYTES", "-1"),
+                                             ("LMS_BRIDGE_LIMITS_EARLIEST_YEAR", "2200"),
+                                             ("LMS_BRIDGE_LIMITS_YAML_DEPTH", "deep")])
+def test_a_malformed_limit_is_a_configuration_error_naming_it(name: str, value: str) -> None:
+    from lms_bridge.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"limits\."):
+        load_settings(environ={name: value})
+
+
+def test_limits_come_from_the_configuration_file(tmp_path: Path) -> None:
+    config = tmp_path / "lms-bridge.toml"
+    config.write_text("[limits]\nstudents = 30\nwebhook_bytes = 4096\n", encoding="utf-8")
+    limits = load_settings(environ={"LMS_BRIDGE_CONFIG": str(config)}).limits
+    assert (limits.students, limits.webhook_bytes, limits.tickets) == (30, 4096, 1000)
