@@ -60,7 +60,9 @@ class _BoundedLoader(yaml.SafeLoader):
         self._total = 0  # values so far, aliases expanded: stops a long flat list as early as a bomb
 
     def _refuse(self, mark: Any, msgid: str, **params: Any) -> _TooBig:
-        return _TooBig(msgid, mark.line + 1, "".join(self._path).lstrip("."), params)
+        # The first levels say where the trouble starts; twenty more "[1]" would say nothing more.
+        parts = self._path if len(self._path) <= 6 else [*self._path[:6], "…"]
+        return _TooBig(msgid, mark.line + 1, "".join(parts).lstrip("."), params)
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
         if isinstance(index, ScalarNode):
