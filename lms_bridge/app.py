@@ -82,8 +82,9 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         # 127.0.0.1) a Secure cookie would simply never come back, so it follows the public URL.
         SESSION_COOKIE_SECURE=secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        # A session workbook is a few hundred kilobytes; anything far larger is not one.
-        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        # A session workbook is a few hundred kilobytes; anything far larger is not one.  The upload
+        # page refuses a body over the file limit itself, with a message; this is the backstop.
+        MAX_CONTENT_LENGTH=settings.limits.file_bytes + 64 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed-in session
         WTF_CSRF_SSL_STRICT=secure,
         BABEL_DEFAULT_LOCALE=settings.default_language,

@@ -108,6 +108,53 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """How much input the product accepts from outside (session files, uploads, webhooks).
+
+    A session is one sitting of one commission: tens of students, rarely a few hundred.  The limits
+    sit well above that and far below what would take a process down; what passes them is then
+    checked field by field (text lengths come from the store's columns, not from here).
+    """
+
+    # A session file (YAML or workbook) as uploaded or named on the command line.
+    file_bytes: int = 10 * 1024 * 1024
+    # A workbook's parts once unzipped, summed (a zip bomb inflates a few MB into gigabytes).  A
+    # sheet is parsed at roughly 0.3 s per MB on an idle core (openpyxl reads a sheet's XML once
+    # to find its size when the sheet does not state it), so this also bounds the time a workbook
+    # can take; the sample session is 55 KB unpacked, a thousand students about 2 MB.
+    workbook_unpacked_bytes: int = 5 * 1024 * 1024
+    # Rows and columns read from one sheet (1 header row + one row per student or ticket).
+    workbook_rows: int = 5000
+    workbook_columns: int = 60
+    # A YAML file: PyYAML parses a few hundred kilobytes a second, and a session of a thousand
+    # students is about 150 KB.
+    yaml_bytes: int = 2 * 1024 * 1024
+    # YAML nesting (the format itself needs 5 levels) and the number of values once every alias
+    # (``*anchor``) is expanded, which stops "billion laughs" documents.
+    yaml_depth: int = 20
+    yaml_nodes: int = 200_000
+    # People and tickets in one session.
+    students: int = 1000
+    commission: int = 50
+    tickets: int = 1000
+    # Texts stored without a column length (notes, ticket questions).
+    text_chars: int = 4000
+    # The sitting's date: anything outside these years is a typo (9999-12-31 is refused).
+    earliest_year: int = 2000
+    latest_year: int = 2100
+    # A webhook delivery's body and JSON nesting (Pub/Sub and plugin notices are a few hundred bytes).
+    webhook_bytes: int = 256 * 1024
+    webhook_json_depth: int = 32
+
+    def check(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ConfigError(f"limits.{f.name} must be a positive number")
+        if self.earliest_year > self.latest_year:
+            raise ConfigError("limits.earliest_year must not be after limits.latest_year")
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     database_url: str = ""
@@ -122,6 +169,7 @@ class Settings:
     google: GoogleSettings = field(default_factory=GoogleSettings)
     moodle: MoodleSettings = field(default_factory=MoodleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -148,9 +196,11 @@ class Settings:
             raise ConfigError("moodle.url and moodle.token must be set together")
         if self.default_language not in ("kk", "ru", "en"):
             raise ConfigError(f"default_language must be kk, ru or en, not {self.default_language!r}")
+        self.limits.check()
 
 
-_SECTIONS: dict[str, type] = {"google": GoogleSettings, "moodle": MoodleSettings, "smtp": SmtpSettings}
+_SECTIONS: dict[str, type] = {"google": GoogleSettings, "moodle": MoodleSettings, "smtp": SmtpSettings,
+                              "limits": LimitsSettings}
 
 
 def _coerce(name: str, annotation: Any, raw: Any) -> Any:

@@ -159,17 +159,35 @@ def _sessions_page(form: UploadForm, problems: list[dict[str, Any]] | None, stat
                                file_name=file_name), status
 
 
+# Room for the form's other fields and the multipart boundaries around the file.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
 def upload() -> Any:
+    from lms_bridge.sessionfile import read_session, too_big
+    from lms_bridge.store.repo import ImportRefused, import_session
+
+    limits = state().settings.limits
+    if (request.content_length or 0) > limits.file_bytes + FORM_OVERHEAD_BYTES:
+        # Refused before the body is read or parsed.
+        name = _("the uploaded file")
+        return _sessions_page(UploadForm(formdata=None), problems=[too_big(name, limits).as_dict()],
+                              status=413, file_name=name)
     form = UploadForm()
     if not form.validate_on_submit():
         return _sessions_page(form, problems=None, status=400)
     upload_file = form.file.data
-    # The name is only for the messages ("file X, sheet Y, row Z"): the content is parsed in memory.
-    original = Path(upload_file.filename or "session").name
-    from lms_bridge.sessionfile import read_session
-    from lms_bridge.store.repo import ImportRefused, import_session
-
-    spec, problems = read_session(upload_file.read(), original)
+    # The name is only for the messages ("file X, sheet Y, row Z") and the record of where the session
+    # came from: the content is parsed in memory.  The browser may send any name, so it is made one
+    # line and cut to what the store keeps.
+    original = " ".join("".join(c if c.isprintable() else " " for c in
+                                Path(upload_file.filename or "session").name).split()) or "session"
+    original = original[: ExamSession.__table__.c.source_name.type.length]
+    data = upload_file.read(limits.file_bytes + 1)
+    if len(data) > limits.file_bytes:
+        return _sessions_page(form, problems=[too_big(original, limits).as_dict()], status=413,
+                              file_name=original)
+    spec, problems = read_session(data, original, limits)
     if spec is None or problems:
         return _sessions_page(form, problems=[p.as_dict() for p in problems], status=422,
                               file_name=original)

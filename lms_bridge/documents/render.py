@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from lms_bridge.documents.cells import as_text
 from lms_bridge.documents.model import SessionDocument, StudentResult
 from lms_bridge.i18n import current_locale, ngettext, use_locale
 from lms_bridge.i18n import gettext as _
@@ -371,6 +372,7 @@ def grade_sheet_xlsx(doc: SessionDocument) -> bytes:
             if m.role != "secretary":
                 _append(ws, [_role(m.role), m.name, "", SIGNATURE_LINE])
         _append(ws, [_("Technical secretary"), doc.secretary, "", SIGNATURE_LINE])
+        as_text(ws)
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
@@ -438,6 +440,7 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
         for sheet_row in ws.iter_rows():
             for cell in sheet_row:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
+        as_text(ws)
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()

@@ -59,7 +59,7 @@ def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -
     """Import a session file and create everything it needs in Google and Moodle."""
     settings = settings_or_exit()
     with _locale(settings):
-        spec, problems = read_session_file(file)
+        spec, problems = read_session_file(file, settings.limits)
         if spec is None:
             _print_problems(file, problems)
             raise SystemExit(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import unicodedata
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,6 +29,24 @@ logger = logging.getLogger(__name__)
 
 PDF = "application/pdf"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# Bidi embeddings, overrides and isolates: they reorder what a mail client shows.
+_REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def header_text(text: str, limit: int | None = None) -> str:
+    """``text`` fit for an e-mail header: one line, no control characters, at most ``limit`` long.
+
+    A line break in a header would start a new header (or, as the email library rightly refuses
+    it, make the message unsendable), so every control character becomes a space.  The email
+    library then encodes and folds the line (RFC 2047) when the message is built.
+    """
+    line = " ".join("".join(" " if c in _REORDERING or unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+                            for c in text).split())
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return line
 
 
 class SealRefused(Exception):
@@ -73,7 +92,8 @@ def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Pat
                                                              CommissionMember.active.is_(True))))
     emails = []
     with use_locale(session.language):
-        subject = _("Attestation protocols: %(title)s (%(code)s)", title=session.title, code=session.code)
+        subject = header_text(_("Attestation protocols: %(title)s (%(code)s)", title=session.title,
+                                code=session.code), OutboxEmail.__table__.c.subject.type.length)
         for m in members:
             body = _("Dear %(name)s,\n\nthe attestation session %(title)s (%(code)s) is sealed. The grade "
                      "sheet and the protocol of the vote for each student are attached.\n\nlms_bridge",
@@ -99,7 +119,8 @@ def send_email(smtp: SmtpSettings, email: OutboxEmail, data_dir: Path, *,
     msg = EmailMessage()
     msg["From"] = smtp.sender
     msg["To"] = email.recipient
-    msg["Subject"] = email.subject
+    # The subject was made safe when queued; an outbox row written before that is made safe here.
+    msg["Subject"] = header_text(email.subject)
     msg.set_content(email.body)
     for item in email.attachments or []:
         path = data_dir / str(item["path"])

@@ -64,8 +64,9 @@ def _summary(spec: SessionSpec) -> str:
 @FILE_ARG
 def check_cmd(file: Path) -> None:
     """Check a session file (YAML or .xlsx) and list every problem; stores nothing."""
-    with _locale(_settings()):
-        spec, problems = read_session_file(file)
+    settings = _settings()
+    with _locale(settings):
+        spec, problems = read_session_file(file, settings.limits if settings else None)
         if spec is None:
             _print_problems(file, problems, err=False)
             raise SystemExit(1)
@@ -97,7 +98,7 @@ def import_cmd(file: Path, actor: str | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     with _locale(settings):
-        spec, problems = read_session_file(file)
+        spec, problems = read_session_file(file, settings.limits)
         if spec is None:
             _print_problems(file, problems)
             raise SystemExit(1)

@@ -11,6 +11,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lms_bridge.config import LimitsSettings
 from lms_bridge.domain.session import (
     DEFAULT_PREPARATION_MINUTES,
     LANGUAGES,
@@ -24,10 +25,10 @@ from lms_bridge.domain.session import (
     Student,
     Ticket,
 )
+from lms_bridge.sessionfile.bounds import CODE_RE, ID_RE, MULTILINE, bad_character, column_lengths
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import Cell, RawRecord, RawSession
 
-CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 # Deliberately plain: one @, no spaces, a dotted domain of letters/digits/hyphens.  The real check is
 # Google's and Moodle's; this one catches typos (missing @, comma for dot, trailing spaces inside).
 EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@([a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
@@ -44,9 +45,12 @@ _FALSE = {"false", "no", "n", "0", "жоқ", "нет", "-"}
 
 
 class _Validator:
-    def __init__(self, raw: RawSession) -> None:
+    def __init__(self, raw: RawSession, limits: LimitsSettings) -> None:
         self.raw = raw
+        self.limits = limits
         self.problems: list[Problem] = []
+        self.section = "session"  # the section being validated: picks each field's length
+        self.lengths = column_lengths()
 
     # -- reporting -----------------------------------------------------------------------------
     def problem(self, loc: Location, field: str, msgid: str, **params: Any) -> None:
@@ -70,6 +74,22 @@ class _Validator:
                 self.problem(cell.loc if cell else rec_loc, key, _l("This field is required."))
                 return None
             return ""
+        assert cell is not None
+        return self.clean(cell.loc, key, text, self.section)
+
+    def clean(self, loc: Location, key: str, text: str, section: str) -> str | None:
+        """``text`` when it fits its column and holds no control or reordering character."""
+        limit = self.lengths.get((section, key)) or self.limits.text_chars
+        if len(text) > limit:
+            self.problem(loc, key, _l("The text is %(num)s characters long; at most %(max)s fit here."),
+                         num=len(text), max=limit)
+            return None
+        multiline = (section, key) in MULTILINE or (section == "tickets" and key.startswith("question"))
+        char = bad_character(text, multiline=multiline)
+        if char is not None:
+            self.problem(loc, key, _l("The text holds the invisible control character %(char)s (a line "
+                                      "break, a tab or a direction mark); retype it without it."), char=char)
+            return None
         return text
 
     def integer(self, rec_loc: Location, cells: dict[str, Cell], key: str, *, low: int, high: int,
@@ -145,6 +165,7 @@ class _Validator:
     def session(self) -> dict[str, Any]:
         raw, loc = self.raw.session, self.raw.session_loc
         out: dict[str, Any] = {}
+        self.section = "session"
         code = self.text(loc, raw, "code", required=True)
         if code is not None and not CODE_RE.match(code):
             self.problem(raw["code"].loc, "code",
@@ -223,6 +244,12 @@ class _Validator:
                          _l("%(value)s is not a possible date and time (write it like 2026-06-10T09:00)."),
                          value=_show(value))
             return None
+        if not self.limits.earliest_year <= moment.year <= self.limits.latest_year:
+            self.problem(cell.loc, "starts_at",
+                         _l("%(value)s is not a plausible date for a sitting: the year must be from %(low)s "
+                            "to %(high)s."), value=_show(value), low=self.limits.earliest_year,
+                         high=self.limits.latest_year)
+            return None
         if zone is None:
             return None
         if moment.tzinfo is not None:
@@ -252,9 +279,19 @@ class _Validator:
             return None
         return int(match[1]), int(match[2])
 
+    def too_many(self, records: list[RawRecord], limit: int) -> bool:
+        """Refuse a section longer than ``limit`` before looking at its records (stays fast)."""
+        if len(records) <= limit:
+            return False
+        self.problem(records[limit].loc, "",
+                     _l("The list has %(num)s entries; one session may have at most %(max)s. Split it into "
+                        "several sessions."), num=len(records), max=limit)
+        return True
+
     def commission(self) -> list[Member] | None:
         records = self.raw.commission
-        if records is None:
+        self.section = "commission"
+        if records is None or self.too_many(records, self.limits.commission):
             return None
         members: list[Member] = []
         seen: dict[str, RawRecord] = {}
@@ -292,7 +329,8 @@ class _Validator:
 
     def students(self, kind: ExamKind | None, commission_emails: dict[str, Location]) -> list[Student] | None:
         records = self.raw.students
-        if records is None:
+        self.section = "students"
+        if records is None or self.too_many(records, self.limits.students):
             return None
         out: list[Student] = []
         by_id: dict[str, RawRecord] = {}
@@ -300,6 +338,11 @@ class _Validator:
         ok = True
         for rec in records:
             sid = self.text(rec.loc, rec.fields, "id", required=True)
+            if sid is not None and (not ID_RE.match(sid) or ".." in sid):
+                self.problem(rec.fields["id"].loc, "id",
+                             _l("The student id %(value)s may only hold Latin letters, digits, -, _ and . "
+                                "(no spaces, no / and no ..)."), value=_show(sid))
+                sid = None
             name = self.text(rec.loc, rec.fields, "name", required=True)
             email = self.email(rec.loc, rec.fields, "email")
             admitted = self.boolean(rec.fields, "admitted", default=True)
@@ -350,8 +393,9 @@ class _Validator:
 
     def tickets(self, kind: ExamKind | None) -> list[Ticket] | None:
         records = self.raw.tickets
+        self.section = "tickets"
         out: list[Ticket] = []
-        if records is None:
+        if records is None or self.too_many(records, self.limits.tickets):
             return None
         seen: dict[int, RawRecord] = {}
         ok = True
@@ -389,6 +433,8 @@ class _Validator:
             if not text or isinstance(value, list | dict):
                 self.problem(q.loc, f"question {index}", _l("The question is empty."))
                 ok = False
+            elif self.clean(q.loc, f"question {index}", text, "tickets") is None:
+                ok = False
             texts.append(text)
         return texts if ok else None
 
@@ -406,9 +452,9 @@ def _show(value: Any) -> str:
     return f'"{text[:60]}…"' if len(text) > 60 else f'"{text}"'
 
 
-def build_spec(raw: RawSession) -> tuple[SessionSpec | None, list[Problem]]:
+def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[SessionSpec | None, list[Problem]]:
     """The validated session, or None and every problem found."""
-    v = _Validator(raw)
+    v = _Validator(raw, limits or LimitsSettings())
     head = v.session()
     members = v.commission()
     commission_emails: dict[str, Location] = {}

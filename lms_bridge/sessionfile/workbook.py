@@ -18,6 +18,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from lms_bridge.documents.cells import as_text
 from lms_bridge.domain.session import LANGUAGES, DecisionRule, DegreeVote, ExamKind, Role, SessionSpec
 from lms_bridge.sessionfile.validate import SCALES
 
@@ -168,6 +169,8 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
     for row in ws.iter_rows(min_row=2):
         for cell in row[1:]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for sheet in wb.worksheets:
+        as_text(sheet)  # names, titles and questions stay text even when they start with "="
     return wb
 
 

@@ -6,12 +6,15 @@ import io
 import logging
 import re
 import warnings
+import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from lms_bridge.config import LimitsSettings
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import (
     COMMISSION_FIELDS,
@@ -40,35 +43,104 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def read_xlsx(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]:
+def _damaged(file: str) -> list[Problem]:
+    return [Problem(file, Location(), "", _l("This is not an Excel workbook (.xlsx), or the workbook is damaged."))]
+
+
+def _unpacked_too_big(data: bytes, file: str, limits: LimitsSettings) -> list[Problem] | None:
+    """Refuse a workbook whose parts inflate past the limit, from the zip's directory alone.
+
+    The sizes are the ones the zip declares; :mod:`zipfile` never inflates a part past its declared
+    size (it stops and reports a damaged file), so checking them bounds what openpyxl can unpack.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = zf.infolist()
+    except Exception:
+        # Any damage (BadZipFile, NotImplementedError for an unknown zip version, ...) is reported
+        # by openpyxl's attempt below, in the same words as the rest.
+        return None
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > limits.workbook_unpacked_bytes:
+        return [Problem(file, Location(), "",
+                        _l("The workbook unpacks to more than %(mb)s MB; a session workbook is far smaller. "
+                           "Copy the four sheets into a new workbook."),
+                        {"mb": limits.workbook_unpacked_bytes // (1024 * 1024)})]
+    return None
+
+
+def read_xlsx(data: bytes, file: str,
+              limits: LimitsSettings | None = None) -> tuple[RawSession | None, list[Problem]]:
+    limits = limits or LimitsSettings()
     if data.startswith(OLE_MAGIC):
         # The Excel 97-2003 format, and also what Excel writes for a password-protected workbook.
         return None, [Problem(file, Location(), "",
                               _l("This is an old .xls (or password-protected) workbook; save it as an "
                               "unprotected .xlsx workbook."))]
+    too_big = _unpacked_too_big(data, file, limits)
+    if too_big:
+        return None, too_big
     try:
         with warnings.catch_warnings():
             # openpyxl warns about Excel features it drops (extended data validation, slicers);
             # they do not matter for reading values.
             warnings.simplefilter("ignore")
-            book = load_workbook(io.BytesIO(data), data_only=True)
+            # Read-only mode streams each sheet's rows instead of building every cell up front, so
+            # a sheet of a million rows costs only the rows read before the row limit stops it.
+            book = load_workbook(io.BytesIO(data), data_only=True, read_only=True)
     except Exception:
         # A damaged workbook fails deep inside zipfile, zlib, the XML parser or openpyxl in many
         # ways (BadZipFile, zlib.error, KeyError, ParseError, NotImplementedError for an unknown
         # compression, RuntimeError for an encrypted part, ...); all mean the same to the secretary.
         logger.info("%s: workbook could not be opened", file, exc_info=True)
-        return None, [Problem(file, Location(), "",
-                              _l("This is not an Excel workbook (.xlsx), or the workbook is damaged."))]
+        return None, _damaged(file)
     try:
-        return _Reader(file).read(book)
+        return _Reader(file, limits).read(book)
+    except _TooLarge as exc:
+        return None, [exc.problem]
+    except Exception:
+        # In read-only mode the sheets are parsed while they are read: the same damage shows here.
+        logger.info("%s: workbook could not be read", file, exc_info=True)
+        return None, _damaged(file)
     finally:
         book.close()
 
 
+class _TooLarge(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.msgid)
+        self.problem = problem
+
+
 class _Reader:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, limits: LimitsSettings) -> None:
         self.file = file
+        self.limits = limits
         self.problems: list[Problem] = []
+
+    def rows(self, ws: Any, name: str) -> Iterator[tuple[Any, ...]]:
+        """The sheet's rows as values, refusing the sheet once it passes the row or column limit.
+
+        Asking for one row and one column beyond the limits caps what openpyxl builds (it pads
+        every row to the widest column the sheet claims) while still telling a sheet that merely
+        reaches a limit from one that passes it.
+        """
+        max_rows, max_cols = self.limits.workbook_rows, self.limits.workbook_columns
+        for row_no, row in enumerate(ws.iter_rows(max_row=max_rows + 1, max_col=max_cols + 1,
+                                                  values_only=True), start=1):
+            if len(row) > max_cols and not _blank(row[max_cols]):
+                raise _TooLarge(Problem(
+                    self.file, Location(sheet=name, row=row_no, column=get_column_letter(max_cols + 1)), "",
+                    _l("The sheet has values beyond column %(column)s; a session sheet has at most %(max)s "
+                       "columns."), {"column": get_column_letter(max_cols), "max": max_cols}))
+            if row_no > max_rows:
+                if all(_blank(v) for v in row):
+                    continue
+                raise _TooLarge(Problem(
+                    self.file, Location(sheet=name, row=row_no), "",
+                    _l("The sheet has more than %(max)s rows; a session sheet is far shorter."),
+                    {"max": max_rows}))
+            yield tuple(row[:max_cols])
 
     def problem(self, loc: Location, field: str, msgid: str, **params: Any) -> None:
         self.problems.append(Problem(self.file, loc, field, msgid, params))
@@ -91,7 +163,7 @@ class _Reader:
 
     def session(self, ws: Worksheet, out: dict[str, Cell]) -> None:
         first_key: dict[str, int] = {}
-        for row_no, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        for row_no, row in enumerate(self.rows(ws, "session"), start=1):
             key_value = row[0] if row else None
             value = row[1] if len(row) > 1 else None
             if _blank(key_value):
@@ -116,7 +188,7 @@ class _Reader:
             out[key] = Cell(value, loc)
 
     def table(self, ws: Worksheet, name: str) -> list[RawRecord] | None:
-        rows = ws.iter_rows(values_only=True)
+        rows = self.rows(ws, name)
         header = next(rows, None)
         columns: dict[int, str] = {}
         questions: dict[int, int] = {}  # column index -> question number

@@ -8,11 +8,14 @@ worth naming.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from lms_bridge.config import LimitsSettings
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import (
     COMMISSION_FIELDS,
@@ -25,6 +28,98 @@ from lms_bridge.sessionfile.raw import (
 )
 
 SECTIONS = ("session", "commission", "students", "tickets")
+
+
+class _TooBig(yaml.YAMLError):
+    """The document nests deeper, or expands into more values, than a session file can."""
+
+    def __init__(self, msgid: str, line: int, path: str, params: dict[str, Any]) -> None:
+        super().__init__(msgid)
+        self.msgid = msgid
+        self.line = line
+        self.path = path
+        self.params = params
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a document too deep or too large *while* it is composed.
+
+    ``safe_load`` alone is not enough: the composer recurses once per nesting level, so 100,000
+    opening brackets end in a ``RecursionError``, and aliases let a few hundred bytes stand for
+    billions of values ("billion laughs", also through ``<<`` merge keys).  Every node's expanded
+    size and height (aliases followed) is computed from its children as they are composed, so the
+    limits hold without ever expanding anything.
+    """
+
+    def __init__(self, text: str, limits: LimitsSettings) -> None:
+        super().__init__(text)
+        self.limits = limits
+        self._depth = 0
+        self._path: list[str] = []
+        self._size: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded values, height)
+        self._total = 0  # values so far, aliases expanded: stops a long flat list as early as a bomb
+
+    def _refuse(self, mark: Any, msgid: str, **params: Any) -> _TooBig:
+        # The first levels say where the trouble starts; twenty more "[1]" would say nothing more.
+        parts = self._path if len(self._path) <= 6 else [*self._path[:6], "…"]
+        return _TooBig(msgid, mark.line + 1, "".join(parts).lstrip("."), params)
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+        if isinstance(index, ScalarNode):
+            self._path.append(f".{index.value}")
+        elif isinstance(index, int):
+            self._path.append(f"[{index + 1}]")
+        else:
+            self._path.append("")
+        try:
+            mark = self.peek_event().start_mark
+            if self.check_event(AliasEvent):
+                node = super().compose_node(parent, index)
+                # An alias is its anchor again, wherever it is used.
+                size, height = self._size.get(id(node), (1, 1))
+                self._total += size
+                self._check(mark, self._total, height, depth=self._depth)
+                return node
+            self._total += 1
+            if self._total > self.limits.yaml_nodes:
+                raise self._too_many(mark)
+            self._depth += 1
+            if self._depth > self.limits.yaml_depth:
+                raise self._refuse(mark, _l("Values are nested more than %(max)s levels deep here."),
+                                   max=self.limits.yaml_depth)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            size, height = 1, 1
+            for child in self._children(node):
+                c_size, c_height = self._size.get(id(child), (1, 1))
+                size += c_size
+                height = max(height, c_height + 1)
+            self._check(mark, size, height, depth=self._depth)
+            self._size[id(node)] = (size, height)
+            return node
+        finally:
+            self._path.pop()
+
+    @staticmethod
+    def _children(node: Node) -> list[Node]:
+        if isinstance(node, MappingNode):
+            return [n for pair in node.value for n in pair]
+        if isinstance(node, SequenceNode):
+            return list(node.value)
+        return []
+
+    def _check(self, mark: Any, size: int, height: int, *, depth: int) -> None:
+        if depth + height > self.limits.yaml_depth:
+            raise self._refuse(mark, _l("Values are nested more than %(max)s levels deep here."),
+                               max=self.limits.yaml_depth)
+        if size > self.limits.yaml_nodes:
+            raise self._too_many(mark)
+
+    def _too_many(self, mark: Any) -> _TooBig:
+        return self._refuse(mark, _l("The file holds more than %(max)s values once its aliases (*name) "
+                                     "are expanded."), max=self.limits.yaml_nodes)
 
 
 def decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
@@ -42,28 +137,44 @@ def decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
                               "save it with the UTF-8 encoding."), {"line": line})]
 
 
-def read_yaml(data: bytes, file: str) -> tuple[RawSession | None, list[Problem]]:
+def _control_character(file: str, text: str, exc: yaml.reader.ReaderError) -> list[Problem]:
+    line = text[: exc.position].count("\n") + 1
+    # The reader stops before any structure is known; the key written on that line names the field.
+    key = re.match(r"\s*(?:-\s+)?([A-Za-z_][\w.]*)\s*:", text.splitlines()[line - 1] if text else "")
+    return [Problem(file, Location(line=line), key[1] if key else "",
+                    _l("Line %(line)s holds the control character %(char)s, which a session file cannot "
+                       "contain."), {"line": line, "char": f"U+{exc.character:04X}"})]
+
+
+def read_yaml(data: bytes, file: str,
+              limits: LimitsSettings | None = None) -> tuple[RawSession | None, list[Problem]]:
+    limits = limits or LimitsSettings()
+    if len(data) > limits.yaml_bytes:
+        # PyYAML reads character by character (seconds per megabyte); a workbook of the same size
+        # is mostly compressed, hence a limit of its own.
+        return None, [Problem(file, Location(), "",
+                              _l("The YAML file is larger than %(mb)s MB; is it the right file?"),
+                              {"mb": f"{limits.yaml_bytes / (1024 * 1024):g}"})]
     text, problems = decode(data, file)
     if text is None:
         return None, problems
     try:
         # The reader refuses control characters as soon as it is built, hence inside the try.
-        loader = yaml.SafeLoader(text)
+        loader = _BoundedLoader(text, limits)
     except yaml.reader.ReaderError as exc:
-        line = text[: exc.position].count("\n") + 1
-        return None, [Problem(file, Location(line=line), "", _l("This is not valid YAML: %(detail)s."),
-                              {"detail": f"character #x{exc.character:04x} is not allowed"})]
+        return None, _control_character(file, text, exc)
     try:
         root = loader.get_single_node()
+    except _TooBig as exc:
+        field = exc.path.rsplit(".", 1)[-1].split("[", 1)[0] if exc.path else ""
+        return None, [Problem(file, Location(path=exc.path, line=exc.line), field, exc.msgid, exc.params)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = " ".join(x for x in (exc.context, exc.problem) if x)
         return None, [Problem(file, Location(line=mark.line + 1 if mark is not None else None), "",
                               _l("This is not valid YAML: %(detail)s."), {"detail": detail})]
     except yaml.reader.ReaderError as exc:
-        line = text[: exc.position].count("\n") + 1
-        return None, [Problem(file, Location(line=line), "", _l("This is not valid YAML: %(detail)s."),
-                              {"detail": f"character #x{exc.character:04x} is not allowed"})]
+        return None, _control_character(file, text, exc)
     except yaml.YAMLError as exc:
         return None, [Problem(file, Location(), "", _l("This is not valid YAML: %(detail)s."),
                               {"detail": str(exc)})]

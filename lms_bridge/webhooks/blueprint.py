@@ -99,16 +99,43 @@ def _accept(source: str, parsed_delivery) -> Response:  # type: ignore[no-untype
     return jsonify(status="accepted" if is_new else "duplicate", delivery=parsed_delivery.delivery_id)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def _body() -> bytes:
+    """The request body, read no further than the webhook limit (before anything parses it)."""
+    limit = _state().settings.limits.webhook_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _TooLarge
+    body = request.stream.read(limit + 1)  # also bounds a chunked body, which has no length
+    if len(body) > limit:
+        raise _TooLarge
+    return body
+
+
+def _too_large(source: str) -> tuple[Response, int]:
+    logger.warning("%s webhook rejected: body over the size limit", source)
+    return jsonify(error="body too large"), 413
+
+
+def _json_depth() -> int:
+    return int(_state().settings.limits.webhook_json_depth)
+
+
 @bp.post("/google/pubsub")
 def google_pubsub() -> Response | tuple[Response, int]:
-    body = request.get_data(cache=False)
+    try:
+        body = _body()
+    except _TooLarge:
+        return _too_large("pubsub")
     try:
         policy, certs = _pubsub_policy()
         verify_oidc(request.headers.get("Authorization"), policy, certs)
     except WebhookRejected as exc:
         return _reject(exc, "pubsub")
     try:
-        parsed = parse_pubsub(body)
+        parsed = parse_pubsub(body, _json_depth())
     except MalformedDelivery as exc:
         return jsonify(error=str(exc)), 400
     return _accept("google", parsed), 202
@@ -116,13 +143,16 @@ def google_pubsub() -> Response | tuple[Response, int]:
 
 @bp.post("/moodle")
 def moodle() -> Response | tuple[Response, int]:
-    body = request.get_data(cache=False)
+    try:
+        body = _body()
+    except _TooLarge:
+        return _too_large("moodle")
     try:
         delivery_id = verify_moodle(request.headers, body, _moodle_secret())
     except WebhookRejected as exc:
         return _reject(exc, "moodle")
     try:
-        parsed = parse_moodle(body, request.headers.get(DELIVERY_HEADER, delivery_id))
+        parsed = parse_moodle(body, request.headers.get(DELIVERY_HEADER, delivery_id), _json_depth())
     except MalformedDelivery as exc:
         return jsonify(error=str(exc)), 400
     return _accept("moodle", parsed), 202

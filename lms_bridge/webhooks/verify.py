@@ -19,6 +19,11 @@ from google.auth import exceptions as gauth_exceptions
 from google.auth import jwt as gjwt
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+# Google's OIDC tokens are about a kilobyte; anything far longer is not one.
+MAX_TOKEN_CHARS = 8192
+# Unix seconds have 10 digits until the year 2286; a longer "timestamp" is not one (and a
+# 400-digit one cannot even be compared with the clock as a float).
+MAX_TIMESTAMP_DIGITS = 12
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 SANDBOX_CERTS_PATH = "/google/www.googleapis.com/oauth2/v1/certs"
 
@@ -92,15 +97,18 @@ def verify_oidc(authorization: str | None, policy: OidcPolicy, certs: CertCache)
     if not authorization or not authorization.startswith("Bearer "):
         raise WebhookRejected(401, "missing bearer token")
     token = authorization.removeprefix("Bearer ").strip()
+    if len(token) > MAX_TOKEN_CHARS:
+        raise WebhookRejected(401, "malformed token")
     try:
         header = gjwt.decode_header(token)
-    except (ValueError, gauth_exceptions.GoogleAuthError):
+    # RecursionError: a header of JSON nested thousands deep, which the json module refuses so.
+    except (ValueError, RecursionError, gauth_exceptions.GoogleAuthError):
         raise WebhookRejected(401, "malformed token") from None
     kid = header.get("kid") if isinstance(header, Mapping) else None
     try:
         claims = gjwt.decode(token, certs=dict(certs.get(kid)), audience=None,
                              clock_skew_in_seconds=policy.clock_skew_seconds)
-    except (ValueError, gauth_exceptions.GoogleAuthError):
+    except (ValueError, RecursionError, gauth_exceptions.GoogleAuthError):
         raise WebhookRejected(401, "token signature or expiry invalid") from None
     if claims.get("aud") != policy.audience:
         raise WebhookRejected(403, "token audience is not this endpoint")
@@ -139,10 +147,12 @@ def verify_moodle(headers: Mapping[str, str], body: bytes, secret: str, *, now: 
     signature = headers.get(SIGNATURE_HEADER, "")
     if not (delivery and timestamp and signature):
         raise WebhookRejected(401, "missing signature headers")
-    if not timestamp.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
         raise WebhookRejected(401, "malformed timestamp")
     expected = sign_moodle(secret, timestamp, body)
-    if not hmac.compare_digest(expected, signature):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a header may hold any).
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
         raise WebhookRejected(403, "signature mismatch")
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > window_seconds:

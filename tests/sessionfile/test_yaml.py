@@ -285,7 +285,8 @@ def test_mangled_yaml_never_escapes_as_an_exception() -> None:
 def test_control_character_is_malformed_yaml_with_its_line(tmp_path: Path) -> None:
     text = mutate(BASE_YAML, ("  group:", "  group: \x07"))
     [problem] = problems_of(write(tmp_path, text))
-    assert "not valid YAML" in problem.message
+    assert "control character U+0007" in problem.message
+    assert problem.field == "group"
     assert problem.location.line == line_of(text, "group:")
 
 

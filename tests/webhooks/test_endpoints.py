@@ -174,3 +174,95 @@ def test_webhooks_need_no_csrf_token(tmp_path: Path) -> None:
     # Refused for its missing signature, not for a missing CSRF token (which would be 400).
     assert res.status_code in (401, 403)
     state(app).engine.dispose()
+
+
+# -- hostile bodies: refused with 4xx, never a 500, nothing stored ---------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def _pubsub_post(app: Flask, signer: object, body: bytes) -> int:
+    res = app.test_client().post("/webhooks/google/pubsub", data=body, content_type="application/json",
+                                 headers={"Authorization": "Bearer " + _token(signer, aud=AUDIENCE)})
+    return res.status_code
+
+
+def _moodle_post(app: Flask, raw: bytes, *, delivery: str = "9f1c", stamp: str | None = None,
+                 signature: str | None = None) -> int:
+    stamp = stamp or str(int(time.time()))
+    headers = {"X-LmsBridge-Delivery": delivery, "X-LmsBridge-Timestamp": stamp,
+               "X-LmsBridge-Signature": signature or sign_moodle(SECRET, stamp, raw),
+               "Content-Type": "application/json"}
+    return app.test_client().post("/webhooks/moodle", data=raw, headers=headers).status_code
+
+
+@pytest.mark.parametrize("body", [
+    DEEP, b'{"message": ' * 5000 + b"1" + b"}" * 5000,  # nested far past any real delivery
+    # Nested past the limit (32) though the parser could take it: refused before parsing.
+    b'{"message": {"messageId": "m", "attributes": {}, "x": ' + b"[" * 40 + b"]" * 40 + b"}}",
+    b"[1]", b'"message"', b"1", b"null",  # JSON, but not an object
+    b'{"message": {"messageId": "m\xff\xfe"}}',  # not UTF-8
+    b'{"message": {"messageId": "m", "attributes": {"a": "\\ud800"}}}',  # a lone surrogate
+    b'{"message": {"messageId": "m", "attributes": {"a": "\\u0000"}}}',  # NUL
+    json.dumps(_push(message_id="m" * 256)).encode(),  # an id longer than the store's column
+])
+def test_a_hostile_push_body_is_400_and_nothing_is_stored(signer_and_app, body: bytes) -> None:
+    signer, app = signer_and_app
+    started = time.monotonic()
+    assert _pubsub_post(app, signer, body) == 400
+    assert time.monotonic() - started < 5
+    assert _deliveries(app) == 0
+
+
+def test_a_push_body_over_the_limit_is_refused_before_it_is_read(signer_and_app) -> None:
+    signer, app = signer_and_app
+    padding = "x" * (256 * 1024)
+    body = json.dumps(_push(message_id="big", eventType="RESPONSES", formId="f", pad=padding)).encode()
+    assert _pubsub_post(app, signer, body) == 413
+    # Unsigned, too: the size is checked before anything else.
+    res = app.test_client().post("/webhooks/google/pubsub", data=body, content_type="application/json")
+    assert res.status_code == 413
+    assert _deliveries(app) == 0
+    # Just under the limit is accepted.
+    small = json.dumps(_push(message_id="ok", eventType="RESPONSES", formId="f", pad="x" * 1000)).encode()
+    assert _pubsub_post(app, signer, small) == 202
+
+
+def test_a_nested_token_header_is_401(signer_and_app) -> None:
+    _, app = signer_and_app
+    header = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).rstrip(b"=").decode()
+    for token in (f"{header}.e30.c2ln", "x" * 20_000):
+        res = app.test_client().post("/webhooks/google/pubsub", json=_push(),
+                                     headers={"Authorization": f"Bearer {token}"})
+        assert res.status_code == 401
+    assert _deliveries(app) == 0
+
+
+@pytest.mark.parametrize("raw", [
+    DEEP, b"[1]", b'"event"', b"null", b'{"event": "x\xff"}',
+    json.dumps({**EVENT, "event": "e" * 80}).encode(),  # kind "moodle.<event>" longer than its column
+    json.dumps({**EVENT, "other": {"a": "\ud800"}}).encode(),
+])
+def test_a_hostile_signed_moodle_body_is_400_and_nothing_is_stored(signer_and_app, raw: bytes) -> None:
+    _, app = signer_and_app
+    assert _moodle_post(app, raw) == 400
+    assert _deliveries(app) == 0
+
+
+@pytest.mark.parametrize(("stamp", "status"), [("9" * 400, 401), ("1" * 13, 401), ("²", 401), ("١٢٣", 401),
+                                               ("1", 403)])
+def test_a_signed_absurd_timestamp_is_refused_not_a_500(signer_and_app, stamp: str, status: int) -> None:
+    _, app = signer_and_app
+    raw = json.dumps(EVENT).encode()
+    assert _moodle_post(app, raw, stamp=stamp) == status
+    assert _deliveries(app) == 0
+
+
+def test_a_non_ascii_signature_or_a_long_delivery_id_is_refused(signer_and_app) -> None:
+    _, app = signer_and_app
+    raw = json.dumps(EVENT).encode()
+    assert _moodle_post(app, raw, signature="sha256=é") == 403
+    long_id = "d" * 256
+    assert _moodle_post(app, json.dumps({**EVENT, "delivery_id": long_id}).encode(), delivery=long_id) == 400
+    assert _moodle_post(app, b"x" * (256 * 1024 + 1)) == 413
+    assert _deliveries(app) == 0
