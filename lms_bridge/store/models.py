@@ -58,6 +58,19 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SignIn(Base):
+    """One signed-in browser.  Its cookie carries a random token; only the token's SHA-256 is kept
+    here, so a copy of this table opens nothing.  Signing out deletes the row, and a password change
+    deletes all of the user's rows: a cookie captured earlier then opens no page."""
+
+    __tablename__ = "sign_ins"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
 class ExamSession(Base):
     __tablename__ = "exam_sessions"
     id: Mapped[int] = mapped_column(primary_key=True)
