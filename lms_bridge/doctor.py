@@ -100,7 +100,7 @@ def examine(settings: Settings) -> Report:
     from lms_bridge.admin.auth import throttle_storage
 
     counters = throttle_storage(settings)
-    report.show(_("Sign-in counters"), _("this process only") if counters.startswith("memory://")
+    report.show(_("Sign-in counters"), _("the store (shared by every process)") if counters.startswith("store+")
                 else masked_url(counters))
 
     google = settings.google

@@ -142,11 +142,15 @@ def end_all_sign_ins(db: Session, user_id: int) -> None:
 # -- throttling failed sign-ins (Flask-Limiter) ----------------------------------------------------
 
 def throttle_storage(settings: Settings) -> str:
-    """Where failed sign-ins are counted, so that every process sees the same counters: the Redis
-    the queue uses when there is one."""
+    """Where failed sign-ins are counted, as a ``limits`` storage URI, so that every process (web
+    workers, a second server) sees the same counters: the Redis the queue uses when there is one,
+    else the store's own database (:mod:`lms_bridge.store.ratelimit`)."""
+    # Imported for its side effect too: it registers the store+… scheme with the limits library.
+    from lms_bridge.store.ratelimit import store_uri
+
     if settings.queue_url.startswith(("redis://", "rediss://")):
         return settings.queue_url
-    return "memory://"
+    return store_uri(settings.effective_database_url)
 
 
 def _client_address() -> str:

@@ -186,3 +186,18 @@ def test_the_cookie_carries_a_token_not_the_user_id(app: Flask, signed_in: Flask
     assert len(stored) == 1
     assert token not in stored  # only its hash is kept
 
+
+
+def test_two_apps_on_one_store_share_the_counters(tmp_path: Path) -> None:
+    """Two processes (here two apps) of one deployment see the same failures: the store keeps them."""
+    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"), default_language="en")
+    first, second = make_app(settings), make_app(settings)
+    with transaction(state(first).sessionmaker) as db:
+        create_user(db, "secretary", PASSWORD)
+    one, two = first.test_client(), second.test_client()
+    assert [attempt(one, "203.0.113.9") for _ in range(3)] == [401] * 3
+    assert [attempt(two, "203.0.113.9") for _ in range(2)] == [401] * 2
+    assert attempt(one, "203.0.113.9") == 429
+    assert attempt(two, "203.0.113.9") == 429
+    for application in (first, second):
+        state(application).engine.dispose()

@@ -1,7 +1,7 @@
 """sign-ins kept in the store, so that signing out ends the session on the server
 
 Revision ID: 0003_auth
-Revises: 0001
+Revises: 0004_rate_limits
 Create Date: 2026-12-01
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0003_auth'
-down_revision: str | Sequence[str] | None = '0001'
+down_revision: str | Sequence[str] | None = '0004_rate_limits'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
