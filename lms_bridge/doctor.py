@@ -49,7 +49,7 @@ def masked_url(url: str) -> str:
     if "@" in netloc:
         userinfo, _sep, host = netloc.rpartition("@")
         user = userinfo.partition(":")[0]
-        netloc = f"{user}:***@{host}" if user else f"***@{host}"
+        netloc = f"{user}:***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
