@@ -123,6 +123,10 @@ class SignInSettings:
     per_name: str = "10 per minute; 60 per hour"
     # Failed sign-ins on the whole site: the cap against a guess spread over many names and addresses.
     overall: str = "100 per minute; 1000 per hour"
+    # Every sign-in attempt from one address, failed or not.  Failures are only known once the password
+    # is checked, so attempts sent all at once would all pass the failure limits; this caps such a burst
+    # (far above what a person signing in ever needs).
+    attempts_per_address: str = "30 per minute"
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,7 @@ class Settings:
             raise ConfigError(f"trusted_proxies must be 0 to 10, not {self.trusted_proxies}")
         from limits import parse_many
 
-        for name in ("per_address", "per_name", "overall"):
+        for name in ("per_address", "per_name", "overall", "attempts_per_address"):
             try:
                 parse_many(getattr(self.signin, name))
             except ValueError:

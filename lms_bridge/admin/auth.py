@@ -196,6 +196,10 @@ def install_sign_in_throttle(app: Flask, settings: Settings, endpoint: str = "ad
                                    (_site_key, settings.signin.overall, "site")):
         view = limiter.limit(value, key_func=key_func, methods=["POST"], deduct_when=_failed,
                              scope=f"sign-in-{scope}")(view)
+    # Counted before the password check, success or not: bounds attempts sent in parallel, which the
+    # failure limits (deducted after the check) cannot see coming.
+    view = limiter.limit(settings.signin.attempts_per_address, key_func=_client_address, methods=["POST"],
+                         scope="sign-in-attempts")(view)
     app.view_functions[endpoint] = view
     return limiter
 

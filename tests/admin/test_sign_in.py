@@ -201,3 +201,27 @@ def test_two_apps_on_one_store_share_the_counters(tmp_path: Path) -> None:
     assert attempt(two, "203.0.113.9") == 429
     for application in (first, second):
         state(application).engine.dispose()
+
+
+def test_a_burst_of_parallel_guesses_is_capped(app_with) -> None:  # type: ignore[no-untyped-def]
+    """Failures are known only after the password check, so guesses sent at once all pass the failure
+    limits' check; the per-address cap on attempts, counted up front, bounds them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    application = app_with(per_address="5 per minute", attempts_per_address="8 per minute")
+
+    def guess(i: int) -> int:
+        return attempt(application.test_client(), "203.0.113.9", username=f"user{i}")
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = list(pool.map(guess, range(20)))
+    assert codes.count(401) <= 8
+    assert codes.count(429) >= 12
+    assert set(codes) == {401, 429}
+
+
+def test_successful_sign_ins_count_towards_the_attempt_cap_only(app_with) -> None:  # type: ignore[no-untyped-def]
+    client = app_with(attempts_per_address="3 per minute").test_client()
+    assert [attempt(client, "198.51.100.7", password=PASSWORD) for _ in range(3)] == [302] * 3
+    assert attempt(client, "198.51.100.7", password=PASSWORD) == 429
+    assert attempt(client, "198.51.100.8", password=PASSWORD) == 302
