@@ -190,7 +190,7 @@ def install_sign_in_throttle(app: Flask, settings: Settings, endpoint: str = "ad
                       # The store of counters being away must not keep the secretary out on exam day;
                       # each guess still costs an scrypt.
                       swallow_errors=True)
-    view = app.view_functions[endpoint]
+    view: Callable[..., Any] = app.view_functions[endpoint]
     for key_func, value, scope in ((_client_address, settings.signin.per_address, "address"),
                                    (_name_key, settings.signin.per_name, "name"),
                                    (_site_key, settings.signin.overall, "site")):
