@@ -324,7 +324,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     settings = _apply(settings, _env_values(env), "")
     if overrides:
         settings = _apply(settings, overrides, "")
-    if settings.sandbox_url and not settings.moodle.live:
+    if settings.sandbox_url and not settings.moodle.live and settings.moodle.mode != "live":
         # One separately served sandbox stands in for both services.
         settings = replace(settings, moodle=replace(settings.moodle, url=settings.sandbox_url.rstrip("/") + "/moodle",
                                                     token=Secret("sandbox-token")))

@@ -159,6 +159,9 @@ def test_unknown_modes_are_refused(tmp_path: Path) -> None:
         settings_for(tmp_path, moodle={"mode": "real"})
     with pytest.raises(ConfigError, match=r"moodle\.url"):
         settings_for(tmp_path, moodle={"mode": "live"})
+    # "live" is never quietly pointed at a served sandbox.
+    with pytest.raises(ConfigError, match=r"moodle\.url"):
+        settings_for(tmp_path, sandbox_url=SANDBOX, moodle={"mode": "live"})
 
 
 # -- whose signatures are believed ----------------------------------------------------------------
