@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from lms_bridge.config import Settings, ensure_secret_key, load_settings
+from lms_bridge.config import Settings, ensure_secret_key, load_settings, require_deliberate_mode
 from lms_bridge.i18n import LANGUAGES, TRANSLATIONS_DIR
 from lms_bridge.store.db import make_engine, make_sessionmaker
 
@@ -69,8 +69,18 @@ def select_locale() -> str:
 
 def create_app(settings: Settings | None = None, *, testing: bool = False) -> Flask:
     """Build the application for ``settings`` (loaded from the environment when not given)."""
-    settings = ensure_secret_key(settings if settings is not None else load_settings())
+    settings = settings if settings is not None else load_settings()
+    # A production configuration that forgot to choose Google or Moodle does not come up at all.
+    require_deliberate_mode(settings)
+    settings = ensure_secret_key(settings)
     app = Flask(__name__, static_folder=None)
+    if settings.trusted_proxies:
+        # Only as many X-Forwarded-* hops as there are proxies of our own: a client can write the
+        # header too, and the sign-in throttle is keyed by the address it yields.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=settings.trusted_proxies)
     secure = settings.public_url.startswith("https://")
     app.config.update(
         SECRET_KEY=settings.secret_key.reveal(),
@@ -111,6 +121,10 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     csrf.exempt(webhooks_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(webhooks_bp)
+
+    from lms_bridge.admin.auth import install_sign_in_throttle
+
+    install_sign_in_throttle(app, settings)
 
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:

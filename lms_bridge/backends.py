@@ -2,6 +2,8 @@
 
 Google and Moodle each switch between the built-in sandbox and the live service by configuration
 (see :func:`lms_bridge.sandbox.effective_settings`); the steps never know which one they talk to.
+A production configuration gets a sandbox only when it asked for one by name
+(:func:`lms_bridge.config.require_deliberate_mode`).
 Both clients share the run's :class:`ApiCalls`, so the summary counts every HTTP request.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lms_bridge.config import Settings
+from lms_bridge.config import Settings, require_deliberate_mode
 from lms_bridge.provisioning.engine import ApiCalls
 from lms_bridge.sandbox import effective_settings
 
@@ -32,6 +34,9 @@ def build_backends(settings: Settings, api_calls: ApiCalls) -> Backends:
     from lms_bridge.google.workspace import GoogleWorkspace
     from lms_bridge.moodle.client import MoodleClient
 
+    # Before any sandbox is started: a production worker must never provision into one it started
+    # for itself because google.mode or the Moodle URL was forgotten.
+    require_deliberate_mode(settings)
     resolved = effective_settings(settings)
     return Backends(google=GoogleWorkspace.from_settings(resolved, api_calls),
                     moodle=MoodleClient.from_settings(resolved, api_calls),

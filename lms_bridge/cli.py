@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "lms_bridge.sandbox:sandbox_group",
     "verify-draw": "lms_bridge.domain.verify_draw:verify_draw_cmd",
     "user": "lms_bridge.admin.commands:user_group",
+    "doctor": "lms_bridge.doctor:doctor_cmd",
 }
 
 

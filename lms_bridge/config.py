@@ -55,8 +55,9 @@ def _default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class GoogleSettings:
-    # "sandbox": the built-in Google stand-in; "live": Google's real endpoints.
-    mode: str = "sandbox"
+    # "live": Google's real endpoints; "sandbox": the built-in Google stand-in, asked for by name;
+    # "" (not set): the sandbox, except in production, which refuses to start until a mode is chosen.
+    mode: str = ""
     # Service account with domain-wide delegation, acting as `delegated_user` (the secretary).
     service_account_file: str = ""
     delegated_user: str = ""
@@ -76,6 +77,9 @@ class GoogleSettings:
 
 @dataclass(frozen=True)
 class MoodleSettings:
+    # "" (not set): the real Moodle when url and token are set, else the sandbox (refused in production);
+    # "sandbox": the sandbox, asked for by name; "live": the real Moodle at url (url and token required).
+    mode: str = ""
     url: str = ""
     token: Secret = field(default_factory=lambda: Secret(""))
     student_role_id: int = 5
@@ -155,7 +159,28 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class SignInSettings:
+    """How fast failed sign-ins may come (``limits`` notation, ``;`` between several).  Only failures
+    count.  A limit slows the attacker down for the rest of its window; it never locks an account."""
+
+    # Failed sign-ins from one client address, whatever the names tried (stops spraying names).
+    per_address: str = "5 per minute; 30 per hour"
+    # Failed sign-ins for one name from all addresses together (stops guessing spread over addresses);
+    # above per_address, so one address's failures never stop the owner signing in from another.
+    per_name: str = "10 per minute; 60 per hour"
+    # Failed sign-ins on the whole site: the cap against a guess spread over many names and addresses.
+    overall: str = "100 per minute; 1000 per hour"
+    # Every sign-in attempt from one address, failed or not.  Failures are only known once the password
+    # is checked, so attempts sent all at once would all pass the failure limits; this caps such a burst
+    # (far above what a person signing in ever needs).
+    attempts_per_address: str = "30 per minute"
+
+
+@dataclass(frozen=True)
 class Settings:
+    # "production" refuses a sandbox that was not asked for by name; "auto" (the default) means
+    # production when the store is PostgreSQL.
+    mode: str = "auto"
     data_dir: Path = field(default_factory=_default_data_dir)
     database_url: str = ""
     # "" = SQLite-backed queue in data_dir; "redis://…" = Redis; "memory://" = run tasks inline (tests).
@@ -166,6 +191,10 @@ class Settings:
     # Points both Google and Moodle at a sandbox served by `lms-bridge sandbox serve`.
     sandbox_url: str = ""
     default_language: str = "kk"
+    # How many reverse proxies in front of the admin page set X-Forwarded-For/-Proto; 0 = none, and the
+    # client address is the connection's.  Never more than really exist: a client can write the header.
+    trusted_proxies: int = 0
+    signin: SignInSettings = field(default_factory=SignInSettings)
     google: GoogleSettings = field(default_factory=GoogleSettings)
     moodle: MoodleSettings = field(default_factory=MoodleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -183,9 +212,75 @@ class Settings:
     def google_live(self) -> bool:
         return self.google.mode == "live"
 
+    @property
+    def production(self) -> bool:
+        """A deployment for real: ``mode = "production"``, or a PostgreSQL store under ``mode = "auto"``."""
+        if self.mode == "production":
+            return True
+        return self.mode == "auto" and self.effective_database_url.startswith("postgresql")
+
+    @property
+    def moodle_sandbox(self) -> bool:
+        """Moodle is the sandbox: no real Moodle configured, or the URL is the served sandbox's."""
+        if not self.moodle.live:
+            return True
+        return bool(self.sandbox_url) and self.moodle.url.startswith(self.sandbox_url.rstrip("/") + "/moodle")
+
+    @property
+    def google_sandbox_trusted(self) -> bool:
+        """Whether pushes signed with the sandbox's (public) key may be believed: only while Google is
+        the sandbox, and in production only when the sandbox was asked for by name."""
+        return not self.google_live and (self.google.mode == "sandbox" or not self.production)
+
+    @property
+    def moodle_sandbox_trusted(self) -> bool:
+        """Whether posts signed with the sandbox's (public) webhook secret may be believed."""
+        return self.moodle_sandbox and (self.moodle.mode == "sandbox" or not self.production)
+
+    def sandbox_refusals(self) -> list[str]:
+        """Why a service (web, worker, provisioning) must not start with these settings: in
+        production a sandbox is used only when asked for by name, never because a setting was
+        forgotten.  Empty when it may start."""
+        from lms_bridge.i18n import gettext
+
+        if not self.production:
+            return []
+        why = (gettext('mode is "production"') if self.mode == "production"
+               else gettext("the store is PostgreSQL"))
+        problems = []
+        if not self.google.mode:
+            problems.append(gettext(
+                'This is a production configuration (%(why)s), but google.mode is not set, so Google would '
+                'be the built-in sandbox. Set google.mode = "live" with its credentials, or google.mode = '
+                '"sandbox" to use the sandbox on purpose (LMS_BRIDGE_GOOGLE_MODE).', why=why))
+        if self.moodle_sandbox and self.moodle.mode != "sandbox":
+            problems.append(gettext(
+                'This is a production configuration (%(why)s), but no Moodle is configured, so Moodle would '
+                'be the built-in sandbox. Set moodle.url and moodle.token, or moodle.mode = "sandbox" to use '
+                'the sandbox on purpose (LMS_BRIDGE_MOODLE_MODE).', why=why))
+        return problems
+
     def validate(self) -> None:
-        if self.google.mode not in ("sandbox", "live"):
+        if self.mode not in ("auto", "production"):
+            raise ConfigError(f"mode must be 'auto' or 'production', not {self.mode!r}")
+        if self.google.mode not in ("", "sandbox", "live"):
             raise ConfigError(f"google.mode must be 'sandbox' or 'live', not {self.google.mode!r}")
+        if self.moodle.mode not in ("", "sandbox", "live"):
+            raise ConfigError(f"moodle.mode must be 'sandbox' or 'live', not {self.moodle.mode!r}")
+        if self.moodle.mode == "live" and not self.moodle.url:
+            raise ConfigError("moodle.mode is 'live' but moodle.url is not set")
+        if self.moodle.mode == "sandbox" and self.moodle.live and not self.moodle_sandbox:
+            raise ConfigError("moodle.mode is 'sandbox' but moodle.url names another Moodle")
+        if not 0 <= self.trusted_proxies <= 10:
+            raise ConfigError(f"trusted_proxies must be 0 to 10, not {self.trusted_proxies}")
+        from limits import parse_many
+
+        for name in ("per_address", "per_name", "overall", "attempts_per_address"):
+            try:
+                parse_many(getattr(self.signin, name))
+            except ValueError:
+                raise ConfigError(f"signin.{name} is not a rate limit such as '5 per minute; 30 per hour'"
+                                  ) from None
         if self.google_live and not self.google.service_account_file:
             raise ConfigError("google.mode is 'live' but google.service_account_file is not set")
         if self.google_live and not self.google.delegated_user:
@@ -200,7 +295,7 @@ class Settings:
 
 
 _SECTIONS: dict[str, type] = {"google": GoogleSettings, "moodle": MoodleSettings, "smtp": SmtpSettings,
-                              "limits": LimitsSettings}
+                              "limits": LimitsSettings, "signin": SignInSettings}
 
 
 def _coerce(name: str, annotation: Any, raw: Any) -> Any:
@@ -278,7 +373,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     settings = _apply(settings, _env_values(env), "")
     if overrides:
         settings = _apply(settings, overrides, "")
-    if settings.sandbox_url and not settings.moodle.live:
+    if settings.sandbox_url and not settings.moodle.live and settings.moodle.mode != "live":
         # One separately served sandbox stands in for both services.
         settings = replace(settings, moodle=replace(settings.moodle, url=settings.sandbox_url.rstrip("/") + "/moodle",
                                                     token=Secret("sandbox-token")))
@@ -297,3 +392,11 @@ def ensure_secret_key(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
     return replace(settings, secret_key=Secret(path.read_text().strip()))
+
+
+def require_deliberate_mode(settings: Settings) -> None:
+    """Refuse (ConfigError, in plain words) a production configuration that would fall back to a
+    sandbox nobody asked for.  Called by everything that serves or provisions."""
+    problems = settings.sandbox_refusals()
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -226,7 +226,7 @@ def serve_cmd(port: int, host: str, threads: int) -> None:
     from lms_bridge.app import create_app
     from lms_bridge.jobs import queue as jobqueue
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(service=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     # The page queues jobs through the same connection pool it reads the store with.

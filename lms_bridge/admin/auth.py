@@ -1,27 +1,40 @@
-"""Local accounts for the admin page: password hashing, sign-in, the login guard and its throttle.
+"""Local accounts for the admin page: password hashing, sign-in records, the login guard and the
+throttle on failed sign-ins.
 
 A failed sign-in says the same thing whether the name is unknown, the account disabled or the
 password wrong, and takes the same time (a dummy hash is checked for unknown names), so the page
 cannot be used to find out who has an account.
+
+Signing in records the browser in the store (:class:`~lms_bridge.store.models.SignIn`); the cookie
+only carries a random token for it, so signing out really ends the session.  Failed sign-ins are
+throttled per client address, per name and for the whole site with Flask-Limiter, counters kept where
+every process sees them: an attacker is slowed down, the owner is never locked out from elsewhere.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import timedelta
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from lms_bridge.store.models import User
+from lms_bridge.config import Settings
+from lms_bridge.store.models import SignIn, User, utcnow
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask_limiter import Limiter
 
 MIN_PASSWORD_LENGTH = 8
-USER_KEY = "uid"
+# The session-cookie key holding the sign-in token (see start_sign_in).
+SIGN_IN_KEY = "sid"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +84,9 @@ def set_password(db: Session, username: str, password: str) -> User:
         raise AccountError(gettext("A password must have at least %(num)s characters.",
                                    num=MIN_PASSWORD_LENGTH))
     user.password_hash = hash_password(password)
+    # Whoever holds a cookie from before the change (perhaps the person the change is meant to shut
+    # out) is signed out.
+    end_all_sign_ins(db, user.id)
     db.flush()
     return user
 
@@ -86,51 +102,106 @@ def authenticate(db: Session, username: str, password: str) -> User | None:
     return user
 
 
-@dataclass
-class _Attempts:
-    failures: int
-    first_at: float
-    locked_until: float = 0.0
+# -- signed-in browsers, kept in the store ---------------------------------------------------------
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-class LoginThrottle:
-    """Counts failed sign-ins per username; after ``limit`` failures within ``window`` seconds the
-    name is locked for ``lockout`` seconds.
+def start_sign_in(db: Session, user: User, lifetime: timedelta) -> str:
+    """Record a new signed-in browser for ``user``; returns the token its cookie carries."""
+    now = utcnow()
+    # Expired records of this user go now: the table stays as small as the number of live browsers.
+    db.execute(delete(SignIn).where(SignIn.user_id == user.id, SignIn.expires_at <= now))
+    token = secrets.token_urlsafe(32)
+    db.add(SignIn(token_hash=_token_hash(token), user_id=user.id, created_at=now, expires_at=now + lifetime))
+    db.flush()
+    return token
 
-    Kept in memory: one admin process serves the embedded default, and a restart clearing the
-    counters is acceptable for a brake on password guessing (it is not the only defence: scrypt makes
-    each guess slow too).
-    """
 
-    def __init__(self, limit: int = 5, window: float = 900.0, lockout: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window, self.lockout, self.clock = limit, window, lockout, clock
-        self._lock = threading.Lock()
-        self._by_name: dict[str, _Attempts] = {}
+def user_for_token(db: Session, token: str) -> User | None:
+    """The active user signed in with this token, or None (signed out, expired, password changed,
+    account disabled)."""
+    if not token or len(token) > 100:
+        return None
+    return db.scalar(select(User).join(SignIn, SignIn.user_id == User.id)
+                     .where(SignIn.token_hash == _token_hash(token), SignIn.expires_at > utcnow(),
+                            User.is_active.is_(True)))
 
-    def locked(self, username: str) -> bool:
-        key = normalise_username(username)
-        with self._lock:
-            entry = self._by_name.get(key)
-            return entry is not None and entry.locked_until > self.clock()
 
-    def failed(self, username: str) -> None:
-        key, now = normalise_username(username), self.clock()
-        with self._lock:
-            entry = self._by_name.get(key)
-            if entry is None or now - entry.first_at > self.window:
-                entry = self._by_name[key] = _Attempts(failures=0, first_at=now)
-            entry.failures += 1
-            if entry.failures >= self.limit:
-                entry.locked_until = now + self.lockout
-            # Bound the memory an attacker can make us use with made-up names.
-            if len(self._by_name) > 10_000:
-                for name in [n for n, e in self._by_name.items() if e.locked_until <= now][:5_000]:
-                    del self._by_name[name]
+def end_sign_in(db: Session, token: str) -> None:
+    """Sign this browser out: its token opens nothing afterwards, wherever the cookie was copied to."""
+    if token:
+        db.execute(delete(SignIn).where(SignIn.token_hash == _token_hash(token)))
 
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._by_name.pop(normalise_username(username), None)
+
+def end_all_sign_ins(db: Session, user_id: int) -> None:
+    db.execute(delete(SignIn).where(SignIn.user_id == user_id))
+
+
+# -- throttling failed sign-ins (Flask-Limiter) ----------------------------------------------------
+
+def throttle_storage(settings: Settings) -> str:
+    """Where failed sign-ins are counted, as a ``limits`` storage URI, so that every process (web
+    workers, a second server) sees the same counters: the Redis the queue uses when there is one,
+    else the store's own database (:mod:`lms_bridge.store.ratelimit`)."""
+    # Imported for its side effect too: it registers the store+… scheme with the limits library.
+    from lms_bridge.store.ratelimit import store_uri
+
+    if settings.queue_url.startswith(("redis://", "rediss://")):
+        return settings.queue_url
+    return store_uri(settings.effective_database_url)
+
+
+def _client_address() -> str:
+    from flask import request
+
+    # remote_addr is the connection's peer, or what ProxyFix took from the trusted proxies only.
+    return "address:" + (request.remote_addr or "unknown")
+
+
+def _name_key() -> str:
+    from flask import current_app, request
+
+    # Keyed by a MAC of the name, not the name: what people type there is sometimes their password,
+    # and the counters may live in a shared Redis.
+    name = normalise_username(request.form.get("username", ""))[:200]
+    mac = hmac.new(str(current_app.secret_key).encode(), name.encode(), hashlib.sha256).hexdigest()
+    return "name:" + mac[:32]
+
+
+def _site_key() -> str:
+    return "site"
+
+
+def _failed(response: Any) -> bool:
+    # Only a rejected name/password costs budget: a successful sign-in (302) and a half-filled form
+    # (400) do not.
+    return bool(response.status_code == 401)
+
+
+def install_sign_in_throttle(app: Flask, settings: Settings, endpoint: str = "admin.login") -> Limiter:
+    """Put the sign-in limits on ``endpoint``'s POST: per client address, per name and for the whole
+    site, counting failures only.  A breach answers 429 with Retry-After; nothing is locked."""
+    from flask_limiter import Limiter
+
+    limiter = Limiter(key_func=_client_address, app=app, storage_uri=throttle_storage(settings),
+                      strategy="fixed-window", key_prefix="lms_bridge:sign-in", headers_enabled=True,
+                      # The store of counters being away must not keep the secretary out on exam day;
+                      # each guess still costs an scrypt.
+                      swallow_errors=True)
+    view: Callable[..., Any] = app.view_functions[endpoint]
+    for key_func, value, scope in ((_client_address, settings.signin.per_address, "address"),
+                                   (_name_key, settings.signin.per_name, "name"),
+                                   (_site_key, settings.signin.overall, "site")):
+        view = limiter.limit(value, key_func=key_func, methods=["POST"], deduct_when=_failed,
+                             scope=f"sign-in-{scope}")(view)
+    # Counted before the password check, success or not: bounds attempts sent in parallel, which the
+    # failure limits (deducted after the check) cannot see coming.
+    view = limiter.limit(settings.signin.attempts_per_address, key_func=_client_address, methods=["POST"],
+                         scope="sign-in-attempts")(view)
+    app.view_functions[endpoint] = view
+    return limiter
 
 
 def login_required(view: F) -> F:

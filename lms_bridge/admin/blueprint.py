@@ -21,6 +21,7 @@ bp.before_app_request(views.load_user)
 bp.app_context_processor(views.template_context)
 for _code in (400, 403, 404, 405, 413, 500):
     bp.app_errorhandler(_code)(views.error_page)
+bp.app_errorhandler(429)(views.too_many_attempts)
 
 bp.add_url_rule("/login", "login", views.login, methods=("GET", "POST"))
 bp.add_url_rule("/logout", "logout", views.logout, methods=("POST",))

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -24,7 +25,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from lms_bridge.admin import labels, queries
-from lms_bridge.admin.auth import USER_KEY, LoginThrottle, authenticate
+from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
 from lms_bridge.admin.timetable_view import timetable_rows
 from lms_bridge.app import LANGUAGE_KEY, state
@@ -34,8 +35,6 @@ from lms_bridge.store.db import transaction
 from lms_bridge.store.models import AuditEvent, ExamSession, OutboxEmail, ProvisioningRun, User
 
 logger = logging.getLogger(__name__)
-
-throttle = LoginThrottle()
 
 
 def _safe_next(target: str | None) -> str:
@@ -52,16 +51,16 @@ def load_user() -> None:
     g.user = None
     if request.blueprint == "webhooks" or request.endpoint == "healthz":
         return  # machine callers: no cookie, and no store round trip on their deadline
-    uid = session.get(USER_KEY)
-    if uid is None:
+    token = session.get(SIGN_IN_KEY)
+    if not isinstance(token, str):
         return
     with state().sessionmaker() as db:
-        user = db.get(User, uid)
-        if user is not None and user.is_active:
+        user = user_for_token(db, token)
+        if user is not None:
             db.expunge(user)
             g.user = user
-        else:  # deleted or disabled since signing in
-            session.pop(USER_KEY, None)
+        else:  # signed out (perhaps elsewhere), expired, password changed, account disabled
+            session.pop(SIGN_IN_KEY, None)
 
 
 def template_context() -> dict[str, Any]:
@@ -86,31 +85,26 @@ def login() -> Any:
         form.next.data = request.args.get("next", "")
     status = 200
     if form.validate_on_submit():
-        username = form.username.data or ""
-        if throttle.locked(username):
-            # Same words for every name, locked or not, existing or not.
-            flash(_("Too many failed attempts. Wait a few minutes and try again."), "error")
-            status = 429
+        # Failed attempts are throttled around this view (auth.install_sign_in_throttle): a 401
+        # here costs the address, the name and the site one attempt each.
+        with transaction(state().sessionmaker) as db:
+            user = authenticate(db, form.username.data or "", form.password.data or "")
+            if user is not None:
+                db.add(AuditEvent(actor=user.username, action="admin.sign_in"))
+                token = start_sign_in(db, user, current_app.permanent_session_lifetime)
+                user_language = user.language
+        if user is None:
+            logger.info("failed sign-in")  # no name: a typed password lands in the name field too
+            flash(str(labels.SIGN_IN_FAILED), "error")
+            status = 401
         else:
-            with transaction(state().sessionmaker) as db:
-                user = authenticate(db, username, form.password.data or "")
-                if user is not None:
-                    db.add(AuditEvent(actor=user.username, action="admin.sign_in"))
-                    user_id, user_language = user.id, user.language
-            if user is None:
-                throttle.failed(username)
-                logger.info("failed sign-in")  # no name: a typed password lands in the name field too
-                flash(str(labels.SIGN_IN_FAILED), "error")
-                status = 401
-            else:
-                throttle.succeeded(username)
-                language = session.get(LANGUAGE_KEY)
-                # A fresh session on sign-in, so a cookie planted before it is worth nothing after.
-                session.clear()
-                session.permanent = True
-                session[USER_KEY] = user_id
-                session[LANGUAGE_KEY] = language if language in LANGUAGES else user_language
-                return redirect(_safe_next(form.next.data))
+            language = session.get(LANGUAGE_KEY)
+            # A fresh session on sign-in, so a cookie planted before it is worth nothing after.
+            session.clear()
+            session.permanent = True
+            session[SIGN_IN_KEY] = token
+            session[LANGUAGE_KEY] = language if language in LANGUAGES else user_language
+            return redirect(_safe_next(form.next.data))
     elif request.method == "POST":
         status = 400
     return render_template("admin/login.html", form=form), status
@@ -120,6 +114,12 @@ def logout() -> Any:
     form = ActionForm()
     if form.validate_on_submit():
         language = session.get(LANGUAGE_KEY)
+        token = session.get(SIGN_IN_KEY)
+        if isinstance(token, str):
+            # Ended in the store, so a copy of this cookie (captured, or left in another tab) opens
+            # nothing after this.
+            with transaction(state().sessionmaker) as db:
+                end_sign_in(db, token)
         session.clear()
         if language:
             session[LANGUAGE_KEY] = language
@@ -432,9 +432,33 @@ ERROR_TEXTS = {
     405: (lambda: _("Not allowed"), lambda: _("This page cannot be used this way.")),
     413: (lambda: _("The file is too large"),
           lambda: _("A session file is at most 10 MB. Check that you chose the right file.")),
+    429: (lambda: _("Too many attempts"), lambda: _("Wait a few minutes and try again.")),
     500: (lambda: _("Something went wrong"),
           lambda: _("The page could not be shown. The error has been logged; try again in a moment.")),
 }
+
+
+def _seconds_to_wait() -> int:
+    """Until the breached sign-in limit's window ends (what Retry-After will say)."""
+    import time
+
+    for limiter in current_app.extensions.get("limiter", ()):
+        current = limiter.current_limit
+        if current is not None and current.breached:
+            return max(1, int(current.reset_at - time.time()))
+    return 60
+
+
+def too_many_attempts(exc: Any) -> Any:
+    """429 from the sign-in throttle: the sign-in page again, saying how long to wait.  The same words
+    whatever the name and whichever limit was hit, so the page tells nothing about accounts."""
+    if request.endpoint != "admin.login" or request.accept_mimetypes.best == "application/json":
+        return error_page(exc)
+    minutes = -(-_seconds_to_wait() // 60)
+    flash(_("Too many failed sign-ins. Wait %(minutes)s min and try again.", minutes=minutes), "error")
+    form = LoginForm()
+    form.next.data = request.form.get("next", "")
+    return render_template("admin/login.html", form=form), 429
 
 
 def error_page(exc: Any) -> Any:

@@ -18,7 +18,7 @@ from lms_bridge.store.commands import settings_or_exit
               help="Also run the periodic jobs (watch renewal, reconciliation). Run them in one worker only.")
 def worker_cmd(workers: int, periodic: bool) -> None:
     """Run the background jobs (provisioning, webhook processing, periodic checks)."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(service=True)
     queue = jobqueue.configure(settings)
     if queue.immediate:
         raise click.ClickException(_("The queue is memory:// (jobs run inline); there is nothing for a "

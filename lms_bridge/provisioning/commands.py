@@ -57,7 +57,7 @@ def _log_to_file(settings: Settings, verbose: bool) -> None:
               help="Show the detailed log here instead of the data dir's log file.")
 def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -> None:
     """Import a session file and create everything it needs in Google and Moodle."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(service=True)
     with _locale(settings):
         spec, problems = read_session_file(file, settings.limits)
         if spec is None:

@@ -8,16 +8,23 @@ from contextlib import contextmanager
 import click
 from sqlalchemy.exc import DBAPIError
 
-from lms_bridge.config import ConfigError, Settings, load_settings
+from lms_bridge.config import ConfigError, Settings, load_settings, require_deliberate_mode
 from lms_bridge.i18n import gettext as _
 from lms_bridge.store import schema
 from lms_bridge.store.db import make_engine
 
 
-def settings_or_exit() -> Settings:
-    """The settings, or a one-line error naming the bad setting (exit 1, no traceback)."""
+def settings_or_exit(*, service: bool = False) -> Settings:
+    """The settings, or a one-line error naming the bad setting (exit 1, no traceback).
+
+    ``service``: the command serves or provisions, so a production configuration must have chosen
+    its Google and Moodle on purpose (:func:`lms_bridge.config.require_deliberate_mode`).
+    """
     try:
-        return load_settings()
+        settings = load_settings()
+        if service:
+            require_deliberate_mode(settings)
+        return settings
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 

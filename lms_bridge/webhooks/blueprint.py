@@ -16,11 +16,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from lms_bridge.webhooks.handlers import MalformedDelivery, parse_moodle, parse_pubsub, record_delivery
 from lms_bridge.webhooks.verify import (
     DELIVERY_HEADER,
-    GOOGLE_CERTS_URL,
-    SANDBOX_CERTS_PATH,
     CertCache,
     OidcPolicy,
     WebhookRejected,
+    moodle_webhook_secret,
+    pubsub_certs_url,
     verify_moodle,
     verify_oidc,
 )
@@ -50,27 +50,15 @@ def _certs(url: str) -> CertCache:
 def _pubsub_policy() -> tuple[OidcPolicy, CertCache]:
     settings = _state().settings
     audience = settings.google.pubsub_audience or settings.public_url.rstrip("/") + "/webhooks/google/pubsub"
-    if settings.google_live:
-        certs_url = GOOGLE_CERTS_URL
-    elif settings.sandbox_url:
-        # The sandbox signs pushes with its own key; that key is trusted only in sandbox mode.
-        certs_url = settings.sandbox_url.rstrip("/") + SANDBOX_CERTS_PATH
-    else:
+    certs_url = pubsub_certs_url(settings)
+    if certs_url is None:
         raise WebhookRejected(401, "no key is trusted for push deliveries")
     return OidcPolicy(audience=audience, service_account_email=settings.google.pubsub_service_account), \
         _certs(certs_url)
 
 
 def _moodle_secret() -> str:
-    settings = _state().settings
-    if settings.moodle.webhook_secret:
-        return settings.moodle.webhook_secret.reveal()
-    # The sandbox's public secret is accepted only while Moodle *is* the sandbox.
-    if settings.sandbox_url and settings.moodle.url.startswith(settings.sandbox_url.rstrip("/") + "/moodle"):
-        from lms_bridge.sandbox import SANDBOX_WEBHOOK_SECRET
-
-        return SANDBOX_WEBHOOK_SECRET
-    return ""
+    return moodle_webhook_secret(_state().settings)
 
 
 def _reject(exc: WebhookRejected, source: str) -> Response:

@@ -18,6 +18,8 @@ import requests
 from google.auth import exceptions as gauth_exceptions
 from google.auth import jwt as gjwt
 
+from lms_bridge.config import Settings
+
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 # Google's OIDC tokens are about a kilobyte; anything far longer is not one.
 MAX_TOKEN_CHARS = 8192
@@ -36,6 +38,35 @@ class WebhookRejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+# -- Whom to trust -------------------------------------------------------------------------------
+
+def pubsub_certs_url(settings: Settings) -> str | None:
+    """Where the keys that may sign a push come from: Google's in live mode; the sandbox's only in
+    sandbox mode (its key is no secret: anyone running the sandbox has it); otherwise none."""
+    if settings.google_live:
+        return GOOGLE_CERTS_URL
+    if settings.google_sandbox_trusted and settings.sandbox_url:
+        return settings.sandbox_url.rstrip("/") + SANDBOX_CERTS_PATH
+    return None
+
+
+def moodle_webhook_secret(settings: Settings) -> str:
+    """The secret a companion-plugin post must be signed with, or "" when none may be trusted.
+
+    The sandbox's secret is public (it is in this source code), so it opens the door only while
+    Moodle is the sandbox in sandbox mode; outside it, even a configured secret equal to it is refused.
+    """
+    from lms_bridge.sandbox import SANDBOX_WEBHOOK_SECRET
+
+    configured = settings.moodle.webhook_secret.reveal()
+    if settings.moodle_sandbox_trusted:
+        # Only a sandbox that is really serving (sandbox_url, filled in by the demo) posts to us.
+        return configured or (SANDBOX_WEBHOOK_SECRET if settings.sandbox_url else "")
+    if settings.moodle_sandbox or hmac.compare_digest(configured, SANDBOX_WEBHOOK_SECRET):
+        return ""
+    return configured
 
 
 # -- Pub/Sub push: OIDC --------------------------------------------------------------------------

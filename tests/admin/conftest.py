@@ -9,8 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from lms_bridge.admin import views
-from lms_bridge.admin.auth import LoginThrottle, create_user
+from lms_bridge.admin.auth import create_user
 from lms_bridge.app import create_app, state
 from lms_bridge.config import Settings, load_settings
 from lms_bridge.jobs import queue as jobqueue
@@ -29,8 +28,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    monkeypatch.setattr(views, "throttle", LoginThrottle())
+def app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings, testing=True)
     application.config["WTF_CSRF_ENABLED"] = False
     jobqueue.configure(settings, engine=state(application).engine)

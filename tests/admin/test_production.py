@@ -36,8 +36,10 @@ def pg_app(tmp_path: Path) -> Iterator[Flask]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
+        # A PostgreSQL store is a production configuration: the sandboxes are asked for by name.
         settings = load_settings(environ={}, data_dir=str(tmp_path / "data"), default_language="en",
-                                 database_url=base.set(database=name).render_as_string(hide_password=False))
+                                 database_url=base.set(database=name).render_as_string(hide_password=False),
+                                 google={"mode": "sandbox"}, moodle={"mode": "sandbox"})
         app = create_app(settings, testing=True)
         app.config["WTF_CSRF_ENABLED"] = False
         jobqueue.configure(settings, engine=state(app).engine)

@@ -2,7 +2,7 @@
 put to a student and the remarks on the answer.
 
 Revision ID: 0005_protocol_fields
-Revises: 0001
+Revises: 0003_auth
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0005_protocol_fields'
-down_revision: str | Sequence[str] | None = '0001'
+down_revision: str | Sequence[str] | None = '0003_auth'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
