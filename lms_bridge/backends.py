@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lms_bridge.config import Settings
-from lms_bridge.provisioning.engine import ApiCalls
+from lms_bridge.remote import ApiCalls
 from lms_bridge.sandbox import effective_settings
 
 if TYPE_CHECKING:

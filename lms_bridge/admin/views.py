@@ -248,7 +248,7 @@ def provision(code: str) -> Any:
     except Exception as exc:
         # The queue (Redis) is down, say: the run row exists but no worker will ever see it.  Mark
         # it failed so that the page offers Retry instead of waiting forever.
-        from lms_bridge.provisioning.engine import describe_error
+        from lms_bridge.remote import describe_error
 
         logger.exception("provisioning of %s could not be queued", code)
         reason = describe_error(exc)
@@ -370,7 +370,7 @@ def close_vote(code: str, ref: str) -> Any:
     except Exception as exc:
         # Google being down must not show a traceback; the words say what happened.
         logger.exception("closing the vote of %s in %s failed", ref, code)
-        from lms_bridge.provisioning.engine import describe_error
+        from lms_bridge.remote import describe_error
 
         flash(_("The vote could not be closed: %(reason)s", reason=describe_error(exc)), "error")
     else:

@@ -233,7 +233,7 @@ class JobQueue:
             wrapper(*args)
 
     def _record_failure(self, declared: _Declared, args: tuple[Any, ...], exc: Exception) -> None:
-        from lms_bridge.provisioning.engine import describe_error
+        from lms_bridge.remote import describe_error
 
         error = describe_error(exc)
         logger.error("job %s%r failed after its last attempt: %s", declared.name, args, error)

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
-from lms_bridge.provisioning.engine import ApiCalls, describe_error, execute_run, start_run
+from lms_bridge.provisioning.engine import execute_run, start_run
+from lms_bridge.remote import ApiCalls, describe_error
 from lms_bridge.store.models import ExamSession, ProvisioningRun
 
 logger = logging.getLogger(__name__)

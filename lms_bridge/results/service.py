@@ -25,6 +25,7 @@ from lms_bridge.store.models import (
     WebhookDelivery,
     WritebackRecord,
 )
+from lms_bridge.store.repo import journal_entry
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,7 @@ def form_entry_for(db: Session, form_id: str) -> JournalEntry | None:
 
 
 def student_form(db: Session, session: ExamSession, student: StudentRecord) -> JournalEntry | None:
-    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session.id,
-                                                JournalEntry.key == FORM_KEY_PREFIX + student.student_ref))
+    return journal_entry(db, session.id, FORM_KEY_PREFIX + student.student_ref)
 
 
 def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: str = "") -> TallyResult | None:

@@ -12,7 +12,7 @@ from huey import crontab
 from sqlalchemy import select
 
 from lms_bridge.jobs.queue import JobQueue, job, periodic_job
-from lms_bridge.provisioning.engine import ApiCalls, describe_error
+from lms_bridge.remote import ApiCalls, describe_error
 from lms_bridge.store.models import (
     DecisionRecord,
     ExamSession,
@@ -20,6 +20,7 @@ from lms_bridge.store.models import (
     WebhookDelivery,
     WritebackRecord,
 )
+from lms_bridge.store.repo import journal_entry
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +165,7 @@ def renew_watches(queue: JobQueue) -> None:
                 row = db.get(JournalEntry, entry.id)
                 assert row is not None
                 if row.key == "classroom.registration":
-                    course = db.scalar(select(JournalEntry).where(JournalEntry.session_id == row.session_id,
-                                                                  JournalEntry.key == "classroom.course"))
+                    course = journal_entry(db, row.session_id, "classroom.course")
                     if course is None:
                         continue
                     got = google.renew_registration(course.external_id)

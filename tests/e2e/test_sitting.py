@@ -151,7 +151,7 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
     # Students draw their tickets in the Moodle quiz; the sandbox posts signed webhooks.
     from lms_bridge.backends import build_backends
     from lms_bridge.moodle.operations import MoodleOps
-    from lms_bridge.provisioning.engine import ApiCalls
+    from lms_bridge.remote import ApiCalls
 
     backends = build_backends(w.settings, ApiCalls())
     ops = MoodleOps(backends.moodle, w.settings.moodle)
@@ -307,7 +307,7 @@ def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracke
     assert len({tickets[s.id] for s in admitted}) == len(admitted)
 
     from lms_bridge.backends import build_backends
-    from lms_bridge.provisioning.engine import ApiCalls
+    from lms_bridge.remote import ApiCalls
 
     google = build_backends(w.settings, ApiCalls()).google
     for work_id in set(works.values()):
