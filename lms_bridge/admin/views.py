@@ -27,7 +27,7 @@ from lms_bridge.admin import labels, queries
 from lms_bridge.admin.auth import USER_KEY, LoginThrottle, authenticate
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
 from lms_bridge.admin.timetable_view import timetable_rows
-from lms_bridge.app import LANGUAGE_KEY, state
+from lms_bridge.appstate import LANGUAGE_KEY, state
 from lms_bridge.i18n import LANGUAGES
 from lms_bridge.provisioning import service
 from lms_bridge.store.db import transaction

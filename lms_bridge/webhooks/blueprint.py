@@ -13,6 +13,7 @@ import threading
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from lms_bridge.appstate import state
 from lms_bridge.webhooks.handlers import MalformedDelivery, parse_moodle, parse_pubsub, record_delivery
 from lms_bridge.webhooks.verify import (
     DELIVERY_HEADER,
@@ -33,12 +34,6 @@ _cert_caches: dict[str, CertCache] = {}
 _cert_lock = threading.Lock()
 
 
-def _state():  # type: ignore[no-untyped-def]
-    from lms_bridge.app import state
-
-    return state()
-
-
 def _certs(url: str) -> CertCache:
     with _cert_lock:
         if url not in _cert_caches:
@@ -48,7 +43,7 @@ def _certs(url: str) -> CertCache:
 
 
 def _pubsub_policy() -> tuple[OidcPolicy, CertCache]:
-    settings = _state().settings
+    settings = state().settings
     audience = settings.google.pubsub_audience or settings.public_url.rstrip("/") + "/webhooks/google/pubsub"
     if settings.google_live:
         certs_url = GOOGLE_CERTS_URL
@@ -62,7 +57,7 @@ def _pubsub_policy() -> tuple[OidcPolicy, CertCache]:
 
 
 def _moodle_secret() -> str:
-    settings = _state().settings
+    settings = state().settings
     if settings.moodle.webhook_secret:
         return settings.moodle.webhook_secret.reveal()
     # The sandbox's public secret is accepted only while Moodle *is* the sandbox.
@@ -83,7 +78,7 @@ def _reject(exc: WebhookRejected, source: str) -> Response:
 
 
 def _accept(source: str, parsed_delivery) -> Response:  # type: ignore[no-untyped-def]
-    factory = _state().sessionmaker
+    factory = state().sessionmaker
     with factory() as db:
         delivery, is_new = record_delivery(db, source, parsed_delivery)
         delivery_pk = delivery.id
