@@ -50,7 +50,7 @@ from lms_bridge.store.models import AuditEvent
 logger = logging.getLogger(__name__)
 
 # Modules that declare jobs; imported before the Huey instance is built so every job is registered.
-TASK_MODULES: list[str] = ["lms_bridge.jobs.tasks", "lms_bridge.webhooks.jobs"]
+TASK_MODULES: list[str] = ["lms_bridge.provisioning.service", "lms_bridge.webhooks.jobs"]
 
 QUEUE_NAME = "lms-bridge"
 
