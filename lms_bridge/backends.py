@@ -8,9 +8,11 @@ Both clients share the run's :class:`ApiCalls`, so the summary counts every HTTP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from lms_bridge.config import Settings
+from lms_bridge.jobs.queue import JobQueue
 from lms_bridge.remote import ApiCalls
 from lms_bridge.sandbox import effective_settings
 
@@ -36,3 +38,16 @@ def build_backends(settings: Settings, api_calls: ApiCalls) -> Backends:
     return Backends(google=GoogleWorkspace.from_settings(resolved, api_calls),
                     moodle=MoodleClient.from_settings(resolved, api_calls),
                     settings=resolved)
+
+
+@cache
+def _backends_for(settings: Any) -> Any:
+    # One set of clients per worker process: building them reads key files and, in sandbox mode,
+    # may start the embedded sandbox.
+    from lms_bridge.backends import build_backends
+
+    return build_backends(settings, ApiCalls())
+
+
+def backends(queue: JobQueue) -> Any:
+    return _backends_for(queue.settings)

@@ -341,7 +341,7 @@ def draw_tickets(code: str) -> Any:
             return redirect(url_for("admin.session_page", code=code))
         db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.draw_tickets"))
         session_id = exam.id
-    from lms_bridge.webhooks.jobs import draw_tickets as draw_job
+    from lms_bridge.results.draw import draw_tickets as draw_job
 
     draw_job.enqueue(session_id)
     flash(_("The tickets are being drawn; each student's ticket shows here as it is drawn."), "success")
@@ -361,7 +361,7 @@ def close_vote(code: str, ref: str) -> Any:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    from lms_bridge.webhooks.jobs import close_vote_now
+    from lms_bridge.results.jobs import close_vote_now
 
     try:
         outcome = close_vote_now(state().queue, code, ref, g.user.username)
@@ -384,8 +384,8 @@ def seal(code: str) -> Any:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
+    from lms_bridge.results.mail import send_email
     from lms_bridge.results.seal import SealRefused, seal_session
-    from lms_bridge.webhooks.jobs import send_email
 
     try:
         with transaction(state().sessionmaker) as db:

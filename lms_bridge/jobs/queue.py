@@ -50,7 +50,14 @@ from lms_bridge.store.models import AuditEvent
 logger = logging.getLogger(__name__)
 
 # Modules that declare jobs; imported before the Huey instance is built so every job is registered.
-TASK_MODULES: list[str] = ["lms_bridge.provisioning.service", "lms_bridge.webhooks.jobs"]
+TASK_MODULES: list[str] = [
+    "lms_bridge.provisioning.service",
+    "lms_bridge.results.jobs",
+    "lms_bridge.results.draw",
+    "lms_bridge.results.moodle_poll",
+    "lms_bridge.results.watches",
+    "lms_bridge.results.mail",
+]
 
 QUEUE_NAME = "lms-bridge"
 

@@ -3,14 +3,21 @@ the answer submissions instead and feeds them through the same status rules as a
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from huey import crontab
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lms_bridge.backends import backends
+from lms_bridge.jobs.queue import JobQueue, periodic_job
 from lms_bridge.results.submissions import apply_moodle_event
 from lms_bridge.store.models import ExamSession, JournalEntry
 from lms_bridge.store.repo import journal_entries, journal_entry
+
+logger = logging.getLogger(__name__)
 
 CURSOR_KEY = "moodle.poll"
 # Read a little before the last poll: Moodle's times are seconds and a poll can race a submission.
@@ -64,3 +71,26 @@ def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None
         cursor.data = {**cursor.data, "since": started}
     db.flush()
     return notes
+
+
+@periodic_job(crontab(minute="*/2"), name="results.poll_moodle")
+def poll_moodle(queue: JobQueue) -> None:
+    """Without the companion plugin, read attempts and submissions from Moodle every two minutes."""
+    from lms_bridge.moodle.operations import MoodleOps
+    from lms_bridge.results.moodle_poll import needs_polling, poll_session
+
+    with queue.sessions() as db:
+        ids = [s.id for s in db.scalars(select(ExamSession).where(ExamSession.status == "provisioned"))
+               if needs_polling(db, s)]
+    if not ids:
+        return
+    b = backends(queue)
+    ops = MoodleOps(b.moodle, b.settings.moodle)
+    for session_id in ids:
+        try:
+            with queue.transaction() as db:
+                session = db.get(ExamSession, session_id)
+                if session is not None:
+                    poll_session(db, session, ops)
+        except Exception:
+            logger.exception("polling Moodle for session %s failed; the next poll tries again", session_id)

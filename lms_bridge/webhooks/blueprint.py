@@ -84,7 +84,7 @@ def _accept(source: str, parsed_delivery) -> Response:  # type: ignore[no-untype
         delivery_pk = delivery.id
     if is_new:
         try:
-            from lms_bridge.webhooks.jobs import process_delivery
+            from lms_bridge.results.jobs import process_delivery
 
             process_delivery.enqueue(delivery_pk)
         except Exception:
