@@ -10,9 +10,10 @@ declared job on it, and :func:`get_queue` does so lazily from ``load_settings()`
 the :class:`JobQueue` (settings, store sessions) as its first argument and ids after it, never ORM
 objects: the arguments are serialized into the queue.
 
-Adding a periodic job (watch renewal, reconciliation, …) from another area::
+A job lives in the area whose work it does (``provisioning/service.py``, ``results/jobs.py``,
+``results/draw.py``, ...).  Adding a periodic job from another area::
 
-    # lms_bridge/webhooks/jobs.py
+    # lms_bridge/results/watches.py
     from huey import crontab
     from lms_bridge.jobs.queue import periodic_job
 
@@ -21,8 +22,9 @@ Adding a periodic job (watch renewal, reconciliation, …) from another area::
         with queue.transaction() as db:
             ...
 
-and add ``"lms_bridge.webhooks.jobs"`` to :data:`TASK_MODULES` so that the worker (and the demo's
-in-process consumer) imports it.  Periodic jobs run in the consumer's scheduler only (``lms-bridge
+and add ``"lms_bridge.results.watches"`` to :data:`TASK_MODULES` so that the worker (and the demo's
+in-process consumer) imports it.  The queue loads those modules by name when it is built and has
+no import of them: it sits below every area that declares jobs.  Periodic jobs run in the consumer's scheduler only (``lms-bridge
 worker``; never in immediate mode); run one by hand in a test with ``renew_watches.run(queue)``.
 """
 

@@ -100,9 +100,6 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
     """Draw a ticket for every admitted student who has none, in the timetable's order, and hand each
     one out as the student's own Classroom assignment.  Safe to run again: a drawn ticket is never
     drawn twice and an assignment already made is reused."""
-    from lms_bridge.results.draw import draw_ticket, ticket_assignment
-    from lms_bridge.store.models import StudentRecord
-
     with queue.transaction() as db:
         session = db.get(ExamSession, session_id)
         if session is None:

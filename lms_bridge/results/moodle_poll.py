@@ -77,7 +77,6 @@ def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None
 def poll_moodle(queue: JobQueue) -> None:
     """Without the companion plugin, read attempts and submissions from Moodle every two minutes."""
     from lms_bridge.moodle.operations import MoodleOps
-    from lms_bridge.results.moodle_poll import needs_polling, poll_session
 
     with queue.sessions() as db:
         ids = [s.id for s in db.scalars(select(ExamSession).where(ExamSession.status == "provisioned"))
