@@ -24,8 +24,9 @@ A job lives in the area whose work it does (``provisioning/service.py``, ``resul
 
 and add ``"lms_bridge.results.watches"`` to :data:`TASK_MODULES` so that the worker (and the demo's
 in-process consumer) imports it.  The queue loads those modules by name when it is built and has
-no import of them: it sits below every area that declares jobs.  Periodic jobs run in the consumer's scheduler only (``lms-bridge
-worker``; never in immediate mode); run one by hand in a test with ``renew_watches.run(queue)``.
+no import of them: it sits below every area that declares jobs.  Periodic jobs run in the
+consumer's scheduler only (``lms-bridge worker``; never in immediate mode); run one by hand in a
+test with ``renew_watches.run(queue)``.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import threading
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from lms_bridge.appstate import state
+from lms_bridge.backends import SANDBOX_WEBHOOK_SECRET
 from lms_bridge.webhooks.handlers import MalformedDelivery, parse_moodle, parse_pubsub, record_delivery
 from lms_bridge.webhooks.verify import (
     DELIVERY_HEADER,
@@ -62,8 +63,6 @@ def _moodle_secret() -> str:
         return settings.moodle.webhook_secret.reveal()
     # The sandbox's public secret is accepted only while Moodle *is* the sandbox.
     if settings.sandbox_url and settings.moodle.url.startswith(settings.sandbox_url.rstrip("/") + "/moodle"):
-        from lms_bridge.sandbox import SANDBOX_WEBHOOK_SECRET
-
         return SANDBOX_WEBHOOK_SECRET
     return ""
 
