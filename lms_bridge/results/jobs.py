@@ -13,7 +13,6 @@ from lms_bridge.backends import backends
 from lms_bridge.jobs.queue import JobQueue, job, periodic_job
 from lms_bridge.remote import describe_error
 from lms_bridge.store.models import (
-    DecisionRecord,
     ExamSession,
     JournalEntry,
     WebhookDelivery,
@@ -37,14 +36,12 @@ def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
     """Handle one recorded webhook delivery; a delivery already processed is a no-op."""
     from lms_bridge.results.service import process_delivery as handle
 
-    new_decisions: list[int] = []
     with queue.transaction() as db:
         delivery = db.get(WebhookDelivery, delivery_pk)
         if delivery is None or delivery.status == "processed":
             return
-        before = set(db.scalars(select(DecisionRecord.id)))
         try:
-            note = handle(db, delivery, lambda: backends(queue))
+            handled = handle(db, delivery, lambda: backends(queue))
         except Exception as exc:
             db.rollback()
             delivery = db.get(WebhookDelivery, delivery_pk)
@@ -52,13 +49,11 @@ def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
             delivery.error = describe_error(exc)
             db.commit()
             raise
-        delivery.status = "ignored" if note.startswith("ignored") else "processed"
-        delivery.error = "" if delivery.status == "processed" else note[:500]
+        delivery.status = "ignored" if handled.note.startswith("ignored") else "processed"
+        delivery.error = "" if delivery.status == "processed" else handled.note[:500]
         delivery.processed_at = datetime.now(UTC)
-        db.flush()
-        new_decisions = sorted(set(db.scalars(select(DecisionRecord.id))) - before)
     # After the commit: a write-back must never see a decision that was rolled back.
-    _enqueue_writebacks(new_decisions)
+    _enqueue_writebacks(sorted(handled.decisions))
 
 
 @job(retries=8, retry_delay=60.0, name="results.write_decision")
