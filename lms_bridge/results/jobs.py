@@ -68,7 +68,7 @@ def write_decision(queue: JobQueue, decision_id: int, target: str) -> None:
 
 def close_vote_now(queue: JobQueue, session_code: str, student_ref: str, actor: str) -> str:
     """The secretary's "close the vote" (runs in the request: the secretary waits for the answer)."""
-    from lms_bridge.results.service import close_vote
+    from lms_bridge.results.service import close_vote, student_form
     from lms_bridge.store.models import StudentRecord
 
     with queue.transaction() as db:
@@ -79,6 +79,9 @@ def close_vote_now(queue: JobQueue, session_code: str, student_ref: str, actor: 
                                                         StudentRecord.student_ref == student_ref))
         if student is None:
             raise LookupError("no such student")
+        if student_form(db, session, student) is None:
+            # Said before the clients are built: no outside service is needed to know it.
+            raise LookupError("the student has no voting form yet; provision the session first")
         result = close_vote(db, backends(queue).google, session, student, actor)
         decision_ids = [result.decision.id] if result.newly_decided and result.decision else []
         status = str(result.outcome.status)
