@@ -37,13 +37,13 @@ def scaled_spec(factor: int):  # type: ignore[no-untyped-def]
 def run_once(factor: int) -> dict[str, float]:
     from lms_bridge.config import load_settings
     from lms_bridge.provisioning.service import run_now
-    from lms_bridge.sandbox import stop_embedded
+    from lms_bridge.sandbox import effective_settings, stop_embedded
     from lms_bridge.store.db import make_engine, make_sessionmaker
     from lms_bridge.store.repo import import_session
     from lms_bridge.store.schema import ensure_schema
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(environ={}, data_dir=tmp, queue_url="memory://")
+        settings = effective_settings(load_settings(environ={}, data_dir=tmp, queue_url="memory://"))
         engine = make_engine(settings.effective_database_url)
         ensure_schema(engine)
         sessions = make_sessionmaker(engine)

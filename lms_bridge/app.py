@@ -1,56 +1,32 @@
 """The Flask application: the admin page and the webhooks, with Babel (kk, ru, en) and CSRF.
 
 ``create_app`` is the only place that wires the pieces together; the blueprints reach the settings
-and the store through ``app.extensions["lms_bridge"]`` (:class:`AppState`), never through globals,
-so a test can run two apps with two stores side by side.
+and the store through ``app.extensions["lms_bridge"]`` (:class:`~lms_bridge.appstate.AppState`,
+defined below both the app and the blueprints), never through globals, so a test can run two apps
+with two stores side by side.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, g, request, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import text
 
+from lms_bridge.admin.blueprint import bp as admin_bp
+from lms_bridge.appstate import EXTENSION, LANGUAGE_KEY, AppState, state
 from lms_bridge.config import Settings, ensure_secret_key, load_settings, require_deliberate_mode
 from lms_bridge.i18n import LANGUAGES, TRANSLATIONS_DIR
 from lms_bridge.store.db import make_engine, make_sessionmaker
+from lms_bridge.webhooks.blueprint import bp as webhooks_bp
 
 logger = logging.getLogger(__name__)
 
-EXTENSION = "lms_bridge"
-# The key under which the language the user picked with the switch is kept in the session cookie.
-LANGUAGE_KEY = "lang"
-
 csrf = CSRFProtect()
-
-
-@dataclass
-class AppState:
-    """What the blueprints need: settings, the store and (lazily) the job queue."""
-
-    settings: Settings
-    engine: Engine
-    sessionmaker: sessionmaker[Session]
-
-    @property
-    def queue(self) -> Any:
-        # Imported on first use: the page must come up even while the queue backend (Redis) is away.
-        # The queue is process-wide (configured by `demo`/`serve`/the worker, else from the settings).
-        from lms_bridge.jobs.queue import get_queue
-
-        return get_queue()
-
-
-def state(app: Flask | None = None) -> AppState:
-    """The running app's :class:`AppState`."""
-    return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
 def select_locale() -> str:
@@ -112,9 +88,6 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
 
     Babel(app, locale_selector=select_locale)
     csrf.init_app(app)
-
-    from lms_bridge.admin.blueprint import bp as admin_bp
-    from lms_bridge.webhooks.blueprint import bp as webhooks_bp
 
     # Google and Moodle cannot send our CSRF token; the webhooks authenticate each delivery instead
     # (OIDC token, HMAC), which is stronger than a cookie-bound token anyway.

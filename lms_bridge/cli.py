@@ -8,6 +8,9 @@ from typing import Any
 
 import click
 
+from lms_bridge.backends import use_sandbox_starter
+from lms_bridge.config import Settings
+
 # name -> "module:attribute" of a click.Command / click.Group
 COMMANDS: dict[str, str] = {
     "check": "lms_bridge.sessionfile.commands:check_cmd",
@@ -38,10 +41,29 @@ class LazyGroup(click.Group):
         return command
 
 
+def _start_embedded_sandbox(settings: Settings) -> str:
+    from lms_bridge.sandbox import start_embedded
+
+    return start_embedded(settings)
+
+
+def _stop_embedded_sandboxes() -> None:
+    from lms_bridge.sandbox import stop_embedded
+
+    use_sandbox_starter(None)
+    stop_embedded()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lms-bridge")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """lms_bridge: remote final attestation through Google Classroom, Forms, Sheets and Moodle."""
+    # The embedded default: a command that needs Google or Moodle in sandbox mode, with no
+    # LMS_BRIDGE_SANDBOX_URL, starts the sandbox in this process when it first builds the clients
+    # (`provision`, `worker`), and the sandbox stops when the command ends.
+    use_sandbox_starter(_start_embedded_sandbox)
+    ctx.call_on_close(_stop_embedded_sandboxes)
 
 
 def main(argv: list[str] | None = None) -> Any:

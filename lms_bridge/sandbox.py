@@ -4,7 +4,10 @@
 Three ways to use it:
 
 * the embedded default: :func:`start_embedded` serves it in a thread on 127.0.0.1 (ephemeral port)
-  with its state under ``data_dir/sandbox``; :func:`effective_settings` points the clients at it;
+  with its state under ``data_dir/sandbox``; :func:`effective_settings` points the clients at it
+  (``demo``), and the ``lms-bridge`` command hands it to
+  :func:`lms_bridge.backends.use_sandbox_starter` so that ``provision`` and ``worker`` start it
+  when they first need it;
 * ``lms-bridge sandbox serve --port P`` serves it alone, and ``LMS_BRIDGE_SANDBOX_URL`` points the
   product at it instead of starting one;
 * tests: ``start_server(create_app(...))`` returns ``(url, stop)``.
@@ -19,7 +22,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +30,14 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
-from lms_bridge.config import Secret, Settings
+from lms_bridge.backends import SANDBOX_WEBHOOK_SECRET, needs_sandbox, with_sandbox
+from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
 
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[..., Any]
 
-# What the embedded Moodle sandbox accepts; see docs/architecture.md (Sandboxes).
-SANDBOX_MOODLE_TOKEN = "sandbox-token"  # noqa: S105 - a fixed, public sandbox credential
-# Used only when no moodle.webhook_secret is configured; the sandbox and the webhook check agree on it.
-SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public, sandbox only
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -148,10 +147,6 @@ def stop_embedded() -> None:
         stop()
 
 
-def needs_sandbox(settings: Settings) -> bool:
-    return not settings.google_live or not settings.moodle.live
-
-
 def effective_settings(settings: Settings) -> Settings:
     """Settings with the sandbox filled in where a service is not live.
 
@@ -160,12 +155,7 @@ def effective_settings(settings: Settings) -> Settings:
     """
     if not needs_sandbox(settings):
         return settings
-    url = settings.sandbox_url.rstrip("/") or start_embedded(settings)
-    out = replace(settings, sandbox_url=url)
-    if not settings.moodle.live:
-        moodle = replace(settings.moodle, url=url + "/moodle", token=Secret(SANDBOX_MOODLE_TOKEN))
-        out = replace(out, moodle=moodle)
-    return out
+    return with_sandbox(settings, settings.sandbox_url or start_embedded(settings))
 
 
 # -- CLI -----------------------------------------------------------------------------------------------

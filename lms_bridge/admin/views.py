@@ -28,7 +28,7 @@ from lms_bridge.admin import labels, queries
 from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
 from lms_bridge.admin.timetable_view import timetable_rows
-from lms_bridge.app import LANGUAGE_KEY, state
+from lms_bridge.appstate import LANGUAGE_KEY, state
 from lms_bridge.i18n import LANGUAGES
 from lms_bridge.provisioning import service
 from lms_bridge.store.db import transaction
@@ -266,7 +266,7 @@ def provision(code: str) -> Any:
     except Exception as exc:
         # The queue (Redis) is down, say: the run row exists but no worker will ever see it.  Mark
         # it failed so that the page offers Retry instead of waiting forever.
-        from lms_bridge.provisioning.engine import describe_error
+        from lms_bridge.remote import describe_error
 
         logger.exception("provisioning of %s could not be queued", code)
         reason = describe_error(exc)
@@ -359,7 +359,7 @@ def draw_tickets(code: str) -> Any:
             return redirect(url_for("admin.session_page", code=code))
         db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.draw_tickets"))
         session_id = exam.id
-    from lms_bridge.webhooks.jobs import draw_tickets as draw_job
+    from lms_bridge.results.draw import draw_tickets as draw_job
 
     draw_job.enqueue(session_id)
     flash(_("The tickets are being drawn; each student's ticket shows here as it is drawn."), "success")
@@ -379,7 +379,7 @@ def close_vote(code: str, ref: str) -> Any:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    from lms_bridge.webhooks.jobs import close_vote_now
+    from lms_bridge.results.jobs import close_vote_now
 
     try:
         outcome = close_vote_now(state().queue, code, ref, g.user.username)
@@ -388,7 +388,7 @@ def close_vote(code: str, ref: str) -> Any:
     except Exception as exc:
         # Google being down must not show a traceback; the words say what happened.
         logger.exception("closing the vote of %s in %s failed", ref, code)
-        from lms_bridge.provisioning.engine import describe_error
+        from lms_bridge.remote import describe_error
 
         flash(_("The vote could not be closed: %(reason)s", reason=describe_error(exc)), "error")
     else:
@@ -402,8 +402,8 @@ def seal(code: str) -> Any:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
+    from lms_bridge.results.mail import send_email
     from lms_bridge.results.seal import SealRefused, seal_session
-    from lms_bridge.webhooks.jobs import send_email
 
     try:
         with transaction(state().sessionmaker) as db:

@@ -64,6 +64,10 @@ class CredentialsError(RuntimeError):
     """Credentials are missing or unreadable; the message names the setting and the file to fix."""
 
 
+# The account a sandbox's user grant is made for when it names none: the sandbox's secretary.
+SANDBOX_SECRETARY = "secretary@sandbox.test"
+
+
 def sandbox_key_files(state_dir: Path) -> tuple[Path, Path]:
     """The service-account key and the user grant the sandbox writes into its state directory."""
     return state_dir / "service-account.json", state_dir / "user-oauth.json"
@@ -134,9 +138,7 @@ class CredentialSource:
         delegated = g.delegated_user
         if not delegated and sandbox_base:
             # The sandbox's user grant names the account it was given for, else its default secretary.
-            from lms_bridge.google.sandbox.auth import DEFAULT_OAUTH_USER
-
-            delegated = str((user_info or {}).get("account") or DEFAULT_OAUTH_USER)
+            delegated = str((user_info or {}).get("account") or SANDBOX_SECRETARY)
         if not delegated:
             raise CredentialsError("setting google.delegated_user is empty: give the secretary's "
                                    "Workspace address the service account acts as")

@@ -40,7 +40,7 @@ from lms_bridge.google.drive import FORM_MIME, SHEET_MIME
 from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, PermissionDenied
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
-from lms_bridge.provisioning.engine import FunctionStep, Made, Step, StepContext, StepFailed
+from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 
 # Drive appProperties (private to this app's OAuth client) that make our files findable.
 P_SESSION = "lmsBridgeSession"

@@ -3,7 +3,7 @@
 It builds the discovery clients (static discovery documents shipped with google-api-python-client,
 pointed at the sandbox through ``api_endpoint`` or left on Google's defaults), gives each an
 authorized ``httplib2`` transport with a timeout, counts every HTTP request in the shared
-:class:`~lms_bridge.provisioning.engine.ApiCalls`, spaces requests with a per-API token bucket set
+:class:`~lms_bridge.remote.ApiCalls`, spaces requests with a per-API token bucket set
 from the published quotas, retries what may be retried (bounded, exponential, jittered) and turns
 every failure into a typed :mod:`lms_bridge.google.errors` error.  HTTP batches are chunked to each
 API's documented cap and only their retryable parts are sent again.

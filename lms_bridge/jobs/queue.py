@@ -10,9 +10,10 @@ declared job on it, and :func:`get_queue` does so lazily from ``load_settings()`
 the :class:`JobQueue` (settings, store sessions) as its first argument and ids after it, never ORM
 objects: the arguments are serialized into the queue.
 
-Adding a periodic job (watch renewal, reconciliation, …) from another area::
+A job lives in the area whose work it does (``provisioning/service.py``, ``results/jobs.py``,
+``results/draw.py``, ...).  Adding a periodic job from another area::
 
-    # lms_bridge/webhooks/jobs.py
+    # lms_bridge/results/watches.py
     from huey import crontab
     from lms_bridge.jobs.queue import periodic_job
 
@@ -21,9 +22,11 @@ Adding a periodic job (watch renewal, reconciliation, …) from another area::
         with queue.transaction() as db:
             ...
 
-and add ``"lms_bridge.webhooks.jobs"`` to :data:`TASK_MODULES` so that the worker (and the demo's
-in-process consumer) imports it.  Periodic jobs run in the consumer's scheduler only (``lms-bridge
-worker``; never in immediate mode); run one by hand in a test with ``renew_watches.run(queue)``.
+and add ``"lms_bridge.results.watches"`` to :data:`TASK_MODULES` so that the worker (and the demo's
+in-process consumer) imports it.  The queue loads those modules by name when it is built and has
+no import of them: it sits below every area that declares jobs.  Periodic jobs run in the
+consumer's scheduler only (``lms-bridge worker``; never in immediate mode); run one by hand in a
+test with ``renew_watches.run(queue)``.
 """
 
 from __future__ import annotations
@@ -50,7 +53,14 @@ from lms_bridge.store.models import AuditEvent
 logger = logging.getLogger(__name__)
 
 # Modules that declare jobs; imported before the Huey instance is built so every job is registered.
-TASK_MODULES: list[str] = ["lms_bridge.jobs.tasks", "lms_bridge.webhooks.jobs"]
+TASK_MODULES: list[str] = [
+    "lms_bridge.provisioning.service",
+    "lms_bridge.results.jobs",
+    "lms_bridge.results.draw",
+    "lms_bridge.results.moodle_poll",
+    "lms_bridge.results.watches",
+    "lms_bridge.results.mail",
+]
 
 QUEUE_NAME = "lms-bridge"
 
@@ -233,7 +243,7 @@ class JobQueue:
             wrapper(*args)
 
     def _record_failure(self, declared: _Declared, args: tuple[Any, ...], exc: Exception) -> None:
-        from lms_bridge.provisioning.engine import describe_error
+        from lms_bridge.remote import describe_error
 
         error = describe_error(exc)
         logger.error("job %s%r failed after its last attempt: %s", declared.name, args, error)

@@ -31,7 +31,7 @@ from lms_bridge.moodle.errors import (
     RestProtocolDisabled,
     error_from_body,
 )
-from lms_bridge.provisioning.engine import ApiCalls
+from lms_bridge.remote import ApiCalls
 
 logger = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
+from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 from lms_bridge.moodle.client import MoodleClient
 from lms_bridge.moodle.errors import MoodleError
 from lms_bridge.moodle.operations import MoodleOps, Person
 from lms_bridge.moodle.xml_export import write_tickets_xml
-from lms_bridge.provisioning.engine import FunctionStep, Made, Step, StepContext, StepFailed
 
 logger = logging.getLogger(__name__)
 

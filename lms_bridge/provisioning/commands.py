@@ -67,7 +67,6 @@ def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -
 
         from lms_bridge.provisioning.plan import build_plan
         from lms_bridge.provisioning.service import ProvisioningError, run_now
-        from lms_bridge.sandbox import stop_embedded
         from lms_bridge.store import repo
         from lms_bridge.store.db import make_engine, make_sessionmaker, transaction
         from lms_bridge.store.schema import ensure_schema
@@ -99,7 +98,6 @@ def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -
                     run = _latest_run(sessions, spec.code)
                 seconds = time.monotonic() - started
         finally:
-            stop_embedded()
             engine.dispose()
 
         for step in run.steps:

@@ -11,8 +11,8 @@ from lms_bridge.domain import draw
 from lms_bridge.domain.timetable import TimetableError, build_timetable
 from lms_bridge.google.steps import google_steps
 from lms_bridge.i18n import gettext as _
+from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 from lms_bridge.moodle.steps import moodle_steps
-from lms_bridge.provisioning.engine import FunctionStep, Made, Step, StepContext, StepFailed
 
 DRAW_KEY = "draw.commitment"
 TIMETABLE_KEY = "timetable"

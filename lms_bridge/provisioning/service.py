@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
-from lms_bridge.provisioning.engine import ApiCalls, describe_error, execute_run, start_run
+from lms_bridge.jobs.queue import JobQueue, job
+from lms_bridge.provisioning.engine import execute_run, start_run
+from lms_bridge.remote import ApiCalls, describe_error
 from lms_bridge.store.models import ExamSession, ProvisioningRun
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,6 @@ def provision(settings: Settings, code: str, trigger: str = "admin", *,
 
     A second click while a run is queued or running returns that run instead of starting another.
     """
-    from lms_bridge.jobs.tasks import provision_session
-
     factory = _sessions_for(settings, sessions)
     with factory() as db:
         session = _session_by_code(db, code)
@@ -152,3 +152,20 @@ def mark_run_failed(sessions: sessionmaker[Session], run_id: int, error: str) ->
         run = db.get(ProvisioningRun, run_id)
         if run is not None and run.status != "succeeded":
             _fail(db, run, error)
+
+
+# -- the job ---------------------------------------------------------------------------------------
+
+def _provision_failed(queue: JobQueue, run_id: int, *, error: str) -> None:
+    mark_run_failed(queue.sessions, run_id, error)
+
+
+@job(retries=2, retry_delay=20.0, name="provision_session", on_failure=_provision_failed)
+def provision_session(queue: JobQueue, run_id: int) -> None:
+    """Run the provisioning plan for a queued run.
+
+    Step failures are recorded on the run by the engine and do not raise; what raises here is the
+    store or the worker itself failing, which the queue retries: the journal makes a rerun of the
+    same run safe (it resumes and creates no duplicates).
+    """
+    execute(queue.settings, queue.sessions, run_id)

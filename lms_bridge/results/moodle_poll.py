@@ -3,40 +3,44 @@ the answer submissions instead and feeds them through the same status rules as a
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from huey import crontab
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lms_bridge.backends import backends
+from lms_bridge.jobs.queue import JobQueue, periodic_job
 from lms_bridge.results.submissions import apply_moodle_event
 from lms_bridge.store.models import ExamSession, JournalEntry
+from lms_bridge.store.repo import journal_entries, journal_entry
+
+logger = logging.getLogger(__name__)
 
 CURSOR_KEY = "moodle.poll"
 # Read a little before the last poll: Moodle's times are seconds and a poll can race a submission.
 OVERLAP_SECONDS = 120
 
 
-def _journal(db: Session, session: ExamSession, key: str) -> JournalEntry | None:
-    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session.id, JournalEntry.key == key))
-
-
 def needs_polling(db: Session, session: ExamSession) -> bool:
-    site = _journal(db, session, "moodle.site")
-    return site is not None and not site.data.get("plugin") and _journal(db, session, "moodle.tickets") is not None
+    site = journal_entry(db, session.id, "moodle.site")
+    return (site is not None and not site.data.get("plugin")
+            and journal_entry(db, session.id, "moodle.tickets") is not None)
 
 
 def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None = None) -> list[str]:
     """One poll of a session's quiz and answer assignment; returns what was applied."""
     from lms_bridge.moodle.steps import poll_attempts, poll_submissions
 
-    tickets = _journal(db, session, "moodle.tickets")
+    tickets = journal_entry(db, session.id, "moodle.tickets")
     if tickets is None:
         return []
-    cursor = _journal(db, session, CURSOR_KEY)
+    cursor = journal_entry(db, session.id, CURSOR_KEY)
     since = max(0, int(cursor.data.get("since", 0)) - OVERLAP_SECONDS) if cursor else 0
-    users = {int(e.external_id): e.key.split(":", 1)[1] for e in db.scalars(select(JournalEntry).where(
-        JournalEntry.session_id == session.id, JournalEntry.key.startswith("moodle.user:")))}
+    users = {int(e.external_id): e.key.split(":", 1)[1]
+             for e in journal_entries(db, session.id, "moodle.user:")}
     started = int(time.time()) if now is None else now
     notes: list[str] = []
     for seen in poll_attempts(ops, int(tickets.external_id), users, plugin=False, since=since):
@@ -47,7 +51,7 @@ def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None
         notes.append(apply_moodle_event(db, {
             "event": event, "courseidnumber": session.code, "useremail": users.get(seen.userid, ""),
             "timestamp": seen.timefinish or seen.timestart, "other": other}))
-    course = _journal(db, session, "moodle.course")
+    course = journal_entry(db, session.id, "moodle.course")
     if course is not None:
         answers = ops.submission_assignment(int(course.external_id))
         if answers is not None:
@@ -67,3 +71,25 @@ def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None
         cursor.data = {**cursor.data, "since": started}
     db.flush()
     return notes
+
+
+@periodic_job(crontab(minute="*/2"), name="results.poll_moodle")
+def poll_moodle(queue: JobQueue) -> None:
+    """Without the companion plugin, read attempts and submissions from Moodle every two minutes."""
+    from lms_bridge.moodle.operations import MoodleOps
+
+    with queue.sessions() as db:
+        ids = [s.id for s in db.scalars(select(ExamSession).where(ExamSession.status == "provisioned"))
+               if needs_polling(db, s)]
+    if not ids:
+        return
+    b = backends(queue)
+    ops = MoodleOps(b.moodle, b.settings.moodle)
+    for session_id in ids:
+        try:
+            with queue.transaction() as db:
+                session = db.get(ExamSession, session_id)
+                if session is not None:
+                    poll_session(db, session, ops)
+        except Exception:
+            logger.exception("polling Moodle for session %s failed; the next poll tries again", session_id)

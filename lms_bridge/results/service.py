@@ -8,6 +8,7 @@ retries the whole unit.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from lms_bridge.store.models import (
     WebhookDelivery,
     WritebackRecord,
 )
+from lms_bridge.store.repo import journal_entry
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,7 @@ def form_entry_for(db: Session, form_id: str) -> JournalEntry | None:
 
 
 def student_form(db: Session, session: ExamSession, student: StudentRecord) -> JournalEntry | None:
-    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session.id,
-                                                JournalEntry.key == FORM_KEY_PREFIX + student.student_ref))
+    return journal_entry(db, session.id, FORM_KEY_PREFIX + student.student_ref)
 
 
 def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: str = "") -> TallyResult | None:
@@ -90,19 +91,30 @@ def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: st
     return result
 
 
-def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: Any) -> str:
-    """Do what one recorded delivery asks; returns a short note for the delivery row."""
+@dataclass(frozen=True)
+class Handled:
+    """What one delivery did: a short note for the delivery row and the ids of the decisions it
+    recorded (each needs its write-backs)."""
+
+    note: str
+    decisions: tuple[int, ...] = ()
+
+
+def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: Any) -> Handled:
+    """Do what one recorded delivery asks (see :class:`Handled`)."""
     if delivery.source == "moodle":
-        return apply_moodle_event(db, delivery.payload)
+        return Handled(apply_moodle_event(db, delivery.payload))
     attributes = delivery.payload.get("attributes") or {}
     if delivery.kind.startswith("forms."):
         entry = form_entry_for(db, str(attributes.get("formId", "")))
         if entry is None:
-            return "ignored: form not made by this service"
+            return Handled("ignored: form not made by this service")
         result = refresh_form(db, backends_factory().google, entry)
         if result is None:
-            return "ignored: the form's student is gone"
-        return f"tallied: {result.outcome.status}"
+            return Handled("ignored: the form's student is gone")
+        # Only the tally records decisions, and it says which one is new: nothing else to look up.
+        decided = (result.decision.id,) if result.newly_decided and result.decision is not None else ()
+        return Handled(f"tallied: {result.outcome.status}", decided)
     if delivery.kind == "classroom.courses.courseWork.studentSubmissions":
         data = delivery.payload.get("data") or {}
         resource = data.get("resourceId") or {}
@@ -110,7 +122,7 @@ def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: A
         entry = db.scalar(select(JournalEntry).where(JournalEntry.external_id == str(course_id),
                                                      JournalEntry.key == "classroom.course"))
         if entry is None or not work_id:
-            return "ignored: course not made by this service"
+            return Handled("ignored: course not made by this service")
         session = db.get(ExamSession, entry.session_id)
         assert session is not None
         google = backends_factory().google
@@ -121,8 +133,8 @@ def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: A
                                                             StudentRecord.email == profile_email))
             if student is not None:
                 notes.append(apply_classroom_submission(db, session, student, sub))
-        return "; ".join(notes) or "no known student"
-    return f"ignored: {delivery.kind}"
+        return Handled("; ".join(notes) or "no known student")
+    return Handled(f"ignored: {delivery.kind}")
 
 
 def _classroom_email(google: Any, course_id: str, user_id: str) -> str:

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lms_bridge.provisioning.engine import describe_error
+from lms_bridge.remote import describe_error
 from lms_bridge.results.service import decision_for
-from lms_bridge.store.models import BallotRecord, JournalEntry, WritebackRecord
+from lms_bridge.store.models import BallotRecord, WritebackRecord
+from lms_bridge.store.repo import journal_entry
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +24,12 @@ class TargetUnavailable(Exception):
     """The target cannot take the decision yet (not provisioned); the job retries later."""
 
 
-def _journal(db: Session, session_id: int, key: str) -> JournalEntry | None:
-    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session_id,
-                                                JournalEntry.key == key))
-
-
 def write_sheet(db: Session, google: Any, decision_id: int) -> str:
     from lms_bridge.domain.grading import GradeScale
     from lms_bridge.google.steps import SheetLayout
 
     decision, session, student = decision_for(db, decision_id)
-    entry = _journal(db, session.id, "sheets.gradesheet")
+    entry = journal_entry(db, session.id, "sheets.gradesheet")
     if entry is None or "layout" not in entry.data:
         raise TargetUnavailable("the grade sheet is not provisioned yet")
     layout = SheetLayout.from_json(entry.data["layout"])
@@ -78,10 +74,10 @@ def write_classroom(db: Session, google: Any, decision_id: int, enabled: bool) -
     decision, session, student = decision_for(db, decision_id)
     if not enabled:
         return "skipped: Classroom grade write-back is off"
-    course = _journal(db, session.id, "classroom.course")
+    course = journal_entry(db, session.id, "classroom.course")
     from lms_bridge.google.steps import ticket_key
 
-    work = _journal(db, session.id, ticket_key(student.student_ref))
+    work = journal_entry(db, session.id, ticket_key(student.student_ref))
     if course is None or work is None:
         raise TargetUnavailable("the student's ticket assignment does not exist yet")
     google.set_assigned_grade(course.external_id, work.external_id, student.email, float(decision.points))

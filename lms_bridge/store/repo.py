@@ -100,6 +100,17 @@ def get_session(db: Session, code: str) -> ExamSession | None:
     return db.scalar(select(ExamSession).where(ExamSession.code == code))
 
 
+def journal_entry(db: Session, session_id: int, key: str) -> JournalEntry | None:
+    """The journal's entry for ``key`` in a session (what a step made or remembered), if any."""
+    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session_id, JournalEntry.key == key))
+
+
+def journal_entries(db: Session, session_id: int, prefix: str) -> list[JournalEntry]:
+    """A session's journal entries whose key starts with ``prefix`` (``forms.form:``, ``moodle.user:``)."""
+    return list(db.scalars(select(JournalEntry).where(
+        JournalEntry.session_id == session_id, JournalEntry.key.startswith(prefix, autoescape=True))))
+
+
 @dataclass(frozen=True)
 class SessionSummary:
     id: int

@@ -13,6 +13,7 @@ import threading
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from lms_bridge.appstate import state
 from lms_bridge.webhooks.handlers import MalformedDelivery, parse_moodle, parse_pubsub, record_delivery
 from lms_bridge.webhooks.verify import (
     DELIVERY_HEADER,
@@ -33,12 +34,6 @@ _cert_caches: dict[str, CertCache] = {}
 _cert_lock = threading.Lock()
 
 
-def _state():  # type: ignore[no-untyped-def]
-    from lms_bridge.app import state
-
-    return state()
-
-
 def _certs(url: str) -> CertCache:
     with _cert_lock:
         if url not in _cert_caches:
@@ -48,7 +43,7 @@ def _certs(url: str) -> CertCache:
 
 
 def _pubsub_policy() -> tuple[OidcPolicy, CertCache]:
-    settings = _state().settings
+    settings = state().settings
     audience = settings.google.pubsub_audience or settings.public_url.rstrip("/") + "/webhooks/google/pubsub"
     certs_url = pubsub_certs_url(settings)
     if certs_url is None:
@@ -58,7 +53,7 @@ def _pubsub_policy() -> tuple[OidcPolicy, CertCache]:
 
 
 def _moodle_secret() -> str:
-    return moodle_webhook_secret(_state().settings)
+    return moodle_webhook_secret(state().settings)
 
 
 def _reject(exc: WebhookRejected, source: str) -> Response:
@@ -71,13 +66,13 @@ def _reject(exc: WebhookRejected, source: str) -> Response:
 
 
 def _accept(source: str, parsed_delivery) -> Response:  # type: ignore[no-untyped-def]
-    factory = _state().sessionmaker
+    factory = state().sessionmaker
     with factory() as db:
         delivery, is_new = record_delivery(db, source, parsed_delivery)
         delivery_pk = delivery.id
     if is_new:
         try:
-            from lms_bridge.webhooks.jobs import process_delivery
+            from lms_bridge.results.jobs import process_delivery
 
             process_delivery.enqueue(delivery_pk)
         except Exception:
@@ -93,7 +88,7 @@ class _TooLarge(Exception):
 
 def _body() -> bytes:
     """The request body, read no further than the webhook limit (before anything parses it)."""
-    limit = _state().settings.limits.webhook_bytes
+    limit = state().settings.limits.webhook_bytes
     if request.content_length is not None and request.content_length > limit:
         raise _TooLarge
     body = request.stream.read(limit + 1)  # also bounds a chunked body, which has no length
@@ -108,7 +103,7 @@ def _too_large(source: str) -> tuple[Response, int]:
 
 
 def _json_depth() -> int:
-    return int(_state().settings.limits.webhook_json_depth)
+    return int(state().settings.limits.webhook_json_depth)
 
 
 @bp.post("/google/pubsub")

@@ -18,6 +18,7 @@ import requests
 from google.auth import exceptions as gauth_exceptions
 from google.auth import jwt as gjwt
 
+from lms_bridge.backends import SANDBOX_WEBHOOK_SECRET
 from lms_bridge.config import Settings
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -58,8 +59,6 @@ def moodle_webhook_secret(settings: Settings) -> str:
     The sandbox's secret is public (it is in this source code), so it opens the door only while
     Moodle is the sandbox in sandbox mode; outside it, even a configured secret equal to it is refused.
     """
-    from lms_bridge.sandbox import SANDBOX_WEBHOOK_SECRET
-
     configured = settings.moodle.webhook_secret.reveal()
     if settings.moodle_sandbox_trusted:
         # Only a sandbox that is really serving (sandbox_url, filled in by the demo) posts to us.

@@ -366,12 +366,12 @@ def test_journal_links(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
 
 def test_queue_down_marks_the_run_failed(app: Flask, upload: Any, signed_in: FlaskClient,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from lms_bridge.jobs import tasks
+    from lms_bridge.provisioning import service
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.provision_session, "enqueue", refuse)
+    monkeypatch.setattr(service.provision_session, "enqueue", refuse)
     code = _imported(app, upload)
     res = signed_in.post(f"/sessions/{code}/provision", follow_redirects=True)
     page = res.get_data(as_text=True)

@@ -114,9 +114,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         server.shutdown()
         stop_sandbox()
         jobqueue.reset()
-        from lms_bridge.webhooks import jobs
+        from lms_bridge import backends
 
-        jobs._backends_for.cache_clear()
+        backends._backends_for.cache_clear()
         state(app).engine.dispose()
 
 
@@ -151,7 +151,7 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
     # Students draw their tickets in the Moodle quiz; the sandbox posts signed webhooks.
     from lms_bridge.backends import build_backends
     from lms_bridge.moodle.operations import MoodleOps
-    from lms_bridge.provisioning.engine import ApiCalls
+    from lms_bridge.remote import ApiCalls
 
     backends = build_backends(w.settings, ApiCalls())
     ops = MoodleOps(backends.moodle, w.settings.moodle)
@@ -274,9 +274,8 @@ def _all_written(w: World) -> bool:
 
 def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracked(world: World) -> None:
     from lms_bridge.domain import draw as draw_rules
-    from lms_bridge.results.draw import public_record
+    from lms_bridge.results.draw import draw_tickets, public_record
     from lms_bridge.store.models import ExamSession
-    from lms_bridge.webhooks.jobs import draw_tickets
 
     w = world
     spec = w.provision_sample()
@@ -307,7 +306,7 @@ def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracke
     assert len({tickets[s.id] for s in admitted}) == len(admitted)
 
     from lms_bridge.backends import build_backends
-    from lms_bridge.provisioning.engine import ApiCalls
+    from lms_bridge.remote import ApiCalls
 
     google = build_backends(w.settings, ApiCalls()).google
     for work_id in set(works.values()):
@@ -350,7 +349,6 @@ def quiet(tmp_path: Path) -> Iterator[Quiet]:
     from lms_bridge.store.db import make_engine, make_sessionmaker
     from lms_bridge.store.repo import import_session
     from lms_bridge.store.schema import ensure_schema
-    from lms_bridge.webhooks import jobs
 
     base = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://")
     url, stop = start_server(sandbox_app(base.data_dir / "sandbox", push_endpoint=None, webhook_url=None))
@@ -369,14 +367,16 @@ def quiet(tmp_path: Path) -> Iterator[Quiet]:
     finally:
         stop()
         jobqueue.reset()
-        jobs._backends_for.cache_clear()
+        from lms_bridge import backends
+
+        backends._backends_for.cache_clear()
         engine.dispose()
 
 
 def test_reconciliation_catches_votes_whose_push_was_lost(quiet: Quiet) -> None:
     """Only the periodic reconciliation can find these votes."""
     from lms_bridge.google.steps import degree_options
-    from lms_bridge.webhooks import jobs
+    from lms_bridge.results import jobs
 
     url, queue, sessions, spec = quiet.url, quiet.queue, quiet.sessions, quiet.spec
     student = spec.admitted[0]
@@ -407,7 +407,7 @@ def test_reconciliation_catches_votes_whose_push_was_lost(quiet: Quiet) -> None:
 
 
 def test_watches_near_expiry_are_renewed(world: World) -> None:
-    from lms_bridge.webhooks import jobs
+    from lms_bridge.results import watches
 
     w = world
     w.provision_sample()
@@ -422,7 +422,7 @@ def test_watches_near_expiry_are_renewed(world: World) -> None:
         assert untouched is not None
         db.commit()
         watch_id, untouched_id, untouched_expiry = watch.id, untouched.id, untouched.data["expireTime"]
-    jobs.renew_watches.run(jobqueue.get_queue())
+    watches.renew_watches.run(jobqueue.get_queue())
     with w.sessions() as db:
         renewed = db.get(JournalEntry, watch_id)
         other = db.get(JournalEntry, untouched_id)
@@ -434,8 +434,8 @@ def test_watches_near_expiry_are_renewed(world: World) -> None:
 
 def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
     """No webhooks from Moodle here: the scheduled poll reads attempts and submissions instead."""
+    from lms_bridge.results import moodle_poll
     from lms_bridge.store.models import ExamSession
-    from lms_bridge.webhooks import jobs
 
     url, queue, sessions, spec = quiet.url, quiet.queue, quiet.sessions, quiet.spec
     with sessions() as db:
@@ -444,7 +444,7 @@ def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
         assert site is not None
         assert quiz is not None
         assert site.data.get("plugin") is True
-        jobs.poll_moodle.run(queue)  # with the plugin there is nothing to poll
+        moodle_poll.poll_moodle.run(queue)  # with the plugin there is nothing to poll
         assert db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.poll")) is None
         # The site loses its plugin (or never had it): the bridge falls back to polling.
         site.data = {**site.data, "plugin": False}
@@ -457,7 +457,7 @@ def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
                              timeout=10).status_code == 200
     assert requests.post(f"{url}/moodle/_actor/quiz/{quiz_id}/finish", json={"email": first.email},
                          timeout=10).status_code == 200
-    jobs.poll_moodle.run(queue)
+    moodle_poll.poll_moodle.run(queue)
     with sessions() as db:
         rows = {s.student_ref: s for s in db.scalars(select(StudentRecord))}
         assert rows[first.id].status == "turned_in"

@@ -27,7 +27,8 @@ from lms_bridge.google.auth import SCOPES
 from lms_bridge.google.errors import InvalidArgument, NotFound, PermissionDenied
 from lms_bridge.google.steps import SheetLayout, google_steps
 from lms_bridge.google.workspace import GoogleWorkspace
-from lms_bridge.provisioning.engine import ApiCalls, execute_run, run_summary, start_run
+from lms_bridge.provisioning.engine import execute_run, run_summary, start_run
+from lms_bridge.remote import ApiCalls
 from lms_bridge.store.models import Base, ExamSession, JournalEntry
 
 # The sandbox is built alongside; until it imports, these flow tests skip rather than fail.

@@ -20,7 +20,7 @@ from lms_bridge.google.transport import (
     backoff_delay,
     quota_bucket,
 )
-from lms_bridge.provisioning.engine import ApiCalls
+from lms_bridge.remote import ApiCalls
 
 BASE = "http://127.0.0.1:9"  # never contacted: HttpMockSequence answers
 

@@ -14,7 +14,7 @@ from lms_bridge.config import MoodleSettings, Secret
 from lms_bridge.moodle.client import MoodleClient
 from lms_bridge.moodle.operations import MoodleOps
 from lms_bridge.moodle.sandbox import create_app
-from lms_bridge.provisioning.engine import ApiCalls
+from lms_bridge.remote import ApiCalls
 
 
 class Served:

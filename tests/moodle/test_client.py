@@ -26,7 +26,7 @@ from lms_bridge.moodle.errors import (
     RestProtocolDisabled,
     error_from_body,
 )
-from lms_bridge.provisioning.engine import ApiCalls
+from lms_bridge.remote import ApiCalls
 
 from .conftest import Served, serve
 

@@ -24,7 +24,8 @@ from lms_bridge.moodle.client import MoodleClient
 from lms_bridge.moodle.errors import GradeOutOfRange, InvalidToken
 from lms_bridge.moodle.operations import MoodleOps
 from lms_bridge.moodle.steps import moodle_steps, poll_attempts
-from lms_bridge.provisioning.engine import ApiCalls, execute_run, start_run
+from lms_bridge.provisioning.engine import execute_run, start_run
+from lms_bridge.remote import ApiCalls
 from lms_bridge.store.db import make_engine, make_sessionmaker
 from lms_bridge.store.models import Base, ExamSession, JournalEntry
 

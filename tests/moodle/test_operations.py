@@ -115,7 +115,7 @@ def test_core_only_ticket_slot_is_added_once(sandbox: Served, ops: MoodleOps) ->
 
 def _add_quiz_by_hand(sandbox: Served, courseid: int) -> int:
     # What a teacher does in the UI; the sandbox shares the state file with its app object.
-    from lms_bridge.moodle.sandbox.app import _new_quiz
+    from lms_bridge.moodle.sandbox.world import _new_quiz
 
     app = sandbox.app
     with app.world.lock:  # type: ignore[attr-defined]

@@ -26,9 +26,11 @@ SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample-session.yaml"
 
 def test_sample_session_provisioned_through_redis_into_postgresql(
         pg_engine: Engine, redis_url: str, tmp_path: Path) -> None:
-    settings = load_settings(environ={}, data_dir=str(tmp_path), queue_url=redis_url,
-                             database_url=pg_engine.url.render_as_string(hide_password=False),
-                             google={"mode": "sandbox"}, moodle={"mode": "sandbox"})
+    # The test starts the sandbox (product code never does) and points the settings at it.
+    settings = sandbox.effective_settings(load_settings(
+        environ={}, data_dir=str(tmp_path), queue_url=redis_url,
+        database_url=pg_engine.url.render_as_string(hide_password=False),
+        google={"mode": "sandbox"}, moodle={"mode": "sandbox"}))
     sessions = make_sessionmaker(pg_engine)
     spec = load_session(SAMPLE)
     with transaction(sessions) as db:

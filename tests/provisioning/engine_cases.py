@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from lms_bridge.provisioning.engine import ApiCalls, execute_run, run_summary, start_run
+from lms_bridge.provisioning.engine import execute_run, run_summary, start_run
+from lms_bridge.remote import ApiCalls
 from lms_bridge.store.models import ExamSession, JournalEntry, ProvisioningRun
 
 from .helpers import Crash, World, add_session, make_spec, plan_for

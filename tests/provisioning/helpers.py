@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.domain import draw
 from lms_bridge.domain.session import ExamKind, Member, Role, SessionSpec, Student
-from lms_bridge.provisioning.engine import FunctionStep, Made, StepContext, StepFailed
+from lms_bridge.journal import FunctionStep, Made, StepContext, StepFailed
 from lms_bridge.store.models import ExamSession
 
 

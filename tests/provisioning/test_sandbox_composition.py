@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from lms_bridge import sandbox
+from lms_bridge import backends, sandbox
 from lms_bridge.cli import cli
 from lms_bridge.config import load_settings
 
@@ -71,7 +71,7 @@ def test_a_separately_served_sandbox_is_used_instead_of_starting_one(tmp_path: P
     resolved = sandbox.effective_settings(settings)
     assert resolved.sandbox_url == "http://127.0.0.1:8900"
     assert resolved.moodle.url == "http://127.0.0.1:8900/moodle"
-    assert resolved.moodle.token.reveal() == sandbox.SANDBOX_MOODLE_TOKEN
+    assert resolved.moodle.token.reveal() == backends.SANDBOX_MOODLE_TOKEN
     assert sandbox._embedded == {}
 
 
@@ -109,3 +109,28 @@ def test_sandbox_serve_refuses_unknown_fault_statuses(tmp_path: Path) -> None:
                                 env={"LMS_BRIDGE_DATA_DIR": str(tmp_path), "LMS_BRIDGE_LANGUAGE": "en"})
     assert result.exit_code == 2
     assert "--fault-statuses" in result.output
+
+
+def test_product_code_starts_no_sandbox_unless_the_top_of_the_program_hands_it_a_starter(
+        tmp_path: Path) -> None:
+    from lms_bridge.config import ConfigError
+
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    backends.use_sandbox_starter(None)
+    with pytest.raises(ConfigError, match="LMS_BRIDGE_SANDBOX_URL"):
+        backends.resolve_settings(settings)
+    assert sandbox._embedded == {}
+    started: list[Path] = []
+
+    def starter(s: Any) -> str:
+        started.append(s.data_dir)
+        return "http://127.0.0.1:8901/"
+
+    backends.use_sandbox_starter(starter)
+    try:
+        resolved = backends.resolve_settings(settings)
+    finally:
+        backends.use_sandbox_starter(None)
+    assert started == [settings.data_dir]
+    assert resolved.sandbox_url == "http://127.0.0.1:8901"
+    assert resolved.moodle.url == "http://127.0.0.1:8901/moodle"

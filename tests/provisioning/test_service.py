@@ -153,7 +153,7 @@ def test_a_run_that_cannot_start_is_marked_failed(
 def test_the_job_gives_up_after_its_retries_and_marks_the_run(
         world: World, settings: Settings, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch,
         ) -> None:
-    from lms_bridge.jobs.tasks import provision_session
+    from lms_bridge.provisioning.service import provision_session
 
     spec = make_spec()
     with sessions() as db:

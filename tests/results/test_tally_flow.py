@@ -12,9 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain.session import SessionSpec
-from lms_bridge.results.service import close_vote, refresh_form
+from lms_bridge.results.service import close_vote, process_delivery, refresh_form
 from lms_bridge.store.db import make_engine, make_sessionmaker
-from lms_bridge.store.models import BallotRecord, DecisionRecord, JournalEntry, StudentRecord, WritebackRecord
+from lms_bridge.store.models import (
+    BallotRecord,
+    DecisionRecord,
+    JournalEntry,
+    StudentRecord,
+    WebhookDelivery,
+    WritebackRecord,
+)
 from lms_bridge.store.repo import import_session
 from lms_bridge.store.schema import ensure_schema
 
@@ -175,3 +182,39 @@ def test_responses_are_fetched_incrementally(db: Session) -> None:
     assert forms.since[1] is not None
     assert forms.since[1] <= T0  # with an overlap: at-least-once beats a lost ballot
     assert len(list(db.scalars(select(BallotRecord)))) == 1
+
+
+def test_a_delivery_names_the_decision_it_recorded_and_no_other(db: Session) -> None:
+    """The job enqueues the write-backs of exactly the decisions the delivery's tally recorded."""
+    first, other = FormsStandIn(), FormsStandIn()
+    entry, other_entry = _form(db), _form(db, "210103046")
+    for i, email in enumerate((CHAIR, M1, M2, M3)):
+        other.vote(email, "B", T0 + timedelta(minutes=i))
+    refresh_form(db, other, other_entry)  # a decision recorded earlier, for another student
+    db.commit()
+    earlier = db.scalar(select(DecisionRecord))
+    assert earlier is not None
+
+    class Backends:
+        google = first
+
+    def delivery(n: int) -> WebhookDelivery:
+        row = WebhookDelivery(source="google", delivery_id=f"d{n}", kind="forms.responses",
+                              payload={"attributes": {"formId": entry.external_id}})
+        db.add(row)
+        db.flush()
+        return row
+
+    for i, email in enumerate((CHAIR, M1, M2)):
+        first.vote(email, "A", T0 + timedelta(minutes=i))
+    handled = process_delivery(db, delivery(1), lambda: Backends)
+    assert (handled.note, handled.decisions) == ("tallied: pending", ())
+    first.vote(M3, "A", T0 + timedelta(minutes=5))
+    handled = process_delivery(db, delivery(2), lambda: Backends)
+    db.commit()
+    decisions = list(db.scalars(select(DecisionRecord).order_by(DecisionRecord.id)))
+    assert len(decisions) == 2
+    assert decisions[0].id == earlier.id
+    assert handled.decisions == (decisions[1].id,)
+    # Counting again decides nothing new.
+    assert process_delivery(db, delivery(3), lambda: Backends).decisions == ()

@@ -26,13 +26,14 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 from google.auth import exceptions as auth_exceptions
 
+from lms_bridge.google.auth import SANDBOX_SECRETARY as DEFAULT_OAUTH_USER
+
 from .errors import ApiError
 from .state import Store
 
 PROJECT_ID = "lms-bridge-sandbox"
 SA_EMAIL = f"lms-bridge@{PROJECT_ID}.iam.gserviceaccount.com"
 OAUTH_CLIENT_ID = "sandbox-client.apps.googleusercontent.com"
-DEFAULT_OAUTH_USER = "secretary@sandbox.test"
 TOKEN_PATH = "oauth2.googleapis.com/token"  # noqa: S105 - a URL path, not a secret
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
 TOKEN_LIFETIME = 3600

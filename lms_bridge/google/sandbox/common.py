@@ -9,22 +9,36 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .auth import Principal
+from .auth import Auth, Principal
 from .errors import ApiError, bad_request
 
 if TYPE_CHECKING:
     from .discovery import Method
-    from .server import Sandbox
     from .state import Store
 
 Handler = Callable[["Ctx"], dict[str, Any]]
 
 
+class World(Protocol):
+    """What the handlers and the pages reach of the running sandbox (``server.Sandbox`` is one).
+
+    Declared here, below the handlers, so that no handler imports the server that dispatches to it.
+    """
+
+    store: Store
+    auth: Auth
+    clock: Callable[[], float]
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> None: ...
+
+    def log(self, method: str, path: str, body: bytes | str | None, *, batch: str | None = None) -> None: ...
+
+
 @dataclass
 class Ctx:
-    sandbox: Sandbox
+    sandbox: World
     method: Method | None
     principal: Principal
     params: dict[str, Any]

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .common import Ctx, Handler, ensure_user, page, rfc3339, token_id, user_id
+from .common import Ctx, Handler, ensure_user, page, rfc3339, token_id
 from .errors import ApiError, bad_request
+from .files import FORM_MIME, ROLES, SHEET_MIME, create_file, ensure_perm_id, is_responder, role_of
+from .forms import new_form
+from .sheets import new_spreadsheet
 
 HANDLERS: dict[str, Handler] = {}
-
-FORM_MIME = "application/vnd.google-apps.form"
-SHEET_MIME = "application/vnd.google-apps.spreadsheet"
-FOLDER_MIME = "application/vnd.google-apps.folder"
-ROLES = {"owner", "organizer", "fileOrganizer", "writer", "commenter", "reader"}
 
 
 def handler(method_id: str):  # type: ignore[no-untyped-def]
@@ -21,53 +19,6 @@ def handler(method_id: str):  # type: ignore[no-untyped-def]
         HANDLERS[method_id] = fn
         return fn
     return deco
-
-
-def _owner_perm(email: str) -> dict[str, Any]:
-    return {"kind": "drive#permission", "id": ensure_perm_id(email), "type": "user", "role": "owner",
-            "emailAddress": email, "displayName": email.split("@")[0], "deleted": False, "pendingOwner": False}
-
-
-def ensure_perm_id(email: str) -> str:
-    return user_id(email)[:20]
-
-
-def create_file(ctx: Ctx, *, name: str, mime: str, owner: str, file_id: str | None = None,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    fid = file_id or token_id(33)
-    now = rfc3339(ctx.now)
-    ensure_user(ctx.store, owner)
-    links = {FORM_MIME: f"https://docs.google.com/forms/d/{fid}/edit",
-             SHEET_MIME: f"https://docs.google.com/spreadsheets/d/{fid}/edit"}
-    doc: dict[str, Any] = {
-        "kind": "drive#file", "id": fid, "name": name, "mimeType": mime, "starred": False, "trashed": False,
-        "parents": ["root"], "appProperties": {}, "properties": {}, "createdTime": now, "modifiedTime": now,
-        "owners": [{"kind": "drive#user", "emailAddress": owner, "displayName": owner.split("@")[0],
-                    "me": False, "permissionId": ensure_perm_id(owner)}],
-        "webViewLink": links.get(mime, f"https://drive.google.com/file/d/{fid}/view"),
-        "ownedByMe": True, "shared": False, "version": "1", "permissions": [_owner_perm(owner)],
-    }
-    if extra:
-        doc.update(extra)
-    ctx.store.put("file", fid, doc)
-    return doc
-
-
-def role_of(doc: dict[str, Any], email: str) -> str | None:
-    """The user's Drive role on the file; "published" responder permissions give no Drive access."""
-    best = None
-    order = ["reader", "commenter", "writer", "fileOrganizer", "organizer", "owner"]
-    for p in doc.get("permissions", []):
-        if p.get("view") == "published":
-            continue
-        mine = p["type"] == "anyone" or (p["type"] == "user" and p.get("emailAddress") == email)
-        if mine and (best is None or order.index(p["role"]) > order.index(best)):
-            best = p["role"]
-    return best
-
-
-def is_responder(doc: dict[str, Any], email: str) -> bool:
-    return any(p.get("view") == "published" and p.get("emailAddress") == email for p in doc.get("permissions", []))
 
 
 def get_file(ctx: Ctx, file_id: str, *, write: bool = False) -> dict[str, Any]:
@@ -183,12 +134,8 @@ def files_create(ctx: Ctx) -> dict[str, Any]:
         doc["parents"] = list(body["parents"])
     ctx.store.put("file", doc["id"], doc)
     if mime == SHEET_MIME:
-        from .sheets import new_spreadsheet
-
         new_spreadsheet(ctx, doc["id"], doc["name"])
     elif mime == FORM_MIME:
-        from .forms import new_form
-
         new_form(ctx, doc["id"], doc["name"], doc["name"])
     return _view(ctx, doc)
 

@@ -10,8 +10,8 @@ import secrets
 from typing import Any
 
 from .common import Ctx, Handler, page, parse_rfc3339, rfc3339, token_id
-from .drive import FORM_MIME, create_file, is_responder, role_of
 from .errors import ApiError, bad_request, failed_precondition
+from .files import FORM_MIME, create_file, is_responder, role_of
 
 HANDLERS: dict[str, Handler] = {}
 WATCH_LIFETIME = 7 * 24 * 3600

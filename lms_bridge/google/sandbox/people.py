@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, Response, redirect, render_template, request, url_for
 
@@ -18,15 +18,12 @@ from lms_bridge.i18n import LANGUAGES, use_locale
 
 from .auth import PROJECT_ID, SCOPE_PREFIX, USER_GRANT_SCOPES, Principal
 from .classroom import add_attachments, do_turn_in, find_course, sync_submissions
-from .common import Ctx, ensure_user, profile, user_id
-from .drive import create_file
+from .common import Ctx, World, ensure_user, profile, user_id
 from .errors import ApiError, bad_request
+from .files import create_file
 from .forms import questions, submit_response
 from .sheets import col_letters, grid_rows
 from .texts import translate
-
-if TYPE_CHECKING:
-    from .server import Sandbox
 
 HIDDEN_KINDS = {"token", "refresh", "meta", "user_email"}
 
@@ -39,14 +36,14 @@ def _lang() -> str:
     return best or "kk"
 
 
-def _actor_ctx(sandbox: Sandbox, email: str) -> Ctx:
+def _actor_ctx(sandbox: World, email: str) -> Ctx:
     principal = Principal(email=email.lower(), scopes=frozenset(USER_GRANT_SCOPES), delegated=False,
                           project=PROJECT_ID)
     return Ctx(sandbox=sandbox, method=None, principal=principal, params={}, body={},
                base_url=request.host_url.rstrip("/") + request.script_root)
 
 
-def _run(sandbox: Sandbox, email: str, fn: Callable[[Ctx], Any]) -> Any:
+def _run(sandbox: World, email: str, fn: Callable[[Ctx], Any]) -> Any:
     ctx = _actor_ctx(sandbox, email)
     with sandbox.store.transaction():
         result = fn(ctx)
@@ -70,12 +67,12 @@ def _payload() -> dict[str, Any]:
     return data
 
 
-def form_accounts(sandbox: Sandbox, form_id: str) -> list[str]:
+def form_accounts(sandbox: World, form_id: str) -> list[str]:
     file = sandbox.store.get("file", form_id) or {}
     return sorted({p["emailAddress"] for p in file.get("permissions", []) if p.get("emailAddress")})
 
 
-def register_people(app: Flask, sandbox: Sandbox) -> None:
+def register_people(app: Flask, sandbox: World) -> None:
     def render(template: str, **ctx: Any) -> str:
         lang = _lang()
         with use_locale(lang):

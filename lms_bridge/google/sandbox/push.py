@@ -15,6 +15,8 @@ from typing import Any
 
 import requests
 
+from .common import rfc3339
+
 log = logging.getLogger(__name__)
 
 ACK_STATUSES = {102, 200, 201, 202, 204}
@@ -74,8 +76,6 @@ class Pusher:
             self._thread.join(timeout=5)
 
     def body(self, msg: Message) -> dict[str, Any]:
-        from .common import rfc3339
-
         publish_time = rfc3339(msg.publish_time or self.clock())
         return {"message": {"data": base64.b64encode(msg.data).decode(), "attributes": msg.attributes,
                             "messageId": msg.message_id, "message_id": msg.message_id,

@@ -28,6 +28,7 @@ from .common import Ctx, apply_fields, parse_fields
 from .discovery import SERVICES, load_service, match, validate_body, validate_params
 from .errors import ApiError, bad_request
 from .limits import Faults, Limiter, injected_429, injected_500
+from .people import register_people
 from .push import Message, Pusher
 from .state import Store
 
@@ -283,8 +284,6 @@ def create_app(state_dir: Path, *, push_endpoint: str | None = None, request_log
     is rewritten on the first request.  ``faults``: rate_429, rate_500, rate_timeout, latency_ms,
     timeout_seconds, seed, quotas (False disables the per-user quotas).
     """
-    from .people import register_people
-
     sandbox = Sandbox(Path(state_dir), push_endpoint=push_endpoint, request_log=request_log, faults=faults,
                       clock=clock, base_url=base_url, push_audience=push_audience,
                       push_service_account=push_service_account, oauth_user=oauth_user, admins=admins,

@@ -8,8 +8,8 @@ import secrets
 from typing import Any
 
 from .common import Ctx, Handler, token_id
-from .drive import SHEET_MIME, create_file, role_of
 from .errors import ApiError, bad_request
+from .files import SHEET_MIME, create_file, role_of
 
 HANDLERS: dict[str, Handler] = {}
 

@@ -1,0 +1,234 @@
+"""The companion plugin's functions (local_lmsbridge_*), as ``local_lmsbridge/`` implements them."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from lms_bridge.moodle.sandbox.base import SandboxBase
+from lms_bridge.moodle.sandbox.errors import EXC_MOODLE, MoodleException, invalid_parameter
+from lms_bridge.moodle.sandbox.world import _new_assign, _new_qcat, _new_quiz, _next
+
+
+class PluginFunctions(SandboxBase):
+    def _plugin_course(self, state: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+        c = state["courses"].get(str(p["courseid"])) if p["courseid"] else next(
+            (
+                c
+                for c in state["courses"].values()
+                if p["courseidnumber"] and c.get("idnumber") == p["courseidnumber"]
+            ),
+            None,
+        )
+        if c is None:
+            raise MoodleException(EXC_MOODLE, "coursenotfound",
+                                  f"No course with id {p['courseid']} or idnumber \"{p['courseidnumber']}\".")
+        return c
+
+    def fn_local_lmsbridge_setup_tickets(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        course = self._plugin_course(state, p)
+        numbers = [t["number"] for t in p["tickets"]]
+        for n in numbers:
+            if numbers.count(n) > 1:
+                raise MoodleException(EXC_MOODLE, "duplicateticket", f"Ticket number {n} appears more than once.")
+        if not p["tickets"]:
+            raise invalid_parameter("tickets => the ticket bank is empty")
+        quiz = next(
+            (
+                q
+                for q in state["quizzes"].values()
+                if q["course"] == course["id"]
+                and state["cms"][str(q["coursemodule"])].get("idnumber") == p["quizidnumber"]
+            ),
+            None,
+        )
+        quizcreated = quiz is None
+        if quiz is None:
+            quiz = _new_quiz(state, course["id"], p["quizname"] or "Ticket", timelimit=p["timelimit"])
+            state["cms"][str(quiz["coursemodule"])]["idnumber"] = p["quizidnumber"]
+        ctx = state["cms"][str(quiz["coursemodule"])]["contextid"]
+        cat = next(
+            (
+                c
+                for c in state["qcats"].values()
+                if c["contextid"] == ctx and c.get("idnumber") == "lmsbridge-tickets"
+            ),
+            None,
+        )
+        categorycreated = cat is None
+        if cat is None:
+            cat = _new_qcat(state, "Tickets", ctx, idnumber="lmsbridge-tickets")
+        out_tickets = []
+        wanted = {t["number"] for t in p["tickets"]}
+        for t in p["tickets"]:
+            idnumber = f"ticket-{t['number']}"
+            text = "<ol>" + "".join(f"<li>{html.escape(x)}</li>" for x in t["questions"]) + "</ol>"
+            name = t["name"] or f"Ticket {t['number']}"
+            q = next(
+                (
+                    q
+                    for q in state["questions"].values()
+                    if q["category"] == cat["id"] and q["idnumber"] == idnumber
+                ),
+                None,
+            )
+            if q is None:
+                qid = _next(state, "question")
+                q = {
+                    "id": qid,
+                    "category": cat["id"],
+                    "idnumber": idnumber,
+                    "name": name,
+                    "qtype": "essay",
+                    "questiontext": text,
+                    "hidden": 0,
+                    "entry": qid,
+                }
+                state["questions"][str(qid)] = q
+                status = "created"
+            elif (q["name"], q["questiontext"], q.get("hidden", 0)) != (name, text, 0):
+                # A changed ticket is a new version of the same question bank entry.
+                qid = _next(state, "question")
+                q.update(hidden=1, idnumber=f"{idnumber}#v{q['id']}")
+                q = {**q, "id": qid, "name": name, "questiontext": text, "hidden": 0, "idnumber": idnumber}
+                state["questions"][str(qid)] = q
+                status = "updated"
+            else:
+                status = "unchanged"
+            out_tickets.append(
+                {
+                    "number": t["number"],
+                    "idnumber": idnumber,
+                    "questionid": q["id"],
+                    "questionbankentryid": q.get("entry", q["id"]),
+                    "status": status,
+                }
+            )
+        for q in state["questions"].values():
+            m = re.fullmatch(r"ticket-(\d+)", q.get("idnumber") or "")
+            if q["category"] == cat["id"] and m and int(m.group(1)) not in wanted and not q.get("hidden"):
+                q["hidden"] = 1
+                out_tickets.append(
+                    {
+                        "number": int(m.group(1)),
+                        "idnumber": q["idnumber"],
+                        "questionid": q["id"],
+                        "questionbankentryid": q.get("entry", q["id"]),
+                        "status": "hidden",
+                    }
+                )
+        slot = next(
+            (s for s in quiz["slots"] if s["type"] == "random" and s["categoryid"] == cat["id"]), None
+        )
+        slotcreated = slot is None
+        if slot is None:
+            slot = {
+                "slot": len(quiz["slots"]) + 1,
+                "page": 1,
+                "type": "random",
+                "categoryid": cat["id"],
+                "slotid": 500 + quiz["id"] * 10 + len(quiz["slots"]),
+                "filtercondition": {
+                    "filter": {
+                        "category": {
+                            "jointype": 1,
+                            "values": [cat["id"]],
+                            "filteroptions": {"includesubcategories": False},
+                        }
+                    }
+                },
+            }
+            quiz["slots"].append(slot)
+            quiz["sumgrades"] = float(len(quiz["slots"]))
+        changed = (
+            quizcreated
+            or categorycreated
+            or slotcreated
+            or any(t["status"] != "unchanged" for t in out_tickets)
+        )
+        return {
+            "courseid": course["id"],
+            "cmid": quiz["coursemodule"],
+            "quizid": quiz["id"],
+            "quizcreated": quizcreated,
+            "categoryid": cat["id"],
+            "categorycontextid": ctx,
+            "categorycreated": categorycreated,
+            "slotid": slot.get("slotid", slot["slot"]),
+            "slot": slot["slot"],
+            "slotcreated": slotcreated,
+            "changed": changed,
+            "tickets": out_tickets,
+        }
+
+    def fn_local_lmsbridge_get_drawn_tickets(
+        self, state: dict[str, Any], p: dict[str, Any], base: str
+    ) -> Any:
+        quiz = self._quiz(state, p["quizid"])
+        out = []
+        for a in sorted(state["attempts"].values(), key=lambda a: a["id"]):
+            if a["quiz"] != quiz["id"] or (p["userid"] and a["userid"] != p["userid"]):
+                continue
+            q = state["questions"].get(str(a.get("questionid")), {})
+            m = re.fullmatch(r"ticket-(\d+)", q.get("idnumber") or "")
+            out.append(
+                {
+                    "attemptid": a["id"],
+                    "userid": a["userid"],
+                    "attempt": a["attempt"],
+                    "state": a["state"],
+                    "preview": False,
+                    "timestart": a["timestart"],
+                    "timefinish": a["timefinish"],
+                    "ticketnumber": int(m.group(1)) if m else 0,
+                    "ticketidnumber": q.get("idnumber") or "" if m else "",
+                    "questionid": q.get("id", 0),
+                }
+            )
+        return {"quizid": quiz["id"], "cmid": quiz["coursemodule"], "attempts": out}
+
+    def fn_local_lmsbridge_ensure_result_assignment(
+        self, state: dict[str, Any], p: dict[str, Any], base: str
+    ) -> Any:
+        course = self._plugin_course(state, p)
+        a = next(
+            (
+                a
+                for a in state["assigns"].values()
+                if a["course"] == course["id"]
+                and state["cms"][str(a["cmid"])].get("idnumber") == p["idnumber"]
+            ),
+            None,
+        )
+        created = a is None
+        if a is None:
+            a = _new_assign(
+                state,
+                course["id"],
+                p["name"] or "Commission result",
+                nosubmissions=1,
+                grade=p["grademax"],
+                markingworkflow=int(p["markingworkflow"]),
+            )
+            state["cms"][str(a["cmid"])]["idnumber"] = p["idnumber"]
+        key = f"{course['id']}:{a['cmid']}:0"
+        if key not in state["gradeitems"]:
+            state["gradeitems"][key] = {
+                "id": _next(state, "gradeitem"),
+                "courseid": course["id"],
+                "cmid": a["cmid"],
+                "itemname": a["name"],
+                "grademax": float(a["grade"]),
+                "grademin": 0.0,
+                "locked": 0,
+            }
+        return {
+            "courseid": course["id"],
+            "cmid": a["cmid"],
+            "assignid": a["id"],
+            "created": created,
+            "grademax": float(a["grade"]),
+            "gradeitemid": state["gradeitems"][key]["id"],
+            "markingworkflow": bool(a.get("markingworkflow")),
+        }

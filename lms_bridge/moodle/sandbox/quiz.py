@@ -1,0 +1,149 @@
+"""The ticket quiz: mod_quiz_* (random questions, overrides, attempts)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lms_bridge.moodle.sandbox.base import SandboxBase
+from lms_bridge.moodle.sandbox.errors import EXC_MISSING, EXC_MOODLE, MoodleException, invalid_parameter, missing_record
+from lms_bridge.moodle.sandbox.shapes import _attempt_out, _quiz_out
+from lms_bridge.moodle.sandbox.world import _new_qcat, _next
+
+
+class QuizFunctions(SandboxBase):
+    def fn_mod_quiz_get_quizzes_by_courses(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        ids = set(p["courseids"]) or {int(c) for c in state["courses"]}
+        warnings = [
+            {
+                "item": "course",
+                "itemid": c,
+                "warningcode": "1",
+                "message": "No access rights in course context",
+            }
+            for c in ids
+            if str(c) not in state["courses"]
+        ]
+        quizzes = [_quiz_out(q) for q in state["quizzes"].values() if q["course"] in ids]
+        return {"quizzes": quizzes, "warnings": warnings}
+
+    def fn_mod_quiz_add_random_questions(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        cm = state["cms"].get(str(p["cmid"]))
+        if cm is None or cm["modname"] != "quiz":
+            raise MoodleException(EXC_MISSING, "invalidcoursemodule", "Invalid course module ID")
+        quiz = state["quizzes"][str(cm["instance"])]
+        if p["newcategory"]:
+            # category_manager::add_category: parentcategory is "parentid,contextid".
+            parent, _, ctx = str(p["parentcategory"]).partition(",")
+            known = {c["contextid"] for c in state["courses"].values()} | {
+                c["contextid"] for c in state["cms"].values()
+            }
+            if not ctx.isdigit() or int(ctx) not in known:
+                raise missing_record("context")
+            catid = _new_qcat(state, p["newcategory"], int(ctx), int(parent or 0))["id"]
+            fc: dict[str, Any] = {
+                "filter": {
+                    "category": {
+                        "jointype": 1,
+                        "values": [catid],
+                        "filteroptions": {"includesubcategories": False},
+                    }
+                }
+            }
+        else:
+            try:
+                fc = json.loads(p["filtercondition"]) if p["filtercondition"] else {}
+                catid = int(fc["filter"]["category"]["values"][0])
+            except (ValueError, KeyError, IndexError, TypeError):
+                raise MoodleException(
+                    EXC_MOODLE, "invalidfiltercondition", "Invalid filter condition"
+                ) from None
+            if str(catid) not in state["qcats"]:
+                raise missing_record("question_categories")
+        for _ in range(p["randomcount"]):
+            quiz["slots"].append(
+                {
+                    "slot": len(quiz["slots"]) + 1,
+                    "page": max(1, p["addonpage"]),
+                    "type": "random",
+                    "categoryid": catid,
+                    "filtercondition": fc,
+                }
+            )
+        quiz["sumgrades"] = float(len(quiz["slots"]))
+        return {"message": "Random questions have been added"}
+
+    def fn_mod_quiz_get_overrides(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        self._quiz(state, p["quizid"])
+        return {
+            "overrides": [
+                {
+                    k: o[k]
+                    for k in (
+                        "id",
+                        "quiz",
+                        "userid",
+                        "groupid",
+                        "timeopen",
+                        "timeclose",
+                        "timelimit",
+                        "attempts",
+                        "password",
+                    )
+                }
+                for o in state["overrides"].values()
+                if o["quiz"] == p["quizid"]
+            ]
+        }
+
+    def fn_mod_quiz_save_overrides(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        data = p["data"]
+        quiz = self._quiz(state, data["quizid"])
+        ids = []
+        for o in data["overrides"]:
+            if not o.get("userid") and not o.get("groupid"):
+                raise invalid_parameter("A user or group must be specified")
+            if o.get("userid") and o.get("groupid"):
+                raise invalid_parameter("Overrides cannot be both user and group")
+            existing = next(
+                (
+                    x
+                    for x in state["overrides"].values()
+                    if x["quiz"] == quiz["id"]
+                    and x["userid"] == o.get("userid")
+                    and x["groupid"] == o.get("groupid")
+                ),
+                None,
+            )
+            if o.get("id") is None and existing is not None:
+                raise invalid_parameter("A user override already exists for this user")
+            oid = o.get("id") or _next(state, "override")
+            prev = state["overrides"].get(str(oid), {})
+            row = {
+                "id": oid,
+                "quiz": quiz["id"],
+                "userid": o.get("userid"),
+                "groupid": o.get("groupid"),
+                **{
+                    k: o.get(k, prev.get(k))
+                    for k in ("timeopen", "timeclose", "timelimit", "attempts", "password")
+                },
+            }
+            state["overrides"][str(oid)] = row
+            ids.append(oid)
+        return {"ids": ids}
+
+    def fn_mod_quiz_get_user_attempts(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        self._quiz(state, p["quizid"])
+        if p["status"] not in ("all", "finished", "unfinished"):
+            raise invalid_parameter("Invalid status value")
+        userid = p["userid"] or 2
+        out = []
+        for a in state["attempts"].values():
+            if a["quiz"] != p["quizid"] or a["userid"] != userid:
+                continue
+            finished = a["state"] in ("finished", "abandoned")
+            if (p["status"] == "finished" and not finished) or (p["status"] == "unfinished" and finished):
+                continue
+            out.append(_attempt_out(a))
+        return {"attempts": out, "warnings": []}

@@ -1,0 +1,55 @@
+"""The periodic renewal of Forms watches and Classroom registrations, which bring responses and
+submissions back as push notifications."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from huey import crontab
+from sqlalchemy import select
+
+from lms_bridge.backends import backends
+from lms_bridge.jobs.queue import JobQueue, periodic_job
+from lms_bridge.store.models import ExamSession, JournalEntry
+from lms_bridge.store.repo import journal_entry
+
+logger = logging.getLogger(__name__)
+
+
+@periodic_job(crontab(minute="17", hour="*/6"), name="results.renew_watches")
+def renew_watches(queue: JobQueue) -> None:
+    """Renew Forms watches and Classroom registrations before their 7 days run out."""
+    from lms_bridge.google.steps import RENEW_MARGIN
+
+    now = datetime.now(UTC)
+    with queue.sessions() as db:
+        entries = list(db.scalars(select(JournalEntry).join(ExamSession).where(
+            ExamSession.status != "sealed",
+            JournalEntry.key.startswith("forms.watch:") | (JournalEntry.key == "classroom.registration"))))
+    google = backends(queue).google
+    for entry in entries:
+        expiry = entry.data.get("expireTime") or entry.data.get("expiryTime") or ""
+        try:
+            due = not expiry or datetime.fromisoformat(expiry.replace("Z", "+00:00")) - now < RENEW_MARGIN
+        except ValueError:
+            due = True
+        if not due:
+            continue
+        try:
+            with queue.transaction() as db:
+                row = db.get(JournalEntry, entry.id)
+                assert row is not None
+                if row.key == "classroom.registration":
+                    course = journal_entry(db, row.session_id, "classroom.course")
+                    if course is None:
+                        continue
+                    got = google.renew_registration(course.external_id)
+                    row.external_id = str(got.get("registrationId", row.external_id))
+                    row.data = {**row.data, "expiryTime": got.get("expiryTime", "")}
+                else:
+                    watch = google.renew_watch(str(row.data.get("formId")), row.external_id)
+                    row.external_id = watch.watch_id
+                    row.data = {**row.data, "expireTime": watch.expire_time}
+        except Exception:
+            logger.exception("renewing %s failed; the next run tries again", entry.key)
