@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from lms_bridge.admin.auth import throttle_storage
 from lms_bridge.config import ConfigError, Settings, load_settings
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
@@ -97,8 +98,6 @@ def examine(settings: Settings) -> Report:
     report.show(_("Session-cookie key"), _("set") if settings.secret_key
                 else _("not set (generated once in the data dir)"))
     report.show(_("Trusted proxies"), str(settings.trusted_proxies))
-    from lms_bridge.admin.auth import throttle_storage
-
     counters = throttle_storage(settings)
     report.show(_("Sign-in counters"), _("the store (shared by every process)") if counters.startswith("store+")
                 else masked_url(counters))

@@ -45,7 +45,8 @@ def test_the_longest_accepted_texts_fit_postgresql_columns(pg_engine: Engine) ->
 
 def test_one_character_more_is_refused_on_the_upload_page(pg_engine: Engine, tmp_path: Path) -> None:
     settings = load_settings(environ={}, data_dir=str(tmp_path), default_language="en",
-                             database_url=pg_engine.url.render_as_string(hide_password=False))
+                             database_url=pg_engine.url.render_as_string(hide_password=False),
+                             google={"mode": "sandbox"}, moodle={"mode": "sandbox"})
     app = create_app(settings, testing=True)
     app.config["WTF_CSRF_ENABLED"] = False
     try:
