@@ -6,6 +6,14 @@ thing up outside (``find``) and only then creates it (``create``).  The journal 
 after the outside call returns, so a crash loses at most the one object in flight, and that one is
 found again by ``find`` on the rerun.  Hence a rerun resumes, skips what is done and makes no
 duplicates, and a second run over a finished session reports ``created == 0``.
+
+The journal is never overwritten behind a step's back.  A step may replace an entry's external id
+only after reading that entry in this run, and only if nobody changed it since (the UPDATE is
+conditional on the id it read): a renewal that yields a new watch id does so.  An entry that
+another run wrote in between, with a different id, fails the step in plain words and is left as it
+was.  Every journal write also passes the run's *fence* (its lease, see
+:mod:`lms_bridge.provisioning.lease`) in the same transaction, so a run that lost its lease cannot
+write anything more.
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain.session import SessionSpec
+from lms_bridge.i18n import gettext as _
+from lms_bridge.provisioning.lease import LeaseLost
 from lms_bridge.store.models import ExamSession, JournalEntry, ProvisioningRun, ProvisioningStepRun
 
 logger = logging.getLogger(__name__)
@@ -64,12 +75,17 @@ class StepFailed(Exception):
         self.retryable = retryable
 
 
+Fence = Callable[[Session], None]
+
+_UNSEEN = object()  # a key this run has not read: it may be added, never changed
+
+
 class StepContext:
     """What a step gets: the session, the store, the journal, the clients and the counters."""
 
     def __init__(self, db: Session, session: ExamSession, spec: SessionSpec, backends: Any,
                  api_calls: ApiCalls, step_run: ProvisioningStepRun | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), fence: Fence | None = None) -> None:
         self.db = db
         self.session = session
         self.spec = spec
@@ -77,37 +93,92 @@ class StepContext:
         self.api_calls = api_calls
         self.step_run = step_run
         self.now = now
+        self.fence = fence
         self.created = 0
         self.reused = 0
         self._step_name = step_run.name if step_run is not None else ""
+        # The external id this run read for each key (None: read as absent): what it may replace.
+        self._seen: dict[str, str | None] = {}
 
     # -- the journal -------------------------------------------------------------------------------
-    def journaled(self, key: str) -> JournalEntry | None:
+    def _lookup(self, key: str) -> JournalEntry | None:
+        # populate_existing: another process may have written the row since this session loaded it.
         return self.db.scalar(select(JournalEntry).where(
-            JournalEntry.session_id == self.session.id, JournalEntry.key == key))
+            JournalEntry.session_id == self.session.id, JournalEntry.key == key)
+            .execution_options(populate_existing=True))
+
+    def journaled(self, key: str) -> JournalEntry | None:
+        entry = self._lookup(key)
+        self._seen[key] = entry.external_id if entry is not None else None
+        return entry
 
     def journal_prefix(self, prefix: str) -> list[JournalEntry]:
-        return list(self.db.scalars(select(JournalEntry).where(
+        entries = list(self.db.scalars(select(JournalEntry).where(
             JournalEntry.session_id == self.session.id,
-            JournalEntry.key.startswith(prefix, autoescape=True))))
+            JournalEntry.key.startswith(prefix, autoescape=True)).execution_options(populate_existing=True)))
+        for entry in entries:
+            self._seen[entry.key] = entry.external_id
+        return entries
+
+    def commit(self) -> None:
+        """Commit this step's writes, only while the run still holds its lease."""
+        if self.fence is not None:
+            self.fence(self.db)
+        self.db.commit()
+
+    def _conflict(self, key: str, recorded: str, got: str) -> StepFailed:
+        self.db.rollback()
+        logger.error("journal conflict on %s: recorded %s, this run got %s", key, recorded, got)
+        return StepFailed(_("The journal already records %(key)s as %(recorded)s, written by another run, "
+                            "but this run got %(got)s. Nothing was overwritten; check %(got)s in the service "
+                            "(it may be a duplicate to delete) and run the provisioning again.",
+                            key=key, recorded=recorded, got=got), retryable=False)
+
+    def _write(self, key: str, made: Made, *, merge: bool) -> JournalEntry:
+        """Insert or update ``key``; never replace an external id this run did not read (see the module
+        docstring), and commit at once, fenced."""
+        seen = self._seen.get(key, _UNSEEN)
+        for _attempt in range(2):
+            current = self._lookup(key)
+            if current is None:
+                entry = JournalEntry(session_id=self.session.id, step=self._step_name, key=key,
+                                     external_id=made.external_id, data=dict(made.data))
+                self.db.add(entry)
+                try:
+                    self.commit()
+                except IntegrityError:  # another run journaled the key between the lookup and now
+                    self.db.rollback()
+                    self._progress()  # the rollback dropped the step's counters too
+                    continue
+                self._seen[key] = made.external_id
+                return entry
+            if current.external_id != made.external_id and seen != current.external_id:
+                raise self._conflict(key, current.external_id, made.external_id)
+            data = {**current.data, **made.data} if merge else dict(made.data)
+            # Conditional on the id just read: a concurrent replacement makes it match nothing.
+            changed = self.db.execute(update(JournalEntry).where(
+                JournalEntry.id == current.id, JournalEntry.external_id == current.external_id,
+            ).values(external_id=made.external_id, data=data))
+            if changed.rowcount != 1:  # type: ignore[attr-defined]
+                fresh = self._lookup(key)
+                raise self._conflict(key, fresh.external_id if fresh is not None else "-", made.external_id)
+            self.commit()
+            self.db.refresh(current)
+            self._seen[key] = made.external_id
+            return current
+        fresh = self._lookup(key)
+        if fresh is not None and fresh.external_id == made.external_id:
+            return fresh
+        raise self._conflict(key, fresh.external_id if fresh is not None else "-", made.external_id)
 
     def record(self, key: str, made: Made, *, created: bool) -> JournalEntry:
         """Journal an outside object and commit at once (see the module docstring for why)."""
-        entry = self.journaled(key)
-        if entry is None:
-            entry = JournalEntry(session_id=self.session.id, step=self._step_name, key=key,
-                                 external_id=made.external_id, data=dict(made.data))
-            self.db.add(entry)
-        else:
-            entry.external_id = made.external_id
-            entry.data = {**entry.data, **made.data}
         if created:
             self.created += 1
         else:
             self.reused += 1
-        self._progress()
-        self.db.commit()
-        return entry
+        self._progress()  # committed with the entry
+        return self._write(key, made, merge=True)
 
     def ensure(self, key: str, create: Callable[[], Made], find: Callable[[], Made | None] | None = None,
                ) -> JournalEntry:
@@ -124,22 +195,17 @@ class StepContext:
 
     def remember(self, key: str, made: Made) -> JournalEntry:
         """Journal a fact of our own (not an outside object): counted neither created nor reused."""
-        entry = self.journaled(key)
-        if entry is None:
-            entry = JournalEntry(session_id=self.session.id, step=self._step_name, key=key,
-                                 external_id=made.external_id, data=dict(made.data))
-            self.db.add(entry)
-        else:
-            entry.external_id, entry.data = made.external_id, dict(made.data)
-        self.db.commit()
-        return entry
+        return self._write(key, made, merge=False)
 
     def update_data(self, key: str, **data: Any) -> None:
-        entry = self.journaled(key)
+        """Add to an entry's data; it must still hold the external id this run read for it."""
+        entry = self._lookup(key)
         if entry is None:
             raise KeyError(key)
-        entry.data = {**entry.data, **data}
-        self.db.commit()
+        seen = self._seen.get(key, entry.external_id)
+        if seen != entry.external_id:
+            raise self._conflict(key, entry.external_id, str(seen))
+        self._write(key, Made(entry.external_id, data), merge=True)
 
     def _progress(self) -> None:
         if self.step_run is not None:
@@ -191,20 +257,30 @@ def start_run(db: Session, session: ExamSession, plan: Sequence[Step], trigger: 
 
 
 def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: SessionSpec, backends: Any,
-                api_calls: ApiCalls | None = None) -> ProvisioningRun:
+                api_calls: ApiCalls | None = None, fence: Fence | None = None) -> ProvisioningRun:
     """Run every step of ``plan`` in order, recording progress; stop at the first failure.
 
     Steps already done in an earlier run are not skipped wholesale: each one is cheap to replay
     because its items are journaled, and replaying lets a step pick up items added by a re-import
     (a student admitted late gets a form on the next run).
+
+    ``fence`` (the run's lease) is checked with every commit; when the lease was taken over it
+    raises :class:`~lms_bridge.provisioning.lease.LeaseLost` and this run writes nothing more (the
+    process that took over has marked it interrupted).
     """
     api_calls = api_calls or ApiCalls()
     session = db.get(ExamSession, run.session_id)
     assert session is not None
+
+    def commit() -> None:
+        if fence is not None:
+            fence(db)
+        db.commit()
+
     by_name = {s.name: s for s in run.steps}
     started = time.monotonic()
     run.status, run.started_at, run.error = "running", datetime.now(UTC), ""
-    db.commit()
+    commit()
     failed = False
     for step in plan:
         row = by_name.get(step.name)
@@ -215,10 +291,13 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
             row.status = "skipped"
             continue
         row.status, row.started_at, row.error = "running", datetime.now(UTC), ""
-        db.commit()
-        ctx = StepContext(db, session, spec, backends, api_calls, row)
+        commit()
+        ctx = StepContext(db, session, spec, backends, api_calls, row, fence=fence)
         try:
             step.run(ctx)
+        except LeaseLost:
+            db.rollback()
+            raise
         except StepFailed as exc:
             db.rollback()
             row.status, row.error = "failed", exc.message
@@ -232,7 +311,7 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
             row.status = "done"
         row.created, row.reused, row.finished_at = ctx.created, ctx.reused, datetime.now(UTC)
         run.api_calls = api_calls.snapshot()
-        db.commit()
+        commit()
     run.created = sum(s.created for s in run.steps)
     run.reused = sum(s.reused for s in run.steps)
     run.status = "failed" if failed else "succeeded"
@@ -241,7 +320,7 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
     run.api_calls = api_calls.snapshot()
     if not failed and session.status == "imported":
         session.status = "provisioned"
-    db.commit()
+    commit()
     logger.info("provisioning run %s for %s %s in %.1fs", run.id, session.code, run.status,
                 time.monotonic() - started)
     return run
