@@ -1,0 +1,178 @@
+"""Two provisioning runs of one session started together — two ``lms-bridge provision`` processes, or
+one and the admin page's run — against one served Google and Moodle sandbox: exactly one form per
+student, a journal that matches the sandbox's state, and the refused run says why."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from lms_bridge import sandbox
+from lms_bridge.admin.auth import create_user
+from lms_bridge.app import create_app, state
+from lms_bridge.config import Settings, load_settings
+from lms_bridge.google.steps import P_SESSION, P_STUDENT
+from lms_bridge.jobs import queue as jobqueue
+from lms_bridge.sessionfile import load_session
+from lms_bridge.store import repo
+from lms_bridge.store.db import make_engine, make_sessionmaker, transaction
+from lms_bridge.store.models import JournalEntry, ProvisioningLease, ProvisioningRun
+from lms_bridge.store.schema import ensure_schema
+
+SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample-session.yaml"
+SPEC = load_session(SAMPLE)
+BUSY_EXIT = 3
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A sandbox served on loopback (a little latency per Google call, so that runs overlap) and a
+    data dir whose store is at the migration head before any process starts."""
+    data = tmp_path / "data"
+    settings = load_settings(environ={}, data_dir=str(data))
+    engine = make_engine(settings.effective_database_url)
+    ensure_schema(engine)
+    engine.dispose()
+    url, stop = sandbox.start_server(factory=lambda base: sandbox.create_app_for(
+        settings, base_url=base, faults={"latency_ms": 20}))
+    yield url, data
+    stop()
+
+
+def _env(url: str, data: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMS_BRIDGE_")}
+    env.update(LMS_BRIDGE_DATA_DIR=str(data), LMS_BRIDGE_SANDBOX_URL=url, LMS_BRIDGE_LANGUAGE="en",
+               LMS_BRIDGE_QUEUE_URL="", LMS_BRIDGE_RUN_HEARTBEAT_SECONDS="1")
+    return env
+
+
+def _cli(url: str, data: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "lms_bridge", "provision", str(SAMPLE), "--json"],
+                            env=_env(url, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _store(data: Path) -> Any:
+    settings = load_settings(environ={}, data_dir=str(data))
+    return make_sessionmaker(make_engine(settings.effective_database_url))
+
+
+def assert_one_form_per_student_and_journal_matches(url: str, data: Path) -> None:
+    with urllib.request.urlopen(url + "/google/_actor/state") as res:
+        world = json.load(res)
+    admitted = {s.id for s in SPEC.admitted}
+    forms = {f["formId"]: f for f in world.get("form", [])}
+    assert len(forms) == len(admitted), "a duplicate (or missing) voting form"
+    tags = {f["id"]: f.get("appProperties", {}) for f in world.get("file", []) if f["id"] in forms}
+    assert sorted(t.get(P_STUDENT) for t in tags.values()) == sorted(admitted)
+    assert {t.get(P_SESSION) for t in tags.values()} == {SPEC.code}
+    sessions = _store(data)
+    with sessions() as db:
+        journal = {e.key: e for e in db.scalars(select(JournalEntry).where(JournalEntry.key.startswith("forms.form:")))}
+    assert {k.removeprefix("forms.form:") for k in journal} == admitted
+    assert {e.external_id for e in journal.values()} == set(forms)
+    for entry in journal.values():
+        assert entry.data.get("stage") == "published"
+        assert forms[entry.external_id]["publishSettings"]["publishState"]["isPublished"] is True
+        assert tags[entry.external_id][P_STUDENT] == entry.key.removeprefix("forms.form:")
+
+
+def _wait_for_lease(data: Path, trigger: str, seconds: float = 60) -> ProvisioningLease:
+    sessions = _store(data)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with sessions() as db:
+            lease = db.get(ProvisioningLease, SPEC.code)
+            if lease is not None and lease.token and lease.trigger == trigger:
+                return lease
+        time.sleep(0.05)
+    raise AssertionError(f"nobody took the lease as {trigger}")
+
+
+def test_two_provision_commands_started_together_make_one_form_per_student(
+        served: tuple[str, Path]) -> None:
+    url, data = served
+    first, second = _cli(url, data), _cli(url, data)
+    results = [(p.wait(timeout=240), *p.communicate()) for p in (first, second)]
+    codes = sorted(code for code, _out, _err in results)
+    assert codes == [0, BUSY_EXIT], results
+    _code, out, err = next(r for r in results if r[0] == BUSY_EXIT)
+    assert f"Provisioning of session {SPEC.code} is already under way (started from the command line" in err
+    assert "(process " in err
+    assert "Traceback" not in err + out
+    assert out == ""  # refused before importing or making anything
+    _code, out, _err = next(r for r in results if r[0] == 0)
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "succeeded"
+    assert_one_form_per_student_and_journal_matches(url, data)
+
+
+@pytest.fixture
+def page(served: tuple[str, Path]) -> Iterator[tuple[Flask, FlaskClient]]:
+    url, data = served
+    settings: Settings = load_settings(environ={}, data_dir=str(data), sandbox_url=url, queue_url="memory://",
+                                       default_language="en", run_heartbeat_seconds=1)
+    app = create_app(settings, testing=True)
+    app.config["WTF_CSRF_ENABLED"] = False
+    jobqueue.configure(settings, engine=state(app).engine)  # the immediate queue: the run is the request's
+    with transaction(state(app).sessionmaker) as db:
+        create_user(db, "secretary", "correct horse battery", language="en")
+        repo.import_session(db, SPEC, source_name=SAMPLE.name, actor="test")
+    client = app.test_client()
+    assert client.post("/login", data={"username": "secretary",
+                                       "password": "correct horse battery"}).status_code == 302
+    yield app, client
+    jobqueue.reset()
+    state(app).engine.dispose()
+
+
+def test_the_page_and_the_command_line_started_together_make_one_form_per_student(
+        served: tuple[str, Path], page: tuple[Flask, FlaskClient]) -> None:
+    url, data = served
+    app, client = page
+    # 1. Started together: the command's process starts while the page's run (in the worker) is
+    #    under way; the command is refused, naming the page's run.
+    cli = _cli(url, data)
+    answers: list[int] = []
+    clicked = threading.Thread(target=lambda: answers.append(
+        client.post(f"/sessions/{SPEC.code}/provision").status_code))
+    clicked.start()
+    code = cli.wait(timeout=240)
+    out, err = cli.communicate()
+    clicked.join(timeout=240)
+    assert answers == [302]
+    with state(app).sessionmaker() as db:
+        [page_run] = db.scalars(select(ProvisioningRun)).all()
+        assert (page_run.trigger, page_run.status) == ("admin", "succeeded")
+    assert code == BUSY_EXIT, out + err
+    assert f"is already under way (run {page_run.id}, started from the admin page on " in err
+    assert_one_form_per_student_and_journal_matches(url, data)
+
+    # 2. The command first: a click while it runs is refused on the page, naming the command.
+    cli = _cli(url, data)
+    _wait_for_lease(data, "cli")
+    res = client.post(f"/sessions/{SPEC.code}/provision", follow_redirects=True)
+    html = res.get_data(as_text=True)
+    assert res.status_code == 200
+    assert f"Provisioning of session {SPEC.code} is already under way" in html
+    assert "started from the command line on" in html
+    code = cli.wait(timeout=240)
+    out, err = cli.communicate()
+    assert code == 0, out + err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert (summary["status"], summary["created"]) == ("succeeded", 0)
+    with state(app).sessionmaker() as db:
+        runs = db.scalars(select(ProvisioningRun).order_by(ProvisioningRun.id)).all()
+        assert [(r.trigger, r.status) for r in runs] == [("admin", "succeeded"), ("cli", "succeeded")]
+    assert_one_form_per_student_and_journal_matches(url, data)
