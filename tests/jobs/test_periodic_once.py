@@ -24,7 +24,7 @@ def once_per_tick(queue: JobQueue) -> None:
         db.add(AuditEvent(actor="test", action=JOB))
 
 
-def schedule_and_run(workers: list[JobQueue], moments: list[datetime]) -> int:
+def schedule_and_run(workers: list[JobQueue], moments: list[datetime], job: str = JOB) -> int:
     """Each worker's scheduler looks at the periodic jobs at its own moment (as their minute loops
     do, unsynchronised), then the queue is drained; returns how many times the job ran."""
     for worker, moment in zip(workers, moments, strict=True):
@@ -32,7 +32,7 @@ def schedule_and_run(workers: list[JobQueue], moments: list[datetime]) -> int:
     ran = 0
     for task in workers[0].huey.pending():
         workers[0].huey.dequeue()
-        if task.name == JOB:
+        if task.name == job:
             workers[0].huey.execute(task)
             ran += 1
     return ran

@@ -176,3 +176,81 @@ def test_the_page_and_the_command_line_started_together_make_one_form_per_studen
         runs = db.scalars(select(ProvisioningRun).order_by(ProvisioningRun.id)).all()
         assert [(r.trigger, r.status) for r in runs] == [("admin", "succeeded"), ("cli", "succeeded")]
     assert_one_form_per_student_and_journal_matches(url, data)
+
+
+def test_a_worker_killed_mid_run_leaves_a_run_that_is_retried_at_once(served: tuple[str, Path]) -> None:
+    """kill -9 of the worker running the page's run: the run shows as running while the lease's last
+    heartbeat is fresh, then as interrupted; Retry then takes over without waiting, and finishes."""
+    from lms_bridge.provisioning import service
+
+    url, data = served
+    env = {**_env(url, data), "LMS_BRIDGE_RUN_HEARTBEAT_SECONDS": "0.5",
+           "LMS_BRIDGE_RUN_LEASE_TIMEOUT_SECONDS": "3"}
+    settings = load_settings(environ=env)
+    engine = make_engine(settings.effective_database_url)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as db:
+        repo.import_session(db, SPEC, source_name=SAMPLE.name, actor="test")
+    jobqueue.configure(settings, engine=engine)
+
+    def worker() -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "lms_bridge", "worker", "--workers", "1", "--no-periodic"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+
+    def watches() -> int:
+        with sessions() as db:
+            return len(db.scalars(select(JournalEntry.id).where(JournalEntry.key.startswith("forms.watch:"))).all())
+
+    def shown(run_id: int) -> str:
+        with sessions() as db:
+            run = db.get(ProvisioningRun, run_id)
+            assert run is not None
+            return service.run_state(db, run, settings).status
+
+    doomed = worker()
+    try:
+        run = service.provision(settings, SPEC.code, sessions=sessions)
+        deadline = time.monotonic() + 120
+        while watches() == 0 and time.monotonic() < deadline:  # the forms are done, the watches under way
+            time.sleep(0.02)
+        doomed.kill()  # SIGKILL: no finally, no release
+        doomed.wait(timeout=30)
+        killed_at = time.monotonic()
+        with sessions() as db:
+            stored = db.get(ProvisioningRun, run.id)
+            assert stored is not None
+            assert stored.status == "running", "the run finished before the worker was killed"
+            assert watches() < len(SPEC.admitted)
+        assert shown(run.id) == "running"  # its heartbeat is not a timeout old yet
+        with pytest.raises(service.RunRefused, match=f"run {run.id}, started from the admin page"):
+            service.provision(settings, SPEC.code, sessions=sessions)
+        while shown(run.id) != "interrupted" and time.monotonic() - killed_at < 60:
+            time.sleep(0.1)
+        assert shown(run.id) == "interrupted"
+        assert time.monotonic() - killed_at < 3 + 2  # the timeout, not 30 minutes
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+    rescuer = worker()
+    try:
+        retried = service.provision(settings, SPEC.code, sessions=sessions)  # the Retry button
+        assert retried.id != run.id
+        deadline = time.monotonic() + 120
+        status = retried.status
+        while status in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with sessions() as db:
+                current = db.get(ProvisioningRun, retried.id)
+                assert current is not None
+                status = current.status
+        assert status == "succeeded"
+        with sessions() as db:
+            old = db.get(ProvisioningRun, run.id)
+            assert old is not None
+            assert old.status == "interrupted"
+    finally:
+        rescuer.terminate()
+        rescuer.wait(timeout=30)
+        jobqueue.reset()
+        engine.dispose()
+    assert_one_form_per_student_and_journal_matches(url, data)
