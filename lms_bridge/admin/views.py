@@ -155,7 +155,10 @@ def _sessions_page(form: UploadForm, problems: list[dict[str, Any]] | None, stat
                    file_name: str = "") -> Any:
     with state().sessionmaker() as db:
         rows = queries.list_sessions(db)
-        return render_template("admin/sessions.html", rows=rows, form=form, problems=problems,
+        # A run whose process stopped beating shows as interrupted here too, not as running.
+        shown = {row.session.id: service.run_state(db, row.last_run, state().settings).status
+                 for row in rows if row.last_run is not None}
+        return render_template("admin/sessions.html", rows=rows, shown=shown, form=form, problems=problems,
                                file_name=file_name), status
 
 

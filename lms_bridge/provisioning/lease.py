@@ -83,11 +83,12 @@ def _clock_time(moment: datetime) -> str:
 class LeaseHeld(Exception):
     """Another live process runs this session's plan; the message names it and says since when."""
 
-    def __init__(self, holder: Holder, now: datetime | None = None) -> None:
+    def __init__(self, holder: Holder, timeout_seconds: float, now: datetime | None = None) -> None:
         self.holder = holder
         self.message = _("Provisioning of session %(code)s is already under way (%(holder)s). Wait for it "
                          "to finish; if its process has died, it can be retried once it has been silent for "
-                         "a minute.", code=holder.code, holder=holder.describe(now))
+                         "%(timeout)s s.", code=holder.code, holder=holder.describe(now),
+                         timeout=f"{timeout_seconds:g}")
         super().__init__(self.message)
 
 
@@ -232,7 +233,7 @@ def acquire(sessions: sessionmaker[Session], code: str, *, trigger: str, run_id:
                 break
             holder = live_holder(db, code, timeout_seconds, now)
             if holder is not None:
-                raise LeaseHeld(holder, now)
+                raise LeaseHeld(holder, timeout_seconds, now)
             exists = db.scalar(select(ProvisioningLease.session_code)
                                .where(ProvisioningLease.session_code == code))
             if exists is not None:

@@ -135,7 +135,7 @@ def provision(settings: Settings, code: str, trigger: str = "admin", *,
         session = _session_by_code(db, code)
         holder = current_holder(db, code, settings)
         if holder is not None:
-            raise RunRefused(LeaseHeld(holder))
+            raise RunRefused(LeaseHeld(holder, settings.run_lease_timeout_seconds))
         existing = active_run(db, session, settings)
         if existing is not None:
             return existing

@@ -64,6 +64,7 @@ def test_a_second_holder_is_refused_with_who_holds_it_and_since_when(
     assert "the command line" in message
     assert f"process {refused.value.holder.pid}" in message
     assert refused.value.holder.since.strftime("%Y-%m-%d %H:%M:%S") in message
+    assert "once it has been silent for 60 s" in message
     # another session is not affected, and a released lease is free again at once
     acquire(sessions, "SE-2", trigger="cli", heartbeat=False).release()
     first.release()
@@ -241,3 +242,48 @@ def test_a_stale_queued_run_may_be_retried(world: World, settings: Settings,
         db.commit()
         assert service.run_state(db, queued, settings).status == "interrupted"
     assert service.provision(settings, spec.code, sessions=sessions).id != queued.id
+
+
+def test_the_page_shows_a_silent_run_as_interrupted_and_its_retry_takes_over(
+        world: World, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    from lms_bridge.admin.auth import create_user
+    from lms_bridge.app import create_app, state
+
+    app = create_app(replace_language(settings), testing=True)
+    app.config["WTF_CSRF_ENABLED"] = False
+    jobqueue.configure(settings, engine=state(app).engine)
+    spec = make_spec(students=2)
+    with sessions() as db:
+        create_user(db, "secretary", "correct horse battery", language="en")
+        db.commit()
+        run = start_run(db, import_spec(db, spec), plan_module.build_plan(settings), trigger="admin")
+        run.status, run.started_at = "running", datetime.now(UTC)
+        db.commit()
+    acquire(sessions, spec.code, trigger="admin", run_id=run.id, heartbeat=False,
+            timeout_seconds=settings.run_lease_timeout_seconds)  # a worker that then died: no heartbeat
+    client = app.test_client()
+    client.post("/login", data={"username": "secretary", "password": "correct horse battery"})
+    live = client.get(f"/sessions/{spec.code}/runs/{run.id}.json").get_json()
+    assert (live["status"], live["retryable"], live["finished"]) == ("running", False, False)
+    time.sleep(settings.run_lease_timeout_seconds + 0.1)
+    silent = client.get(f"/sessions/{spec.code}/runs/{run.id}.json").get_json()
+    assert (silent["status"], silent["status_label"]) == ("interrupted", "Interrupted")
+    assert (silent["retryable"], silent["finished"]) == (True, True)
+    assert "stopped giving signs of life" in silent["error"]
+    page = client.get(f"/sessions/{spec.code}").get_data(as_text=True)
+    assert 'data-run-status="interrupted"' in page
+    assert "data-retry hidden" not in page
+    assert ">Interrupted</span>" in client.get("/sessions").get_data(as_text=True)
+    assert client.post(f"/sessions/{spec.code}/provision").status_code == 302  # Retry
+    with sessions() as db:
+        runs = db.scalars(select(ProvisioningRun).order_by(ProvisioningRun.id)).all()
+        assert [r.status for r in runs] == ["interrupted", "succeeded"]
+    assert world.creations == {"course": 1, "form:S1": 1, "form:S2": 1, **{
+        f"enrol:{e}": 1 for e in ("chair@uni.kz", "m1@uni.kz", "sec@uni.kz", "s1@uni.kz", "s2@uni.kz")}}
+    state(app).engine.dispose()
+
+
+def replace_language(settings: Settings) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, default_language="en")
