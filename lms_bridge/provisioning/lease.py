@@ -85,10 +85,11 @@ class LeaseHeld(Exception):
 
     def __init__(self, holder: Holder, timeout_seconds: float, now: datetime | None = None) -> None:
         self.holder = holder
+        timeout = f"{timeout_seconds:g}"
         self.message = _("Provisioning of session %(code)s is already under way (%(holder)s). Wait for it "
                          "to finish; if its process has died, it can be retried once it has been silent for "
                          "%(timeout)s s.", code=holder.code, holder=holder.describe(now),
-                         timeout=f"{timeout_seconds:g}")
+                         timeout=timeout)
         super().__init__(self.message)
 
 
