@@ -15,7 +15,8 @@ from lms_bridge.store.db import make_engine
 from lms_bridge.store.models import AuditEvent, PeriodicTick
 from lms_bridge.store.schema import ensure_schema
 
-JOB = "tests.once_per_tick"
+# Not under "tests.": test_queue.py lists the periodic jobs it declared by that prefix.
+JOB = "periodic_probe.once_per_tick"
 
 
 @periodic_job(crontab(minute="*/5"), name=JOB)

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - when tests/ becomes a package
     from tests.jobs.test_periodic_once import schedule_and_run  # type: ignore[no-redef]
     from tests.provisioning import test_lease as lease_cases  # type: ignore[no-redef]
 
-JOB = "tests.production.once_per_tick"
+JOB = "periodic_probe.production.once_per_tick"  # not under "tests.", see tests/jobs/test_periodic_once.py
 
 
 @periodic_job(crontab(minute="*/5"), name=JOB)
