@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -109,8 +110,9 @@ def test_two_provision_commands_started_together_make_one_form_per_student(
     codes = sorted(code for code, _out, _err in results)
     assert codes == [0, BUSY_EXIT], results
     _code, out, err = next(r for r in results if r[0] == BUSY_EXIT)
-    assert f"Provisioning of session {SPEC.code} is already under way (started from the command line" in err
-    assert "(process " in err
+    # refused during the winner's import ("started from …") or once its run exists ("run 1, started …")
+    assert re.search(rf"Provisioning of session {re.escape(SPEC.code)} is already under way "
+                     r"\((run \d+, )?started from the command line on .+ \(process \d+\) at ", err), err
     assert "Traceback" not in err + out
     assert out == ""  # refused before importing or making anything
     _code, out, _err = next(r for r in results if r[0] == 0)
@@ -178,14 +180,16 @@ def test_the_page_and_the_command_line_started_together_make_one_form_per_studen
     assert_one_form_per_student_and_journal_matches(url, data)
 
 
-def test_a_worker_killed_mid_run_leaves_a_run_that_is_retried_at_once(served: tuple[str, Path]) -> None:
+def test_a_worker_killed_mid_run_leaves_a_run_that_is_retried_at_once(served: tuple[str, Path],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 of the worker running the page's run: the run shows as running while the lease's last
     heartbeat is fresh, then as interrupted; Retry then takes over without waiting, and finishes."""
     from lms_bridge.provisioning import service
 
+    monkeypatch.setenv("LMS_BRIDGE_LANGUAGE", "en")  # the refusal below is asserted in English
     url, data = served
     env = {**_env(url, data), "LMS_BRIDGE_RUN_HEARTBEAT_SECONDS": "0.5",
-           "LMS_BRIDGE_RUN_LEASE_TIMEOUT_SECONDS": "3"}
+           "LMS_BRIDGE_RUN_LEASE_TIMEOUT_SECONDS": "5"}
     settings = load_settings(environ=env)
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
@@ -227,7 +231,8 @@ def test_a_worker_killed_mid_run_leaves_a_run_that_is_retried_at_once(served: tu
         while shown(run.id) != "interrupted" and time.monotonic() - killed_at < 60:
             time.sleep(0.1)
         assert shown(run.id) == "interrupted"
-        assert time.monotonic() - killed_at < 3 + 2  # the timeout, not 30 minutes
+        # the 5 s timeout (plus a loaded machine's slack), not the 30 minutes it used to take
+        assert time.monotonic() - killed_at < 20
     finally:
         if doomed.poll() is None:
             doomed.kill()

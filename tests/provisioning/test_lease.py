@@ -30,7 +30,7 @@ from .helpers import World, import_spec, make_spec, plan_for
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://",
-                         run_heartbeat_seconds=0.1, run_lease_timeout_seconds=0.6)
+                         run_heartbeat_seconds=0.2, run_lease_timeout_seconds=1.5)
 
 
 @pytest.fixture
@@ -95,26 +95,26 @@ def test_simultaneous_takers_of_a_new_lease_get_exactly_one(sessions: sessionmak
 
 def test_the_heartbeat_keeps_the_lease_and_a_silent_holder_is_taken_over(
         sessions: sessionmaker[Session]) -> None:
-    beating = acquire(sessions, "SE-BEAT", trigger="cli", heartbeat_seconds=0.05, timeout_seconds=0.4)
-    time.sleep(0.8)  # twice the timeout: only the heartbeat keeps it
+    beating = acquire(sessions, "SE-BEAT", trigger="cli", heartbeat_seconds=0.1, timeout_seconds=1.0)
+    time.sleep(2.0)  # twice the timeout: only the heartbeat keeps it
     with pytest.raises(LeaseHeld):
-        acquire(sessions, "SE-BEAT", trigger="admin", timeout_seconds=0.4, heartbeat=False)
+        acquire(sessions, "SE-BEAT", trigger="admin", timeout_seconds=1.0, heartbeat=False)
     beating.release()
 
-    silent = acquire(sessions, "SE-SILENT", trigger="cli", heartbeat=False, timeout_seconds=0.4)
+    silent = acquire(sessions, "SE-SILENT", trigger="cli", heartbeat=False, timeout_seconds=1.0)
     with sessions() as db:
-        assert live_holder(db, "SE-SILENT", 0.4) is not None
-    time.sleep(0.5)
+        assert live_holder(db, "SE-SILENT", 1.0) is not None
+    time.sleep(1.1)
     with sessions() as db:
-        assert live_holder(db, "SE-SILENT", 0.4) is None
-    taker = acquire(sessions, "SE-SILENT", trigger="admin", heartbeat=False, timeout_seconds=0.4)
+        assert live_holder(db, "SE-SILENT", 1.0) is None
+    taker = acquire(sessions, "SE-SILENT", trigger="admin", heartbeat=False, timeout_seconds=1.0)
     # the silent holder finds out at its next beat or journal write, and writes nothing more
     assert silent.beat() is False
     with sessions() as db, pytest.raises(LeaseLost):
         silent.fence(db)
     silent.release()  # releasing a lease taken over leaves the new holder's alone
     with sessions() as db, pytest.raises(LeaseHeld):
-        acquire(sessions, "SE-SILENT", trigger="cli", heartbeat=False, timeout_seconds=0.4)
+        acquire(sessions, "SE-SILENT", trigger="cli", heartbeat=False, timeout_seconds=1.0)
     taker.release()
 
 
