@@ -287,3 +287,34 @@ def replace_language(settings: Settings) -> Settings:
     from dataclasses import replace
 
     return replace(settings, default_language="en")
+
+
+def test_a_run_that_lost_its_lease_writes_nothing_more(
+        world: World, settings: Settings, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A holder silent past the timeout (a paused VM, say) was replaced; when it wakes up its next
+    journal write is refused by the fence, and it leaves the rows the new holder owns alone."""
+    from lms_bridge.provisioning.engine import FunctionStep
+    from lms_bridge.store.models import ProvisioningLease
+
+    def taken_over(ctx: StepContext) -> None:
+        ctx.record("before", Made("b-1"), created=True)
+        with sessions() as db:  # what acquire() does for another process once this one fell silent
+            lease = db.get(ProvisioningLease, ctx.session.code)
+            assert lease is not None
+            lease.token, lease.trigger = "someone-else", "admin"
+            db.commit()
+        ctx.record("after", Made("a-1"), created=True)
+
+    monkeypatch.setattr(plan_module, "build_plan", lambda settings: [
+        *plan_module.core_steps(settings), FunctionStep("test.taken_over", lambda: "Taken over", taken_over),
+        *plan_for(world)])
+    spec = make_spec(students=1)
+    with sessions() as db:
+        import_spec(db, spec)
+    run = service.run_now(settings, spec.code, sessions=sessions)
+    assert run.status == "running"  # left for the new holder to mark interrupted
+    with sessions() as db:
+        keys = set(db.scalars(select(JournalEntry.key)))
+    assert "before" in keys
+    assert "after" not in keys
+    assert world.creations == {}  # the steps after it never ran
