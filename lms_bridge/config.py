@@ -195,6 +195,10 @@ class Settings:
     # client address is the connection's.  Never more than really exist: a client can write the header.
     trusted_proxies: int = 0
     signin: SignInSettings = field(default_factory=SignInSettings)
+    # A provisioning run's holder beats this often; one silent for the timeout is taken as dead (its
+    # run shows as interrupted and may be retried at once).
+    run_heartbeat_seconds: float = 10.0
+    run_lease_timeout_seconds: float = 60.0
     google: GoogleSettings = field(default_factory=GoogleSettings)
     moodle: MoodleSettings = field(default_factory=MoodleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -289,6 +293,8 @@ class Settings:
             raise ConfigError(f"moodle.plugin must be auto, plugin or core, not {self.moodle.plugin!r}")
         if bool(self.moodle.url) != bool(self.moodle.token):
             raise ConfigError("moodle.url and moodle.token must be set together")
+        if not 0 < self.run_heartbeat_seconds * 2 <= self.run_lease_timeout_seconds:
+            raise ConfigError("run_lease_timeout_seconds must be at least twice run_heartbeat_seconds (> 0)")
         if self.default_language not in ("kk", "ru", "en"):
             raise ConfigError(f"default_language must be kk, ru or en, not {self.default_language!r}")
         self.limits.check()

@@ -37,6 +37,7 @@ RUN_STATUS: dict[str, Callable[[], str]] = {
     "running": lambda: _("Running"),
     "succeeded": lambda: _("Succeeded"),
     "failed": lambda: _("Failed"),
+    "interrupted": lambda: _("Interrupted"),
 }
 
 STEP_STATUS: dict[str, Callable[[], str]] = {
@@ -75,7 +76,7 @@ TONE: dict[str, str] = {
     "turned_in": "ok",
     "running": "busy", "queued": "busy", "voting": "busy", "answering": "busy", "ticket_drawn": "busy",
     "uploaded": "busy", "answers_uploaded": "busy",
-    "failed": "bad", "not_admitted": "bad", "absent": "bad", "turned_in_late": "warn",
+    "failed": "bad", "interrupted": "warn", "not_admitted": "bad", "absent": "bad", "turned_in_late": "warn",
 }
 
 SIGN_IN_FAILED = _l("The username or password is not right.")

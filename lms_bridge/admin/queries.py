@@ -71,8 +71,14 @@ def counts_label(created: int, reused: int) -> str:
     return _("%(created)s created, %(reused)s reused", created=created, reused=reused)
 
 
-def run_view(run: ProvisioningRun, code: str, titles: dict[str, str]) -> dict[str, Any]:
-    """What the progress panel shows for one run (also its JSON)."""
+def run_view(run: ProvisioningRun, code: str, titles: dict[str, str], shown: str | None = None,
+             note: str = "") -> dict[str, Any]:
+    """What the progress panel shows for one run (also its JSON).
+
+    ``shown`` overrides the stored status: a run whose process stopped beating is ``interrupted``
+    (see :func:`lms_bridge.provisioning.service.run_state`), and ``note`` says why.
+    """
+    status = shown or run.status
     steps = []
     for step in run.steps:
         steps.append({
@@ -93,18 +99,18 @@ def run_view(run: ProvisioningRun, code: str, titles: dict[str, str]) -> dict[st
     return {
         "id": run.id,
         "session": code,
-        "status": run.status,
-        "status_label": labels.label(labels.RUN_STATUS, run.status),
-        "tone": labels.tone(run.status),
-        "finished": run.status not in ACTIVE_RUN_STATUSES,
+        "status": status,
+        "status_label": labels.label(labels.RUN_STATUS, status),
+        "tone": labels.tone(status),
+        "finished": status not in ACTIVE_RUN_STATUSES,
         "trigger": run.trigger,
         "created": created,
         "reused": reused,
         "summary": _("%(done)s of %(total)s steps; %(counts)s",
                      done=sum(1 for s in run.steps if s.status == "done"), total=len(run.steps),
                      counts=counts_label(created, reused)),
-        "error": run.error,
-        "retryable": run.status == "failed",
+        "error": run.error or note,
+        "retryable": status in ("failed", "interrupted"),
         "progress": {"done": done, "total": len(run.steps)},
         "api_calls": dict(run.api_calls or {}),
         "queued_at": iso(run.queued_at),

@@ -155,7 +155,10 @@ def _sessions_page(form: UploadForm, problems: list[dict[str, Any]] | None, stat
                    file_name: str = "") -> Any:
     with state().sessionmaker() as db:
         rows = queries.list_sessions(db)
-        return render_template("admin/sessions.html", rows=rows, form=form, problems=problems,
+        # A run whose process stopped beating shows as interrupted here too, not as running.
+        shown = {row.session.id: service.run_state(db, row.last_run, state().settings).status
+                 for row in rows if row.last_run is not None}
+        return render_template("admin/sessions.html", rows=rows, shown=shown, form=form, problems=problems,
                                file_name=file_name), status
 
 
@@ -229,7 +232,7 @@ def session_page(code: str) -> Any:
             abort(404)
         run = queries.latest_run(db, exam.id)
         timetable, timetable_error = timetable_rows(exam)
-        run_data = queries.run_view(run, code, _titles()) if run is not None else None
+        run_data = _run_data(db, run, code) if run is not None else None
         return render_template(
             "admin/session.html", exam=exam, run=run_data,
             students=queries.students_view(db, exam), members=queries.members_view(db, exam),
@@ -253,13 +256,16 @@ def provision(code: str) -> Any:
         exam = queries.get_session(db, code)
         if exam is None:
             abort(404)
-        running = service.active_run(db, exam)
+        running = service.active_run(db, exam, state().settings)
         running_id = running.id if running is not None else None
     if running_id is not None:
         flash(_("Provisioning of this session is already under way."), "info")
         return redirect(url_for("admin.session_page", code=code, _anchor="run"))
     try:
         run = service.provision(state().settings, code, trigger="admin", sessions=state().sessionmaker)
+    except service.RunRefused as exc:  # another process runs the plan: say who, and since when
+        flash(str(exc), "error")
+        return redirect(url_for("admin.session_page", code=code, _anchor="run"))
     except service.ProvisioningError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.session_page", code=code))
@@ -272,7 +278,7 @@ def provision(code: str) -> Any:
         reason = describe_error(exc)
         with state().sessionmaker() as db:
             exam = _session_or_404(db, code)
-            stuck = service.active_run(db, exam)
+            stuck = service.active_run(db, exam, state().settings)
             stuck_id = stuck.id if stuck is not None else None
         if stuck_id is not None:
             service.mark_run_failed(state().sessionmaker, stuck_id, reason)
@@ -297,13 +303,18 @@ def run_page(code: str, run_id: int) -> Any:
     with state().sessionmaker() as db:
         run = _load_run(db, code, run_id)
         exam = queries.get_session(db, code)
-        return render_template("admin/run.html", exam=exam, run=queries.run_view(run, code, _titles()))
+        return render_template("admin/run.html", exam=exam, run=_run_data(db, run, code))
 
 
 def run_json(code: str, run_id: int) -> Any:
     with state().sessionmaker() as db:
         run = _load_run(db, code, run_id)
-        return queries.run_view(run, code, _titles())
+        return _run_data(db, run, code)
+
+
+def _run_data(db: Any, run: ProvisioningRun, code: str) -> dict[str, Any]:
+    shown = service.run_state(db, run, state().settings)
+    return queries.run_view(run, code, _titles(), shown=shown.status, note=shown.note)
 
 
 # -- outbox ----------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from lms_bridge.store.commands import settings_or_exit
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
               help="Worker threads.")
 @click.option("--periodic/--no-periodic", default=True, show_default=True,
-              help="Also run the periodic jobs (watch renewal, reconciliation). Run them in one worker only.")
+              help="Also schedule the periodic jobs (watch renewal, reconciliation). Each runs once per tick "
+                   "however many workers schedule it.")
 def worker_cmd(workers: int, periodic: bool) -> None:
     """Run the background jobs (provisioning, webhook processing, periodic checks)."""
     settings = settings_or_exit(service=True)

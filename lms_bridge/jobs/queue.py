@@ -27,28 +27,36 @@ in-process consumer) imports it.  The queue loads those modules by name when it 
 no import of them: it sits below every area that declares jobs.  Periodic jobs run in the
 consumer's scheduler only (``lms-bridge worker``; never in immediate mode); run one by hand in a
 test with ``renew_watches.run(queue)``.
+
+Every worker's scheduler looks at the periodic jobs each minute, but a job is enqueued once per tick
+however many workers run: the scheduler that first claims the tick (job name + minute) enqueues
+it, the others skip it.  The claim is ``SET NX`` with an expiry in Redis when the queue is Redis,
+and a row of ``periodic_ticks`` (its primary key lets one insert win) in the store otherwise.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.api import Task
-from huey.consumer import Consumer
-from sqlalchemy import Engine
+from huey.consumer import Consumer, Scheduler
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lms_bridge.config import ConfigError, Settings, load_settings
 from lms_bridge.store.db import make_engine, make_sessionmaker, transaction
-from lms_bridge.store.models import AuditEvent
+from lms_bridge.store.models import AuditEvent, PeriodicTick
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +71,8 @@ TASK_MODULES: list[str] = [
 ]
 
 QUEUE_NAME = "lms-bridge"
+# How long a claimed tick is remembered: far longer than any two schedulers' clocks drift apart.
+TICK_MEMORY = timedelta(days=1)
 
 FailureHook = Callable[..., None]
 
@@ -266,12 +276,36 @@ class JobQueue:
         except Exception as exc:
             raise QueueUnavailable(describe_queue(self.settings), exc) from exc
 
+    # -- periodic jobs: once per tick ------------------------------------------------------------
+    def claim_tick(self, name: str, moment: datetime) -> bool:
+        """True for the first scheduler to claim job ``name`` for the minute of ``moment`` (Huey's
+        scheduler time, naive UTC); every later claim of the same tick is False."""
+        tick = moment.replace(second=0, microsecond=0)
+        tick = tick.replace(tzinfo=UTC) if tick.tzinfo is None else tick.astimezone(UTC)
+        me = f"{socket.gethostname()}:{os.getpid()}"[:255]
+        if isinstance(self.huey, RedisHuey):
+            key = f"{QUEUE_NAME}:tick:{name}:{tick.strftime('%Y-%m-%dT%H:%M')}"
+            ttl = int(TICK_MEMORY.total_seconds())
+            return bool(self.huey.storage.conn.set(key, me, nx=True, ex=ttl))
+        with self.sessions() as db:
+            db.add(PeriodicTick(job=name, tick=tick, claimed_by=me))
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+                return False
+            db.execute(delete(PeriodicTick).where(PeriodicTick.job == name,
+                                                  PeriodicTick.tick < tick - TICK_MEMORY))
+            db.commit()
+        return True
+
     # -- the consumer ----------------------------------------------------------------------------
     def consumer(self, *, workers: int = 2, periodic: bool = True, embedded: bool = False) -> Consumer:
         """A thread consumer.  ``embedded`` leaves the process's signal handlers alone (the demo
-        runs the consumer beside the web server, which owns Ctrl-C)."""
-        cls = _EmbeddedConsumer if embedded else Consumer
-        return cls(self.huey, workers=workers, periodic=periodic, worker_type="thread",
+        runs the consumer beside the web server, which owns Ctrl-C).  Its scheduler enqueues a
+        periodic job only when it wins the job's tick (:meth:`claim_tick`)."""
+        cls = _EmbeddedConsumer if embedded else _Consumer
+        return cls(self.huey, self.claim_tick, workers=workers, periodic=periodic, worker_type="thread",
                    check_worker_health=True, max_delay=1.0)
 
     def close(self) -> None:
@@ -281,7 +315,45 @@ class JobQueue:
             self._sessions = None
 
 
-class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+Claim = Callable[[str, datetime], bool]
+
+
+class OncePerTickScheduler(Scheduler):  # type: ignore[misc]
+    """Huey's scheduler, except that a periodic job is enqueued only by the scheduler that claims
+    its tick: with any number of workers (each with its scheduler) it runs once per tick."""
+
+    def __init__(self, *args: Any, claim: Claim, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._claim = claim
+
+    def enqueue_periodic_tasks(self, now: datetime | None) -> None:
+        moment = now if now is not None else self.huey._get_timestamp()
+        for task in self.huey.read_periodic(moment):
+            try:
+                if not self._claim(task.name, moment):
+                    self._logger.debug("periodic task %s already enqueued for this tick elsewhere", task.name)
+                    continue
+            except Exception:  # without the lock we cannot tell: skipping a tick beats running it twice
+                self._logger.exception("cannot claim the tick of periodic task %s; skipped", task.name)
+                continue
+            self._logger.info("Enqueueing periodic task %s.", task)
+            try:
+                self.huey.enqueue(task)
+            except Exception:
+                self._logger.exception("Error enqueueing periodic task %s.", task)
+
+
+class _Consumer(Consumer):  # type: ignore[misc]
+    def __init__(self, huey: Huey, claim: Claim, **kwargs: Any) -> None:
+        self._claim = claim  # set first: Consumer.__init__ builds the scheduler
+        super().__init__(huey, **kwargs)
+
+    def _create_scheduler(self) -> Scheduler:
+        return OncePerTickScheduler(huey=self.huey, stop_flag=self.stop_flag, interval=self.scheduler_interval,
+                                    periodic=self.periodic, claim=self._claim)
+
+
+class _EmbeddedConsumer(_Consumer):
     def _set_signal_handlers(self) -> None:
         pass
 

@@ -74,6 +74,8 @@ def _course_id(ctx: StepContext) -> int:
 def _connect(ctx: StepContext, settings: Settings) -> None:
     ops = _ops(ctx, settings)
     info = ops.client.connect(settings.moodle)
+    # Read first: the site's facts are observed anew on every run and may replace the journaled ones.
+    ctx.journaled("moodle.site")
     ctx.record(
         "moodle.site",
         Made(

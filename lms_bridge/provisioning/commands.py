@@ -4,6 +4,10 @@ The plan runs here, in this process (not through the worker): the command return
 is done or one has failed.  Human-readable lines first; with ``--json`` the last line of the output
 is one JSON object (:func:`lms_bridge.provisioning.engine.run_summary`).  A second run on the same
 file reports ``"created": 0``.  Exit status 1 with the failing step's message when a step fails.
+
+The session's lease is taken before the import, so that a second ``provision`` of the same session
+started at the same moment (or while the admin page's run is under way) stores and makes nothing:
+it exits with status 3 and says who runs the session's provisioning and since when.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from lms_bridge.sessionfile import read_session_file
 from lms_bridge.sessionfile.commands import FILE_ARG, _actor, _locale, _print_problems
 from lms_bridge.store.commands import settings_or_exit, store_errors
 from lms_bridge.store.models import ExamSession, ProvisioningRun
+
+# Exit status when another process runs the session's provisioning (a script may wait and retry).
+BUSY_EXIT = 3
 
 STATUS_LABELS = {
     "done": lambda: _("done"),
@@ -66,16 +73,22 @@ def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -
         _log_to_file(settings, verbose)
 
         from lms_bridge.provisioning.plan import build_plan
-        from lms_bridge.provisioning.service import ProvisioningError, run_now
+        from lms_bridge.provisioning.service import ProvisioningError, RunRefused, run_now, take_lease
         from lms_bridge.store import repo
         from lms_bridge.store.db import make_engine, make_sessionmaker, transaction
         from lms_bridge.store.schema import ensure_schema
 
         engine = make_engine(settings.effective_database_url)
         sessions = make_sessionmaker(engine)
+        lease = None
         try:
             with store_errors(settings):
                 ensure_schema(engine)
+                try:
+                    lease = take_lease(settings, sessions, spec.code, "cli")
+                except RunRefused as refused:
+                    click.echo(str(refused), err=True)
+                    raise SystemExit(BUSY_EXIT) from None
                 try:
                     with transaction(sessions) as db:
                         result = repo.import_session(db, spec, source_name=file.name, actor=actor or _actor())
@@ -91,13 +104,15 @@ def provision_cmd(file: Path, as_json: bool, actor: str | None, verbose: bool) -
                 titles = {step.name: step.title() for step in build_plan(settings)}
                 started = time.monotonic()
                 try:
-                    run = run_now(settings, spec.code, trigger="cli", sessions=sessions)
+                    run = run_now(settings, spec.code, trigger="cli", sessions=sessions, lease=lease)
                 except ProvisioningError as exc:
                     raise click.ClickException(str(exc)) from None
                 except Exception:  # recorded on the run (and in the log); reported below in plain words
                     run = _latest_run(sessions, spec.code)
                 seconds = time.monotonic() - started
         finally:
+            if lease is not None:
+                lease.release()
             engine.dispose()
 
         for step in run.steps:

@@ -6,6 +6,14 @@ thing up outside (``find``) and only then creates it (``create``).  The journal 
 after the outside call returns, so a crash loses at most the one object in flight, and that one is
 found again by ``find`` on the rerun.  Hence a rerun resumes, skips what is done and makes no
 duplicates, and a second run over a finished session reports ``created == 0``.
+
+The journal is never overwritten behind a step's back.  A step may replace an entry's external id
+only after reading that entry in this run, and only if nobody changed it since (the UPDATE is
+conditional on the id it read): a renewal that yields a new watch id does so.  An entry that
+another run wrote in between, with a different id, fails the step in plain words and is left as it
+was.  Every journal write also passes the run's *fence* (its lease, see
+:mod:`lms_bridge.provisioning.lease`) in the same transaction, so a run that lost its lease cannot
+write anything more.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain.session import SessionSpec
-from lms_bridge.journal import Step, StepContext, StepFailed
+from lms_bridge.journal import Fence, Step, StepContext, StepFailed
+from lms_bridge.provisioning.lease import LeaseLost
 from lms_bridge.remote import SERVICES, ApiCalls, describe_error
 from lms_bridge.store.models import ExamSession, ProvisioningRun, ProvisioningStepRun
 
@@ -38,20 +47,30 @@ def start_run(db: Session, session: ExamSession, plan: Sequence[Step], trigger: 
 
 
 def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: SessionSpec, backends: Any,
-                api_calls: ApiCalls | None = None) -> ProvisioningRun:
+                api_calls: ApiCalls | None = None, fence: Fence | None = None) -> ProvisioningRun:
     """Run every step of ``plan`` in order, recording progress; stop at the first failure.
 
     Steps already done in an earlier run are not skipped wholesale: each one is cheap to replay
     because its items are journaled, and replaying lets a step pick up items added by a re-import
     (a student admitted late gets a form on the next run).
+
+    ``fence`` (the run's lease) is checked with every commit; when the lease was taken over it
+    raises :class:`~lms_bridge.provisioning.lease.LeaseLost` and this run writes nothing more (the
+    process that took over has marked it interrupted).
     """
     api_calls = api_calls or ApiCalls()
     session = db.get(ExamSession, run.session_id)
     assert session is not None
+
+    def commit() -> None:
+        if fence is not None:
+            fence(db)
+        db.commit()
+
     by_name = {s.name: s for s in run.steps}
     started = time.monotonic()
     run.status, run.started_at, run.error = "running", datetime.now(UTC), ""
-    db.commit()
+    commit()
     failed = False
     for step in plan:
         row = by_name.get(step.name)
@@ -62,10 +81,13 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
             row.status = "skipped"
             continue
         row.status, row.started_at, row.error = "running", datetime.now(UTC), ""
-        db.commit()
-        ctx = StepContext(db, session, spec, backends, api_calls, row)
+        commit()
+        ctx = StepContext(db, session, spec, backends, api_calls, row, fence=fence)
         try:
             step.run(ctx)
+        except LeaseLost:
+            db.rollback()
+            raise
         except StepFailed as exc:
             db.rollback()
             row.status, row.error = "failed", exc.message
@@ -79,7 +101,7 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
             row.status = "done"
         row.created, row.reused, row.finished_at = ctx.created, ctx.reused, datetime.now(UTC)
         run.api_calls = api_calls.snapshot()
-        db.commit()
+        commit()
     run.created = sum(s.created for s in run.steps)
     run.reused = sum(s.reused for s in run.steps)
     run.status = "failed" if failed else "succeeded"
@@ -88,7 +110,7 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
     run.api_calls = api_calls.snapshot()
     if not failed and session.status == "imported":
         session.status = "provisioned"
-    db.commit()
+    commit()
     logger.info("provisioning run %s for %s %s in %.1fs", run.id, session.code, run.status,
                 time.monotonic() - started)
     return run

@@ -212,6 +212,35 @@ class ProvisioningStepRun(Base):
     run: Mapped[ProvisioningRun] = relationship(back_populates="steps")
 
 
+class ProvisioningLease(Base):
+    """Who runs a session's provisioning plan right now: one row per session code, taken atomically.
+
+    Keyed by the session's code (not its id) so that ``lms-bridge provision FILE`` can hold it before
+    its import creates the session.  ``token`` is empty when nobody holds it; the holder proves it
+    is alive by moving ``heartbeat_at`` forward, and a holder silent for longer than the timeout may
+    be replaced by anyone (see :mod:`lms_bridge.provisioning.lease`)."""
+
+    __tablename__ = "provisioning_leases"
+    session_code: Mapped[str] = mapped_column(String(80), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), default="")
+    trigger: Mapped[str] = mapped_column(String(20), default="")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("provisioning_runs.id", ondelete="SET NULL"))
+    since: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+
+
+class PeriodicTick(Base):
+    """A periodic job's tick, claimed by the first scheduler that reaches it (the store-side lock that
+    makes a job run once per tick however many workers run; Redis holds it when the queue is Redis)."""
+
+    __tablename__ = "periodic_ticks"
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tick: Mapped[datetime] = mapped_column(primary_key=True)
+    claimed_by: Mapped[str] = mapped_column(String(255), default="")
+
+
 class JournalEntry(Base):
     """What a provisioning step made outside, under a deterministic key: the idempotency record."""
 

@@ -100,15 +100,20 @@ def get_session(db: Session, code: str) -> ExamSession | None:
     return db.scalar(select(ExamSession).where(ExamSession.code == code))
 
 
-def journal_entry(db: Session, session_id: int, key: str) -> JournalEntry | None:
-    """The journal's entry for ``key`` in a session (what a step made or remembered), if any."""
-    return db.scalar(select(JournalEntry).where(JournalEntry.session_id == session_id, JournalEntry.key == key))
+def journal_entry(db: Session, session_id: int, key: str, *, fresh: bool = False) -> JournalEntry | None:
+    """The journal's entry for ``key`` in a session (what a step made or remembered), if any.
+
+    ``fresh`` reloads a row this session already holds: another process may have written it since.
+    """
+    query = select(JournalEntry).where(JournalEntry.session_id == session_id, JournalEntry.key == key)
+    return db.scalar(query.execution_options(populate_existing=True) if fresh else query)
 
 
-def journal_entries(db: Session, session_id: int, prefix: str) -> list[JournalEntry]:
+def journal_entries(db: Session, session_id: int, prefix: str, *, fresh: bool = False) -> list[JournalEntry]:
     """A session's journal entries whose key starts with ``prefix`` (``forms.form:``, ``moodle.user:``)."""
-    return list(db.scalars(select(JournalEntry).where(
-        JournalEntry.session_id == session_id, JournalEntry.key.startswith(prefix, autoescape=True))))
+    query = select(JournalEntry).where(
+        JournalEntry.session_id == session_id, JournalEntry.key.startswith(prefix, autoescape=True))
+    return list(db.scalars(query.execution_options(populate_existing=True) if fresh else query))
 
 
 @dataclass(frozen=True)

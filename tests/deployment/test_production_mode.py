@@ -28,7 +28,7 @@ from lms_bridge.cli import cli
 from lms_bridge.config import ConfigError, Settings, load_settings
 from lms_bridge.i18n import use_locale
 from lms_bridge.jobs import queue as jobqueue
-from lms_bridge.provisioning.engine import ApiCalls
+from lms_bridge.remote import ApiCalls
 from lms_bridge.store.models import WebhookDelivery
 from lms_bridge.webhooks import blueprint as webhooks
 from lms_bridge.webhooks.verify import (

@@ -82,7 +82,7 @@ def test_a_second_click_returns_the_run_under_way_unless_it_was_abandoned(
     with sessions() as db:
         stale = db.get(ProvisioningRun, queued.id)
         assert stale is not None
-        stale.queued_at = datetime.now(UTC) - service.STALE_AFTER - timedelta(minutes=1)
+        stale.queued_at = datetime.now(UTC) - service.QUEUED_PATIENCE - timedelta(minutes=1)
         db.commit()
     fresh = service.provision(settings, spec.code)
     assert fresh.id != queued.id

@@ -117,7 +117,7 @@ LATIN_ALLOWED = {
     "Google", "Classroom", "Forms", "Sheets", "Drive", "Meet", "Moodle", "OAuth", "YAML", "Excel", "JSON",
     "SHA", "GPA", "ID", "URL", "PDF", "XLSX", "SMTP", "TLS", "HTTP", "HTTPS", "API", "CSRF", "CSV", "Redis",
     "PostgreSQL", "SQLite", "Huey", "null", "push", "e", "mail", "MB", "Ticket", "k", "student_id", "ticket",
-    "idnumber", "lms_bridge", "webhook", "PHP", "T09", "I", "FX", "F", "ISO", "UTF", "REST", "IP", "JavaScript",
+    "idnumber", "lms_bridge", "webhook", "PHP", "T09", "I", "FX", "F", "ISO", "UTF", "UTC", "REST", "IP", "JavaScript",
     "Ctrl", "C", "A",  # Ctrl-C; column A
     "google", "moodle",  # the settings' section names
 }
