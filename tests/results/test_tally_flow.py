@@ -25,6 +25,14 @@ SECRETARY = "m.tursynbayeva@univ.edu.kz"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
+def google_millis(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def google_micros(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class FormsStandIn:
     """The two Forms calls the tally makes, over an in-memory list of responses.
 
@@ -38,12 +46,16 @@ class FormsStandIn:
 
     def vote(self, email: str, letter: str, at: datetime, *, response_id: str | None = None,
              created: datetime | None = None, degree: str = "Иә, беру") -> None:
+        """A submission at ``at``; with ``created`` (the first submission) it is an edit of that one.
+
+        Timestamps are written as Google writes them: createTime to the millisecond,
+        lastSubmittedTime to the microsecond, both from the same clock reading when never edited."""
         rid = response_id or f"r{len(self.responses)}"
         self.responses = [r for r in self.responses if r["responseId"] != rid]
         self.responses.append({
             "responseId": rid, "respondentEmail": email,
-            "createTime": (created or at).isoformat().replace("+00:00", "Z"),
-            "lastSubmittedTime": at.isoformat().replace("+00:00", "Z"),
+            "createTime": google_millis(created or at),
+            "lastSubmittedTime": google_micros(at),
             "answers": {"q-grade": {"questionId": "q-grade", "textAnswers": {"answers": [{"value": letter}]}},
                         "q-degree": {"questionId": "q-degree", "textAnswers": {"answers": [{"value": degree}]}}},
         })
@@ -124,6 +136,19 @@ def test_first_ballots_count_and_duplicates_outsiders_and_late_ballots_are_flagg
     assert len(list(db.scalars(select(DecisionRecord)))) == 1
 
 
+def test_first_ballots_with_googles_two_precisions_all_count(db: Session) -> None:
+    # Never edited: createTime "…58.146Z", lastSubmittedTime "…58.146607Z" (a 0.607 ms gap).
+    forms, entry = FormsStandIn(), _form(db)
+    for i, email in enumerate((CHAIR, M1, M2, M3)):
+        forms.vote(email, "B", T0 + timedelta(minutes=i, microseconds=146_607 + i * 211_999))
+    result = refresh_form(db, forms, entry)
+    db.commit()
+    assert result is not None
+    assert set(_statuses(db).values()) == {"counted"}
+    assert result.newly_decided
+    assert result.outcome.votes_cast == 4
+
+
 def test_an_edited_response_is_kept_but_never_counted(db: Session) -> None:
     forms, entry = FormsStandIn(), _form(db)
     forms.vote(CHAIR, "C", T0, response_id="chair")
@@ -134,6 +159,35 @@ def test_an_edited_response_is_kept_but_never_counted(db: Session) -> None:
     statuses = _statuses(db)
     assert statuses[(CHAIR, "C")] == "counted"
     assert statuses[(CHAIR, "A")] == "edited"
+
+
+def test_a_changed_submission_time_on_a_known_response_is_an_edit_however_close(db: Session) -> None:
+    # Half a second after the first submission: within the precision tolerance, so only the
+    # response id seen before with another lastSubmittedTime tells that it is an edit.
+    forms, entry = FormsStandIn(), _form(db)
+    forms.vote(M1, "C", T0, response_id="m1")
+    refresh_form(db, forms, entry)
+    forms.vote(M1, "A", T0 + timedelta(milliseconds=500), response_id="m1", created=T0)
+    refresh_form(db, forms, entry)
+    db.commit()
+    statuses = _statuses(db)
+    assert statuses[(M1, "C")] == "counted"
+    assert statuses[(M1, "A")] == "edited"
+
+
+def test_a_response_edited_before_it_was_first_fetched_is_an_edit(db: Session) -> None:
+    # Never seen before, but submitted again nine minutes after it was created: its first content
+    # is gone, so it counts neither as the member's first ballot nor at all.
+    forms, entry = FormsStandIn(), _form(db)
+    forms.vote(CHAIR, "A", T0 + timedelta(minutes=9, microseconds=5), response_id="chair", created=T0)
+    forms.vote(M1, "B", T0 + timedelta(minutes=1, microseconds=146_607))
+    result = refresh_form(db, forms, entry)
+    db.commit()
+    statuses = _statuses(db)
+    assert statuses[(CHAIR, "A")] == "edited"
+    assert statuses[(M1, "B")] == "counted"
+    assert result is not None
+    assert CHAIR in result.outcome.missing
 
 
 def test_the_secretary_closes_a_vote_once_quorum_is_met(db: Session) -> None:
