@@ -40,6 +40,9 @@ _P = "https://www.googleapis.com/auth/"
 SCOPES: dict[str, tuple[str, ...]] = {
     "classroom.courses": (_P + "classroom.courses",),
     "classroom.rosters": (_P + "classroom.rosters",),
+    # Reading members' profiles when their e-mail is needed: UserProfile.emailAddress is filled only
+    # for tokens holding classroom.profile.emails (UserProfile reference).
+    "classroom.rosters.emails": (_P + "classroom.rosters", _P + "classroom.profile.emails"),
     "classroom.topics": (_P + "classroom.topics",),
     "classroom.announcements": (_P + "classroom.announcements",),
     "classroom.coursework": (_P + "classroom.coursework.students",),

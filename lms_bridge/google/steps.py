@@ -38,7 +38,7 @@ from typing import Any
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.session import DegreeVote, SessionSpec, Student
 from lms_bridge.google.drive import FORM_MIME, SHEET_MIME
-from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, PermissionDenied
+from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, NotFound, PermissionDenied
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 from lms_bridge.provisioning.engine import FunctionStep, Made, Step, StepContext, StepFailed
@@ -173,6 +173,8 @@ def run_roster(ctx: StepContext) -> None:
             got = results[email]
             if isinstance(got, AlreadyExists):
                 ctx.record(prefix + email, Made(email, {"how": how}), created=False)
+            elif not direct and isinstance(got, GoogleApiError) and _already_member(g, course_id, email, role, got):
+                ctx.record(prefix + email, Made(email, {"how": "member"}), created=False)
             elif isinstance(got, PermissionDenied | InvalidArgument) and direct:
                 # Adding directly needs the user in the admin's domain (facts §3); others are invited.
                 fallback.append(email)
@@ -185,6 +187,8 @@ def run_roster(ctx: StepContext) -> None:
             for email, got in g.classroom.invite(course_id, fallback, role=role).items():
                 if isinstance(got, AlreadyExists):
                     ctx.record(prefix + email, Made(email, {"how": "invitation"}), created=False)
+                elif isinstance(got, GoogleApiError) and _already_member(g, course_id, email, role, got):
+                    ctx.record(prefix + email, Made(email, {"how": "member"}), created=False)
                 elif isinstance(got, GoogleApiError):
                     failures[email] = got
                 else:
@@ -192,6 +196,23 @@ def run_roster(ctx: StepContext) -> None:
                             "userId": got.get("userId", "")}
                     ctx.record(prefix + email, Made(email, data), created=True)
     _fail_on(failures, _("Adding people to the Classroom course"))
+
+
+def _already_member(g: Any, course_id: str, email: str, role: str, error: GoogleApiError) -> bool:
+    """Whether an invitation refused with FAILED_PRECONDITION was refused because the person already
+    holds the role or a higher one (the course owner invited as teacher, say): then nothing is left
+    to do.  Google gives the same status for a disabled account, so membership is checked, not
+    guessed from the message (invitations.create reference)."""
+    if error.status != 400 or error.reason.replace("_", "").lower() != "failedprecondition":
+        return False
+    lookups = (g.classroom.get_teacher,) if role == "TEACHER" else (g.classroom.get_student, g.classroom.get_teacher)
+    for lookup in lookups:
+        try:
+            lookup(course_id, email)
+            return True
+        except NotFound:
+            continue
+    return False
 
 
 # -- posts ----------------------------------------------------------------------------------------------

@@ -378,3 +378,38 @@ def test_a_batch_of_grants_on_one_form_keeps_one_in_the_sandbox(world: World) ->
     assert all(not isinstance(v, Exception) for v in got.values())  # every part answers 200
     responders = ws.drive.published_responders([form.external_id])[form.external_id]
     assert len(responders & set(emails)) == 1
+
+
+# -- people as Google shows them --------------------------------------------------------------------------
+
+def test_a_secretary_who_owns_the_course_is_not_invited_into_it(tmp_path: Path) -> None:
+    """invitations.create answers FAILED_PRECONDITION for a user who already has the role or a higher
+    one: the course owner invited as a teacher.  The roster treats that as done, not as a failure."""
+    for w in _world(tmp_path):
+        w.settings = Settings(data_dir=tmp_path, google=GoogleSettings(
+            pubsub_topic=TOPIC, domain_admin=False, delegated_user="secretary@sandbox.test"))
+        spec = make_spec(code="SE-2026-G8", students=2)
+        summary, ws = w.provision(spec, add_session(w.db, spec))
+        assert summary["status"] == "succeeded", summary
+        owner = [e for e in _journal(w.db, "classroom.teacher:") if e.key.endswith("secretary@sandbox.test")]
+        assert [e.data["how"] for e in owner] == ["member"]
+        invited = {i["userId"] for i in ws.classroom.list_invitations("p:" + spec.code)}
+        assert ws.classroom.get_teacher("p:" + spec.code, "secretary@sandbox.test")["userId"] not in invited
+
+
+def test_a_students_e_mail_is_read_with_the_profile_emails_scope(world: World) -> None:
+    """UserProfile.emailAddress is filled only for a token with classroom.profile.emails; turn-ins
+    are matched to students by that e-mail."""
+    from lms_bridge.results.service import _classroom_email
+
+    spec = make_spec(code="SE-2026-G9", students=2)
+    summary, ws = world.provision(spec, add_session(world.db, spec))
+    assert summary["status"] == "succeeded", summary
+    course = ws.classroom.get_course("p:" + spec.code)["id"]
+    student = spec.admitted[0]
+    plain = ws.transport.service("classroom", SCOPES["classroom.rosters"]).courses().students()
+    hidden = ws.transport.execute(plain.get(courseId=course, userId=student.email), api="classroom")
+    assert "emailAddress" not in hidden["profile"]  # what a token without the scope gets
+    assert _classroom_email(ws, course, hidden["userId"]) == student.email
+    assert {s["profile"]["emailAddress"] for s in ws.classroom.list_students(course)} == \
+        {s.email for s in spec.admitted}

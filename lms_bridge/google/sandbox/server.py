@@ -198,6 +198,8 @@ class Sandbox:
                 self.store.put("file", lost["id"], lost)  # answered as applied, but overwritten
         for event in ctx.events:
             event()  # pushes go out only once the change is committed
+        if method.api == "classroom" and classroom.PROFILE_EMAILS_SCOPE not in principal.scopes:
+            result = classroom.hide_profile_emails(result)
         fields = params.get("fields") or DRIVE_DEFAULT_FIELDS.get(method.id)
         if fields and isinstance(result, dict):
             result = apply_fields(result, parse_fields(fields))
