@@ -264,8 +264,10 @@ def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
     """The one atomic batchUpdate that turns an empty form into a ballot (facts §2)."""
     letters = GradeScale.load(spec.grading.scale).letters()
     with use_locale(spec.language):
-        description = _("Commission member's ballot for %(student)s. Choose one grade; you may change "
-                        "your answer until the secretary closes the form.", student=student.name)
+        # Only a member's first submission counts (an edit or a second submission is kept but not
+        # counted: lms_bridge.domain.ballots), so the form must not promise otherwise.
+        description = _("Commission member's ballot for %(student)s. Choose one grade. Only your first "
+                        "submission counts; to correct it, tell the secretary.", student=student.name)
         grade_title = _("Grade")
         degree_title = _("Award the degree (qualification)?")
         comment_title = _("Comment (optional)")

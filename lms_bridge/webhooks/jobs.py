@@ -206,7 +206,7 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
     """Draw a ticket for every admitted student who has none, in the timetable's order, and hand each
     one out as the student's own Classroom assignment.  Safe to run again: a drawn ticket is never
     drawn twice and an assignment already made is reused."""
-    from lms_bridge.results.draw import draw_ticket, ticket_assignment
+    from lms_bridge.results.draw import HandOutIncomplete, draw_ticket, hand_out_tickets
     from lms_bridge.store.models import StudentRecord
 
     with queue.transaction() as db:
@@ -222,9 +222,11 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
         # The draws are committed before any outside call: a failing Classroom never undoes a draw.
         db.commit()
         google = backends(queue).google
-        for student in students:
-            ticket_assignment(db, session, student, google)
-            db.commit()
+        # Every student gets a try, whoever failed before; the failures show on the session page
+        # and the job is retried for them.
+        failures = hand_out_tickets(db, session, students, google)
+        if failures:
+            raise HandOutIncomplete(failures)
 
 
 @periodic_job(crontab(minute="*/2"), name="results.poll_moodle")

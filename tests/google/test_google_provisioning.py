@@ -262,7 +262,10 @@ def test_without_domain_admin_people_are_invited(tmp_path: Path) -> None:
         summary, ws = w.provision(spec, session)
         assert summary["status"] == "succeeded", summary
         people = _journal(w.db, "classroom.student:") + _journal(w.db, "classroom.teacher:")
-        assert {e.data["how"] for e in people} == {"invitation"}
+        # The secretary the service account acts as owns the course: already a teacher, not invited.
+        owner = ws.credentials.delegated_user
+        assert {e.data["how"] for e in people if e.external_id != owner} == {"invitation"}
+        assert [e.data["how"] for e in people if e.external_id == owner] == ["member"]
         students = [i for i in ws.classroom.list_invitations("p:" + spec.code) if i["role"] == "STUDENT"]
         assert len(students) == len(spec.admitted)
         assert {i["userId"] for i in students} == {e.data["userId"] for e in _journal(w.db, "classroom.student:")}
@@ -413,3 +416,27 @@ def test_a_students_e_mail_is_read_with_the_profile_emails_scope(world: World) -
     assert _classroom_email(ws, course, hidden["userId"]) == student.email
     assert {s["profile"]["emailAddress"] for s in ws.classroom.list_students(course)} == \
         {s.email for s in spec.admitted}
+
+
+def test_grade_sheet_cells_hold_text_as_given_never_a_formula_or_a_number(world: World) -> None:
+    """Cells are written RAW: with USER_ENTERED (which the sandbox parses as Sheets does) the id
+    "007" would read back as 7 and this name would become a live HYPERLINK formula."""
+    spec = make_spec(code="SE-2026-GA", students=0, degree=DegreeVote.NONE)
+    spec = SessionSpec(**{**spec.__dict__, "students": (
+        Student("007", '=HYPERLINK("http://x")', "s7@sandbox.test"), Student("0100", "'Апостроф", "s8@sandbox.test"))})
+    summary, ws = world.provision(spec, add_session(world.db, spec))
+    assert summary["status"] == "succeeded", summary
+    sheet = _journal(world.db, "sheets.gradesheet")[0]
+    layout = SheetLayout.from_json(sheet.data["layout"])
+    ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
+                          layout.decision_cells(ticket="=1+1", votes={}, letter="A", points=95, gpa=4.0,
+                                                word="өте жақсы"))
+    rows = ws.sheets.read_values(sheet.external_id, "A1:Z10")
+    assert rows[1][1:3] == ["007", '=HYPERLINK("http://x")']
+    assert rows[2][1:3] == ["0100", "'Апостроф"]
+    assert rows[1][layout.ticket_column - 1] == "=1+1"
+    assert "A" in rows[1]
+    assert "95" in rows[1]
+    formulas = ws.sheets.gc.http_client.values_get(sheet.external_id, "A2:C3",
+                                                   params={"valueRenderOption": "FORMULA"})["values"]
+    assert formulas[0][1:] == ["007", '=HYPERLINK("http://x")']  # text, not a formula

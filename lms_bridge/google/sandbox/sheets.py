@@ -147,8 +147,13 @@ def _parse_input(value: Any, option: str) -> dict[str, Any] | None:
         return None  # null leaves the cell as it is
     if option == "RAW" or not isinstance(value, str):
         return {"v": value}
+    # USER_ENTERED parses text as if a person typed it into the UI (ValueInputOption reference):
+    # "=…" becomes a formula, "007" the number 7, "TRUE" a boolean; a leading apostrophe keeps
+    # the rest as text and is not shown.
     if value == "":
         return {"v": ""}
+    if value.startswith("'"):
+        return {"v": value[1:]}
     if value.startswith("="):
         return {"f": value, "v": _eval(value)}
     if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value.strip()):
