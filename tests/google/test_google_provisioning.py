@@ -70,9 +70,10 @@ class World:
         return run_summary(run, spec.code, 0.0), ws
 
 
-def _world(tmp_path: Path, faults: dict[str, Any] | None = None) -> Iterator[World]:
+def _world(tmp_path: Path, faults: dict[str, Any] | None = None, request_log: Path | None = None,
+           ) -> Iterator[World]:
     state = tmp_path / "google"
-    app = sandbox_server.create_app(state, push_endpoint=None, faults=faults)
+    app = sandbox_server.create_app(state, push_endpoint=None, faults=faults, request_log=request_log)
     url, stop = start_server(DispatcherMiddleware(HttpNotFound(), {"/google": app}))
     engine = create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     Base.metadata.create_all(engine)
@@ -440,3 +441,110 @@ def test_grade_sheet_cells_hold_text_as_given_never_a_formula_or_a_number(world:
     formulas = ws.sheets.gc.http_client.values_get(sheet.external_id, "A2:C3",
                                                    params={"valueRenderOption": "FORMULA"})["values"]
     assert formulas[0][1:] == ["007", '=HYPERLINK("http://x")']  # text, not a formula
+
+
+
+# -- the oldest client library setup.cfg allows knows every call the product makes ----------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _client_floor() -> str:
+    import re
+
+    text = (REPO / "setup.cfg").read_text(encoding="utf-8")
+    found = re.search(r"google-api-python-client>=([0-9.]+)", text)
+    assert found, "setup.cfg must bound google-api-python-client from below"
+    version = found.group(1)
+    return version if version.count(".") == 2 else version + ".0"
+
+
+def test_every_call_the_product_makes_exists_in_the_oldest_allowed_client(tmp_path: Path) -> None:
+    """Each request the product sends in a whole sitting (provisioning both ways, the draw, the tally,
+    the write-backs, renewals) is checked against the discovery documents of the oldest
+    google-api-python-client that setup.cfg allows (committed under tests/fixtures/discovery-<version>,
+    taken from that version's wheel): the method exists there, and so does every query parameter and
+    every body field sent.  With 2.150 as the floor, forms.setPublishSettings and
+    FormSettings.emailCollectionType are missing and this fails."""
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    from lms_bridge.domain.session import Ticket as TicketSpec
+    from lms_bridge.google.sandbox import discovery
+    from lms_bridge.google.sandbox.errors import ApiError
+
+    version = _client_floor()
+    documents = REPO / "tests" / "fixtures" / f"discovery-{version}"
+    assert documents.is_dir(), f"commit the discovery documents of google-api-python-client {version} in {documents}"
+    log = tmp_path / "requests.jsonl"
+    spec = make_spec(code="SE-2026-GF", students=2, degree=DegreeVote.OPEN)
+    for w in _world(tmp_path, request_log=log):
+        session = add_session(w.db, spec)
+        summary, ws = w.provision(spec, session)
+        assert summary["status"] == "succeeded", summary
+        w.settings = Settings(data_dir=tmp_path, google=GoogleSettings(pubsub_topic=TOPIC, domain_admin=False))
+        spec2 = make_spec(code="SE-2026-GI", students=1, degree=DegreeVote.NONE)
+        invited, _ = w.provision(spec2, add_session(w.db, spec2))
+        assert invited["status"] == "succeeded", invited
+        # What the draw, the tally, the write-backs and the renewals call.
+        course = ws.classroom.get_course("p:" + spec.code)["id"]
+        student = spec.admitted[0]
+        work = ws.assign_ticket(course, student, TicketSpec(number=1, questions=("Q",)),
+                                datetime.now(UTC) + timedelta(hours=1), language="kk")
+        ws.assign_ticket(course, spec.admitted[1], TicketSpec(number=2, questions=("Q",)), None, language="kk")
+        ws.classroom.list_course_work(course)
+        ws.set_assigned_grade(course, work["id"], student.email, 87.5)
+        form = _journal(w.db, "forms.form:")[0]
+        ws.list_responses(form.external_id)
+        ws.list_responses(form.external_id, since=datetime.now(UTC) - timedelta(minutes=5))
+        watch = _journal(w.db, "forms.watch:")[0]
+        ws.renew_watch(form.external_id, watch.external_id)
+        ws.forms.list_watches(form.external_id)
+        ws.close_form(form.external_id)
+        sheet = _journal(w.db, "sheets.gradesheet")[0]
+        layout = SheetLayout.from_json(sheet.data["layout"])
+        ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
+                              layout.decision_cells(ticket=1, votes={}, letter="B", points=80, gpa=3.0, word="x"))
+        ws.sheets.read_values(sheet.external_id, "A1:B2")
+        ws.drive.list_permissions(form.external_id)
+        ws.classroom.list_students(course)
+        ws.classroom.list_teachers(course)
+        ws.classroom.list_invitations("p:" + spec2.code)
+
+    old = {host: discovery.service_from(host, documents) for host in discovery.SERVICES}
+    seen: set[str] = set()
+    problems: list[str] = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        host, _, rest = entry["path"].lstrip("/").partition("/")
+        if host not in discovery.SERVICES or (isinstance(entry["body"], str) and entry["body"].startswith("<")):
+            continue  # token endpoint, certificates, batch envelopes (their parts are logged one by one)
+        split = urlsplit(rest)
+        try:
+            current, _values = discovery.match(host, entry["method"], split.path)
+        except ApiError as exc:
+            problems.append(f"{entry['method']} {entry['path']}: no such method ({exc})")
+            continue
+        method = next((m for m in old[host].methods if m.id == current.id), None)
+        seen.add(current.id)
+        if method is None:
+            problems.append(f"{current.id}: missing in google-api-python-client {version}")
+            continue
+        for name in parse_qs(split.query, keep_blank_values=True):
+            if name not in method.parameters and name not in old[host].doc.get("parameters", {}):
+                problems.append(f"{current.id}: no parameter {name!r} in {version}")
+        if isinstance(entry["body"], dict) and method.request_ref:
+            try:
+                discovery.validate_body(old[host], method.request_ref, entry["body"])
+            except Exception as exc:
+                problems.append(f"{current.id}: {exc} ({version})")
+    assert not problems, sorted(set(problems))
+    # The scenario reached the calls that matter most (a guard against a silently empty log).
+    assert {"forms.forms.create", "forms.forms.batchUpdate", "forms.forms.setPublishSettings",
+            "forms.forms.responses.list", "forms.forms.watches.create", "forms.forms.watches.renew",
+            "drive.permissions.create", "drive.permissions.list", "drive.files.update", "drive.files.list",
+            "drive.files.create", "classroom.courses.create", "classroom.invitations.create",
+            "classroom.courses.students.create", "classroom.courses.teachers.create",
+            "classroom.courses.courseWork.create", "classroom.courses.courseWork.studentSubmissions.patch",
+            "classroom.registrations.create", "sheets.spreadsheets.values.batchUpdate",
+            "sheets.spreadsheets.batchUpdate", "sheets.spreadsheets.get"} <= seen, sorted(seen)
