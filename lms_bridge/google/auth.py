@@ -49,6 +49,10 @@ SCOPES: dict[str, tuple[str, ...]] = {
     # Registrations need the push scope plus the scope of the feed they watch.
     "classroom.push": (_P + "classroom.push-notifications", _P + "classroom.coursework.students.readonly"),
     "forms.body": (_P + "forms.body",),
+    # Creating a form: with drive.file on the same token the new form is this app's own Drive file,
+    # which the drive.file scope documents as reachable, so tagging and sharing it need nothing wider
+    # (docs/google-setup.md).
+    "forms.create": (_P + "forms.body", _P + "drive.file"),
     "forms.responses": (_P + "forms.responses.readonly",),
     # Files this app created or opened (forms, the grade sheet): enough for appProperties and sharing.
     "drive.file": (_P + "drive.file",),

@@ -15,7 +15,8 @@ MEMBER = "member1@uni.edu.kz"
 
 
 def make_form(google: Google) -> tuple[object, str, list[str]]:
-    forms = google.service("forms", "forms.body")
+    # With drive.file on the creating token the form is this app's own file, which drive.file may share.
+    forms = google.service("forms", "forms.body", "drive.file")
     form = forms.forms().create(body={"info": {"title": "Оценка: Асанов", "documentTitle": "Асанов"}}).execute()
     assert form["publishSettings"]["publishState"] == {"isPublished": False, "isAcceptingResponses": False}
     res = forms.forms().batchUpdate(formId=form["formId"], body={"requests": [
@@ -288,3 +289,26 @@ def test_overlapping_permission_writes_on_one_file_keep_one(tmp_path) -> None:
         google.sandbox.pusher.stop()
         server.shutdown()
         google.sandbox.store.close()
+
+
+def test_drive_file_reaches_only_the_apps_own_files(google: Google) -> None:
+    """drive.file reaches files the app created or opened (Drive guide "Choose Google Drive API
+    scopes").  A form created with a token holding drive.file is the app's own; one created with
+    forms.body alone is not documented to be, and the sandbox takes the strict reading."""
+    own = google.service("forms", "forms.body", "drive.file").forms().create(
+        body={"info": {"title": "own"}}).execute()["formId"]
+    other = google.service("forms", "forms.body").forms().create(body={"info": {"title": "other"}}).execute()["formId"]
+    drive = google.service("drive", "drive.file")
+    assert drive.files().get(fileId=own).execute()["id"] == own
+    with pytest.raises(HttpError) as exc:
+        drive.files().get(fileId=other).execute()
+    assert exc.value.status_code == 404
+    listed = {f["id"] for f in drive.files().list().execute()["files"]}
+    assert own in listed
+    assert other not in listed
+    # Whole-Drive access reaches both; Forms' own scope reaches the form through the Forms API.
+    assert google.service("drive", "drive").files().get(fileId=other).execute()["id"] == other
+    assert google.service("forms", "forms.body").forms().get(formId=own).execute()["formId"] == own
+    with pytest.raises(HttpError) as exc:
+        google.service("forms", "drive.file").forms().get(formId=other).execute()
+    assert exc.value.status_code == 404

@@ -15,6 +15,14 @@ SHEET_MIME = "application/vnd.google-apps.spreadsheet"
 FOLDER_MIME = "application/vnd.google-apps.folder"
 ROLES = {"owner", "organizer", "fileOrganizer", "writer", "commenter", "reader"}
 
+_AUTH = "https://www.googleapis.com/auth/"
+DRIVE_FILE_SCOPE = _AUTH + "drive.file"
+# Scopes that reach every file of the user; without one of them a token with drive.file reaches only
+# the files this app created or opened ("Create new Drive files, or modify existing files, that you
+# open with an app or that the user shares with an app", Drive guide "Choose Google Drive API scopes").
+WHOLE_DRIVE_SCOPES = frozenset(_AUTH + s for s in (
+    "drive", "drive.readonly", "drive.metadata", "drive.metadata.readonly", "drive.photos.readonly"))
+
 
 def handler(method_id: str):  # type: ignore[no-untyped-def]
     def deco(fn: Handler) -> Handler:
@@ -49,8 +57,25 @@ def create_file(ctx: Ctx, *, name: str, mime: str, owner: str, file_id: str | No
     }
     if extra:
         doc.update(extra)
+    if DRIVE_FILE_SCOPE in ctx.principal.scopes:
+        # Created by this app under drive.file: its per-file grant covers the file from now on.  A
+        # file made with a token that did not hold drive.file (a form created with forms.body alone)
+        # gets no such grant: Google documents none for that case, so the sandbox takes the strict
+        # reading and a drive.file token cannot see it.
+        doc["_apps"] = [ctx.principal.project]
     ctx.store.put("file", fid, doc)
     return doc
+
+
+def reachable(ctx: Ctx, doc: dict[str, Any], whole: frozenset[str] = WHOLE_DRIVE_SCOPES) -> bool:
+    """Whether the caller's token reaches the file at all (before any sharing role is considered).
+
+    ``whole``: the scopes of the API being called that reach every file of the user (for Forms,
+    forms.body and its read-only kin besides the whole-Drive scopes).  Without one, only drive.file
+    is left, and it reaches the app's own files."""
+    if ctx.method is None or ctx.principal.scopes & whole or DRIVE_FILE_SCOPE not in ctx.principal.scopes:
+        return True  # people acting in the sandbox's pages, or a token with a wider scope
+    return ctx.principal.project in doc.get("_apps", [])
 
 
 def role_of(doc: dict[str, Any], email: str) -> str | None:
@@ -72,7 +97,7 @@ def is_responder(doc: dict[str, Any], email: str) -> bool:
 
 def get_file(ctx: Ctx, file_id: str, *, write: bool = False) -> dict[str, Any]:
     doc = ctx.store.get("file", file_id)
-    role = role_of(doc, ctx.me) if doc else None
+    role = role_of(doc, ctx.me) if doc and reachable(ctx, doc) else None
     if doc is None or role is None:
         raise ApiError(404, f"File not found: {file_id}.", reason="notFound", location="fileId")
     if write and role not in ("owner", "writer", "organizer", "fileOrganizer"):
@@ -82,7 +107,7 @@ def get_file(ctx: Ctx, file_id: str, *, write: bool = False) -> dict[str, Any]:
 
 
 def _view(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
-    out = dict(doc)
+    out = {k: v for k, v in doc.items() if not k.startswith("_")}
     out["ownedByMe"] = any(o["emailAddress"] == ctx.me for o in doc["owners"])
     out["owners"] = [dict(o, me=o["emailAddress"] == ctx.me) for o in doc["owners"]]
     out["capabilities"] = {"canEdit": role_of(doc, ctx.me) in ("owner", "writer"), "canShare": True}
@@ -161,7 +186,8 @@ def _predicate(clause: str, q: str):  # type: ignore[no-untyped-def]
 def files_list(ctx: Ctx) -> dict[str, Any]:
     q = ctx.params.get("q", "")
     preds = [_predicate(c, q) for c in _split_and(q)] if q else []
-    files = [d for d in ctx.store.list("file") if role_of(d, ctx.me) is not None and all(p(d) for p in preds)]
+    files = [d for d in ctx.store.list("file")
+             if role_of(d, ctx.me) is not None and reachable(ctx, d) and all(p(d) for p in preds)]
     out = page([_view(ctx, d) for d in files], ctx, "files", default_size=100, max_size=1000)
     out.setdefault("files", [])
     return {"kind": "drive#fileList", "incompleteSearch": False, **out}
@@ -311,5 +337,5 @@ def permissions_delete(ctx: Ctx) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["FORM_MIME", "HANDLERS", "SHEET_MIME", "bad_request", "create_file", "get_file", "is_responder",
-           "role_of"]
+__all__ = ["DRIVE_FILE_SCOPE", "FORM_MIME", "HANDLERS", "SHEET_MIME", "WHOLE_DRIVE_SCOPES", "bad_request",
+           "create_file", "get_file", "is_responder", "reachable", "role_of"]

@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 from .common import Ctx, Handler, page, parse_rfc3339, rfc3339, rfc3339_micro, token_id
-from .drive import FORM_MIME, create_file, is_responder, role_of
+from .drive import FORM_MIME, WHOLE_DRIVE_SCOPES, create_file, is_responder, reachable, role_of
 from .errors import ApiError, bad_request, failed_precondition
 
 HANDLERS: dict[str, Handler] = {}
@@ -44,10 +44,15 @@ def new_form(ctx: Ctx, form_id: str, title: str, document_title: str) -> dict[st
     return form
 
 
+# Forms scopes that reach every form of the user; a token with only drive.file reaches the app's own.
+WHOLE_FORMS_SCOPES = WHOLE_DRIVE_SCOPES | {"https://www.googleapis.com/auth/" + s for s in (
+    "forms.body", "forms.body.readonly", "forms.responses.readonly")}
+
+
 def get_form(ctx: Ctx, form_id: str, *, write: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     file = ctx.store.get("file", form_id)
     form = ctx.store.get("form", form_id)
-    role = role_of(file, ctx.me) if file else None
+    role = role_of(file, ctx.me) if file and reachable(ctx, file, WHOLE_FORMS_SCOPES) else None
     if form is None or file is None or role is None or file.get("trashed"):
         raise ApiError(404, "Requested entity was not found.")
     if write and role not in ("owner", "writer"):
