@@ -548,3 +548,17 @@ def test_every_call_the_product_makes_exists_in_the_oldest_allowed_client(tmp_pa
             "classroom.courses.courseWork.create", "classroom.courses.courseWork.studentSubmissions.patch",
             "classroom.registrations.create", "sheets.spreadsheets.values.batchUpdate",
             "sheets.spreadsheets.batchUpdate", "sheets.spreadsheets.get"} <= seen, sorted(seen)
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", "Only your first submission counts; to correct it, tell the secretary."),
+    ("kk", "Тек бірінші жіберген жауабыңыз ғана есептеледі"),
+    ("ru", "Засчитывается только ваш первый ответ"),
+])
+def test_the_voting_form_says_only_the_first_submission_counts(language: str, words: str) -> None:
+    from lms_bridge.google.steps import form_requests
+
+    spec = SessionSpec(**{**make_spec(students=1).__dict__, "language": language})
+    description = form_requests(spec, spec.admitted[0])[0]["updateFormInfo"]["info"]["description"]
+    assert words in description
+    assert "change" not in description.lower()
