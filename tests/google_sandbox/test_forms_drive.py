@@ -311,4 +311,14 @@ def test_drive_file_reaches_only_the_apps_own_files(google: Google) -> None:
     assert google.service("forms", "forms.body").forms().get(formId=own).execute()["formId"] == own
     with pytest.raises(HttpError) as exc:
         google.service("forms", "drive.file").forms().get(formId=other).execute()
+    assert exc.value.status_code == 403  # it exists, but this token may not open it
+    # A spreadsheet that exists but is not shared with the caller: 403 as well.
+    sheets = google.service("sheets", "spreadsheets")
+    sid = sheets.spreadsheets().create(body={"properties": {"title": "private"}}).execute()["spreadsheetId"]
+    stranger = google.as_user("sheets", "stranger@uni.edu.kz", "spreadsheets")
+    with pytest.raises(HttpError) as exc:
+        stranger.spreadsheets().get(spreadsheetId=sid).execute()
+    assert exc.value.status_code == 403
+    with pytest.raises(HttpError) as exc:
+        stranger.spreadsheets().get(spreadsheetId="no-such-spreadsheet").execute()
     assert exc.value.status_code == 404

@@ -53,8 +53,12 @@ def get_form(ctx: Ctx, form_id: str, *, write: bool = False) -> tuple[dict[str, 
     file = ctx.store.get("file", form_id)
     form = ctx.store.get("form", form_id)
     role = role_of(file, ctx.me) if file and reachable(ctx, file, WHOLE_FORMS_SCOPES) else None
-    if form is None or file is None or role is None or file.get("trashed"):
+    if form is None or file is None or file.get("trashed"):
         raise ApiError(404, "Requested entity was not found.")
+    if role is None:
+        # A form that exists but the caller may not open: 403 PERMISSION_DENIED, as Sheets answers
+        # for a spreadsheet (recorded real traffic); Forms is taken to behave alike.
+        raise ApiError(403, "The caller does not have permission")
     if write and role not in ("owner", "writer"):
         raise ApiError(403, "The caller does not have permission")
     return form, file

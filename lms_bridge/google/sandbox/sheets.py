@@ -57,8 +57,12 @@ def get_book(ctx: Ctx, sid: str, *, write: bool = False) -> dict[str, Any]:
     doc = ctx.store.get("spreadsheet", sid)
     file = ctx.store.get("file", sid)
     role = role_of(file, ctx.me) if file else None
-    if doc is None or role is None or (file or {}).get("trashed"):
+    if doc is None or file is None or file.get("trashed"):
         raise ApiError(404, "Requested entity was not found.")
+    if role is None:
+        # A spreadsheet that exists but is not shared with the caller: 403, not 404 (recorded real
+        # traffic, gspread's cassette test_access_private_spreadsheet).
+        raise ApiError(403, "The caller does not have permission")
     if write and role not in ("owner", "writer"):
         raise ApiError(403, "The caller does not have permission")
     return doc
