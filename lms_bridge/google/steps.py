@@ -19,10 +19,12 @@ classroom.registration      the COURSE_WORK_CHANGES push registration    an iden
 classroom.ticket:<id>       the ticket assignment (made at the draw)     its title in courseWork.list
 ==========================  ==========================================  ==================================
 
-Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties and
-sharing (100 a batch), all grade-sheet rows in one values:batchUpdate.  A voting form needs three
-Forms calls (create, batchUpdate, setPublishSettings) and its watch one more; nothing else is
-per-student.
+Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties (100 a
+batch), sharing (100 a batch, but never two grants for one form in one batch: Drive keeps only one of
+concurrent permission writes on a file), the read-back of every form's permissions (100 a batch), all
+grade-sheet rows in one values:batchUpdate.  A voting form needs three Forms calls (create,
+batchUpdate, setPublishSettings) and its watch one more; in Drive, one tag, one grant per voting member
+and one permissions read.
 """
 
 from __future__ import annotations
