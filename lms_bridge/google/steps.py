@@ -399,20 +399,23 @@ def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries:
     for _round in range(SHARE_ROUNDS):
         pairs = [(fid, email) for fid, s in by_form.items() for email in voters
                  if email not in entries[s.id].data.get("shared", [])]
-        if not pairs:
+        # A form whose sharing was never read back (journaled from the grants' answers alone by an
+        # earlier version) is read once too.
+        unread = {fid for fid, s in by_form.items() if not entries[s.id].data.get("shared_read")}
+        if not pairs and not unread:
             return
-        got = g.drive.share_published(pairs)
+        got = g.drive.share_published(pairs) if pairs else {}
         failures = {f"{fid} {email}": r for (fid, email), r in got.items()
                     if isinstance(r, GoogleApiError) and not r.retryable}
-        seen = g.drive.published_responders(sorted({fid for fid, _email in pairs}))
+        seen = g.drive.published_responders(sorted({fid for fid, _email in pairs} | unread))
         for fid, responders in seen.items():
             if isinstance(responders, GoogleApiError):
                 failures[fid] = responders
                 continue
             s = by_form[fid]
             shared = sorted(e for e in voters if e in responders)
-            if shared != sorted(entries[s.id].data.get("shared", [])):
-                ctx.update_data(form_key(s), shared=shared)
+            if shared != sorted(entries[s.id].data.get("shared", [])) or not entries[s.id].data.get("shared_read"):
+                ctx.update_data(form_key(s), shared=shared, shared_read=True)
                 entries[s.id] = ctx.journaled(form_key(s))
         if failures:
             break

@@ -562,3 +562,26 @@ def test_the_voting_form_says_only_the_first_submission_counts(language: str, wo
     description = form_requests(spec, spec.admitted[0])[0]["updateFormInfo"]["info"]["description"]
     assert words in description
     assert "change" not in description.lower()
+
+
+def test_sharing_journaled_without_a_read_back_is_read_and_repaired(world: World) -> None:
+    """A journal that lists every member as shared only because the grants answered 200 (as an
+    earlier version wrote it) is read back once, and a grant Drive lost is made again."""
+    spec = make_spec(code="SE-2026-GB", students=1)
+    session = add_session(world.db, spec)
+    first, ws = world.provision(spec, session)
+    assert first["status"] == "succeeded", first
+    form = _journal(world.db, "forms.form:")[0]
+    lost = spec.voters[1].email
+    perm = next(p for p in ws.drive.list_permissions(form.external_id) if p.get("emailAddress") == lost)
+    drive = ws.transport.service("drive", SCOPES["drive.file"])
+    ws.transport.execute(drive.permissions().delete(fileId=form.external_id, permissionId=perm["id"]), api="drive")
+    form.data = {k: v for k, v in form.data.items() if k != "shared_read"}
+    world.db.commit()
+
+    again, _ = world.provision(spec, session)
+    assert again["status"] == "succeeded", again
+    assert lost in {p.get("emailAddress") for p in ws.drive.list_permissions(form.external_id)}
+    world.db.refresh(form)
+    assert form.data["shared_read"] is True
+    assert sorted(form.data["shared"]) == sorted(m.email for m in spec.voters)
