@@ -133,6 +133,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
         BallotRecord.session_id == session.id, BallotRecord.status == "counted")))
     flagged = Counter(db.scalars(select(BallotRecord.student_id).where(
         BallotRecord.session_id == session.id, BallotRecord.status != "counted")))
+    from lms_bridge.results.draw import handout_failures
+
+    not_handed_out = handout_failures(db, session)
     out = []
     for st in session.students:
         if not st.active:
@@ -149,6 +152,8 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "admission_rating": st.admission_rating,
             "ticket": st.ticket_number,
             "ticket_drawn_at": iso(st.ticket_drawn_at),
+            "draw_error": (_("Not handed out in Classroom: %(reason)s", reason=not_handed_out[st.student_ref])
+                           if st.student_ref in not_handed_out else ""),
             "files": st.files_received,
             "answers_label": (ngettext("%(num)s file", "%(num)s files", st.files_received)
                               if st.files_received else ""),

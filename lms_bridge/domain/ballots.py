@@ -22,7 +22,7 @@ import enum
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -41,6 +41,32 @@ class Ballot:
     letter: str
     submitted_at: datetime  # timezone-aware
     degree: bool | None = None  # the degree-award vote, when the session holds one
+
+
+# How far apart a response's createTime and lastSubmittedTime may be and still be one submission.
+# Google writes createTime to the millisecond and lastSubmittedTime to the microsecond, both from
+# one submission: "2021-03-25T01:23:58.146Z" / "2021-03-25T01:23:58.146607Z" for a response nobody
+# edited (Forms API guide "Set up an Apps Script project", sample output).  So the two differ by up
+# to a millisecond without any edit, and comparing them as instants would call every ballot an
+# edit.  A person needs far more than a second to reopen a submitted form, change an answer and
+# submit again, so a gap above one second can only be an edit; a gap below it is precision.
+EDIT_TOLERANCE = timedelta(seconds=1)
+
+
+def is_edited(created: datetime, last_submitted: datetime, *, seen_before: bool,
+              tolerance: timedelta = EDIT_TOLERANCE) -> bool:
+    """Whether a form response version is an edit rather than a member's first ballot.
+
+    ``seen_before``: a version of the same response id, with another ``lastSubmittedTime``, was
+    already recorded; a changed ``lastSubmittedTime`` on a known response is an edit however small
+    the change.  A response met for the first time is an edit when it was submitted again after it
+    was created, i.e. when ``lastSubmittedTime`` is more than ``tolerance`` after ``createTime``
+    (edited before we first fetched it: its first content is gone, so it cannot count as a first
+    ballot either).
+    """
+    if created.tzinfo is None or last_submitted.tzinfo is None:
+        raise BallotError("response timestamps must carry a time zone")
+    return seen_before or last_submitted - created > tolerance
 
 
 class BallotStatus(enum.StrEnum):

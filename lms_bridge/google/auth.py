@@ -40,12 +40,19 @@ _P = "https://www.googleapis.com/auth/"
 SCOPES: dict[str, tuple[str, ...]] = {
     "classroom.courses": (_P + "classroom.courses",),
     "classroom.rosters": (_P + "classroom.rosters",),
+    # Reading members' profiles when their e-mail is needed: UserProfile.emailAddress is filled only
+    # for tokens holding classroom.profile.emails (UserProfile reference).
+    "classroom.rosters.emails": (_P + "classroom.rosters", _P + "classroom.profile.emails"),
     "classroom.topics": (_P + "classroom.topics",),
     "classroom.announcements": (_P + "classroom.announcements",),
     "classroom.coursework": (_P + "classroom.coursework.students",),
     # Registrations need the push scope plus the scope of the feed they watch.
     "classroom.push": (_P + "classroom.push-notifications", _P + "classroom.coursework.students.readonly"),
     "forms.body": (_P + "forms.body",),
+    # Creating a form: with drive.file on the same token the new form is this app's own Drive file,
+    # which the drive.file scope documents as reachable, so tagging and sharing it need nothing wider
+    # (docs/google-setup.md).
+    "forms.create": (_P + "forms.body", _P + "drive.file"),
     "forms.responses": (_P + "forms.responses.readonly",),
     # Files this app created or opened (forms, the grade sheet): enough for appProperties and sharing.
     "drive.file": (_P + "drive.file",),

@@ -74,14 +74,20 @@ class ClassroomClient:
         return self.t.execute_batch(API, SCOPES["classroom.rosters"], reqs)
 
     def list_students(self, course_id: str) -> list[dict[str, Any]]:
-        """:calls: GET /v1/courses/{courseId}/students"""
-        coll = self._svc("classroom.rosters").courses().students()
+        """Students with their profiles, e-mail included (asks for classroom.profile.emails).
+
+        :calls: GET /v1/courses/{courseId}/students
+        """
+        coll = self._svc("classroom.rosters.emails").courses().students()
         return self.t.pages(lambda tok: coll.list(courseId=course_id, pageSize=100, pageToken=tok),
                             api=API, items="students")
 
     def list_teachers(self, course_id: str) -> list[dict[str, Any]]:
-        """:calls: GET /v1/courses/{courseId}/teachers"""
-        coll = self._svc("classroom.rosters").courses().teachers()
+        """Teachers with their profiles, e-mail included (asks for classroom.profile.emails).
+
+        :calls: GET /v1/courses/{courseId}/teachers
+        """
+        coll = self._svc("classroom.rosters.emails").courses().teachers()
         return self.t.pages(lambda tok: coll.list(courseId=course_id, pageSize=100, pageToken=tok),
                             api=API, items="teachers")
 
@@ -92,8 +98,18 @@ class ClassroomClient:
                             api=API, items="invitations")
 
     def get_student(self, course_id: str, user_id: str) -> dict[str, Any]:
-        """:calls: GET /v1/courses/{courseId}/students/{userId}"""
-        req = self._svc("classroom.rosters").courses().students().get(courseId=course_id, userId=user_id)
+        """A student with the profile's e-mail: turn-ins name only the numeric userId, and the e-mail
+        is how they are matched to the session's students.  ``profile.emailAddress`` is filled only
+        with the classroom.profile.emails scope, so it is asked for here.
+
+        :calls: GET /v1/courses/{courseId}/students/{userId}
+        """
+        req = self._svc("classroom.rosters.emails").courses().students().get(courseId=course_id, userId=user_id)
+        return self.t.execute(req, api=API)
+
+    def get_teacher(self, course_id: str, user_id: str) -> dict[str, Any]:
+        """:calls: GET /v1/courses/{courseId}/teachers/{userId}"""
+        req = self._svc("classroom.rosters").courses().teachers().get(courseId=course_id, userId=user_id)
         return self.t.execute(req, api=API)
 
     # -- posts ---------------------------------------------------------------------------------------

@@ -66,19 +66,63 @@ class DriveClient:
     def share_published(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         """Let each email respond to each form: reader with view "published" (the responder role).
 
-        No notification mail: members get their links from the course.  Batched 100 a request;
-        returns (file id, email) -> Permission or error.
+        Drive applies only the last of concurrent permission writes on one file ("Concurrent
+        permissions operations on the same file are not supported; only the last update is
+        applied", permissions.create reference) and runs a batch's parts in any order (batch
+        guide), so a batch holding two writes for one form may silently keep one.  The writes are
+        therefore sent in rounds: each batch holds at most one write per file, and the next round
+        starts only when the previous batch has answered.  Even so an answer is no proof of the
+        grant: callers verify with :meth:`published_responders`.
 
-        :calls: POST /drive/v3/files/{fileId}/permissions (batched)
+        No notification mail: members get their links from the course.  Returns
+        (file id, email) -> Permission or error.
+
+        :calls: POST /drive/v3/files/{fileId}/permissions (batched, one per file per batch)
         """
         perms = self.t.service(API, SCOPES["drive.file"]).permissions()
-        pairs = list(pairs)
-        reqs = {f"{i}": perms.create(fileId=fid, sendNotificationEmail=False, fields="id,role,view",
-                                      body={"role": "reader", "type": "user", "emailAddress": email,
-                                            "view": "published"})
-                for i, (fid, email) in enumerate(pairs)}
+        rounds: list[list[tuple[str, str]]] = []
+        depth: dict[str, int] = {}
+        for fid, email in dict.fromkeys(pairs):
+            n = depth.get(fid, 0)
+            depth[fid] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append((fid, email))
+        out: dict[tuple[str, str], Any] = {}
+        for batch in rounds:
+            reqs = {f"{i}": perms.create(fileId=fid, sendNotificationEmail=False, fields="id,role,view",
+                                          body={"role": "reader", "type": "user", "emailAddress": email,
+                                                "view": "published"})
+                    for i, (fid, email) in enumerate(batch)}
+            got = self.t.execute_batch(API, SCOPES["drive.file"], reqs)
+            out.update({batch[int(k)]: v for k, v in got.items()})
+        return out
+
+    def published_responders(self, file_ids: Iterable[str]) -> dict[str, Any]:
+        """Who may respond to each form, read back from Drive: file id -> set of e-mails (lower
+        case) holding a ``view: "published"`` permission, or the GoogleApiError of that read.
+
+        One permissions.list per file, batched 100 a request (reads may share a batch freely).
+
+        :calls: GET /drive/v3/files/{fileId}/permissions (batched)
+        """
+        perms = self.t.service(API, SCOPES["drive.file"]).permissions()
+        ids = list(dict.fromkeys(file_ids))
+        fields = "nextPageToken,permissions(id,role,type,emailAddress,view)"
+        reqs = {f"{i}": perms.list(fileId=fid, pageSize=100, fields=fields) for i, fid in enumerate(ids)}
         got = self.t.execute_batch(API, SCOPES["drive.file"], reqs)
-        return {pairs[int(k)]: v for k, v in got.items()}
+        out: dict[str, Any] = {}
+        for key, value in got.items():
+            fid = ids[int(key)]
+            if isinstance(value, Exception):
+                out[fid] = value
+                continue
+            listed = list(value.get("permissions", []))
+            if value.get("nextPageToken"):
+                listed = self.list_permissions(fid)  # more than a page: read it whole
+            out[fid] = {str(p.get("emailAddress", "")).lower() for p in listed
+                        if p.get("view") == "published" and p.get("emailAddress")}
+        return out
 
     def list_permissions(self, file_id: str) -> list[dict[str, Any]]:
         """:calls: GET /drive/v3/files/{fileId}/permissions"""

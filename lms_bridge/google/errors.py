@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# 403 reasons that mean "slow down", not "you may not" (facts §1; googleapiclient treats them alike).
-RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+# 403 reasons that mean "slow down", not "you may not" (facts §1; googleapiclient treats the first two
+# alike).  Drive's "Resolve errors" guide lists sharingRateLimitExceeded with them: too many shares in
+# a short time, to be retried with exponential backoff.
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "sharingRateLimitExceeded"})
 
 
 class GoogleApiError(Exception):
@@ -64,6 +66,15 @@ class AlreadyExists(GoogleApiError):
     """409: the object exists already (a course alias taken, a student enrolled twice)."""
 
 
+class Aborted(GoogleApiError):
+    """409 ABORTED: a concurrency conflict (google.rpc.Code ABORTED, mapped to HTTP 409).  Not
+    "already exists": nothing was made; the call may be tried again."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 class RateLimited(GoogleApiError):
     """429, or 403 rateLimitExceeded/userRateLimitExceeded: a quota was hit; retry later."""
 
@@ -73,9 +84,12 @@ class Unavailable(GoogleApiError):
 
 
 def should_retry(status: int, reason: str = "") -> bool:
-    """Whether a failed call may be retried: 429, 5xx, rate-limit 403, and no-response (status 0)."""
+    """Whether a failed call may be retried: 429, 5xx, rate-limit 403, 409 ABORTED, and no-response
+    (status 0)."""
     if status == 0 or status == 429 or 500 <= status <= 599:
         return True
+    if status == 409:
+        return reason.upper() == "ABORTED"
     return status == 403 and reason in RATE_LIMIT_REASONS
 
 
@@ -105,6 +119,18 @@ def parse_error_body(content: bytes | str | None) -> tuple[str, str]:
     return str(err.get("status", "")), message
 
 
+def _canonical_status(content: bytes | str | None) -> str:
+    """The canonical status (``ABORTED``, ``ALREADY_EXISTS``…) of Google's error body, if any."""
+    if not content:
+        return ""
+    try:
+        data = json.loads(content.decode("utf-8", "replace") if isinstance(content, bytes) else content)
+    except ValueError:
+        return ""
+    err = data.get("error") if isinstance(data, dict) else None
+    return str(err.get("status", "")) if isinstance(err, dict) else ""
+
+
 def error_for(status: int, reason: str, message: str, service: str) -> GoogleApiError:
     """The typed error for an HTTP status and Google's reason."""
     cls: type[GoogleApiError]
@@ -117,7 +143,8 @@ def error_for(status: int, reason: str, message: str, service: str) -> GoogleApi
     elif status == 404:
         cls = NotFound
     elif status == 409:
-        cls = AlreadyExists
+        # HTTP 409 carries two canonical codes: ALREADY_EXISTS and ABORTED (a concurrency conflict).
+        cls = Aborted if reason.upper() == "ABORTED" else AlreadyExists
     elif status == 429:
         cls = RateLimited
     elif status == 0 or status >= 500:
@@ -129,4 +156,7 @@ def error_for(status: int, reason: str, message: str, service: str) -> GoogleApi
 
 def from_http(status: int, content: bytes | str | None, service: str) -> GoogleApiError:
     reason, message = parse_error_body(content)
+    if status == 409 and _canonical_status(content) == "ABORTED":
+        # Drive puts a legacy reason in errors[]; the canonical status is what tells ABORTED apart.
+        reason = "ABORTED"
     return error_for(status, reason, message, service)

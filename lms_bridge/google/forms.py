@@ -31,11 +31,12 @@ class FormsClient:
 
         Not idempotent: after an ambiguous failure ``recover`` looks the form up by its unique
         document title before a retry.  It starts unpublished so that nobody can answer before the
-        questions, verified-email collection and sharing are in place.
+        questions, verified-email collection and sharing are in place.  The token also holds
+        drive.file, so that the form is this app's own Drive file, reachable for tagging and sharing.
 
         :calls: POST /v1/forms?unpublished=true
         """
-        req = self._svc("forms.body").forms().create(
+        req = self._svc("forms.create").forms().create(
             body={"info": {"title": title, "documentTitle": document_title}}, unpublished=True)
         return self.t.execute(req, api=API, idempotent=False, recover=recover)
 

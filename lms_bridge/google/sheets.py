@@ -89,7 +89,8 @@ class SheetsClient:
 
     def write_ranges(self, spreadsheet_id: str, blocks: Sequence[tuple[int, int, Sequence[Sequence[Cell]]]],
                      *, tab: str | None = None) -> dict[str, Any]:
-        """Write blocks (1-based top row, 1-based left column, rows of cells) in ONE values:batchUpdate.
+        """Write blocks (1-based top row, 1-based left column, rows of cells) in ONE values:batchUpdate,
+        as RAW values: text from people is never parsed into a formula or a number.
 
         Sheets counts a batchUpdate as one request however many ranges it holds (facts §5), and
         writing the same values twice is harmless, so it is retried freely.
@@ -102,7 +103,10 @@ class SheetsClient:
                  + rowcol_to_a1(row + len(rows) - 1, col + max(len(r) for r in rows) - 1),
                  "values": [list(r) for r in rows]}
                 for row, col, rows in blocks if rows]
-        body = {"valueInputOption": ValueInputOption.user_entered, "data": data}
+        # RAW: cells hold exactly what is sent.  USER_ENTERED would parse them as if typed, so an id
+        # "007" would lose its zeros and a name starting with "=" would become a formula (Sheets
+        # reference, ValueInputOption); numbers sent as JSON numbers stay numbers either way.
+        body = {"valueInputOption": ValueInputOption.raw, "data": data}
         return dict(self._call(lambda: self.gc.http_client.values_batch_update(spreadsheet_id, body)))
 
     def read_values(self, spreadsheet_id: str, a1_range: str) -> list[list[str]]:

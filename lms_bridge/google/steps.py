@@ -19,14 +19,17 @@ classroom.registration      the COURSE_WORK_CHANGES push registration    an iden
 classroom.ticket:<id>       the ticket assignment (made at the draw)     its title in courseWork.list
 ==========================  ==========================================  ==================================
 
-Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties and
-sharing (100 a batch), all grade-sheet rows in one values:batchUpdate.  A voting form needs three
-Forms calls (create, batchUpdate, setPublishSettings) and its watch one more; nothing else is
-per-student.
+Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties (100 a
+batch), sharing (100 a batch, but never two grants for one form in one batch: Drive keeps only one of
+concurrent permission writes on a file), the read-back of every form's permissions (100 a batch), all
+grade-sheet rows in one values:batchUpdate.  A voting form needs three Forms calls (create,
+batchUpdate, setPublishSettings) and its watch one more; in Drive, one tag, one grant per voting member
+and one permissions read.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,7 +40,7 @@ from typing import Any
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.session import DegreeVote, SessionSpec, Student
 from lms_bridge.google.drive import FORM_MIME, SHEET_MIME
-from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, PermissionDenied
+from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, NotFound, PermissionDenied
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
@@ -49,6 +52,19 @@ P_KIND = "lmsBridgeKind"
 
 # Renew watches and registrations when less than this is left (they last about 7 days).
 RENEW_MARGIN = timedelta(days=2)
+
+# Sharing a form is verified by reading its permissions back; what did not stick is sent again, at
+# most this many times in one run.
+SHARE_ROUNDS = 3
+
+
+class FormStage(enum.StrEnum):
+    """How far a voting form has come; kept as ``data["stage"]`` of its journal entry."""
+
+    CREATED = "created"  # the form exists (empty, unpublished)
+    TAGGED = "tagged"  # it carries our Drive appProperties, so a lost journal still finds it
+    CONFIGURED = "configured"  # description, verified e-mail collection and questions are in
+    PUBLISHED = "published"  # published and accepting responses (sharing is tracked in "shared")
 
 
 def course_alias(spec: SessionSpec) -> str:
@@ -159,6 +175,8 @@ def run_roster(ctx: StepContext) -> None:
             got = results[email]
             if isinstance(got, AlreadyExists):
                 ctx.record(prefix + email, Made(email, {"how": how}), created=False)
+            elif not direct and isinstance(got, GoogleApiError) and _already_member(g, course_id, email, role, got):
+                ctx.record(prefix + email, Made(email, {"how": "member"}), created=False)
             elif isinstance(got, PermissionDenied | InvalidArgument) and direct:
                 # Adding directly needs the user in the admin's domain (facts §3); others are invited.
                 fallback.append(email)
@@ -171,6 +189,8 @@ def run_roster(ctx: StepContext) -> None:
             for email, got in g.classroom.invite(course_id, fallback, role=role).items():
                 if isinstance(got, AlreadyExists):
                     ctx.record(prefix + email, Made(email, {"how": "invitation"}), created=False)
+                elif isinstance(got, GoogleApiError) and _already_member(g, course_id, email, role, got):
+                    ctx.record(prefix + email, Made(email, {"how": "member"}), created=False)
                 elif isinstance(got, GoogleApiError):
                     failures[email] = got
                 else:
@@ -178,6 +198,23 @@ def run_roster(ctx: StepContext) -> None:
                             "userId": got.get("userId", "")}
                     ctx.record(prefix + email, Made(email, data), created=True)
     _fail_on(failures, _("Adding people to the Classroom course"))
+
+
+def _already_member(g: Any, course_id: str, email: str, role: str, error: GoogleApiError) -> bool:
+    """Whether an invitation refused with FAILED_PRECONDITION was refused because the person already
+    holds the role or a higher one (the course owner invited as teacher, say): then nothing is left
+    to do.  Google gives the same status for a disabled account, so membership is checked, not
+    guessed from the message (invitations.create reference)."""
+    if error.status != 400 or error.reason.replace("_", "").lower() != "failedprecondition":
+        return False
+    lookups = (g.classroom.get_teacher,) if role == "TEACHER" else (g.classroom.get_student, g.classroom.get_teacher)
+    for lookup in lookups:
+        try:
+            lookup(course_id, email)
+            return True
+        except NotFound:
+            continue
+    return False
 
 
 # -- posts ----------------------------------------------------------------------------------------------
@@ -229,8 +266,10 @@ def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
     """The one atomic batchUpdate that turns an empty form into a ballot (facts §2)."""
     letters = GradeScale.load(spec.grading.scale).letters()
     with use_locale(spec.language):
-        description = _("Commission member's ballot for %(student)s. Choose one grade; you may change "
-                        "your answer until the secretary closes the form.", student=student.name)
+        # Only a member's first submission counts (an edit or a second submission is kept but not
+        # counted: lms_bridge.domain.ballots), so the form must not promise otherwise.
+        description = _("Commission member's ballot for %(student)s. Choose one grade. Only your first "
+                        "submission counts; to correct it, tell the secretary.", student=student.name)
         grade_title = _("Grade")
         degree_title = _("Award the degree (qualification)?")
         comment_title = _("Comment (optional)")
@@ -286,7 +325,7 @@ def run_forms(ctx: StepContext) -> None:
                 continue
             hit = by_ref.get(s.id)
             if hit is not None:
-                entries[s.id] = ctx.record(form_key(s), Made(hit["id"], {"stage": "tagged"}), created=False)
+                entries[s.id] = ctx.record(form_key(s), Made(hit["id"], {"stage": FormStage.TAGGED}), created=False)
                 continue
             doc_title = document_title(spec, s)
 
@@ -296,32 +335,32 @@ def run_forms(ctx: StepContext) -> None:
 
             form = g.forms.create(form_title(spec, s), doc_title, recover=recover)
             entries[s.id] = ctx.record(form_key(s), Made(form["formId"], {
-                "stage": "created", "url": form.get("responderUri", "")}), created=True)
+                "stage": FormStage.CREATED, "url": form.get("responderUri", "")}), created=True)
             fresh.add(s.id)
 
     by_id = {s.id: s for s in students}
     # Tag every new form in Drive batches (100 a request): from here on a lost journal still finds it.
     to_tag = {e.external_id: {P_SESSION: spec.code, P_STUDENT: ref, P_KIND: "form"}
-              for ref, e in entries.items() if e is not None and e.data.get("stage") == "created"}
+              for ref, e in entries.items() if e is not None and e.data.get("stage") == FormStage.CREATED}
     if to_tag:
         got = g.drive.set_app_properties(to_tag)
         errors = {fid: r for fid, r in got.items() if isinstance(r, GoogleApiError)}
         for ref, e in entries.items():
             if e is not None and e.external_id in to_tag and e.external_id not in errors:
-                ctx.update_data(form_key(by_id[ref]), stage="tagged")
+                ctx.update_data(form_key(by_id[ref]), stage=FormStage.TAGGED)
         _fail_on(errors, _("Tagging the voting forms in Drive"))
 
     names = _question_names(spec)
     for s in students:
         e = entries[s.id]
         assert e is not None
-        if e.data.get("stage") != "tagged":
+        if e.data.get("stage") != FormStage.TAGGED:
             continue
         if s.id not in fresh:
             # Made by an earlier run: it may have been configured just before that run stopped.
             form = g.forms.get(e.external_id)
             if form.get("items"):
-                ctx.update_data(form_key(s), stage="configured",
+                ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                                 url=form.get("responderUri", e.data.get("url", "")),
                                 questions=_question_ids(form["items"], names))
                 continue
@@ -332,32 +371,62 @@ def run_forms(ctx: StepContext) -> None:
 
         reply = g.forms.batch_update(e.external_id, form_requests(spec, s), include_form=True, recover=applied)
         form = reply.get("form", {})
-        ctx.update_data(form_key(s), stage="configured",
+        ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                         url=form.get("responderUri") or e.data.get("url", ""),
                         questions=_question_ids(form.get("items", []), names))
 
     for s in students:
         e = entries[s.id]
         assert e is not None
-        if e.data.get("stage") == "configured":
+        if e.data.get("stage") == FormStage.CONFIGURED:
             g.forms.set_publish_state(e.external_id, published=True, accepting=True)
-            ctx.update_data(form_key(s), stage="published")
+            ctx.update_data(form_key(s), stage=FormStage.PUBLISHED)
 
-    # Share each form with each voting member as a responder (published view), all in Drive batches.
-    voters = [m.email for m in spec.voters]
-    pairs = [(entries[s.id].external_id, email) for s in students for email in voters  # type: ignore[union-attr]
-             if email not in entries[s.id].data.get("shared", [])]  # type: ignore[union-attr]
-    if pairs:
-        got = g.drive.share_published(pairs)
-        for s in students:
-            e = entries[s.id]
-            assert e is not None
-            done = [email for (fid, email), r in got.items()
-                    if fid == e.external_id and not isinstance(r, GoogleApiError)]
-            if done:
-                ctx.update_data(form_key(s), shared=sorted({*e.data.get("shared", []), *done}))
-        failed = {f"{fid} {email}": r for (fid, email), r in got.items() if isinstance(r, GoogleApiError)}
-        _fail_on(failed, _("Sharing the voting forms with the commission"))
+    _share_forms(ctx, g, students, entries)
+
+
+def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any]) -> None:
+    """Share each form with each voting member as a responder (published view), then read every
+    form's permissions back and send again what did not stick.
+
+    Drive may drop permission writes on one file that overlap (see DriveClient.share_published), so
+    a 200 answer is no proof: ``data["shared"]`` of a form's journal entry lists only the members
+    seen in a read of the form's permissions.
+    """
+    voters = [m.email.lower() for m in ctx.spec.voters]
+    by_form = {entries[s.id].external_id: s for s in students}
+    failures: dict[str, GoogleApiError] = {}
+    for _round in range(SHARE_ROUNDS):
+        pairs = [(fid, email) for fid, s in by_form.items() for email in voters
+                 if email not in entries[s.id].data.get("shared", [])]
+        # A form whose sharing was never read back (journaled from the grants' answers alone by an
+        # earlier version) is read once too.
+        unread = {fid for fid, s in by_form.items() if not entries[s.id].data.get("shared_read")}
+        if not pairs and not unread:
+            return
+        got = g.drive.share_published(pairs) if pairs else {}
+        failures = {f"{fid} {email}": r for (fid, email), r in got.items()
+                    if isinstance(r, GoogleApiError) and not r.retryable}
+        seen = g.drive.published_responders(sorted({fid for fid, _email in pairs} | unread))
+        for fid, responders in seen.items():
+            if isinstance(responders, GoogleApiError):
+                failures[fid] = responders
+                continue
+            s = by_form[fid]
+            shared = sorted(e for e in voters if e in responders)
+            if shared != sorted(entries[s.id].data.get("shared", [])) or not entries[s.id].data.get("shared_read"):
+                ctx.update_data(form_key(s), shared=shared, shared_read=True)
+                entries[s.id] = ctx.journaled(form_key(s))
+        if failures:
+            break
+    _fail_on(failures, _("Sharing the voting forms with the commission"))
+    missing = [(s, email) for s in students for email in voters if email not in entries[s.id].data.get("shared", [])]
+    if missing:
+        student, email = missing[0]
+        raise StepFailed(_("%(count)d voting form share(s) did not take effect in Google Drive after "
+                           "%(rounds)d attempts; first: %(member)s on the form of %(student)s. Retry the step.",
+                           count=len(missing), rounds=SHARE_ROUNDS, member=email, student=student.name),
+                         retryable=True)
 
 
 # -- grade sheet ----------------------------------------------------------------------------------------
@@ -479,7 +548,7 @@ def run_watches(ctx: StepContext) -> None:
     now = ctx.now()
     for s in spec.admitted:
         fe = ctx.journaled(form_key(s))
-        if fe is None or fe.data.get("stage") != "published":
+        if fe is None or fe.data.get("stage") != FormStage.PUBLISHED:
             raise StepFailed(_("The voting form of %(student)s is not ready; run the forms step first.",
                                student=s.name))
         we = ctx.journaled(watch_key(s))

@@ -94,37 +94,40 @@ class GoogleWorkspace:
         """Write one student's decision cells (ticket ... degree decision) in one batched call.
 
         ``row``/``first_column`` come from the grade-sheet layout kept in the journal
-        (:class:`lms_bridge.google.steps.SheetLayout`); values are written as the user would type them.
+        (:class:`lms_bridge.google.steps.SheetLayout`); values are written RAW, exactly as given.
         """
         self.sheets.write_ranges(spreadsheet_id, [(row, first_column, [list(values)])])
 
     def create_ticket_assignment(self, course_id: str, student_email: str, *, title: str, description: str,
-                                 due: datetime, topic_id: str | None = None, max_points: float | None = None,
-                                 ) -> dict[str, Any]:
+                                 due: datetime | None, topic_id: str | None = None,
+                                 max_points: float | None = None) -> dict[str, Any]:
         """An ASSIGNMENT given to this one student (INDIVIDUAL_STUDENTS), due at the end of preparation.
 
         The student uploads the answer sheets to it.  ``title`` must be unique in the course: it is
-        the dedupe key when a create is retried after a lost answer.
+        the dedupe key when a create is retried after a lost answer.  ``due`` None: no due date
+        (Classroom refuses one in the past, see lms_bridge.results.draw.assignment_due).
         """
         student = self.classroom.get_student(course_id, student_email)
-        due_utc = rfc3339(due)
-        date_part, time_part = due_utc[:10], due_utc[11:19]
-        y, m, d = (int(x) for x in date_part.split("-"))
-        hh, mm, ss = (int(x) for x in time_part.split(":"))
         body: dict[str, Any] = {
             "title": title, "description": description, "workType": "ASSIGNMENT", "state": "PUBLISHED",
             "assigneeMode": "INDIVIDUAL_STUDENTS",
             "individualStudentsOptions": {"studentIds": [student["userId"]]},
-            "dueDate": {"year": y, "month": m, "day": d},
-            "dueTime": {"hours": hh, "minutes": mm, "seconds": ss},
         }
+        if due is not None:
+            due_utc = rfc3339(due)
+            date_part, time_part = due_utc[:10], due_utc[11:19]
+            y, m, d = (int(x) for x in date_part.split("-"))
+            hh, mm, ss = (int(x) for x in time_part.split(":"))
+            # dueDate and dueTime go together or not at all (Classroom reference).
+            body["dueDate"] = {"year": y, "month": m, "day": d}
+            body["dueTime"] = {"hours": hh, "minutes": mm, "seconds": ss}
         if topic_id:
             body["topicId"] = topic_id
         if max_points:
             body["maxPoints"] = max_points
         return self.classroom.create_course_work(course_id, body)
 
-    def assign_ticket(self, course_id: str, student: Student, ticket: Ticket, due: datetime, *,
+    def assign_ticket(self, course_id: str, student: Student, ticket: Ticket, due: datetime | None, *,
                       language: str, topic_id: str | None = None, max_points: float | None = 100,
                       ) -> dict[str, Any]:
         """The student's individual ticket assignment, worded in the session language.

@@ -83,9 +83,10 @@ def record_responses(db: Session, session: ExamSession, student: StudentRecord, 
         if layout.degree_options and degree_text in layout.degree_options:
             degree = "yes" if layout.degree_options[degree_text] else "no"
         created = parse_time(str(response.get("createTime", stamp)))
-        # An edit is the same response submitted again.  If we never saw its first version (edited
-        # before we fetched), we still cannot count its new content as the first ballot.
-        edited = response_id in first_seen or submitted > created
+        # An edit is the same response submitted again: a new lastSubmittedTime on a response id we
+        # recorded before, or (edited before we first fetched it) a lastSubmittedTime well after its
+        # createTime.  The two carry different precisions, so the rule lives in the domain.
+        edited = rules.is_edited(created, submitted, seen_before=response_id in first_seen)
         member = members.get(email)
         record = BallotRecord(
             session_id=session.id, student_id=student.id, member_id=member.id if member else None,

@@ -19,10 +19,20 @@ from lms_bridge.backends import backends
 from lms_bridge.domain import draw as rules
 from lms_bridge.i18n import gettext as _
 from lms_bridge.jobs.queue import JobQueue, job
+from lms_bridge.remote import describe_error
 from lms_bridge.store.models import AuditEvent, ExamSession, JournalEntry, StudentRecord, TicketRecord
 from lms_bridge.store.repo import journal_entry
 
 RECORD_KEY = "draw.record"
+
+
+class HandOutIncomplete(RuntimeError):
+    """Some drawn tickets could not be handed out in Classroom (the others were)."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        super().__init__(f"{len(failures)} ticket(s) not handed out in Classroom: "
+                         + "; ".join(f"{ref}: {why}" for ref, why in sorted(failures.items())))
+        self.failures = failures
 
 
 def public_record(db: Session, session: ExamSession, *, reveal: bool | None = None) -> rules.DrawRecord:
@@ -64,7 +74,8 @@ def draw_ticket(db: Session, session: ExamSession, student: StudentRecord, *,
     return drawn.ticket
 
 
-def ticket_assignment(db: Session, session: ExamSession, student: StudentRecord, google: Any) -> str:
+def ticket_assignment(db: Session, session: ExamSession, student: StudentRecord, google: Any, *,
+                      now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> str:
     """Give the drawn ticket to the student alone, as a Classroom assignment; returns its id.
 
     Journaled under :func:`lms_bridge.google.steps.ticket_key`, where the Classroom grade write-back
@@ -83,16 +94,75 @@ def ticket_assignment(db: Session, session: ExamSession, student: StudentRecord,
         raise LookupError("the course or the student's ticket is missing")
     ticket = db.scalar(select(TicketRecord).where(TicketRecord.session_id == session.id,
                                                   TicketRecord.number == student.ticket_number))
-    due = student.ticket_drawn_at + timedelta(minutes=session.preparation_minutes)
+    due = assignment_due(student.ticket_drawn_at, session.preparation_minutes, now())
     topic = journal_entry(db, session.id, "classroom.topic")
     work = google.assign_ticket(
         course.external_id, Student(id=student.student_ref, name=student.name, email=student.email),
         Ticket(number=student.ticket_number, questions=tuple(ticket.questions) if ticket else ()), due,
         language=session.language, topic_id=topic.external_id if topic else None)
     db.add(JournalEntry(session_id=session.id, step="draw", key=key, external_id=str(work["id"]),
-                        data={"ticket": student.ticket_number, "due": due.isoformat()}))
+                        data={"ticket": student.ticket_number, "due": due.isoformat() if due else None}))
     db.flush()
     return str(work["id"])
+
+
+def assignment_due(drawn_at: datetime, preparation_minutes: int, now: datetime) -> datetime | None:
+    """When the ticket assignment is due: the end of preparation, or no due time at all.
+
+    Classroom refuses a due date and time that has already passed (``@DueDateInPast``).  A defense
+    has no preparation time, so its end is the moment of the draw, already past when the assignment
+    is made; a draw handed out late (the job retried after a Classroom outage) may be past its end
+    too.  Then the assignment carries no due time: the ticket still reaches the student, and the
+    commission keeps the time.  A due time less than a minute away is dropped as well: it could pass
+    while the request travels.
+    """
+    due = drawn_at + timedelta(minutes=preparation_minutes)
+    return due if preparation_minutes > 0 and due - now > DUE_MARGIN else None
+
+
+DUE_MARGIN = timedelta(minutes=1)
+
+
+def hand_out_tickets(db: Session, session: ExamSession, students: list[StudentRecord], google: Any, *,
+                     now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, str]:
+    """Give every drawn ticket to its student in Classroom; returns student id -> why it failed.
+
+    One student's failure never stops the others.  Each failure is kept in the draw record's
+    journal entry (``data["failures"]``), where the session page shows it beside the student,
+    and is cleared once that student's assignment is made.  Commits after each student.
+    """
+    failures: dict[str, str] = {}
+    for student in students:
+        if student.ticket_number is None:
+            continue
+        try:
+            ticket_assignment(db, session, student, google, now=now)
+        except Exception as exc:  # any failure is this student's alone: record it, go on
+            db.rollback()
+            failures[student.student_ref] = describe_error(exc)
+        _set_failure(db, session, student.student_ref, failures.get(student.student_ref))
+        db.commit()
+    return failures
+
+
+def _set_failure(db: Session, session: ExamSession, student_ref: str, reason: str | None) -> None:
+    entry = journal_entry(db, session.id, RECORD_KEY)
+    if entry is None:
+        return
+    known = dict(entry.data.get("failures") or {})
+    if reason is None and student_ref not in known:
+        return
+    if reason is None:
+        known.pop(student_ref, None)
+    else:
+        known[student_ref] = reason
+    entry.data = {**entry.data, "failures": known}
+
+
+def handout_failures(db: Session, session: ExamSession) -> dict[str, str]:
+    """Student id -> why the ticket could not be handed out in Classroom (the last attempt)."""
+    entry = journal_entry(db, session.id, RECORD_KEY)
+    return dict((entry.data.get("failures") or {}) if entry else {})
 
 
 @job(retries=5, retry_delay=30.0, name="results.draw_tickets")
@@ -113,6 +183,8 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
         # The draws are committed before any outside call: a failing Classroom never undoes a draw.
         db.commit()
         google = backends(queue).google
-        for student in students:
-            ticket_assignment(db, session, student, google)
-            db.commit()
+        # Every student gets a try, whoever failed before; the failures show on the session page
+        # and the job is retried for them.
+        failures = hand_out_tickets(db, session, students, google)
+        if failures:
+            raise HandOutIncomplete(failures)

@@ -139,6 +139,20 @@ def test_late_ballots_after_closing_are_flagged():
     assert out.votes_cast == 3
 
 
+def test_a_ballot_exactly_at_closing_time_counts_and_one_a_microsecond_later_is_late():
+    closed = T0 + timedelta(minutes=10)
+    at_close = Ballot("m3@uni.kz", "F", closed)
+    just_after = Ballot("m2@uni.kz", "F", closed + timedelta(microseconds=1))
+    out = run([b(CHAIR, "A"), b("m1@uni.kz", "A", 1), just_after, at_close],
+              closed_by_secretary=True, closed_at=closed, rule="mean")
+    statuses = {r.ballot.member_email: r.status for r in (*out.counted, *out.flagged)}
+    assert statuses["m3@uni.kz"] is BallotStatus.COUNTED
+    assert statuses["m2@uni.kz"] is BallotStatus.LATE
+    assert out.votes_cast == 3
+    # A 97.5 + A 97.5 + F 12 = 207 / 3 = 69 -> C-: the ballot at the closing moment changed the result.
+    assert out.points == 69
+
+
 def test_mean_rule_converts_the_mean_of_points():
     # A 97.5 + B 82 + C 67 + F 12 = 258.5 / 4 = 64.625 -> 65 -> C
     out = run([b(CHAIR, "A"), b("m1@uni.kz", "B"), b("m2@uni.kz", "C"), b("m3@uni.kz", "F")], rule="mean")

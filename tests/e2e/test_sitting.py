@@ -196,6 +196,29 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
             res = vote(email, s.id, letter)
             assert res.status_code == 200, res.text
             votes[s.id][email] = letter
+            if email == CHAIR and s.id == admitted[1].id:
+                # The chair edits the ballot on the second student ("Edit your response"): the edit is
+                # recorded as an edit and the first ballot is the one that counts.
+                e = forms[s.id]
+                rid = res.json()["responseId"]
+
+                def recorded(rid: str = rid) -> bool:
+                    with w.sessions() as db:
+                        return db.scalar(select(BallotRecord).where(BallotRecord.response_id == rid)) is not None
+
+                # A person edits seconds later at the earliest; here the first version has reached the
+                # product by then (an edit within a second of the first submission, fetched only after
+                # it, would pass for the first ballot: see lms_bridge.domain.ballots.EDIT_TOLERANCE).
+                _wait(recorded, "the chair's first ballot to be recorded")
+                answers = {e.data["questions"]["grade"]: "F"}
+                if "degree" in e.data["questions"]:
+                    from lms_bridge.google.steps import degree_options
+
+                    answers[e.data["questions"]["degree"]] = degree_options(spec.language)[1]
+                edit = requests.post(f"{w.sandbox_url}/google/_actor/forms/{e.external_id}/responses/{rid}",
+                                     json={"email": email, "answers": answers}, timeout=10)
+                assert edit.status_code == 200, edit.text
+                assert edit.json()["responseId"] == rid
         if s.id == admitted[0].id:
             # An outsider cannot open a form not shared with them; the secretary is refused likewise
             # or, when shared, flagged as not voting.
@@ -217,6 +240,14 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
         flagged = {(b.voter_email, b.status) for b in db.scalars(select(BallotRecord))
                    if b.student_id == students[admitted[0].id].id}
         assert (MEMBERS[0], "duplicate") in flagged
+        second = {(b.voter_email, b.grade, b.status) for b in db.scalars(select(BallotRecord))
+                  if b.student_id == students[admitted[1].id].id}
+        assert (CHAIR, "F", "edited") in second
+        assert (CHAIR, votes[admitted[1].id][CHAIR], "counted") in second
+        # Google's precisions (createTime to the millisecond, lastSubmittedTime to the microsecond)
+        # and every first ballot counted: four per student, the edit and the second ballot aside.
+        counted = [b for b in db.scalars(select(BallotRecord)) if b.status == "counted"]
+        assert len(counted) == 4 * len(admitted)
 
     _wait(lambda: _all_written(w), "the write-backs to the sheet and Moodle")
     google = backends.google
@@ -342,6 +373,10 @@ class Quiet:
 
 @pytest.fixture
 def quiet(tmp_path: Path) -> Iterator[Quiet]:
+    yield from _quiet(tmp_path)
+
+
+def _quiet(tmp_path: Path, change: Callable[[Any], Any] = lambda spec: spec) -> Iterator[Quiet]:
     from lms_bridge.provisioning.service import run_now
     from lms_bridge.sandbox import create_app as sandbox_app
     from lms_bridge.sandbox import effective_settings
@@ -358,7 +393,7 @@ def quiet(tmp_path: Path) -> Iterator[Quiet]:
     queue = jobqueue.configure(settings, engine=engine)
     sessions = make_sessionmaker(engine)
     try:
-        spec = load_session(SAMPLE)
+        spec = change(load_session(SAMPLE))
         with sessions() as db:
             import_session(db, spec, source_name=SAMPLE.name, actor="secretary")
             db.commit()
@@ -466,3 +501,66 @@ def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
         assert rows[spec.admitted[2].id].status == "registered"
         assert db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.poll")) is not None
         assert db.scalar(select(ExamSession)).status == "provisioned"
+
+
+def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_failure(tmp_path: Path) -> None:
+    """A defense has no preparation time: its end is the draw itself, already past when the assignment
+    is made, and Classroom refuses a due date in the past (@DueDateInPast, modelled by the sandbox).
+    The assignments carry no due time; a student who cannot get one (gone from the course) is shown
+    on the page, and everyone after that student still gets a ticket."""
+    from lms_bridge.results.draw import draw_tickets
+
+    from lms_bridge.admin.queries import students_view
+    from lms_bridge.app import create_app as product_app
+    from lms_bridge.domain.session import ExamKind
+    from lms_bridge.results.draw import HandOutIncomplete
+    from lms_bridge.store.models import ExamSession
+
+    for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.DEFENSE, preparation_minutes=0)):
+        admitted = list(q.spec.admitted)
+        gone = admitted[1]  # not first: the ones after a failure must still get their tickets
+        with q.sessions() as db:
+            session_id = db.scalar(select(ExamSession.id))
+            record = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == gone.id))
+            assert record is not None
+            record.email = "left.the.course@univ.edu.kz"
+            db.commit()
+        with pytest.raises(HandOutIncomplete):  # raised so that the queue retries the job
+            draw_tickets.run(q.queue, session_id)
+        with q.sessions() as db:
+            works = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
+                JournalEntry.key.startswith("classroom.ticket:")))}
+            assert set(works) == {s.id for s in admitted} - {gone.id}
+            assert all(e.data["due"] is None for e in works.values())
+            exam = db.get(ExamSession, session_id)
+            app = product_app(q.settings, testing=True)
+            with app.test_request_context():
+                rows = {r["ref"]: r for r in students_view(db, exam)}
+        assert "HTTP 404" in rows[gone.id]["draw_error"]  # in the page's language, with Google's reason
+        assert all(not rows[s.id]["draw_error"] for s in admitted if s.id != gone.id)
+        assert all(rows[s.id]["ticket"] is not None for s in admitted)
+
+        from lms_bridge.backends import build_backends
+        from lms_bridge.remote import ApiCalls
+
+        google = build_backends(q.settings, ApiCalls()).google
+        with q.sessions() as db:
+            course = db.scalar(select(JournalEntry).where(JournalEntry.key == "classroom.course"))
+            assert course is not None
+            work = google.classroom.list_course_work(course.external_id)
+        assert len(work) == len(admitted) - 1
+        assert all("dueDate" not in w and "dueTime" not in w for w in work)
+
+        # The student is back under the right address: a rerun hands out the last ticket and the
+        # page no longer shows a failure.
+        with q.sessions() as db:
+            record = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == gone.id))
+            assert record is not None
+            record.email = gone.email
+            db.commit()
+        draw_tickets.run(q.queue, session_id)
+        with q.sessions() as db:
+            exam = db.get(ExamSession, session_id)
+            with app.test_request_context():
+                rows = {r["ref"]: r for r in students_view(db, exam)}
+        assert not rows[gone.id]["draw_error"]

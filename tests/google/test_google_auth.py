@@ -131,3 +131,13 @@ def test_key_from_the_environment_and_clear_errors(tmp_path: Path) -> None:
     src = CredentialSource.from_settings(settings, environ={})
     with pytest.raises(CredentialsError, match="oauth_token_file"):
         src.user(SCOPES["classroom.push"])
+
+
+def test_the_setup_guide_lists_exactly_the_delegated_scopes() -> None:
+    """An administrator copies the line from docs/google-setup.md into the Admin console: a scope
+    missing there (classroom.profile.emails, say) fails in production only."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "google-setup.md").read_text(encoding="utf-8")
+    line = next(x for x in guide.splitlines() if x.startswith("https://www.googleapis.com/auth/"))
+    assert line.split(",") == list(DELEGATED_SCOPES)

@@ -25,16 +25,24 @@ from lms_bridge.domain import draw
 from lms_bridge.domain.session import DegreeVote, ExamKind, Member, Role, SessionSpec, Student, Ticket
 from lms_bridge.google.auth import SCOPES
 from lms_bridge.google.errors import InvalidArgument, NotFound, PermissionDenied
+from lms_bridge.google.sandbox import server as sandbox_server  # a broken sandbox fails these, never skips
 from lms_bridge.google.steps import SheetLayout, google_steps
 from lms_bridge.google.workspace import GoogleWorkspace
 from lms_bridge.provisioning.engine import execute_run, run_summary, start_run
 from lms_bridge.remote import ApiCalls
+from lms_bridge.sandbox import start_server
 from lms_bridge.store.models import Base, ExamSession, JournalEntry
 
-# The sandbox is built alongside; until it imports, these flow tests skip rather than fail.
-sandbox_server = pytest.importorskip("lms_bridge.google.sandbox.server", exc_type=ImportError)
-pytest.importorskip("lms_bridge.google.sandbox.people", exc_type=ImportError)
-from lms_bridge.sandbox import start_server  # noqa: E402
+
+def _yes_kk() -> str:
+    from lms_bridge.i18n import gettext, use_locale
+
+    with use_locale("kk"):
+        return str(gettext("Yes, award"))
+
+
+# The degree option as a Kazakh session's voting form offers it.
+YES_KK = _yes_kk()
 
 TOPIC = "projects/lms-bridge-sandbox/topics/attestation"
 
@@ -74,9 +82,10 @@ class World:
         return run_summary(run, spec.code, 0.0), ws
 
 
-def _world(tmp_path: Path, faults: dict[str, Any] | None = None) -> Iterator[World]:
+def _world(tmp_path: Path, faults: dict[str, Any] | None = None, request_log: Path | None = None,
+           ) -> Iterator[World]:
     state = tmp_path / "google"
-    app = sandbox_server.create_app(state, push_endpoint=None, faults=faults)
+    app = sandbox_server.create_app(state, push_endpoint=None, faults=faults, request_log=request_log)
     url, stop = start_server(DispatcherMiddleware(HttpNotFound(), {"/google": app}))
     engine = create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     Base.metadata.create_all(engine)
@@ -266,7 +275,10 @@ def test_without_domain_admin_people_are_invited(tmp_path: Path) -> None:
         summary, ws = w.provision(spec, session)
         assert summary["status"] == "succeeded", summary
         people = _journal(w.db, "classroom.student:") + _journal(w.db, "classroom.teacher:")
-        assert {e.data["how"] for e in people} == {"invitation"}
+        # The secretary the service account acts as owns the course: already a teacher, not invited.
+        owner = ws.credentials.delegated_user
+        assert {e.data["how"] for e in people if e.external_id != owner} == {"invitation"}
+        assert [e.data["how"] for e in people if e.external_id == owner] == ["member"]
         students = [i for i in ws.classroom.list_invitations("p:" + spec.code) if i["role"] == "STUDENT"]
         assert len(students) == len(spec.admitted)
         assert {i["userId"] for i in students} == {e.data["userId"] for e in _journal(w.db, "classroom.student:")}
@@ -326,3 +338,262 @@ def test_a_student_admitted_later_gets_a_form_and_the_next_row(world: World) -> 
     assert [r[1] for r in rows[1:]] == ["S1", "S2", "S0"]  # S1 kept row 2, S0 got the next free one
     assert rows[1][layout.ticket_column - 1] == "3"
     assert rows[3][-1].startswith("http")
+
+
+# -- sharing when Drive keeps only one of overlapping permission writes on a file ------------------------
+# Drive's permissions.create reference warns that concurrent permission operations on one file are not
+# supported and only the last update is applied; the batch guide says parts run in any order.  The
+# sandbox keeps exactly one of the permission writes on a file that share a batch, so a product that
+# batched several members' grants for one form would leave members unable to vote.
+
+def _provision_forms(world: World, code: str, ws: GoogleWorkspace | None = None) -> list[JournalEntry]:
+    """Only the forms step (the one that shares), for a fresh two-student session."""
+    spec = make_spec(code=code, students=2)
+    session = add_session(world.db, spec)
+    plan = [s for s in google_steps(world.settings) if s.name == "google.forms"]
+    calls = ApiCalls()
+    run = execute_run(world.db, start_run(world.db, session, plan), plan, spec,
+                      SimpleNamespace(google=ws or world.workspace(calls)), calls)
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    return list(world.db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id,
+                                                            JournalEntry.key.startswith("forms.form:"))))
+
+
+def test_every_voter_can_vote_on_every_form_in_twenty_provisionings(world: World) -> None:
+    voters = [m.email for m in make_spec().voters]
+    calls = ApiCalls()
+    ws = world.workspace(calls)  # one set of credentials: reading the key is the slow part
+    for n in range(20):
+        before = calls.snapshot()["drive"]
+        forms = _provision_forms(world, f"SHARE-{n:02d}", ws)
+        assert len(forms) == 2
+        # Drive: the tag search, the tag batch, one grant batch per voter (one grant per form in
+        # each), the read-back: nothing had to be repaired.
+        assert calls.snapshot()["drive"] - before == 1 + 1 + len(voters) + 1
+        for form in forms:
+            assert sorted(form.data["shared"]) == sorted(voters)
+            grade = form.data["questions"]["grade"]
+            for email in voters:
+                res = requests.post(f"{world.url}/google/_actor/forms/{form.external_id}/responses",
+                                    json={"email": email, "answers": {grade: "B", form.data["questions"]["degree"]:
+                                                                      YES_KK}}, timeout=10)
+                assert res.status_code == 200, (n, email, res.text)
+
+
+def test_a_batch_of_grants_on_one_form_keeps_one_in_the_sandbox(world: World) -> None:
+    # The strict reading the test above relies on: without rounds, one batch would lose grants.
+    spec = make_spec(code="SHARE-RAW", students=1)
+    form = _provision_forms(world, spec.code)[0]
+    ws = world.workspace(ApiCalls())
+    perms = ws.drive.t.service("drive", ("https://www.googleapis.com/auth/drive.file",)).permissions()
+    emails = [f"extra{i}@sandbox.test" for i in range(5)]
+    reqs = {str(i): perms.create(fileId=form.external_id, sendNotificationEmail=False,
+                                 body={"role": "reader", "type": "user", "emailAddress": e, "view": "published"})
+            for i, e in enumerate(emails)}
+    got = ws.drive.t.execute_batch("drive", ("https://www.googleapis.com/auth/drive.file",), reqs)
+    assert all(not isinstance(v, Exception) for v in got.values())  # every part answers 200
+    responders = ws.drive.published_responders([form.external_id])[form.external_id]
+    assert len(responders & set(emails)) == 1
+
+
+# -- people as Google shows them --------------------------------------------------------------------------
+
+def test_a_secretary_who_owns_the_course_is_not_invited_into_it(tmp_path: Path) -> None:
+    """invitations.create answers FAILED_PRECONDITION for a user who already has the role or a higher
+    one: the course owner invited as a teacher.  The roster treats that as done, not as a failure."""
+    for w in _world(tmp_path):
+        w.settings = Settings(data_dir=tmp_path, google=GoogleSettings(
+            pubsub_topic=TOPIC, domain_admin=False, delegated_user="secretary@sandbox.test"))
+        spec = make_spec(code="SE-2026-G8", students=2)
+        summary, ws = w.provision(spec, add_session(w.db, spec))
+        assert summary["status"] == "succeeded", summary
+        owner = [e for e in _journal(w.db, "classroom.teacher:") if e.key.endswith("secretary@sandbox.test")]
+        assert [e.data["how"] for e in owner] == ["member"]
+        invited = {i["userId"] for i in ws.classroom.list_invitations("p:" + spec.code)}
+        assert ws.classroom.get_teacher("p:" + spec.code, "secretary@sandbox.test")["userId"] not in invited
+
+
+def test_a_students_e_mail_is_read_with_the_profile_emails_scope(world: World) -> None:
+    """UserProfile.emailAddress is filled only for a token with classroom.profile.emails; turn-ins
+    are matched to students by that e-mail."""
+    from lms_bridge.results.service import _classroom_email
+
+    spec = make_spec(code="SE-2026-G9", students=2)
+    summary, ws = world.provision(spec, add_session(world.db, spec))
+    assert summary["status"] == "succeeded", summary
+    course = ws.classroom.get_course("p:" + spec.code)["id"]
+    student = spec.admitted[0]
+    plain = ws.transport.service("classroom", SCOPES["classroom.rosters"]).courses().students()
+    hidden = ws.transport.execute(plain.get(courseId=course, userId=student.email), api="classroom")
+    assert "emailAddress" not in hidden["profile"]  # what a token without the scope gets
+    assert _classroom_email(ws, course, hidden["userId"]) == student.email
+    assert {s["profile"]["emailAddress"] for s in ws.classroom.list_students(course)} == \
+        {s.email for s in spec.admitted}
+
+
+def test_grade_sheet_cells_hold_text_as_given_never_a_formula_or_a_number(world: World) -> None:
+    """Cells are written RAW: with USER_ENTERED (which the sandbox parses as Sheets does) the id
+    "007" would read back as 7 and this name would become a live HYPERLINK formula."""
+    spec = make_spec(code="SE-2026-GA", students=0, degree=DegreeVote.NONE)
+    spec = SessionSpec(**{**spec.__dict__, "students": (
+        Student("007", '=HYPERLINK("http://x")', "s7@sandbox.test"), Student("0100", "'Апостроф", "s8@sandbox.test"))})
+    summary, ws = world.provision(spec, add_session(world.db, spec))
+    assert summary["status"] == "succeeded", summary
+    sheet = _journal(world.db, "sheets.gradesheet")[0]
+    layout = SheetLayout.from_json(sheet.data["layout"])
+    ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
+                          layout.decision_cells(ticket="=1+1", votes={}, letter="A", points=95, gpa=4.0,
+                                                word="өте жақсы"))
+    rows = ws.sheets.read_values(sheet.external_id, "A1:Z10")
+    assert rows[1][1:3] == ["007", '=HYPERLINK("http://x")']
+    assert rows[2][1:3] == ["0100", "'Апостроф"]
+    assert rows[1][layout.ticket_column - 1] == "=1+1"
+    assert "A" in rows[1]
+    assert "95" in rows[1]
+    formulas = ws.sheets.gc.http_client.values_get(sheet.external_id, "A2:C3",
+                                                   params={"valueRenderOption": "FORMULA"})["values"]
+    assert formulas[0][1:] == ["007", '=HYPERLINK("http://x")']  # text, not a formula
+
+
+
+# -- the oldest client library setup.cfg allows knows every call the product makes ----------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _client_floor() -> str:
+    import re
+
+    text = (REPO / "setup.cfg").read_text(encoding="utf-8")
+    found = re.search(r"google-api-python-client>=([0-9.]+)", text)
+    assert found, "setup.cfg must bound google-api-python-client from below"
+    version = found.group(1)
+    return version if version.count(".") == 2 else version + ".0"
+
+
+def test_every_call_the_product_makes_exists_in_the_oldest_allowed_client(tmp_path: Path) -> None:
+    """Each request the product sends in a whole sitting (provisioning both ways, the draw, the tally,
+    the write-backs, renewals) is checked against the discovery documents of the oldest
+    google-api-python-client that setup.cfg allows (committed under tests/fixtures/discovery-<version>,
+    taken from that version's wheel): the method exists there, and so does every query parameter and
+    every body field sent.  With 2.150 as the floor, forms.setPublishSettings and
+    FormSettings.emailCollectionType are missing and this fails."""
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    from lms_bridge.domain.session import Ticket as TicketSpec
+    from lms_bridge.google.sandbox import discovery
+    from lms_bridge.google.sandbox.errors import ApiError
+
+    version = _client_floor()
+    documents = REPO / "tests" / "fixtures" / f"discovery-{version}"
+    assert documents.is_dir(), f"commit the discovery documents of google-api-python-client {version} in {documents}"
+    log = tmp_path / "requests.jsonl"
+    spec = make_spec(code="SE-2026-GF", students=2, degree=DegreeVote.OPEN)
+    for w in _world(tmp_path, request_log=log):
+        session = add_session(w.db, spec)
+        summary, ws = w.provision(spec, session)
+        assert summary["status"] == "succeeded", summary
+        w.settings = Settings(data_dir=tmp_path, google=GoogleSettings(pubsub_topic=TOPIC, domain_admin=False))
+        spec2 = make_spec(code="SE-2026-GI", students=1, degree=DegreeVote.NONE)
+        invited, _ = w.provision(spec2, add_session(w.db, spec2))
+        assert invited["status"] == "succeeded", invited
+        # What the draw, the tally, the write-backs and the renewals call.
+        course = ws.classroom.get_course("p:" + spec.code)["id"]
+        student = spec.admitted[0]
+        work = ws.assign_ticket(course, student, TicketSpec(number=1, questions=("Q",)),
+                                datetime.now(UTC) + timedelta(hours=1), language="kk")
+        ws.assign_ticket(course, spec.admitted[1], TicketSpec(number=2, questions=("Q",)), None, language="kk")
+        ws.classroom.list_course_work(course)
+        ws.set_assigned_grade(course, work["id"], student.email, 87.5)
+        form = _journal(w.db, "forms.form:")[0]
+        ws.list_responses(form.external_id)
+        ws.list_responses(form.external_id, since=datetime.now(UTC) - timedelta(minutes=5))
+        watch = _journal(w.db, "forms.watch:")[0]
+        ws.renew_watch(form.external_id, watch.external_id)
+        ws.forms.list_watches(form.external_id)
+        ws.close_form(form.external_id)
+        sheet = _journal(w.db, "sheets.gradesheet")[0]
+        layout = SheetLayout.from_json(sheet.data["layout"])
+        ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
+                              layout.decision_cells(ticket=1, votes={}, letter="B", points=80, gpa=3.0, word="x"))
+        ws.sheets.read_values(sheet.external_id, "A1:B2")
+        ws.drive.list_permissions(form.external_id)
+        ws.classroom.list_students(course)
+        ws.classroom.list_teachers(course)
+        ws.classroom.list_invitations("p:" + spec2.code)
+
+    old = {host: discovery.service_from(host, documents) for host in discovery.SERVICES}
+    seen: set[str] = set()
+    problems: list[str] = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        host, _, rest = entry["path"].lstrip("/").partition("/")
+        if host not in discovery.SERVICES or (isinstance(entry["body"], str) and entry["body"].startswith("<")):
+            continue  # token endpoint, certificates, batch envelopes (their parts are logged one by one)
+        split = urlsplit(rest)
+        try:
+            current, _values = discovery.match(host, entry["method"], split.path)
+        except ApiError as exc:
+            problems.append(f"{entry['method']} {entry['path']}: no such method ({exc})")
+            continue
+        method = next((m for m in old[host].methods if m.id == current.id), None)
+        seen.add(current.id)
+        if method is None:
+            problems.append(f"{current.id}: missing in google-api-python-client {version}")
+            continue
+        for name in parse_qs(split.query, keep_blank_values=True):
+            if name not in method.parameters and name not in old[host].doc.get("parameters", {}):
+                problems.append(f"{current.id}: no parameter {name!r} in {version}")
+        if isinstance(entry["body"], dict) and method.request_ref:
+            try:
+                discovery.validate_body(old[host], method.request_ref, entry["body"])
+            except Exception as exc:
+                problems.append(f"{current.id}: {exc} ({version})")
+    assert not problems, sorted(set(problems))
+    # The scenario reached the calls that matter most (a guard against a silently empty log).
+    assert {"forms.forms.create", "forms.forms.batchUpdate", "forms.forms.setPublishSettings",
+            "forms.forms.responses.list", "forms.forms.watches.create", "forms.forms.watches.renew",
+            "drive.permissions.create", "drive.permissions.list", "drive.files.update", "drive.files.list",
+            "drive.files.create", "classroom.courses.create", "classroom.invitations.create",
+            "classroom.courses.students.create", "classroom.courses.teachers.create",
+            "classroom.courses.courseWork.create", "classroom.courses.courseWork.studentSubmissions.patch",
+            "classroom.registrations.create", "sheets.spreadsheets.values.batchUpdate",
+            "sheets.spreadsheets.batchUpdate", "sheets.spreadsheets.get"} <= seen, sorted(seen)
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", "Only your first submission counts; to correct it, tell the secretary."),
+    ("kk", "Тек бірінші жіберген жауабыңыз ғана есептеледі"),
+    ("ru", "Засчитывается только ваш первый ответ"),
+])
+def test_the_voting_form_says_only_the_first_submission_counts(language: str, words: str) -> None:
+    from lms_bridge.google.steps import form_requests
+
+    spec = SessionSpec(**{**make_spec(students=1).__dict__, "language": language})
+    description = form_requests(spec, spec.admitted[0])[0]["updateFormInfo"]["info"]["description"]
+    assert words in description
+    assert "change" not in description.lower()
+
+
+def test_sharing_journaled_without_a_read_back_is_read_and_repaired(world: World) -> None:
+    """A journal that lists every member as shared only because the grants answered 200 (as an
+    earlier version wrote it) is read back once, and a grant Drive lost is made again."""
+    spec = make_spec(code="SE-2026-GB", students=1)
+    session = add_session(world.db, spec)
+    first, ws = world.provision(spec, session)
+    assert first["status"] == "succeeded", first
+    form = _journal(world.db, "forms.form:")[0]
+    lost = spec.voters[1].email
+    perm = next(p for p in ws.drive.list_permissions(form.external_id) if p.get("emailAddress") == lost)
+    drive = ws.transport.service("drive", SCOPES["drive.file"])
+    ws.transport.execute(drive.permissions().delete(fileId=form.external_id, permissionId=perm["id"]), api="drive")
+    form.data = {k: v for k, v in form.data.items() if k != "shared_read"}
+    world.db.commit()
+
+    again, _ = world.provision(spec, session)
+    assert again["status"] == "succeeded", again
+    assert lost in {p.get("emailAddress") for p in ws.drive.list_permissions(form.external_id)}
+    world.db.refresh(form)
+    assert form.data["shared_read"] is True
+    assert sorted(form.data["shared"]) == sorted(m.email for m in spec.voters)

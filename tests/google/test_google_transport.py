@@ -59,9 +59,37 @@ def _transport(responses: list, *, max_retries: int = 3,
     (403, "rateLimitExceeded", True), (403, "userRateLimitExceeded", True),
     (403, "forbidden", False), (403, "PERMISSION_DENIED", False), (400, "badRequest", False),
     (404, "notFound", False), (409, "ALREADY_EXISTS", False), (401, "authError", False),
+    (403, "sharingRateLimitExceeded", True), (409, "ABORTED", True), (409, "duplicate", False),
 ])
 def test_should_retry(status: int, reason: str, expected: bool) -> None:
     assert errors.should_retry(status, reason) is expected
+
+
+def test_drive_sharing_rate_limit_is_a_rate_limit_not_a_refusal() -> None:
+    # The body Drive's "Resolve errors" guide shows for 403 sharingRateLimitExceeded.
+    body = json.dumps({"error": {"errors": [{"domain": "global", "reason": "sharingRateLimitExceeded",
+                                             "message": "Rate limit exceeded. User message: \"These item(s) could "
+                                                        "not be shared because a rate limit was exceeded\""}],
+                                 "code": 403, "message": "Rate limit exceeded."}})
+    err = errors.from_http(403, body, "drive")
+    assert isinstance(err, errors.RateLimited)
+    assert err.retryable
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"code": 409, "message": "The operation was aborted.", "status": "ABORTED"}},
+    {"error": {"code": 409, "message": "Aborted.", "status": "ABORTED",
+               "errors": [{"domain": "global", "reason": "conflict", "message": "Aborted."}]}},
+])
+def test_a_409_aborted_is_a_retryable_conflict_not_already_exists(body: dict) -> None:
+    err = errors.from_http(409, json.dumps(body), "drive")
+    assert isinstance(err, errors.Aborted)
+    assert not isinstance(err, errors.AlreadyExists)
+    assert err.retryable
+    exists = errors.from_http(409, json.dumps({"error": {"code": 409, "message": "Requested entity already "
+                                                         "exists", "status": "ALREADY_EXISTS"}}), "classroom")
+    assert isinstance(exists, errors.AlreadyExists)
+    assert not exists.retryable
 
 
 def test_backoff_grows_is_jittered_and_bounded() -> None:

@@ -60,17 +60,30 @@ def test_roster_duplicates_and_invitations(google: Google) -> None:
     with pytest.raises(HttpError) as exc:
         classroom.courses().students().create(courseId=course["id"], body={"userId": STUDENTS[0]}).execute()
     assert exc.value.status_code == 409
+    # UserProfile.emailAddress only with the classroom.profile.emails scope (UserProfile reference).
     students = classroom.courses().students().list(courseId=course["id"]).execute()["students"]
+    assert all("emailAddress" not in s["profile"] and s["profile"]["name"]["fullName"] for s in students)
+    with_emails = google.service("classroom", "classroom.rosters", "classroom.profile.emails")
+    students = with_emails.courses().students().list(courseId=course["id"]).execute()["students"]
     assert sorted(s["profile"]["emailAddress"] for s in students) == sorted(STUDENTS)
-    teachers = classroom.courses().teachers().list(courseId=course["id"]).execute()["teachers"]
+    teachers = with_emails.courses().teachers().list(courseId=course["id"]).execute()["teachers"]
     assert {t["profile"]["emailAddress"] for t in teachers} == {SECRETARY, TEACHER}
+    one = with_emails.courses().students().get(courseId=course["id"], userId=STUDENTS[0]).execute()
+    assert one["profile"]["emailAddress"] == STUDENTS[0]
     inv = classroom.invitations().create(body={"courseId": course["id"], "userId": "late@uni.edu.kz",
                                                "role": "STUDENT"}).execute()
     assert inv["role"] == "STUDENT"
     with pytest.raises(HttpError) as exc:
         classroom.invitations().create(body={"courseId": course["id"], "userId": "late@uni.edu.kz",
                                              "role": "STUDENT"}).execute()
-    assert exc.value.status_code == 409
+    assert exc.value.status_code == 409  # an invitation exists: ALREADY_EXISTS
+    # Already holding the role or a higher one: FAILED_PRECONDITION (invitations.create reference).
+    for user, role in ((SECRETARY, "TEACHER"), (SECRETARY, "OWNER"), (TEACHER, "TEACHER"), (TEACHER, "STUDENT"),
+                       (STUDENTS[0], "STUDENT")):
+        with pytest.raises(HttpError) as exc:
+            classroom.invitations().create(body={"courseId": course["id"], "userId": user, "role": role}).execute()
+        assert exc.value.status_code == 400, (user, role)
+        assert json.loads(exc.value.content)["error"]["status"] == "FAILED_PRECONDITION"
     # A teacher who is not a domain admin cannot add people directly.
     teacher = google.as_user("classroom", TEACHER, "classroom.rosters")
     with pytest.raises(HttpError) as exc:

@@ -15,7 +15,8 @@ MEMBER = "member1@uni.edu.kz"
 
 
 def make_form(google: Google) -> tuple[object, str, list[str]]:
-    forms = google.service("forms", "forms.body")
+    # With drive.file on the creating token the form is this app's own file, which drive.file may share.
+    forms = google.service("forms", "forms.body", "drive.file")
     form = forms.forms().create(body={"info": {"title": "Оценка: Асанов", "documentTitle": "Асанов"}}).execute()
     assert form["publishSettings"]["publishState"] == {"isPublished": False, "isAcceptingResponses": False}
     res = forms.forms().batchUpdate(formId=form["formId"], body={"requests": [
@@ -210,3 +211,114 @@ def test_people_form_page_lists_accounts_and_takes_a_vote(google: Google) -> Non
     assert len(state["response"]) == 1
     assert "token" not in state
     assert json.dumps(state).count("ya29.") == 0
+
+
+def _share(google: Google, form_id: str, email: str) -> None:
+    google.service("drive", "drive.file").permissions().create(
+        fileId=form_id, body={"role": "reader", "type": "user", "emailAddress": email, "view": "published"},
+    ).execute()
+
+
+def test_response_times_have_googles_two_precisions_and_an_edit_moves_only_the_last(tmp_path) -> None:
+    """Google's sample output for one never-edited response: "createTime": "2021-03-25T01:23:58.146Z",
+    "lastSubmittedTime": "2021-03-25T01:23:58.146607Z" (Forms guide "Set up an Apps Script project")."""
+    clock = Clock(datetime(2021, 3, 25, 1, 23, 58, 146607, tzinfo=UTC).timestamp())
+    google, server = start(tmp_path, clock=clock)
+    try:
+        forms, form_id, (grade_q, _comment_q) = make_form(google)
+        publish(forms, form_id)
+        _share(google, form_id, MEMBER)
+        first = vote(google, form_id, MEMBER, {"Grade": "5"}).json()
+        assert first["createTime"] == "2021-03-25T01:23:58.146Z"
+        assert first["lastSubmittedTime"] == "2021-03-25T01:23:58.146607Z"
+        clock.now += 125.5
+        edit = requests.post(f"{google.url}/_actor/forms/{form_id}/responses/{first['responseId']}",
+                             json={"email": MEMBER, "answers": {"Grade": "4"}}, timeout=10)
+        assert edit.status_code == 200, edit.text
+        reader = google.service("forms", "forms.responses.readonly")
+        listed = reader.forms().responses().list(formId=form_id).execute()["responses"]
+        assert len(listed) == 1
+        assert listed[0]["responseId"] == first["responseId"]
+        assert listed[0]["createTime"] == first["createTime"]
+        assert listed[0]["lastSubmittedTime"] == "2021-03-25T01:26:03.646607Z"
+        assert listed[0]["answers"][grade_q]["textAnswers"]["answers"] == [{"value": "4"}]
+        # Only the respondent edits their own response.
+        _share(google, form_id, SECRETARY)
+        other = requests.post(f"{google.url}/_actor/forms/{form_id}/responses/{first['responseId']}",
+                              json={"email": SECRETARY, "answers": {"Grade": "5"}}, timeout=10)
+        assert other.status_code == 404
+    finally:
+        google.sandbox.pusher.stop()
+        server.shutdown()
+        google.sandbox.store.close()
+
+
+def test_overlapping_permission_writes_on_one_file_keep_one(tmp_path) -> None:
+    """"Concurrent permissions operations on the same file are not supported; only the last update
+    is applied" (drive v3 permissions.create).  Two requests in flight together: one grant survives,
+    although both answer 200."""
+    import threading
+
+    google, server = start(tmp_path, faults={"quotas": False, "latency_ms": 400})
+    try:
+        forms, form_id, _ = make_form(google)
+        publish(forms, form_id)
+        emails = ["m1@uni.edu.kz", "m2@uni.edu.kz"]
+        answers: list[dict] = []
+        clients = [google.service("drive", "drive.file").permissions() for _ in emails]
+        for c in clients:
+            c.list(fileId=form_id).execute()  # tokens fetched now: the two writes start together
+        threads = [threading.Thread(target=lambda c=c, e=e: answers.append(c.create(fileId=form_id, body={
+                       "role": "reader", "type": "user", "emailAddress": e, "view": "published"}).execute()))
+                   for c, e in zip(clients, emails, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(answers) == 2
+        perms = google.service("drive", "drive.file").permissions().list(
+            fileId=form_id, fields="permissions(emailAddress,view)").execute()["permissions"]
+        assert len([p for p in perms if p.get("emailAddress") in emails]) == 1
+        # One after the other, both stay.
+        _share(google, form_id, "m3@uni.edu.kz")
+        _share(google, form_id, "m4@uni.edu.kz")
+        perms = google.service("drive", "drive.file").permissions().list(
+            fileId=form_id, fields="permissions(emailAddress,view)").execute()["permissions"]
+        assert {"m3@uni.edu.kz", "m4@uni.edu.kz"} <= {p.get("emailAddress") for p in perms}
+    finally:
+        google.sandbox.pusher.stop()
+        server.shutdown()
+        google.sandbox.store.close()
+
+
+def test_drive_file_reaches_only_the_apps_own_files(google: Google) -> None:
+    """drive.file reaches files the app created or opened (Drive guide "Choose Google Drive API
+    scopes").  A form created with a token holding drive.file is the app's own; one created with
+    forms.body alone is not documented to be, and the sandbox takes the strict reading."""
+    own = google.service("forms", "forms.body", "drive.file").forms().create(
+        body={"info": {"title": "own"}}).execute()["formId"]
+    other = google.service("forms", "forms.body").forms().create(body={"info": {"title": "other"}}).execute()["formId"]
+    drive = google.service("drive", "drive.file")
+    assert drive.files().get(fileId=own).execute()["id"] == own
+    with pytest.raises(HttpError) as exc:
+        drive.files().get(fileId=other).execute()
+    assert exc.value.status_code == 404
+    listed = {f["id"] for f in drive.files().list().execute()["files"]}
+    assert own in listed
+    assert other not in listed
+    # Whole-Drive access reaches both; Forms' own scope reaches the form through the Forms API.
+    assert google.service("drive", "drive").files().get(fileId=other).execute()["id"] == other
+    assert google.service("forms", "forms.body").forms().get(formId=own).execute()["formId"] == own
+    with pytest.raises(HttpError) as exc:
+        google.service("forms", "drive.file").forms().get(formId=other).execute()
+    assert exc.value.status_code == 403  # it exists, but this token may not open it
+    # A spreadsheet that exists but is not shared with the caller: 403 as well.
+    sheets = google.service("sheets", "spreadsheets")
+    sid = sheets.spreadsheets().create(body={"properties": {"title": "private"}}).execute()["spreadsheetId"]
+    stranger = google.as_user("sheets", "stranger@uni.edu.kz", "spreadsheets")
+    with pytest.raises(HttpError) as exc:
+        stranger.spreadsheets().get(spreadsheetId=sid).execute()
+    assert exc.value.status_code == 403
+    with pytest.raises(HttpError) as exc:
+        stranger.spreadsheets().get(spreadsheetId="no-such-spreadsheet").execute()
+    assert exc.value.status_code == 404

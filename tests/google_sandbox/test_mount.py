@@ -24,7 +24,7 @@ def test_mounted_under_google(tmp_path) -> None:
         requests.get(google.url + "/www.googleapis.com/oauth2/v1/certs", timeout=10).raise_for_status()
         info = json.loads((tmp_path / "state" / "service-account.json").read_text())
         assert info["token_uri"] == server.url + "/google/oauth2.googleapis.com/token"
-        classroom = google.service("classroom", "classroom.courses", "classroom.rosters")
+        classroom = google.service("classroom", "classroom.courses", "classroom.rosters", "classroom.profile.emails")
         course = classroom.courses().create(body={"id": "p:m", "name": "Mounted", "ownerId": "me"}).execute()
         assert course["alternateLink"].startswith(server.url + "/google/classroom.googleapis.com/view/")
         got: list[Any] = []
@@ -32,7 +32,8 @@ def test_mounted_under_google(tmp_path) -> None:
                                  batch_uri=google.url + "/classroom.googleapis.com/batch")
         batch.add(classroom.courses().students().create(courseId="p:m", body={"userId": "s@uni.edu.kz"}))
         batch.add(classroom.courses().get(id="p:m"))
-        batch.execute(http=google.http(google.sa_creds([SCOPE + "classroom.rosters", SCOPE + "classroom.courses"],
+        batch.execute(http=google.http(google.sa_creds([SCOPE + "classroom.rosters", SCOPE + "classroom.courses",
+                                                        SCOPE + "classroom.profile.emails"],
                                                        SECRETARY)))
         assert got[0]["profile"]["emailAddress"] == "s@uni.edu.kz"
         assert got[1]["id"] == course["id"]

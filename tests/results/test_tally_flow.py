@@ -25,11 +25,30 @@ from lms_bridge.store.models import (
 from lms_bridge.store.repo import import_session
 from lms_bridge.store.schema import ensure_schema
 
+
+def _yes_kk() -> str:
+    from lms_bridge.i18n import gettext, use_locale
+
+    with use_locale("kk"):
+        return str(gettext("Yes, award"))
+
+
+# The degree option as a Kazakh session's voting form offers it.
+YES_KK = _yes_kk()
+
 CHAIR = "e.zhumabekov@univ.edu.kz"
 M1, M2, M3 = "g.seitkaliyeva@univ.edu.kz", "d.omarov@univ.edu.kz", "a.baizhanova@univ.edu.kz"
 SECRETARY = "m.tursynbayeva@univ.edu.kz"
 # Voting happened in the last hour; "late" is judged against the moment the decision was recorded.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def google_millis(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def google_micros(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class FormsStandIn:
@@ -44,13 +63,17 @@ class FormsStandIn:
         self.since: list[datetime | None] = []
 
     def vote(self, email: str, letter: str, at: datetime, *, response_id: str | None = None,
-             created: datetime | None = None, degree: str = "Иә, беру") -> None:
+             created: datetime | None = None, degree: str = YES_KK) -> None:
+        """A submission at ``at``; with ``created`` (the first submission) it is an edit of that one.
+
+        Timestamps are written as Google writes them: createTime to the millisecond,
+        lastSubmittedTime to the microsecond, both from the same clock reading when never edited."""
         rid = response_id or f"r{len(self.responses)}"
         self.responses = [r for r in self.responses if r["responseId"] != rid]
         self.responses.append({
             "responseId": rid, "respondentEmail": email,
-            "createTime": (created or at).isoformat().replace("+00:00", "Z"),
-            "lastSubmittedTime": at.isoformat().replace("+00:00", "Z"),
+            "createTime": google_millis(created or at),
+            "lastSubmittedTime": google_micros(at),
             "answers": {"q-grade": {"questionId": "q-grade", "textAnswers": {"answers": [{"value": letter}]}},
                         "q-degree": {"questionId": "q-degree", "textAnswers": {"answers": [{"value": degree}]}}},
         })
@@ -131,6 +154,19 @@ def test_first_ballots_count_and_duplicates_outsiders_and_late_ballots_are_flagg
     assert len(list(db.scalars(select(DecisionRecord)))) == 1
 
 
+def test_first_ballots_with_googles_two_precisions_all_count(db: Session) -> None:
+    # Never edited: createTime "…58.146Z", lastSubmittedTime "…58.146607Z" (a 0.607 ms gap).
+    forms, entry = FormsStandIn(), _form(db)
+    for i, email in enumerate((CHAIR, M1, M2, M3)):
+        forms.vote(email, "B", T0 + timedelta(minutes=i, microseconds=146_607 + i * 211_999))
+    result = refresh_form(db, forms, entry)
+    db.commit()
+    assert result is not None
+    assert set(_statuses(db).values()) == {"counted"}
+    assert result.newly_decided
+    assert result.outcome.votes_cast == 4
+
+
 def test_an_edited_response_is_kept_but_never_counted(db: Session) -> None:
     forms, entry = FormsStandIn(), _form(db)
     forms.vote(CHAIR, "C", T0, response_id="chair")
@@ -141,6 +177,35 @@ def test_an_edited_response_is_kept_but_never_counted(db: Session) -> None:
     statuses = _statuses(db)
     assert statuses[(CHAIR, "C")] == "counted"
     assert statuses[(CHAIR, "A")] == "edited"
+
+
+def test_a_changed_submission_time_on_a_known_response_is_an_edit_however_close(db: Session) -> None:
+    # Half a second after the first submission: within the precision tolerance, so only the
+    # response id seen before with another lastSubmittedTime tells that it is an edit.
+    forms, entry = FormsStandIn(), _form(db)
+    forms.vote(M1, "C", T0, response_id="m1")
+    refresh_form(db, forms, entry)
+    forms.vote(M1, "A", T0 + timedelta(milliseconds=500), response_id="m1", created=T0)
+    refresh_form(db, forms, entry)
+    db.commit()
+    statuses = _statuses(db)
+    assert statuses[(M1, "C")] == "counted"
+    assert statuses[(M1, "A")] == "edited"
+
+
+def test_a_response_edited_before_it_was_first_fetched_is_an_edit(db: Session) -> None:
+    # Never seen before, but submitted again nine minutes after it was created: its first content
+    # is gone, so it counts neither as the member's first ballot nor at all.
+    forms, entry = FormsStandIn(), _form(db)
+    forms.vote(CHAIR, "A", T0 + timedelta(minutes=9, microseconds=5), response_id="chair", created=T0)
+    forms.vote(M1, "B", T0 + timedelta(minutes=1, microseconds=146_607))
+    result = refresh_form(db, forms, entry)
+    db.commit()
+    statuses = _statuses(db)
+    assert statuses[(CHAIR, "A")] == "edited"
+    assert statuses[(M1, "B")] == "counted"
+    assert result is not None
+    assert CHAIR in result.outcome.missing
 
 
 def test_the_secretary_closes_a_vote_once_quorum_is_met(db: Session) -> None:

@@ -98,7 +98,15 @@
       var row = table.querySelector('tr[data-student="' + st.id + '"]');
       if (!row) { return; }
       var cell = function (name) { return row.querySelector('[data-field="' + name + '"]'); };
-      cell("ticket").textContent = st.ticket === null ? "—" : String(st.ticket);
+      var ticket = cell("ticket");
+      ticket.textContent = st.ticket === null ? "—" : String(st.ticket);
+      if (st.draw_error) {
+        var why = document.createElement("span");
+        why.className = "small text-bad draw-error";
+        why.textContent = st.draw_error;
+        ticket.appendChild(document.createElement("br"));
+        ticket.appendChild(why);
+      }
       var answers = cell("answers");
       answers.textContent = st.answers_label || "—";
       if (st.late) {

@@ -83,6 +83,24 @@ def course_for(ctx: Ctx, ref: str, *, manage: bool = False) -> dict[str, Any]:
     return course
 
 
+PROFILE_EMAILS_SCOPE = "https://www.googleapis.com/auth/classroom.profile.emails"
+
+
+def hide_profile_emails(value: Any) -> Any:
+    """``UserProfile.emailAddress`` is filled only for a token holding ``classroom.profile.emails``
+    (UserProfile reference: "Must request https://www.googleapis.com/auth/classroom.profile.emails
+    scope for this field to be populated in a response body"); the server drops it from every
+    profile in a Classroom answer otherwise."""
+    if isinstance(value, list):
+        return [hide_profile_emails(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: hide_profile_emails(v) for k, v in value.items()}
+    if "name" in out and "id" in out and "emailAddress" in out and isinstance(out["name"], dict):
+        del out["emailAddress"]  # a UserProfile: id, name, emailAddress, photoUrl, …
+    return out
+
+
 def _course_view(ctx: Ctx, course: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in course.items() if not k.startswith("_")}
     out["alternateLink"] = f"{ctx.base_url}/classroom.googleapis.com/view/{course['id']}"
@@ -288,8 +306,15 @@ def invitations_create(ctx: Ctx) -> dict[str, Any]:
     if role not in ("STUDENT", "TEACHER", "OWNER"):
         raise bad_request("Invitation role is required.", field="invitation.role")
     key = f"{course['id']}/{user['id']}"
-    if ctx.store.get("student", key) or ctx.store.get("teacher", key):
-        raise already_exists("@UserAlreadyInCourse Requested entity already exists")
+    # invitations.create reference: FAILED_PRECONDITION "if the user already has this role or a role
+    # with greater permissions" (owner > teacher > student); ALREADY_EXISTS only "if an invitation for
+    # the specified user and course already exists".
+    held = ("OWNER" if course["ownerId"] == user["id"] else "TEACHER" if ctx.store.get("teacher", key)
+            else "STUDENT" if ctx.store.get("student", key) else None)
+    rank = {"STUDENT": 1, "TEACHER": 2, "OWNER": 3}
+    if held is not None and rank[held] >= rank[role]:
+        raise failed_precondition("The user already has this role or a role with greater permissions in "
+                                  "the course.")
     if any(i["userId"] == user["id"] for i in ctx.store.list("invitation", course["id"])):
         raise already_exists()
     rec = {"id": numeric_id(12), "userId": user["id"], "courseId": course["id"], "role": role}

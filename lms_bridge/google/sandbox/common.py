@@ -63,8 +63,21 @@ class Ctx:
 
 
 def rfc3339(ts: float) -> str:
+    """Millisecond precision, as Google writes most timestamps (``createTime`` of a form response)."""
     d = dt.datetime.fromtimestamp(ts, dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+
+
+def rfc3339_micro(ts: float) -> str:
+    """Microsecond precision, as Google writes a form response's ``lastSubmittedTime``.
+
+    Google's own sample output shows both precisions for one never-edited response:
+    ``"createTime": "2021-03-25T01:23:58.146Z", "lastSubmittedTime": "2021-03-25T01:23:58.146607Z"``
+    (Forms API guide "Set up an Apps Script project"); the two differ by up to a millisecond although
+    nobody edited anything.
+    """
+    d = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}Z"
 
 
 def parse_rfc3339(text: str, name: str = "timestamp") -> float:

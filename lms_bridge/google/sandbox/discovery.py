@@ -76,8 +76,14 @@ def _path_regex(template: str) -> re.Pattern[str]:
 
 @cache
 def load_service(host: str) -> Service:
+    return service_from(host, DOCUMENTS_DIR)
+
+
+def service_from(host: str, documents: Path) -> Service:
+    """The service of ``host`` as described by the discovery document in ``documents`` (the installed
+    client's by default; an older client's to check what that version knows)."""
     name = SERVICES[host]
-    doc = json.loads((DOCUMENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    doc = json.loads((documents / f"{name}.json").read_text(encoding="utf-8"))
     svc = Service(host=host, name=name, doc=doc)
     for m in _walk(doc.get("resources", {})):
         template = doc["servicePath"] + m.get("flatPath", m["path"])

@@ -7,7 +7,18 @@ from typing import Any
 
 from .common import Ctx, Handler, ensure_user, page, rfc3339, token_id
 from .errors import ApiError, bad_request
-from .files import FORM_MIME, ROLES, SHEET_MIME, create_file, ensure_perm_id, is_responder, role_of
+from .files import (
+    DRIVE_FILE_SCOPE,
+    FORM_MIME,
+    ROLES,
+    SHEET_MIME,
+    WHOLE_DRIVE_SCOPES,
+    create_file,
+    ensure_perm_id,
+    is_responder,
+    reachable,
+    role_of,
+)
 from .forms import new_form
 from .sheets import new_spreadsheet
 
@@ -23,7 +34,7 @@ def handler(method_id: str):  # type: ignore[no-untyped-def]
 
 def get_file(ctx: Ctx, file_id: str, *, write: bool = False) -> dict[str, Any]:
     doc = ctx.store.get("file", file_id)
-    role = role_of(doc, ctx.me) if doc else None
+    role = role_of(doc, ctx.me) if doc and reachable(ctx, doc) else None
     if doc is None or role is None:
         raise ApiError(404, f"File not found: {file_id}.", reason="notFound", location="fileId")
     if write and role not in ("owner", "writer", "organizer", "fileOrganizer"):
@@ -33,7 +44,7 @@ def get_file(ctx: Ctx, file_id: str, *, write: bool = False) -> dict[str, Any]:
 
 
 def _view(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
-    out = dict(doc)
+    out = {k: v for k, v in doc.items() if not k.startswith("_")}
     out["ownedByMe"] = any(o["emailAddress"] == ctx.me for o in doc["owners"])
     out["owners"] = [dict(o, me=o["emailAddress"] == ctx.me) for o in doc["owners"]]
     out["capabilities"] = {"canEdit": role_of(doc, ctx.me) in ("owner", "writer"), "canShare": True}
@@ -112,7 +123,8 @@ def _predicate(clause: str, q: str):  # type: ignore[no-untyped-def]
 def files_list(ctx: Ctx) -> dict[str, Any]:
     q = ctx.params.get("q", "")
     preds = [_predicate(c, q) for c in _split_and(q)] if q else []
-    files = [d for d in ctx.store.list("file") if role_of(d, ctx.me) is not None and all(p(d) for p in preds)]
+    files = [d for d in ctx.store.list("file")
+             if role_of(d, ctx.me) is not None and reachable(ctx, d) and all(p(d) for p in preds)]
     out = page([_view(ctx, d) for d in files], ctx, "files", default_size=100, max_size=1000)
     out.setdefault("files", [])
     return {"kind": "drive#fileList", "incompleteSearch": False, **out}
@@ -258,5 +270,5 @@ def permissions_delete(ctx: Ctx) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["FORM_MIME", "HANDLERS", "SHEET_MIME", "bad_request", "create_file", "get_file", "is_responder",
-           "role_of"]
+__all__ = ["DRIVE_FILE_SCOPE", "FORM_MIME", "HANDLERS", "SHEET_MIME", "WHOLE_DRIVE_SCOPES", "bad_request",
+           "create_file", "get_file", "is_responder", "reachable", "role_of"]

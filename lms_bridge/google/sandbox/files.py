@@ -14,6 +14,14 @@ SHEET_MIME = "application/vnd.google-apps.spreadsheet"
 FOLDER_MIME = "application/vnd.google-apps.folder"
 ROLES = {"owner", "organizer", "fileOrganizer", "writer", "commenter", "reader"}
 
+_AUTH = "https://www.googleapis.com/auth/"
+DRIVE_FILE_SCOPE = _AUTH + "drive.file"
+# Scopes that reach every file of the user; without one of them a token with drive.file reaches only
+# the files this app created or opened ("Create new Drive files, or modify existing files, that you
+# open with an app or that the user shares with an app", Drive guide "Choose Google Drive API scopes").
+WHOLE_DRIVE_SCOPES = frozenset(_AUTH + s for s in (
+    "drive", "drive.readonly", "drive.metadata", "drive.metadata.readonly", "drive.photos.readonly"))
+
 
 def _owner_perm(email: str) -> dict[str, Any]:
     return {"kind": "drive#permission", "id": ensure_perm_id(email), "type": "user", "role": "owner",
@@ -41,8 +49,25 @@ def create_file(ctx: Ctx, *, name: str, mime: str, owner: str, file_id: str | No
     }
     if extra:
         doc.update(extra)
+    if DRIVE_FILE_SCOPE in ctx.principal.scopes:
+        # Created by this app under drive.file: its per-file grant covers the file from now on.  A
+        # file made with a token that did not hold drive.file (a form created with forms.body alone)
+        # gets no such grant: Google documents none for that case, so the sandbox takes the strict
+        # reading and a drive.file token cannot see it.
+        doc["_apps"] = [ctx.principal.project]
     ctx.store.put("file", fid, doc)
     return doc
+
+
+def reachable(ctx: Ctx, doc: dict[str, Any], whole: frozenset[str] = WHOLE_DRIVE_SCOPES) -> bool:
+    """Whether the caller's token reaches the file at all (before any sharing role is considered).
+
+    ``whole``: the scopes of the API being called that reach every file of the user (for Forms,
+    forms.body and its read-only kin besides the whole-Drive scopes).  Without one, only drive.file
+    is left, and it reaches the app's own files."""
+    if ctx.method is None or ctx.principal.scopes & whole or DRIVE_FILE_SCOPE not in ctx.principal.scopes:
+        return True  # people acting in the sandbox's pages, or a token with a wider scope
+    return ctx.principal.project in doc.get("_apps", [])
 
 
 def role_of(doc: dict[str, Any], email: str) -> str | None:

@@ -9,9 +9,9 @@ import re
 import secrets
 from typing import Any
 
-from .common import Ctx, Handler, page, parse_rfc3339, rfc3339, token_id
+from .common import Ctx, Handler, page, parse_rfc3339, rfc3339, rfc3339_micro, token_id
 from .errors import ApiError, bad_request, failed_precondition
-from .files import FORM_MIME, create_file, is_responder, role_of
+from .files import FORM_MIME, WHOLE_DRIVE_SCOPES, create_file, is_responder, reachable, role_of
 
 HANDLERS: dict[str, Handler] = {}
 WATCH_LIFETIME = 7 * 24 * 3600
@@ -44,12 +44,21 @@ def new_form(ctx: Ctx, form_id: str, title: str, document_title: str) -> dict[st
     return form
 
 
+# Forms scopes that reach every form of the user; a token with only drive.file reaches the app's own.
+WHOLE_FORMS_SCOPES = WHOLE_DRIVE_SCOPES | {"https://www.googleapis.com/auth/" + s for s in (
+    "forms.body", "forms.body.readonly", "forms.responses.readonly")}
+
+
 def get_form(ctx: Ctx, form_id: str, *, write: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     file = ctx.store.get("file", form_id)
     form = ctx.store.get("form", form_id)
-    role = role_of(file, ctx.me) if file else None
-    if form is None or file is None or role is None or file.get("trashed"):
+    role = role_of(file, ctx.me) if file and reachable(ctx, file, WHOLE_FORMS_SCOPES) else None
+    if form is None or file is None or file.get("trashed"):
         raise ApiError(404, "Requested entity was not found.")
+    if role is None:
+        # A form that exists but the caller may not open: 403 PERMISSION_DENIED, as Sheets answers
+        # for a spreadsheet (recorded real traffic); Forms is taken to behave alike.
+        raise ApiError(403, "The caller does not have permission")
     if write and role not in ("owner", "writer"):
         raise ApiError(403, "The caller does not have permission")
     return form, file
@@ -297,9 +306,7 @@ def questions(form: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def submit_response(ctx: Ctx, form_id: str, respondent: str, answers: dict[str, Any]) -> dict[str, Any]:
-    """A person submits the form (the people page and the actor API).  Each submission is a new response,
-    as at Google: the API has no "one response per person" switch."""
+def _open_form(ctx: Ctx, form_id: str, respondent: str) -> dict[str, Any]:
     form = ctx.store.get("form", form_id)
     file = ctx.store.get("file", form_id)
     if form is None or file is None or file.get("trashed"):
@@ -309,6 +316,10 @@ def submit_response(ctx: Ctx, form_id: str, respondent: str, answers: dict[str, 
         raise failed_precondition("The form is not accepting responses.")
     if role_of(file, respondent) is None and not is_responder(file, respondent):
         raise ApiError(403, f"{respondent} has no access to this form.")
+    return form
+
+
+def _answers(form: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
     qs = questions(form)
     by_key: dict[str, dict[str, Any]] = {}
     for q in qs:
@@ -337,14 +348,48 @@ def submit_response(ctx: Ctx, form_id: str, respondent: str, answers: dict[str, 
     missing = [q["title"] for q in qs if q["question"].get("required") and q["questionId"] not in out_answers]
     if missing:
         raise bad_request(f"Required question not answered: {missing[0]!r}")
+    return out_answers
+
+
+def submit_response(ctx: Ctx, form_id: str, respondent: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """A person submits the form (the people page and the actor API).  Each submission is a new response,
+    as at Google: the API has no "one response per person" switch.
+
+    ``createTime`` is written to the millisecond and ``lastSubmittedTime`` to the microsecond from the
+    same clock reading, as Google does (see :func:`~.common.rfc3339_micro`): a never-edited response
+    has two timestamps that differ by a fraction of a millisecond.
+    """
+    form = _open_form(ctx, form_id, respondent)
+    out_answers = _answers(form, answers)
     now = ctx.now
     rid = "ACYDBN" + token_id(40)
     rec: dict[str, Any] = {"formId": form_id, "responseId": rid, "createTime": rfc3339(now),
-                           "lastSubmittedTime": rfc3339(now), "answers": out_answers, "_ts": now}
+                           "lastSubmittedTime": rfc3339_micro(now), "answers": out_answers, "_ts": now}
     if form["settings"].get("emailCollectionType") in ("VERIFIED", "RESPONDER_INPUT"):
         rec["respondentEmail"] = respondent
     rec["_respondent"] = respondent  # who really submitted (for "you already responded" on the page)
     ctx.store.put("response", f"{form_id}/{rid}", rec, parent=form_id)
+    _notify(ctx, form_id, "RESPONSES")
+    return {k: v for k, v in rec.items() if not k.startswith("_")}
+
+
+def edit_response(ctx: Ctx, form_id: str, response_id: str, respondent: str,
+                  answers: dict[str, Any]) -> dict[str, Any]:
+    """The respondent edits a response already submitted ("Edit your response" in Google Forms, which a
+    form owner can switch on in the Forms editor; the API can neither switch it on nor off).
+
+    The response keeps its id and ``createTime``; ``lastSubmittedTime`` moves on, and a ``RESPONSES``
+    watch fires again (Forms push notifications cover new *and* updated responses).
+    """
+    form = _open_form(ctx, form_id, respondent)
+    rec = ctx.store.get("response", f"{form_id}/{response_id}")
+    if rec is None or rec.get("_respondent") != respondent:
+        raise ApiError(404, "Response not found.")
+    rec["answers"] = _answers(form, answers)
+    now = ctx.now
+    rec["lastSubmittedTime"] = rfc3339_micro(now)
+    rec["_ts"] = now
+    ctx.store.put("response", f"{form_id}/{response_id}", rec, parent=form_id)
     _notify(ctx, form_id, "RESPONSES")
     return {k: v for k, v in rec.items() if not k.startswith("_")}
 
@@ -423,4 +468,4 @@ def watches_delete(ctx: Ctx) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["HANDLERS", "json", "new_form", "questions", "submit_response"]
+__all__ = ["HANDLERS", "edit_response", "json", "new_form", "questions", "submit_response"]

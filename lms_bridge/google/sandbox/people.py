@@ -21,7 +21,7 @@ from .classroom import add_attachments, do_turn_in, find_course, sync_submission
 from .common import Ctx, World, ensure_user, profile, user_id
 from .errors import ApiError, bad_request
 from .files import create_file
-from .forms import questions, submit_response
+from .forms import edit_response, questions, submit_response
 from .sheets import col_letters, grid_rows
 from .texts import translate
 
@@ -150,6 +150,22 @@ def register_people(app: Flask, sandbox: World) -> None:
             if not isinstance(answers, dict):
                 raise bad_request("answers must be an object of questionId or title -> value")
             return _json(_run(sandbox, email, lambda ctx: submit_response(ctx, form_id, email, answers)))
+        except ApiError as exc:
+            return _actor_error(exc)
+
+    @app.post("/_actor/forms/<form_id>/responses/<response_id>")
+    def actor_edit(form_id: str, response_id: str) -> Response:
+        sandbox.log("POST", request.full_path.rstrip("?"), request.get_data())
+        try:
+            data = _payload()
+            email = str(data.get("email") or "").lower()
+            if not email:
+                raise bad_request("email is required")
+            answers = data.get("answers") or {}
+            if not isinstance(answers, dict):
+                raise bad_request("answers must be an object of questionId or title -> value")
+            return _json(_run(sandbox, email,
+                              lambda ctx: edit_response(ctx, form_id, response_id, email, answers)))
         except ApiError as exc:
             return _actor_error(exc)
 

@@ -11,9 +11,12 @@ import email.message
 import email.parser
 import email.policy
 import json
+import random
+import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,15 @@ BATCH_ENDPOINTS: dict[str, tuple[str, int]] = {
     "forms.googleapis.com/batch": ("forms.googleapis.com", 1000),
     "sheets.googleapis.com/batch": ("sheets.googleapis.com", 1000),
 }
+
+# Drive's permission writes.  Their reference pages warn: "Concurrent permissions operations on the same
+# file are not supported; only the last update is applied" (drive v3 permissions.create/update/delete),
+# and the batch guide says the parts of a batch may run in any order.  The sandbox takes the strict
+# reading: of several permission writes on one file that overlap in time (parts of one batch, or
+# requests in flight together) exactly one is applied, chosen at random; the others answer 200 with
+# the permission as if applied, and change nothing, as Google's lost updates do.
+PERMISSION_WRITES = frozenset({"drive.permissions.create", "drive.permissions.update", "drive.permissions.delete"})
+_PERMISSION_PATH = re.compile(r"(?:drive/v3/)?files/([^/?]+)/permissions(?:/[^/?]+)?$")
 
 # Drive answers only these unless `fields` asks for more.
 DRIVE_DEFAULT_FIELDS = {
@@ -80,6 +92,11 @@ class Sandbox:
                          admins=admins)
         self.faults = Faults.from_dict(faults)
         self.limiter = Limiter(self.faults, self.clock)
+        # Which file has permission writes in flight (see PERMISSION_WRITES), and a random source
+        # for which of several overlapping writes survives.
+        self._perm_lock = threading.Lock()
+        self._perm_in_flight: Counter[str] = Counter()
+        self._perm_rng = random.Random(self.faults.seed)
         self.request_log = request_log
         self._log_lock = threading.Lock()
         self.push_service_account = push_service_account
@@ -115,15 +132,26 @@ class Sandbox:
 
     # -- the choke point ----------------------------------------------------------------------------
     def call(self, http_method: str, host: str, path: str, query: str, headers: dict[str, str], body: bytes,
-             base_url: str, *, batch: str | None = None) -> Reply:
+             base_url: str, *, batch: str | None = None, lose_permission_write: bool = False) -> Reply:
         self.log(http_method, f"/{host}/{path}" + (f"?{query}" if query else ""), body, batch=batch)
+        file_id = None if batch else _permission_file(host, http_method, path)
+        if file_id is not None:
+            # A lone request: it loses when another permission write on the file is in flight.
+            with self._perm_lock:
+                lose_permission_write = self._perm_in_flight[file_id] > 0
+                self._perm_in_flight[file_id] += 1
         try:
-            return self._call(http_method, host, path, query, headers, body, base_url, in_batch=bool(batch))
+            return self._call(http_method, host, path, query, headers, body, base_url, in_batch=bool(batch),
+                              lose_permission_write=lose_permission_write)
         except ApiError as exc:
             return Reply(exc.code, exc.body(), exc.headers)
+        finally:
+            if file_id is not None:
+                with self._perm_lock:
+                    self._perm_in_flight[file_id] -= 1
 
     def _call(self, http_method: str, host: str, path: str, query: str, headers: dict[str, str], body: bytes,
-              base_url: str, *, in_batch: bool) -> Reply:
+              base_url: str, *, in_batch: bool, lose_permission_write: bool = False) -> Reply:
         method, path_values = match(host, http_method, path)
         svc = load_service(host)
         qs = parse_qs(query, keep_blank_values=True)
@@ -163,9 +191,16 @@ class Sandbox:
         ctx = Ctx(sandbox=self, method=method, principal=principal, params=params, body=payload,
                   base_url=base_url)
         with self.store.transaction():
+            lost = None
+            if lose_permission_write and method.id in PERMISSION_WRITES:
+                lost = self.store.get("file", params.get("fileId", ""))
             result = handler(ctx)
+            if lost is not None:
+                self.store.put("file", lost["id"], lost)  # answered as applied, but overwritten
         for event in ctx.events:
             event()  # pushes go out only once the change is committed
+        if method.api == "classroom" and classroom.PROFILE_EMAILS_SCOPE not in principal.scopes:
+            result = classroom.hide_profile_emails(result)
         fields = params.get("fields") or DRIVE_DEFAULT_FIELDS.get(method.id)
         if fields and isinstance(result, dict):
             result = apply_fields(result, parse_fields(fields))
@@ -191,12 +226,32 @@ class Sandbox:
             return _json_response(bad_request(f"A batch request cannot contain more than {limit} calls; "
                                               f"this one has {len(parts)}."))
         boundary = "batch_" + uuid.uuid4().hex
-        out = []
+        raws = []
         for part in parts:
-            content_id = part.get("Content-ID", "")
             raw = part.get_payload(decode=False)
-            raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else str(raw).encode("utf-8")
-            reply = self._batch_part(raw_bytes, host, headers, script_root, base_url, endpoint)
+            raws.append(raw.encode("utf-8") if isinstance(raw, str) else str(raw).encode("utf-8"))
+        # Permission writes on one file within the batch: one survives (see PERMISSION_WRITES).
+        by_file: dict[str, list[int]] = {}
+        for n, raw_bytes in enumerate(raws):
+            fid = _part_permission_file(raw_bytes, host, script_root)
+            if fid is not None:
+                by_file.setdefault(fid, []).append(n)
+        with self._perm_lock:
+            busy = {fid for fid in by_file if self._perm_in_flight[fid] > 0}
+            self._perm_in_flight.update(by_file.keys())
+        losers: set[int] = set()
+        for fid, indexes in by_file.items():
+            keep = None if fid in busy else self._perm_rng.choice(indexes)
+            losers.update(i for i in indexes if i != keep)
+        out = []
+        try:
+            replies = [self._batch_part(raw_bytes, host, headers, script_root, base_url, endpoint,
+                                        lose_permission_write=n in losers) for n, raw_bytes in enumerate(raws)]
+        finally:
+            with self._perm_lock:
+                self._perm_in_flight.subtract(by_file.keys())
+        for part, reply in zip(parts, replies, strict=True):
+            content_id = part.get("Content-ID", "")
             cid = content_id.strip()
             resp_id = f"<response-{cid[1:-1]}>" if cid.startswith("<") else f"<response-{cid}>"
             text = reply.json_bytes().decode("utf-8")
@@ -209,7 +264,7 @@ class Sandbox:
                         content_type=f"multipart/mixed; boundary={boundary}")
 
     def _batch_part(self, raw: bytes, host: str, outer: dict[str, str], script_root: str, base_url: str,
-                    endpoint: str) -> Reply:
+                    endpoint: str, *, lose_permission_write: bool = False) -> Reply:
         text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
         head, _, part_body = text.partition("\n\n")
         lines = head.split("\n")
@@ -235,7 +290,27 @@ class Sandbox:
                 return Reply(400, bad_request("Cannot mix requests for different APIs in one batch.").body(), {})
             path = rest
         return self.call(verb, host, path, split.query, part_headers, part_body.encode("utf-8"),
-                         base_url, batch=endpoint)
+                         base_url, batch=endpoint, lose_permission_write=lose_permission_write)
+
+
+def _permission_file(host: str, http_method: str, path: str) -> str | None:
+    """The file id when the request is a Drive permission write (create, update or delete)."""
+    if host != "www.googleapis.com" or http_method not in ("POST", "PATCH", "DELETE"):
+        return None
+    m = _PERMISSION_PATH.search(urlsplit(path).path)
+    return unquote(m.group(1)) if m else None
+
+
+def _part_permission_file(raw: bytes, host: str, script_root: str) -> str | None:
+    first = raw.decode("utf-8", "replace").replace("\r\n", "\n").split("\n", 1)[0]
+    try:
+        verb, target, _version = first.split(" ", 2)
+    except ValueError:
+        return None
+    path = urlsplit(target).path
+    if script_root and path.startswith(script_root + "/"):
+        path = path[len(script_root):]
+    return _permission_file(host, verb, path.lstrip("/"))
 
 
 def _raw_rest(host: str, decoded: str) -> str:

@@ -57,8 +57,12 @@ def get_book(ctx: Ctx, sid: str, *, write: bool = False) -> dict[str, Any]:
     doc = ctx.store.get("spreadsheet", sid)
     file = ctx.store.get("file", sid)
     role = role_of(file, ctx.me) if file else None
-    if doc is None or role is None or (file or {}).get("trashed"):
+    if doc is None or file is None or file.get("trashed"):
         raise ApiError(404, "Requested entity was not found.")
+    if role is None:
+        # A spreadsheet that exists but is not shared with the caller: 403, not 404 (recorded real
+        # traffic, gspread's cassette test_access_private_spreadsheet).
+        raise ApiError(403, "The caller does not have permission")
     if write and role not in ("owner", "writer"):
         raise ApiError(403, "The caller does not have permission")
     return doc
@@ -147,8 +151,13 @@ def _parse_input(value: Any, option: str) -> dict[str, Any] | None:
         return None  # null leaves the cell as it is
     if option == "RAW" or not isinstance(value, str):
         return {"v": value}
+    # USER_ENTERED parses text as if a person typed it into the UI (ValueInputOption reference):
+    # "=…" becomes a formula, "007" the number 7, "TRUE" a boolean; a leading apostrophe keeps
+    # the rest as text and is not shown.
     if value == "":
         return {"v": ""}
+    if value.startswith("'"):
+        return {"v": value[1:]}
     if value.startswith("="):
         return {"f": value, "v": _eval(value)}
     if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value.strip()):
