@@ -508,12 +508,10 @@ def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_f
     is made, and Classroom refuses a due date in the past (@DueDateInPast, modelled by the sandbox).
     The assignments carry no due time; a student who cannot get one (gone from the course) is shown
     on the page, and everyone after that student still gets a ticket."""
-    from lms_bridge.results.draw import draw_tickets
-
     from lms_bridge.admin.queries import students_view
     from lms_bridge.app import create_app as product_app
     from lms_bridge.domain.session import ExamKind
-    from lms_bridge.results.draw import HandOutIncomplete
+    from lms_bridge.results.draw import HandOutIncomplete, draw_tickets
     from lms_bridge.store.models import ExamSession
 
     for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.DEFENSE, preparation_minutes=0)):
