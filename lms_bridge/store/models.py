@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -278,3 +290,26 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(255), default="system")
     action: Mapped[str] = mapped_column(String(80))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RateLimitEntry(Base):
+    """One counted request of a moving-window rate limit (see :mod:`lms_bridge.store.ratelimit`).
+
+    ``at`` is seconds since the epoch (``time.time()``), as the ``limits`` library counts; rows older
+    than the limit's window are deleted by the next acquisition of the same key.
+    """
+
+    __tablename__ = "rate_limit_entries"
+    __table_args__ = (Index("ix_rate_limit_entries_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    at: Mapped[float] = mapped_column(Double)
+
+
+class RateLimitCounter(Base):
+    """A fixed-window counter of the ``limits`` library: its value until ``expires_at`` (epoch seconds)."""
+
+    __tablename__ = "rate_limit_counters"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Double)
