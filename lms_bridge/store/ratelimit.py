@@ -26,19 +26,23 @@ library's own :class:`~limits.storage.RedisStorage`), the store otherwise.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from limits.storage import MovingWindowSupport, Storage, storage_from_string
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage, storage_from_string
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from lms_bridge.store.models import RateLimitCounter, RateLimitEntry
 
 if TYPE_CHECKING:
     from lms_bridge.config import Settings
+
+logger = logging.getLogger(__name__)
 
 SCHEME_PREFIX = "store+"
 
@@ -193,9 +197,28 @@ def limits_storage(settings: Settings) -> Storage:
     """The ``limits`` storage every process of a deployment shares.
 
     Redis when the queue is on Redis (``queue_url`` ``redis://…``/``rediss://…``), the store's
-    database otherwise (SQLite on the embedded default, PostgreSQL in production).
+    database otherwise (SQLite on the embedded default, PostgreSQL in production).  A store that has
+    not been brought to the migration head yet (no ``rate_limit_entries`` table) gets a warning and a
+    count kept in this process only, rather than a failure of every Google request.
     """
     queue = settings.queue_url
     if queue.startswith(("redis://", "rediss://")):
         return storage_from_string(queue, key_prefix="lms_bridge_limits")  # type: ignore[no-any-return]
-    return storage_from_string(store_uri(settings.effective_database_url))  # type: ignore[no-any-return]
+    url = settings.effective_database_url
+    if _store_ready(url):
+        return storage_from_string(store_uri(url))  # type: ignore[no-any-return]
+    logger.warning("the store has no rate-limit tables (run 'lms-bridge db upgrade'); Google quotas are "
+                   "counted in this process only")
+    return MemoryStorage()
+
+
+def _store_ready(url: str) -> bool:
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return False  # do not create an empty database file just to look into it
+    engine = create_engine(url)
+    try:
+        return inspect(engine).has_table(_entries.name)
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()

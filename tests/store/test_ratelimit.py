@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from limits.storage import RedisStorage, storage_from_string
+from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 
 from lms_bridge.config import load_settings
 from lms_bridge.store.db import make_engine
@@ -45,6 +45,13 @@ def test_processes_share_one_window_on_sqlite(sqlite_url: str) -> None:
 
 
 def test_the_factory_picks_redis_or_the_store(tmp_path: Path) -> None:
+    # A store not yet migrated: counted in this process, and no database file is created.
+    assert isinstance(limits_storage(load_settings({}, data_dir=str(tmp_path))), MemoryStorage)
+    assert not (tmp_path / "lms_bridge.sqlite3").exists()
+    url = f"sqlite:///{tmp_path / 'lms_bridge.sqlite3'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
     on_store = limits_storage(load_settings({}, data_dir=str(tmp_path)))
     assert isinstance(on_store, StoreStorage)
     assert on_store.url == f"sqlite:///{tmp_path / 'lms_bridge.sqlite3'}"
