@@ -80,8 +80,9 @@ def test_never_over_the_quota_in_any_window_and_waits_for_room(store_url: str) -
 
 
 def _send(uri: str, user: str, count: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    import lms_bridge.store.ratelimit  # noqa: F401 - registers the store+… schemes in this process
     from limits.storage import storage_from_string
+
+    import lms_bridge.store.ratelimit  # noqa: F401 - registers the store+… schemes in this process
 
     limiter = GoogleLimiter(storage_from_string(uri), user=user, quotas={"forms.write": 10},
                             window_seconds=2, guard_seconds=1)
