@@ -73,6 +73,13 @@ class GoogleSettings:
     classroom_grade_writeback: bool = False
     timeout_seconds: float = 30.0
     max_retries: int = 5
+    # How long one request may wait for Google's per-user quota windows after quota refusals (429)
+    # before its step fails.  Requests are spaced to the published quotas first, so this only matters
+    # when someone else uses the same Google user's quota.
+    quota_wait_seconds: float = 300.0
+    # Our quota windows are this much longer than Google's 60 s: we count a request when it leaves,
+    # Google when it arrives.
+    quota_guard_seconds: int = 1
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from lms_bridge.config import Settings
 from lms_bridge.store.models import SignIn, User, utcnow
+from lms_bridge.store.ratelimit import shared_storage_uri
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -143,14 +144,9 @@ def end_all_sign_ins(db: Session, user_id: int) -> None:
 
 def throttle_storage(settings: Settings) -> str:
     """Where failed sign-ins are counted, as a ``limits`` storage URI, so that every process (web
-    workers, a second server) sees the same counters: the Redis the queue uses when there is one,
-    else the store's own database (:mod:`lms_bridge.store.ratelimit`)."""
-    # Imported for its side effect too: it registers the store+… scheme with the limits library.
-    from lms_bridge.store.ratelimit import store_uri
-
-    if settings.queue_url.startswith(("redis://", "rediss://")):
-        return settings.queue_url
-    return store_uri(settings.effective_database_url)
+    workers, a second server) sees the same counters: the queue's Redis when there is one, else the
+    store (:func:`lms_bridge.store.ratelimit.shared_storage_uri`)."""
+    return shared_storage_uri(settings)[0]
 
 
 def _client_address() -> str:
@@ -185,7 +181,8 @@ def install_sign_in_throttle(app: Flask, settings: Settings, endpoint: str = "ad
     site, counting failures only.  A breach answers 429 with Retry-After; nothing is locked."""
     from flask_limiter import Limiter
 
-    limiter = Limiter(key_func=_client_address, app=app, storage_uri=throttle_storage(settings),
+    uri, options = shared_storage_uri(settings)
+    limiter = Limiter(key_func=_client_address, app=app, storage_uri=uri, storage_options=options,
                       strategy="fixed-window", key_prefix="lms_bridge:sign-in", headers_enabled=True,
                       # The store of counters being away must not keep the secretary out on exam day;
                       # each guess still costs an scrypt.

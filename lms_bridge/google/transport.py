@@ -3,9 +3,10 @@
 It builds the discovery clients (static discovery documents shipped with google-api-python-client,
 pointed at the sandbox through ``api_endpoint`` or left on Google's defaults), gives each an
 authorized ``httplib2`` transport with a timeout, counts every HTTP request in the shared
-:class:`~lms_bridge.remote.ApiCalls`, spaces requests with a per-API token bucket set
-from the published quotas, retries what may be retried (bounded, exponential, jittered) and turns
-every failure into a typed :mod:`lms_bridge.google.errors` error.  HTTP batches are chunked to each
+:class:`~lms_bridge.remote.ApiCalls`, keeps each request inside Google's per-user quota
+windows (:class:`GoogleLimiter`: a moving 60-second window per user and quota bucket, shared by every
+process), waits out quota refusals, retries what else may be retried (bounded, exponential, jittered)
+and turns every failure into a typed :mod:`lms_bridge.google.errors` error.  HTTP batches are chunked to each
 API's documented cap and only their retryable parts are sent again.
 
 The gspread side (:mod:`lms_bridge.google.sheets`) goes through :class:`CountingSession`, which
@@ -14,6 +15,7 @@ applies the same counting, limiter, timeout and URL rewriting to ``requests``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -31,6 +33,9 @@ from google.auth.transport.requests import AuthorizedSession
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
 
 from lms_bridge.google.errors import (
     GoogleApiError,
@@ -65,10 +70,20 @@ _HOSTS: dict[str, tuple[str, str]] = {
 BATCH_PATHS: dict[str, str] = {"classroom": "batch", "drive": "batch/drive/v3"}
 BATCH_LIMITS: dict[str, int] = {"classroom": 50, "drive": 100}
 
-# Per-user-per-project quotas per minute (facts §1): the service account acts as one user, so these
-# are the binding ones.  Drive publishes quota *units* (325,000/min per user) without per-method
-# costs; 3,000 requests/min keeps us far below any plausible cost while never slowing a provisioning
-# run.  Forms `responses.list` is the one documented "expensive read".
+# Per-user-per-project quotas, requests per minute, as Google publishes them.  The service account
+# acting as one Google user is counted as that user, so these are the binding limits:
+# - Forms: 150 write, 390 read, 180 "expensive read" (responses.list) requests per minute per user
+#   (https://developers.google.com/workspace/forms/api/limits);
+# - Classroom: 1,200 requests per minute per user (same page for Classroom:
+#   https://developers.google.com/workspace/classroom/reference/limits);
+# - Sheets: 60 read and 60 write requests per minute per user
+#   (https://developers.google.com/workspace/sheets/api/limits);
+# - Drive: 12,000 queries per 60 seconds per user, the request-count limit projects created before
+#   May 2026 keep; newer projects get 325,000 quota units per minute per user with no published
+#   per-method cost (https://developers.google.com/workspace/drive/api/guides/limits).
+# Each part of an HTTP batch counts as one request of its service
+# (https://developers.google.com/workspace/classroom/guides/batch: "a set of n requests batched
+# together counts toward your usage limit as n requests").
 QUOTAS_PER_MINUTE: dict[str, int] = {
     "classroom": 1200,
     "forms.read": 390,
@@ -76,7 +91,7 @@ QUOTAS_PER_MINUTE: dict[str, int] = {
     "forms.expensive": 180,
     "sheets.read": 60,
     "sheets.write": 60,
-    "drive": 3000,
+    "drive": 12000,
 }
 
 TOKEN_HOST_PATH = "oauth2.googleapis.com/token"  # noqa: S105 - a URL path, not a secret
@@ -138,56 +153,71 @@ def backoff_delay(attempt: int, rand: Callable[[], float], *, base: float = 1.0,
     return delay
 
 
-class TokenBucket:
-    """A token bucket refilled continuously at ``per_minute/60`` tokens a second, holding a minute's worth.
+class GoogleLimiter:
+    """One moving-window limit per (Google user, quota bucket), shared by every process of a deployment.
 
-    Holding a full minute lets a short run go at full speed; a long one settles at the quota rate,
-    which is how Google's per-minute windows are counted.
+    Google counts each per-user quota over a moving 60-second window (Classroom: "a moving average
+    of 60 seconds"; Forms/Sheets: per minute per user).  The ``limits`` library's
+    :class:`~limits.strategies.MovingWindowRateLimiter` counts exactly that, on a storage all
+    processes acting as the same user share (:func:`lms_bridge.store.ratelimit.limits_storage`:
+    Redis or the store).  Before each request :meth:`acquire` waits until the window has room for it
+    (a batch takes one entry per part), so nothing is ever sent over the quota.
+
+    The window is ``window_seconds + guard_seconds`` long on our side: we count a request when we
+    send it and Google when it arrives, so a request that waited in a queue longer than the one sent
+    a window later would otherwise land in Google's window twice.
     """
 
-    def __init__(self, per_minute: float, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, storage: Storage | None = None, *, user: str = "default",
+                 quotas: Mapping[str, int] = QUOTAS_PER_MINUTE, window_seconds: int = 60,
+                 guard_seconds: int = 1, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if per_minute <= 0:
+        if any(q <= 0 for q in quotas.values()):
             raise ValueError("a rate limit must be positive")
-        self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
+        self.storage = storage if storage is not None else MemoryStorage()
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.user = user
+        self.items = {name: RateLimitItemPerSecond(q, window_seconds + guard_seconds)
+                      for name, q in quotas.items()}
         self._clock = clock
         self._sleep = sleep
-        self._tokens = self.capacity
-        self._stamp = clock()
-        self._lock = threading.Lock()
 
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+    def for_user(self, user: str) -> GoogleLimiter:
+        """The same limits and storage, counted for another Google user."""
+        other = copy.copy(self)
+        other.user = user
+        return other
 
-    def acquire(self, n: float = 1) -> float:
-        """Take ``n`` tokens, sleeping until they are there; returns the seconds waited."""
-        n = min(float(n), self.capacity)
-        waited = 0.0
-        while True:
-            with self._lock:
-                self._refill()
-                if self._tokens >= n:
-                    self._tokens -= n
-                    return waited
-                wait = (n - self._tokens) / self.rate
-            self._sleep(wait)
-            waited += wait
-
-
-class RateLimiter:
-    """One :class:`TokenBucket` per quota bucket name (``classroom``, ``forms.write``, ...)."""
-
-    def __init__(self, quotas: Mapping[str, int] = QUOTAS_PER_MINUTE, *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 ) -> None:
-        self.buckets = {name: TokenBucket(q, clock=clock, sleep=sleep) for name, q in quotas.items()}
+    def quota(self, bucket: str) -> int:
+        item = self.items.get(bucket)
+        return item.amount if item is not None else 0
 
     def acquire(self, bucket: str, n: int = 1) -> float:
-        tb = self.buckets.get(bucket)
-        return tb.acquire(n) if tb is not None else 0.0
+        """Take ``n`` entries of ``bucket``'s window, sleeping until they fit; returns seconds waited.
+
+        More entries than the quota (never the case with the documented batch caps) are taken in
+        quota-sized parts, one window after another.
+        """
+        item = self.items.get(bucket)
+        if item is None or n <= 0:
+            return 0.0
+        waited = 0.0
+        while n > 0:
+            take = min(n, item.amount)
+            while not self.strategy.hit(item, self.user, bucket, cost=take):
+                delay = self.until_room(bucket)
+                self._sleep(delay)
+                waited += delay
+            n -= take
+        return waited
+
+    def until_room(self, bucket: str) -> float:
+        """Seconds until the oldest entry of ``bucket``'s window leaves it (small floor: no busy loop)."""
+        item = self.items.get(bucket)
+        if item is None:
+            return 0.0
+        stats = self.strategy.get_window_stats(item, self.user, bucket)
+        return max(0.05, stats.reset_time - self._clock())
 
 
 def quota_bucket(api: str, method: str, *, expensive: bool = False) -> str:
@@ -197,6 +227,16 @@ def quota_bucket(api: str, method: str, *, expensive: bool = False) -> str:
             return f"{api}.expensive"
         return f"{api}.read" if method.upper() == "GET" else f"{api}.write"
     return api
+
+
+def quota_buckets(api: str, method: str, *, expensive: bool = False) -> tuple[str, ...]:
+    """Every bucket a request is charged to.
+
+    Google's Forms page lists expensive reads beside reads without saying whether one also counts
+    as the other; we take the stricter reading (both), as the sandbox does.
+    """
+    first = quota_bucket(api, method, expensive=expensive)
+    return (first, f"{api}.read") if expensive else (first,)
 
 
 # -- the counted, authorized httplib2 transport ------------------------------------------------------
@@ -263,8 +303,9 @@ class Transport:
 
     def __init__(self, credentials_for: Callable[[tuple[str, ...]], Credentials], *,
                  endpoints: Endpoints = Endpoints(), api_calls: Any = None, timeout: float = 30.0,
-                 max_retries: int = 5, limiter: RateLimiter | None = None,
+                 max_retries: int = 5, limiter: GoogleLimiter | None = None, quota_wait_seconds: float = 300.0,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = time.monotonic,
                  http_factory: Callable[[], Any] | None = None) -> None:
         self.credentials_for = credentials_for
         self.endpoints = endpoints
@@ -273,7 +314,11 @@ class Transport:
         self.max_retries = max_retries
         self.sleep = sleep
         self.rand = rand
-        self.limiter = limiter if limiter is not None else RateLimiter(sleep=sleep)
+        self.clock = clock
+        self.limiter = limiter if limiter is not None else GoogleLimiter(sleep=sleep)
+        # How long one request may keep waiting for Google's quota windows after 429s before its
+        # step fails: several windows, since other processes and people may share the user's quota.
+        self.quota_wait_seconds = quota_wait_seconds
         # Tests may hand in googleapiclient's HttpMockSequence; production uses httplib2 with a timeout.
         self._http_factory = http_factory or (lambda: httplib2.Http(timeout=self.timeout))
         self._local = threading.local()
@@ -313,17 +358,40 @@ class Transport:
         when ``recover`` is given: it looks the object up by its dedupe key and returns it when the
         failed attempt did make it (None = not made, safe to send again).
         """
-        bucket = quota_bucket(api, request.method, expensive=expensive)
-        return self.call(lambda: request.execute(num_retries=0), api=api, bucket=bucket,
+        buckets = quota_buckets(api, request.method, expensive=expensive)
+        return self.call(lambda: request.execute(num_retries=0), api=api, buckets=buckets,
                          idempotent=idempotent, recover=recover)
 
-    def call(self, fn: Callable[[], T], *, api: str, bucket: str | None = None, idempotent: bool = True,
+    def acquire(self, buckets: Iterable[str], n: int = 1) -> None:
+        for bucket in buckets:
+            self.limiter.acquire(bucket, n)
+
+    def quota_delay(self, attempt: int, retry_after: float | None) -> float:
+        """How long to wait after Google refused a request for quota.
+
+        Our own count keeps us inside the quota, so a refusal means someone else (another program,
+        a person in the web UI) spends the same user's quota, and we cannot see their window: wait
+        Google's ``Retry-After`` when it gives one, else back off (truncated exponential with
+        jitter, Google's advice on every limits page) until the window has room again.
+        """
+        if retry_after is not None:
+            return retry_after
+        return backoff_delay(attempt, self.rand)
+
+    def call(self, fn: Callable[[], T], *, api: str, bucket: str | None = None,
+             buckets: Iterable[str] | None = None, idempotent: bool = True,
              recover: Callable[[], Any] | None = None) -> T:
-        """Run ``fn`` (one HTTP request) under the retry policy; see :meth:`execute`."""
-        bucket = bucket or api
-        attempt = 0
+        """Run ``fn`` (one HTTP request) under the retry policy; see :meth:`execute`.
+
+        A quota refusal (429, rate-limit 403) is not a failure of the step: Google did nothing, so the
+        request waits for the window and is sent again, for up to ``quota_wait_seconds`` in all;
+        other retryable failures get ``max_retries`` attempts.
+        """
+        charged = tuple(buckets) if buckets is not None else (bucket or api,)
+        attempt = quota_attempt = 0
+        deadline = self.clock() + self.quota_wait_seconds
         while True:
-            self.limiter.acquire(bucket)
+            self.acquire(charged)
             retry_after: float | None = None
             try:
                 return fn()
@@ -331,10 +399,17 @@ class Transport:
                 err = map_exception(exc, api)
                 if isinstance(exc, HttpError):
                     retry_after = _retry_after(exc.resp)
-            refused = isinstance(err, RateLimited)  # Google did not act on the request
-            if not err.retryable or attempt >= self.max_retries or not (idempotent or refused or recover):
+            if isinstance(err, RateLimited):  # Google did not act on the request
+                delay = self.quota_delay(quota_attempt, retry_after)
+                if self.clock() + delay > deadline:
+                    raise err
+                logger.info("%s: %s, waiting %.1fs for the quota window", api, err.reason or err.status, delay)
+                self.sleep(delay)
+                quota_attempt += 1
+                continue
+            if not err.retryable or attempt >= self.max_retries or not (idempotent or recover):
                 raise err
-            if not idempotent and not refused and recover is not None:
+            if not idempotent and recover is not None:
                 found = recover()
                 if found is not None:
                     return found  # type: ignore[no-any-return]
@@ -376,7 +451,9 @@ class Transport:
     def _run_chunk(self, api: str, scopes: Iterable[str], parts: dict[str, HttpRequest],
                    results: dict[str, Any]) -> None:
         pending = dict(parts)
-        attempt = 0
+        attempt = quota_attempt = 0
+        deadline = self.clock() + self.quota_wait_seconds
+        buckets = quota_buckets(api, "POST")
         while pending:
             # Part ids must be unique per batch only; the callback maps them back to our keys.  They
             # are kept short: the client prefixes a UUID, and a header line past 78 characters gets
@@ -392,8 +469,8 @@ class Transport:
             batch = BatchHttpRequest(callback=callback, batch_uri=self.endpoints.batch_uri(api))
             for rid, key in ids.items():
                 batch.add(pending[key], request_id=rid)
-            # Each part counts toward the per-minute quota (facts §6, C-bat).
-            self.limiter.acquire(quota_bucket(api, "POST"), len(pending))
+            # Each part counts toward the per-minute quota of its service (facts §6, C-bat).
+            self.acquire(buckets, len(pending))
             retry_after: float | None = None
             try:
                 batch.execute(http=self.http(api, scopes))
@@ -402,14 +479,28 @@ class Transport:
                 if isinstance(exc, HttpError):
                     retry_after = _retry_after(exc.resp)
                 got = {key: err for key in pending}
-            retry = {k: pending[k] for k, v in got.items()
-                     if isinstance(v, GoogleApiError) and v.retryable}
             results.update(got)
-            if not retry or attempt >= self.max_retries:
+            refused = {k: pending[k] for k, v in got.items() if isinstance(v, RateLimited)}
+            failed = {k: pending[k] for k, v in got.items()
+                      if isinstance(v, GoogleApiError) and v.retryable and k not in refused}
+            resend: dict[str, HttpRequest] = {}
+            delay = 0.0
+            if refused:
+                # Parts refused for quota: Google did nothing; they wait for the window, within the
+                # request's quota budget, and do not use up the retries.
+                wait = self.quota_delay(quota_attempt, retry_after)
+                if self.clock() + wait <= deadline:
+                    resend.update(refused)
+                    delay = wait
+                    quota_attempt += 1
+            if failed and attempt < self.max_retries:
+                resend.update(failed)
+                delay = max(delay, backoff_delay(attempt, self.rand, retry_after=retry_after))
+                attempt += 1
+            if not resend:
                 return
-            self.sleep(backoff_delay(attempt, self.rand, retry_after=retry_after))
-            attempt += 1
-            pending = retry
+            self.sleep(delay)
+            pending = resend
 
 
 class CountingSession(AuthorizedSession):
@@ -428,8 +519,8 @@ class CountingSession(AuthorizedSession):
     def request(self, method: str, url: str, data: Any = None, headers: Any = None,  # type: ignore[override]
                 max_allowed_time: Any = None, timeout: Any = None, **kwargs: Any) -> requests.Response:
         service = "drive" if "/drive/" in url else "sheets"
-        if service == "sheets":
-            self._transport.limiter.acquire(quota_bucket("sheets", method))
+        read = method.upper() == "GET" or url.endswith((":getByDataFilter", ":batchGetByDataFilter"))
+        self._transport.acquire(quota_buckets(service, "GET" if read else "POST"))
         if self._transport.api_calls is not None:
             self._transport.api_calls.count(service)
         return super().request(method, self._transport.endpoints.rewrite(url), data=data, headers=headers,

@@ -24,7 +24,7 @@ from lms_bridge.google.drive import DriveClient
 from lms_bridge.google.errors import NotFound
 from lms_bridge.google.forms import FormsClient, rfc3339
 from lms_bridge.google.sheets import Cell, SheetsClient
-from lms_bridge.google.transport import Endpoints, RateLimiter, Transport
+from lms_bridge.google.transport import Endpoints, GoogleLimiter, Transport
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 
@@ -38,18 +38,22 @@ class Watch:
 class GoogleWorkspace:
     def __init__(self, credentials: CredentialSource, *, endpoints: Endpoints, api_calls: Any = None,
                  settings: Settings | None = None, sleep: Callable[[float], None] = time.sleep,
-                 rand: Callable[[], float] = random.random, limiter: RateLimiter | None = None) -> None:
+                 rand: Callable[[], float] = random.random, limiter: GoogleLimiter | None = None) -> None:
         g = (settings or Settings()).google
         self.settings = settings or Settings()
         self.credentials = credentials
         self.endpoints = endpoints
         self.api_calls = api_calls
-        limiter = limiter or RateLimiter(sleep=sleep)
+        # Google counts quotas per user: the delegated service account is the secretary; the user
+        # grant is counted apart (it may belong to another account).
+        limiter = limiter or GoogleLimiter(sleep=sleep, guard_seconds=g.quota_guard_seconds)
         common: dict[str, Any] = {"endpoints": endpoints, "api_calls": api_calls,
                                   "timeout": g.timeout_seconds, "max_retries": g.max_retries,
-                                  "limiter": limiter, "sleep": sleep, "rand": rand}
-        self.transport = Transport(credentials.delegated, **common)
-        self.user_transport = Transport(credentials.user, **common) if credentials.has_user_grant else None
+                                  "quota_wait_seconds": g.quota_wait_seconds, "sleep": sleep, "rand": rand}
+        self.transport = Transport(credentials.delegated, limiter=limiter.for_user(credentials.delegated_user),
+                                   **common)
+        self.user_transport = (Transport(credentials.user, limiter=limiter.for_user("user-grant"), **common)
+                               if credentials.has_user_grant else None)
         self.classroom = ClassroomClient(self.transport, self.user_transport)
         self.forms = FormsClient(self.transport)
         self.drive = DriveClient(self.transport)
@@ -77,8 +81,13 @@ class GoogleWorkspace:
                                  "(set LMS_BRIDGE_SANDBOX_URL or let lms_bridge.sandbox start one)")
         creds = CredentialSource.from_settings(
             settings, sandbox_base=base, state_dir=state_dir or settings.data_dir / "sandbox" / "google")
+        from lms_bridge.store.ratelimit import limits_storage
+
+        # Every process acting as the same user shares one count (Redis, or the store).
+        limiter = GoogleLimiter(limits_storage(settings), guard_seconds=settings.google.quota_guard_seconds,
+                                sleep=sleep)
         return cls(creds, endpoints=Endpoints(base), api_calls=api_calls, settings=settings, sleep=sleep,
-                   rand=rand)
+                   rand=rand, limiter=limiter)
 
     # -- what the tally, draw and renewal jobs call ------------------------------------------------
     def list_responses(self, form_id: str, since: datetime | None = None) -> list[dict[str, Any]]:

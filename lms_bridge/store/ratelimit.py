@@ -7,8 +7,8 @@ for custom storages ("Custom storage backends": subclass :class:`limits.storage.
 abstract methods, add :class:`~limits.storage.MovingWindowSupport` for the moving window, and name
 the URI schemes in ``STORAGE_SCHEME`` so that :func:`limits.storage.storage_from_string` finds it).
 
-URIs are the store's SQLAlchemy URL prefixed with ``store+``: ``store+sqlite:///path/lms_bridge.sqlite3``,
-``store+postgresql+psycopg://user@host/db``.
+URIs are a SQLAlchemy URL prefixed with ``store+``: ``store+postgresql+psycopg://user@host/db``,
+``store+sqlite:///path/ratelimits.sqlite3``.
 
 Every check-and-count is one transaction that first takes a lock only that key's writers share,
 so concurrent processes never both take the last slot of a window:
@@ -20,19 +20,21 @@ Times are ``time.time()`` of the calling process, as the library's other storage
 sharing a limit are expected to share a clock (one host, or NTP).
 
 :func:`limits_storage` picks the storage for a deployment: Redis when the queue is on Redis (the
-library's own :class:`~limits.storage.RedisStorage`), the store otherwise.
+library's own :class:`~limits.storage.RedisStorage`), the store on PostgreSQL, and a SQLite file of its
+own beside the embedded store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from limits.storage import MovingWindowSupport, Storage, storage_from_string
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage, storage_from_string
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from lms_bridge.store.models import RateLimitCounter, RateLimitEntry
@@ -40,7 +42,11 @@ from lms_bridge.store.models import RateLimitCounter, RateLimitEntry
 if TYPE_CHECKING:
     from lms_bridge.config import Settings
 
+logger = logging.getLogger(__name__)
+
 SCHEME_PREFIX = "store+"
+# The embedded default keeps its rate limits in a SQLite file of their own (see limits_storage).
+RATE_LIMIT_FILE = "ratelimits.sqlite3"
 
 _entries = RateLimitEntry.__table__
 _counters = RateLimitCounter.__table__
@@ -77,20 +83,27 @@ class StoreStorage(Storage, MovingWindowSupport):
     """``limits`` storage in the store's tables ``rate_limit_entries`` and ``rate_limit_counters``.
 
     Supports the moving window (:class:`limits.strategies.MovingWindowRateLimiter`) and the fixed
-    window (:class:`limits.strategies.FixedWindowRateLimiter`).  The tables come with the store's
-    migrations (``lms-bridge db upgrade``); this class never creates them.
+    window (:class:`limits.strategies.FixedWindowRateLimiter`).  In the store the tables come with
+    its migrations (``lms-bridge db upgrade``); ``create_tables=True`` creates them in a database
+    kept for rate limits alone.
     """
 
     STORAGE_SCHEME: ClassVar[list[str]] = [f"{SCHEME_PREFIX}sqlite", f"{SCHEME_PREFIX}postgresql",
                       f"{SCHEME_PREFIX}postgresql+psycopg", f"{SCHEME_PREFIX}postgresql+psycopg2"]
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, *,
-                 clock: Any = time.time, **options: Any) -> None:
+                 clock: Any = time.time, create_tables: bool = False, **options: Any) -> None:
         if not uri or not uri.startswith(SCHEME_PREFIX):
             raise ValueError(f"a store rate-limit URI starts with {SCHEME_PREFIX!r}")
         self.url = uri[len(SCHEME_PREFIX):]
         self.engine = _engine_for(self.url)
         self._postgres = self.engine.dialect.name == "postgresql"
+        if create_tables:
+            # Only for a database of its own (the embedded default's ratelimits.sqlite3); the store's
+            # tables come from its migrations.
+            with self.engine.begin() as conn:
+                _entries.create(conn, checkfirst=True)
+                _counters.create(conn, checkfirst=True)
         self._clock = clock
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
@@ -189,13 +202,52 @@ def store_uri(database_url: str) -> str:
     return SCHEME_PREFIX + database_url
 
 
-def limits_storage(settings: Settings) -> Storage:
-    """The ``limits`` storage every process of a deployment shares.
+def shared_storage_uri(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Where a deployment keeps the counters every process shares, as a ``limits`` storage URI and
+    the storage's options:
 
-    Redis when the queue is on Redis (``queue_url`` ``redis://…``/``rediss://…``), the store's
-    database otherwise (SQLite on the embedded default, PostgreSQL in production).
+    * the queue's Redis when the queue is on Redis (``queue_url`` ``redis://…``/``rediss://…``);
+    * the store's database on PostgreSQL (its own connections and advisory locks never wait on the
+      store's row locks);
+    * on SQLite (the embedded default: one host), a file of its own next to the store,
+      ``ratelimits.sqlite3``, whose tables are made on first use.  SQLite has one write lock per
+      file, and a job that calls Google while its store transaction holds that lock would
+      otherwise wait on itself.
+
+    Google's quota windows (:func:`limits_storage`) and the sign-in throttle (Flask-Limiter) both
+    count here.
     """
     queue = settings.queue_url
     if queue.startswith(("redis://", "rediss://")):
-        return storage_from_string(queue, key_prefix="lms_bridge_limits")  # type: ignore[no-any-return]
-    return storage_from_string(store_uri(settings.effective_database_url))  # type: ignore[no-any-return]
+        return queue, {}
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return store_uri(f"sqlite:///{settings.data_dir / RATE_LIMIT_FILE}"), {"create_tables": True}
+    return store_uri(url), {}
+
+
+def limits_storage(settings: Settings) -> Storage:
+    """The ``limits`` storage every process of a deployment shares (see :func:`shared_storage_uri`).
+
+    A PostgreSQL store not yet at the migration head (no ``rate_limit_entries`` table) gets a warning
+    and a count kept in this process only, rather than a failure of every Google request.
+    """
+    uri, options = shared_storage_uri(settings)
+    if uri.startswith(("redis://", "rediss://")):
+        return storage_from_string(uri, key_prefix="lms_bridge_limits")  # type: ignore[no-any-return]
+    if options.get("create_tables") or _store_ready(uri[len(SCHEME_PREFIX):]):
+        return StoreStorage(uri, **options)
+    logger.warning("the store has no rate-limit tables (run 'lms-bridge db upgrade'); Google quotas are "
+                   "counted in this process only")
+    return MemoryStorage()
+
+
+def _store_ready(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        return inspect(engine).has_table(_entries.name)
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()

@@ -13,12 +13,13 @@ from lms_bridge.google import errors
 from lms_bridge.google.auth import SCOPES
 from lms_bridge.google.classroom import ClassroomClient
 from lms_bridge.google.transport import (
+    QUOTAS_PER_MINUTE,
     Endpoints,
-    RateLimiter,
-    TokenBucket,
+    GoogleLimiter,
     Transport,
     backoff_delay,
     quota_bucket,
+    quota_buckets,
 )
 from lms_bridge.remote import ApiCalls
 
@@ -43,12 +44,13 @@ class Recorder:
         self.sleeps.append(seconds)
 
 
-def _transport(responses: list, *, max_retries: int = 3,
+def _transport(responses: list, *, max_retries: int = 3, quota_wait_seconds: float = 300.0,
                ) -> tuple[Transport, Recorder, ApiCalls, HttpMockSequence]:
     rec, calls = Recorder(), ApiCalls()
     http = HttpMockSequence(responses)
     t = Transport(lambda scopes: Credentials(token="test-token"), endpoints=Endpoints(BASE), api_calls=calls,
-                  max_retries=max_retries, sleep=rec, rand=lambda: 1.0, http_factory=lambda: http)
+                  max_retries=max_retries, quota_wait_seconds=quota_wait_seconds, sleep=rec, rand=lambda: 1.0,
+                  http_factory=lambda: http)
     return t, rec, calls, http
 
 
@@ -101,29 +103,17 @@ def test_backoff_grows_is_jittered_and_bounded() -> None:
     assert backoff_delay(0, lambda: 0.0, retry_after=10_000) == 64  # ... but bounded
 
 
-def test_token_bucket_spaces_requests_at_the_quota_rate() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(s: float) -> None:
-        slept.append(s)
-        now[0] += s
-
-    bucket = TokenBucket(60, clock=lambda: now[0], sleep=sleep)  # 1 per second, a minute's burst
-    for _ in range(60):
-        assert bucket.acquire() == 0.0
-    assert bucket.acquire() == pytest.approx(1.0)
-    assert bucket.acquire(5) == pytest.approx(5.0)
-    assert sum(slept) == pytest.approx(6.0)
-
-
 def test_quota_buckets_follow_published_quotas() -> None:
-    limiter = RateLimiter()
-    assert limiter.buckets["sheets.write"].capacity == 60
-    assert limiter.buckets["forms.expensive"].capacity == 180
-    assert limiter.buckets["classroom"].capacity == 1200
+    limiter = GoogleLimiter()
+    assert limiter.quota("sheets.write") == 60
+    assert limiter.quota("forms.write") == 150
+    assert limiter.quota("forms.expensive") == 180
+    assert limiter.quota("classroom") == 1200
+    assert limiter.items["forms.write"].get_expiry() == 61  # Google's 60 s and a 1 s guard
+    assert set(QUOTAS_PER_MINUTE) == set(limiter.items)
     assert quota_bucket("forms", "GET") == "forms.read"
     assert quota_bucket("forms", "GET", expensive=True) == "forms.expensive"
+    assert quota_buckets("forms", "GET", expensive=True) == ("forms.expensive", "forms.read")
     assert quota_bucket("sheets", "POST") == "sheets.write"
     assert quota_bucket("classroom", "POST") == "classroom"
 
@@ -135,7 +125,7 @@ def test_quota_buckets_follow_published_quotas() -> None:
     (502, "", errors.Unavailable),
 ])
 def test_error_mapping(status: int, reason: str, cls: type) -> None:
-    t, _rec, _calls, _ = _transport([_err(status, reason, "SOME_STATUS")], max_retries=0)
+    t, _rec, _calls, _ = _transport([_err(status, reason, "SOME_STATUS")], max_retries=0, quota_wait_seconds=0)
     svc = ClassroomClient(t)
     with pytest.raises(cls) as info:
         svc.get_course("p:S1")
@@ -159,7 +149,8 @@ def test_errors_pickle_with_their_fields() -> None:
 def test_retries_transient_failures_then_succeeds_and_counts_each_request() -> None:
     t, rec, calls, _ = _transport([_err(429), _err(503), _err(403, "rateLimitExceeded"), _ok({"id": "1"})])
     assert ClassroomClient(t).get_course("p:S1") == {"id": "1"}
-    assert rec.sleeps == [1.0, 2.0, 4.0]
+    # Quota refusals and other failures back off on counts of their own.
+    assert rec.sleeps == [1.0, 1.0, 2.0]
     assert calls.snapshot()["classroom"] == 4
 
 

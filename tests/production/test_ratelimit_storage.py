@@ -46,3 +46,13 @@ def test_redis_processes_share_one_window(redis_url: str) -> None:
     finally:
         storage.clear(f"LIMITER/{key}/25/3600/second")
         storage.clear(key)
+
+
+def test_postgresql_store_is_the_storage_once_migrated(pg_engine: Engine) -> None:
+    url = pg_engine.url.render_as_string(hide_password=False)
+    storage = limits_storage(load_settings({}, database_url=url))
+    assert isinstance(storage, StoreStorage)
+    assert storage.url == url
+    assert storage.acquire_entry("forms.write/sec@uni.kz", 1, 60)
+    assert not storage.acquire_entry("forms.write/sec@uni.kz", 1, 60)
+    storage.engine.dispose()
