@@ -25,15 +25,12 @@ from lms_bridge.domain import draw
 from lms_bridge.domain.session import DegreeVote, ExamKind, Member, Role, SessionSpec, Student, Ticket
 from lms_bridge.google.auth import SCOPES
 from lms_bridge.google.errors import InvalidArgument, NotFound, PermissionDenied
+from lms_bridge.google.sandbox import server as sandbox_server
 from lms_bridge.google.steps import SheetLayout, google_steps
 from lms_bridge.google.workspace import GoogleWorkspace
 from lms_bridge.provisioning.engine import ApiCalls, execute_run, run_summary, start_run
+from lms_bridge.sandbox import start_server
 from lms_bridge.store.models import Base, ExamSession, JournalEntry
-
-# The sandbox is built alongside; until it imports, these flow tests skip rather than fail.
-sandbox_server = pytest.importorskip("lms_bridge.google.sandbox.server", exc_type=ImportError)
-pytest.importorskip("lms_bridge.google.sandbox.people", exc_type=ImportError)
-from lms_bridge.sandbox import start_server  # noqa: E402
 
 TOPIC = "projects/lms-bridge-sandbox/topics/attestation"
 
