@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -255,16 +257,32 @@ class LoopbackGuard:
 _guard_key = pytest.StashKey[LoopbackGuard]()
 
 
+_data_home_key = pytest.StashKey[tuple[str | None, str]]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     guard = LoopbackGuard(local_names=_hosts_file_loopback_names() | {"localhost"})
     guard.install()
     config.stash[_guard_key] = guard
+    # The default data dir (~/.local/share/lms-bridge) is the user's own and, with several test
+    # processes, a shared one: each test process gets an empty data home of its own instead.
+    home = tempfile.mkdtemp(prefix="lms-bridge-test-data-")
+    config.stash[_data_home_key] = (os.environ.get("XDG_DATA_HOME"), home)
+    os.environ["XDG_DATA_HOME"] = home
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     guard = config.stash.get(_guard_key, None)
     if guard is not None:
         guard.uninstall()
+    saved = config.stash.get(_data_home_key, None)
+    if saved is not None:
+        before, home = saved
+        if before is None:
+            os.environ.pop("XDG_DATA_HOME", None)
+        else:
+            os.environ["XDG_DATA_HOME"] = before
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
