@@ -260,8 +260,31 @@ _guard_key = pytest.StashKey[LoopbackGuard]()
 _data_home_key = pytest.StashKey[tuple[str | None, str]]()
 
 
+TEST_SERVICE_URLS = ("LMS_BRIDGE_TEST_DATABASE_URL", "LMS_BRIDGE_TEST_REDIS_URL")
+
+
+def service_url_stays_local(url: str, local_names: frozenset[str] = frozenset({"localhost"})) -> bool:
+    """Does a PostgreSQL/Redis URL name this machine (a loopback host or a unix socket)?
+
+    libpq connects from C, out of the socket guard's sight, so the test services are checked here.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    hosts = [parsed.host or ""]
+    query_host = parsed.query.get("host")  # libpq's ?host=/run/postgresql (a socket dir) or a list
+    if query_host:
+        hosts += [h for value in ([query_host] if isinstance(query_host, str) else query_host)
+                  for h in value.split(",")]
+    return all(h.startswith("/") or host_stays_local(h, local_names) for h in hosts)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    guard = LoopbackGuard(local_names=_hosts_file_loopback_names() | {"localhost"})
+    local_names = _hosts_file_loopback_names() | {"localhost"}
+    for name in TEST_SERVICE_URLS:
+        if os.environ.get(name) and not service_url_stays_local(os.environ[name], local_names):
+            raise pytest.UsageError(f"{name} must name a service on this machine (loopback or a unix socket)")
+    guard = LoopbackGuard(local_names=local_names)
     guard.install()
     config.stash[_guard_key] = guard
     # The default data dir (~/.local/share/lms-bridge) is the user's own and, with several test

@@ -23,6 +23,7 @@ from conftest import (  # the suite-wide conftest (tests/ is on sys.path)
     address_stays_local,
     host_stays_local,
     lookup_stays_local,
+    service_url_stays_local,
 )
 
 CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
@@ -84,6 +85,22 @@ def test_addresses_by_family() -> None:
     assert not address_stays_local(socket.AF_INET, ())
     assert address_stays_local(socket.AF_UNIX, "/run/postgresql/.s.PGSQL.5432")
     assert address_stays_local(socket.AF_UNIX, b"\0abstract")
+
+
+@pytest.mark.parametrize(("url", "local"), [
+    ("postgresql+psycopg://postgres@127.0.0.1:5432/test", True),
+    ("postgresql+psycopg://postgres@localhost/test", True),
+    ("postgresql+psycopg://postgres@[::1]:5432/test", True),
+    ("postgresql+psycopg:///test?host=/run/postgresql", True),
+    ("postgresql+psycopg://postgres@db.example.org/test", False),
+    ("postgresql+psycopg://postgres@10.0.0.5/test", False),
+    ("postgresql+psycopg://postgres@127.0.0.1/test?host=db.example.org", False),
+    ("redis://127.0.0.1:6379/1", True),
+    ("redis://:pw@cache.internal:6379/0", False),
+])
+def test_the_test_services_must_be_on_this_machine(url: str, local: bool) -> None:
+    # libpq connects from C where the socket guard cannot see: the URLs are checked before any test.
+    assert service_url_stays_local(url) is local
 
 
 def test_hosts_file_names_mapped_to_loopback(tmp_path: Path) -> None:
