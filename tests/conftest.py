@@ -5,8 +5,10 @@ Two rules hold for the whole suite:
 * **Loopback only.**  Every test runs with a guard on Python's sockets: a TCP/UDP connect, a
   ``sendto``/``sendmsg`` to an address outside 127.0.0.0/8 and ::1, or a name lookup for a name that
   does not stay on this machine, is refused (``NonLoopbackConnection``) and fails the test, even when
-  the code under test swallows the error.  Unix sockets are not touched.  Subprocesses (Chromium,
-  libpq inside psycopg) are outside the guard; their addresses are checked where they are configured.
+  the code under test swallows the error.  Unix sockets are not touched.  What connects from C or
+  from another process is out of the guard's sight: libpq (the test PostgreSQL URL is checked to be
+  local before any test runs), Chromium (started with background networking off, it loads only the
+  pages the tests open) and the product's own subprocesses started by a few command tests.
 * **In CI nothing that must run is skipped.**  With ``CI`` set, a skipped test fails the run unless it
   is marked ``moodle_live`` (a real Moodle is only ever checked by hand), so the PostgreSQL/Redis tier and
   the browser tests can never silently drop out.
