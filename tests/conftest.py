@@ -16,6 +16,8 @@ Two rules hold for the whole suite:
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import ipaddress
 import os
 import shutil
@@ -335,6 +337,32 @@ def _loopback_only(request: pytest.FixtureRequest) -> Iterator[None]:
     if found:
         pytest.fail("tests may reach loopback only; this one tried:\n"
                     + "\n".join(v.describe() for v in found), pytrace=False)
+
+
+# -- the test Redis database --------------------------------------------------------------------------
+
+TEST_REDIS_ENV = "LMS_BRIDGE_TEST_REDIS_URL"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The test Redis database, held by one test at a time.
+
+    The job queue has one fixed name, so two tests using the same database at once would take each
+    other's jobs.  Test processes (pytest-xdist workers, or two runs side by side) wait for each other
+    on a lock file named after the URL instead.  A test in any area that needs Redis takes it here.
+    """
+    url = os.environ.get(TEST_REDIS_ENV)
+    if not url:
+        pytest.skip(f"{TEST_REDIS_ENV} is not set")
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    lock_path = Path(tempfile.gettempdir()) / f"lms-bridge-tests-redis-{digest}.lock"
+    with open(lock_path, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield url
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # -- in CI, what must run does not skip -----------------------------------------------------------
