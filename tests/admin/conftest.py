@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,28 @@ SAMPLE_YAML = REPO / "config" / "sample-session.yaml"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def _settings(data_dir: Path) -> Settings:
     # The default SQLite queue with no consumer: a click queues a run and nothing runs it, so the
     # page tests see exactly what the button did (the browser tests run the real worker and sandboxes).
-    return load_settings(environ={}, data_dir=str(tmp_path / "data"), default_language="en")
+    return load_settings(environ={}, data_dir=str(data_dir), default_language="en")
+
+
+@pytest.fixture(scope="session")
+def data_dir_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir made once per test process: the store at the migration head, the secretary's
+    account (its scrypt hash is the costly part) and the cookie key.  Each test gets a copy."""
+    data_dir = tmp_path_factory.mktemp("admin-template") / "data"
+    application = create_app(_settings(data_dir), testing=True)
+    with transaction(state(application).sessionmaker) as db:
+        create_user(db, "secretary", PASSWORD, display_name="Айгүл Сейітова", language="en")
+    state(application).engine.dispose()
+    return data_dir
+
+
+@pytest.fixture
+def settings(tmp_path: Path, data_dir_template: Path) -> Settings:
+    shutil.copytree(data_dir_template, tmp_path / "data")
+    return _settings(tmp_path / "data")
 
 
 @pytest.fixture
@@ -32,8 +50,6 @@ def app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings, testing=True)
     application.config["WTF_CSRF_ENABLED"] = False
     jobqueue.configure(settings, engine=state(application).engine)
-    with transaction(state(application).sessionmaker) as db:
-        create_user(db, "secretary", PASSWORD, display_name="Айгүл Сейітова", language="en")
     yield application
     jobqueue.reset()
     state(application).engine.dispose()

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from webhooks.test_verify import _keypair, _token  # tests/ is on sys.path
 
 from lms_bridge.app import create_app, state
-from lms_bridge.config import Settings
-from lms_bridge.store.models import ExamSession, ProvisioningRun
+from lms_bridge.config import Secret, Settings
+from lms_bridge.store.models import ExamSession, ProvisioningRun, WebhookDelivery
+from lms_bridge.webhooks import blueprint as webhooks
+from lms_bridge.webhooks.verify import CertCache, sign_moodle
 
 from .conftest import PASSWORD, SAMPLE_YAML, csrf_token
 
@@ -70,8 +76,37 @@ def test_every_form_needs_the_token(csrf_app: Flask) -> None:
         assert db.scalar(select(func.count()).select_from(ProvisioningRun)) == 1
 
 
-def test_webhooks_are_exempt(csrf_app: Flask) -> None:
-    # Whatever the webhook answers (401 for a missing signature, 404 before its routes exist),
-    # it is never the CSRF 400.
-    res = csrf_app.test_client().post("/webhooks/moodle", data=b"{}", content_type="application/json")
-    assert res.status_code != 400 or b"CSRF" not in res.data
+def test_webhooks_are_exempt(app: Flask, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Signed deliveries to an app with the CSRF check on, as shipped: each is accepted (202) and
+    # recorded, so the exemption is proven by the real success, not by "anything but 400".
+    secret = "moodle-webhook-secret"
+    sandbox = "http://127.0.0.1:9"
+    signer, cert = _keypair("k1")
+    cache = CertCache("x", fetch=lambda url, timeout: ({"k1": cert}, 60.0))
+    monkeypatch.setattr(webhooks, "_cert_caches", {sandbox + "/google/www.googleapis.com/oauth2/v1/certs": cache})
+    shipped = create_app(replace(settings, sandbox_url=sandbox,
+                                 moodle=replace(settings.moodle, webhook_secret=Secret(secret))))
+    try:
+        assert shipped.config.get("WTF_CSRF_ENABLED", True)
+        client = shipped.test_client()
+        assert client.post("/sessions/upload").status_code == 400  # the check is on for the pages
+
+        raw = json.dumps({"schema": 1, "event": "quiz_attempt_started", "delivery_id": "d-1", "timestamp": 1,
+                          "courseidnumber": "NOPE", "useremail": "s1@uni.edu.kz", "other": {}}).encode()
+        stamp = str(int(time.time()))
+        res = client.post("/webhooks/moodle", data=raw, headers={
+            "Content-Type": "application/json", "X-LmsBridge-Delivery": "d-1", "X-LmsBridge-Timestamp": stamp,
+            "X-LmsBridge-Signature": sign_moodle(secret, stamp, raw)})
+        assert res.status_code == 202, res.get_data(as_text=True)
+
+        audience = settings.public_url.rstrip("/") + "/webhooks/google/pubsub"
+        push = {"message": {"attributes": {"eventType": "RESPONSES", "formId": "f-1", "watchId": "w"},
+                            "messageId": "m-1", "publishTime": "2026-06-10T05:00:00Z"},
+                "subscription": "projects/p/subscriptions/s"}
+        res = client.post("/webhooks/google/pubsub", json=push,
+                          headers={"Authorization": "Bearer " + _token(signer, aud=audience)})
+        assert res.status_code == 202, res.get_data(as_text=True)
+        with state(shipped).sessionmaker() as db:
+            assert db.scalar(select(func.count()).select_from(WebhookDelivery)) == 2
+    finally:
+        state(shipped).engine.dispose()

@@ -180,9 +180,11 @@ def test_failure_in_plain_words_and_retry(live_app: LiveApp, browser: Any, scree
     driver.find_element(By.ID, "provision-button").click()
     _wait(driver, lambda d: d.find_element(By.ID, "run").get_attribute("data-finished") == "true", seconds=120)
     _wait(driver, lambda d: d.find_element(By.ID, "retry-button").is_displayed(), seconds=30)
-    failed = driver.find_elements(By.CSS_SELECTOR, "#run .step-failed")
+    # The page reloads itself once the run is over: read the failed steps in one go, again if it did.
+    failed = _wait(driver, lambda d: [li.find_element(By.CSS_SELECTOR, "[data-step-error]").text
+                                      for li in d.find_elements(By.CSS_SELECTOR, "#run .step-failed")])
     assert len(failed) == 1
-    message = failed[0].find_element(By.CSS_SELECTOR, "[data-step-error]").text
+    message = failed[0]
     assert "Moodle" in message
     assert "Traceback" not in message
     assert "not-the-sandbox-token" not in driver.page_source  # a secret never reaches the page
@@ -195,7 +197,7 @@ def test_failure_in_plain_words_and_retry(live_app: LiveApp, browser: Any, scree
                                                           token=Secret("sandbox-token")))
     live_app.queue.settings = good
     state(live_app.app).settings = good
-    driver.find_element(By.ID, "retry-button").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "retry-button").click() or True)
     _wait(driver, lambda d: "2" in d.find_element(By.CSS_SELECTOR, "#run h2").text
           and d.find_element(By.ID, "run").get_attribute("data-finished") == "true", seconds=120)
     status = driver.find_element(By.CSS_SELECTOR, "#run [data-run-status]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import threading
@@ -268,6 +269,41 @@ def test_network_errors_do_not_leak_the_token(tmp_path: Path, caplog: pytest.Log
         client.call("core_webservice_get_site_info")
     assert "secret-tok-42" not in caplog.text
     assert "secret-tok-42" not in str(exc.value) + exc.value.user_message
+
+
+class EchoingMoodle:
+    """A Moodle that repeats the request's token back, as debugging sites and proxies' error pages do."""
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        form = Request(environ).form
+        token = form.get("wstoken", "")
+        if form.get("wsfunction") == "echo_page":
+            page = f"<html><body>Bad request: wstoken={token}&amp;wsfunction=echo_page</body></html>"
+            return Response(page, mimetype="text/html")(environ, start_response)
+        body = {"exception": "invalid_parameter_exception", "errorcode": "invalidparameter",
+                "message": f"Invalid parameter value detected (token {token})",
+                "debuginfo": f"wstoken => {token}; courseid => ?"}
+        return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
+
+
+@pytest.mark.parametrize("function", ["echo_error", "echo_page"])
+def test_a_token_moodle_echoes_back_is_scrubbed(function: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    server, url, _t = serve(EchoingMoodle())
+    token = "0f6e2b5c9d1a4e7f8a3b2c1d0e9f8a7b"
+    client = MoodleClient(url, Secret(token), timeout=5, max_retries=0, sleep=lambda _s: None)
+    try:
+        with pytest.raises(MoodleError) as exc:
+            client.call(function)
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = exc.value
+    with use_locale("en"):
+        shown = " ".join([str(err), repr(err), err.detail, err.user_message, repr(vars(err)), caplog.text])
+    assert token not in shown
+    assert token[:12] not in shown
+    assert "***" in err.detail or "***" in str(err)  # the rest of Moodle's explanation is kept
 
 
 def test_batches_are_split_under_max_input_vars(client: MoodleClient, api_calls: ApiCalls) -> None:

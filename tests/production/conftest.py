@@ -2,6 +2,7 @@
 
 Enabled by ``LMS_BRIDGE_TEST_DATABASE_URL`` and ``LMS_BRIDGE_TEST_REDIS_URL`` (``.ci/run`` sets them);
 skipped only when they are unset.  Each test run gets a fresh PostgreSQL database, dropped after.
+The Redis fixture (``redis_url``) lives in tests/conftest.py, for every area.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 DB_ENV = "LMS_BRIDGE_TEST_DATABASE_URL"
-REDIS_ENV = "LMS_BRIDGE_TEST_REDIS_URL"
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +47,3 @@ def pg_engine(pg_url: URL) -> Iterator[Engine]:
     yield engine
     downgrade(engine, "base")  # also proves the downgrade path on PostgreSQL
     engine.dispose()
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(f"{REDIS_ENV} is not set")
-    return url
