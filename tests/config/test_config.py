@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from lms_bridge import config as config_module
 from lms_bridge.config import (
     ConfigError,
-    GoogleSettings,
-    MoodleSettings,
     Secret,
     Settings,
     SmtpSettings,
@@ -22,7 +21,7 @@ from lms_bridge.config import (
 )
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "lms-bridge.example.toml"
-SECTIONS = {"google": GoogleSettings, "moodle": MoodleSettings, "smtp": SmtpSettings}
+SECTIONS: dict[str, type] = dict(config_module._SECTIONS)  # every section the loader reads
 COMMENTED_SETTING = re.compile(r"^# ?([a-z_]+) = (.+)$")
 
 
@@ -46,7 +45,8 @@ def test_without_anything_the_defaults_hold(tmp_path: Path, monkeypatch: pytest.
     assert settings == Settings()
     assert settings.data_dir == tmp_path / "lms-bridge"
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'lms-bridge' / 'lms_bridge.sqlite3'}"
-    assert settings.google.mode == "sandbox"
+    assert settings.google.mode == ""  # not chosen: the sandbox, which production refuses
+    assert not settings.google_live
     assert not settings.moodle.live
 
 
