@@ -101,6 +101,17 @@ def test_sign_in_upload_and_provision(live_app: LiveApp, browser: Any, screensho
     assert all(t and "." not in t.split()[0] for t in titles), titles  # translated titles, not step names
     assert driver.find_element(By.ID, "session-status").text == "Дайындалды"
     _full_page(driver, screenshot_dir / "session-provisioned.png")
+    # At phone width the page never scrolls sideways: a wide table scrolls inside its own box.
+    driver.set_window_size(390, 844)
+    sideways = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    driver.save_screenshot(str(screenshot_dir / "session-phone.png"))
+    wide = driver.execute_script(
+        "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]"
+        ".filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > w + 1)"
+        ".slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)")
+    driver.set_window_size(1366, 900)
+    assert sideways <= 0, f"the session page is {sideways}px wider than a phone's screen: {wide}"
 
     # Votes and submissions arrive (the webhooks' work): the students table follows without a reload.
     _student_progress_arrives(driver, live_app)
