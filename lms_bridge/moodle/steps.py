@@ -18,7 +18,7 @@ from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 from lms_bridge.moodle.client import MoodleClient
-from lms_bridge.moodle.errors import MoodleError
+from lms_bridge.moodle.errors import MoodleError, UsersRefused
 from lms_bridge.moodle.operations import MoodleOps, Person
 from lms_bridge.moodle.xml_export import write_tickets_xml
 
@@ -112,7 +112,15 @@ def _users(ctx: StepContext, settings: Settings) -> None:
             )
     missing = [p for p in todo if p.email not in found]
     if missing:
-        for email, uid in ops.create_users(missing).items():
+        try:
+            made = ops.create_users(missing)
+        except UsersRefused as exc:
+            # The accounts Moodle did make are journaled before the step fails on the refused ones.
+            made = exc.created
+            for email, uid in made.items():
+                ctx.record(f"moodle.user:{email}", Made(str(uid), {}), created=True)
+            raise
+        for email, uid in made.items():
             ctx.record(f"moodle.user:{email}", Made(str(uid), {}), created=True)
 
 
@@ -198,7 +206,7 @@ def _tickets(ctx: StepContext, settings: Settings) -> None:
             ),
             retryable=False,
         )
-    added = ops.add_ticket_slot(quiz, courseid=courseid)
+    added = ops.add_ticket_slot(quiz, courseid=courseid, import_file=str(path))
     ctx.record(
         "moodle.tickets",
         Made(
@@ -251,9 +259,9 @@ def _result_assignment(ctx: StepContext, settings: Settings) -> None:
     def create() -> Made:
         raise StepFailed(
             _(
-                "The Moodle course %(code)s has no result assignment. Add an assignment that accepts "
-                "no submissions (the commission's result) to the course or its template, then run "
-                "the provisioning again.",
+                'The Moodle course %(code)s has no result assignment. Add an assignment named "Commission '
+                'result" with the ID number lmsbridge-result (the commission\'s result) to the course or its '
+                "template, then run the provisioning again.",
                 code=ctx.spec.code,
             ),
             retryable=False,

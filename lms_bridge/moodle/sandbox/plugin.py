@@ -58,7 +58,10 @@ class PluginFunctions(SandboxBase):
         )
         categorycreated = cat is None
         if cat is None:
-            cat = _new_qcat(state, "Tickets", ctx, idnumber="lmsbridge-tickets")
+            # Under the context's top category, made first when missing (question_get_top_category).
+            top = next((c for c in state["qcats"].values() if c["contextid"] == ctx and not c.get("parent")),
+                       None) or _new_qcat(state, "top", ctx)
+            cat = _new_qcat(state, "Tickets", ctx, top["id"], idnumber="lmsbridge-tickets")
         out_tickets = []
         wanted = {t["number"] for t in p["tickets"]}
         for t in p["tickets"]:
