@@ -180,3 +180,35 @@ def test_an_unknown_user_in_an_enrolment_batch_is_a_clear_error(tmp_path: Path) 
         ops.enrol(int(course["id"]), [(987654, 5)])
     assert exc.value.exception == "TypeError"
     assert TOKEN not in exc.value.user_message
+
+
+@pytest.mark.skipif(not os.environ.get("LMS_BRIDGE_RECORD_SCENARIO"), reason="LMS_BRIDGE_RECORD_SCENARIO not set")
+def test_record_the_scenario() -> None:
+    """Records tests/fixtures/moodle/scenario/moodle-<release>.json (the site's address and token left out)."""
+    import json
+    import re
+    import secrets
+
+    import requests
+
+    from lms_bridge.moodle.client import encode_params
+
+    from .scenario import run_scenario
+
+    def call(function: str, params: dict) -> tuple[int, object]:
+        data = [("wstoken", TOKEN), ("wsfunction", function), ("moodlewsrestformat", "json"), *encode_params(params)]
+        resp = requests.post(f"{URL.rstrip('/')}/webservice/rest/server.php", data=data, timeout=120)
+        return resp.status_code, resp.json()
+
+    client = MoodleClient(URL, Secret(TOKEN), timeout=30)
+    info = client.site_info()
+    run = secrets.token_hex(3)
+    calls = run_scenario(call, run)
+    text = json.dumps({"release": info.release, "version": info.version, "run": run, "calls": calls},
+                      ensure_ascii=False, indent=1)
+    text = text.replace(TOKEN, "***").replace(URL.rstrip("/"), "https://moodle.example.edu")
+    text = re.sub(r"called in /[^ ]+?/lib/", "called in /var/www/moodle/lib/", text)  # the site's install path
+    out = Path(__file__).resolve().parent.parent / "fixtures" / "moodle" / "scenario"
+    out.mkdir(exist_ok=True)
+    major = ".".join(info.release.split(" ")[0].split(".")[:2])
+    (out / f"moodle-{major}.json").write_text(text + "\n", encoding="utf-8")

@@ -154,6 +154,8 @@ class CoursesFunctions(SandboxBase):
                     timelimit=quiz["timelimit"],
                     attempts=quiz["attempts"],
                     grade=quiz["grade"],
+                    intro=quiz.get("intro", ""),
+                    sumgrades=quiz.get("sumgrades", 0.0),
                 )
                 cmmap[quiz["coursemodule"]] = copy
             for a in [a for a in list(state["assigns"].values()) if a["course"] == src["id"]]:

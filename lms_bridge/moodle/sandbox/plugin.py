@@ -45,7 +45,8 @@ class PluginFunctions(SandboxBase):
         )
         quizcreated = quiz is None
         if quiz is None:
-            quiz = _new_quiz(state, course["id"], p["quizname"] or "Ticket", timelimit=p["timelimit"])
+            quiz = _new_quiz(state, course["id"], p["quizname"] or "Ticket", timelimit=p["timelimit"], grade=0.0,
+                             intro="Start the attempt to draw your examination ticket.")
             state["cms"][str(quiz["coursemodule"])]["idnumber"] = p["quizidnumber"]
         ctx = state["cms"][str(quiz["coursemodule"])]["contextid"]
         cat = next(
@@ -212,6 +213,7 @@ class PluginFunctions(SandboxBase):
                 p["name"] or "Commission result",
                 nosubmissions=1,
                 grade=p["grademax"],
+                intro="The attestation commission's decision, written by lms_bridge.",
                 markingworkflow=int(p["markingworkflow"]),
             )
             state["cms"][str(a["cmid"])]["idnumber"] = p["idnumber"]

@@ -166,6 +166,7 @@ def _new_quiz(state: dict[str, Any], course: int, name: str, **fields: Any) -> d
         "grade": 10.0,
         "sumgrades": 0.0,
         "slots": [],
+        "timecreated": _now(),
         **fields,
     }
     state["quizzes"][str(qid)] = quiz
