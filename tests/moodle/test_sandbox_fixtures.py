@@ -296,6 +296,8 @@ SCENARIOS.update({
         "courseid": _failed_copy(w), "options": [{"name": "excludecontents", "value": 1}]},
     "core_course_get_course_module__copied_result": lambda w: {"cmid": w.result["cmid"]},
     "core_no_such_function": lambda w: {},
+    "core_user_get_users": lambda w: {"criteria": [{"key": "idnumber", "value": "201103551001"}]},
+    "core_course_get_course_module": lambda w: {"cmid": w.quiz_cm},
     "core_user_create_users__duplicate_email_other_case": _then(_mixed_case_user, lambda w: {"users": [{
         "username": "mixed.x2", "firstname": "M", "lastname": "X", "email": "mixed.x@uni.kz", "idnumber": "S-3",
         "password": "Stud#2026pass"}]}),

@@ -222,9 +222,11 @@ class CoursesFunctions(SandboxBase):
             "added": inst.get("timemodified", 0), "score": 0, "indent": 0, "visible": cm.get("visible", 1),
             "visibleoncoursepage": 1, "visibleold": 1, "completiongradeitemnumber": None, "completionpassgrade": 0,
             "completionview": 0, "completionexpected": 0, "showdescription": 0, "downloadcontent": 1,
-            "availability": None, "grade": inst.get("grade", 0), "gradepass": "0.00", "gradecat": 1,
-            "advancedgrading": [{"area": "submissions", "method": None}] if cm["modname"] == "assign" else [],
+            "availability": None, "grade": inst.get("grade", 0),
         }
+        if cm["modname"] == "assign":
+            # Only an activity with a grade item has these (captured: the ticket quiz, grade 0, has none).
+            out.update(gradepass="0.00", gradecat=1, advancedgrading=[{"area": "submissions", "method": None}])
         return {"cm": out, "warnings": []}
 
     def fn_core_course_get_contents(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
