@@ -123,7 +123,13 @@ class MoodleOps:
 
     # -- users -------------------------------------------------------------------------------------
     def users_by(self, field: str, values: Iterable[str]) -> list[dict[str, Any]]:
-        """:calls: core_user_get_users_by_field (chunked)"""
+        """Users whose ``field`` is one of ``values``; for ``email`` in any case.
+
+        A real Moodle compares e-mails exactly here, so an address not found as given is looked up again
+        ignoring case, one by one, when the service offers ``core_user_get_users``.
+
+        :calls: core_user_get_users_by_field (chunked), core_user_get_users (e-mails not found)
+        """
         vals = sorted({v for v in values if v})
         if not vals:
             return []
@@ -132,6 +138,13 @@ class MoodleOps:
             out.extend(
                 self.client.call("core_user_get_users_by_field", {"field": field, "values": chunk}) or []
             )
+        if field == "email" and self.client.has("core_user_get_users"):
+            seen = {str(u.get("email", "")).lower() for u in out}
+            for email in sorted({v.lower() for v in vals} - seen):
+                user = self.user_by_email_any_case(email)
+                if user is not None:
+                    out.append(user)
+                    seen.add(email)
         return out
 
     def user_by_email_any_case(self, email: str) -> dict[str, Any] | None:
@@ -153,13 +166,6 @@ class MoodleOps:
         by_idnumber = {
             u.get("idnumber", ""): u for u in self.users_by("idnumber", [p.idnumber for p in people])
         }
-        if self.client.has("core_user_get_users"):
-            # Only the people still unknown: on a rerun everyone is journaled and this costs nothing.
-            for p in people:
-                if p.email not in by_email and not (p.idnumber and p.idnumber in by_idnumber):
-                    user = self.user_by_email_any_case(p.email)
-                    if user is not None:
-                        by_email[p.email] = user
         found: dict[str, dict[str, Any]] = {}
         for p in people:
             user = by_email.get(p.email)

@@ -254,3 +254,24 @@ def test_a_php_error_body_is_an_error_with_its_message_and_never_the_token(sandb
     assert "enrol_manual_enrol_users" in text
     assert "does not exist" in text
     assert TOKEN not in text + str(err) + repr(err.__dict__)
+
+
+def test_a_lookup_by_email_finds_an_account_with_capitals(sandbox: Served) -> None:
+    # What the grade write-back uses to find the student's account.
+    uid = _user_with_capitals(sandbox)
+    assert [u["id"] for u in _ops(sandbox).users_by("email", ["mixed.x@uni.kz"])] == [uid]
+
+
+# -- lower impact: a ticket the plugin hid is not drawn ----------------------------------------------------
+def test_a_hidden_ticket_is_never_drawn(sandbox: Served) -> None:
+    from lms_bridge.domain.session import Ticket
+
+    ops = _ops(sandbox)
+    emails = [f"s{n}@uni.kz" for n in range(4)]
+    ids = ops.ensure_users([Person(e, "S", str(n), str(n)) for n, e in enumerate(emails)])
+    course = ops.create_course(idnumber="H-1", fullname="H", shortname="H-1")["id"]
+    ops.enrol(course, [(uid, 5) for uid in ids.values()])
+    ops.setup_tickets_plugin(course, [Ticket(1, ("Q1a",)), Ticket(2, ("Q2a",))])
+    out = ops.setup_tickets_plugin(course, [Ticket(1, ("Q1a",))])  # ticket 2 is dropped: hidden
+    drawn = [sandbox.actor(f"/quiz/{out['quizid']}/attempt", {"email": e}).json()["ticket"] for e in emails]
+    assert drawn == ["ticket-1"] * 4
