@@ -249,7 +249,9 @@ class MoodleOps:
             courses = [c for c in (data or {}).get("courses", []) if c.get("shortname") == shortname
                        and c.get("idnumber", "") in ("", idnumber)]
             for c in courses:
-                if not c.get("idnumber") and self._is_leftover(c):
+                # Only a copy can leave an empty course behind; without a template an empty course with
+                # the session's short name is simply the course to fill.
+                if self.settings.template_course_id and not c.get("idnumber") and self._is_leftover(c):
                     raise LeftoverCourse("empty course without idnumber", errorcode="leftovercourse",
                                          function="core_course_duplicate_course", courseid=int(c["id"]),
                                          shortname=shortname)

@@ -275,3 +275,12 @@ def test_a_hidden_ticket_is_never_drawn(sandbox: Served) -> None:
     out = ops.setup_tickets_plugin(course, [Ticket(1, ("Q1a",))])  # ticket 2 is dropped: hidden
     drawn = [sandbox.actor(f"/quiz/{out['quizid']}/attempt", {"email": e}).json()["ticket"] for e in emails]
     assert drawn == ["ticket-1"] * 4
+
+
+def test_without_a_template_an_empty_course_with_the_short_name_is_adopted(sandbox: Served) -> None:
+    # A secretary made the course by hand, empty and without ID number: nothing was copied, so it is used.
+    made = _raw(sandbox, "core_course_create_courses", {"courses": [
+        {"fullname": "Hand made", "shortname": "HM-1", "categoryid": 1}]})
+    found = _ops(sandbox).find_course("HM-1")
+    assert found is not None
+    assert found["id"] == made[0]["id"]
