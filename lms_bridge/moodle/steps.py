@@ -169,11 +169,28 @@ def _enrolments(ctx: StepContext, settings: Settings) -> None:
     missing = [(userids[e], r) for e, r in todo.items() if r not in enrolled.get(userids[e], set())]
     ops.enrol(courseid, missing)
     made = {uid for uid, _r in missing}
+    student_role = settings.moodle.student_role_id
+    # A student who also holds another role in the course (teacher, manager) may preview the quiz, and
+    # Moodle then takes each of their attempts as a preview, which the commission never sees.
+    doubled = sorted(e for e, r in todo.items()
+                     if r == student_role and enrolled.get(userids[e], set()) - {student_role})
     for email, role in todo.items():
+        if email in doubled:
+            continue  # not journaled: checked again on the next run
         ctx.record(
             f"moodle.enrol:{email}",
             Made(f"{courseid}:{userids[email]}", {"roleid": role}),
             created=userids[email] in made,
+        )
+    if doubled:
+        raise StepFailed(
+            _(
+                "%(emails)s also hold a teacher or manager role in the Moodle course besides the student "
+                "role: Moodle would take their quiz attempts as previews, which the commission does not see. "
+                "Remove the other role from them in the course's participants, then run again.",
+                emails=", ".join(doubled),
+            ),
+            retryable=False,
         )
 
 
