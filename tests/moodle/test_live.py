@@ -212,3 +212,29 @@ def test_record_the_scenario() -> None:
     out.mkdir(exist_ok=True)
     major = ".".join(info.release.split(" ")[0].split(".")[:2])
     (out / f"moodle-{major}.json").write_text(text + "\n", encoding="utf-8")
+
+
+def test_a_student_who_also_teaches_stops_the_enrolments(tmp_path: Path) -> None:
+    """On 4.5 such a student's attempts are previews (preview=1), which neither mod_quiz_get_user_attempts
+    (includepreviews=0) nor local_lmsbridge_get_drawn_tickets report."""
+    spec = replace(SPEC, code="LMSB-LIVE-PREVIEW", commission=SPEC.commission[:1], students=SPEC.students[:1])
+    ops = _live_ops(tmp_path)
+    course = ops.find_course(spec.code) or ops.create_course(idnumber=spec.code, fullname=spec.title,
+                                                             shortname=spec.code)
+    uid = ops.ensure_users([Person.from_name(s.name, s.email, s.id) for s in spec.students])[spec.students[0].email]
+    ops.enrol(int(course["id"]), [(uid, 3)])
+    settings = Settings(data_dir=tmp_path, moodle=MoodleSettings(url=URL, token=Secret(TOKEN)))
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    Base.metadata.create_all(engine)
+    with make_sessionmaker(engine)() as db:
+        seed = draw.new_seed()
+        row = ExamSession(code=spec.code, title=spec.title, kind=str(spec.kind), language="en",
+                          timezone=spec.timezone, starts_at=spec.starts_at, preparation_minutes=30,
+                          draw_seed=seed, draw_commitment=draw.commitment(seed))
+        db.add(row)
+        db.commit()
+        run = _run(db, settings, row, spec)
+        step = next(s for s in run.steps if s.name == "moodle.enrolments")
+        assert step.status == "failed"
+        assert spec.students[0].email in step.error
+    engine.dispose()
