@@ -225,6 +225,88 @@ class GradeNotSaved(MoodleError):
         )
 
 
+class PhpError(MoodleError):
+    """PHP failed inside Moodle (``TypeError``, ``Error``…): the body has ``exception`` and no ``errorcode``.
+
+    Moodle 4.5 answers ``enrol_manual_enrol_users`` with an unknown user id this way; nothing was done
+    reliably, so it is an error, never a success.
+    """
+
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle failed with an internal error in %(function)s (%(exception)s: %(detail)s). Usually a "
+            "user, course or role it was given does not exist in Moodle; check them, then run again.",
+            function=self.function or "?",
+            exception=self.exception or "?",
+            detail=self.detail or "?",
+        )
+
+
+class TemplateCopyFailed(MoodleError):
+    """``core_course_duplicate_course`` refused the template (backup pre-check, unknown option)."""
+
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle could not copy the template course %(template)s (%(errorcode)s). Its backup pre-check "
+            "failed: open the template in Moodle, fix what Site administration > Courses > Backups reports "
+            "for it (for example a question bank with two top categories), then run again.",
+            template=self.extra.get("template", "?"),
+            errorcode=self.errorcode or "?",
+        )
+
+
+class LeftoverCourse(MoodleError):
+    """An empty course with the session's short name and no ID number: the remains of a failed copy."""
+
+    @property
+    def user_message(self) -> str:
+        x = self.extra
+        return _(
+            'Moodle has an empty course "%(shortname)s" (id %(courseid)s) without an ID number, probably left '
+            "behind by a template copy that failed. Delete that course in Moodle, then run again.",
+            shortname=x.get("shortname", "?"),
+            courseid=x.get("courseid", "?"),
+        )
+
+
+class UsersRefused(MoodleError):
+    """Some new accounts were refused (taken e-mail or username); the others were created.
+
+    ``created`` maps e-mail to the new user id, ``refused`` lists the refused e-mails.
+    """
+
+    def __init__(self, message: str = "", *, created: dict[str, int] | None = None,
+                 refused: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.created = dict(created or {})
+        self.refused = tuple(refused)
+
+    @property
+    def user_message(self) -> str:
+        return _(
+            "Moodle refused to create the accounts of %(emails)s: the e-mail address or the user name is "
+            "already used by another Moodle account (perhaps written with other capital letters). Correct "
+            "the address in the session file or in that Moodle account, then run again.",
+            emails=", ".join(self.refused) or "?",
+        )
+
+
+class TicketCategoryUnknown(MoodleError):
+    """Without the companion plugin the id of the quiz's top question category cannot be read."""
+
+    @property
+    def user_message(self) -> str:
+        return _(
+            'The ticket quiz "%(quiz)s" has no questions, and without the local_lmsbridge plugin lms_bridge '
+            "cannot add them safely. Import %(path)s into the quiz's question bank, add one random question "
+            'from the category "Tickets" to the quiz, then run again (or install the local_lmsbridge plugin).',
+            quiz=self.extra.get("quiz", "?"),
+            path=self.extra.get("path", "?"),
+        )
+
+
 _BY_CODE: dict[str, type[MoodleError]] = {
     "invalidtoken": InvalidToken,
     "accessexception": AccessDenied,
@@ -233,6 +315,8 @@ _BY_CODE: dict[str, type[MoodleError]] = {
     "invalidparameter": InvalidParameter,
     "invalidrecord": MissingRecord,
     "invalidrecordunknown": MissingRecord,
+    "backupprecheckerrors": TemplateCopyFailed,
+    "setting_by_name_not_found": TemplateCopyFailed,
 }
 
 
@@ -243,6 +327,9 @@ def error_from_body(body: dict[str, Any], function: str) -> MoodleError:
     message = str(body.get("message") or "")
     debuginfo = str(body.get("debuginfo") or "")
     cls = _BY_CODE.get(code)
+    if cls is None and not code:
+        # A PHP error (TypeError, ValueError…) escapes Moodle's handler with no errorcode.
+        cls = PhpError
     if cls is None and exc == "dml_missing_record_exception":
         cls = MissingRecord
     if cls is None and exc == "required_capability_exception":

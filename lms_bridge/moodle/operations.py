@@ -23,14 +23,24 @@ from lms_bridge.moodle.errors import (
     AccessDenied,
     GradeNotSaved,
     GradeOutOfRange,
+    InvalidParameter,
+    LeftoverCourse,
     MoodleError,
+    TemplateCopyFailed,
+    TicketCategoryUnknown,
     UserConflict,
+    UsersRefused,
 )
 
 logger = logging.getLogger(__name__)
 
 TICKET_CATEGORY = "Tickets"
 TICKET_QUIZ_NAME = "Ticket"
+# The result assignment's course-module idnumber (set by the companion plugin, and by the administrator in
+# the template); a course copy keeps it, while 4.5 backup drops the assignment's ``nosubmissions``.
+RESULT_IDNUMBER = "lmsbridge-result"
+# Its name as the plugin creates it (en, kk, ru): a copy keeps names too.
+RESULT_NAMES = frozenset({"commission result", "комиссия шешімі", "решение комиссии"})
 
 
 @dataclass(frozen=True)
@@ -41,14 +51,18 @@ class Person:
     firstname: str
     lastname: str
     idnumber: str = ""
+    # The address as the session file wrote it, when that differs from ``email`` (lower-cased):
+    # Moodle compares e-mails case-sensitively, so a lookup tries this spelling too.
+    written: str = ""
 
     @classmethod
     def from_name(cls, name: str, email: str, idnumber: str = "") -> Person:
+        written = email if email != email.lower() else ""
         # Kazakh/Russian full names are "Surname Given [Patronymic]".
         parts = name.split()
         if len(parts) >= 2:
-            return cls(email.lower(), " ".join(parts[1:]), parts[0], idnumber)
-        return cls(email.lower(), name or email, "-", idnumber)
+            return cls(email.lower(), " ".join(parts[1:]), parts[0], idnumber, written)
+        return cls(email.lower(), name or email, "-", idnumber, written)
 
 
 def username_for(email: str) -> str:
@@ -109,7 +123,13 @@ class MoodleOps:
 
     # -- users -------------------------------------------------------------------------------------
     def users_by(self, field: str, values: Iterable[str]) -> list[dict[str, Any]]:
-        """:calls: core_user_get_users_by_field (chunked)"""
+        """Users whose ``field`` is one of ``values``; for ``email`` in any case.
+
+        A real Moodle compares e-mails exactly here, so an address not found as given is looked up again
+        ignoring case, one by one, when the service offers ``core_user_get_users``.
+
+        :calls: core_user_get_users_by_field (chunked), core_user_get_users (e-mails not found)
+        """
         vals = sorted({v for v in values if v})
         if not vals:
             return []
@@ -118,11 +138,31 @@ class MoodleOps:
             out.extend(
                 self.client.call("core_user_get_users_by_field", {"field": field, "values": chunk}) or []
             )
+        if field == "email" and self.client.has("core_user_get_users"):
+            seen = {str(u.get("email", "")).lower() for u in out}
+            for email in sorted({v.lower() for v in vals} - seen):
+                user = self.user_by_email_any_case(email)
+                if user is not None:
+                    out.append(user)
+                    seen.add(email)
         return out
 
+    def user_by_email_any_case(self, email: str) -> dict[str, Any] | None:
+        """The account whose e-mail equals ``email`` ignoring case, or None.
+
+        ``core_user_get_users_by_field`` compares e-mails exactly on a real Moodle (a ``Mixed.X@uni.kz``
+        account is not found as ``mixed.x@uni.kz``); ``core_user_get_users`` searches with a
+        case-insensitive LIKE.  ``_`` and ``%`` are LIKE wildcards there, hence the exact check below.
+
+        :calls: core_user_get_users (criteria email)
+        """
+        data = self.client.call("core_user_get_users", {"criteria": [{"key": "email", "value": email}]}) or {}
+        return next((u for u in data.get("users", []) if str(u.get("email", "")).lower() == email.lower()), None)
+
     def match_users(self, people: Sequence[Person]) -> dict[str, dict[str, Any]]:
-        """Existing Moodle users by lower-cased email; a taken email with another idnumber is an error."""
-        by_email = {u["email"].lower(): u for u in self.users_by("email", [p.email for p in people])}
+        """Existing Moodle users by email (any case); a taken email with another idnumber is an error."""
+        spellings = [p.email for p in people] + [p.written for p in people if p.written]
+        by_email = {u["email"].lower(): u for u in self.users_by("email", spellings)}
         by_idnumber = {
             u.get("idnumber", ""): u for u in self.users_by("idnumber", [p.idnumber for p in people])
         }
@@ -161,9 +201,29 @@ class MoodleOps:
             }
             for p in people
         ]
-        made = self.client.call_batched("core_user_create_users", "users", users)
-        ids = {m["username"]: int(m["id"]) for m in made}
-        return {p.email: ids[username_for(p.email)] for p in people}
+        by_username = {username_for(p.email): p.email for p in people}
+        created: dict[str, int] = {}
+        refused: list[str] = []
+
+        def keep(made: Any) -> None:
+            for m in made or []:
+                created[by_username[m["username"]]] = int(m["id"])
+
+        for chunk in self.client.chunks("users", users):
+            try:
+                keep(self.client.call("core_user_create_users", {"users": chunk}))
+            except InvalidParameter:
+                # One taken address or name rolls the whole chunk back, and Moodle does not say which
+                # (debugging off): create them one by one so the others are not held back.
+                for one in chunk:
+                    try:
+                        keep(self.client.call("core_user_create_users", {"users": [one]}))
+                    except InvalidParameter:
+                        refused.append(by_username[one["username"]])
+        if refused:
+            raise UsersRefused("users refused", errorcode="invalidparameter", function="core_user_create_users",
+                               created=created, refused=tuple(refused))
+        return created
 
     def ensure_users(self, people: Sequence[Person]) -> dict[str, int]:
         found = self.match_users(people)
@@ -188,7 +248,27 @@ class MoodleOps:
             data = self.client.call("core_course_get_courses_by_field", {"field": "shortname", "value": shortname})
             courses = [c for c in (data or {}).get("courses", []) if c.get("shortname") == shortname
                        and c.get("idnumber", "") in ("", idnumber)]
+            for c in courses:
+                # Only a copy can leave an empty course behind; without a template an empty course with
+                # the session's short name is simply the course to fill.
+                if self.settings.template_course_id and not c.get("idnumber") and self._is_leftover(c):
+                    raise LeftoverCourse("empty course without idnumber", errorcode="leftovercourse",
+                                         function="core_course_duplicate_course", courseid=int(c["id"]),
+                                         shortname=shortname)
         return courses[0] if courses else None
+
+    def _is_leftover(self, course: dict[str, Any]) -> bool:
+        """An empty course: what a copy that failed its backup pre-check leaves behind on Moodle 4.5
+        (requested short name, no idnumber, hidden, no sections at all).  A real copy whose idnumber could
+        not be set has the template's activities, and is adopted.
+
+        :calls: core_course_get_contents
+        """
+        if not self.client.has("core_course_get_contents"):
+            return int(course.get("visible", 1)) == 0
+        sections = self.client.call("core_course_get_contents", {
+            "courseid": int(course["id"]), "options": [{"name": "excludecontents", "value": "1"}]}) or []
+        return not any(section.get("modules") for section in sections)
 
     def create_course(
         self, *, idnumber: str, fullname: str, shortname: str, startdate: int = 0
@@ -199,24 +279,29 @@ class MoodleOps:
         """
         category = self.settings.category_id
         if self.settings.template_course_id:
-            made = self.client.call(
-                "core_course_duplicate_course",
-                {
-                    "courseid": self.settings.template_course_id,
-                    "fullname": fullname,
-                    "shortname": shortname,
-                    "categoryid": category,
-                    "visible": 1,
-                    # Activities and the question bank, but nobody from the template.
-                    "options": [
-                        {"name": "activities", "value": 1},
-                        {"name": "blocks", "value": 1},
-                        {"name": "filters", "value": 1},
-                        {"name": "users", "value": 0},
-                        {"name": "enrolments", "value": 0},
-                    ],
-                },
-            )
+            try:
+                made = self.client.call(
+                    "core_course_duplicate_course",
+                    {
+                        "courseid": self.settings.template_course_id,
+                        "fullname": fullname,
+                        "shortname": shortname,
+                        "categoryid": category,
+                        "visible": 1,
+                        # Activities and the question bank, but nobody from the template ("users" = 0
+                        # leaves out enrolments too; 4.5 has no backup setting "enrolments" and refuses
+                        # the whole copy with setting_by_name_not_found when it is named).
+                        "options": [
+                            {"name": "activities", "value": 1},
+                            {"name": "blocks", "value": 1},
+                            {"name": "filters", "value": 1},
+                            {"name": "users", "value": 0},
+                        ],
+                    },
+                )
+            except TemplateCopyFailed as exc:
+                exc.extra["template"] = self.settings.template_course_id
+                raise
             # The duplicate cannot take an idnumber; set it at once so a rerun finds the course by it
             # (without core_course_update_courses in the service, the rerun finds it by short name).
             if self.client.has("core_course_update_courses"):
@@ -285,11 +370,33 @@ class MoodleOps:
         return candidates[0] if candidates else None
 
     def result_assignment(self, courseid: int) -> dict[str, Any] | None:
-        """The dedicated "commission result" assignment: the one that accepts no submissions."""
-        return next((a for a in self.assignments(courseid) if int(a.get("nosubmissions", 0)) == 1), None)
+        """The dedicated "Commission result" assignment, found by what a course copy keeps.
+
+        By its course-module idnumber ``lmsbridge-result``, then by its name; "accepts no submissions"
+        only for a course that was not copied (4.5 backup does not carry ``nosubmissions``: in a copy
+        every assignment accepts submissions, and the first one would be taken for the result).
+
+        :calls: mod_assign_get_assignments, core_course_get_course_module (one per assignment)
+        """
+        return self._result_of(self.assignments(courseid))
+
+    def _result_of(self, assigns: list[dict[str, Any]]) -> dict[str, Any] | None:
+        if self.client.has("core_course_get_course_module"):
+            for a in assigns:
+                cm = (self.client.call("core_course_get_course_module", {"cmid": int(a["cmid"])}) or {}).get("cm", {})
+                if cm.get("idnumber") == RESULT_IDNUMBER:
+                    return a
+        named = [a for a in assigns if " ".join(str(a.get("name", "")).split()).lower() in RESULT_NAMES]
+        if named:
+            return named[0]
+        return next((a for a in assigns if int(a.get("nosubmissions", 0)) == 1), None)
 
     def submission_assignment(self, courseid: int) -> dict[str, Any] | None:
-        return next((a for a in self.assignments(courseid) if int(a.get("nosubmissions", 0)) == 0), None)
+        """The assignment students answer in: one that accepts submissions and is not the result."""
+        assigns = self.assignments(courseid)
+        result = self._result_of(assigns)
+        return next((a for a in assigns if int(a.get("nosubmissions", 0)) == 0
+                     and (result is None or a["id"] != result["id"])), None)
 
     def module_contextid(self, courseid: int, cmid: int) -> int:
         """:calls: core_course_get_contents"""
@@ -312,9 +419,21 @@ class MoodleOps:
 
     # -- tickets -----------------------------------------------------------------------------------
     def add_ticket_slot(
-        self, quiz: dict[str, Any], *, categoryid: int | None = None, courseid: int | None = None
+        self,
+        quiz: dict[str, Any],
+        *,
+        categoryid: int | None = None,
+        courseid: int | None = None,
+        top_categoryid: int | None = None,
+        import_file: str = "",
     ) -> bool:
         """Add the single random ticket slot unless the quiz already has questions (idempotent).
+
+        Into the category ``categoryid``; else into a new "Tickets" category under ``top_categoryid``,
+        the top question category of the quiz's context.  ``parentcategory = 0`` would make "Tickets" a
+        second top category, after which Moodle can no longer back up or copy the course (its backup
+        pre-check fails), and no core web-service function tells the top category's id: without either
+        id this raises :class:`TicketCategoryUnknown` with what the secretary does instead.
 
         :calls: mod_quiz_add_random_questions (cmid!)
         """
@@ -333,10 +452,15 @@ class MoodleOps:
                     }
                 }
             )
-        else:
-            # No core function lists categories: create "Tickets" in the quiz's own bank with the slot.
+        elif top_categoryid:
+            # "Tickets" in the quiz's own bank, under its top category, made together with the slot.
             ctx = self.module_contextid(courseid or int(quiz["course"]), int(quiz["coursemodule"]))
-            params.update(newcategory=TICKET_CATEGORY, parentcategory=f"0,{ctx}")
+            params.update(newcategory=TICKET_CATEGORY, parentcategory=f"{int(top_categoryid)},{ctx}")
+        else:
+            raise TicketCategoryUnknown("the top question category of the quiz is unknown",
+                                        errorcode="ticketcategoryunknown",
+                                        function="mod_quiz_add_random_questions",
+                                        quiz=str(quiz.get("name", "")), path=import_file)
         self.client.call("mod_quiz_add_random_questions", params)
         return True
 
@@ -479,11 +603,12 @@ class MoodleOps:
                 return "unchanged"
             workflow = "released" if int(assignment.get("markingworkflow", 0)) else ""
             try:
+                # The feedback field always goes, empty or not: a re-grade without it, once feedback
+                # exists, fails on 4.5 (dml_write_exception, a null comment format) and keeps the old grade.
                 self.client.call("mod_assign_save_grade", {
                     "assignmentid": aid, "userid": userid, "grade": grade, "attemptnumber": -1,
                     "addattempt": False, "workflowstate": workflow, "applytoall": False,
-                    **({"plugindata": {"assignfeedbackcomments_editor": {"text": feedback, "format": 1}}}
-                       if feedback else {})})
+                    "plugindata": {"assignfeedbackcomments_editor": {"text": feedback, "format": 1}}})
             except AccessDenied as exc:
                 # e.g. no mod/assign:releasegrades: the gradebook path below may still be allowed.
                 logger.warning("mod_assign_save_grade refused (%s); writing the gradebook directly", exc.errorcode)
@@ -519,6 +644,7 @@ class MoodleOps:
 
 
 __all__ = [
+    "RESULT_IDNUMBER",
     "TICKET_CATEGORY",
     "TICKET_QUIZ_NAME",
     "MoodleOps",

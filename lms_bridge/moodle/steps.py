@@ -18,7 +18,7 @@ from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 from lms_bridge.moodle.client import MoodleClient
-from lms_bridge.moodle.errors import MoodleError
+from lms_bridge.moodle.errors import MoodleError, UsersRefused
 from lms_bridge.moodle.operations import MoodleOps, Person
 from lms_bridge.moodle.xml_export import write_tickets_xml
 
@@ -112,7 +112,15 @@ def _users(ctx: StepContext, settings: Settings) -> None:
             )
     missing = [p for p in todo if p.email not in found]
     if missing:
-        for email, uid in ops.create_users(missing).items():
+        try:
+            made = ops.create_users(missing)
+        except UsersRefused as exc:
+            # The accounts Moodle did make are journaled before the step fails on the refused ones.
+            made = exc.created
+            for email, uid in made.items():
+                ctx.record(f"moodle.user:{email}", Made(str(uid), {}), created=True)
+            raise
+        for email, uid in made.items():
             ctx.record(f"moodle.user:{email}", Made(str(uid), {}), created=True)
 
 
@@ -161,11 +169,28 @@ def _enrolments(ctx: StepContext, settings: Settings) -> None:
     missing = [(userids[e], r) for e, r in todo.items() if r not in enrolled.get(userids[e], set())]
     ops.enrol(courseid, missing)
     made = {uid for uid, _r in missing}
+    student_role = settings.moodle.student_role_id
+    # A student who also holds another role in the course (teacher, manager) may preview the quiz, and
+    # Moodle then takes each of their attempts as a preview, which the commission never sees.
+    doubled = sorted(e for e, r in todo.items()
+                     if r == student_role and enrolled.get(userids[e], set()) - {student_role})
     for email, role in todo.items():
+        if email in doubled:
+            continue  # not journaled: checked again on the next run
         ctx.record(
             f"moodle.enrol:{email}",
             Made(f"{courseid}:{userids[email]}", {"roleid": role}),
             created=userids[email] in made,
+        )
+    if doubled:
+        raise StepFailed(
+            _(
+                "%(emails)s also hold a teacher or manager role in the Moodle course besides the student "
+                "role: Moodle would take their quiz attempts as previews, which the commission does not see. "
+                "Remove the other role from them in the course's participants, then run again.",
+                emails=", ".join(doubled),
+            ),
+            retryable=False,
         )
 
 
@@ -198,7 +223,7 @@ def _tickets(ctx: StepContext, settings: Settings) -> None:
             ),
             retryable=False,
         )
-    added = ops.add_ticket_slot(quiz, courseid=courseid)
+    added = ops.add_ticket_slot(quiz, courseid=courseid, import_file=str(path))
     ctx.record(
         "moodle.tickets",
         Made(
@@ -251,9 +276,9 @@ def _result_assignment(ctx: StepContext, settings: Settings) -> None:
     def create() -> Made:
         raise StepFailed(
             _(
-                "The Moodle course %(code)s has no result assignment. Add an assignment that accepts "
-                "no submissions (the commission's result) to the course or its template, then run "
-                "the provisioning again.",
+                'The Moodle course %(code)s has no result assignment. Add an assignment named "Commission '
+                'result" with the ID number lmsbridge-result (the commission\'s result) to the course or its '
+                "template, then run the provisioning again.",
                 code=ctx.spec.code,
             ),
             retryable=False,

@@ -53,6 +53,8 @@ $services = [
             // Core functions the lms_bridge service calls.
             'core_webservice_get_site_info',
             'core_user_get_users_by_field',
+            // E-mail search that ignores case (get_users_by_field compares e-mails exactly).
+            'core_user_get_users',
             'core_user_create_users',
             'enrol_manual_enrol_users',
             'core_enrol_get_enrolled_users',
@@ -61,6 +63,8 @@ $services = [
             'core_course_duplicate_course',
             'core_course_update_courses',
             'core_course_get_contents',
+            // The course module's idnumber, which a course copy keeps (nosubmissions it does not).
+            'core_course_get_course_module',
             'mod_quiz_get_quizzes_by_courses',
             'mod_quiz_get_user_attempts',
             'mod_quiz_save_overrides',

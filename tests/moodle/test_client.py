@@ -24,6 +24,7 @@ from lms_bridge.moodle.errors import (
     MissingRecord,
     MoodleError,
     MoodleUnavailable,
+    PhpError,
     RestProtocolDisabled,
     error_from_body,
 )
@@ -326,3 +327,29 @@ def test_a_renamed_5x_function_satisfies_the_check() -> None:
     assert info.missing(["mod_quiz_get_user_attempts", "core_user_create_users", "x"]) == ["x"]
     assert info.pick("mod_quiz_get_user_attempts") == "mod_quiz_get_user_quiz_attempts"
     assert info.pick("core_user_create_users") == "core_user_create_users"
+
+
+def test_a_body_with_exception_but_no_errorcode_is_an_error_without_the_token() -> None:
+    """Moodle 4.5 lets a PHP TypeError out as {"exception", "message"} (captured __unknown_user)."""
+
+    def php_error(environ, start_response):  # type: ignore[no-untyped-def]
+        token = Request(environ).form.get("wstoken", "")
+        body = {"exception": "TypeError", "message": f"Argument #1 must be of type stdClass, bool given ({token})"}
+        return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
+
+    server, url, _t = serve(php_error)
+    try:
+        client = MoodleClient(url, Secret("s3cr3t-token"), timeout=5)
+        with pytest.raises(PhpError) as exc:
+            client.call("enrol_manual_enrol_users", {"enrolments": [{"roleid": 5, "userid": 9, "courseid": 2}]})
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = exc.value
+    assert (err.exception, err.errorcode) == ("TypeError", "")
+    assert "stdClass" in err.message
+    with use_locale("en"):
+        text = err.user_message
+    assert "s3cr3t-token" not in text + str(err) + err.detail
+    copy = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes
+    assert type(copy) is PhpError

@@ -93,36 +93,41 @@ def test_enrolment_is_idempotent(ops: MoodleOps, sandbox: Served) -> None:
     assert len([e for e in sandbox.state()["enrolments"] if e["courseid"] == courseid]) == 2
 
 
-def test_core_only_ticket_slot_is_added_once(sandbox: Served, ops: MoodleOps) -> None:
+def test_core_only_ticket_slot_is_added_once_under_the_top_category(sandbox: Served, ops: MoodleOps) -> None:
     sandbox.configure(plugin=False)
     courseid, _ids = _course_with_people(ops)
     assert ops.ticket_quiz(courseid) is None
-    # A quiz made by hand in the course, still empty:
-    state_quiz = _add_quiz_by_hand(sandbox, courseid)
+    # A quiz made by hand in the course, still empty; its question bank has its top category:
+    state_quiz, top = _add_quiz_by_hand(sandbox, courseid)
     quiz = ops.ticket_quiz(courseid)
     assert quiz is not None
     assert quiz["id"] == state_quiz
-    assert ops.add_ticket_slot(quiz, courseid=courseid) is True
-    assert ops.add_ticket_slot(ops.ticket_quiz(courseid), courseid=courseid) is False  # type: ignore[arg-type]
+    assert ops.add_ticket_slot(quiz, courseid=courseid, top_categoryid=top) is True
+    assert ops.add_ticket_slot(ops.ticket_quiz(courseid), courseid=courseid, top_categoryid=top) is False  # type: ignore[arg-type]
     state = sandbox.state()
     slots = state["quizzes"][str(quiz["id"])]["slots"]
     assert len(slots) == 1
-    cats = [c for c in state["qcats"].values() if c["name"] == "Tickets"
-            and c["contextid"] == state["cms"][str(quiz["coursemodule"])]["contextid"]]
+    ctx = state["cms"][str(quiz["coursemodule"])]["contextid"]
+    cats = [c for c in state["qcats"].values() if c["name"] == "Tickets" and c["contextid"] == ctx]
     assert len(cats) == 1
+    assert cats[0]["parent"] == top
+    assert [c["id"] for c in state["qcats"].values() if c["contextid"] == ctx and not c["parent"]] == [top]
     assert slots[0]["categoryid"] == cats[0]["id"]
 
 
-def _add_quiz_by_hand(sandbox: Served, courseid: int) -> int:
-    # What a teacher does in the UI; the sandbox shares the state file with its app object.
-    from lms_bridge.moodle.sandbox.world import _new_quiz
+def _add_quiz_by_hand(sandbox: Served, courseid: int) -> tuple[int, int]:
+    """What a teacher does in the UI: a quiz, whose editing page makes the top category of its question
+    bank.  The sandbox shares the state file with its app object.  Returns (quiz id, top category id)."""
+    from lms_bridge.moodle.sandbox.world import _new_qcat, _new_quiz
 
     app = sandbox.app
     with app.world.lock:  # type: ignore[attr-defined]
         app.world.refresh()  # type: ignore[attr-defined]
-        quiz = _new_quiz(app.world.state, courseid, "Ticket", timelimit=1800)  # type: ignore[attr-defined]
+        state = app.world.state  # type: ignore[attr-defined]
+        quiz = _new_quiz(state, courseid, "Ticket", timelimit=1800)
+        top = _new_qcat(state, "top", state["cms"][str(quiz["coursemodule"])]["contextid"])
         app.world.save()  # type: ignore[attr-defined]
-    return int(quiz["id"])
+    return int(quiz["id"]), int(top["id"])
 
 
 def test_plugin_tickets_and_drawn_tickets(sandbox: Served, ops: MoodleOps) -> None:

@@ -196,3 +196,44 @@ def test_invalid_token_fails_connect_in_plain_words(tmp_path: Path, sandbox: Ser
     assert step.status == "failed"
     assert "token" in step.error
     assert "nope" not in step.error
+
+
+def test_a_refused_account_fails_the_users_step_but_the_others_are_kept(
+        tmp_path: Path, sandbox: Served, db: Session, client: MoodleClient) -> None:
+    # An account holding dias@uni.kz in other capitals and another username, where the service cannot
+    # search e-mails ignoring case: Moodle refuses to make dias@uni.kz again.
+    client.call("core_user_create_users", {"users": [{
+        "username": "dias.old", "firstname": "Д", "lastname": "О", "email": "Dias@Uni.KZ",
+        "password": "Stud#2026pass"}]})
+    sandbox.configure(removed_functions=["core_user_get_users"])
+    settings = _settings(tmp_path, sandbox)
+    row = _session_row(db, SPEC)
+    with use_locale("en"):
+        run = _run(db, settings, SPEC, row)
+    step = next(s for s in run.steps if s.name == "moodle.users")
+    assert step.status == "failed"
+    assert "dias@uni.kz" in step.error
+    keys = {e.key for e in db.query(JournalEntry).filter(JournalEntry.session_id == row.id)}
+    assert {"moodle.user:aruzhan@uni.kz", "moodle.user:chair@uni.kz", "moodle.user:sec@uni.kz"} <= keys
+    assert "moodle.user:dias@uni.kz" not in keys
+
+
+def test_a_student_who_also_teaches_in_the_course_stops_the_enrolments(
+        tmp_path: Path, sandbox: Served, db: Session, client: MoodleClient) -> None:
+    # The course and accounts exist already, and dias@uni.kz is an editing teacher there.
+    ops = MoodleOps(client, MoodleSettings())
+    ids = ops.ensure_users([Person.from_name(s.name, s.email, s.id) for s in SPEC.admitted])
+    course = ops.create_course(idnumber=SPEC.code, fullname=SPEC.title, shortname=SPEC.code)["id"]
+    ops.enrol(course, [(ids["dias@uni.kz"], 3)])
+    settings = _settings(tmp_path, sandbox)
+    row = _session_row(db, SPEC)
+    with use_locale("en"):
+        run = _run(db, settings, SPEC, row)
+    step = next(s for s in run.steps if s.name == "moodle.enrolments")
+    assert step.status == "failed"
+    assert "dias@uni.kz" in step.error
+    assert "preview" in step.error
+    keys = {e.key for e in db.query(JournalEntry).filter(JournalEntry.session_id == row.id)}
+    assert "moodle.enrol:aruzhan@uni.kz" in keys
+    assert "moodle.enrol:dias@uni.kz" not in keys
+    assert _run(db, settings, SPEC, row).status == "failed"  # still, until the teacher role is removed

@@ -92,7 +92,9 @@ class ActorApi(SandboxBase):
         slot = next((s for s in quiz["slots"] if s["type"] == "random"), None)
         if slot is None:
             raise _BadActor("the quiz has no random ticket slot")
-        pool = [q for q in st["questions"].values() if q["category"] == slot["categoryid"]]
+        # Hidden questions (a ticket the plugin dropped, a superseded version) are never drawn: Moodle's
+        # random question loader takes only the latest version of each entry, and only if it is ready.
+        pool = [q for q in st["questions"].values() if q["category"] == slot["categoryid"] and not q.get("hidden")]
         if not pool:
             raise _BadActor("the ticket category has no questions")
         # random_question_loader prefers the least-used question, then picks at random among them.

@@ -12,7 +12,6 @@ Response shapes follow the 4.5 ``execute_returns`` definitions and the captured 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from lms_bridge.moodle.sandbox.errors import (
     missing_record,
 )
 from lms_bridge.moodle.sandbox.grades import GradesFunctions
+from lms_bridge.moodle.sandbox.moodle45_functions import MOODLE_45_FUNCTIONS
 from lms_bridge.moodle.sandbox.params import REQUIRED, InvalidParameterError, validate_function
 from lms_bridge.moodle.sandbox.params import decode_form as decode_form
 from lms_bridge.moodle.sandbox.plugin import PluginFunctions
@@ -50,9 +50,6 @@ _COURSE_LEVEL = frozenset({
     "core_grades_get_gradeitems"})
 
 
-# Names shaped like Moodle's own functions exist on a real site even when the sandbox does not emulate them.
-_MOODLE_FUNCTION = re.compile(
-    r"^(core|mod|enrol|gradereport|tool|block|report|message|qbank|local_lmsbridge)_[a-z0-9_]+$")
 
 
 class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunctions, GradesFunctions,
@@ -133,7 +130,8 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
         if token != TOKEN:
             raise MoodleException(EXC_MOODLE, "invalidtoken", "Invalid token - token not found")
         plugin_off = function.startswith("local_lmsbridge_") and not state["config"].get("plugin", True)
-        if plugin_off or not _MOODLE_FUNCTION.match(function):
+        known = function in SIGNATURES or function in MOODLE_45_FUNCTIONS
+        if plugin_off or not known:
             # external_api::external_function_info(): no row in external_functions.
             raise missing_record("external_functions")
         if function not in SIGNATURES or function in state["config"]["removed_functions"]:

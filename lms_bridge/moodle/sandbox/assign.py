@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
+from lms_bridge.moodle.sandbox.errors import MoodleException
 from lms_bridge.moodle.sandbox.shapes import _assign_out, _fmt_grade
 from lms_bridge.moodle.sandbox.world import _next, _now
 
@@ -138,6 +139,11 @@ class AssignFunctions(SandboxBase):
         if grade > float(a["grade"]) or (grade < 0 and grade != -1):
             return None
         key = f"{a['id']}:{p['userid']}"
+        editor = (p.get("plugindata") or {}).get("assignfeedbackcomments_editor")
+        if editor is None and (state["assign_grades"].get(key) or {}).get("has_feedback"):
+            # 4.5 updates the existing comment with a null format and the write fails; the grade stays
+            # (captured mod_assign_save_grade__regrade_without_feedback).
+            raise MoodleException("dml_write_exception", "dmlwriteexception", "Error writing to database")
         now = _now()
         g = state["assign_grades"].get(key) or {
             "id": _next(state, "grade"),
@@ -151,7 +157,8 @@ class AssignFunctions(SandboxBase):
             timemodified=now,
             grader=2,
             workflowstate=p["workflowstate"] or "",
-            feedback=((p.get("plugindata") or {}).get("assignfeedbackcomments_editor") or {}).get("text", ""),
+            feedback=(editor or {}).get("text", ""),
+            has_feedback=bool(g.get("has_feedback")) or editor is not None,
         )
         state["assign_grades"][key] = g
         if not a.get("markingworkflow") or p["workflowstate"] == "released":

@@ -6,9 +6,19 @@ import json
 from typing import Any
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
-from lms_bridge.moodle.sandbox.errors import EXC_MOODLE, MoodleException, invalid_parameter, missing_record
+from lms_bridge.moodle.sandbox.errors import (
+    EXC_MOODLE,
+    MoodleException,
+    invalid_parameter,
+    missing_record,
+    php_error,
+)
 from lms_bridge.moodle.sandbox.shapes import _course_out, _user_out
 from lms_bridge.moodle.sandbox.world import _new_assign, _new_course, _new_qcat, _new_quiz, _next, _now
+
+# The options core_course_duplicate_course knows (course/externallib.php $backupdefaults).
+_DUPLICATE_OPTIONS = frozenset({"activities", "blocks", "filters", "users", "enrolments", "role_assignments",
+                                "comments", "userscompletion", "logs", "grade_histories"})
 
 
 class CoursesFunctions(SandboxBase):
@@ -31,7 +41,11 @@ class CoursesFunctions(SandboxBase):
 
     def _check_course_fields(self, state: dict[str, Any], c: dict[str, Any], own: int = 0) -> None:
         if "categoryid" in c and str(c["categoryid"]) not in state["categories"]:
-            raise missing_record("course_categories")
+            # validate_context() on a category that does not exist (captured __unknown_category).
+            raise MoodleException(
+                EXC_MOODLE, "errorcatcontextnotvalid",
+                f"You cannot execute functions in the category context (category id:{c['categoryid']}). "
+                "The context error message was: Invalid parameter value detected")
         for other in state["courses"].values():
             if other["id"] == own:
                 continue
@@ -104,8 +118,16 @@ class CoursesFunctions(SandboxBase):
 
     def fn_core_course_duplicate_course(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         src = self._course(state, p["courseid"])
-        self._check_course_fields(state, {"shortname": p["shortname"], "categoryid": p["categoryid"]})
         options = {o["name"]: o["value"] for o in p["options"]}
+        for name, value in options.items():
+            if str(value) not in ("0", "1") or name not in _DUPLICATE_OPTIONS:
+                raise MoodleException(EXC_MOODLE, "invalidextparam", f"Invalid external api parameter: {name}")
+        if "enrolments" in options:
+            # Accepted by the web service's own list, but 4.5 backup has no such setting (captured
+            # core_course_duplicate_course__enrolments_option); nothing is created.
+            raise MoodleException("base_plan_exception", "setting_by_name_not_found",
+                                  "error/setting_by_name_not_found")
+        self._check_course_fields(state, {"shortname": p["shortname"], "categoryid": p["categoryid"]})
         course = _new_course(
             state,
             fullname=p["fullname"],
@@ -114,6 +136,11 @@ class CoursesFunctions(SandboxBase):
             visible=p["visible"],
             summary=src.get("summary", ""),
         )
+        if self._two_tops(state, src):
+            # The restore target is created before the backup pre-check, and stays when it fails: an
+            # empty, hidden course with the short name and no idnumber (captured __backupprecheckerrors).
+            course.update(visible=0, leftover=True)
+            raise MoodleException(EXC_MOODLE, "backupprecheckerrors", "webservice/backupprecheckerrors")
         # Backup + restore copies the activities and the question categories of the course and of its
         # activities (the plugin keeps "Tickets" in the quiz's own bank).
         ctxmap: dict[int, int] = {src["contextid"]: course["contextid"]}
@@ -127,17 +154,18 @@ class CoursesFunctions(SandboxBase):
                     timelimit=quiz["timelimit"],
                     attempts=quiz["attempts"],
                     grade=quiz["grade"],
+                    intro=quiz.get("intro", ""),
+                    sumgrades=quiz.get("sumgrades", 0.0),
                 )
                 cmmap[quiz["coursemodule"]] = copy
             for a in [a for a in list(state["assigns"].values()) if a["course"] == src["id"]]:
+                # 4.5 backup does not carry nosubmissions: every copied assignment accepts submissions
+                # (captured mod_assign_get_assignments__copied_course).
                 copy = _new_assign(
                     state,
                     course["id"],
                     a["name"],
-                    **{
-                        k: a[k]
-                        for k in ("grade", "nosubmissions", "submissiondrafts", "markingworkflow", "intro")
-                    },
+                    **{k: a[k] for k in ("grade", "submissiondrafts", "markingworkflow", "intro")},
                 )
                 cmmap[a["cmid"]] = copy
             for old_cmid, copy in cmmap.items():
@@ -148,10 +176,12 @@ class CoursesFunctions(SandboxBase):
                 new_cm["idnumber"] = old_cm.get("idnumber", "")
                 ctxmap[old_cm["contextid"]] = new_cm["contextid"]
         catmap: dict[int, int] = {}
-        for cat in list(state["qcats"].values()):
+        # Parents before children (ids grow), so a copied category hangs under the copy of its parent.
+        for cat in sorted(state["qcats"].values(), key=lambda c: c["id"]):
             if cat["contextid"] in ctxmap:
                 catmap[cat["id"]] = _new_qcat(
-                    state, cat["name"], ctxmap[cat["contextid"]], 0, cat.get("idnumber") or ""
+                    state, cat["name"], ctxmap[cat["contextid"]], catmap.get(cat.get("parent") or 0, 0),
+                    cat.get("idnumber") or ""
                 )["id"]
         for q in list(state["questions"].values()):
             if q["category"] in catmap:
@@ -168,8 +198,42 @@ class CoursesFunctions(SandboxBase):
                 copied["slots"].append({**slot, "categoryid": newcat, "filtercondition": fc})
         return {"id": course["id"], "shortname": course["shortname"]}
 
+    def _two_tops(self, state: dict[str, Any], course: dict[str, Any]) -> bool:
+        """Whether a question bank of the course or its activities has two top categories (parent 0),
+        which fails the backup pre-check of a copy."""
+        contexts = {course["contextid"]} | {cm["contextid"] for cm in state["cms"].values()
+                                             if cm["course"] == course["id"]}
+        tops: dict[int, int] = {}
+        for cat in state["qcats"].values():
+            if cat["contextid"] in contexts and not cat.get("parent"):
+                tops[cat["contextid"]] = tops.get(cat["contextid"], 0) + 1
+        return any(n > 1 for n in tops.values())
+
+    def fn_core_course_get_course_module(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        cm = state["cms"].get(str(p["cmid"]))
+        if cm is None:
+            raise missing_record("course_modules")
+        table = "quizzes" if cm["modname"] == "quiz" else "assigns"
+        inst = state[table][str(cm["instance"])]
+        out = {
+            "id": cm["id"], "course": cm["course"], "module": 1 if cm["modname"] == "assign" else 2,
+            "name": inst["name"], "modname": cm["modname"], "instance": cm["instance"], "section": cm["section"],
+            "sectionnum": 0, "groupmode": 0, "groupingid": 0, "completion": 0, "idnumber": cm.get("idnumber", ""),
+            "added": inst.get("timemodified", 0), "score": 0, "indent": 0, "visible": cm.get("visible", 1),
+            "visibleoncoursepage": 1, "visibleold": 1, "completiongradeitemnumber": None, "completionpassgrade": 0,
+            "completionview": 0, "completionexpected": 0, "showdescription": 0, "downloadcontent": 1,
+            "availability": None, "grade": inst.get("grade", 0),
+        }
+        if cm["modname"] == "assign":
+            # Only an activity with a grade item has these (captured: the ticket quiz, grade 0, has none).
+            out.update(gradepass="0.00", gradecat=1, advancedgrading=[{"area": "submissions", "method": None}])
+        return {"cm": out, "warnings": []}
+
     def fn_core_course_get_contents(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         course = self._course(state, p["courseid"])
+        if course.get("leftover"):
+            # The course a failed copy leaves has no sections at all (captured __leftover_of_failed_copy).
+            return []
         modules = []
         for cm in sorted(state["cms"].values(), key=lambda c: c["id"]):
             if cm["course"] != course["id"]:
@@ -266,7 +330,12 @@ class CoursesFunctions(SandboxBase):
     def fn_enrol_manual_enrol_users(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         for e in p["enrolments"]:
             self._course(state, e["courseid"])
-            self._user(state, e["userid"])
+            if str(e["userid"]) not in state["users"]:
+                # 4.5 enrols the missing user, then fails building the welcome text: a PHP TypeError
+                # without errorcode (captured enrol_manual_enrol_users__unknown_user).
+                raise php_error("TypeError", "core\\user::get_name_placeholders(): Argument #1 ($user) must be "
+                                "of type stdClass, bool given, called in /var/www/moodle/lib/enrollib.php on "
+                                "line 3674")
             if e["roleid"] not in (1, 3, 4, 5):
                 raise MoodleException(
                     EXC_MOODLE,

@@ -20,6 +20,13 @@ class MoodleException(Exception):
             self.body["debuginfo"] = debuginfo
 
 
+def php_error(exception: str, message: str) -> MoodleException:
+    """A PHP error that escaped Moodle's handler: ``exception`` and ``message``, no ``errorcode`` (captured)."""
+    exc = MoodleException(exception, "", message)
+    exc.body = {"exception": exception, "message": message}
+    return exc
+
+
 def invalid_parameter(debuginfo: str) -> MoodleException:
     return MoodleException(EXC_PARAM, "invalidparameter", "Invalid parameter value detected", debuginfo)
 

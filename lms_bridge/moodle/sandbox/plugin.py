@@ -45,7 +45,8 @@ class PluginFunctions(SandboxBase):
         )
         quizcreated = quiz is None
         if quiz is None:
-            quiz = _new_quiz(state, course["id"], p["quizname"] or "Ticket", timelimit=p["timelimit"])
+            quiz = _new_quiz(state, course["id"], p["quizname"] or "Ticket", timelimit=p["timelimit"], grade=0.0,
+                             intro="Start the attempt to draw your examination ticket.")
             state["cms"][str(quiz["coursemodule"])]["idnumber"] = p["quizidnumber"]
         ctx = state["cms"][str(quiz["coursemodule"])]["contextid"]
         cat = next(
@@ -58,7 +59,10 @@ class PluginFunctions(SandboxBase):
         )
         categorycreated = cat is None
         if cat is None:
-            cat = _new_qcat(state, "Tickets", ctx, idnumber="lmsbridge-tickets")
+            # Under the context's top category, made first when missing (question_get_top_category).
+            top = next((c for c in state["qcats"].values() if c["contextid"] == ctx and not c.get("parent")),
+                       None) or _new_qcat(state, "top", ctx)
+            cat = _new_qcat(state, "Tickets", ctx, top["id"], idnumber="lmsbridge-tickets")
         out_tickets = []
         wanted = {t["number"] for t in p["tickets"]}
         for t in p["tickets"]:
@@ -209,6 +213,7 @@ class PluginFunctions(SandboxBase):
                 p["name"] or "Commission result",
                 nosubmissions=1,
                 grade=p["grademax"],
+                intro="The attestation commission's decision, written by lms_bridge.",
                 markingworkflow=int(p["markingworkflow"]),
             )
             state["cms"][str(a["cmid"])]["idnumber"] = p["idnumber"]

@@ -40,6 +40,12 @@ class QuizFunctions(SandboxBase):
             }
             if not ctx.isdigit() or int(ctx) not in known:
                 raise missing_record("context")
+            if parent not in ("", "0") and (state["qcats"].get(parent) or {}).get("contextid") != int(ctx):
+                raise MoodleException(EXC_MOODLE, "cannotinsertquestioncatecontext",
+                                      f"Could not insert the new question category {p['newcategory']} illegal "
+                                      f"contextid {ctx}")
+            # Parent 0 makes the new category one more top of that context, even when it has one already
+            # (captured __parent_zero); the course then fails its backup pre-check.
             catid = _new_qcat(state, p["newcategory"], int(ctx), int(parent or 0))["id"]
             fc: dict[str, Any] = {
                 "filter": {

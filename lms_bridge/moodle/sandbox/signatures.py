@@ -83,6 +83,8 @@ SIGNATURES: dict[str, dict[str, Any]] = {
     "core_webservice_get_site_info": {"serviceshortnames": dflt(M(V("alphanumext")), [])},
     "core_user_get_users_by_field": {"field": V("alpha"), "values": M(RAW)},
     "core_user_create_users": {"users": M(S(_USER_KEYS))},
+    "core_user_get_users": {"criteria": M(S({"key": V("alpha"), "value": RAW}))},
+    "core_course_get_course_module": {"cmid": INT},
     "core_course_get_courses_by_field": {"field": dflt(V("alpha"), ""), "value": dflt(RAW, "")},
     "core_course_create_courses": {"courses": M(S(_COURSE_KEYS))},
     "core_course_update_courses": {
@@ -215,6 +217,7 @@ SIGNATURES: dict[str, dict[str, Any]] = {
 CAPABILITIES: dict[str, tuple[str, str]] = {
     "core_user_create_users": ("moodle/user:create", "Create users"),
     "core_user_get_users_by_field": ("moodle/user:viewdetails", "View user profiles"),
+    "core_user_get_users": ("moodle/user:viewdetails", "View user profiles"),
     "core_course_create_courses": ("moodle/course:create", "Create courses"),
     "core_course_update_courses": ("moodle/course:update", "Update course settings"),
     "core_course_duplicate_course": ("moodle/backup:backupcourse", "Backup courses"),

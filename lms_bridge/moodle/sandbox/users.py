@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
-from lms_bridge.moodle.sandbox.errors import invalid_parameter
+from lms_bridge.moodle.sandbox.errors import EXC_MOODLE, MoodleException, invalid_parameter
 from lms_bridge.moodle.sandbox.shapes import _user_out
 from lms_bridge.moodle.sandbox.signatures import SIGNATURES
 from lms_bridge.moodle.sandbox.world import RELEASE, VERSION, _next, _now
@@ -62,10 +63,36 @@ class UsersFunctions(SandboxBase):
         out = []
         for u in state["users"].values():
             value = str(u.get(field, ""))
-            hit = value.lower() in {w.lower() for w in wanted} if field == "email" else value in wanted and value != ""
+            # An exact comparison for every field, e-mail included (4.5 get_records_list; captured
+            # core_user_get_users_by_field__email_other_case).
+            hit = value in wanted and value != ""
             if hit and u["id"] != 1:
                 out.append(_user_out(u, base))
         return out
+
+    def fn_core_user_get_users(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        """criteria AND-ed; email, firstname and lastname by a case-insensitive LIKE (% and _ wildcards)."""
+        keys = ("id", "idnumber", "username", "email", "auth", "firstname", "lastname")
+        used: set[str] = set()
+        warnings, tests = [], []
+        for c in p["criteria"]:
+            if c["key"] in used:
+                raise MoodleException(EXC_MOODLE, "keyalreadyset", "error/keyalreadyset")
+            used.add(c["key"])
+            if c["key"] not in keys:
+                warnings.append({"item": c["key"], "warningcode": "invalidfieldparameter", "message": (
+                    f"The search key '{c['key']}' is not supported, look at the web service documentation")})
+                continue
+            value = str(c["value"]).strip()
+            if c["key"] in ("email", "firstname", "lastname"):
+                pattern = re.compile("".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch)
+                                             for ch in value), re.IGNORECASE | re.DOTALL)
+                tests.append(lambda u, k=c["key"], rx=pattern: bool(rx.fullmatch(str(u.get(k, "")))))
+            else:
+                tests.append(lambda u, k=c["key"], v=value: str(u.get(k, "")) == v)
+        users = [_user_out(u, base) for u in sorted(state["users"].values(), key=lambda u: u["id"])
+                 if u["id"] != 1 and all(t(u) for t in tests)]
+        return {"users": users, "warnings": warnings}
 
     def fn_core_user_create_users(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         # One transaction for the batch: validate everything before creating anything.

@@ -166,6 +166,7 @@ def _new_quiz(state: dict[str, Any], course: int, name: str, **fields: Any) -> d
         "grade": 10.0,
         "sumgrades": 0.0,
         "slots": [],
+        "timecreated": _now(),
         **fields,
     }
     state["quizzes"][str(qid)] = quiz
@@ -216,8 +217,10 @@ def _seed_template(state: dict[str, Any]) -> None:
     state["seq"]["course"] = 2
     _new_qcat(state, "top", course["contextid"])
     quiz = _new_quiz(state, 2, "Ticket", timelimit=1800)
-    # "Tickets" in the quiz's own question bank (where 5.x requires it, and what the bridge imports into).
-    cat = _new_qcat(state, "Tickets", state["cms"][str(quiz["coursemodule"])]["contextid"])
+    # "Tickets" under the top of the quiz's own question bank (where 5.x requires it, and what the bridge
+    # imports into).
+    quizctx = state["cms"][str(quiz["coursemodule"])]["contextid"]
+    cat = _new_qcat(state, "Tickets", quizctx, _new_qcat(state, "top", quizctx)["id"])
     quiz["slots"].append(
         {
             "slot": 1,
@@ -236,6 +239,7 @@ def _seed_template(state: dict[str, Any]) -> None:
         }
     )
     _new_assign(state, 2, "Answer", submissiondrafts=0)
+    # Made by hand in the UI: no course-module idnumber (a copy finds it by its name).
     _new_assign(state, 2, "Commission result", nosubmissions=1, markingworkflow=1)
 
 
