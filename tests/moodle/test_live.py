@@ -210,7 +210,8 @@ def test_record_the_scenario() -> None:
     text = re.sub(r"called in /[^ ]+?/lib/", "called in /var/www/moodle/lib/", text)  # the site's install path
     out = Path(__file__).resolve().parent.parent / "fixtures" / "moodle" / "scenario"
     out.mkdir(exist_ok=True)
-    major = ".".join(info.release.split(" ")[0].split(".")[:2])
+    # "4.5 (Build: …)" and "5.1+ (Build: …)" both name the major.minor release the file is for.
+    major = re.match(r"\d+\.\d+", info.release).group(0)  # type: ignore[union-attr]
     (out / f"moodle-{major}.json").write_text(text + "\n", encoding="utf-8")
 
 
