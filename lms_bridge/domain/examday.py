@@ -35,6 +35,7 @@ from datetime import date
 
 from lms_bridge.domain.ballots import Outcome, OutcomeStatus
 from lms_bridge.domain.grading import GradeScale
+from lms_bridge.domain.timetable import Timetable, TimetableSettings
 from lms_bridge.i18n import gettext as _
 
 
@@ -75,14 +76,24 @@ class ExceptionOutcome:
         return False
 
 
+def next_sitting_day(table: Timetable, student_id: str, settings: TimetableSettings | None = None) -> date:
+    """The commission's next sitting day after the student's own (003 §22): the timetable's next
+    day, or, when the student's day is its last, the next working day, where the timetable would
+    place a student it could not fit."""
+    day = table.slot_for(student_id).date
+    later = [d.date for d in table.days if d.date > day]
+    if later:
+        return later[0]
+    return (settings or TimetableSettings()).calendar.next_working_day(table.days[-1].date)
+
+
 def exception_outcome(kind: ExceptionKind | str, *, reason: str, scale: GradeScale,
-                      sitting_days: Sequence[date] = (), student_day: date | None = None,
-                      chair_consent: bool = False, continuation: Continuation | str | None = None,
+                      next_day: date | None = None, chair_consent: bool = False, continuation: Continuation | str | None = None,
                       ) -> ExceptionOutcome:
     """The outcome of recording ``kind`` for a student, or :class:`ExamDayError` when the rules refuse.
 
-    ``reason`` is always required: every exception is recorded with why.  ``sitting_days`` are the
-    commission's sitting days (the timetable's), ``student_day`` the day the student was due.
+    ``reason`` is always required: every exception is recorded with why.  ``next_day`` is the
+    commission's next sitting day (:func:`next_sitting_day`).
     """
     kind = ExceptionKind(kind)
     if not reason.strip():
@@ -92,10 +103,9 @@ def exception_outcome(kind: ExceptionKind | str, *, reason: str, scale: GradeSca
         if not chair_consent:
             raise ExamDayError(_("A student absent for a valid reason sits on another day only with "
                                  "the chair's permission."))
-        later = sorted(d for d in sitting_days if student_day is None or d > student_day)
-        if not later:
+        if next_day is None:
             raise ExamDayError(_("The commission has no later sitting day; add one to the timetable first."))
-        return ExceptionOutcome(kind, None, moved_to=later[0])
+        return ExceptionOutcome(kind, None, moved_to=next_day)
     if kind is ExceptionKind.NO_SHOW:
         return ExceptionOutcome(kind, None)
     if kind in (ExceptionKind.REFUSED, ExceptionKind.BREACH):

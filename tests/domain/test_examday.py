@@ -18,8 +18,10 @@ from lms_bridge.domain.examday import (
     exception_outcome,
     may_release,
     may_seal,
+    next_sitting_day,
 )
 from lms_bridge.domain.grading import GradeScale
+from lms_bridge.domain.timetable import plan_timetable
 
 SCALE = GradeScale.load("kz_letter")
 DAYS = [date(2026, 6, 10), date(2026, 6, 11), date(2026, 6, 15)]
@@ -34,20 +36,26 @@ def outcome(*letters: tuple[str, str], closed: bool = True):
 
 
 def test_absent_with_a_valid_reason_moves_to_the_commissions_next_sitting_day():
+    # Two sitting days: 2026-06-10 (Wednesday) and 2026-06-11.
+    table = plan_timetable([f"s{i}" for i in range(30)], datetime(2026, 6, 10, 4, 0, tzinfo=UTC), "Asia/Almaty",
+                           preparation_minutes=60, answer_minutes=15)
+    assert [d.date for d in table.days] == DAYS[:2]
+    assert next_sitting_day(table, "s0") == DAYS[1]
+    # The last day's student goes to the next working day: Friday 12 June, not the weekend.
+    assert next_sitting_day(table, "s29") == date(2026, 6, 12)
     out = exception_outcome("absent_valid", reason="illness, certificate attached", scale=SCALE,
-                            sitting_days=DAYS, student_day=DAYS[1], chair_consent=True)
-    assert out.moved_to == DAYS[2]
+                            next_day=next_sitting_day(table, "s0"), chair_consent=True)
+    assert out.moved_to == DAYS[1]
     assert out.mark is None
     assert out.degree_award is False
 
 
 def test_absent_with_a_valid_reason_needs_the_chairs_permission_and_a_later_day():
     with pytest.raises(ExamDayError):
-        exception_outcome("absent_valid", reason="illness", scale=SCALE, sitting_days=DAYS,
-                          student_day=DAYS[0], chair_consent=False)
+        exception_outcome("absent_valid", reason="illness", scale=SCALE, next_day=DAYS[1],
+                          chair_consent=False)
     with pytest.raises(ExamDayError):
-        exception_outcome("absent_valid", reason="illness", scale=SCALE, sitting_days=DAYS,
-                          student_day=DAYS[2], chair_consent=True)
+        exception_outcome("absent_valid", reason="illness", scale=SCALE, next_day=None, chair_consent=True)
 
 
 def test_did_not_appear_has_no_grade():
@@ -83,8 +91,8 @@ def test_postponed_carries_the_temporary_grade_I():
 @pytest.mark.parametrize("kind", list(ExceptionKind))
 def test_every_exception_needs_a_reason(kind):
     with pytest.raises(ExamDayError):
-        exception_outcome(kind, reason="  ", scale=SCALE, sitting_days=DAYS, student_day=DAYS[0],
-                          chair_consent=True, continuation="end")
+        exception_outcome(kind, reason="  ", scale=SCALE, next_day=DAYS[1], chair_consent=True,
+                          continuation="end")
 
 
 @pytest.mark.parametrize("letter", ["FX", "F"])
