@@ -88,8 +88,8 @@ def next_sitting_day(table: Timetable, student_id: str, settings: TimetableSetti
 
 
 def exception_outcome(kind: ExceptionKind | str, *, reason: str, scale: GradeScale,
-                      next_day: date | None = None, chair_consent: bool = False, continuation: Continuation | str | None = None,
-                      ) -> ExceptionOutcome:
+                      next_day: date | None = None, chair_consent: bool = False,
+                      continuation: Continuation | str | None = None) -> ExceptionOutcome:
     """The outcome of recording ``kind`` for a student, or :class:`ExamDayError` when the rules refuse.
 
     ``reason`` is always required: every exception is recorded with why.  ``next_day`` is the
