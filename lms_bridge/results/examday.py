@@ -85,7 +85,7 @@ def record_exception(db: Session, session: ExamSession, student: StudentRecord, 
         continuation=str(outcome.continuation) if outcome.continuation else "",
         recorded_by=actor, recorded_at=datetime.now(UTC))
     db.add(record)
-    student.status = f"exception:{kind}"
+    student.status = str(kind)
     db.add(AuditEvent(session_id=session.id, actor=actor, action="exception.recorded", detail={
         "student": student.student_ref, "kind": str(kind), "reason": record.reason, "mark": record.mark,
         "moved_to": outcome.moved_to.isoformat() if outcome.moved_to else None,
