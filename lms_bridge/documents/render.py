@@ -55,6 +55,8 @@ def _role(role: str) -> str:
 def _degree_text(s: StudentResult) -> str:
     if s.degree_mode == "none" or not s.admitted:
         return ""
+    if s.letter is None and s.exception is not None:
+        return _("not awarded")  # no exception ever awards the degree
     if s.degree_awarded is None:
         return _("not decided")
     return _("awarded") if s.degree_awarded else _("not awarded")
