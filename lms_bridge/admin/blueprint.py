@@ -61,6 +61,12 @@ def when(value: object, tz: str = "UTC", fmt: str = "medium") -> str:
 
     from lms_bridge.admin.queries import local
 
+    if isinstance(value, str) and value:
+        # The students' JSON carries ISO strings; the page shows the same values.
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return ""
     if not isinstance(value, datetime):
         return ""
     shown = local(value, tz)
