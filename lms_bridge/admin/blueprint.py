@@ -39,6 +39,11 @@ bp.add_url_rule("/sessions/<code>/runs/<int:run_id>.json", "run_json", login_req
 bp.add_url_rule("/sessions/<code>/draw", "draw_tickets", login_required(views.draw_tickets), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/close-vote", "close_vote", login_required(views.close_vote),
                 methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/exception", "record_exception",
+                login_required(views.record_exception), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commission_decision",
+                login_required(views.commission_decision), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/release", "release", login_required(views.release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/seal", "seal", login_required(views.seal), methods=("POST",))
 
 bp.add_url_rule("/outbox", "outbox", login_required(views.outbox))
@@ -56,6 +61,12 @@ def when(value: object, tz: str = "UTC", fmt: str = "medium") -> str:
 
     from lms_bridge.admin.queries import local
 
+    if isinstance(value, str) and value:
+        # The students' JSON carries ISO strings; the page shows the same values.
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return ""
     if not isinstance(value, datetime):
         return ""
     shown = local(value, tz)

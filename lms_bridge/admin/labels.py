@@ -62,6 +62,21 @@ STUDENT_STATUS: dict[str, Callable[[], str]] = {
     "decided": lambda: _("Decided"),
     "absent": lambda: _("Absent"),
     "not_admitted": lambda: _("Not admitted"),
+    # The exceptions of the exam day (lms_bridge.domain.examday.ExceptionKind)
+    "absent_valid": lambda: _("Absent, valid reason"),
+    "no_show": lambda: _("Did not appear"),
+    "refused": lambda: _("Refused to answer"),
+    "technical_failure": lambda: _("Technical failure"),
+    "breach": lambda: _("Stopped: breach of the rules"),
+    "postponed": lambda: _("Postponed (I)"),
+}
+
+# What the secretary may record, in the order the form offers them.
+EXCEPTION_KINDS = ("absent_valid", "no_show", "refused", "technical_failure", "breach", "postponed")
+
+CONTINUATION: dict[str, Callable[[], str]] = {
+    "later": lambda: _("continue at another time"),
+    "end": lambda: _("end the attestation"),
 }
 
 WRITEBACK_TARGET: dict[str, Callable[[], str]] = {
@@ -77,6 +92,8 @@ TONE: dict[str, str] = {
     "running": "busy", "queued": "busy", "voting": "busy", "answering": "busy", "ticket_drawn": "busy",
     "uploaded": "busy", "answers_uploaded": "busy",
     "failed": "bad", "interrupted": "warn", "not_admitted": "bad", "absent": "bad", "turned_in_late": "warn",
+    "absent_valid": "warn", "no_show": "bad", "refused": "bad", "technical_failure": "warn", "breach": "bad",
+    "postponed": "warn",
 }
 
 SIGN_IN_FAILED = _l("The username or password is not right.")

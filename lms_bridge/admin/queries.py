@@ -24,6 +24,7 @@ from lms_bridge.store.models import (
     ExamSession,
     JournalEntry,
     ProvisioningRun,
+    StudentExceptionRecord,
     StudentRecord,
     WritebackRecord,
 )
@@ -136,6 +137,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.results.draw import handout_failures
 
     not_handed_out = handout_failures(db, session)
+    from lms_bridge.results.examday import current_exceptions
+
+    exceptions = current_exceptions(db, session)
     out = []
     for st in session.students:
         if not st.active:
@@ -167,6 +171,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "tone": labels.tone(status),
             "ballots": ballots.get(st.id, 0),
             "flagged_ballots": flagged.get(st.id, 0),
+            "exception": _exception_view(exceptions.get(st.id)),
+            "by_commission": decision is not None and decision.source == "commission",
+            "commission_reason": decision.commission_reason if decision is not None else "",
             "decision": None if decision is None else {
                 "letter": decision.letter,
                 "points": decision.points,
@@ -240,3 +247,13 @@ def local(value: datetime | None, tz: str) -> datetime | None:
     except (KeyError, ValueError):
         return value
 
+
+
+def _exception_view(e: StudentExceptionRecord | None) -> dict[str, Any] | None:
+    """The student's exception as the page and the JSON show it: what, why, who and when."""
+    if e is None:
+        return None
+    return {"kind": e.kind, "label": labels.label(labels.STUDENT_STATUS, e.kind), "reason": e.reason,
+            "mark": e.mark, "moved_to": e.moved_to.isoformat() if e.moved_to else None,
+            "continuation": labels.label(labels.CONTINUATION, e.continuation) if e.continuation else "",
+            "recorded_by": e.recorded_by, "recorded_at": iso(e.recorded_at)}

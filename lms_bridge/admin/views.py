@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from lms_bridge.admin import labels, queries
@@ -32,7 +33,7 @@ from lms_bridge.appstate import LANGUAGE_KEY, state
 from lms_bridge.i18n import LANGUAGES
 from lms_bridge.provisioning import service
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import AuditEvent, ExamSession, OutboxEmail, ProvisioningRun, User
+from lms_bridge.store.models import AuditEvent, ExamSession, OutboxEmail, ProvisioningRun, StudentRecord, User
 
 logger = logging.getLogger(__name__)
 
@@ -408,11 +409,115 @@ def close_vote(code: str, ref: str) -> Any:
     return redirect(url_for("admin.session_page", code=code, _anchor="students"))
 
 
+def _confirmed() -> bool:
+    """An irreversible action goes ahead only when the secretary ticked the box that says what it does
+    (checked here, so the rule holds without the page's script too)."""
+    if request.form.get("confirm") == "yes":
+        return True
+    flash(_("Nothing was done: tick the box to confirm the action first."), "error")
+    return False
+
+
+def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:
+    student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == exam.id,
+                                                    StudentRecord.student_ref == ref,
+                                                    StudentRecord.active.is_(True)))
+    if student is None:
+        abort(404)
+    return student  # type: ignore[no-any-return]
+
+
+def record_exception(code: str, ref: str) -> Any:
+    """Record an exception of the exam day for one student, with who, when and why."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    back = redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    if not _confirmed():
+        return back
+    kind = request.form.get("kind", "")
+    if kind not in labels.EXCEPTION_KINDS:
+        abort(400)
+    continuation = request.form.get("continuation") or None
+    if continuation is not None and continuation not in labels.CONTINUATION:
+        abort(400)
+    from lms_bridge.domain.examday import ExamDayError
+    from lms_bridge.results.examday import record_exception as record
+
+    try:
+        with transaction(state().sessionmaker) as db:
+            exam = _session_or_404(db, code)
+            student = _student_or_404(db, exam, ref)
+            record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000], actor=g.user.username,
+                   chair_consent=request.form.get("chair_consent") == "yes", continuation=continuation)
+            name = student.name
+    except ExamDayError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("Recorded for %(name)s: %(what)s.", name=name, what=labels.label(labels.STUDENT_STATUS, kind)),
+              "success")
+    return back
+
+
+def commission_decision(code: str, ref: str) -> Any:
+    """The commission's decision when the vote cannot decide, entered on the chair's word."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    back = redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    if not _confirmed():
+        return back
+    from lms_bridge.domain.examday import ExamDayError
+    from lms_bridge.results.examday import decide_by_commission
+
+    try:
+        with transaction(state().sessionmaker) as db:
+            exam = _session_or_404(db, code)
+            student = _student_or_404(db, exam, ref)
+            decision = decide_by_commission(db, exam, student, request.form.get("letter", "").strip(),
+                                            reason=request.form.get("reason", "")[:2000], actor=g.user.username)
+            letter, name = decision.letter, student.name
+    except ExamDayError as exc:
+        flash(str(exc), "error")
+    except LookupError:
+        flash(_("This student has no voting form yet; provision the session first."), "error")
+    else:
+        flash(_("The commission's decision for %(name)s is recorded: %(letter)s.", name=name, letter=letter),
+              "success")
+    return back
+
+
+def release(code: str) -> Any:
+    """The chair's release of the results, recorded by the secretary: every write-back goes at once."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    back = redirect(url_for("admin.session_page", code=code, _anchor="sitting"))
+    if not _confirmed():
+        return back
+    from lms_bridge.domain.examday import ExamDayError
+    from lms_bridge.results.jobs import release_now
+
+    try:
+        count = release_now(state().queue, code, g.user.username)
+    except LookupError:
+        abort(404)
+    except ExamDayError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(ngettext("The results are released: %(num)s decision is being written to Moodle, Classroom and "
+                       "the grade sheet.", "The results are released: %(num)s decisions are being written to "
+                       "Moodle, Classroom and the grade sheet.", count), "success")
+    return back
+
+
 def seal(code: str) -> Any:
     """Seal the session: documents drawn up, e-mailed to every member (or kept in the outbox)."""
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
+    if not _confirmed():
+        return redirect(url_for("admin.session_page", code=code, _anchor="sitting"))
     from lms_bridge.results.mail import send_email
     from lms_bridge.results.seal import SealRefused, seal_session
 

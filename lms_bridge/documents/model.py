@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lms_bridge.domain.examday import degree_award
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.workdays import filing_closes
 from lms_bridge.store.models import (
@@ -16,6 +17,7 @@ from lms_bridge.store.models import (
     CommissionMember,
     DecisionRecord,
     ExamSession,
+    StudentExceptionRecord,
     StudentRecord,
     TicketRecord,
 )
@@ -54,6 +56,23 @@ class StudentResult:
     questions_asked: tuple[str, ...] = ()
     remarks: tuple[tuple[str, str], ...] = ()  # (who, text); who is "" for the secretary's notes
     appeal_closes: date | None = None  # last day to file an appeal (003 §64, working days)
+    # The commission's decision when the vote could not decide: its reason ("" for a vote's decision).
+    commission_reason: str = ""
+    exception: ExceptionLine | None = None  # an exception of the exam day in place of a decision
+
+
+@dataclass(frozen=True)
+class ExceptionLine:
+    """An exception recorded for the student (see lms_bridge.domain.examday)."""
+
+    kind: str
+    reason: str
+    mark: str  # F, I or ""
+    mark_word: str  # the mark's traditional word or status name in the session language
+    moved_to: date | None
+    continuation: str
+    recorded_by: str
+    recorded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,8 @@ class SessionDocument:
     university: str = ""
     commission_name: str = ""
     platform: str = ""
+    # Until the chair releases the results the grade sheet is provisional (003 §61).
+    released: bool = True
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(ZoneInfo(self.timezone))
@@ -91,6 +112,9 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
     counted = list(db.scalars(select(BallotRecord).where(BallotRecord.session_id == session.id,
                                                          BallotRecord.status == "counted")))
     voted_emails = {b.voter_email for b in counted}
+    exceptions = {e.student_id: e for e in db.scalars(select(StudentExceptionRecord).where(
+        StudentExceptionRecord.session_id == session.id).order_by(StudentExceptionRecord.recorded_at,
+                                                                   StudentExceptionRecord.id))}
     students: list[StudentResult] = []
     tz = ZoneInfo(session.timezone)
     admitted_count = 0
@@ -123,7 +147,8 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
             degree_mode=session.degree_vote,
             degree_yes=int((d.degree_totals or {}).get("yes", 0)) if d else 0,
             degree_no=int((d.degree_totals or {}).get("no", 0)) if d else 0,
-            degree_awarded=d.degree_award if d else None,
+            # A failing letter never shows the degree awarded, whatever was stored.
+            degree_awarded=degree_award(d.letter, d.degree_award, scale) if d else None,
             degree_per_member=() if secret else per_member_degree,
             decided_at=d.decided_at if d else None,
             # One protocol per admitted student, numbered within the sitting in the list's order.
@@ -131,7 +156,9 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
             questions_asked=tuple(str(q).strip() for q in (s.questions_asked or []) if str(q).strip()),
             remarks=tuple(remarks),
             # The results are announced on the day of the decision (003 §62).
-            appeal_closes=filing_closes(d.decided_at.astimezone(tz).date()) if d else None))
+            appeal_closes=filing_closes(d.decided_at.astimezone(tz).date()) if d else None,
+            commission_reason=d.commission_reason if d is not None and d.source == "commission" else "",
+            exception=_exception_line(exceptions.get(s.id), scale, session.language) if d is None else None))
     chair = next((m.name for m in members if m.role == "chair"), "")
     secretary = next((m.name for m in members if m.role == "secretary"), "")
     return SessionDocument(
@@ -140,4 +167,16 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
         date=session.starts_at.astimezone(tz), chair=chair, secretary=secretary,
         members=tuple(MemberLine(m.name, m.role, m.email in voted_emails) for m in members),
         students=tuple(students), university=session.university, commission_name=session.commission_name,
-        platform=session.platform)
+        platform=session.platform, released=session.released_at is not None)
+
+
+def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, language: str) -> ExceptionLine | None:
+    if e is None:
+        return None
+    word = ""
+    if e.mark and scale.has_letter(e.mark):
+        word = scale.band(e.mark).word(language)
+    elif e.mark and (status := scale.status(e.mark)) is not None:
+        word = status.word(language)
+    return ExceptionLine(kind=e.kind, reason=e.reason, mark=e.mark, mark_word=word, moved_to=e.moved_to,
+                         continuation=e.continuation, recorded_by=e.recorded_by, recorded_at=e.recorded_at)

@@ -55,6 +55,8 @@ def _role(role: str) -> str:
 def _degree_text(s: StudentResult) -> str:
     if s.degree_mode == "none" or not s.admitted:
         return ""
+    if s.letter is None and s.exception is not None:
+        return _("not awarded")  # no exception ever awards the degree
     if s.degree_awarded is None:
         return _("not decided")
     return _("awarded") if s.degree_awarded else _("not awarded")
@@ -84,6 +86,71 @@ def _day(moment: date | datetime) -> str:
 
 def _clock(moment: datetime) -> str:
     return moment.strftime("%H:%M")
+
+
+def exception_text(s: StudentResult) -> str:
+    """The exception in the protocol's words (003 §22-23, §31, §40, §46, §15; 004 oral §8)."""
+    e = s.exception
+    if e is None:
+        return ""
+    if e.kind == "absent_valid":
+        moved = _day(e.moved_to) if e.moved_to else "—"
+        return _("Absent for a valid reason; moved to the commission's sitting of %(date)s.", date=moved)
+    if e.kind == "no_show":
+        return _("Did not appear without a valid reason.")
+    if e.kind == "refused":
+        return _("Refused to answer; the grade «%(word)s» (%(letter)s).", word=e.mark_word, letter=e.mark)
+    if e.kind == "technical_failure":
+        if e.continuation == "later":
+            return _("Technical failure; the commission decided to continue the attestation at another time.")
+        return _("Technical failure; the commission decided to end the attestation.")
+    if e.kind == "breach":
+        return _("Stopped for a breach of the rules; the grade «%(word)s» (%(letter)s).", word=e.mark_word,
+                 letter=e.mark)
+    if e.kind == "postponed":
+        return _("Postponed; temporary grade %(letter)s («%(word)s») until the new date.", letter=e.mark,
+                 word=e.mark_word)
+    return e.kind
+
+
+def exception_record(doc: SessionDocument, s: StudentResult) -> str:
+    """Who recorded the exception, when, and why."""
+    e = s.exception
+    assert e is not None
+    when = doc.local(e.recorded_at)
+    return _("Reason: %(reason)s. Recorded by %(who)s on %(date)s at %(time)s.", reason=e.reason,
+             who=e.recorded_by, date=_day(when), time=_clock(when))
+
+
+def _short_exception(s: StudentResult) -> str:
+    """The exception as the grade sheet's grade column writes it."""
+    e = s.exception
+    if e is None:
+        return ""
+    return {
+        "absent_valid": lambda: _("absent (valid reason), moved to %(date)s",
+                                  date=_day(e.moved_to) if e.moved_to else "—"),
+        "no_show": lambda: _("did not appear"),
+        "refused": lambda: _("refused to answer"),
+        "technical_failure": lambda: _("technical failure"),
+        "breach": lambda: _("stopped for a breach of the rules"),
+        "postponed": lambda: _("postponed"),
+    }.get(e.kind, lambda: e.kind)()
+
+
+def _sheet_grade_word(s: StudentResult) -> str:
+    if not s.admitted:
+        return _("not admitted")
+    if s.exception is not None:
+        short = _short_exception(s)
+        return f"{short}; {s.exception.mark_word}" if s.exception.mark_word else short
+    return s.word
+
+
+def _sheet_letter(s: StudentResult) -> str:
+    if s.letter:
+        return s.letter
+    return s.exception.mark if s.exception is not None else ""
 
 
 def _decision_words(s: StudentResult) -> str:
@@ -250,9 +317,17 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
         pdf.line_text(_("Decision"), bold=True)
         if student.letter is not None:
             pdf.line_text(_decision_words(student), size=11)
+            if student.commission_reason:
+                pdf.line_text(_("Decided by the commission, as the vote could not decide: %(reason)s",
+                                reason=student.commission_reason))
             if student.degree_mode != "none" and student.degree_awarded is not None:
                 pdf.line_text(_("The academic degree is awarded.") if student.degree_awarded
                               else _("The academic degree is not awarded."), size=11)
+        elif student.exception is not None:
+            pdf.line_text(exception_text(student), size=11)
+            pdf.line_text(exception_record(doc, student))
+            if student.degree_mode != "none":
+                pdf.line_text(_("The academic degree is not awarded."), size=11)
         else:
             pdf.line_text(_("no decision yet"))
         if student.appeal_closes is not None:
@@ -286,6 +361,8 @@ def grade_sheet_pdf(doc: SessionDocument) -> bytes:
             pdf.heading(text, size=10)
         pdf.ln(1)
         pdf.heading(_("GRADE SHEET"))
+        if not doc.released:
+            pdf.heading(_("PROVISIONAL: the chair has not announced the results yet"), size=11)
         pdf.heading(f"{doc.title} ({doc.code})", size=11)
         pdf.line_text(_sheet_subtitle(doc), size=9)
         pdf.ln(2)
@@ -300,10 +377,10 @@ def grade_sheet_pdf(doc: SessionDocument) -> bytes:
                 head.cell(text)
             for i, s in enumerate(doc.students, 1):
                 row = table.row()
-                cells = [str(i), s.name, s.ref, str(s.ticket_number or ""), s.letter or "",
+                cells = [str(i), s.name, s.ref, str(s.ticket_number or ""), _sheet_letter(s),
                          number(s.points) if s.points is not None else "",
                          gpa(s.gpa) if s.gpa is not None else "",
-                         s.word if s.admitted else _("not admitted")]
+                         _sheet_grade_word(s)]
                 if degree:
                     cells.append(_degree_text(s))
                 for text in cells:
@@ -354,14 +431,16 @@ def grade_sheet_xlsx(doc: SessionDocument) -> bytes:
             _append(ws, [text])
         title_row = _append(ws, [_("GRADE SHEET")], bold=True)
         ws.cell(row=title_row, column=1).font = Font(bold=True, size=13)
+        if not doc.released:
+            _append(ws, [_("PROVISIONAL: the chair has not announced the results yet")], bold=True)
         _append(ws, [f"{doc.title} ({doc.code})"], bold=True)
         _append(ws, [_sheet_subtitle(doc)])
         ws.append([])
         _append(ws, _grade_sheet_header(doc), bold=True)
         degree = _has_degree(doc)
         for i, s in enumerate(doc.students, 1):
-            values: list[Any] = [i, s.name, s.ref, s.ticket_number, s.letter or "", s.points, s.gpa,
-                                 s.word if s.admitted else _("not admitted")]
+            values: list[Any] = [i, s.name, s.ref, s.ticket_number, _sheet_letter(s), s.points, s.gpa,
+                                 _sheet_grade_word(s)]
             row = _append(ws, [*values, _degree_text(s)] if degree else values)
             # Points keep Excel's General format ("0.##" would show "82." for a whole number).
             _number_cell(ws, row, 7, "0.00")
@@ -423,9 +502,19 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
         for line in _remark_lines(student) or ["—"]:
             _append(ws, ["", line])
         ws.append([])
-        decision = _decision_words(student) if student.letter is not None else _("no decision yet")
+        if student.letter is not None:
+            decision = _decision_words(student)
+        elif student.exception is not None:
+            decision = exception_text(student)
+        else:
+            decision = _("no decision yet")
         row = _append(ws, [_("Decision"), decision])
         ws.cell(row=row, column=1).font = Font(bold=True)
+        if student.letter is not None and student.commission_reason:
+            _append(ws, ["", _("Decided by the commission, as the vote could not decide: %(reason)s",
+                               reason=student.commission_reason)])
+        if student.letter is None and student.exception is not None:
+            _append(ws, ["", exception_record(doc, student)])
         if student.letter is not None and student.degree_mode != "none" and student.degree_awarded is not None:
             _append(ws, ["", _("The academic degree is awarded.") if student.degree_awarded
                          else _("The academic degree is not awarded.")])

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain import ballots as rules
+from lms_bridge.domain.examday import degree_award
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.session import DecisionRule, DegreeVote
 from lms_bridge.store.models import (
@@ -158,7 +159,8 @@ def tally_student(db: Session, session: ExamSession, student: StudentRecord, *, 
     decision = DecisionRecord(
         session_id=session.id, student_id=student.id, rule=str(outcome.rule), letter=outcome.band.letter,
         points=float(outcome.points), gpa=float(outcome.band.gpa), votes=summary,
-        degree_award=degree.awarded if degree is not None else None,
+        # A failing letter never carries the degree, whatever the degree vote said.
+        degree_award=degree_award(outcome.band.letter, degree.awarded, scale) if degree is not None else None,
         degree_totals=({"yes": degree.yes, "no": degree.no, "blank": degree.blank} if degree else {}),
         decided_at=now(), closed_by=closed_by)
     db.add(decision)

@@ -89,6 +89,22 @@ def close_vote_now(queue: JobQueue, session_code: str, student_ref: str, actor: 
     return status
 
 
+def release_now(queue: JobQueue, session_code: str, actor: str) -> int:
+    """The chair's release, recorded by the secretary: every decision's write-backs go at once.
+
+    Returns how many decisions were released; raises ``ExamDayError`` when the rules refuse."""
+    from lms_bridge.results.examday import release_results
+
+    with queue.transaction() as db:
+        session = db.scalar(select(ExamSession).where(ExamSession.code == session_code))
+        if session is None:
+            raise LookupError("no such session")
+        decision_ids = release_results(db, session, actor=actor)
+    # After the commit: a write-back must see the release.
+    _enqueue_writebacks(decision_ids)
+    return len(decision_ids)
+
+
 @periodic_job(crontab(minute="*/10"), name="results.reconcile")
 def reconcile(queue: JobQueue) -> None:
     """Catch what a lost push would have brought: re-fetch every open form, re-run stuck deliveries

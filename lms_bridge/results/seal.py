@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from lms_bridge.config import SmtpSettings
 from lms_bridge.documents.model import gather
 from lms_bridge.documents.render import grade_sheet_pdf, grade_sheet_xlsx, protocol_pdf, protocol_xlsx
+from lms_bridge.domain.examday import ExamDayError, may_seal
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
+from lms_bridge.results.examday import day_states
 from lms_bridge.store.models import AuditEvent, CommissionMember, ExamSession, OutboxEmail
 
 logger = logging.getLogger(__name__)
@@ -82,11 +84,13 @@ def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Pat
     """Seal the session: documents drawn up, one e-mail per member queued; returns the e-mails."""
     if session.status == "sealed":
         raise SealRefused(_("The session is already sealed."))
-    doc = gather(db, session)
-    undecided = [s.name for s in doc.students if s.admitted and s.letter is None]
-    if undecided and not allow_undecided:
-        raise SealRefused(_("Some admitted students have no decision yet: %(names)s.",
-                            names=", ".join(undecided)))
+    if not allow_undecided:
+        try:
+            # Every admitted student has a decision or a recorded exception, and the chair has
+            # released the results (003 §61).
+            may_seal(day_states(db, session), released=session.released_at is not None)
+        except ExamDayError as exc:
+            raise SealRefused(str(exc)) from None
     attachments = write_documents(db, session, data_dir)
     members = list(db.scalars(select(CommissionMember).where(CommissionMember.session_id == session.id,
                                                              CommissionMember.active.is_(True))))

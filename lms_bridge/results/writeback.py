@@ -93,6 +93,11 @@ def run_target(db: Session, decision_id: int, target: str, backends: Any, *,
         raise LookupError(f"no write-back {target} for decision {decision_id}")
     if record.status == "done":
         return record
+    _decision, session, _student = decision_for(db, decision_id)
+    if session.released_at is None:
+        # Decisions are drafts until the chair's release (003 §61): nothing leaves for Moodle,
+        # Classroom or the sheet.  The record stays pending; the release enqueues it again.
+        return record
     record.attempts += 1
     try:
         if target == "sheet":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -113,6 +113,10 @@ class ExamSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sealed_at: Mapped[datetime | None]
+    # The chair's release of the results (003 §61): decisions stay drafts and no grade is written to
+    # Moodle, Classroom or the sheet before it; recorded by the secretary on the chair's word.
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[str] = mapped_column(String(255), default="")
 
     members: Mapped[list[CommissionMember]] = relationship(
         back_populates="session", cascade="all, delete-orphan", order_by="CommissionMember.position")
@@ -305,6 +309,27 @@ class DecisionRecord(Base):
     degree_totals: Mapped[dict[str, Any]] = mapped_column(default=dict)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_by: Mapped[str] = mapped_column(String(255), default="")  # "" = all voted; else the secretary
+    # "vote" or "commission": the commission's decision when the vote could not decide (a tie the
+    # chair did not break, no quorum), entered by the secretary on the chair's word, with the reason.
+    source: Mapped[str] = mapped_column(String(20), default="vote")
+    commission_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class StudentExceptionRecord(Base):
+    """An exception of the exam day for one student (see lms_bridge.domain.examday): who recorded
+    it, when and why, and what it means for the student.  The newest one is the student's."""
+
+    __tablename__ = "student_exceptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text)
+    mark: Mapped[str] = mapped_column(String(4), default="")  # F, I or "" (no grade)
+    moved_to: Mapped[date | None]  # absent with a valid reason: the next sitting day
+    continuation: Mapped[str] = mapped_column(String(10), default="")  # technical failure: later|end
+    recorded_by: Mapped[str] = mapped_column(String(255))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class WritebackRecord(Base):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from lms_bridge.app import state
@@ -53,19 +55,40 @@ def test_close_vote_without_a_form_says_so(app: Flask, upload: Any, signed_in: F
 
 def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
     code = _imported(app, upload)
+    # Unconfirmed: nothing happens, and the page says why.
     res = signed_in.post(f"/sessions/{code}/seal", follow_redirects=True)
-    assert "no decision yet" in res.get_data(as_text=True)
+    assert "tick the box to confirm" in res.get_data(as_text=True)
+    res = signed_in.post(f"/sessions/{code}/seal", data={"confirm": "yes"}, follow_redirects=True)
+    assert "neither a decision nor a recorded exception" in res.get_data(as_text=True)
     with state(app).sessionmaker() as db:
         assert db.scalar(select(ExamSession.status)) != "sealed"
         assert db.scalar(select(func.count()).select_from(OutboxEmail)) == 0
 
+    # One student is absent for a valid reason; everyone else has a decision.
     with transaction(state(app).sessionmaker) as db:
         exam = db.scalar(select(ExamSession))
-        for st in exam.students:
-            if st.admitted:
-                db.add(DecisionRecord(session_id=exam.id, student_id=st.id, rule="mean", letter="B+",
-                                      points=87.0, gpa=3.33, votes={}))
-    res = signed_in.post(f"/sessions/{code}/seal")
+        admitted = [st for st in exam.students if st.admitted]
+        absent = admitted[0]
+        absent_ref, absent_name = absent.student_ref, absent.name
+        for st in admitted[1:]:
+            db.add(DecisionRecord(session_id=exam.id, student_id=st.id, rule="mean", letter="B+",
+                                  points=87.0, gpa=3.33, votes={}))
+    res = signed_in.post(f"/sessions/{code}/students/{absent_ref}/exception", follow_redirects=True, data={
+        "kind": "absent_valid", "reason": "illness, certificate to the chair", "chair_consent": "yes",
+        "confirm": "yes"})
+    page = res.get_data(as_text=True)
+    assert "illness, certificate to the chair" in page
+    assert 'data-exception="absent_valid"' in page
+    # Results are released before the seal.
+    res = signed_in.post(f"/sessions/{code}/seal", data={"confirm": "yes"}, follow_redirects=True)
+    assert "has not released the results" in res.get_data(as_text=True)
+    res = signed_in.post(f"/sessions/{code}/release", data={"confirm": "yes"}, follow_redirects=True)
+    assert "The results are released" in res.get_data(as_text=True)
+    with state(app).sessionmaker() as db:
+        actions = set(db.scalars(select(AuditEvent.action)))
+        assert {"exception.recorded", "results.released"} <= actions
+
+    res = signed_in.post(f"/sessions/{code}/seal", data={"confirm": "yes"})
     assert res.status_code == 302
     assert res.location == "/outbox"
     page = signed_in.get("/outbox").get_data(as_text=True)
@@ -83,6 +106,14 @@ def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClien
         assert res.status_code == 200
         if att["filename"].endswith(".pdf"):
             assert res.data.startswith(b"%PDF")
+        if att["filename"].endswith(f"protocol-{absent_ref}.pdf"):
+            text = PdfReader(io.BytesIO(res.data)).pages[0].extract_text()
+            assert absent_name.split()[0] in text
+            assert "illness, certificate to the chair" in text
+    # After sealing the page leads to the documents, not to Provision.
+    session_page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert 'id="documents-button"' in session_page
+    assert 'id="provision-button"' not in session_page
     # After sealing the seed is public and the sitting's buttons are gone.
     session_page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
     assert 'id="draw-seed"' in session_page

@@ -143,6 +143,10 @@ def _student_progress_arrives(driver: Any, app: LiveApp) -> None:
 
     # The secretary starts the draw; the worker draws and the tickets appear in the table live.
     driver.find_element(By.ID, "draw-button").click()
+    # The page first says what the draw will do and asks to confirm.
+    alert = driver.switch_to.alert
+    assert "билет" in alert.text.lower()
+    alert.accept()
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash-success"), seconds=20)
     marker = "live-" + str(id(driver))
     driver.execute_script("document.body.setAttribute('data-marker', arguments[0])", marker)

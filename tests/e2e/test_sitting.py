@@ -249,6 +249,12 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
         counted = [b for b in db.scalars(select(BallotRecord)) if b.status == "counted"]
         assert len(counted) == 4 * len(admitted)
 
+    # Decisions are drafts until the chair's release: nothing has gone to the sheet or Moodle yet.
+    with w.sessions() as db:
+        assert {r.status for r in db.scalars(select(WritebackRecord))} == {"pending"}
+    from lms_bridge.results.jobs import release_now
+
+    assert release_now(jobqueue.get_queue(), spec.code, "secretary") == len(admitted)
     _wait(lambda: _all_written(w), "the write-backs to the sheet and Moodle")
     google = backends.google
     with w.sessions() as db:
@@ -432,6 +438,23 @@ def test_reconciliation_catches_votes_whose_push_was_lost(quiet: Quiet) -> None:
         assert decision is not None
         assert decision.letter == "B"
         assert decision.degree_award is True
+        sheet = db.scalar(select(WritebackRecord).where(WritebackRecord.target == "sheet"))
+        assert sheet is not None
+        assert sheet.status == "pending"  # a draft until the chair's release
+    # The others did not appear; the chair releases the results and the sweep writes the grade.
+    from lms_bridge.results.examday import record_exception
+    from lms_bridge.store.models import ExamSession
+
+    with sessions() as db:
+        exam = db.scalar(select(ExamSession))
+        assert exam is not None
+        for other in db.scalars(select(StudentRecord).where(StudentRecord.admitted.is_(True),
+                                                            StudentRecord.student_ref != student.id)):
+            record_exception(db, exam, other, "no_show", reason="no contact", actor="secretary")
+        db.commit()
+    jobs.release_now(queue, spec.code, "secretary")
+    jobs.reconcile.run(queue)
+    with sessions() as db:
         sheet = db.scalar(select(WritebackRecord).where(WritebackRecord.target == "sheet"))
         assert sheet is not None
         assert sheet.status == "done"

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.config import Secret, SmtpSettings
 from lms_bridge.domain.session import SessionSpec
+from lms_bridge.results.examday import release_results
 from lms_bridge.results.seal import SealRefused, seal_session, send_email
 from lms_bridge.store.db import make_engine, make_sessionmaker
 from lms_bridge.store.models import BallotRecord, DecisionRecord, ExamSession, OutboxEmail, StudentRecord
@@ -45,6 +46,7 @@ def _decide_everyone(db: Session) -> ExamSession:
                               gpa=3.67, votes={"letter_counts": {"A-": 4}}, degree_award=True,
                               degree_totals={"yes": 4, "no": 0, "blank": 0}))
     db.flush()
+    release_results(db, session, actor="secretary")  # the chair has announced the results
     return session
 
 

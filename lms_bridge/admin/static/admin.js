@@ -180,4 +180,10 @@
       });
     });
   });
+  /* -- confirmation of irreversible actions ------------------------------------------------ */
+  /* Forms with data-confirm say what they will do before they do it. */
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  });
 }());

@@ -1,0 +1,227 @@
+"""The exam day in the store: exceptions, the commission's decision, the chair's release, sealing."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lms_bridge.documents.model import gather
+from lms_bridge.documents.render import grade_sheet_pdf, grade_sheet_xlsx, protocol_pdf
+from lms_bridge.domain.examday import ExamDayError
+from lms_bridge.domain.session import SessionSpec
+from lms_bridge.results.ballots import tally_student
+from lms_bridge.results.examday import decide_by_commission, record_exception, release_results
+from lms_bridge.results.seal import SealRefused, seal_session
+from lms_bridge.results.writeback import run_target
+from lms_bridge.store.db import make_engine, make_sessionmaker
+from lms_bridge.store.models import (
+    AuditEvent,
+    BallotRecord,
+    DecisionRecord,
+    ExamSession,
+    StudentExceptionRecord,
+    StudentRecord,
+    WritebackRecord,
+)
+from lms_bridge.store.repo import import_session
+from lms_bridge.store.schema import ensure_schema
+
+CHAIR = "e.zhumabekov@univ.edu.kz"
+M1, M2, M3 = "g.seitkaliyeva@univ.edu.kz", "d.omarov@univ.edu.kz", "a.baizhanova@univ.edu.kz"
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+@pytest.fixture
+def db(tmp_path: Path, sample_spec: SessionSpec) -> Iterator[Session]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    ensure_schema(engine)
+    with make_sessionmaker(engine)() as session:
+        import_session(session, sample_spec, source_name="sample-session.yaml", actor="test")
+        session.commit()
+        yield session
+    engine.dispose()
+
+
+def _session(db: Session) -> ExamSession:
+    exam = db.scalar(select(ExamSession))
+    assert exam is not None
+    return exam
+
+
+def _admitted(db: Session) -> list[StudentRecord]:
+    return list(db.scalars(select(StudentRecord).where(StudentRecord.admitted.is_(True))
+                           .order_by(StudentRecord.position)))
+
+
+def _ballots(db: Session, exam: ExamSession, student: StudentRecord, votes: dict[str, str],
+             degree: str = "") -> None:
+    for i, (email, letter) in enumerate(votes.items()):
+        db.add(BallotRecord(session_id=exam.id, student_id=student.id, voter_email=email, form_id=f"f{student.id}",
+                            response_id=f"r{i}", submitted_at=T0 + timedelta(minutes=i), grade=letter,
+                            degree=degree, status="counted"))
+    db.flush()
+
+
+def _text(pdf: bytes) -> str:
+    return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
+
+
+# What each exception makes of the student, and how the protocol says it in Kazakh and Russian.
+CASES = {
+    "absent_valid": ("", "Дәлелді себеппен келмеді; комиссияның",
+                     "Отсутствовал(а) по уважительной причине; перенесено на заседание комиссии"),
+    "no_show": ("", "Дәлелді себепсіз келмеді.", "Не явился(-ась) без уважительной причины."),
+    "refused": ("F", "Жауап беруден бас тартты; «қанағаттанарлықсыз» бағасы (F).",
+                "Отказался(-ась) от ответа; оценка «неудовлетворительно» (F)."),
+    "technical_failure": ("", "Техникалық ақау; комиссия аттестаттауды басқа уақытта жалғастыру",
+                          "Технический сбой; комиссия решила продолжить аттестацию в другое время."),
+    "breach": ("F", "Ережені бұзғаны үшін тоқтатылды; «қанағаттанарлықсыз» бағасы (F).",
+               "Прекращено за нарушение правил; оценка «неудовлетворительно» (F)."),
+    "postponed": ("I", "Мерзімі ауыстырылды; жаңа күнге дейін уақытша баға I («пән аяқталмаған»).",
+                  "Перенесено; временная оценка I («дисциплина не завершена») до новой даты."),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_each_exception_is_recorded_with_who_when_why_and_shows_in_the_documents(db: Session, kind: str) -> None:
+    exam = _session(db)
+    student = _admitted(db)[0]
+    record = record_exception(db, exam, student, kind, reason="Ауа райы: жарық өшті", actor="secretary",
+                              chair_consent=True, continuation="later")
+    mark, kk_text, ru_text = CASES[kind]
+    assert record.mark == mark
+    assert (record.moved_to is not None) == (kind == "absent_valid")
+    if kind == "absent_valid":
+        assert record.moved_to > exam.starts_at.date()
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "exception.recorded"))
+    assert event is not None
+    assert (event.actor, event.detail["kind"], event.detail["reason"]) == ("secretary", kind, "Ауа райы: жарық өшті")
+    for language, expected in (("kk", kk_text), ("ru", ru_text)):
+        exam.language = language
+        doc = gather(db, exam)
+        line = next(s for s in doc.students if s.ref == student.student_ref)
+        text = _text(protocol_pdf(doc, line))
+        assert expected in text
+        assert "Ауа райы: жарық өшті" in text
+        assert "secretary" in text
+        sheet = load_workbook(io.BytesIO(grade_sheet_xlsx(doc))).active
+        row = next(r for r in sheet.iter_rows(values_only=True) if student.name in r)
+        assert (row[4] or "") == mark  # the letter column: F, I or nothing
+
+
+def test_an_exception_needs_a_reason_and_never_replaces_a_decision(db: Session) -> None:
+    exam = _session(db)
+    first, second = _admitted(db)[:2]
+    with pytest.raises(ExamDayError):
+        record_exception(db, exam, first, "no_show", reason=" ", actor="secretary")
+    db.add(DecisionRecord(session_id=exam.id, student_id=second.id, rule="mean", letter="B", points=82.0, gpa=3.0,
+                          votes={}))
+    db.flush()
+    with pytest.raises(ExamDayError):
+        record_exception(db, exam, second, "refused", reason="said so", actor="secretary")
+    assert db.scalar(select(StudentExceptionRecord)) is None
+
+
+def test_a_tie_the_chair_did_not_break_is_resolved_by_the_commissions_decision(db: Session) -> None:
+    exam = _session(db)
+    exam.grading = {**exam.grading, "decision": "majority"}
+    student = _admitted(db)[0]
+    _ballots(db, exam, student, {M1: "B", M2: "C", M3: "D"})  # the chair did not vote
+    result = tally_student(db, exam, student, closed_by="secretary")
+    assert result.decision is None
+    assert str(result.outcome.status) == "tie"
+    with pytest.raises(ExamDayError):
+        decide_by_commission(db, exam, student, "A", reason="discussed", actor="secretary")  # not a tied letter
+    with pytest.raises(ExamDayError):
+        decide_by_commission(db, exam, student, "C", reason="", actor="secretary")  # never silently
+    decision = decide_by_commission(db, exam, student, "C", reason="талқылау: екінші сұрақ толық емес",
+                                    actor="secretary")
+    assert (decision.letter, decision.source) == ("C", "commission")
+    assert {w.target for w in db.scalars(select(WritebackRecord))} == {"sheet", "moodle", "classroom"}
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "decision.by_commission")) is not None
+    doc = gather(db, exam)
+    text = _text(protocol_pdf(doc, next(s for s in doc.students if s.ref == student.student_ref)))
+    assert "комиссия шешімімен: талқылау: екінші сұрақ толық емес" in text
+
+
+def test_a_failing_decision_never_carries_the_degree(db: Session) -> None:
+    exam = _session(db)
+    student = _admitted(db)[0]
+    # Every member votes FX and, in the same ballot, for the degree.
+    _ballots(db, exam, student, {CHAIR: "FX", M1: "FX", M2: "FX", M3: "FX"}, degree="yes")
+    result = tally_student(db, exam, student)
+    assert result.decision is not None
+    assert result.decision.letter == "FX"
+    assert result.decision.degree_award is False
+    # A stored award on a failing letter (written before this rule) is still not shown as awarded.
+    result.decision.degree_award = True
+    doc = gather(db, exam)
+    line = next(s for s in doc.students if s.ref == student.student_ref)
+    assert line.degree_awarded is False
+    text = _text(protocol_pdf(doc, line))
+    assert "Академиялық дәреже берілмесін." in text
+    assert "Академиялық дәреже берілсін." not in text
+
+
+class _NoBackends:
+    """Reaching an outside service at all is what the release gate must prevent: any use fails."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"a write-back reached {name} before the release")
+
+
+def test_write_backs_wait_for_the_chairs_release(db: Session, tmp_path: Path) -> None:
+    exam = _session(db)
+    students = _admitted(db)
+    for st in students:
+        _ballots(db, exam, st, {CHAIR: "B", M1: "B", M2: "B", M3: "B"})
+        assert tally_student(db, exam, st).decision is not None
+    decision_id = db.scalar(select(DecisionRecord.id))
+    assert decision_id is not None
+    for target in ("sheet", "moodle", "classroom"):
+        record = run_target(db, decision_id, target, _NoBackends(), classroom_enabled=True)
+        assert (record.status, record.attempts) == ("pending", 0)
+    # The grade sheet says the results are provisional until then.
+    assert "АЛДЫН АЛА" in _text(grade_sheet_pdf(gather(db, exam)))
+    with pytest.raises(SealRefused):
+        seal_session(db, exam, actor="secretary", data_dir=tmp_path)
+    released = release_results(db, exam, actor="secretary")
+    assert sorted(released) == sorted(db.scalars(select(DecisionRecord.id)))
+    assert "АЛДЫН АЛА" not in _text(grade_sheet_pdf(gather(db, exam)))
+    # Now the write-back goes out (and, with no outside service here, fails and is retried later).
+    with pytest.raises(AssertionError):
+        run_target(db, decision_id, "sheet", _NoBackends(), classroom_enabled=True)
+    with pytest.raises(ExamDayError):
+        release_results(db, exam, actor="secretary")
+
+
+def test_seal_with_one_absent_student_succeeds_and_the_documents_show_the_absence(db: Session,
+                                                                                  tmp_path: Path) -> None:
+    exam = _session(db)
+    absent, *others = _admitted(db)
+    for st in others:
+        _ballots(db, exam, st, {CHAIR: "A-", M1: "A-", M2: "A-", M3: "A-"})
+        tally_student(db, exam, st)
+    with pytest.raises(ExamDayError):
+        release_results(db, exam, actor="secretary")  # the absent student is not settled yet
+    record_exception(db, exam, absent, "absent_valid", reason="ауырып қалды, анықтама бар", actor="secretary",
+                     chair_consent=True)
+    release_results(db, exam, actor="secretary")
+    emails = seal_session(db, exam, actor="secretary", data_dir=tmp_path)
+    assert exam.status == "sealed"
+    files = {a["filename"]: tmp_path / a["path"] for a in emails[0].attachments}
+    protocol = _text(files[f"{exam.code}-protocol-{absent.student_ref}.pdf"].read_bytes())
+    assert "Дәлелді себеппен келмеді" in protocol
+    assert "ауырып қалды, анықтама бар" in protocol
+    sheet = _text(files[f"{exam.code}-grade-sheet.pdf"].read_bytes())
+    assert "дәлелді себеппен келмеді" in sheet
+    with pytest.raises(ExamDayError):
+        record_exception(db, exam, others[0], "no_show", reason="late", actor="secretary")
