@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+
+# PostgreSQL connections are replaced after this many seconds, well inside any server or proxy
+# idle timeout, instead of pinging the server before every checkout (a round trip per request).
+POOL_RECYCLE_SECONDS = 1800
 
 
 def make_engine(url: str) -> Engine:
@@ -20,12 +26,39 @@ def make_engine(url: str) -> Engine:
             # WAL lets the admin page read while the worker writes; foreign keys are off by default.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # Under WAL, NORMAL syncs at checkpoints only: a commit survives a crash of the
+            # process, and only a power loss may undo the last few (the senders redeliver those).
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # No pre-ping: a connection the server dropped fails its statement, SQLAlchemy invalidates
+    # the whole pool on that disconnect, and the job or request is retried by its sender/queue.
+    return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS)
+
+
+def insert_new(db: Session, model: type[Any], rows: Sequence[Mapping[str, Any]],
+               unique: Sequence[str], returning: Sequence[str] = ("id",)) -> list[Any]:
+    """Insert ``rows``, skipping each one whose ``unique`` columns are already stored (by another
+    worker too): one ``INSERT … ON CONFLICT DO NOTHING … RETURNING`` statement per row, on
+    PostgreSQL and SQLite alike.  Returns the ``returning`` values of the rows actually inserted.
+
+    A duplicate is a no-op instead of an IntegrityError that would roll back (and retry) the
+    caller's whole unit of work."""
+    if not rows:
+        return []
+    dialect = db.get_bind().dialect.name
+    make: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = [getattr(model, name) for name in returning]
+    inserted: list[Any] = []
+    for row in rows:
+        stmt: Insert = make(model).values(**row).on_conflict_do_nothing(index_elements=list(unique))
+        got = db.execute(stmt.returning(*columns)).first()
+        if got is not None:
+            inserted.append(got[0] if len(columns) == 1 else tuple(got))
+    return inserted
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
