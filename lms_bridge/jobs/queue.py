@@ -50,6 +50,7 @@ from typing import Any
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.api import Task
 from huey.consumer import Consumer, Scheduler
+from huey.storage import SqliteStorage
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -155,9 +156,20 @@ def build_huey(settings: Settings) -> Huey:
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(QUEUE_NAME, filename=path, results=False)
+        return SqliteHuey(QUEUE_NAME, filename=path, results=False, storage_class=_SqliteQueueStorage)
     scheme = url.split(":", 1)[0]
     raise ConfigError(f"queue_url must be empty, redis://…, sqlite:///… or memory://, not {scheme}:…")
+
+
+class _SqliteQueueStorage(SqliteStorage):  # type: ignore[misc]
+    """Huey's SQLite storage (WAL by default) with ``synchronous=NORMAL``: under WAL a commit is
+    then not synced to disk each time, only at checkpoints.  Huey's own ``fsync`` switch offers
+    FULL or OFF only."""
+
+    def _create_connection(self) -> Any:
+        conn = super()._create_connection()
+        conn.execute("pragma synchronous=NORMAL")
+        return conn
 
 
 class QueueUnavailable(Exception):
