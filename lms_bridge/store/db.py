@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +40,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS)
 
 
+@functools.cache
+def _insert_new_statement(table: Table, dialect: str, unique: tuple[str, ...],
+                          returning: tuple[str, ...]) -> Insert:
+    make: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt: Insert = make(table).on_conflict_do_nothing(index_elements=list(unique))
+    return stmt.returning(*(table.c[name] for name in returning))
+
+
 def insert_new(db: Session, model: type[Any], rows: Sequence[Mapping[str, Any]],
                unique: Sequence[str], returning: Sequence[str] = ("id",)) -> list[Any]:
     """Insert ``rows``, skipping each one whose ``unique`` columns are already stored (by another
@@ -46,18 +55,17 @@ def insert_new(db: Session, model: type[Any], rows: Sequence[Mapping[str, Any]],
     PostgreSQL and SQLite alike.  Returns the ``returning`` values of the rows actually inserted.
 
     A duplicate is a no-op instead of an IntegrityError that would roll back (and retry) the
-    caller's whole unit of work."""
+    caller's whole unit of work.  The statement is built once and run on the session's connection
+    as plain SQL (column defaults still apply): it sits on the webhook's hot path."""
     if not rows:
         return []
-    dialect = db.get_bind().dialect.name
-    make: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    columns = [getattr(model, name) for name in returning]
+    conn = db.connection()
+    stmt = _insert_new_statement(model.__table__, conn.dialect.name, tuple(unique), tuple(returning))
     inserted: list[Any] = []
     for row in rows:
-        stmt: Insert = make(model).values(**row).on_conflict_do_nothing(index_elements=list(unique))
-        got = db.execute(stmt.returning(*columns)).first()
+        got = conn.execute(stmt, dict(row)).first()
         if got is not None:
-            inserted.append(got[0] if len(columns) == 1 else tuple(got))
+            inserted.append(got[0] if len(returning) == 1 else tuple(got))
     return inserted
 
 
