@@ -166,10 +166,20 @@ class _SqliteQueueStorage(SqliteStorage):  # type: ignore[misc]
     then not synced to disk each time, only at checkpoints.  Huey's own ``fsync`` switch offers
     FULL or OFF only."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # SQLite takes one writer at a time and makes the others poll (1, 2, 5, 10… ms sleeps);
+        # threads of one process (the web server's) queue on a lock instead and wake at once.
+        self._write_lock = threading.Lock()
+
     def _create_connection(self) -> Any:
         conn = super()._create_connection()
         conn.execute("pragma synchronous=NORMAL")
         return conn
+
+    def enqueue(self, data: bytes, priority: Any = None) -> None:
+        with self._write_lock:
+            super().enqueue(data, priority)
 
 
 class QueueUnavailable(Exception):
