@@ -52,8 +52,8 @@ logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 cfg = json.loads(sys.argv[1])
 settings = load_settings(environ={}, data_dir=cfg["data_dir"], public_url="https://bridge.example.edu",
                          sandbox_url="http://127.0.0.1:9", database_url=cfg["database_url"],
-                         queue_url=cfg["queue_url"],
-                         moodle={"webhook_secret": cfg["secret"], "url": "https://moodle.example.edu",
+                         queue_url=cfg["queue_url"], google={"mode": "sandbox"},
+                         moodle={"mode": "live", "webhook_secret": cfg["secret"], "url": "https://moodle.example.edu",
                                  "token": "t"})
 product = create_app(settings)
 jobqueue.configure(settings, engine=state(product).engine)
