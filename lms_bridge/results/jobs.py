@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from huey import crontab
 from sqlalchemy import select
@@ -39,45 +40,64 @@ def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
     running, that refresh (or the one it runs next) covers this push, and the job ends at once."""
     from lms_bridge.results.coalesce import FormRefreshes
     from lms_bridge.results.service import Handled, delivery_form_id, refresh_form_by_id
-    from lms_bridge.results.service import process_delivery as handle
 
     with queue.sessions() as db:
         delivery = db.get(WebhookDelivery, delivery_pk)
         if delivery is None or delivery.status == "processed":
             return
         form_id = delivery_form_id(delivery)
+    if form_id is None:
+        _process_in_one_transaction(queue, delivery_pk)
+        return
     outcomes: list[Handled] = []
 
-    def run_once() -> None:
+    def refresh() -> None:
         with queue.transaction() as db:
-            if form_id is None:
-                found = db.get(WebhookDelivery, delivery_pk)
-                assert found is not None
-                outcomes.append(handle(db, found, lambda: backends(queue)))
-            else:
-                outcomes.append(refresh_form_by_id(db, lambda: backends(queue), form_id))
+            outcomes.append(refresh_form_by_id(db, lambda: backends(queue), form_id))
 
     try:
-        if form_id is None:
-            run_once()
-        else:
-            FormRefreshes(queue.huey).run(form_id, run_once)
+        FormRefreshes(queue.huey).run(form_id, refresh)
     except Exception as exc:
         with queue.transaction() as db:
             delivery = db.get(WebhookDelivery, delivery_pk)
             if delivery is not None:
                 delivery.error = describe_error(exc)
         raise
-    decisions = sorted({d for handled in outcomes for d in handled.decisions})
+    # Each refresh committed on its own (a refresh is idempotent); the delivery's row says last
+    # what this push came to, or that a refresh running elsewhere covered it.
     with queue.transaction() as db:
         delivery = db.get(WebhookDelivery, delivery_pk)
         if delivery is not None:
-            note = outcomes[-1].note if outcomes else "covered by a refresh of the same form"
-            delivery.status = "ignored" if note.startswith("ignored") else "processed"
-            delivery.error = "" if delivery.status == "processed" else note[:500]
-            delivery.processed_at = datetime.now(UTC)
+            _settle(delivery, outcomes[-1] if outcomes else Handled("covered by a refresh of the same form"))
     # After the commit: a write-back must never see a decision that was rolled back.
-    _enqueue_writebacks(decisions)
+    _enqueue_writebacks(sorted({d for handled in outcomes for d in handled.decisions}))
+
+
+def _settle(delivery: WebhookDelivery, handled: Any) -> None:
+    delivery.status = "ignored" if handled.note.startswith("ignored") else "processed"
+    delivery.error = "" if delivery.status == "processed" else handled.note[:500]
+    delivery.processed_at = datetime.now(UTC)
+
+
+def _process_in_one_transaction(queue: JobQueue, delivery_pk: int) -> None:
+    """A Moodle or Classroom delivery: its work and its row's new status commit together."""
+    from lms_bridge.results.service import process_delivery as handle
+
+    with queue.transaction() as db:
+        delivery = db.get(WebhookDelivery, delivery_pk)
+        if delivery is None or delivery.status == "processed":
+            return
+        try:
+            handled = handle(db, delivery, lambda: backends(queue))
+        except Exception as exc:
+            db.rollback()
+            delivery = db.get(WebhookDelivery, delivery_pk)
+            assert delivery is not None
+            delivery.error = describe_error(exc)
+            db.commit()
+            raise
+        _settle(delivery, handled)
+    _enqueue_writebacks(sorted(handled.decisions))
 
 
 @job(retries=8, retry_delay=60.0, name="results.write_decision")

@@ -1,8 +1,9 @@
-"""The dirty mark and refresh lock behind coalesced pushes, on the queue's own SQLite storage."""
+"""The dirty mark and refresh lock behind coalesced pushes, on the queue's own storage (SQLite, Redis)."""
 
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,17 @@ from lms_bridge.jobs.queue import build_huey
 from lms_bridge.results.coalesce import STALE_LOCK_SECONDS, FormRefreshes
 
 
-@pytest.fixture
-def huey(tmp_path: Path) -> Any:
-    return build_huey(types.SimpleNamespace(effective_queue_url=f"sqlite:///{tmp_path / 'queue.sqlite3'}"))
+@pytest.fixture(params=["sqlite", "redis"])
+def huey(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """The queue's storage as deployed: the embedded SQLite file, or Redis in production."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'queue.sqlite3'}"
+    else:
+        url = request.getfixturevalue("redis_url")
+    made = build_huey(types.SimpleNamespace(effective_queue_url=url))
+    made.storage.flush_results()  # the marks and locks live with Huey's key/value data
+    yield made
+    made.storage.flush_results()
 
 
 def test_a_push_during_a_refresh_is_covered_by_one_more_refresh_of_the_holder(huey: Any) -> None:
