@@ -229,12 +229,27 @@ def _link(entry: JournalEntry, moodle_site: str) -> str | None:
     return None
 
 
-def journal_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
-    """Created resources with a link to open each, when one is known."""
+JOURNAL_PAGE_SIZE = 100
+
+
+def journal_count(db: Session, session: ExamSession) -> int:
+    """How many resources provisioning made (the session page shows the number, not the rows)."""
+    return int(db.scalar(select(func.count()).select_from(JournalEntry)
+                         .where(JournalEntry.session_id == session.id)) or 0)
+
+
+def journal_view(db: Session, session: ExamSession, *, page: int = 1,
+                 per_page: int = JOURNAL_PAGE_SIZE) -> list[dict[str, Any]]:
+    """One page of the created resources, oldest first, with a link to open each when one is known.
+
+    A session of 600 students leaves some 3,000 rows; they are read a page at a time, on demand."""
     entries = list(db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id)
-                              .order_by(JournalEntry.id)))
+                              .order_by(JournalEntry.id).offset((max(page, 1) - 1) * per_page)
+                              .limit(per_page)))
     # The site's address as Moodle itself reported it when the session was provisioned.
-    moodle_site = next((str(e.data.get("siteurl", "")) for e in entries if e.key == "moodle.site"), "")
+    site = db.scalar(select(JournalEntry).where(JournalEntry.session_id == session.id,
+                                                JournalEntry.key == "moodle.site"))
+    moodle_site = str((site.data or {}).get("siteurl", "")) if site is not None else ""
     return [{"step": e.step, "key": e.key, "external_id": e.external_id, "link": _link(e, moodle_site),
              "created_at": e.created_at} for e in entries]
 

@@ -237,8 +237,23 @@ def session_page(code: str) -> Any:
         return render_template(
             "admin/session.html", exam=exam, run=run_data,
             students=queries.students_view(db, exam), members=queries.members_view(db, exam),
-            journal=queries.journal_view(db, exam), timetable=timetable, timetable_error=timetable_error,
-            tz=exam.timezone)
+            journal_count=queries.journal_count(db, exam), timetable=timetable,
+            timetable_error=timetable_error, tz=exam.timezone)
+
+
+def journal_page(code: str) -> Any:
+    """The created resources, a page at a time (the session page links here instead of listing them)."""
+    page = request.args.get("page", 1, type=int) or 1
+    with state().sessionmaker() as db:
+        exam = queries.get_session(db, code)
+        if exam is None:
+            abort(404)
+        total = queries.journal_count(db, exam)
+        pages = max(1, -(-total // queries.JOURNAL_PAGE_SIZE))
+        if page < 1 or page > pages:
+            abort(404)
+        return render_template("admin/journal.html", exam=exam, journal=queries.journal_view(db, exam, page=page),
+                               page=page, pages=pages, total=total, tz=exam.timezone)
 
 
 def students_json(code: str) -> Any:

@@ -22,6 +22,7 @@ from lms_bridge.domain import ballots as rules
 from lms_bridge.domain.examday import degree_award
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.session import DecisionRule, DegreeVote
+from lms_bridge.store.db import insert_new
 from lms_bridge.store.models import (
     AuditEvent,
     BallotRecord,
@@ -68,7 +69,7 @@ def record_responses(db: Session, session: ExamSession, student: StudentRecord, 
     known = list(db.scalars(select(BallotRecord).where(BallotRecord.form_id == form_id)))
     seen = {(r.response_id, r.submitted_at) for r in known}
     first_seen = {r.response_id for r in known}
-    new: list[BallotRecord] = []
+    rows: list[dict[str, Any]] = []
     for response in responses:
         response_id = str(response.get("responseId", ""))
         stamp = response.get("lastSubmittedTime") or response.get("createTime")
@@ -89,18 +90,19 @@ def record_responses(db: Session, session: ExamSession, student: StudentRecord, 
         # createTime.  The two carry different precisions, so the rule lives in the domain.
         edited = rules.is_edited(created, submitted, seen_before=response_id in first_seen)
         member = members.get(email)
-        record = BallotRecord(
+        rows.append(dict(
             session_id=session.id, student_id=student.id, member_id=member.id if member else None,
             voter_email=email, form_id=form_id, response_id=response_id, submitted_at=submitted,
             grade=layout.grade_options.get(option, option), degree=degree,
             comment=_answer(response, layout.comment_question)[:2000],
-            status="edited" if edited else "pending")
-        db.add(record)
+            status="edited" if edited else "pending"))
         seen.add((response_id, submitted))
         first_seen.add(response_id)
-        new.append(record)
     db.flush()
-    return new
+    # Two workers refreshing the same form both see a response as new; the second insert is a
+    # no-op rather than a unique-constraint failure that would roll back and retry its whole job.
+    ids = insert_new(db, BallotRecord, rows, unique=("form_id", "response_id", "submitted_at"))
+    return list(db.scalars(select(BallotRecord).where(BallotRecord.id.in_(ids)))) if ids else []
 
 
 @dataclass(frozen=True)

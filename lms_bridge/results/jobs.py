@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from huey import crontab
 from sqlalchemy import select
@@ -33,7 +34,53 @@ def _enqueue_writebacks(decision_ids: list[int]) -> None:
 
 @job(retries=5, retry_delay=30.0, name="webhooks.process_delivery")
 def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
-    """Handle one recorded webhook delivery; a delivery already processed is a no-op."""
+    """Handle one recorded webhook delivery; a delivery already processed is a no-op.
+
+    A Forms push goes through :class:`FormRefreshes`: when a refresh of its form is already
+    running, that refresh (or the one it runs next) covers this push, and the job ends at once."""
+    from lms_bridge.results.coalesce import FormRefreshes
+    from lms_bridge.results.service import Handled, delivery_form_id, refresh_form_by_id
+
+    with queue.sessions() as db:
+        delivery = db.get(WebhookDelivery, delivery_pk)
+        if delivery is None or delivery.status == "processed":
+            return
+        form_id = delivery_form_id(delivery)
+    if form_id is None:
+        _process_in_one_transaction(queue, delivery_pk)
+        return
+    outcomes: list[Handled] = []
+
+    def refresh() -> None:
+        with queue.transaction() as db:
+            outcomes.append(refresh_form_by_id(db, lambda: backends(queue), form_id))
+
+    try:
+        FormRefreshes(queue.huey).run(form_id, refresh)
+    except Exception as exc:
+        with queue.transaction() as db:
+            delivery = db.get(WebhookDelivery, delivery_pk)
+            if delivery is not None:
+                delivery.error = describe_error(exc)
+        raise
+    # Each refresh committed on its own (a refresh is idempotent); the delivery's row says last
+    # what this push came to, or that a refresh running elsewhere covered it.
+    with queue.transaction() as db:
+        delivery = db.get(WebhookDelivery, delivery_pk)
+        if delivery is not None:
+            _settle(delivery, outcomes[-1] if outcomes else Handled("covered by a refresh of the same form"))
+    # After the commit: a write-back must never see a decision that was rolled back.
+    _enqueue_writebacks(sorted({d for handled in outcomes for d in handled.decisions}))
+
+
+def _settle(delivery: WebhookDelivery, handled: Any) -> None:
+    delivery.status = "ignored" if handled.note.startswith("ignored") else "processed"
+    delivery.error = "" if delivery.status == "processed" else handled.note[:500]
+    delivery.processed_at = datetime.now(UTC)
+
+
+def _process_in_one_transaction(queue: JobQueue, delivery_pk: int) -> None:
+    """A Moodle or Classroom delivery: its work and its row's new status commit together."""
     from lms_bridge.results.service import process_delivery as handle
 
     with queue.transaction() as db:
@@ -49,10 +96,7 @@ def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
             delivery.error = describe_error(exc)
             db.commit()
             raise
-        delivery.status = "ignored" if handled.note.startswith("ignored") else "processed"
-        delivery.error = "" if delivery.status == "processed" else handled.note[:500]
-        delivery.processed_at = datetime.now(UTC)
-    # After the commit: a write-back must never see a decision that was rolled back.
+        _settle(delivery, handled)
     _enqueue_writebacks(sorted(handled.decisions))
 
 
@@ -109,6 +153,7 @@ def release_now(queue: JobQueue, session_code: str, actor: str) -> int:
 def reconcile(queue: JobQueue) -> None:
     """Catch what a lost push would have brought: re-fetch every open form, re-run stuck deliveries
     and pending write-backs."""
+    from lms_bridge.results.coalesce import FormRefreshes
     from lms_bridge.results.service import FORM_KEY_PREFIX, refresh_form
 
     now = datetime.now(UTC)
@@ -117,23 +162,29 @@ def reconcile(queue: JobQueue) -> None:
             WebhookDelivery.status == "queued", WebhookDelivery.received_at < now - STUCK_AFTER)))
         pending = list(db.execute(select(WritebackRecord.decision_id, WritebackRecord.target).where(
             WritebackRecord.status != "done")).all())
-        forms = [e.id for e in db.scalars(select(JournalEntry).join(ExamSession).where(
+        forms = [(e.id, e.external_id) for e in db.scalars(select(JournalEntry).join(ExamSession).where(
             JournalEntry.key.startswith(FORM_KEY_PREFIX), ExamSession.status != "sealed"))
             if not e.data.get("closed") and e.data.get("stage") == "published"]
     for delivery_pk in stuck:
         process_delivery.enqueue(delivery_pk)
     for decision_id, target in pending:
         write_decision.enqueue(int(decision_id), str(target))
-    for entry_id in forms:
+    refreshes = FormRefreshes(queue.huey)
+    for entry_id, form_id in forms:
         new: list[int] = []
-        try:
+
+        def run_once(entry_id: int = entry_id, new: list[int] = new) -> None:
             with queue.transaction() as db:
                 entry = db.get(JournalEntry, entry_id)
                 if entry is None:
-                    continue
+                    return
                 result = refresh_form(db, backends(queue).google, entry)
                 if result is not None and result.newly_decided and result.decision is not None:
                     new.append(result.decision.id)
+
+        try:
+            # A form a push is refreshing right now is left to that refresh (it runs once more).
+            refreshes.run(form_id, run_once)
         except Exception:
             logger.exception("reconciliation of form entry %s failed", entry_id)
             continue

@@ -100,21 +100,34 @@ class Handled:
     decisions: tuple[int, ...] = ()
 
 
+def delivery_form_id(delivery: WebhookDelivery) -> str | None:
+    """The form a Forms push is about (None for any other delivery)."""
+    if delivery.source == "moodle" or not delivery.kind.startswith("forms."):
+        return None
+    form_id = (delivery.payload.get("attributes") or {}).get("formId")
+    return str(form_id) if form_id else None
+
+
+def refresh_form_by_id(db: Session, backends_factory: Any, form_id: str) -> Handled:
+    """Refresh the voting form ``form_id`` (what a Forms push asks for)."""
+    entry = form_entry_for(db, form_id)
+    if entry is None:
+        return Handled("ignored: form not made by this service")
+    result = refresh_form(db, backends_factory().google, entry)
+    if result is None:
+        return Handled("ignored: the form's student is gone")
+    # Only the tally records decisions, and it says which one is new: nothing else to look up.
+    decided = (result.decision.id,) if result.newly_decided and result.decision is not None else ()
+    return Handled(f"tallied: {result.outcome.status}", decided)
+
+
 def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: Any) -> Handled:
     """Do what one recorded delivery asks (see :class:`Handled`)."""
     if delivery.source == "moodle":
         return Handled(apply_moodle_event(db, delivery.payload))
     attributes = delivery.payload.get("attributes") or {}
     if delivery.kind.startswith("forms."):
-        entry = form_entry_for(db, str(attributes.get("formId", "")))
-        if entry is None:
-            return Handled("ignored: form not made by this service")
-        result = refresh_form(db, backends_factory().google, entry)
-        if result is None:
-            return Handled("ignored: the form's student is gone")
-        # Only the tally records decisions, and it says which one is new: nothing else to look up.
-        decided = (result.decision.id,) if result.newly_decided and result.decision is not None else ()
-        return Handled(f"tallied: {result.outcome.status}", decided)
+        return refresh_form_by_id(db, backends_factory, str(attributes.get("formId", "")))
     if delivery.kind == "classroom.courses.courseWork.studentSubmissions":
         data = delivery.payload.get("data") or {}
         resource = data.get("resourceId") or {}

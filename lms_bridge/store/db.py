@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+
+# PostgreSQL connections are replaced after this many seconds, well inside any server or proxy
+# idle timeout, instead of pinging the server before every checkout (a round trip per request).
+POOL_RECYCLE_SECONDS = 1800
 
 
 def make_engine(url: str) -> Engine:
@@ -20,12 +27,46 @@ def make_engine(url: str) -> Engine:
             # WAL lets the admin page read while the worker writes; foreign keys are off by default.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # Under WAL, NORMAL syncs at checkpoints only: a commit survives a crash of the
+            # process, and only a power loss may undo the last few (the senders redeliver those).
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # No pre-ping: a connection the server dropped fails its statement, SQLAlchemy invalidates
+    # the whole pool on that disconnect, and the job or request is retried by its sender/queue.
+    return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS)
+
+
+@functools.cache
+def _insert_new_statement(table: Table, dialect: str, unique: tuple[str, ...],
+                          returning: tuple[str, ...]) -> Insert:
+    make: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt: Insert = make(table).on_conflict_do_nothing(index_elements=list(unique))
+    return stmt.returning(*(table.c[name] for name in returning))
+
+
+def insert_new(db: Session, model: type[Any], rows: Sequence[Mapping[str, Any]],
+               unique: Sequence[str], returning: Sequence[str] = ("id",)) -> list[Any]:
+    """Insert ``rows``, skipping each one whose ``unique`` columns are already stored (by another
+    worker too): one ``INSERT … ON CONFLICT DO NOTHING … RETURNING`` statement per row, on
+    PostgreSQL and SQLite alike.  Returns the ``returning`` values of the rows actually inserted.
+
+    A duplicate is a no-op instead of an IntegrityError that would roll back (and retry) the
+    caller's whole unit of work.  The statement is built once and run on the session's connection
+    as plain SQL (column defaults still apply): it sits on the webhook's hot path."""
+    if not rows:
+        return []
+    conn = db.connection()
+    stmt = _insert_new_statement(model.__table__, conn.dialect.name, tuple(unique), tuple(returning))
+    inserted: list[Any] = []
+    for row in rows:
+        got = conn.execute(stmt, dict(row)).first()
+        if got is not None:
+            inserted.append(got[0] if len(returning) == 1 else tuple(got))
+    return inserted
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -68,9 +68,9 @@ def _reject(exc: WebhookRejected, source: str) -> Response:
 def _accept(source: str, parsed_delivery) -> Response:  # type: ignore[no-untyped-def]
     factory = state().sessionmaker
     with factory() as db:
-        delivery, is_new = record_delivery(db, source, parsed_delivery)
-        delivery_pk = delivery.id
-    if is_new:
+        delivery_pk = record_delivery(db, source, parsed_delivery)
+    is_new = delivery_pk is not None
+    if delivery_pk is not None:
         try:
             from lms_bridge.results.jobs import process_delivery
 

@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lms_bridge.store.db import insert_new
 from lms_bridge.store.models import WebhookDelivery
 
 
@@ -148,22 +147,13 @@ def parse_moodle(body: bytes, header_delivery_id: str, max_depth: int = DEFAULT_
     return Parsed(header_delivery_id, f"moodle.{event}", doc)
 
 
-def record_delivery(db: Session, source: str, parsed: Parsed) -> tuple[WebhookDelivery, bool]:
-    """Store a delivery once; returns ``(delivery, is_new)``.  A concurrent duplicate loses the
-    unique-constraint race and is reported as not new."""
-    existing = db.scalar(select(WebhookDelivery).where(
-        WebhookDelivery.source == source, WebhookDelivery.delivery_id == parsed.delivery_id))
-    if existing is not None:
-        return existing, False
-    delivery = WebhookDelivery(source=source, delivery_id=parsed.delivery_id, kind=parsed.kind,
-                               payload=parsed.payload, status="queued")
-    db.add(delivery)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        again = db.scalar(select(WebhookDelivery).where(
-            WebhookDelivery.source == source, WebhookDelivery.delivery_id == parsed.delivery_id))
-        assert again is not None
-        return again, False
-    return delivery, True
+def record_delivery(db: Session, source: str, parsed: Parsed) -> int | None:
+    """Store a delivery once and commit; returns its row id, or None for a delivery already stored.
+
+    One statement (insert … on conflict do nothing … returning): a redelivery, even one racing
+    the first copy in another worker, is a no-op, with no read before the write."""
+    inserted = insert_new(db, WebhookDelivery, [dict(
+        source=source, delivery_id=parsed.delivery_id, kind=parsed.kind, payload=parsed.payload,
+        status="queued")], unique=("source", "delivery_id"))
+    db.commit()
+    return int(inserted[0]) if inserted else None

@@ -3,6 +3,7 @@ progress JSON, language switch and the outbox."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -357,11 +358,45 @@ def test_journal_links(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
             JournalEntry(session_id=exam.id, step="x", key="secret.thing", external_id="x",
                          data={"url": "javascript:alert(1)"}),
         ])
-    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    page = signed_in.get(f"/sessions/{code}/journal").get_data(as_text=True)
     assert 'href="https://docs.google.com/forms/d/f1/viewform"' in page
     assert 'href="https://moodle.univ.edu.kz/course/view.php?id=42"' in page
     assert 'href="https://moodle.univ.edu.kz/mod/quiz/view.php?id=9"' in page
     assert "javascript:" not in page
+
+
+def test_the_journal_is_not_on_the_session_page_but_a_page_at_a_time_behind_a_link(
+        app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    from lms_bridge.admin.queries import JOURNAL_PAGE_SIZE
+    from lms_bridge.store.models import JournalEntry
+
+    code = _imported(app, upload)
+    total = 2 * JOURNAL_PAGE_SIZE + 7
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        db.add_all([JournalEntry(session_id=exam.id, step="google.forms", key=f"forms.form:row{n:04d}",
+                                 external_id=f"form-{n:04d}") for n in range(total)])
+    session_page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert "forms.form:row" not in session_page
+    assert f'href="/sessions/{code}/journal"' in session_page
+    assert f"{total} resources made by provisioning" in session_page
+
+    seen: list[str] = []
+    page, html = 1, signed_in.get(f"/sessions/{code}/journal").get_data(as_text=True)
+    while True:
+        rows = re.findall(r"<code>forms\.form:(row\d{4})</code>", html)
+        assert 0 < len(rows) <= JOURNAL_PAGE_SIZE
+        seen += rows
+        following = re.search(r'rel="next" href="([^"]+)"', html)
+        if following is None:
+            break
+        page += 1
+        res = signed_in.get(following.group(1).replace("&amp;", "&"))
+        assert res.status_code == 200
+        html = res.get_data(as_text=True)
+    assert page == 3
+    assert seen == [f"row{n:04d}" for n in range(total)]  # every row once, in order
+    assert signed_in.get(f"/sessions/{code}/journal?page=4").status_code == 404
 
 
 def test_queue_down_marks_the_run_failed(app: Flask, upload: Any, signed_in: FlaskClient,
