@@ -433,6 +433,14 @@ def _confirmed() -> bool:
     return False
 
 
+def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
+    """The common start of an irreversible action: a valid form (else 400), the page to go back to,
+    and whether the secretary confirmed it."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    return redirect(url_for("admin.session_page", code=code, _anchor=anchor)), _confirmed()
+
+
 def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:
     student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == exam.id,
                                                     StudentRecord.student_ref == ref,
@@ -444,11 +452,8 @@ def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:
 
 def record_exception(code: str, ref: str) -> Any:
     """Record an exception of the exam day for one student, with who, when and why."""
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
-    back = redirect(url_for("admin.session_page", code=code, _anchor="students"))
-    if not _confirmed():
+    back, confirmed = _irreversible(code, "students")
+    if not confirmed:
         return back
     kind = request.form.get("kind", "")
     if kind not in labels.EXCEPTION_KINDS:
@@ -476,11 +481,8 @@ def record_exception(code: str, ref: str) -> Any:
 
 def commission_decision(code: str, ref: str) -> Any:
     """The commission's decision when the vote cannot decide, entered on the chair's word."""
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
-    back = redirect(url_for("admin.session_page", code=code, _anchor="students"))
-    if not _confirmed():
+    back, confirmed = _irreversible(code, "students")
+    if not confirmed:
         return back
     from lms_bridge.domain.examday import ExamDayError
     from lms_bridge.results.examday import decide_by_commission
@@ -504,11 +506,8 @@ def commission_decision(code: str, ref: str) -> Any:
 
 def release(code: str) -> Any:
     """The chair's release of the results, recorded by the secretary: every write-back goes at once."""
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
-    back = redirect(url_for("admin.session_page", code=code, _anchor="sitting"))
-    if not _confirmed():
+    back, confirmed = _irreversible(code, "sitting")
+    if not confirmed:
         return back
     from lms_bridge.domain.examday import ExamDayError
     from lms_bridge.results.jobs import release_now
@@ -528,11 +527,9 @@ def release(code: str) -> Any:
 
 def seal(code: str) -> Any:
     """Seal the session: documents drawn up, e-mailed to every member (or kept in the outbox)."""
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
-    if not _confirmed():
-        return redirect(url_for("admin.session_page", code=code, _anchor="sitting"))
+    back, confirmed = _irreversible(code, "sitting")
+    if not confirmed:
+        return back
     from lms_bridge.results.mail import send_email
     from lms_bridge.results.seal import SealRefused, seal_session
 
