@@ -17,6 +17,7 @@ forms.watch:<student id>    the RESPONSES watch                          ALREADY
 sheets.gradesheet           the grade sheet                              Drive appProperties
 classroom.registration      the COURSE_WORK_CHANGES push registration    an identical create renews it
 classroom.ticket:<id>       the ticket assignment (made at the draw)     its title in courseWork.list
+classroom.advance           the thesis / performance assignment          its title in courseWork.list
 ==========================  ==========================================  ==================================
 
 Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties (100 a
@@ -34,10 +35,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lms_bridge.domain.grading import GradeScale
+from lms_bridge.domain.kinds import Advance, rules_for
 from lms_bridge.domain.session import DegreeVote, SessionSpec, Student
 from lms_bridge.google.drive import FORM_MIME, SHEET_MIME
 from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, NotFound, PermissionDenied
@@ -260,16 +262,103 @@ def run_posts(ctx: StepContext) -> None:
     ctx.ensure("classroom.announcement", make_post, find_post)
 
 
+# -- files handed in before the sitting (defense, creative exam) ----------------------------------------
+
+ADVANCE_KEY = "classroom.advance"
+DUE_MARGIN = timedelta(minutes=1)
+
+
+def advance_texts(spec: SessionSpec, due: datetime) -> tuple[str, str]:
+    """Title and instructions of the assignment the files are handed in to (in the session's language)."""
+    local = due.astimezone(spec.starts_at.tzinfo).strftime("%Y-%m-%d %H:%M")
+    with use_locale(spec.language):
+        if rules_for(spec.kind).advance is Advance.THESIS:
+            return (_("Thesis for the defense (PDF) — %(code)s", code=spec.code),
+                    _("Upload your thesis as one PDF file and turn it in by %(due)s. The commission reads it "
+                      "before the defense.", due=local))
+        return (_("Performance videos for the creative exam — %(code)s", code=spec.code),
+                _("Add the links to your performance videos and turn them in by %(due)s. The commission "
+                  "watches them before the exam.", due=local))
+
+
+def advance_link(ctx: StepContext, student: Student) -> str:
+    entry = ctx.journaled(ADVANCE_KEY) if rules_for(ctx.spec.kind).advance else None
+    return str((entry.data.get("links") or {}).get(student.id, "")) if entry else ""
+
+
+def _due_fields(due: datetime) -> dict[str, Any]:
+    utc = due.astimezone(UTC)
+    # dueDate and dueTime go together or not at all (Classroom reference).
+    return {"dueDate": {"year": utc.year, "month": utc.month, "day": utc.day},
+            "dueTime": {"hours": utc.hour, "minutes": utc.minute}}
+
+
+def run_advance(ctx: StepContext) -> None:
+    """One assignment for all students, due ``exams.advance_days`` before the sitting, where a defense's
+    thesis PDF (001 §19) or a creative exam's video links (004 creative §4) are turned in.  The
+    commission are the course's teachers and see every submission; each ballot links to the student's
+    own (its ``alternateLink``), journaled here per student."""
+    g, spec = _google(ctx), ctx.spec
+    course_id = _course_id(ctx)
+    due = spec.starts_at - timedelta(days=g.settings.exams.advance_days)
+    title, description = advance_texts(spec, due)
+
+    def find() -> Made | None:
+        hit = next((w for w in g.classroom.list_course_work(course_id) if w.get("title") == title), None)
+        return Made(hit["id"], {"link": hit.get("alternateLink", "")}) if hit else None
+
+    def create() -> Made:
+        body: dict[str, Any] = {"title": title, "description": description, "workType": "ASSIGNMENT",
+                                "state": "PUBLISHED", "assigneeMode": "ALL_STUDENTS"}
+        topic = ctx.journaled("classroom.topic")
+        if topic is not None:
+            body["topicId"] = topic.external_id
+        # Classroom refuses a due time already past (@DueDateInPast): a session provisioned late
+        # still gets the assignment, without a due time (the page shows the date it should have had).
+        if due - ctx.now() > DUE_MARGIN:
+            body.update(_due_fields(due))
+        work = g.classroom.create_course_work(course_id, body)
+        return Made(work["id"], {"link": work.get("alternateLink", ""), "due": due.isoformat(),
+                                 "due_set": "dueDate" in body})
+
+    entry = ctx.ensure(ADVANCE_KEY, create, find)
+    links: dict[str, str] = dict(entry.data.get("links") or {})
+    missing = [s for s in spec.admitted if not links.get(s.id)]
+    if not missing:
+        return
+    # One listing gives every submission; students are told apart by the ids the roster step kept,
+    # and a student added by invitation (no id known yet) is looked up by e-mail.
+    by_user = {sub.get("userId", ""): sub for sub in g.classroom.list_submissions(course_id, entry.external_id)}
+    for s in missing:
+        roster = ctx.journaled(f"classroom.student:{s.email}")
+        uid = roster.data.get("userId", "") if roster else ""
+        sub = by_user.get(uid) if uid else None
+        if sub is None:
+            subs = g.classroom.list_submissions(course_id, entry.external_id, user_id=s.email)
+            sub = subs[0] if subs else None
+        if sub is not None and sub.get("alternateLink"):
+            links[s.id] = sub["alternateLink"]
+    ctx.update_data(ADVANCE_KEY, links=links)
+
+
 # -- voting forms ---------------------------------------------------------------------------------------
 
-def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
-    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2)."""
+def form_requests(spec: SessionSpec, student: Student, *, submission: str = "") -> list[dict[str, Any]]:
+    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2).
+
+    ``submission``: the link to what the student handed in before the sitting (a defense's thesis,
+    a creative exam's videos), so that every member opens it from the ballot before voting.
+    """
     letters = GradeScale.load(spec.grading.scale).letters()
     with use_locale(spec.language):
         # Only a member's first submission counts (an edit or a second submission is kept but not
         # counted: lms_bridge.domain.ballots), so the form must not promise otherwise.
         description = _("Commission member's ballot for %(student)s. Choose one grade. Only your first "
                         "submission counts; to correct it, tell the secretary.", student=student.name)
+        if submission:
+            description += "\n" + _("The student's submission: %(link)s", link=submission)
+        if student.plagiarism and rules_for(spec.kind).plagiarism:
+            description += "\n" + _("Plagiarism check: %(result)s", result=student.plagiarism)
         grade_title = _("Grade")
         degree_title = _("Award the degree (qualification)?")
         comment_title = _("Comment (optional)")
@@ -369,7 +458,8 @@ def run_forms(ctx: StepContext) -> None:
             current = g.forms.get(form_id)
             return {"form": current} if current.get("items") else None
 
-        reply = g.forms.batch_update(e.external_id, form_requests(spec, s), include_form=True, recover=applied)
+        requests = form_requests(spec, s, submission=advance_link(ctx, s))
+        reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
         form = reply.get("form", {})
         ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                         url=form.get("responderUri") or e.data.get("url", ""),
@@ -596,6 +686,8 @@ def google_steps(settings: Any = None) -> list[Step]:
         ("google.classroom.course", lambda: _("Google Classroom course"), run_course),
         ("google.classroom.roster", lambda: _("Classroom roster: commission and students"), run_roster),
         ("google.classroom.posts", lambda: _("Classroom topic and instructions"), run_posts),
+        ("google.classroom.advance", lambda: _("Classroom assignment for the files sent before the sitting"),
+         run_advance),
         ("google.forms", lambda: _("Voting forms, one per student"), run_forms),
         ("google.sheet", lambda: _("Grade sheet"), run_sheet),
         ("google.watches", lambda: _("Notifications of new votes"), run_watches),

@@ -51,8 +51,8 @@ SESSION_KEYS = (
     "code", "title", "kind", "programme", "group", "university", "commission_name", "platform", "language",
     "timezone", "starts_at",
     "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
-    "degree_vote",
+    "degree_vote", "commission_vote", "question_bank",
 )
 COMMISSION_FIELDS = ("name", "email", "role")
-STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating")
+STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating", "plagiarism")
 TICKET_FIELDS = ("number", "questions")
