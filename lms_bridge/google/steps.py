@@ -299,6 +299,8 @@ def run_advance(ctx: StepContext) -> None:
     commission are the course's teachers and see every submission; each ballot links to the student's
     own (its ``alternateLink``), journaled here per student."""
     g, spec = _google(ctx), ctx.spec
+    if not rules_for(spec.kind).advance:
+        return  # only a defense's or a creative exam's plan holds this step
     course_id = _course_id(ctx)
     due = spec.starts_at - timedelta(days=g.settings.exams.advance_days)
     title, description = advance_texts(spec, due)

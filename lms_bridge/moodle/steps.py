@@ -245,12 +245,15 @@ def _test_quiz(ctx: StepContext, settings: Settings) -> None:
     """The test exam's quiz: ``exams.test_questions`` random questions from the session's bank, each
     worth ``exams.test_points_per_question``, ``exams.test_minutes`` long, ``exams.test_attempts``
     attempt(s), closed until each student is admitted (lms_bridge.moodle.testquiz)."""
+    from lms_bridge.domain.kinds import rules_for
     from lms_bridge.i18n import use_locale
     from lms_bridge.moodle.testquiz import QuizShape, setup_test_quiz
 
+    spec, exams = ctx.spec, settings.exams
+    if not rules_for(spec.kind).test_quiz:
+        return  # only a test exam's plan holds this step; a plan run whole does nothing here
     ops = _ops(ctx, settings)
     courseid = _course_id(ctx)
-    spec, exams = ctx.spec, settings.exams
     if len(spec.question_bank) < exams.test_questions:
         raise StepFailed(_("The question bank has %(have)s questions; the test draws %(need)s at random, so it "
                            "needs at least that many. Add questions to the session file and import it again.",

@@ -526,8 +526,9 @@ def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
         assert db.scalar(select(ExamSession)).status == "provisioned"
 
 
-def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_failure(tmp_path: Path) -> None:
-    """A defense has no preparation time: its end is the draw itself, already past when the assignment
+def test_no_preparation_time_hands_out_every_ticket_with_no_past_due_time_and_shows_each_failure(
+        tmp_path: Path) -> None:
+    """Without preparation time the end of preparation is the draw itself, already past when the assignment
     is made, and Classroom refuses a due date in the past (@DueDateInPast, modelled by the sandbox).
     The assignments carry no due time; a student who cannot get one (gone from the course) is shown
     on the page, and everyone after that student still gets a ticket."""
@@ -537,7 +538,7 @@ def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_f
     from lms_bridge.results.draw import HandOutIncomplete, draw_tickets
     from lms_bridge.store.models import ExamSession
 
-    for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.DEFENSE, preparation_minutes=0)):
+    for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.ORAL_EXAM, preparation_minutes=0)):
         admitted = list(q.spec.admitted)
         gone = admitted[1]  # not first: the ones after a failure must still get their tickets
         with q.sessions() as db:

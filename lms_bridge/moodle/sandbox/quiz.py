@@ -140,7 +140,9 @@ class QuizFunctions(SandboxBase):
         return {"ids": ids}
 
     def fn_mod_quiz_get_user_attempts(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
-        self._quiz(state, p["quizid"])
+        quiz = self._quiz(state, p["quizid"])
+        if quiz.get("kind") == "test":
+            self._settle_overdue(state, quiz)  # type: ignore[attr-defined]
         if p["status"] not in ("all", "finished", "unfinished"):
             raise invalid_parameter("Invalid status value")
         userid = p["userid"] or 2

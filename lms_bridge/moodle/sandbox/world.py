@@ -70,6 +70,8 @@ def _initial_state() -> dict[str, Any]:
             "denied_capabilities": [],
             "removed_functions": [],
             "plugin": True,
+            # Seconds added to the clock of the test quiz's attempts (a test lets time pass).
+            "clock_offset": 0,
         },
         "users": users,
         "categories": {"1": {"id": 1, "name": "Category 1"}},
