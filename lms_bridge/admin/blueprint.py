@@ -44,6 +44,12 @@ bp.add_url_rule("/sessions/<code>/students/<ref>/exception", "record_exception",
                 login_required(views.record_exception), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commission_decision",
                 login_required(views.commission_decision), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/test/scores", "test_scores", login_required(views.quiz_action),
+                methods=("POST",), defaults={"action": "scores"})
+bp.add_url_rule("/sessions/<code>/students/<ref>/test/admit", "test_admit", login_required(views.quiz_action),
+                methods=("POST",), defaults={"action": "admit"})
+bp.add_url_rule("/sessions/<code>/students/<ref>/test/reconnect", "test_reconnect",
+                login_required(views.quiz_action), methods=("POST",), defaults={"action": "reconnect"})
 bp.add_url_rule("/sessions/<code>/release", "release", login_required(views.release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/seal", "seal", login_required(views.seal), methods=("POST",))
 

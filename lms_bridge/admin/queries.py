@@ -140,6 +140,14 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.results.examday import current_exceptions
 
     exceptions = current_exceptions(db, session)
+    # Kind-specific: the files sent before the sitting (defense, creative exam) and a test's incidents.
+    from lms_bridge.store.repo import journal_entry
+
+    advance = journal_entry(db, session.id, "classroom.advance")
+    advance_links = dict((advance.data.get("links") or {}) if advance is not None else {})
+    from lms_bridge.results.testexam import incidents as test_incidents
+
+    reconnections = test_incidents(db, session)
     out = []
     for st in session.students:
         if not st.active:
@@ -166,6 +174,11 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "late": st.turned_in_late,
             "attempt_state": st.attempt_state,
             "attempt_score": st.attempt_score,
+            "plagiarism": st.plagiarism_check,
+            "submission_link": advance_links.get(st.student_ref, ""),
+            "reconnections": len(reconnections.get(st.student_ref, [])),
+            "test_auto_failed": bool(decision is not None and decision.source == "test"
+                                     and (decision.votes or {}).get("auto_failed")),
             "status": status,
             "status_label": labels.label(labels.STUDENT_STATUS, status),
             "tone": labels.tone(status),

@@ -234,8 +234,12 @@ def session_page(code: str) -> Any:
         run = queries.latest_run(db, exam.id)
         timetable, timetable_error = timetable_rows(exam)
         run_data = _run_data(db, run, code) if run is not None else None
+        from lms_bridge.domain.kinds import commission_votes, rules_for
+
         return render_template(
-            "admin/session.html", exam=exam, run=run_data,
+            "admin/session.html", exam=exam, run=run_data, rules=rules_for(exam.kind),
+            votes=commission_votes(exam.kind, (exam.options or {}).get("commission_vote")),
+            exams_settings=state().settings.exams,
             students=queries.students_view(db, exam), members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
             timetable_error=timetable_error, tz=exam.timezone)
@@ -384,6 +388,11 @@ def draw_tickets(code: str) -> Any:
         if exam.status == "sealed":
             flash(_("The session is sealed; nothing can change any more."), "error")
             return redirect(url_for("admin.session_page", code=code))
+        from lms_bridge.domain.kinds import rules_for
+
+        if not rules_for(exam.kind).tickets:
+            flash(_("This form of the exam has no tickets and no draw."), "error")
+            return redirect(url_for("admin.session_page", code=code))
         db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.draw_tickets"))
         session_id = exam.id
     from lms_bridge.results.draw import draw_tickets as draw_job
@@ -421,6 +430,42 @@ def close_vote(code: str, ref: str) -> Any:
     else:
         make = OUTCOME_MESSAGES.get(outcome)
         flash(make() if make else outcome, "success" if outcome == "decided" else "info")
+    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+
+
+def quiz_action(code: str, ref: str = "", action: str = "") -> Any:
+    """A test exam's actions: admit a student to the closed quiz, continue after a lost connection
+    (recorded as an incident), read the scores from Moodle now."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    from lms_bridge.remote import describe_error
+    from lms_bridge.results import testexam
+
+    try:
+        if action == "admit":
+            testexam.admit_now(state().queue, code, ref, g.user.username)
+            flash(_("The test is open for this student now."), "success")
+        elif action == "reconnect":
+            if not _confirmed():
+                return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+            reason = request.form.get("reason", "").strip()[:2000]
+            testexam.reconnect_now(state().queue, code, ref, g.user.username, reason)
+            flash(_("The student continues the same attempt with the time lost given back; recorded as an "
+                    "incident."), "success")
+        elif action == "scores":
+            read = testexam.read_scores_now(state().queue, code)
+            flash(_("Scores read from Moodle: %(scored)s of %(total)s students have finished.",
+                    scored=sum(1 for r in read if r.points is not None), total=len(read)), "info")
+        else:
+            abort(404)
+    except testexam.TestExamRefused as exc:
+        flash(str(exc), "error")
+    except LookupError:
+        abort(404)
+    except Exception as exc:
+        logger.exception("test exam action %s for %s in %s failed", action, ref, code)
+        flash(_("Moodle could not be reached: %(reason)s", reason=describe_error(exc)), "error")
     return redirect(url_for("admin.session_page", code=code, _anchor="students"))
 
 

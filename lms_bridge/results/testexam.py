@@ -239,3 +239,55 @@ def poll_test_scores(queue: JobQueue) -> None:
                     read_scores(db, session, ops, b.settings)
         except Exception:
             logger.exception("reading the test scores of session %s failed; the next poll tries again", session_id)
+
+
+# -- the page's actions: one transaction each, Moodle's clients from the queue's backends -------------------
+
+def _ops(queue: JobQueue) -> tuple[Any, Settings]:
+    from lms_bridge.moodle.operations import MoodleOps
+
+    b = backends(queue)
+    return MoodleOps(b.moodle, b.settings.moodle), b.settings
+
+
+def _session_student(db: Session, code: str, ref: str) -> tuple[ExamSession, StudentRecord]:
+    session = db.scalar(select(ExamSession).where(ExamSession.code == code))
+    student = None if session is None else next(
+        (s for s in session.students if s.student_ref == ref and s.active), None)
+    if session is None or student is None:
+        raise LookupError(f"no student {ref} in session {code}")
+    return session, student
+
+
+def admit_now(queue: JobQueue, code: str, ref: str, actor: str) -> int:
+    with queue.transaction() as db:
+        session, student = _session_student(db, code, ref)
+        _quiz(db, session)  # says what is missing before any client is built
+        ops, settings = _ops(queue)
+        return admit_to_test(db, session, student, ops, settings, actor=actor, now=datetime.now(UTC))
+
+
+def reconnect_now(queue: JobQueue, code: str, ref: str, actor: str, reason: str = "") -> int:
+    with queue.transaction() as db:
+        session, student = _session_student(db, code, ref)
+        _quiz(db, session)
+        ops, settings = _ops(queue)
+        return reconnect(db, session, student, ops, settings, actor=actor, now=datetime.now(UTC), reason=reason)
+
+
+def read_scores_now(queue: JobQueue, code: str) -> list[ScoreRead]:
+    with queue.transaction() as db:
+        session = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        if session is None:
+            raise LookupError(f"no session {code}")
+        _quiz(db, session)
+        ops, settings = _ops(queue)
+        return read_scores(db, session, ops, settings)
+
+
+def incidents(db: Session, session: ExamSession) -> dict[str, list[dict[str, Any]]]:
+    """Student id -> the reconnections recorded for them (for the page and the protocol)."""
+    from lms_bridge.store.repo import journal_entries
+
+    return {e.key.split(":", 1)[1]: list(e.data.get("incidents") or [])
+            for e in journal_entries(db, session.id, "testexam.reconnect:")}

@@ -103,7 +103,7 @@ def _question(block: str, problem: Callable[..., None]) -> TestQuestion | None:
     body = re.sub(r"^\[(html|plain|markdown|moodle)\]", "", body.strip())
     open_at = _find_unescaped(body, "{")
     if open_at < 0:
-        problem(_l("The question has no answers: write them in braces, like {=right ~wrong}."))
+        problem(_l("The question has no answers: write them in braces, like `{=right ~wrong}`."))
         return None
     close_at = _find_unescaped(body, "}", open_at)
     if close_at < 0:
@@ -119,8 +119,8 @@ def _question(block: str, problem: Callable[..., None]) -> TestQuestion | None:
         return TestQuestion(text=text, answers=("True", "False"), correct=0 if inside.lower() in _TRUE else 1,
                             name=name)
     if not inside or inside.startswith("#") or "->" in inside:
-        problem(_l("Only single-answer multiple choice ({=right ~wrong}) and true/false ({T} or {F}) "
-                   "questions can be used in a test exam."))
+        problem(_l("Only single-answer multiple choice and true/false questions can be used in a test exam: "
+                   "`{=right ~wrong}`, `{T}`, `{F}`."))
         return None
     answers: list[str] = []
     correct: list[int] = []

@@ -1,0 +1,86 @@
+"""The session page offers only the actions that make sense for the form of the exam: a defense and a
+creative exam have no ticket draw, a test exam has its own actions (open the test, a lost connection,
+the scores) and no draw either."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from lms_bridge.app import state
+from lms_bridge.store.models import AuditEvent, ExamSession
+
+from .conftest import SAMPLE_YAML
+
+INLINE_BANK = "\n  question_bank: |\n" + "\n\n".join(
+    f"    Q{i}? {{=yes ~no}}" for i in range(1, 4)) + "\n"
+
+
+def _upload_kind(app: Flask, upload: Any, kind: str) -> str:
+    text = SAMPLE_YAML.read_text(encoding="utf-8").replace("  kind: oral_exam", f"  kind: {kind}")
+    text = text.replace("  preparation_minutes: 50\n", "")
+    if kind != "oral_exam":
+        text = re.sub(r"\ntickets:.*", "\ntickets: []\n", text, flags=re.S)
+    if kind == "test_exam":
+        text = text.replace("  kind: test_exam", "  kind: test_exam" + INLINE_BANK.rstrip("\n"))
+        text = text.replace("    admitted: true\n", "    admitted: true\n    admission_rating: 50\n")
+    if kind == "defense":
+        text = text.replace("    admitted: true\n", "    admitted: true\n    plagiarism: \"7%\"\n", 1)
+    res = upload(text.encode(), f"{kind}.yaml")
+    assert res.status_code == 302, res.get_data(as_text=True)
+    with state(app).sessionmaker() as db:
+        return str(db.scalar(select(ExamSession.code).where(ExamSession.kind == kind)))
+
+
+def test_an_oral_exam_keeps_the_draw(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    page = signed_in.get(f"/sessions/{_upload_kind(app, upload, 'oral_exam')}").get_data(as_text=True)
+    assert 'id="draw-button"' in page
+    assert 'id="draw-commitment"' in page
+    assert "Open the test" not in page
+
+
+def test_a_defense_has_no_draw_and_shows_the_plagiarism_check(app: Flask, upload: Any,
+                                                             signed_in: FlaskClient) -> None:
+    code = _upload_kind(app, upload, "defense")
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert "Draw tickets" not in page
+    assert 'id="draw-commitment"' not in page
+    assert 'id="advance-note"' in page
+    assert "Plagiarism check: 7%" in page
+    # The action itself is refused too, not only hidden.
+    res = signed_in.post(f"/sessions/{code}/draw")
+    assert res.status_code == 302
+    assert "has no tickets and no draw" in signed_in.get(res.location).get_data(as_text=True)
+    with state(app).sessionmaker() as db:
+        assert db.scalar(select(AuditEvent).where(AuditEvent.action == "admin.draw_tickets")) is None
+
+
+def test_a_creative_exam_has_no_draw(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    page = signed_in.get(f"/sessions/{_upload_kind(app, upload, 'creative_exam')}").get_data(as_text=True)
+    assert "Draw tickets" not in page
+    assert "Plagiarism check" not in page
+
+
+def test_a_test_exam_offers_its_own_actions(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _upload_kind(app, upload, "test_exam")
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert "Draw tickets" not in page
+    assert 'id="test-scores-button" disabled' in page  # until provisioned
+    assert "under 26 test points fails" in page
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        assert len(exam.options["question_bank"]) == 3
+        exam.status = "provisioned"
+        db.commit()
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert "Open the test" in page
+    assert "Lost connection" in page
+    # Without a quiz in Moodle the action says so in plain words.
+    ref = re.search(r'/students/([^/]+)/test/admit', page)
+    assert ref
+    res = signed_in.post(f"/sessions/{code}/students/{ref.group(1)}/test/admit")
+    assert "provision the session first" in signed_in.get(res.location).get_data(as_text=True)
