@@ -222,11 +222,27 @@ def _already_member(g: Any, course_id: str, email: str, role: str, error: Google
 # -- posts ----------------------------------------------------------------------------------------------
 
 def instructions_text(spec: SessionSpec) -> str:
+    """The instructions post, worded for the form of the exam (an oral exam's text is unchanged, so a
+    rerun still finds the post made before)."""
+    rules = rules_for(spec.kind)
     with use_locale(spec.language):
-        return _("Final attestation: %(title)s. Join the video meeting on time. At the draw each student "
+        if rules.test_quiz:
+            return _("Final attestation: %(title)s. Join the video meeting on time. The test is in Moodle; it "
+                     "opens for you when the secretary admits you after identification. If the connection is "
+                     "lost, tell the secretary at once: the test continues with your answers and the time you "
+                     "had left.", title=spec.title)
+        if rules.advance:
+            return _("Final attestation: %(title)s. Turn in your files to the assignment in this course by its due "
+                     "date, before the sitting: the commission studies them in advance. Join the video meeting on "
+                     "time for your slot.", title=spec.title)
+        text = _("Final attestation: %(title)s. Join the video meeting on time. At the draw each student "
                  "gets an individual assignment with the ticket; write the answers by hand on the answer "
                  "sheets, photograph every sheet and upload them to that assignment before the preparation "
                  "time ends.", title=spec.title)
+        if rules.materials_allowed:
+            text += " " + _("This is an open-book exam: you may use books, notes and other materials while "
+                            "writing; the answers must be your own.")
+        return text
 
 
 def topic_name(spec: SessionSpec) -> str:
@@ -345,7 +361,8 @@ def run_advance(ctx: StepContext) -> None:
 
 # -- voting forms ---------------------------------------------------------------------------------------
 
-def form_requests(spec: SessionSpec, student: Student, *, submission: str = "") -> list[dict[str, Any]]:
+def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
+                  grading_hours: int = 2) -> list[dict[str, Any]]:
     """The one atomic batchUpdate that turns an empty form into a ballot (facts §2).
 
     ``submission``: the link to what the student handed in before the sitting (a defense's thesis,
@@ -359,6 +376,11 @@ def form_requests(spec: SessionSpec, student: Student, *, submission: str = "") 
                         "submission counts; to correct it, tell the secretary.", student=student.name)
         if submission:
             description += "\n" + _("The student's submission: %(link)s", link=submission)
+        if rules_for(spec.kind).writing:
+            # 001 §15: the members check the written answers within 2 hours and grade them.
+            description += "\n" + _("Grade the written answers within %(hours)s hours of the end of the writing "
+                                     "time; they are in the student's ticket assignment in Classroom.",
+                                     hours=grading_hours)
         if student.plagiarism and rules_for(spec.kind).plagiarism:
             description += "\n" + _("Plagiarism check: %(result)s", result=student.plagiarism)
         grade_title = _("Grade")
@@ -460,7 +482,8 @@ def run_forms(ctx: StepContext) -> None:
             current = g.forms.get(form_id)
             return {"form": current} if current.get("items") else None
 
-        requests = form_requests(spec, s, submission=advance_link(ctx, s))
+        requests = form_requests(spec, s, submission=advance_link(ctx, s),
+                                 grading_hours=g.settings.exams.written_grading_hours)
         reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
         form = reply.get("form", {})
         ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,

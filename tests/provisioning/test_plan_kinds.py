@@ -55,3 +55,38 @@ def test_without_a_kind_the_plan_holds_every_step_once() -> None:
     assert len(names) == len(set(names))
     every_kind = {name for kind in ExamKind for name in step_names(kind, commission_vote=True)}
     assert every_kind == set(names)
+
+
+def test_the_instructions_and_ballots_speak_of_the_form_of_the_exam() -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from lms_bridge.domain.session import Member, Role, SessionSpec, Student
+    from lms_bridge.google.steps import form_requests, instructions_text
+    from lms_bridge.i18n import use_locale
+
+    spec = SessionSpec(code="K-1", title="T", kind=ExamKind.ORAL_EXAM, programme="", group="", language="en",
+                       timezone="UTC", starts_at=datetime(2026, 6, 10, 9, tzinfo=UTC), preparation_minutes=50,
+                       commission=(Member("C", "c@u.kz", Role.CHAIR), Member("S", "s@u.kz", Role.SECRETARY)),
+                       students=(Student("1", "A", "a@u.kz", plagiarism="9%"),))
+
+    def text(kind: ExamKind) -> str:
+        with use_locale("en"):
+            return instructions_text(replace(spec, kind=kind))
+
+    def ballot(kind: ExamKind, **kw: object) -> str:
+        with use_locale("en"):
+            reqs = form_requests(replace(spec, kind=kind), spec.students[0], **kw)  # type: ignore[arg-type]
+        return str(reqs[0]["updateFormInfo"]["info"]["description"])
+
+    assert "ticket" in text(ExamKind.ORAL_EXAM)
+    assert "open-book" in text(ExamKind.OPEN_BOOK)
+    assert "open-book" not in text(ExamKind.WRITTEN_EXAM)
+    assert "Moodle" in text(ExamKind.TEST_EXAM)
+    assert "ticket" not in text(ExamKind.TEST_EXAM)
+    assert "ticket" not in text(ExamKind.DEFENSE)
+    assert "within 3 hours" in ballot(ExamKind.WRITTEN_EXAM, grading_hours=3)
+    assert "within" not in ballot(ExamKind.ORAL_EXAM)
+    assert "Plagiarism check: 9%" in ballot(ExamKind.DEFENSE, submission="https://x/s")
+    assert "https://x/s" in ballot(ExamKind.DEFENSE, submission="https://x/s")
+    assert "Plagiarism" not in ballot(ExamKind.CREATIVE_EXAM)
