@@ -140,6 +140,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.results.examday import current_exceptions
 
     exceptions = current_exceptions(db, session)
+    from lms_bridge.results.admission import admission_states
+
+    admissions = admission_states(db, session)
     # Kind-specific: the files sent before the sitting (defense, creative exam) and a test's incidents.
     from lms_bridge.store.repo import journal_entry
 
@@ -148,6 +151,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.results.testexam import incidents as test_incidents
 
     reconnections = test_incidents(db, session)
+    from lms_bridge.store.repo import journal_entries
+
+    test_admitted = {e.key.split(":", 1)[1] for e in journal_entries(db, session.id, "testexam.admit:")}
     out = []
     for st in session.students:
         if not st.active:
@@ -164,6 +170,11 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "admission_rating": st.admission_rating,
             "ticket": st.ticket_number,
             "ticket_drawn_at": iso(st.ticket_drawn_at),
+            # Admission to the draw: the state, its words, and why Moodle could not open the ticket yet.
+            "admission": admissions[st.student_ref][0].value,
+            "admission_label": labels.label(labels.ADMISSION_STATE, admissions[st.student_ref][0].value),
+            "admission_error": (_("Moodle: %(reason)s", reason=admissions[st.student_ref][1])
+                                if admissions[st.student_ref][1] else ""),
             "draw_error": (_("Not handed out in Classroom: %(reason)s", reason=not_handed_out[st.student_ref])
                            if st.student_ref in not_handed_out else ""),
             "files": st.files_received,
@@ -177,6 +188,7 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "plagiarism": st.plagiarism_check,
             "submission_link": advance_links.get(st.student_ref, ""),
             "reconnections": len(reconnections.get(st.student_ref, [])),
+            "test_admitted": st.student_ref in test_admitted,
             "test_auto_failed": bool(decision is not None and decision.source == "test"
                                      and (decision.votes or {}).get("auto_failed")),
             "status": status,

@@ -38,6 +38,13 @@ $functions = [
         'type' => 'read',
         'capabilities' => 'local/lmsbridge:viewdrawntickets',
     ],
+    'local_lmsbridge_open_ticket' => [
+        'classname' => 'local_lmsbridge\external\open_ticket',
+        'description' => 'Admit one student to the draw: open the ticket quiz for that student alone (user override) '
+            . 'and start the attempt with the ticket of the verifiable draw. Idempotent.',
+        'type' => 'write',
+        'capabilities' => 'local/lmsbridge:admit, mod/quiz:manageoverrides',
+    ],
     'local_lmsbridge_setup_test_quiz' => [
         'classname' => 'local_lmsbridge\external\setup_test_quiz',
         'description' => 'Ensure a test exam\'s quiz (closed until a user override admits a student), its Test question '
@@ -88,6 +95,7 @@ $services = [
             'local_lmsbridge_setup_tickets',
             'local_lmsbridge_get_drawn_tickets',
             'local_lmsbridge_ensure_result_assignment',
+            'local_lmsbridge_open_ticket',
             'local_lmsbridge_setup_test_quiz',
         ],
         'enabled' => 1,

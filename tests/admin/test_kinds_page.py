@@ -40,10 +40,10 @@ def test_an_oral_exam_keeps_the_draw(app: Flask, upload: Any, signed_in: FlaskCl
     page = signed_in.get(f"/sessions/{_upload_kind(app, upload, 'oral_exam')}").get_data(as_text=True)
     assert 'id="draw-button"' in page
     assert 'id="draw-commitment"' in page
-    assert "Open the test" not in page
+    assert "Admit to the test" not in page
 
 
-def test_a_defense_has_no_draw_and_shows_the_plagiarism_check(app: Flask, upload: Any,
+def test_a_defense_has_no_draw_and_no_admission_to_one(app: Flask, upload: Any,
                                                              signed_in: FlaskClient) -> None:
     code = _upload_kind(app, upload, "defense")
     page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
@@ -57,6 +57,14 @@ def test_a_defense_has_no_draw_and_shows_the_plagiarism_check(app: Flask, upload
     assert "has no tickets and no draw" in signed_in.get(res.location).get_data(as_text=True)
     with state(app).sessionmaker() as db:
         assert db.scalar(select(AuditEvent).where(AuditEvent.action == "admin.draw_tickets")) is None
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        exam.status = "provisioned"
+        ref = exam.students[0].student_ref
+        db.commit()
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert "Admit to the draw" not in page
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", data={"confirm": "yes"})
+    assert "has no tickets and no draw" in signed_in.get(res.location).get_data(as_text=True)
 
 
 def test_a_creative_exam_has_no_draw(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
@@ -77,10 +85,11 @@ def test_a_test_exam_offers_its_own_actions(app: Flask, upload: Any, signed_in: 
         exam.status = "provisioned"
         db.commit()
     page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
-    assert "Open the test" in page
-    assert "Lost connection" in page
-    # Without a quiz in Moodle the action says so in plain words.
-    ref = re.search(r'/students/([^/]+)/test/admit', page)
+    assert "Admit to the test" in page  # the session's one admission action, worded for the test
+    assert "Admit to the draw" not in page
+    assert "Lost connection" not in page  # only once the student is in the test
+    # Without a quiz in Moodle the admission says so in plain words.
+    ref = re.search(r'/students/([^/]+)/admit', page)
     assert ref
-    res = signed_in.post(f"/sessions/{code}/students/{ref.group(1)}/test/admit")
+    res = signed_in.post(f"/sessions/{code}/students/{ref.group(1)}/admit", data={"confirm": "yes"})
     assert "provision the session first" in signed_in.get(res.location).get_data(as_text=True)
