@@ -616,3 +616,31 @@ def test_no_preparation_time_hands_out_every_ticket_with_no_past_due_time_and_sh
             with app.test_request_context():
                 rows = {r["ref"]: r for r in students_view(db, exam)}
         assert not rows[gone.id]["draw_error"]
+
+
+def test_a_written_exams_ballot_links_to_the_students_answers(tmp_path: Path) -> None:
+    """A written exam: each drawn ticket is the student's writing assignment, open for the writing time,
+    and the student's ballot links to it, with the grading time (001 §15)."""
+    from lms_bridge.backends import build_backends
+    from lms_bridge.domain.session import ExamKind
+    from lms_bridge.remote import ApiCalls
+    from lms_bridge.results.admission import draw_tickets
+    from lms_bridge.store.models import ExamSession
+
+    for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.WRITTEN_EXAM, preparation_minutes=120)):
+        with q.sessions() as db:
+            session_id = db.scalar(select(ExamSession.id))
+        draw_tickets.run(q.queue, session_id)
+        google = build_backends(q.settings, ApiCalls()).google
+        with q.sessions() as db:
+            works = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
+                JournalEntry.key.startswith("classroom.ticket:")))}
+            forms = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
+                JournalEntry.key.startswith("forms.form:")))}
+        assert works
+        for ref, work in works.items():
+            assert work.data["link"]
+            assert forms[ref].data["answers_link"] == work.data["link"]
+            description = google.forms.get(forms[ref].external_id)["info"]["description"]
+            assert work.data["link"] in description
+            assert "2 сағат ішінде" in description  # the grading time, in the session's language (kk)
