@@ -47,6 +47,8 @@ bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commissi
                 login_required(views.commission_decision), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/test/scores", "test_scores", login_required(views.quiz_action),
                 methods=("POST",), defaults={"action": "scores"})
+bp.add_url_rule("/sessions/<code>/students/<ref>/plagiarism", "plagiarism", login_required(views.plagiarism),
+                methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/test/reconnect", "test_reconnect",
                 login_required(views.quiz_action), methods=("POST",), defaults={"action": "reconnect"})
 bp.add_url_rule("/sessions/<code>/release", "release", login_required(views.release), methods=("POST",))

@@ -297,3 +297,10 @@ def _exception_view(e: StudentExceptionRecord | None) -> dict[str, Any] | None:
             "mark": e.mark, "moved_to": e.moved_to.isoformat() if e.moved_to else None,
             "continuation": labels.label(labels.CONTINUATION, e.continuation) if e.continuation else "",
             "recorded_by": e.recorded_by, "recorded_at": iso(e.recorded_at)}
+
+
+def has_ballot(db: Session, session: ExamSession, student_ref: str) -> bool:
+    """Whether provisioning made the student's voting form."""
+    from lms_bridge.store.repo import journal_entry
+
+    return journal_entry(db, session.id, f"forms.form:{student_ref}") is not None

@@ -469,6 +469,41 @@ def quiz_action(code: str, ref: str = "", action: str = "") -> Any:
     return redirect(url_for("admin.session_page", code=code, _anchor="students"))
 
 
+def plagiarism(code: str, ref: str) -> Any:
+    """A defense: the secretary records a student's plagiarism-check result; the ballot shows it."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    from lms_bridge.remote import describe_error
+    from lms_bridge.results.plagiarism import PlagiarismRefused, record_plagiarism, update_ballot
+
+    back = redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    with transaction(state().sessionmaker) as db:
+        exam = _session_or_404(db, code)
+        student = _student_or_404(db, exam, ref)
+        try:
+            record_plagiarism(db, exam, student, request.form.get("result", ""), actor=g.user.username)
+        except PlagiarismRefused as exc:
+            flash(str(exc), "error")
+            return back
+    try:
+        from lms_bridge.backends import backends
+
+        with transaction(state().sessionmaker) as db:
+            exam = _session_or_404(db, code)
+            # No ballot yet: provisioning writes the result into it; no Google client is needed.
+            updated = (queries.has_ballot(db, exam, ref)
+                       and update_ballot(db, exam, _student_or_404(db, exam, ref), backends(state().queue).google))
+    except Exception as exc:
+        logger.exception("updating the ballot of %s in %s failed", ref, code)
+        flash(_("The result is recorded, but the ballot could not be updated: %(reason)s",
+                reason=describe_error(exc)), "error")
+        return back
+    flash(_("The plagiarism check is recorded and shown on the ballot.") if updated
+          else _("The plagiarism check is recorded; the ballot shows it once the session is provisioned."), "success")
+    return back
+
+
 def _confirmed() -> bool:
     """An irreversible action goes ahead only when the secretary ticked the box that says what it does
     (checked here, so the rule holds without the page's script too)."""

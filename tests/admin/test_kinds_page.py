@@ -93,3 +93,32 @@ def test_a_test_exam_offers_its_own_actions(app: Flask, upload: Any, signed_in: 
     assert ref
     res = signed_in.post(f"/sessions/{code}/students/{ref.group(1)}/admit", data={"confirm": "yes"})
     assert "provision the session first" in signed_in.get(res.location).get_data(as_text=True)
+
+
+def test_the_secretary_records_a_plagiarism_check_for_a_defense(app: Flask, upload: Any,
+                                                                 signed_in: FlaskClient) -> None:
+    code = _upload_kind(app, upload, "defense")
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    ref = re.search(r'/students/([^/]+)/plagiarism', page)
+    assert ref
+    bad = signed_in.post(f"/sessions/{code}/students/{ref.group(1)}/plagiarism", data={"result": "a\nb"})
+    assert "on one line" in signed_in.get(bad.location).get_data(as_text=True)
+    res = signed_in.post(f"/sessions/{code}/students/{ref.group(1)}/plagiarism", data={"result": "23%"})
+    assert "once the session is provisioned" in signed_in.get(res.location).get_data(as_text=True)
+    assert "Plagiarism check: 23%" in signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    with state(app).sessionmaker() as db:
+        event = db.scalar(select(AuditEvent).where(AuditEvent.action == "plagiarism.recorded"))
+        assert event is not None
+        assert event.detail["new"] == "23%"
+
+
+def test_an_oral_exam_records_no_plagiarism_check(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _upload_kind(app, upload, "oral_exam")
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert "/plagiarism" not in page
+    ref = re.search(r'/students/([^/]+)/close-vote|data-student', page)
+    assert ref
+    with state(app).sessionmaker() as db:
+        student_ref = db.scalar(select(ExamSession).where(ExamSession.code == code)).students[0].student_ref
+    res = signed_in.post(f"/sessions/{code}/students/{student_ref}/plagiarism", data={"result": "5%"})
+    assert "Only a defense" in signed_in.get(res.location).get_data(as_text=True)

@@ -639,3 +639,29 @@ def test_a_defense_collects_the_thesis_two_days_before_and_each_ballot_links_to_
     assert again["status"] == "succeeded"
     course_work = [w for w in ws.classroom.list_course_work(course_id) if w["title"] == work["title"]]
     assert len(course_work) == 1
+
+
+def test_a_plagiarism_result_recorded_later_reaches_the_ballot(world: World) -> None:
+    from dataclasses import replace
+
+    from lms_bridge.domain.session import ExamKind as Kind
+    from lms_bridge.results.plagiarism import PlagiarismRefused, record_plagiarism, update_ballot
+    from lms_bridge.store.repo import import_session
+
+    starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=5)
+    spec = replace(make_spec(code="DEF-PL", students=2), kind=Kind.DEFENSE, starts_at=starts)
+    session = import_session(world.db, spec, source_name="f.yaml", actor="secretary").session
+    world.db.commit()
+    summary, ws = world.provision(spec, session)
+    assert summary["status"] == "succeeded", summary
+    student = next(s for s in session.students if s.student_ref == "S1")
+    with pytest.raises(PlagiarismRefused):
+        record_plagiarism(world.db, session, student, "two\nlines", actor="secretary")
+    record_plagiarism(world.db, session, student, "37% https://checker.example/r/1", actor="secretary")
+    assert update_ballot(world.db, session, student, ws)
+    world.db.commit()
+    form_id = next(f.external_id for f in _journal(world.db, "forms.form:") if f.key.endswith(":S1"))
+    description = ws.forms.get(form_id)["info"]["description"]
+    assert "37% https://checker.example/r/1" in description
+    link = _journal(world.db, "classroom.advance")[0].data["links"]["S1"]
+    assert link in description  # the thesis link stays
