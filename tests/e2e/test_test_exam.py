@@ -172,3 +172,13 @@ def test_a_test_exam_end_to_end(world: World, tmp_path: Path) -> None:  # noqa: 
         # A second read changes nothing.
         read_scores(db, session, ops, world.settings)
         assert len(list(db.scalars(select(DecisionRecord)))) == 5
+        # The protocol says how each grade came about.
+        from lms_bridge.documents.model import gather
+
+        document = gather(db, session)
+        t2 = next(r for r in document.students if r.ref == "T2")
+        remark = " ".join(text for _who, text in t2.remarks)
+        assert "58" in remark
+        assert "20" in remark
+        assert "78" in remark
+        assert "26" in remark
