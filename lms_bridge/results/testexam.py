@@ -219,6 +219,36 @@ def decide(db: Session, session: ExamSession, student: StudentRecord, settings: 
     return decision
 
 
+def score_from_push(db: Session, payload: dict[str, Any], backends_factory: Any) -> tuple[int, ...]:
+    """A submitted attempt announced by the companion plugin's webhook: read that student's score at
+    once (the poll is the safety net).  Returns the ids of the decisions it recorded."""
+    if str(payload.get("event", "")) != "quiz_attempt_submitted":
+        return ()
+    session = db.scalar(select(ExamSession).where(ExamSession.code == str(payload.get("courseidnumber") or "")))
+    if session is None or not rules_for(session.kind).test_quiz:
+        return ()
+    quiz = journal_entry(db, session.id, QUIZ_KEY)
+    if quiz is None or int(payload.get("cmid") or 0) != int(quiz.data.get("cmid", -1)):
+        return ()
+    email = str(payload.get("useremail") or "").lower()
+    student = next((s for s in session.students if s.email == email and s.active and s.admitted), None)
+    user = journal_entry(db, session.id, f"moodle.user:{email}")
+    if student is None or user is None:
+        return ()
+    from lms_bridge.moodle.operations import MoodleOps
+
+    b = backends_factory()
+    ops = MoodleOps(b.moodle, b.settings.moodle)
+    state, points = finished_score(ops.attempts(int(quiz.external_id), int(user.external_id)))
+    if state:
+        student.attempt_state = state
+    if points is None:
+        return ()
+    student.attempt_score = points
+    decision = decide(db, session, student, b.settings)
+    return (decision.id,) if decision is not None else ()
+
+
 @periodic_job(crontab(minute="*/2"), name="results.poll_test_scores")
 def poll_test_scores(queue: JobQueue) -> None:
     """Every two minutes, read the scores of the provisioned test exams from Moodle."""

@@ -18,7 +18,7 @@ from lms_bridge.moodle.operations import MoodleOps
 from lms_bridge.remote import ApiCalls
 from lms_bridge.store.models import AuditEvent, DecisionRecord, ExamSession, JournalEntry, StudentRecord
 
-from .test_sitting import World, world  # noqa: F401  (the fixture)
+from .test_sitting import World, _wait, world  # noqa: F401  (the fixture)
 
 STUDENTS = [  # id, rating, right answers
     ("T1", 55, 18),
@@ -121,6 +121,13 @@ def test_a_test_exam_end_to_end(world: World, tmp_path: Path) -> None:  # noqa: 
         assert started.json()["questions"] == 20
         done = _actor(world, "finish", quizid, email, correct=right)
         assert done.ok, done.text
+
+    # Pushed: the companion plugin's webhook of each submitted attempt has the score read at once.
+    def pushed() -> int:
+        with world.sessions() as db:
+            return len(list(db.scalars(select(DecisionRecord))))
+
+    _wait(lambda: pushed() == 4, "the four pushed scores")
 
     # T5 answers 6 questions in the first 10 minutes, then the connection is lost for 25 minutes.
     t5 = "t5@stud.univ.edu.kz"
