@@ -160,3 +160,29 @@ def test_an_open_book_exam_is_a_kind_of_its_own_with_the_written_time(tmp_path: 
     assert spec is not None
     assert spec.kind is ExamKind.OPEN_BOOK
     assert spec.preparation_minutes == 100
+
+
+def test_a_workbook_names_its_bank_file_and_carries_the_plagiarism_column(tmp_path: Path) -> None:
+    """The workbook has the same keys: `question_bank` on the session sheet, `plagiarism` on the students'."""
+    from dataclasses import replace
+
+    from lms_bridge.sessionfile import load_session
+    from lms_bridge.sessionfile.workbook import build_workbook
+
+    (tmp_path / "bank.gift").write_text(GIFT, encoding="utf-8")
+    spec = load_session(_test_file(tmp_path, "\n  question_bank: bank.gift"))
+    wb = build_workbook(replace(spec, students=tuple(replace(s, plagiarism="4%") for s in spec.students)))
+    sheet = wb["session"]
+    row = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == "question_bank")
+    sheet.cell(row=row, column=2, value="bank.gift")
+    path = tmp_path / "test.xlsx"
+    wb.save(path)
+    again, problems = read_session_file(path)
+    assert problems == []
+    assert again is not None
+    assert again.question_bank == spec.question_bank
+    assert {s.plagiarism for s in again.students} == {"4%"}
+    (tmp_path / "bank.gift").write_text("Broken {=a =b}\n", encoding="utf-8")
+    again, problems = read_session_file(path)
+    assert again is None
+    assert [(p.file.endswith("bank.gift"), p.location.line) for p in problems] == [(True, 1)]
