@@ -41,10 +41,11 @@ from lms_bridge.moodle.sandbox.quiz import QuizFunctions
 from lms_bridge.moodle.sandbox.signatures import CAPABILITIES, SIGNATURES
 from lms_bridge.moodle.sandbox.users import UsersFunctions
 from lms_bridge.moodle.sandbox.webhooks import WebhookSender
-from lms_bridge.moodle.sandbox.world import TOKEN, World
+from lms_bridge.moodle.sandbox.world import DEPRECATED_SINCE, TOKEN, World, defines, php_log, release_of
 
 _COURSE_LEVEL = frozenset({
     "core_course_get_contents", "core_enrol_get_enrolled_users", "mod_quiz_get_user_attempts",
+    "mod_quiz_get_user_quiz_attempts", "core_get_fragment",
     "mod_quiz_save_overrides", "mod_quiz_get_overrides", "mod_quiz_add_random_questions", "mod_assign_save_grade",
     "mod_assign_get_submissions", "mod_assign_get_grades", "core_grades_update_grades",
     "core_grades_get_gradeitems"})
@@ -80,6 +81,12 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
                 Rule(
                     "/_actor/course/<int:courseid>/import-questions",
                     endpoint="actor_import",
+                    methods=["POST"],
+                ),
+                Rule("/_actor/quiz/<int:quizid>/precreate", endpoint="actor_precreate", methods=["POST"]),
+                Rule(
+                    "/_actor/course/<int:courseid>/transfer-question-banks",
+                    endpoint="actor_transfer",
                     methods=["POST"],
                 ),
                 Rule("/_actor/config", endpoint="actor_config", methods=["POST"]),
@@ -130,7 +137,7 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
         if token != TOKEN:
             raise MoodleException(EXC_MOODLE, "invalidtoken", "Invalid token - token not found")
         plugin_off = function.startswith("local_lmsbridge_") and not state["config"].get("plugin", True)
-        known = function in SIGNATURES or function in MOODLE_45_FUNCTIONS
+        known = (function in SIGNATURES or function in MOODLE_45_FUNCTIONS) and defines(state, function)
         if plugin_off or not known:
             # external_api::external_function_info(): no row in external_functions.
             raise missing_record("external_functions")
@@ -169,6 +176,9 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
                 "nopermissions",
                 f"Sorry, but you do not currently have permissions to do that ({cap[1]}).",
             )
+        deprecated = DEPRECATED_SINCE.get(function)
+        if deprecated is not None and release_of(state) >= deprecated[0]:
+            php_log(state, deprecated[1])
         return self.handlers[function](state, params, base)
 
 

@@ -213,8 +213,7 @@ class CoursesFunctions(SandboxBase):
         cm = state["cms"].get(str(p["cmid"]))
         if cm is None:
             raise missing_record("course_modules")
-        table = "quizzes" if cm["modname"] == "quiz" else "assigns"
-        inst = state[table][str(cm["instance"])]
+        inst = _instance(state, cm)
         out = {
             "id": cm["id"], "course": cm["course"], "module": 1 if cm["modname"] == "assign" else 2,
             "name": inst["name"], "modname": cm["modname"], "instance": cm["instance"], "section": cm["section"],
@@ -238,8 +237,7 @@ class CoursesFunctions(SandboxBase):
         for cm in sorted(state["cms"].values(), key=lambda c: c["id"]):
             if cm["course"] != course["id"]:
                 continue
-            table = "quizzes" if cm["modname"] == "quiz" else "assigns"
-            inst = state[table][str(cm["instance"])]
+            inst = _instance(state, cm)
             modules.append(
                 {
                     "id": cm["id"],
@@ -254,7 +252,7 @@ class CoursesFunctions(SandboxBase):
                     "modname": cm["modname"],
                     "purpose": "assessment",
                     "branded": False,
-                    "modplural": "Quizzes" if cm["modname"] == "quiz" else "Assignments",
+                    "modplural": _PLURALS.get(cm["modname"], cm["modname"]),
                     "availability": None,
                     "indent": 0,
                     "onclick": "",
@@ -361,3 +359,15 @@ class CoursesFunctions(SandboxBase):
                     }
                 )
         return None
+
+
+# 5.x lists a course's question banks (mod_qbank) among its modules, in section 0 (read on 5.1).
+_PLURALS = {"quiz": "Quizzes", "assign": "Assignments", "qbank": "Question banks"}
+
+
+def _instance(state: dict[str, Any], cm: dict[str, Any]) -> dict[str, Any]:
+    """The activity record behind a course module (a question bank keeps its name on the module)."""
+    if cm["modname"] == "qbank":
+        return {"name": cm.get("name", ""), "grade": 0}
+    table = "quizzes" if cm["modname"] == "quiz" else "assigns"
+    return dict(state[table][str(cm["instance"])])
