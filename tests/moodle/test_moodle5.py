@@ -319,3 +319,20 @@ def test_the_site_info_of_a_51_without_the_new_function_in_the_service_still_con
     info = SiteInfo("s", "u", "admin", 2, "5.1", "2025100600.02", frozenset({"mod_quiz_get_user_attempts"}))
     assert info.pick("mod_quiz_get_user_attempts") == "mod_quiz_get_user_attempts"
     assert info.missing(["mod_quiz_get_user_attempts"]) == []
+
+
+def test_a_site_that_refuses_the_form_leaves_the_secretary_the_instructions(sandbox: Served) -> None:
+    """core_get_fragment is the page of Moodle's own dialog: an error from it must not hide what to do."""
+    ops = _ops(sandbox)
+    course, _users = _course_with_students(ops, "FRG-1")
+    with _edit(sandbox) as state:
+        quiz = _new_quiz(state, course, "Ticket")
+    xml = ('<quiz><question type="category"><category><text>$module$/top/Tickets</text></category>'
+           '<idnumber>lmsbridge-tickets</idnumber></question><question type="essay"><name><text>T1</text></name>'
+           '<questiontext format="html"><text>x</text></questiontext><idnumber>ticket-1</idnumber></question></quiz>')
+    made = sandbox.actor(f"/course/{course}/import-questions", {"xml": xml, "cmid": quiz["coursemodule"]}).json()
+    row = {"id": quiz["id"], "course": course, "coursemodule": quiz["coursemodule"]}
+    assert ops.ticket_category(row) == {"id": made["categoryid"], "contextid": sandbox.state()["cms"][
+        str(quiz["coursemodule"])]["contextid"], "questions": 1}
+    sandbox.configure(denied_capabilities=["mod/quiz:manage"])
+    assert ops.ticket_category(row) is None
