@@ -27,6 +27,7 @@ from lms_bridge.moodle.sandbox.errors import (
     EXC_ACCESS,
     EXC_CAP,
     EXC_LOGIN,
+    EXC_MISSING,
     EXC_MOODLE,
     MoodleException,
     invalid_parameter,
@@ -122,6 +123,10 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
                 body = dict(exc.body)
                 if not state["config"].get("debug", False):
                     body.pop("debuginfo", None)
+                    if body.get("exception") == EXC_MISSING and release_of(state) >= (5, 0):
+                        # 5.x names no table without debugging (lib/dmllib.php dml_missing_record_exception;
+                        # recorded on 5.1: unknown_function, enrol_unknown_user).
+                        body.update(errorcode="invalidrecordunknown", message="Can't find data record in database.")
                 return self._json(body)
             self.world.save()
             return self._json(result)

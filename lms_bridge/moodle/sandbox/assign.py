@@ -7,7 +7,7 @@ from typing import Any
 from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import MoodleException
 from lms_bridge.moodle.sandbox.shapes import _assign_out, _fmt_grade
-from lms_bridge.moodle.sandbox.world import _next, _now, php_log
+from lms_bridge.moodle.sandbox.world import _next, _now, is_5x, php_log
 
 
 class AssignFunctions(SandboxBase):
@@ -33,6 +33,10 @@ class AssignFunctions(SandboxBase):
                 )
                 continue
             assigns = [_assign_out(a) for a in state["assigns"].values() if a["course"] == cid]
+            if is_5x(state):
+                # 5.0's grade penalties (recorded on 5.1: 0 when not used).
+                for row in assigns:
+                    row["gradepenalty"] = 0
             courses.append(
                 {
                     "id": cid,

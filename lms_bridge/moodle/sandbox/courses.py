@@ -14,7 +14,7 @@ from lms_bridge.moodle.sandbox.errors import (
     php_error,
 )
 from lms_bridge.moodle.sandbox.shapes import _course_out, _user_out
-from lms_bridge.moodle.sandbox.world import _new_assign, _new_course, _new_qcat, _new_quiz, _next, _now
+from lms_bridge.moodle.sandbox.world import _new_assign, _new_course, _new_qcat, _new_quiz, _next, _now, is_5x
 
 # The options core_course_duplicate_course knows (course/externallib.php $backupdefaults).
 _DUPLICATE_OPTIONS = frozenset({"activities", "blocks", "filters", "users", "enrolments", "role_assignments",
@@ -328,6 +328,9 @@ class CoursesFunctions(SandboxBase):
     def fn_enrol_manual_enrol_users(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         for e in p["enrolments"]:
             self._course(state, e["courseid"])
+            if str(e["userid"]) not in state["users"] and is_5x(state):
+                # 5.1 looks the user up first (recorded scenario, enrol_unknown_user).
+                raise missing_record("user")
             if str(e["userid"]) not in state["users"]:
                 # 4.5 enrols the missing user, then fails building the welcome text: a PHP TypeError
                 # without errorcode (captured enrol_manual_enrol_users__unknown_user).

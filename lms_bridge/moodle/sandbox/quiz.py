@@ -26,6 +26,10 @@ class QuizFunctions(SandboxBase):
             if str(c) not in state["courses"]
         ]
         quizzes = [_quiz_out(q) for q in state["quizzes"].values() if q["course"] in ids]
+        if is_5x(state):
+            # Settings 5.x added to the quiz (recorded on 5.1: all null for a quiz made without them).
+            for q in quizzes:
+                q.update(precreateattempts=None, enableaitools=None, enabledaiactions=None)
         return {"quizzes": quizzes, "warnings": warnings}
 
     def fn_mod_quiz_add_random_questions(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
