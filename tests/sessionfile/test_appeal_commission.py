@@ -1,0 +1,109 @@
+"""The appeal commission in the session file: odd number of voters, nobody from the attestation
+commission, nobody listed as administrative staff (003 §65); YAML and workbook alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from lms_bridge.domain.session import Role
+from lms_bridge.sessionfile import read_session_file
+from .helpers import BASE_YAML, SAMPLE_SESSION_XLSX, line_of, problems_of
+
+APPEAL = """\
+appeal_commission:
+  - name: "Ахметов Нұрлан"
+    email: n.akhmetov@univ.edu.kz
+    role: chair
+  - name: "Серікова Әсел"
+    email: a.serikova@univ.edu.kz
+    role: member
+  - name: "Қасымов Бауыржан"
+    email: b.kasymov@univ.edu.kz
+    role: member
+  - name: "Әлиева Жанар"
+    email: zh.aliyeva@univ.edu.kz
+    role: secretary
+administrative_staff:
+  - name: "Ректорат"
+    email: rector.office@univ.edu.kz
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "session.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_appeal_commission_is_read_and_kept_apart_from_the_commission(tmp_path: Path) -> None:
+    spec, problems = read_session_file(_write(tmp_path, BASE_YAML + APPEAL))
+    assert problems == []
+    assert spec is not None
+    assert [(m.email, m.role) for m in spec.appeal_commission] == [
+        ("n.akhmetov@univ.edu.kz", Role.CHAIR), ("a.serikova@univ.edu.kz", Role.MEMBER),
+        ("b.kasymov@univ.edu.kz", Role.MEMBER), ("zh.aliyeva@univ.edu.kz", Role.SECRETARY)]
+    assert spec.administrative_staff == ("rector.office@univ.edu.kz",)
+
+
+def test_a_file_without_an_appeal_commission_stays_valid(tmp_path: Path) -> None:
+    spec, problems = read_session_file(_write(tmp_path, BASE_YAML))
+    assert problems == [] and spec is not None and spec.appeal_commission == ()
+
+
+def test_an_even_number_of_voters_is_refused_at_the_section(tmp_path: Path) -> None:
+    text = BASE_YAML + APPEAL.replace('''  - name: "Қасымов Бауыржан"
+    email: b.kasymov@univ.edu.kz
+    role: member
+''', "")
+    problems = problems_of(_write(tmp_path, text))
+    assert [(p.location.line, p.field, p.message) for p in problems] == [
+        (line_of(text, "appeal_commission:"), "role",
+         "The appeal commission has 2 voting members (chair and members); it needs an odd number.")]
+
+
+def test_a_member_of_the_attestation_commission_is_refused_at_the_row(tmp_path: Path) -> None:
+    text = BASE_YAML + APPEAL.replace("b.kasymov@univ.edu.kz", "D.Omarov@univ.edu.kz")
+    problems = problems_of(_write(tmp_path, text))
+    assert len(problems) == 1
+    p = problems[0]
+    assert (p.location.path, p.location.line, p.field) == (
+        "appeal_commission[3].email", line_of(text, "D.Omarov@univ.edu.kz"), "email")
+    assert "d.omarov@univ.edu.kz is on the attestation commission" in p.message
+    assert f"(commission[2], line {line_of(text, 'Омаров Дәурен')})" in p.message
+
+
+def test_administrative_staff_is_refused_and_problems_come_in_file_order(tmp_path: Path) -> None:
+    text = BASE_YAML + APPEAL.replace("a.serikova@univ.edu.kz", "rector.office@univ.edu.kz").replace(
+        "b.kasymov@univ.edu.kz", "m.tursynbayeva@univ.edu.kz")
+    problems = problems_of(_write(tmp_path, text))
+    assert [(p.location.line, p.field) for p in problems] == [
+        (line_of(text, "rector.office@univ.edu.kz"), "email"),
+        (line_of(text, "m.tursynbayeva@univ.edu.kz", 2), "email")]
+    assert "listed as administrative staff" in problems[0].message
+    assert "on the attestation commission" in problems[1].message
+
+
+def test_the_workbook_takes_the_same_sheets_and_names_sheet_row_and_cell(tmp_path: Path) -> None:
+    wb = load_workbook(SAMPLE_SESSION_XLSX)
+    ws = wb.create_sheet("Appeal_Commission")
+    ws.append(["name", "email", "role"])
+    ws.append(["Ахметов Нұрлан", "n.akhmetov@univ.edu.kz", "chair"])
+    ws.append(["Жұмабеков Ерлан", "e.zhumabekov@univ.edu.kz", "member"])  # on the attestation commission
+    ws.append(["Әлиева Жанар", "zh.aliyeva@univ.edu.kz", "secretary"])
+    path = tmp_path / "session.xlsx"
+    wb.save(path)
+    problems = problems_of(path)
+    assert [(p.location.sheet, p.location.row, p.location.column, p.field) for p in problems] == [
+        ("appeal_commission", 3, "B", "email"), ("appeal_commission", None, "", "role")]
+    assert "on the attestation commission" in problems[0].message
+    assert "2 voting members" in problems[1].message
+
+    # Fixed: an odd commission of outsiders is accepted.
+    ws.cell(row=3, column=2, value="a.serikova@univ.edu.kz")
+    ws.append(["Қасымов Бауыржан", "b.kasymov@univ.edu.kz", "member"])
+    wb.save(path)
+    spec, problems = read_session_file(path)
+    assert problems == [] and spec is not None
+    assert len([m for m in spec.appeal_commission if m.role.votes]) == 3
