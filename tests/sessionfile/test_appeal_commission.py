@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 
 from lms_bridge.domain.session import Role
 from lms_bridge.sessionfile import read_session_file
+
 from .helpers import BASE_YAML, SAMPLE_SESSION_XLSX, line_of, problems_of
 
 APPEAL = """\
@@ -49,7 +50,9 @@ def test_an_appeal_commission_is_read_and_kept_apart_from_the_commission(tmp_pat
 
 def test_a_file_without_an_appeal_commission_stays_valid(tmp_path: Path) -> None:
     spec, problems = read_session_file(_write(tmp_path, BASE_YAML))
-    assert problems == [] and spec is not None and spec.appeal_commission == ()
+    assert problems == []
+    assert spec is not None
+    assert spec.appeal_commission == ()
 
 
 def test_an_even_number_of_voters_is_refused_at_the_section(tmp_path: Path) -> None:
@@ -105,5 +108,6 @@ def test_the_workbook_takes_the_same_sheets_and_names_sheet_row_and_cell(tmp_pat
     ws.append(["Қасымов Бауыржан", "b.kasymov@univ.edu.kz", "member"])
     wb.save(path)
     spec, problems = read_session_file(path)
-    assert problems == [] and spec is not None
+    assert problems == []
+    assert spec is not None
     assert len([m for m in spec.appeal_commission if m.role.votes]) == 3
