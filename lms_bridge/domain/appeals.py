@@ -106,6 +106,11 @@ def local_date(moment: datetime, timezone: str) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
+def _shown(day: date) -> str:
+    # As the university writes dates in Kazakh and Russian letters: 07.07.2026.
+    return day.strftime("%d.%m.%Y")
+
+
 @dataclass(frozen=True)
 class FilingVerdict:
     accepted: bool
@@ -123,9 +128,9 @@ def judge_filing(published: date, filed_on: date, settings: AppealSettings | Non
         return FilingVerdict(False, filed_on, closes, Reason(
             _l("The appeal was filed on %(filed)s; the time to appeal ended on %(closes)s (%(days)s working "
                "days after the results were published on %(published)s). It is recorded and cannot be "
-               "heard."), tuple(sorted({"filed": filed_on.isoformat(), "closes": closes.isoformat(),
+               "heard."), tuple(sorted({"filed": _shown(filed_on), "closes": _shown(closes),
                                         "days": settings.filing_working_days,
-                                        "published": published.isoformat(), "late": late_by}.items()))))
+                                        "published": _shown(published), "late": late_by}.items()))))
     return FilingVerdict(True, filed_on, closes)
 
 

@@ -129,12 +129,18 @@ class ClassroomClient:
         return self.t.pages(lambda tok: coll.list(courseId=course_id, pageSize=100, pageToken=tok),
                             api=API, items="topic")
 
-    def create_announcement(self, course_id: str, text: str, *, links: Iterable[str] = ()) -> dict[str, Any]:
-        """Post a published announcement to everyone in the course.
+    def create_announcement(self, course_id: str, text: str, *, links: Iterable[str] = (),
+                            student_ids: Iterable[str] = ()) -> dict[str, Any]:
+        """Post a published announcement to everyone in the course, or only to ``student_ids``
+        (``INDIVIDUAL_STUDENTS``: only they see it; reference "IndividualStudentsOptions").
 
         :calls: POST /v1/courses/{courseId}/announcements
         """
         body: dict[str, Any] = {"text": text, "state": "PUBLISHED", "assigneeMode": "ALL_STUDENTS"}
+        only = list(student_ids)
+        if only:
+            body["assigneeMode"] = "INDIVIDUAL_STUDENTS"
+            body["individualStudentsOptions"] = {"studentIds": only}
         materials = [{"link": {"url": u}} for u in links]
         if materials:
             body["materials"] = materials
@@ -186,6 +192,17 @@ class ClassroomClient:
         req = coll.patch(courseId=course_id, courseWorkId=course_work_id, id=submission_id,
                          updateMask="draftGrade,assignedGrade",
                          body={"draftGrade": grade, "assignedGrade": grade})
+        return self.t.execute(req, api=API)
+
+    def return_submission(self, course_id: str, course_work_id: str, submission_id: str) -> dict[str, Any]:
+        """Return a submission to the student (its state becomes RETURNED; the student sees it returned
+        and may hand in again).  Only the Developer project that made the course work may call it.
+
+        :calls: POST /v1/courses/{courseId}/courseWork/{courseWorkId}/studentSubmissions/{id}:return
+        """
+        coll = self._svc("classroom.coursework").courses().courseWork().studentSubmissions()
+        # ``return`` is a Python keyword: the discovery client names the method ``return_``.
+        req = coll.return_(courseId=course_id, courseWorkId=course_work_id, id=submission_id, body={})
         return self.t.execute(req, api=API)
 
     # -- push ----------------------------------------------------------------------------------------

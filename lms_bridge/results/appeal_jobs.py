@@ -1,0 +1,60 @@
+"""The appeals' background work: the Classroom assignments made on release, and a sweep that reads
+new filings and the appeal commission's ballots (what a lost push would have brought)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from huey import crontab
+from sqlalchemy import select
+
+from lms_bridge.backends import backends
+from lms_bridge.jobs.queue import JobQueue, job, periodic_job
+from lms_bridge.store.models import AppealRecord, ExamSession
+
+logger = logging.getLogger(__name__)
+
+
+@job(retries=8, retry_delay=60.0, name="appeals.open_filing")
+def open_appeal_filing(queue: JobQueue, session_id: int) -> None:
+    """On release: each student's "Appeal" assignment in Classroom (a repeat makes nothing twice)."""
+    from lms_bridge.results.appeals import open_filing
+
+    with queue.transaction() as db:
+        session = db.get(ExamSession, session_id)
+        if session is None or session.released_at is None:
+            return
+        # The due date is checked against the release, not this machine's clock: the window is the
+        # release's (a job retried late still gives the window's end, or none once it has passed).
+        open_filing(db, backends(queue).google, session, now=lambda: session.released_at or datetime.now(UTC))
+
+
+def sweep_session(queue: JobQueue, session_id: int) -> list[int]:
+    """Read the session's appeal filings and the ballots of every appeal being voted on; returns the
+    ids of appeals decided in this sweep."""
+    from lms_bridge.results.appeals import refresh_appeal, sync_filings
+
+    decided: list[int] = []
+    with queue.transaction() as db:
+        session = db.get(ExamSession, session_id)
+        if session is None or session.released_at is None:
+            return decided
+        google = backends(queue).google
+        sync_filings(db, google, session)
+        for appeal in db.scalars(select(AppealRecord).where(AppealRecord.session_id == session.id,
+                                                            AppealRecord.status == "hearing")):
+            if refresh_appeal(db, google, session, appeal).newly_decided:
+                decided.append(appeal.id)
+    return decided
+
+
+@periodic_job(crontab(minute="*/10"), name="appeals.sweep")
+def sweep_appeals(queue: JobQueue) -> None:
+    with queue.sessions() as db:
+        ids = list(db.scalars(select(ExamSession.id).where(ExamSession.released_at.is_not(None))))
+    for session_id in ids:
+        try:
+            sweep_session(queue, session_id)
+        except Exception:
+            logger.exception("the appeals sweep of session %s failed", session_id)
