@@ -123,7 +123,8 @@ def test_the_next_deadline_and_when_it_is_overdue() -> None:
 
 def _outcome(*votes: tuple[str, str, bool]) -> AppealOutcomeKind | tuple[AppealOutcomeKind, str] | None:
     at = datetime(2026, 7, 7, 10, tzinfo=UTC)
-    ballots = [Ballot(email, letter, at.replace(minute=i), degree=again) for i, (email, letter, again) in enumerate(votes)]
+    ballots = [Ballot(email, letter, at.replace(minute=i), degree=again)
+               for i, (email, letter, again) in enumerate(votes)]
     outcome = tally(ballots, ["chair@u.kz", "m1@u.kz", "m2@u.kz"], "chair@u.kz", DecisionRule.MAJORITY,
                     GradeScale.load("kz_letter"), degree_vote=DegreeVote.OPEN)
     result = appeal_outcome(outcome, "C+")
