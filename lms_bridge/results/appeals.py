@@ -309,10 +309,9 @@ def _make_form(google: Any, session: ExamSession, student: StudentRecord, appeal
     return form_id, str(current.get("responderUri") or form.get("responderUri", "")), questions
 
 
-def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: AppealRecord, *, at: datetime,
-                     link: str, actor: str, settings: AppealSettings | None = None) -> list[OutboxEmail]:
-    """Fix the hearing (within 2 working days of the filing), make the appeal's voting form and tell
-    the student and the appeal commission the date, time and meeting link."""
+def check_hearing(db: Session, session: ExamSession, appeal: AppealRecord, *, at: datetime, link: str,
+                  settings: AppealSettings | None = None) -> None:
+    """Raise :class:`AppealError` when the rules refuse this hearing (nothing outside is asked)."""
     settings = settings or appeal_settings()
     if appeal.status != AppealStatus.FILED:
         raise AppealError(_("Only a filed appeal can get a hearing."))
@@ -321,9 +320,16 @@ def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: App
     if at.tzinfo is None:
         raise AppealError("a hearing time without a time zone")
     check_hearing_day(appeal.filed_on, local_date(at, session.timezone), settings)
-    members = appeal_members(db, session)
-    if not members:
+    if not appeal_members(db, session):
         raise AppealError(_("The session file has no appeal commission."))
+
+
+def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: AppealRecord, *, at: datetime,
+                     link: str, actor: str, settings: AppealSettings | None = None) -> list[OutboxEmail]:
+    """Fix the hearing (within 2 working days of the filing), make the appeal's voting form and tell
+    the student and the appeal commission the date, time and meeting link."""
+    check_hearing(db, session, appeal, at=at, link=link, settings=settings)
+    members = appeal_members(db, session)
     student = db.get(StudentRecord, appeal.student_id)
     assert student is not None
     voters = [m.email for m in members if m.role in ("chair", "member")]

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lms_bridge.results.appeals import appeal_work_entry, sync_work
 from lms_bridge.results.ballots import FormLayout, TallyResult, record_responses, tally_student
 from lms_bridge.results.submissions import apply_classroom_submission, apply_moodle_event
 from lms_bridge.store.models import (
@@ -139,6 +140,11 @@ def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: A
         session = db.get(ExamSession, entry.session_id)
         assert session is not None
         google = backends_factory().google
+        appeal_work = appeal_work_entry(db, str(course_id), str(work_id))
+        if appeal_work is not None:
+            # A student's "Appeal" assignment: a turn-in is a filing (lms_bridge.results.appeals).
+            appeal = sync_work(db, google, session, appeal_work)
+            return Handled(f"appeal {appeal.status}" if appeal is not None else "appeal: nothing handed in")
         notes = []
         for sub in google.classroom.list_submissions(str(course_id), str(work_id)):
             profile_email = _classroom_email(google, str(course_id), str(sub.get("userId", "")))
