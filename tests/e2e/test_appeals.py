@@ -338,3 +338,117 @@ def _moodle(w: Appeals) -> Any:
     from lms_bridge.remote import ApiCalls
 
     return build_backends(w.settings, ApiCalls()).moodle
+
+
+def test_a_turn_in_on_the_appeal_assignment_is_filed_by_its_push(tmp_path: Path) -> None:
+    """With pushes on (the sandbox on the product's clock): Classroom's push about the student's
+    "Appeal" assignment files the appeal, with no sweep."""
+    from lms_bridge.results import jobs
+    from lms_bridge.results.examday import record_exception
+
+    fixture = _push_world(tmp_path)
+    w = next(fixture)
+    try:
+        spec = w.provision()
+        first = spec.admitted[0]
+        with w.sessions() as db:
+            form = db.scalar(select(JournalEntry).where(JournalEntry.key == f"forms.form:{first.id}"))
+            assert form is not None
+        from lms_bridge.google.steps import degree_options
+
+        for email in (CHAIR, *MEMBERS):
+            res = requests.post(f"{w.sandbox_url}/google/_actor/forms/{form.external_id}/responses", json={
+                "email": email, "answers": {form.data["questions"]["grade"]: "B",
+                                            form.data["questions"]["degree"]: degree_options("kk")[0]}},
+                timeout=10)
+            assert res.status_code == 200, res.text
+        _wait_for(lambda: _count(w, DecisionRecord) == 1, "the decision")
+        with w.sessions() as db:
+            exam = exam_of(db)
+            for other in db.scalars(select(StudentRecord).where(StudentRecord.admitted.is_(True),
+                                                                StudentRecord.student_ref != first.id)):
+                record_exception(db, exam, other, "no_show", reason="байланыс жоқ", actor="secretary")
+            db.commit()
+        jobs.release_now(jobqueue.get_queue(), spec.code, "secretary")
+        with w.sessions() as db:
+            work = db.scalar(select(JournalEntry).where(JournalEntry.key == f"classroom.appeal:{first.id}"))
+            course = db.scalar(select(JournalEntry).where(JournalEntry.key == "classroom.course"))
+            assert work is not None
+            assert course is not None
+        base = (f"{w.sandbox_url}/google/_actor/classroom/courses/{course.external_id}/courseWork/"
+                f"{work.external_id}/submissions/{first.email}")
+        assert requests.post(f"{base}/attachments", json={"name": "өтініш.pdf"}, timeout=10).status_code == 200
+        assert requests.post(f"{base}/turnIn", json={}, timeout=10).status_code == 200
+        _wait_for(lambda: _count(w, AppealRecord) == 1, "the appeal filed by the push")
+        with w.sessions() as db:
+            appeal = db.scalar(select(AppealRecord))
+            assert appeal is not None
+            assert appeal.status == "filed"
+    finally:
+        next(fixture, None)
+
+
+def _count(w: Any, model: Any) -> int:
+    with w.sessions() as db:
+        return len(list(db.scalars(select(model))))
+
+
+def _wait_for(predicate: Any, what: str, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class PushWorld:
+    settings: Settings
+    sandbox_url: str
+    sessions: Any
+    path: Path
+
+    def provision(self) -> Any:
+        from lms_bridge.provisioning.service import run_now
+        from lms_bridge.sessionfile import load_session
+        from lms_bridge.store.repo import import_session
+
+        spec = load_session(self.path)
+        with self.sessions() as db:
+            import_session(db, spec, source_name=self.path.name, actor="secretary")
+            db.commit()
+        assert run_now(self.settings, spec.code, sessions=self.sessions).status == "succeeded"
+        return spec
+
+
+def _push_world(tmp_path: Path) -> Iterator[PushWorld]:
+    from werkzeug.serving import make_server
+
+    from lms_bridge import backends
+    from lms_bridge.app import create_app, state
+    from lms_bridge.sandbox import create_app_for, effective_settings
+
+    server = make_server("127.0.0.1", 0, None, threaded=True)  # type: ignore[arg-type]
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    base = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://",
+                         public_url=app_url, default_language="en")
+    sandbox_url, stop_sandbox = start_server(create_app_for(base))
+    settings = effective_settings(replace(base, sandbox_url=sandbox_url))
+    app = create_app(settings, testing=True)
+    server.app = app  # type: ignore[attr-defined]
+    jobqueue.configure(settings, engine=state(app).engine)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path = tmp_path / "session.yaml"
+    path.write_text(SAMPLE.read_text(encoding="utf-8") + APPEAL_SECTION, encoding="utf-8")
+    try:
+        yield PushWorld(settings, sandbox_url, state(app).sessionmaker, path)
+    finally:
+        server.shutdown()
+        stop_sandbox()
+        jobqueue.reset()
+        backends._backends_for.cache_clear()
+        state(app).engine.dispose()
