@@ -55,11 +55,11 @@ def _exam_or_404(db: Any, code: str) -> ExamSession:
 
 def appeal_summaries(db: Any, exam: ExamSession) -> list[dict[str, Any]]:
     """What the session page and the appeals page show of each appeal."""
-    from lms_bridge.results.appeals import appeal_rows
+    from lms_bridge.results.appeals import appeal_rows, appeal_settings
 
     locale = get_locale() or "en"
     out = []
-    for row in appeal_rows(db, exam):
+    for row in appeal_rows(db, exam, settings=appeal_settings(state().settings)):
         a = row.appeal
         ballots = list(db.scalars(select(AppealBallotRecord).where(AppealBallotRecord.appeal_id == a.id)))
         out.append({
@@ -85,13 +85,13 @@ def appeal_summaries(db: Any, exam: ExamSession) -> list[dict[str, Any]]:
 def appeals_page(code: str) -> Any:
     with state().sessionmaker() as db:
         exam = _exam_or_404(db, code)
-        from lms_bridge.results.appeals import appeal_members, hearing_default
+        from lms_bridge.results.appeals import appeal_members, appeal_settings, hearing_default
 
         appeals = appeal_summaries(db, exam)
         defaults = {}
         for a in db.scalars(select(AppealRecord).where(AppealRecord.session_id == exam.id,
                                                        AppealRecord.status == "filed")):
-            defaults[a.id] = hearing_default(a, exam).strftime("%Y-%m-%dT%H:%M")
+            defaults[a.id] = hearing_default(a, exam, appeal_settings(state().settings)).strftime("%Y-%m-%dT%H:%M")
         members = appeal_members(db, exam)
         return render_template("admin/appeals.html", exam=exam, appeals=appeals, defaults=defaults,
                                members=members, tz=exam.timezone)
@@ -144,7 +144,7 @@ def sync_appeals(code: str) -> Any:
 
 
 def schedule_hearing(code: str, appeal_id: int) -> Any:
-    from lms_bridge.results.appeals import check_hearing
+    from lms_bridge.results.appeals import appeal_settings, check_hearing
     from lms_bridge.results.appeals import schedule_hearing as schedule
 
     def work(db: Any, exam: ExamSession, appeal: AppealRecord) -> list[int]:
@@ -153,8 +153,10 @@ def schedule_hearing(code: str, appeal_id: int) -> Any:
         except ValueError:
             raise AppealError(_("Give the hearing's date and time.")) from None
         link = request.form.get("link", "").strip()
-        check_hearing(db, exam, appeal, at=at, link=link)  # before any client is built
-        schedule(db, backends(state().queue).google, exam, appeal, at=at, link=link, actor=g.user.username)
+        rules = appeal_settings(state().settings)
+        check_hearing(db, exam, appeal, at=at, link=link, settings=rules)  # before any client is built
+        schedule(db, backends(state().queue).google, exam, appeal, at=at, link=link, actor=g.user.username,
+                 settings=rules)
         return []
 
     return _act(code, appeal_id, work, lambda: _("The hearing is scheduled; the student and the appeal "

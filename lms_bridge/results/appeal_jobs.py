@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 @job(retries=8, retry_delay=60.0, name="appeals.open_filing")
 def open_appeal_filing(queue: JobQueue, session_id: int) -> None:
     """On release: each student's "Appeal" assignment in Classroom (a repeat makes nothing twice)."""
-    from lms_bridge.results.appeals import open_filing
+    from lms_bridge.results.appeals import appeal_settings, open_filing
 
     with queue.transaction() as db:
         session = db.get(ExamSession, session_id)
@@ -27,13 +27,14 @@ def open_appeal_filing(queue: JobQueue, session_id: int) -> None:
             return
         # The due date is checked against the release, not this machine's clock: the window is the
         # release's (a job retried late still gives the window's end, or none once it has passed).
-        open_filing(db, backends(queue).google, session, now=lambda: session.released_at or datetime.now(UTC))
+        open_filing(db, backends(queue).google, session, settings=appeal_settings(queue.settings),
+                    now=lambda: session.released_at or datetime.now(UTC))
 
 
 def sweep_session(queue: JobQueue, session_id: int) -> list[int]:
     """Read the session's appeal filings and the ballots of every appeal being voted on; returns the
     ids of appeals decided in this sweep."""
-    from lms_bridge.results.appeals import refresh_appeal, sync_filings
+    from lms_bridge.results.appeals import appeal_settings, refresh_appeal, sync_filings
 
     decided: list[int] = []
     with queue.transaction() as db:
@@ -41,7 +42,7 @@ def sweep_session(queue: JobQueue, session_id: int) -> list[int]:
         if session is None or session.released_at is None:
             return decided
         google = backends(queue).google
-        sync_filings(db, google, session)
+        sync_filings(db, google, session, appeal_settings(queue.settings))
         for appeal in db.scalars(select(AppealRecord).where(AppealRecord.session_id == session.id,
                                                             AppealRecord.status == "hearing")):
             if refresh_appeal(db, google, session, appeal).newly_decided:

@@ -39,7 +39,7 @@ from lms_bridge.domain.appeals import (
 )
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.session import DecisionRule, DegreeVote
-from lms_bridge.domain.workdays import AppealSettings, filing_closes
+from lms_bridge.domain.workdays import AppealSettings, filing_closes, kz_calendar
 from lms_bridge.google.errors import GoogleApiError
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
@@ -69,8 +69,13 @@ def work_key(student_ref: str) -> str:
 
 
 def appeal_settings(settings: Any = None) -> AppealSettings:
-    # The Ministry's minimum and the calendar's defaults (lms_bridge.domain.workdays).
-    return AppealSettings()
+    """The deadlines from the product's settings (``[appeals]``); the Ministry's when None."""
+    if settings is None:
+        return AppealSettings()
+    a = settings.appeals
+    return AppealSettings(filing_working_days=a.filing_working_days, hearing_working_days=a.hearing_working_days,
+                          answer_working_days=a.answer_working_days,
+                          calendar=kz_calendar(a.dates("extra_days_off"), a.dates("extra_working_days")))
 
 
 def published_on(session: ExamSession) -> date:
@@ -225,13 +230,14 @@ def _file(db: Session, google: Any, session: ExamSession, student: StudentRecord
     return appeal
 
 
-def sync_filings(db: Session, google: Any, session: ExamSession) -> list[AppealRecord]:
+def sync_filings(db: Session, google: Any, session: ExamSession,
+                 settings: AppealSettings | None = None) -> list[AppealRecord]:
     """Every appeal assignment of the session read once (what a lost push would have brought)."""
     out = []
     entries = list(db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id,
                                                          JournalEntry.key.startswith(WORK_KEY_PREFIX))))
     for entry in entries:
-        appeal = sync_work(db, google, session, entry)
+        appeal = sync_work(db, google, session, entry, settings=settings)
         if appeal is not None:
             out.append(appeal)
     return out
@@ -573,11 +579,12 @@ class AppealRow:
     deadline: NextDeadline | None
 
 
-def appeal_rows(db: Session, session: ExamSession, *, today: date | None = None) -> list[AppealRow]:
+def appeal_rows(db: Session, session: ExamSession, *, today: date | None = None,
+                settings: AppealSettings | None = None) -> list[AppealRow]:
     """The session's appeals with each one's next deadline (overdue ones flagged)."""
     tz = ZoneInfo(session.timezone)
     today = today or datetime.now(tz).date()
-    settings = appeal_settings()
+    settings = settings or appeal_settings()
     out = []
     for appeal, student in db.execute(select(AppealRecord, StudentRecord).join(
             StudentRecord, StudentRecord.id == AppealRecord.student_id).where(
@@ -589,9 +596,10 @@ def appeal_rows(db: Session, session: ExamSession, *, today: date | None = None)
     return out
 
 
-def hearing_default(appeal: AppealRecord, session: ExamSession) -> datetime:
+def hearing_default(appeal: AppealRecord, session: ExamSession,
+                    settings: AppealSettings | None = None) -> datetime:
     """A suggestion for the hearing form: the next working day after the filing, 10:00 local."""
-    settings = appeal_settings()
+    settings = settings or appeal_settings()
     day = settings.calendar.next_working_day(appeal.filed_on)
     return datetime.combine(day, time(10, 0), ZoneInfo(session.timezone))
 

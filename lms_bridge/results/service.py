@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lms_bridge.results.appeals import appeal_work_entry, sync_work
+from lms_bridge.results.appeals import appeal_settings, appeal_work_entry, sync_work
 from lms_bridge.results.ballots import FormLayout, TallyResult, record_responses, tally_student
 from lms_bridge.results.submissions import apply_classroom_submission, apply_moodle_event
 from lms_bridge.store.models import (
@@ -143,7 +143,8 @@ def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: A
         appeal_work = appeal_work_entry(db, str(course_id), str(work_id))
         if appeal_work is not None:
             # A student's "Appeal" assignment: a turn-in is a filing (lms_bridge.results.appeals).
-            appeal = sync_work(db, google, session, appeal_work)
+            appeal = sync_work(db, google, session, appeal_work,
+                               settings=appeal_settings(backends_factory().settings))
             return Handled(f"appeal {appeal.status}" if appeal is not None else "appeal: nothing handed in")
         notes = []
         for sub in google.classroom.list_submissions(str(course_id), str(work_id)):
