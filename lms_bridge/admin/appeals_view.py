@@ -178,7 +178,8 @@ def answer(code: str, appeal_id: int) -> Any:
     from lms_bridge.results.appeals import answer_appeal
 
     def work(db: Any, exam: ExamSession, appeal: AppealRecord) -> list[int]:
-        answer_appeal(db, exam, appeal, actor=g.user.username, data_dir=state().settings.data_dir)
+        answer_appeal(db, exam, appeal, actor=g.user.username, data_dir=state().settings.data_dir,
+                      google=backends(state().queue).google)
         return []
 
     return _act(code, appeal_id, work, lambda: _("The answer letter and the protocol are drawn up and queued "

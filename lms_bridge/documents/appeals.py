@@ -35,7 +35,7 @@ class AppealDocument:
     number: str  # the appeal's number: <code>/A<n>
 
 
-def _outcome_words(doc: AppealDocument) -> str:
+def outcome_words(doc: AppealDocument) -> str:
     if doc.outcome == "changed":
         return _("The appeal is granted: the grade %(old)s is changed to %(new)s (%(points)s points).",
                  old=doc.original_letter, new=doc.new_letter,
@@ -93,7 +93,7 @@ def appeal_protocol_pdf(doc: AppealDocument) -> bytes:
             pdf.line_text(_("no ballots"))
         pdf.ln(3)
         pdf.line_text(_("Decision"), bold=True)
-        pdf.line_text(_outcome_words(doc), size=11)
+        pdf.line_text(outcome_words(doc), size=11)
         pdf.ln(4)
         pdf.signature(_("Chair"), doc.chair)
         pdf.signature(_("Secretary"), doc.secretary)
@@ -116,7 +116,7 @@ def appeal_letter_pdf(doc: AppealDocument) -> bytes:
                         "\"%(title)s\" on %(hearing)s.", filed=_day(doc.filed_on), old=doc.original_letter,
                         title=doc.session_title, hearing=_hearing(doc)))
         pdf.ln(2)
-        pdf.line_text(_outcome_words(doc), size=11, bold=True)
+        pdf.line_text(outcome_words(doc), size=11, bold=True)
         pdf.ln(2)
         pdf.line_text(_("The protocol No. %(number)s of the appeal commission records the vote.",
                         number=doc.number))

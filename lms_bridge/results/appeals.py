@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lms_bridge.documents.appeals import AppealDocument, appeal_letter_pdf, appeal_protocol_pdf
+from lms_bridge.documents.appeals import AppealDocument, appeal_letter_pdf, appeal_protocol_pdf, outcome_words
 from lms_bridge.domain import ballots as vote_rules
 from lms_bridge.domain.appeals import (
     AppealError,
@@ -254,6 +254,13 @@ def appeal_work_entry(db: Session, course_id: str, work_id: str) -> JournalEntry
                                                 JournalEntry.external_id == work_id))
 
 
+def appeal_for_form(db: Session, form_id: str) -> AppealRecord | None:
+    """The appeal whose voting form is ``form_id`` (for a Forms push)."""
+    if not form_id:
+        return None
+    return db.scalar(select(AppealRecord).where(AppealRecord.form_id == form_id))
+
+
 # -- the hearing and the vote ----------------------------------------------------------------------------
 
 def appeal_members(db: Session, session: ExamSession) -> list[AppealMember]:
@@ -312,6 +319,12 @@ def _make_form(google: Any, session: ExamSession, student: StudentRecord, appeal
             questions[name] = str(qid)
     google.forms.set_publish_state(form_id, published=True, accepting=True)
     google.drive.share_published([(form_id, email) for email in voters])
+    try:
+        # Ballots arrive by push like the commission's (a watch lasts 7 days, longer than an
+        # appeal's life); without a watch the appeals sweep still reads them.
+        google.forms.create_watch(form_id, google.settings.google.pubsub_topic)
+    except GoogleApiError as exc:
+        logger.warning("no watch on the appeal form %s: %s", form_id, exc)
     return form_id, str(current.get("responderUri") or form.get("responderUri", "")), questions
 
 
@@ -328,6 +341,19 @@ def check_hearing(db: Session, session: ExamSession, appeal: AppealRecord, *, at
     check_hearing_day(appeal.filed_on, local_date(at, session.timezone), settings)
     if not appeal_members(db, session):
         raise AppealError(_("The session file has no appeal commission."))
+
+
+def _tell_in_classroom(db: Session, google: Any, session: ExamSession, student: StudentRecord, text: str) -> None:
+    """Post ``text`` to the student alone in the course (where the student works); a failure here
+    never undoes the step: the e-mail says the same."""
+    course = journal_entry(db, session.id, "classroom.course")
+    if course is None:
+        return
+    try:
+        user_id = str(google.classroom.get_student(course.external_id, student.email)["userId"])
+        google.classroom.create_announcement(course.external_id, text, student_ids=[user_id])
+    except GoogleApiError as exc:
+        logger.warning("the appeal notice to %s could not be posted in Classroom: %s", student.student_ref, exc)
 
 
 def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: AppealRecord, *, at: datetime,
@@ -359,6 +385,7 @@ def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: App
         row = OutboxEmail(session_id=session.id, recipient=email, subject=subject, body=text, attachments=[])
         db.add(row)
         emails.append(row)
+    _tell_in_classroom(db, google, session, student, body.removesuffix("\n\nlms_bridge"))
     db.add(AuditEvent(session_id=session.id, actor=actor, action="appeal.hearing_scheduled",
                       detail={"student": student.student_ref, "at": at.isoformat(), "form": form_id}))
     db.flush()
@@ -487,9 +514,10 @@ def _document(db: Session, session: ExamSession, appeal: AppealRecord) -> Appeal
 
 
 def answer_appeal(db: Session, session: ExamSession, appeal: AppealRecord, *, actor: str,
-                  data_dir: Path) -> list[OutboxEmail]:
+                  data_dir: Path, google: Any = None) -> list[OutboxEmail]:
     """Draw up the appeal commission's protocol and the answer letter (PDF, the session's language)
-    and queue them: the letter to the student, both to the appeal commission."""
+    and queue them: the letter to the student, both to the appeal commission.  With ``google`` the
+    outcome is also posted to the student alone in the Classroom course."""
     if appeal.status != AppealStatus.DECIDED:
         raise AppealError(_("The appeal commission has not decided yet."))
     doc = _document(db, session, appeal)
@@ -522,6 +550,9 @@ def answer_appeal(db: Session, session: ExamSession, appeal: AppealRecord, *, ac
                                              "the student are attached.\n\nlms_bridge"), attachments=files))
     for e in emails:
         db.add(e)
+    if google is not None:
+        with use_locale(session.language):
+            _tell_in_classroom(db, google, session, student, outcome_words(doc))
     appeal.status = str(AppealStatus.ANSWERED)
     appeal.answered_at = _now()
     db.add(AuditEvent(session_id=session.id, actor=actor, action="appeal.answered",

@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lms_bridge.results.appeals import appeal_settings, appeal_work_entry, sync_work
+from lms_bridge.results.appeals import (
+    appeal_for_form,
+    appeal_settings,
+    appeal_work_entry,
+    refresh_appeal,
+    sync_work,
+)
 from lms_bridge.results.ballots import FormLayout, TallyResult, record_responses, tally_student
 from lms_bridge.results.submissions import apply_classroom_submission, apply_moodle_event
 from lms_bridge.store.models import (
@@ -113,6 +119,13 @@ def refresh_form_by_id(db: Session, backends_factory: Any, form_id: str) -> Hand
     """Refresh the voting form ``form_id`` (what a Forms push asks for)."""
     entry = form_entry_for(db, form_id)
     if entry is None:
+        appeal = appeal_for_form(db, form_id)
+        if appeal is not None:
+            # The appeal commission's form (lms_bridge.results.appeals): counted the same way.
+            session = db.get(ExamSession, appeal.session_id)
+            assert session is not None
+            tallied = refresh_appeal(db, backends_factory().google, session, appeal)
+            return Handled(f"appeal tallied: {tallied.outcome.status}")
         return Handled("ignored: form not made by this service")
     result = refresh_form(db, backends_factory().google, entry)
     if result is None:

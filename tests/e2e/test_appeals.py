@@ -270,18 +270,28 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
     # In Classroom the student sees the work returned and, only to them, the reason.
     sub = google.classroom.list_submissions(course_id, works[second.id].external_id)[0]
     assert sub["state"] == "RETURNED"
-    notes = [a for a in google.classroom.list_announcements(course_id) if "07.07.2026" in a.get("text", "")]
+    notes = [a for a in google.classroom.list_announcements(course_id) if "08.07.2026" in a.get("text", "")]
     assert len(notes) == 1
     assert notes[0]["assigneeMode"] == "INDIVIDUAL_STUDENTS"
     assert notes[0]["individualStudentsOptions"]["studentIds"] == [sub["userId"]]
+
+    # The hearing's date and link reached the first student in Classroom too, to that student alone.
+    hearing_notes = [a for a in google.classroom.list_announcements(course_id)
+                     if "https://meet.google.com/abc-defg-hij" in a.get("text", "")]
+    assert len(hearing_notes) == 1
+    assert hearing_notes[0]["assigneeMode"] == "INDIVIDUAL_STUDENTS"
 
     # The answer (letter and protocol, in Kazakh), then the change applied to every target.
     with w.sessions() as db:
         appeal = db.scalar(select(AppealRecord).where(AppealRecord.status == "decided"))
         assert appeal is not None
-        mails = appeals.answer_appeal(db, exam_of(db), appeal, actor="secretary", data_dir=w.settings.data_dir)
+        mails = appeals.answer_appeal(db, exam_of(db), appeal, actor="secretary", data_dir=w.settings.data_dir,
+                                      google=google)
         assert {m.recipient for m in mails} == {first.email, APPEAL_CHAIR, APPEAL_1, APPEAL_2, APPEAL_SECRETARY}
         documents = [w.settings.data_dir / d["path"] for d in appeal.documents]
+        outcome_notes = [a for a in google.classroom.list_announcements(course_id)
+                         if "Апелляция қанағаттандырылды" in a.get("text", "")]
+        assert len(outcome_notes) == 1
         decision_ids = appeals.apply_appeal(db, exam_of(db), appeal, actor="secretary")
         db.commit()
     for decision_id in decision_ids:
@@ -384,6 +394,30 @@ def test_a_turn_in_on_the_appeal_assignment_is_filed_by_its_push(tmp_path: Path)
             appeal = db.scalar(select(AppealRecord))
             assert appeal is not None
             assert appeal.status == "filed"
+            # The hearing; the appeal commission's ballots then arrive by the form's push.
+            from lms_bridge.backends import backends as built
+            from lms_bridge.results.appeals import hearing_default, new_sitting_options, schedule_hearing
+
+            schedule_hearing(db, built(jobqueue.get_queue()).google, exam_of(db), appeal,
+                             at=hearing_default(appeal, exam_of(db)), link="https://meet.google.com/x", actor="s")
+            form_id, questions = appeal.form_id, dict(appeal.form_questions)
+            db.commit()
+        no = new_sitting_options("kk")[1]
+        for email, letter in ((APPEAL_CHAIR, "A-"), (APPEAL_1, "A-"), (APPEAL_2, "B")):
+            res = requests.post(f"{w.sandbox_url}/google/_actor/forms/{form_id}/responses", json={
+                "email": email, "answers": {questions["grade"]: letter, questions["new_sitting"]: no}}, timeout=10)
+            assert res.status_code == 200, res.text
+
+        def decided() -> bool:
+            with w.sessions() as db:
+                a = db.scalar(select(AppealRecord))
+                return a is not None and a.status == "decided"
+
+        _wait_for(decided, "the appeal decided from the form's pushes")
+        with w.sessions() as db:
+            a = db.scalar(select(AppealRecord))
+            assert a is not None
+            assert (a.outcome, a.new_letter) == ("changed", "A-")
     finally:
         next(fixture, None)
 
