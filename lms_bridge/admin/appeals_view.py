@@ -78,6 +78,7 @@ def appeal_summaries(db: Any, exam: ExamSession) -> list[dict[str, Any]]:
                 "due": format_date(row.deadline.due, "medium", locale=locale),
                 "overdue": row.deadline.overdue},
             "documents": a.documents or [],
+            "outcome_kind": a.outcome, "new_sitting_at": a.new_sitting_at,
         })
     return out
 
@@ -187,9 +188,17 @@ def answer(code: str, appeal_id: int) -> Any:
 
 
 def apply(code: str, appeal_id: int) -> Any:
-    from lms_bridge.results.appeals import apply_appeal
+    from lms_bridge.results.appeals import appeal_settings, apply_appeal
 
     def work(db: Any, exam: ExamSession, appeal: AppealRecord) -> list[int]:
-        return apply_appeal(db, exam, appeal, actor=g.user.username)
+        at = None
+        if appeal.outcome == "new_sitting":
+            try:
+                at = datetime.fromisoformat(request.form.get("at", "")).replace(tzinfo=ZoneInfo(exam.timezone))
+            except ValueError:
+                raise AppealError(_("Give the new sitting's date and time.")) from None
+        return apply_appeal(db, exam, appeal, actor=g.user.username, new_sitting_at=at,
+                            google=backends(state().queue).google if at is not None else None,
+                            settings=appeal_settings(state().settings))
 
     return _act(code, appeal_id, work, lambda: _("The appeal is applied."))

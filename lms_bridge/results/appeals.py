@@ -561,14 +561,26 @@ def answer_appeal(db: Session, session: ExamSession, appeal: AppealRecord, *, ac
     return emails
 
 
-def apply_appeal(db: Session, session: ExamSession, appeal: AppealRecord, *, actor: str) -> list[int]:
+def apply_appeal(db: Session, session: ExamSession, appeal: AppealRecord, *, actor: str,
+                 new_sitting_at: datetime | None = None, google: Any = None,
+                 settings: AppealSettings | None = None) -> list[int]:
     """Apply the answered appeal.  A changed grade replaces the decision's letter and points and its
-    write-backs go again (sheet, Moodle, Classroom); the original stays in the audit trail.  Returns
-    the decisions whose write-backs must be enqueued."""
+    write-backs go again (sheet, Moodle, Classroom); the original stays in the audit trail.  A new
+    sitting needs its date and time (a working day, not in the past), which the student is told in
+    Classroom (with ``google``).  Returns the decisions whose write-backs must be enqueued."""
     if appeal.status != AppealStatus.ANSWERED:
         raise AppealError(_("Answer the appeal first."))
     student = db.get(StudentRecord, appeal.student_id)
     assert student is not None
+    if appeal.outcome == AppealOutcomeKind.NEW_SITTING:
+        settings = settings or appeal_settings()
+        if new_sitting_at is None or new_sitting_at.tzinfo is None:
+            raise AppealError(_("Give the new sitting's date and time."))
+        day = local_date(new_sitting_at, session.timezone)
+        if appeal.answered_at is not None and new_sitting_at < appeal.answered_at:
+            raise AppealError(_("The new sitting cannot be before the answer to the appeal."))
+        if not settings.calendar.is_working_day(day):
+            raise AppealError(_("The new sitting's day is not a working day."))
     changed: list[int] = []
     if appeal.outcome == AppealOutcomeKind.CHANGED:
         decision = db.scalar(select(DecisionRecord).where(DecisionRecord.student_id == student.id))
@@ -591,8 +603,16 @@ def apply_appeal(db: Session, session: ExamSession, appeal: AppealRecord, *, act
                 row.status, row.attempts, row.last_error = "pending", 0, ""
         changed.append(decision.id)
     elif appeal.outcome == AppealOutcomeKind.NEW_SITTING:
-        db.add(AuditEvent(session_id=session.id, actor=actor, action="appeal.new_sitting_due",
-                          detail={"student": student.student_ref, "appeal": appeal.id}))
+        assert new_sitting_at is not None
+        appeal.new_sitting_at = new_sitting_at
+        local = new_sitting_at.astimezone(ZoneInfo(session.timezone)).strftime("%d.%m.%Y %H:%M")
+        db.add(AuditEvent(session_id=session.id, actor=actor, action="appeal.new_sitting", detail={
+            "student": student.student_ref, "appeal": appeal.id, "at": new_sitting_at.isoformat()}))
+        if google is not None:
+            with use_locale(session.language):
+                text = _("Your new sitting of %(title)s after the appeal: %(when)s (%(tz)s).",
+                         title=session.title, when=local, tz=session.timezone)
+            _tell_in_classroom(db, google, session, student, text)
     appeal.status = str(AppealStatus.APPLIED)
     appeal.applied_at = _now()
     db.add(AuditEvent(session_id=session.id, actor=actor, action="appeal.applied",

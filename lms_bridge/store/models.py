@@ -434,6 +434,7 @@ class AppealRecord(Base):
     decided_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     applied_at: Mapped[datetime | None]
+    new_sitting_at: Mapped[datetime | None]  # a new sitting's date and time, told to the student
     documents: Mapped[list[Any]] = mapped_column(default=list)  # [{"filename", "path", "mimetype"}]
 
 

@@ -54,6 +54,7 @@ def upgrade() -> None:
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('applied_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('new_sitting_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('documents', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['session_id'], ['exam_sessions.id'], name=op.f('fk_appeals_session_id_exam_sessions'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_appeals_student_id_students'), ondelete='CASCADE'),
