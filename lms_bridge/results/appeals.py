@@ -9,6 +9,12 @@ comment (the studentSubmissions methods are get, list, patch, turnIn, reclaim, r
 modifyAttachments), so a late filing is *returned* (``studentSubmissions.return``: the student sees
 the work returned) and the reason is posted as an announcement that only this student sees
 (``assigneeMode: INDIVIDUAL_STUDENTS``, reference "IndividualStudentsOptions").
+
+Where the appeals are filed: a Classroom course of their own ("Appeals — <session>", alias
+``p:<code>-appeal``), whose teachers are the appeal commission and whose students are the students
+with a decision.  Not the sitting's course: its teachers are the attestation commission, and every
+teacher of a course sees every submission, while a statement is for the appeal commission and the
+secretary only (the secretary owns the course).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from lms_bridge.domain.appeals import (
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.session import DecisionRule, DegreeVote
 from lms_bridge.domain.workdays import AppealSettings, filing_closes, kz_calendar
-from lms_bridge.google.errors import GoogleApiError
+from lms_bridge.google.errors import AlreadyExists, GoogleApiError, NotFound
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 from lms_bridge.results.ballots import WRITEBACK_TARGETS, parse_time
@@ -101,15 +107,77 @@ def _closing_moment(session: ExamSession, closes: date) -> datetime:
     return datetime.combine(closes, time(23, 59), ZoneInfo(session.timezone))
 
 
+COURSE_KEY = "appeals.course"
+
+
+def _add_people(google: Any, course_id: str, emails: Sequence[str], role: str) -> None:
+    """Enrol directly (a domain admin), else invite; already there is fine."""
+    if not emails:
+        return
+    got = google.classroom.add_people(course_id, emails, role=role)
+    retry = [e for e, r in got.items() if isinstance(r, GoogleApiError) and not isinstance(r, AlreadyExists)]
+    if retry:
+        for email, r in google.classroom.invite(course_id, retry, role=role).items():
+            if isinstance(r, GoogleApiError) and not isinstance(r, AlreadyExists) and not _member(
+                    google, course_id, email, role, r):
+                raise r
+
+
+def _member(google: Any, course_id: str, email: str, role: str, error: GoogleApiError) -> bool:
+    """An invitation refused (FAILED_PRECONDITION) because the person already holds the role: fine.
+    Google gives the same status for a disabled account, so membership is read, not guessed."""
+    if error.status != 400 or error.reason.replace("_", "").lower() != "failedprecondition":
+        return False
+    lookup = google.classroom.get_teacher if role == "TEACHER" else google.classroom.get_student
+    try:
+        lookup(course_id, email)
+    except NotFound:
+        return False
+    return True
+
+
+def appeals_course(db: Session, google: Any, session: ExamSession, students: Sequence[StudentRecord]) -> JournalEntry:
+    """The session's appeals course (see the module's docstring), made once and journaled under
+    ``appeals.course``; its people are brought up to date on every call."""
+    entry = journal_entry(db, session.id, COURSE_KEY)
+    if entry is None:
+        alias = f"p:{session.code}-appeal"
+        with use_locale(session.language):
+            name = _("Appeals — %(title)s", title=session.title)
+        try:
+            course = google.classroom.create_course(alias=alias, name=name[:750], section=session.group_name)
+        except AlreadyExists:
+            course = google.classroom.get_course(alias)
+        try:
+            if course.get("courseState") == "PROVISIONED":
+                course = google.classroom.set_course_state(str(course["id"]), "ACTIVE")
+        except GoogleApiError as exc:
+            logger.warning("the appeals course %s stays %s: %s", course["id"], course.get("courseState"), exc)
+        entry = JournalEntry(session_id=session.id, step="appeals.filing", key=COURSE_KEY,
+                             external_id=str(course["id"]),
+                             data={"alias": alias, "link": course.get("alternateLink", "")})
+        db.add(entry)
+        db.flush()
+        try:
+            # Turn-ins are pushed like the sitting's (COURSE_WORK_CHANGES); without the secretary's
+            # grant the appeals sweep reads them.
+            google.renew_registration(entry.external_id)
+        except GoogleApiError as exc:
+            logger.warning("no push registration for the appeals course: %s", exc)
+    members = appeal_members(db, session)
+    _add_people(google, entry.external_id, [m.email for m in members], "TEACHER")
+    _add_people(google, entry.external_id, [s.email for s in students], "STUDENT")
+    return entry
+
+
 def open_filing(db: Session, google: Any, session: ExamSession, *,
                 settings: AppealSettings | None = None, now: Callable[[], datetime] = _now) -> int:
-    """On release: an "Appeal" assignment in Classroom for each student with a decision, given to that
-    student alone and due at the end of the filing window.  Returns how many were made (a repeat makes
-    none: each is journaled under :func:`work_key`)."""
+    """On release: an "Appeal" assignment in the appeals course for each student with a decision,
+    given to that student alone and due at the end of the filing window.  Returns how many were made
+    (a repeat makes none: each is journaled under :func:`work_key`)."""
     settings = settings or appeal_settings()
-    course = journal_entry(db, session.id, "classroom.course")
-    if course is None or not appeal_members(db, session):
-        # Nothing to file in, or nobody to hear it: a session file without an appeal commission
+    if journal_entry(db, session.id, "classroom.course") is None or not appeal_members(db, session):
+        # Not provisioned, or nobody to hear an appeal: a session file without an appeal commission
         # leaves appeals to paper, as before.
         return 0
     closes = filing_closes(published_on(session), settings)
@@ -118,6 +186,13 @@ def open_filing(db: Session, google: Any, session: ExamSession, *,
     if due <= now():
         due = None  # Classroom refuses a due date in the past (@DueDateInPast)
     made = 0
+    rows = db.execute(select(StudentRecord, DecisionRecord).join(
+        DecisionRecord, DecisionRecord.student_id == StudentRecord.id).where(
+        StudentRecord.session_id == session.id, StudentRecord.active.is_(True))
+        .order_by(StudentRecord.position)).all()
+    if not rows:
+        return 0
+    course = appeals_course(db, google, session, [student for student, _decision in rows])
 
     def create(email: str, title: str, description: str) -> dict[str, Any]:
         try:
@@ -131,10 +206,6 @@ def open_filing(db: Session, google: Any, session: ExamSession, *,
             return dict(google.create_ticket_assignment(course.external_id, email, title=title,
                                                         description=description, due=None, max_points=None))
 
-    rows = db.execute(select(StudentRecord, DecisionRecord).join(
-        DecisionRecord, DecisionRecord.student_id == StudentRecord.id).where(
-        StudentRecord.session_id == session.id, StudentRecord.active.is_(True))
-        .order_by(StudentRecord.position)).all()
     for student, _decision in rows:
         key = work_key(student.student_ref)
         if journal_entry(db, session.id, key) is not None:
@@ -184,7 +255,7 @@ def sync_work(db: Session, google: Any, session: ExamSession, entry: JournalEntr
     ref = entry.key.removeprefix(WORK_KEY_PREFIX)
     student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == session.id,
                                                     StudentRecord.student_ref == ref))
-    course = journal_entry(db, session.id, "classroom.course")
+    course = journal_entry(db, session.id, COURSE_KEY)
     if student is None or course is None:
         return None
     existing = db.scalar(select(AppealRecord).where(AppealRecord.session_id == session.id,
@@ -245,7 +316,7 @@ def sync_filings(db: Session, google: Any, session: ExamSession,
 
 def appeal_work_entry(db: Session, course_id: str, work_id: str) -> JournalEntry | None:
     """The journal entry of an appeal assignment (for a Classroom push about ``work_id``)."""
-    course = db.scalar(select(JournalEntry).where(JournalEntry.key == "classroom.course",
+    course = db.scalar(select(JournalEntry).where(JournalEntry.key == COURSE_KEY,
                                                   JournalEntry.external_id == course_id))
     if course is None:
         return None
@@ -346,7 +417,7 @@ def check_hearing(db: Session, session: ExamSession, appeal: AppealRecord, *, at
 def _tell_in_classroom(db: Session, google: Any, session: ExamSession, student: StudentRecord, text: str) -> None:
     """Post ``text`` to the student alone in the course (where the student works); a failure here
     never undoes the step: the e-mail says the same."""
-    course = journal_entry(db, session.id, "classroom.course")
+    course = journal_entry(db, session.id, COURSE_KEY)
     if course is None:
         return
     try:

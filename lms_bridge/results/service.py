@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lms_bridge.results.appeals import COURSE_KEY as APPEALS_COURSE
 from lms_bridge.results.appeals import (
     appeal_for_form,
     appeal_settings,
@@ -147,7 +148,7 @@ def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: A
         resource = data.get("resourceId") or {}
         course_id, work_id = resource.get("courseId"), resource.get("courseWorkId")
         entry = db.scalar(select(JournalEntry).where(JournalEntry.external_id == str(course_id),
-                                                     JournalEntry.key == "classroom.course"))
+                                                     JournalEntry.key.in_(("classroom.course", APPEALS_COURSE))))
         if entry is None or not work_id:
             return Handled("ignored: course not made by this service")
         session = db.get(ExamSession, entry.session_id)

@@ -192,7 +192,9 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
     jobs.release_now(w.queue, w.spec.code, "secretary", now=datetime.fromisoformat("2026-07-02T11:00:00+05:00"))
     google = _google(w)
     with w.sessions() as db:
-        course = db.scalar(select(JournalEntry).where(JournalEntry.key == "classroom.course"))
+        course = db.scalar(select(JournalEntry).where(JournalEntry.key == "appeals.course"))
+        sitting_course = db.scalar(select(JournalEntry).where(JournalEntry.key == "classroom.course"))
+        assert sitting_course is not None
         works = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
             JournalEntry.key.startswith("classroom.appeal:")))}
         assert course is not None
@@ -203,6 +205,12 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
     assert work["title"].startswith("Апелляция")
     assert work["dueDate"] == {"year": 2026, "month": 7, "day": 7}  # 23:59 in Almaty is 18:59 UTC
     assert len(google.classroom.list_submissions(course_id, work["id"])) == 1  # the student's alone
+    # Filed in a course of its own: the appeal commission teaches it, the attestation commission does not
+    # (every teacher sees every submission, and a statement is for the appeal commission only).
+    assert course_id != sitting_course.external_id
+    teachers = {t["profile"]["emailAddress"] for t in google.classroom.list_teachers(course_id)}
+    assert {APPEAL_CHAIR, APPEAL_1, APPEAL_2, APPEAL_SECRETARY} <= teachers
+    assert not teachers & {CHAIR, *MEMBERS}
 
     # Friday 3 July: the first student appeals with a statement and a screenshot.
     w.clock.set("2026-07-03T12:00:00+05:00")
@@ -382,7 +390,7 @@ def test_a_turn_in_on_the_appeal_assignment_is_filed_by_its_push(tmp_path: Path)
         jobs.release_now(jobqueue.get_queue(), spec.code, "secretary")
         with w.sessions() as db:
             work = db.scalar(select(JournalEntry).where(JournalEntry.key == f"classroom.appeal:{first.id}"))
-            course = db.scalar(select(JournalEntry).where(JournalEntry.key == "classroom.course"))
+            course = db.scalar(select(JournalEntry).where(JournalEntry.key == "appeals.course"))
             assert work is not None
             assert course is not None
         base = (f"{w.sandbox_url}/google/_actor/classroom/courses/{course.external_id}/courseWork/"

@@ -75,6 +75,8 @@ def db(tmp_path: Path, sample_spec: SessionSpec) -> Iterator[Session]:
                                    points=72, gpa=2.33, decided_at=datetime(2026, 7, 2, 4, tzinfo=UTC)))
         exam.released_at = datetime(2026, 7, 2, 6, tzinfo=UTC)  # Thursday, 11:00 in Almaty
         session.add(JournalEntry(session_id=exam.id, step="google.classroom.course", key="classroom.course",
+                                 external_id="c0"))
+        session.add(JournalEntry(session_id=exam.id, step="appeals.filing", key=appeals.COURSE_KEY,
                                  external_id="c1"))
         session.add(JournalEntry(session_id=exam.id, step="appeals.filing", key=appeals.work_key(student.student_ref),
                                  external_id="w1"))
