@@ -39,7 +39,8 @@ def appeal_commission(v: _Validator, raw: RawSession, attestation: dict[str, Loc
                       staff: list[str] | None) -> list[Member] | None:
     """The appeal commission, or None after reporting its problems; [] when the file has none."""
     records = raw.appeal_commission
-    if records is None:
+    if not records:
+        # Not in the file, or an empty list (the template's empty sheet): no appeal commission.
         return []
     v.section = "commission"
     if v.too_many(records, v.limits.commission):
@@ -64,9 +65,6 @@ def appeal_commission(v: _Validator, raw: RawSession, attestation: dict[str, Loc
             continue
         members.append(Member(name=name, email=email, role=Role(role)))
         kept.append(rec)
-    if not records:
-        v.problem(raw.appeal_commission_loc, "", _l("The appeal commission is empty."))
-        return None
     if not ok:
         return None
     for issue in appeal_commission_issues(members, attestation, staff or []):
