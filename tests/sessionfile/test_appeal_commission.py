@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from lms_bridge.domain.session import Role
@@ -111,3 +112,61 @@ def test_the_workbook_takes_the_same_sheets_and_names_sheet_row_and_cell(tmp_pat
     assert problems == []
     assert spec is not None
     assert len([m for m in spec.appeal_commission if m.role.votes]) == 3
+
+
+def test_lms_bridge_import_refuses_an_even_or_tainted_appeal_commission_and_stores_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from lms_bridge.cli import cli
+
+    for name in ("LMS_BRIDGE_CONFIG", "LMS_BRIDGE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    env = {"LMS_BRIDGE_DATA_DIR": str(tmp_path / "data"), "LMS_BRIDGE_LANGUAGE": "en"}
+    even = BASE_YAML + APPEAL.replace('''  - name: "Қасымов Бауыржан"
+    email: b.kasymov@univ.edu.kz
+    role: member
+''', "")
+    tainted = BASE_YAML + APPEAL.replace("b.kasymov@univ.edu.kz", "d.omarov@univ.edu.kz")
+    for text, words in ((even, "it needs an odd number"), (tainted, "is on the attestation commission")):
+        path = _write(tmp_path, text)
+        result = CliRunner().invoke(cli, ["import", str(path)], env=env)
+        assert result.exit_code == 1, result.output
+        assert words in result.output
+        assert "appeal_commission" in result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "data" / "lms_bridge.sqlite3").exists() or _no_session(env)
+    result = CliRunner().invoke(cli, ["import", str(_write(tmp_path, BASE_YAML + APPEAL))], env=env)
+    assert result.exit_code == 0, result.output
+    assert _appeal_members(env) == [("n.akhmetov@univ.edu.kz", "chair"), ("a.serikova@univ.edu.kz", "member"),
+                                    ("b.kasymov@univ.edu.kz", "member"), ("zh.aliyeva@univ.edu.kz", "secretary")]
+
+
+def _appeal_members(env: dict[str, str]) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from lms_bridge.config import load_settings
+    from lms_bridge.store.db import make_engine, make_sessionmaker
+    from lms_bridge.store.models import AppealMember
+
+    engine = make_engine(load_settings(environ=env).effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as db:
+            return [(m.email, m.role) for m in db.scalars(select(AppealMember).order_by(AppealMember.position))]
+    finally:
+        engine.dispose()
+
+
+def _no_session(env: dict[str, str]) -> bool:
+    from sqlalchemy import select
+
+    from lms_bridge.config import load_settings
+    from lms_bridge.store.db import make_engine, make_sessionmaker
+    from lms_bridge.store.models import ExamSession
+
+    engine = make_engine(load_settings(environ=env).effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as db:
+            return db.scalar(select(ExamSession)) is None
+    finally:
+        engine.dispose()
