@@ -174,10 +174,16 @@ class ClassroomClient:
                             api=API, items="courseWork")
 
     def list_submissions(self, course_id: str, course_work_id: str, *, user_id: str | None = None,
-                         ) -> list[dict[str, Any]]:
-        """:calls: GET /v1/courses/{courseId}/courseWork/{courseWorkId}/studentSubmissions"""
+                         states: list[str] | None = None) -> list[dict[str, Any]]:
+        """``course_work_id`` "-" lists the submissions of every course work of the course; ``states``
+        keeps only those (e.g. TURNED_IN).
+
+        :calls: GET /v1/courses/{courseId}/courseWork/{courseWorkId}/studentSubmissions
+        """
         coll = self._svc("classroom.coursework").courses().courseWork().studentSubmissions()
-        extra = {"userId": user_id} if user_id else {}
+        extra: dict[str, Any] = {"userId": user_id} if user_id else {}
+        if states:
+            extra["states"] = states
         return self.t.pages(lambda tok: coll.list(courseId=course_id, courseWorkId=course_work_id,
                                                   pageSize=100, pageToken=tok, **extra),
                             api=API, items="studentSubmissions")

@@ -4,7 +4,7 @@ new filings and the appeal commission's ballots (what a lost push would have bro
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from huey import crontab
 from sqlalchemy import select
@@ -50,10 +50,18 @@ def sweep_session(queue: JobQueue, session_id: int) -> list[int]:
     return decided
 
 
+# Sessions released longer ago than this are not swept for filings any more (a late filing is
+# refused the day it is read; nobody appeals a month late), unless an appeal is still being voted on.
+SWEEP_DAYS = 30
+
+
 @periodic_job(crontab(minute="*/10"), name="appeals.sweep")
 def sweep_appeals(queue: JobQueue) -> None:
+    since = datetime.now(UTC) - timedelta(days=SWEEP_DAYS)
     with queue.sessions() as db:
-        ids = list(db.scalars(select(ExamSession.id).where(ExamSession.released_at.is_not(None))))
+        recent = set(db.scalars(select(ExamSession.id).where(ExamSession.released_at >= since)))
+        voting = set(db.scalars(select(AppealRecord.session_id).where(AppealRecord.status == "hearing")))
+        ids = sorted(recent | voting)
     for session_id in ids:
         try:
             sweep_session(queue, session_id)

@@ -249,8 +249,10 @@ def _statement(sub: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def sync_work(db: Session, google: Any, session: ExamSession, entry: JournalEntry, *,
-              settings: AppealSettings | None = None) -> AppealRecord | None:
-    """Read the student's appeal submission; a new turn-in becomes an appeal, filed or refused."""
+              settings: AppealSettings | None = None,
+              submissions: list[dict[str, Any]] | None = None) -> AppealRecord | None:
+    """Read the student's appeal submission (or take it from ``submissions``, read for the whole
+    course); a new turn-in becomes an appeal, filed or refused."""
     settings = settings or appeal_settings()
     ref = entry.key.removeprefix(WORK_KEY_PREFIX)
     student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == session.id,
@@ -262,8 +264,10 @@ def sync_work(db: Session, google: Any, session: ExamSession, entry: JournalEntr
                                                     AppealRecord.student_id == student.id))
     if existing is not None:
         return existing
-    for sub in google.classroom.list_submissions(course.external_id, entry.external_id):
-        if sub.get("state") != "TURNED_IN":
+    if submissions is None:
+        submissions = google.classroom.list_submissions(course.external_id, entry.external_id)
+    for sub in submissions:
+        if sub.get("state") != "TURNED_IN" or str(sub.get("courseWorkId", entry.external_id)) != entry.external_id:
             continue
         filed_at = _turned_in_at(sub)
         if filed_at is None:
@@ -303,12 +307,30 @@ def _file(db: Session, google: Any, session: ExamSession, student: StudentRecord
 
 def sync_filings(db: Session, google: Any, session: ExamSession,
                  settings: AppealSettings | None = None) -> list[AppealRecord]:
-    """Every appeal assignment of the session read once (what a lost push would have brought)."""
-    out = []
+    """Every appeal assignment of the session read at once (what a lost push would have brought): one
+    listing of the course's turned-in submissions (``courseWorkId`` "-" covers all its course work),
+    not one call per student."""
+    settings = settings or appeal_settings()
+    course = journal_entry(db, session.id, COURSE_KEY)
     entries = list(db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id,
                                                          JournalEntry.key.startswith(WORK_KEY_PREFIX))))
-    for entry in entries:
-        appeal = sync_work(db, google, session, entry, settings=settings)
+    if course is None or not entries:
+        return []
+    filed = set(db.scalars(select(StudentRecord.student_ref).join(
+        AppealRecord, AppealRecord.student_id == StudentRecord.id).where(AppealRecord.session_id == session.id)))
+    open_entries = [e for e in entries if e.key.removeprefix(WORK_KEY_PREFIX) not in filed]
+    if not open_entries:
+        return []
+    turned_in = google.classroom.list_submissions(course.external_id, "-", states=["TURNED_IN"])
+    by_work: dict[str, list[dict[str, Any]]] = {}
+    for sub in turned_in:
+        by_work.setdefault(str(sub.get("courseWorkId", "")), []).append(sub)
+    out = []
+    for entry in open_entries:
+        subs = by_work.get(entry.external_id, [])
+        if not subs:
+            continue
+        appeal = sync_work(db, google, session, entry, settings=settings, submissions=subs)
         if appeal is not None:
             out.append(appeal)
     return out

@@ -33,8 +33,9 @@ class FakeClassroom:
         self.announcements: list[tuple[str, list[str]]] = []
         self.submissions: list[dict[str, Any]] = []
 
-    def list_submissions(self, course_id: str, work_id: str) -> list[dict[str, Any]]:
-        return self.submissions
+    def list_submissions(self, course_id: str, work_id: str, *, states: Any = None) -> list[dict[str, Any]]:
+        assert work_id == "-"  # one listing for the whole appeals course
+        return [s for s in self.submissions if not states or s["state"] in states]
 
     def return_submission(self, course_id: str, work_id: str, sub_id: str) -> dict[str, Any]:
         self.returned.append((course_id, work_id, sub_id))
@@ -92,7 +93,7 @@ def _exam(db: Session) -> ExamSession:
 
 
 def _turned_in(at: str) -> dict[str, Any]:
-    return {"id": "s1", "userId": "u1", "state": "TURNED_IN", "updateTime": at,
+    return {"id": "s1", "userId": "u1", "courseWorkId": "w1", "state": "TURNED_IN", "updateTime": at,
             "assignmentSubmission": {"attachments": [
                 {"driveFile": {"title": "өтініш.pdf", "alternateLink": "https://drive.example/f"}}]},
             "submissionHistory": [{"stateHistory": {"state": "TURNED_IN", "stateTimestamp": at}}]}
