@@ -34,7 +34,7 @@ def open_appeal_filing(queue: JobQueue, session_id: int) -> None:
 def sweep_session(queue: JobQueue, session_id: int) -> list[int]:
     """Read the session's appeal filings and the ballots of every appeal being voted on; returns the
     ids of appeals decided in this sweep."""
-    from lms_bridge.results.appeals import appeal_settings, refresh_appeal, sync_filings
+    from lms_bridge.results.appeals import appeal_settings, open_filing, refresh_appeal, sync_filings
 
     decided: list[int] = []
     with queue.transaction() as db:
@@ -42,7 +42,11 @@ def sweep_session(queue: JobQueue, session_id: int) -> list[int]:
         if session is None or session.released_at is None:
             return decided
         google = backends(queue).google
-        sync_filings(db, google, session, appeal_settings(queue.settings))
+        rules = appeal_settings(queue.settings)
+        released = session.released_at
+        # Assignments a student could not get yet (not in the appeals course) are given now.
+        open_filing(db, google, session, settings=rules, now=lambda: released or datetime.now(UTC))
+        sync_filings(db, google, session, rules)
         for appeal in db.scalars(select(AppealRecord).where(AppealRecord.session_id == session.id,
                                                             AppealRecord.status == "hearing")):
             if refresh_appeal(db, google, session, appeal).newly_decided:

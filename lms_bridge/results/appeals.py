@@ -190,8 +190,10 @@ def open_filing(db: Session, google: Any, session: ExamSession, *,
         DecisionRecord, DecisionRecord.student_id == StudentRecord.id).where(
         StudentRecord.session_id == session.id, StudentRecord.active.is_(True))
         .order_by(StudentRecord.position)).all()
-    if not rows:
-        return 0
+    have = {e.key for e in db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id,
+                                                              JournalEntry.key.startswith(WORK_KEY_PREFIX)))}
+    if all(work_key(student.student_ref) in have for student, _decision in rows):
+        return 0  # every student has the assignment (or nobody has a decision): nothing to ask Google
     course = appeals_course(db, google, session, [student for student, _decision in rows])
 
     def create(email: str, title: str, description: str) -> dict[str, Any]:
@@ -208,7 +210,7 @@ def open_filing(db: Session, google: Any, session: ExamSession, *,
 
     for student, _decision in rows:
         key = work_key(student.student_ref)
-        if journal_entry(db, session.id, key) is not None:
+        if key in have:
             continue
         with use_locale(session.language):
             title = _("Appeal — %(student)s (%(ref)s)", student=student.name, ref=student.student_ref)
@@ -217,7 +219,14 @@ def open_filing(db: Session, google: Any, session: ExamSession, *,
                 "and hand in this assignment by %(closes)s, 23:59. An appeal handed in later is recorded "
                 "and cannot be heard (%(days)s working days after the results were published).",
                 closes=closes.strftime("%d.%m.%Y"), days=settings.filing_working_days)
-        work = create(student.email, title, description)
+        try:
+            work = create(student.email, title, description)
+        except NotFound:
+            # Not in the appeals course yet (invited, not accepted: a domain that is not the
+            # admin's); the appeals sweep tries again.
+            logger.info("appeal assignment for %s waits for the student to join the appeals course",
+                        student.student_ref)
+            continue
         db.add(JournalEntry(session_id=session.id, step="appeals.filing", key=key, external_id=str(work["id"]),
                             data={"closes": closes.isoformat(), "link": work.get("alternateLink", "")}))
         db.flush()
