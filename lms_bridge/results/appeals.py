@@ -195,8 +195,12 @@ def open_filing(db: Session, google: Any, session: ExamSession, *,
     if all(work_key(student.student_ref) in have for student, _decision in rows):
         return 0  # every student has the assignment (or nobody has a decision): nothing to ask Google
     course = appeals_course(db, google, session, [student for student, _decision in rows])
+    # Made by a run whose transaction did not commit: found by its unique title, never made twice.
+    made_before = {str(w.get("title", "")): w for w in google.classroom.list_course_work(course.external_id)}
 
     def create(email: str, title: str, description: str) -> dict[str, Any]:
+        if title in made_before:
+            return dict(made_before[title])
         try:
             return dict(google.create_ticket_assignment(course.external_id, email, title=title,
                                                         description=description, due=due, max_points=None))
