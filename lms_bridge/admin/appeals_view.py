@@ -155,9 +155,11 @@ def schedule_hearing(code: str, appeal_id: int) -> Any:
             raise AppealError(_("Give the hearing's date and time.")) from None
         link = request.form.get("link", "").strip()
         rules = appeal_settings(state().settings)
-        check_hearing(db, exam, appeal, at=at, link=link, settings=rules)  # before any client is built
+        overdue_ok = request.form.get("overdue") == "yes"
+        # Checked before any client is built.
+        check_hearing(db, exam, appeal, at=at, link=link, settings=rules, overdue_ok=overdue_ok)
         schedule(db, backends(state().queue).google, exam, appeal, at=at, link=link, actor=g.user.username,
-                 settings=rules)
+                 settings=rules, overdue_ok=overdue_ok)
         return []
 
     return _act(code, appeal_id, work, lambda: _("The hearing is scheduled; the student and the appeal "

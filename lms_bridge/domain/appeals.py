@@ -134,13 +134,18 @@ def judge_filing(published: date, filed_on: date, settings: AppealSettings | Non
     return FilingVerdict(True, filed_on, closes)
 
 
-def check_hearing_day(filed_on: date, hearing_on: date, settings: AppealSettings | None = None) -> None:
-    """The hearing must fall between the filing and its deadline, on a working day (003 §66)."""
+def check_hearing_day(filed_on: date, hearing_on: date, settings: AppealSettings | None = None, *,
+                      overdue_ok: bool = False) -> None:
+    """The hearing must fall between the filing and its deadline, on a working day (003 §66).
+
+    ``overdue_ok``: the deadline is already missed and the secretary says so; the student's appeal
+    is still heard (refusing it would punish the student for the commission's delay), and the
+    caller records that it was late."""
     settings = settings or AppealSettings()
     latest = hearing_by(filed_on, settings)
     if hearing_on < filed_on:
         raise AppealError(_("The hearing cannot be before the appeal was filed."))
-    if hearing_on > latest:
+    if hearing_on > latest and not overdue_ok:
         raise AppealError(_("The hearing must be held by %(latest)s (%(days)s working days after the filing).",
                             latest=latest.isoformat(), days=settings.hearing_working_days))
     if not settings.calendar.is_working_day(hearing_on):

@@ -45,7 +45,7 @@ from lms_bridge.domain.appeals import (
 )
 from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.session import DecisionRule, DegreeVote
-from lms_bridge.domain.workdays import AppealSettings, filing_closes, kz_calendar
+from lms_bridge.domain.workdays import AppealSettings, filing_closes, hearing_by, kz_calendar
 from lms_bridge.google.errors import AlreadyExists, GoogleApiError, NotFound
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
@@ -435,7 +435,7 @@ def _make_form(google: Any, session: ExamSession, student: StudentRecord, appeal
 
 
 def check_hearing(db: Session, session: ExamSession, appeal: AppealRecord, *, at: datetime, link: str,
-                  settings: AppealSettings | None = None) -> None:
+                  settings: AppealSettings | None = None, overdue_ok: bool = False) -> None:
     """Raise :class:`AppealError` when the rules refuse this hearing (nothing outside is asked)."""
     settings = settings or appeal_settings()
     if appeal.status != AppealStatus.FILED:
@@ -444,7 +444,7 @@ def check_hearing(db: Session, session: ExamSession, appeal: AppealRecord, *, at
         raise AppealError(_("The meeting link must start with https://."))
     if at.tzinfo is None:
         raise AppealError("a hearing time without a time zone")
-    check_hearing_day(appeal.filed_on, local_date(at, session.timezone), settings)
+    check_hearing_day(appeal.filed_on, local_date(at, session.timezone), settings, overdue_ok=overdue_ok)
     if not appeal_members(db, session):
         raise AppealError(_("The session file has no appeal commission."))
 
@@ -463,10 +463,14 @@ def _tell_in_classroom(db: Session, google: Any, session: ExamSession, student: 
 
 
 def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: AppealRecord, *, at: datetime,
-                     link: str, actor: str, settings: AppealSettings | None = None) -> list[OutboxEmail]:
-    """Fix the hearing (within 2 working days of the filing), make the appeal's voting form and tell
-    the student and the appeal commission the date, time and meeting link."""
-    check_hearing(db, session, appeal, at=at, link=link, settings=settings)
+                     link: str, actor: str, settings: AppealSettings | None = None,
+                     overdue_ok: bool = False) -> list[OutboxEmail]:
+    """Fix the hearing (within 2 working days of the filing; later only with ``overdue_ok``, recorded),
+    make the appeal's voting form and tell the student and the appeal commission the date, time and
+    meeting link."""
+    settings = settings or appeal_settings()
+    check_hearing(db, session, appeal, at=at, link=link, settings=settings, overdue_ok=overdue_ok)
+    late = local_date(at, session.timezone) > hearing_by(appeal.filed_on, settings)
     members = appeal_members(db, session)
     student = db.get(StudentRecord, appeal.student_id)
     assert student is not None
@@ -493,7 +497,8 @@ def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: App
         emails.append(row)
     _tell_in_classroom(db, google, session, student, body.removesuffix("\n\nlms_bridge"))
     db.add(AuditEvent(session_id=session.id, actor=actor, action="appeal.hearing_scheduled",
-                      detail={"student": student.student_ref, "at": at.isoformat(), "form": form_id}))
+                      detail={"student": student.student_ref, "at": at.isoformat(), "form": form_id,
+                              "after_the_deadline": late}))
     db.flush()
     return emails
 

@@ -74,3 +74,17 @@ def test_a_hearing_outside_the_window_is_refused_in_plain_words(
                          data={"at": "2026-07-09T10:00", "link": "https://meet.google.com/x"})
     page = res.get_data(as_text=True)
     assert "The hearing must be held by 2026-07-08" in page
+
+
+def test_an_overdue_hearing_offers_to_go_ahead_and_still_checks_the_day(
+        app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _with_appeals(app, upload)
+    page = signed_in.get(f"/sessions/{code}/appeals").get_data(as_text=True)
+    assert 'name="overdue"' in page
+    with state(app).sessionmaker() as db:
+        appeal = db.scalar(select(AppealRecord).where(AppealRecord.status == "filed"))
+        assert appeal is not None
+        appeal_id = appeal.id
+    res = signed_in.post(f"/sessions/{code}/appeals/{appeal_id}/hearing", follow_redirects=True,
+                         data={"at": "2026-07-11T10:00", "link": "https://meet.google.com/x", "overdue": "yes"})
+    assert "The hearing day is not a working day." in res.get_data(as_text=True)

@@ -139,3 +139,12 @@ def test_the_outcome_kept_changed_or_a_new_sitting_and_only_the_first_ballot_cou
     assert _outcome(("chair@u.kz", "C+", True), ("m1@u.kz", "C+", True), ("m2@u.kz", "C+", False)) == (
         AppealOutcomeKind.NEW_SITTING, "C+")
     assert _outcome(("chair@u.kz", "B", False)) is None  # waiting for the others
+
+
+def test_a_missed_hearing_deadline_still_lets_the_appeal_be_heard_when_the_secretary_says_so() -> None:
+    filed = date(2026, 7, 3)
+    with pytest.raises(AppealError, match="must be held by"):
+        check_hearing_day(filed, date(2026, 7, 10))
+    check_hearing_day(filed, date(2026, 7, 10), overdue_ok=True)
+    with pytest.raises(AppealError, match="not a working day"):
+        check_hearing_day(filed, date(2026, 7, 11), overdue_ok=True)
