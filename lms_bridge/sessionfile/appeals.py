@@ -67,6 +67,13 @@ def appeal_commission(v: _Validator, raw: RawSession, attestation: dict[str, Loc
         kept.append(rec)
     if not ok:
         return None
+    students = {str(r.fields["email"].value).strip().lower() for r in raw.students or []
+                if "email" in r.fields and isinstance(r.fields["email"].value, str)}
+    for m, rec in zip(members, kept, strict=True):
+        if m.email in students:
+            v.problem(rec.fields["email"].loc, "email", _l("%(email)s is a student of this session and cannot "
+                                                           "sit on the appeal commission."), email=m.email)
+            ok = False
     for issue in appeal_commission_issues(members, attestation, staff or []):
         rec = kept[issue.index] if issue.index is not None else None
         email_loc = rec.fields["email"].loc if rec is not None else raw.appeal_commission_loc

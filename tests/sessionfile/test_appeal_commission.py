@@ -170,3 +170,10 @@ def _no_session(env: dict[str, str]) -> bool:
             return db.scalar(select(ExamSession)) is None
     finally:
         engine.dispose()
+
+
+def test_a_student_of_the_session_cannot_sit_on_the_appeal_commission(tmp_path: Path) -> None:
+    text = BASE_YAML + APPEAL.replace("b.kasymov@univ.edu.kz", "s.amanov@stud.univ.edu.kz")
+    problems = problems_of(_write(tmp_path, text))
+    assert [(p.location.path, p.field) for p in problems] == [("appeal_commission[3].email", "email")]
+    assert "is a student of this session" in problems[0].message
