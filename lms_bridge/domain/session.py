@@ -128,6 +128,10 @@ class SessionSpec:
     # commission also votes (None: the kind's default, see lms_bridge.domain.kinds).
     question_bank: tuple[TestQuestion, ...] = ()
     commission_vote: bool | None = None
+    # The appeal commission (003 §65): its own chair, members and secretary, none of them on the
+    # attestation commission or among the administrative staff the file lists.
+    appeal_commission: tuple[Member, ...] = ()
+    administrative_staff: tuple[str, ...] = ()  # e-mails, lower-cased
 
     @property
     def chair(self) -> Member:

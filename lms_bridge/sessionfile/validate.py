@@ -28,6 +28,7 @@ from lms_bridge.domain.session import (
     TestQuestion,
     Ticket,
 )
+from lms_bridge.sessionfile import appeals as appeal_rules
 from lms_bridge.sessionfile.bounds import CODE_RE, ID_RE, MULTILINE, bad_character, column_lengths
 from lms_bridge.sessionfile.gift import parse_gift
 from lms_bridge.sessionfile.problems import Location, Problem, _l
@@ -553,7 +554,10 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None, *,
             commission_emails.setdefault(cell.value.strip().lower(), rec.loc)
     students = v.students(head["kind"], commission_emails)
     tickets = v.tickets(head["kind"])
-    if v.problems or members is None or students is None or tickets is None:
+    # The appeal commission's sections are optional (lms_bridge.sessionfile.appeals).
+    staff = appeal_rules.administrative_staff(v, raw)
+    appeal = appeal_rules.appeal_commission(v, raw, commission_emails, staff)
+    if v.problems or members is None or students is None or tickets is None or appeal is None or staff is None:
         return None, v.problems
     assert None not in (v for k, v in head.items() if k != "commission_vote")
     spec = SessionSpec(
@@ -564,5 +568,6 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None, *,
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),
         question_bank=head["question_bank"], commission_vote=head["commission_vote"],
+        appeal_commission=tuple(appeal), administrative_staff=tuple(staff),
     )
     return spec, []
