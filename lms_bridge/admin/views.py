@@ -24,12 +24,15 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 
 from lms_bridge.admin import labels, queries
 from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
+from lms_bridge.admin.policy import Refused, check, current_person, may, visible_sessions
 from lms_bridge.admin.timetable_view import timetable_rows
 from lms_bridge.appstate import LANGUAGE_KEY, state
+from lms_bridge.domain.access import Role
 from lms_bridge.i18n import LANGUAGES
 from lms_bridge.provisioning import service
 from lms_bridge.store.db import transaction
@@ -74,6 +77,7 @@ def template_context() -> dict[str, Any]:
         "action_form": ActionForm(formdata=None),
         "languages": [("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")],
         "labels": labels,
+        "may": may,
     }
 
 
@@ -154,8 +158,12 @@ def sessions() -> Any:
 
 def _sessions_page(form: UploadForm, problems: list[dict[str, Any]] | None, status: int = 200,
                    file_name: str = "") -> Any:
+    person = current_person()
+    assert person is not None
     with state().sessionmaker() as db:
-        rows = queries.list_sessions(db)
+        # Only the sessions the person has a role in (every one for an administrator).
+        visible = set(db.scalars(select(ExamSession.id).where(visible_sessions(person))))
+        rows = [row for row in queries.list_sessions(db) if row.session.id in visible]
         # A run whose process stopped beating shows as interrupted here too, not as running.
         shown = {row.session.id: service.run_state(db, row.last_run, state().settings).status
                  for row in rows if row.last_run is not None}
@@ -195,6 +203,16 @@ def upload() -> Any:
     if spec is None or problems:
         return _sessions_page(form, problems=[p.as_dict() for p in problems], status=422,
                               file_name=original)
+    with state().sessionmaker() as db:
+        existing = queries.get_session(db, spec.code)
+        if existing is not None:
+            # Changing a session that exists is its secretary's (or an administrator's) business,
+            # whoever else may import new ones.
+            try:
+                check(db, "session.import_again", existing)
+            except NotFound:
+                raise Refused("session.import_again", _("A session with the code %(code)s already exists and "
+                                                          "you have no role in it.", code=spec.code)) from None
     try:
         with transaction(state().sessionmaker) as db:
             result = import_session(db, spec, source_name=original, actor=g.user.username)
@@ -210,6 +228,15 @@ def upload() -> Any:
                 changes="; ".join(str(c) for c in result.changes)), "success")
     else:
         flash(_("Session %(code)s is already up to date.", code=spec.code), "info")
+    with state().sessionmaker() as db:
+        exam = queries.get_session(db, spec.code)
+        person = current_person()
+        if exam is None or person is None or db.scalar(select(ExamSession.id).where(
+                ExamSession.id == exam.id, visible_sessions(person))) is None:
+            # Imported for others to run: the file names no role of the importer's.
+            flash(_("You have no role in session %(code)s, so it is not in your list; its secretary sees "
+                    "it.", code=spec.code), "info")
+            return redirect(url_for("admin.sessions"))
     return redirect(url_for("admin.session_page", code=spec.code))
 
 
@@ -233,12 +260,18 @@ def session_page(code: str) -> Any:
             abort(404)
         run = queries.latest_run(db, exam.id)
         timetable, timetable_error = timetable_rows(exam)
-        run_data = _run_data(db, run, code) if run is not None else None
+        run_data = _run_data(db, run, code) if run is not None and may("session.board") else None
+        person = current_person()
+        own_ballots = (queries.own_ballots(db, exam, person.email)
+                       if person is not None and may("session.ballots.own") else None)
         return render_template(
             "admin/session.html", exam=exam, run=run_data,
             students=queries.students_view(db, exam), members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
-            timetable_error=timetable_error, tz=exam.timezone)
+            timetable_error=timetable_error, tz=exam.timezone, own_ballots=own_ballots,
+            identified=queries.latest_event(db, exam, "commission.identified"),
+            signed_off=queries.latest_event(db, exam, "protocols.signed_off"),
+            roles=sorted(str(r) for r in g.get("roles", ())))
 
 
 def journal_page(code: str) -> Any:
@@ -335,9 +368,15 @@ def _run_data(db: Any, run: ProvisioningRun, code: str) -> dict[str, Any]:
 
 # -- outbox ----------------------------------------------------------------------------------------
 def outbox() -> Any:
+    person = current_person()
+    assert person is not None
     with state().sessionmaker() as db:
-        emails = list(db.scalars(select(OutboxEmail).order_by(OutboxEmail.created_at.desc(),
-                                                              OutboxEmail.id.desc()).limit(500)))
+        query = select(OutboxEmail).order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc()).limit(500)
+        if not person.is_admin:
+            # A secretary sees the mail of the sessions they are the secretary of.
+            query = query.where(OutboxEmail.session_id.in_(select(ExamSession.id).where(
+                visible_sessions(person, roles=[Role.SECRETARY]))))
+        emails = list(db.scalars(query))
         # Each message's time in its session's zone (UTC for mail that belongs to no session).
         zones = dict(db.execute(select(ExamSession.id, ExamSession.timezone).where(
             ExamSession.id.in_({e.session_id for e in emails if e.session_id is not None}))).all())
@@ -349,6 +388,11 @@ def outbox_attachment(email_id: int, index: int) -> Any:
     with state().sessionmaker() as db:
         email = db.get(OutboxEmail, email_id)
         if email is None or not 0 <= index < len(email.attachments or []):
+            abort(404)
+        person = current_person()
+        assert person is not None
+        if not person.is_admin and (email.session_id is None or db.scalar(select(ExamSession.id).where(
+                ExamSession.id == email.session_id, visible_sessions(person, roles=[Role.SECRETARY]))) is None):
             abort(404)
         item = email.attachments[index]
     path = Path(str(item.get("path", "")))
@@ -549,6 +593,68 @@ def seal(code: str) -> Any:
     else:
         flash(_("The session is sealed; the documents are in the outbox."), "success")
     return redirect(url_for("admin.outbox"))
+
+
+# -- the other roles' actions: identification, sign-off, documents -------------------------------------
+def identify_commission(code: str) -> Any:
+    """The head of department (or the secretary) records that the commission was identified before the
+    sitting (003 §42-44): who, when, in the audit trail and on the session page."""
+    back, confirmed = _irreversible(code, "sitting")
+    if not confirmed:
+        return back
+    with transaction(state().sessionmaker) as db:
+        exam = _session_or_404(db, code)
+        db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="commission.identified",
+                          detail={"roles": sorted(str(r) for r in g.get("roles", ()))}))
+    flash(_("Recorded: the commission was identified."), "success")
+    return back
+
+
+def sign_off(code: str) -> Any:
+    """The chair signs off the protocols of a sealed session (recorded with who and when)."""
+    back, confirmed = _irreversible(code, "sitting")
+    if not confirmed:
+        return back
+    with transaction(state().sessionmaker) as db:
+        exam = _session_or_404(db, code)
+        if exam.status != "sealed":
+            flash(_("The protocols are signed off after the session is sealed."), "error")
+            return back
+        db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="protocols.signed_off"))
+    flash(_("Recorded: the chair signed off the protocols."), "success")
+    return back
+
+
+def _document_files(code: str) -> list[Path]:
+    folder = state().settings.data_dir / "documents" / code
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def documents(code: str) -> Any:
+    """The sealed session's documents (protocols, grade sheet), for the registrar among others."""
+    with state().sessionmaker() as db:
+        exam = _session_or_404(db, code)
+        files = _document_files(code) if exam.status == "sealed" else []
+        return render_template("admin/documents.html", exam=exam, files=[p.name for p in files], tz=exam.timezone)
+
+
+def document(code: str, name: str) -> Any:
+    with state().sessionmaker() as db:
+        if _session_or_404(db, code).status != "sealed":
+            abort(404)
+    # Only a file of the listing: a name from the URL never becomes a path on its own.
+    found = next((p for p in _document_files(code) if p.name == name), None)
+    if found is None:
+        abort(404)
+    return send_file(found, as_attachment=True, download_name=found.name)
+
+
+def refused(exc: Refused) -> Any:
+    """403 saying who may take the action (see lms_bridge.admin.policy)."""
+    if request.blueprint == "api" or request.path.endswith(".json") or request.accept_mimetypes.best == (
+            "application/json"):
+        return {"error": "forbidden", "action": exc.action, "message": exc.words}, 403
+    return render_template("admin/error.html", title=_("Not allowed"), message=exc.words), 403
 
 
 # -- errors ----------------------------------------------------------------------------------------
