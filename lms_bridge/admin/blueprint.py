@@ -16,7 +16,8 @@ bp = Blueprint("admin", __name__, template_folder="templates", static_folder="st
                static_url_path="/static")
 
 # Endpoints reachable without signing in.
-PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.logout", "admin.set_language", "admin.static"})
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.logout", "admin.set_language", "admin.static",
+                              "admin.google_login", "admin.google_callback"})
 
 bp.before_app_request(views.load_user)
 bp.app_context_processor(views.template_context)
@@ -27,6 +28,8 @@ bp.app_errorhandler(Refused)(views.refused)
 
 bp.add_url_rule("/login", "login", views.login, methods=("GET", "POST"))
 bp.add_url_rule("/logout", "logout", views.logout, methods=("POST",))
+bp.add_url_rule("/login/google", "google_login", views.google_login)
+bp.add_url_rule("/login/google/callback", "google_callback", views.google_callback)
 bp.add_url_rule("/language", "set_language", views.set_language, methods=("POST",))
 
 # Every other route is behind the policy table (lms_bridge.domain.access.POLICY): sign-in first,

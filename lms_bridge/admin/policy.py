@@ -207,3 +207,19 @@ def may(action: str) -> bool:
     """For the page: whether the roles found for this request's session allow ``action``."""
     roles = g.get("roles")
     return roles is not None and allowed(action, roles)
+
+
+def may_site(action: str) -> bool:
+    """For the page's menu: whether the signed-in person may take a site action (e.g. the outbox),
+    worked out once per request."""
+    from lms_bridge.appstate import state
+
+    person = current_person()
+    if person is None:
+        return False
+    roles = g.get("site_roles_found")
+    if roles is None:
+        with state().sessionmaker() as db:
+            roles = roles_anywhere(db, person)
+        g.site_roles_found = roles
+    return allowed(action, roles)

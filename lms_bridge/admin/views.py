@@ -29,7 +29,7 @@ from werkzeug.exceptions import NotFound
 from lms_bridge.admin import labels, queries
 from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
-from lms_bridge.admin.policy import Refused, check, current_person, may, visible_sessions
+from lms_bridge.admin.policy import Refused, check, current_person, may, may_site, visible_sessions
 from lms_bridge.admin.timetable_view import timetable_rows
 from lms_bridge.appstate import LANGUAGE_KEY, state
 from lms_bridge.domain.access import Role
@@ -78,6 +78,7 @@ def template_context() -> dict[str, Any]:
         "languages": [("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")],
         "labels": labels,
         "may": may,
+        "may_site": may_site,
     }
 
 
@@ -103,16 +104,90 @@ def login() -> Any:
             flash(str(labels.SIGN_IN_FAILED), "error")
             status = 401
         else:
-            language = session.get(LANGUAGE_KEY)
-            # A fresh session on sign-in, so a cookie planted before it is worth nothing after.
-            session.clear()
-            session.permanent = True
-            session[SIGN_IN_KEY] = token
-            session[LANGUAGE_KEY] = language if language in LANGUAGES else user_language
-            return redirect(_safe_next(form.next.data))
+            return _signed_in(token, user_language, form.next.data)
     elif request.method == "POST":
         status = 400
-    return render_template("admin/login.html", form=form), status
+    return render_template("admin/login.html", form=form, google_signin=_google_config() is not None), status
+
+
+def _signed_in(token: str, user_language: str, target: str | None) -> Any:
+    language = session.get(LANGUAGE_KEY)
+    # A fresh session on sign-in, so a cookie planted before it is worth nothing after.
+    session.clear()
+    session.permanent = True
+    session[SIGN_IN_KEY] = token
+    session[LANGUAGE_KEY] = language if language in LANGUAGES else user_language
+    return redirect(_safe_next(target))
+
+
+# -- sign in with Google (OpenID Connect) ----------------------------------------------------------------
+GOOGLE_NEXT_KEY = "google_next"
+
+
+def _google_config() -> Any:
+    from lms_bridge.admin.google_signin import signin_config
+    from lms_bridge.config import ConfigError
+
+    try:
+        return signin_config(state().settings)
+    except ConfigError:  # sandbox mode without a sandbox to reach: the button is not offered
+        logger.warning("Google sign-in is configured but no identity provider can be reached")
+        return None
+
+
+def google_login() -> Any:
+    """Off to Google (or the sandbox) with state, nonce and PKCE; back at google_callback."""
+    from lms_bridge.admin.google_signin import client
+
+    config = _google_config()
+    if config is None:
+        abort(404)
+    session[GOOGLE_NEXT_KEY] = _safe_next(request.args.get("next"))
+    # `hd` only narrows Google's account chooser; the claim is checked on the way back.
+    hint = {"hd": config.domains[0]} if len(config.domains) == 1 else {}
+    return client(current_app, config).authorize_redirect(url_for("admin.google_callback", _external=True), **hint)
+
+
+def google_callback() -> Any:
+    from authlib.integrations.base_client import OAuthError
+
+    from lms_bridge.admin.google_signin import Refusal, accepted_email, client, user_for_google
+
+    config = _google_config()
+    if config is None:
+        abort(404)
+    target = session.pop(GOOGLE_NEXT_KEY, None)
+    try:
+        # Authlib checks the state, exchanges the code and verifies the ID token (signature by the
+        # provider's keys, issuer, audience, expiry, nonce).
+        token = client(current_app, config).authorize_access_token()
+        claims = dict(token.get("userinfo") or {})
+        email = accepted_email(claims, config.domains)
+    except OAuthError as exc:
+        logger.info("Google sign-in failed: %s", exc.error)
+        flash(_("Google sign-in did not complete. Try again."), "error")
+        return render_template("admin/login.html", form=LoginForm(formdata=None), google_signin=True), 401
+    except Refusal as exc:
+        with transaction(state().sessionmaker) as db:
+            db.add(AuditEvent(actor=str(claims.get("email") or "")[:255] or "unknown",
+                              action="admin.sign_in_refused", detail={"via": "google", "hd": claims.get("hd", "")}))
+        flash(str(exc), "error")
+        return render_template("admin/login.html", form=LoginForm(formdata=None), google_signin=True), 403
+    with transaction(state().sessionmaker) as db:
+        language = session.get(LANGUAGE_KEY)
+        user = user_for_google(db, email, str(claims.get("name") or ""),
+                               language if language in LANGUAGES else state().settings.default_language)
+        if not user.is_active:
+            active = False
+        else:
+            active = True
+            db.add(AuditEvent(actor=user.username, action="admin.sign_in", detail={"via": "google"}))
+            sign_in_token = start_sign_in(db, user, current_app.permanent_session_lifetime)
+            user_language = user.language
+    if not active:
+        flash(_("This account is disabled."), "error")
+        return render_template("admin/login.html", form=LoginForm(formdata=None), google_signin=True), 403
+    return _signed_in(sign_in_token, user_language, target)
 
 
 def logout() -> Any:
