@@ -62,6 +62,11 @@ bp.add_url_rule("/sessions/<code>/documents", "documents", guard("session.docume
 bp.add_url_rule("/sessions/<code>/documents/<name>", "document",
                 guard("session.documents", views.document))
 
+bp.add_url_rule("/sessions/<code>/audit", "audit_page", guard("session.audit", views.audit_page))
+bp.add_url_rule("/sessions/<code>/audit.csv", "audit_csv", guard("session.audit", views.audit_csv))
+bp.add_url_rule("/audit", "site_audit_page", guard("audit.view_all", views.site_audit_page))
+bp.add_url_rule("/audit.csv", "site_audit_csv", guard("audit.view_all", views.site_audit_csv))
+
 bp.add_url_rule("/outbox", "outbox", guard("outbox.view", views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",
                 guard("outbox.view", views.outbox_attachment))

@@ -724,6 +724,65 @@ def document(code: str, name: str) -> Any:
     return send_file(found, as_attachment=True, download_name=found.name)
 
 
+# -- the audit trail ------------------------------------------------------------------------------------
+def _audit_page(rows: list[Any], exam: ExamSession | None, student: str, tz: str, students: list[Any],
+                page_url: Any) -> Any:
+    from lms_bridge.admin.audit import PAGE_SIZE, action_label
+
+    page = request.args.get("page", 1, type=int) or 1
+    total = len(rows)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page < 1 or page > pages:
+        abort(404)
+    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    return render_template("admin/audit.html", rows=shown, exam=exam, student=student, students=students, tz=tz,
+                           page=page, pages=pages, total=total, action_label=action_label, page_url=page_url)
+
+
+def audit_page(code: str) -> Any:
+    """One session's trail, a page at a time; ?student=REF narrows it to that student's story."""
+    from lms_bridge.admin.audit import session_rows
+
+    student = request.args.get("student", "")[:64]
+    with state().sessionmaker() as db:
+        exam = _session_or_404(db, code)
+        rows = session_rows(db, exam, student or None)
+        students = list(db.scalars(select(StudentRecord).where(StudentRecord.session_id == exam.id)
+                                   .order_by(StudentRecord.position)))
+        return _audit_page(rows, exam, student, exam.timezone, students,
+                           lambda n: url_for("admin.audit_page", code=code, student=student or None, page=n))
+
+
+def audit_csv(code: str) -> Any:
+    from lms_bridge.admin.audit import session_rows, to_csv
+
+    student = request.args.get("student", "")[:64]
+    with state().sessionmaker() as db:
+        exam = _session_or_404(db, code)
+        body = to_csv(session_rows(db, exam, student or None), exam.timezone)
+    name = f"audit-{code}" + (f"-{student}" if student else "") + ".csv"
+    return current_app.response_class(body, mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def site_audit_page() -> Any:
+    """Every session's events and the site's own (sign-ins, failed jobs): the administrator's view."""
+    from lms_bridge.admin.audit import site_rows
+
+    with state().sessionmaker() as db:
+        rows = site_rows(db)
+    return _audit_page(rows, None, "", "UTC", [], lambda n: url_for("admin.site_audit_page", page=n))
+
+
+def site_audit_csv() -> Any:
+    from lms_bridge.admin.audit import site_rows, to_csv
+
+    with state().sessionmaker() as db:
+        body = to_csv(site_rows(db), "UTC")
+    return current_app.response_class(body, mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="audit.csv"'})
+
+
 def refused(exc: Refused) -> Any:
     """403 saying who may take the action (see lms_bridge.admin.policy)."""
     if request.blueprint == "api" or request.path.endswith(".json") or request.accept_mimetypes.best == (
