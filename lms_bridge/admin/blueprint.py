@@ -67,6 +67,11 @@ bp.add_url_rule("/sessions/<code>/audit.csv", "audit_csv", guard("session.audit"
 bp.add_url_rule("/audit", "site_audit_page", guard("audit.view_all", views.site_audit_page))
 bp.add_url_rule("/audit.csv", "site_audit_csv", guard("audit.view_all", views.site_audit_csv))
 
+bp.add_url_rule("/tokens", "tokens_page", guard("tokens.manage", views.tokens_page))
+bp.add_url_rule("/tokens/new", "create_token", guard("tokens.manage", views.create_token), methods=("POST",))
+bp.add_url_rule("/tokens/<int:token_id>/revoke", "revoke_token", guard("tokens.manage", views.revoke_token),
+                methods=("POST",))
+
 bp.add_url_rule("/outbox", "outbox", guard("outbox.view", views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",
                 guard("outbox.view", views.outbox_attachment))

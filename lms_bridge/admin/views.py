@@ -52,6 +52,8 @@ def _safe_next(target: str | None) -> str:
 
 # -- before every request --------------------------------------------------------------------------
 def load_user() -> None:
+    if request.blueprint == "api":
+        return  # the API authenticates its callers by token (lms_bridge.admin.api), never by cookie
     g.user = None
     if request.blueprint == "webhooks" or request.endpoint == "healthz":
         return  # machine callers: no cookie, and no store round trip on their deadline
@@ -783,6 +785,56 @@ def site_audit_csv() -> Any:
         "Content-Disposition": 'attachment; filename="audit.csv"'})
 
 
+# -- personal API tokens -----------------------------------------------------------------------------------
+def _token_roles() -> list[str]:
+    from lms_bridge.admin.policy import roles_anywhere
+
+    person = current_person()
+    assert person is not None
+    with state().sessionmaker() as db:
+        return [r.value for r in Role if r in roles_anywhere(db, person)]
+
+
+def tokens_page(new_token: str = "") -> Any:
+    from lms_bridge.admin.tokens import tokens_of
+
+    with state().sessionmaker() as db:
+        tokens = tokens_of(db, g.user.id)
+        return render_template("admin/tokens.html", tokens=tokens, roles=_token_roles(), new_token=new_token)
+
+
+def create_token() -> Any:
+    from lms_bridge.admin.tokens import create_token as make
+
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    role = request.form.get("role", "")
+    if role not in _token_roles():
+        abort(400)  # a token carries one of the owner's own roles, never more
+    days = request.form.get("days", 30, type=int) or 30
+    name = " ".join(request.form.get("name", "").split())[:120]
+    with transaction(state().sessionmaker) as db:
+        user = db.get(User, g.user.id)
+        row, token = make(db, user, role=Role(role), days=days, name=name)
+        db.add(AuditEvent(actor=g.user.username, action="api.token_created",
+                          detail={"token": row.id, "role": role, "days": days}))
+    # Shown on this response only: the store keeps its hash.
+    return tokens_page(new_token=token)
+
+
+def revoke_token(token_id: int) -> Any:
+    from lms_bridge.admin.tokens import revoke_token as revoke
+
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with transaction(state().sessionmaker) as db:
+        if not revoke(db, g.user.id, token_id):
+            abort(404)
+        db.add(AuditEvent(actor=g.user.username, action="api.token_revoked", detail={"token": token_id}))
+    flash(_("The token is revoked."), "success")
+    return redirect(url_for("admin.tokens_page"))
+
+
 def refused(exc: Refused) -> Any:
     """403 saying who may take the action (see lms_bridge.admin.policy)."""
     if request.blueprint == "api" or request.path.endswith(".json") or request.accept_mimetypes.best == (
@@ -838,8 +890,8 @@ def error_page(exc: Any) -> Any:
         logger.exception("unhandled error on %s", request.path, exc_info=exc)
         exc = InternalServerError()
     code = exc.code or 500
-    if request.blueprint == "webhooks" or request.path.endswith(".json") or request.accept_mimetypes.best == (
-            "application/json"):
+    if request.blueprint in ("webhooks", "api") or request.path.endswith(".json") or (
+            request.accept_mimetypes.best == "application/json"):
         return {"error": exc.name}, code
     if isinstance(exc, CSRFError):
         title, message = _("The form has expired"), _("The form has expired. Please try again.")
