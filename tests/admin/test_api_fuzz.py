@@ -20,7 +20,7 @@ from lms_bridge.store.models import ExamSession
 from .test_api import bearer, make_token, people_app  # noqa: F401 - the fixture
 from .test_roles import CODE
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 10
 
 
 def _checks() -> list[Any]:
