@@ -65,9 +65,9 @@ POLICY: dict[str, Rule] = {
     "accounts.manage": _rule(SITE, A),
     "tokens.manage": _rule(SITE, *EVERYONE),           # one's own API tokens, with one's own roles
     # -- one session: reading -------------------------------------------------------------------
-    "session.view": _rule(SESSION, A, S, C, M, H, R),  # the page (a member sees the student list only)
-    "session.students": _rule(SESSION, A, S, C, M, H, R),
-    "session.board": _rule(SESSION, A, S, C, H, R),    # runs, tickets, timetable, created resources
+    "session.view": _rule(SESSION, A, S, C, M, H, R),  # the page: each sees only their part of it
+    "session.students": _rule(SESSION, A, S, C, M, H),
+    "session.board": _rule(SESSION, A, S, C, H),       # runs, tickets, timetable, created resources
     "session.ballots.own": _rule(SESSION, C, M),       # the ballots one cast oneself
     "session.documents": _rule(SESSION, A, S, C, H, R),
     "session.audit": _rule(SESSION, A, S, C, H),

@@ -182,8 +182,14 @@ def test_the_registrar_reads_a_sealed_sessions_documents_and_nothing_more(sessio
     assert res.status_code == 200
     assert res.data.startswith(b"%PDF")
     assert registrar.get(f"/sessions/{CODE}/documents/..%2F..%2Fsecret-key").status_code == 404
+    page = registrar.get(f"/sessions/{CODE}").get_data(as_text=True)
+    assert 'id="documents-button"' in page
+    for hidden in ('id="students"', 'id="sitting"', 'id="tickets"', 'id="commission"'):
+        assert hidden not in page, hidden
     for method, path in (("POST", f"/sessions/{CODE}/seal"), ("POST", f"/sessions/{CODE}/release"),
-                         ("POST", f"/sessions/{CODE}/sign-off"), ("GET", "/outbox")):
+                         ("POST", f"/sessions/{CODE}/sign-off"), ("GET", "/outbox"),
+                         ("GET", f"/sessions/{CODE}/students.json"), ("GET", f"/sessions/{CODE}/journal"),
+                         ("GET", f"/sessions/{CODE}/audit")):
         assert registrar.open(path, method=method).status_code == 403, path
     # The outbox is the secretary's: their sessions' mail only; an administrator sees all of it.
     assert "e.zhumabekov@univ.edu.kz" in sign_in(session_app, "secretary").get("/outbox").get_data(as_text=True)
