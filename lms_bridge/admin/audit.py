@@ -62,7 +62,7 @@ ACTIONS: dict[str, Callable[[], str]] = {
     "decision.by_commission": lambda: _("Decision by the commission"),
     "exception.recorded": lambda: _("Exception recorded"),
     "results.released": lambda: _("Results released"),
-    "writeback": lambda: _("Grade written back"),
+    "writeback": lambda: _("Write-back of the grade"),
     "session.sealed": lambda: _("Session sealed"),
     "protocols.signed_off": lambda: _("Protocols signed off"),
     "admin.sign_in": lambda: _("Signed in"),
@@ -70,6 +70,20 @@ ACTIONS: dict[str, Callable[[], str]] = {
     "api.token_created": lambda: _("API token created"),
     "api.token_revoked": lambda: _("API token revoked"),
     "job.failed": lambda: _("Background job failed"),
+}
+
+
+# The details' keys as the page's language names them; a key without a name shows as it is.
+DETAIL_KEYS: dict[str, Callable[[], str]] = {
+    "status": lambda: _("status"), "target": lambda: _("target"), "attempts": lambda: _("attempts"),
+    "error": lambda: _("error"), "letter": lambda: _("grade"), "points": lambda: _("points"),
+    "votes_cast": lambda: _("votes cast"), "outcome": lambda: _("outcome"), "ticket": lambda: _("ticket"),
+    "decisions": lambda: _("decisions"), "documents": lambda: _("documents"), "emails": lambda: _("e-mails"),
+    "run": lambda: _("run"), "created": lambda: _("created"), "reused": lambda: _("reused"),
+    "source": lambda: _("file"), "changes": lambda: _("changes"), "reason": lambda: _("reason"),
+    "kind": lambda: _("kind"), "mark": lambda: _("mark"), "via": lambda: _("via"), "form": lambda: _("form"),
+    "submitted": lambda: _("submitted"), "role": lambda: _("role"), "days": lambda: _("days"),
+    "token": lambda: _("token"), "roles": lambda: _("roles"),
 }
 
 
@@ -88,7 +102,8 @@ def _what(detail: dict[str, Any]) -> str:
         if key == "changes" and isinstance(value, list):
             value = "; ".join(str(c.get("message", c)) if isinstance(c, dict) else str(c) for c in value)
         text = str(value)
-        parts.append(f"{key}: {text[:300]}")
+        name = DETAIL_KEYS.get(key)
+        parts.append(f"{name() if name else key}: {text[:300]}")
     return " · ".join(parts)
 
 

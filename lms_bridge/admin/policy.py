@@ -111,7 +111,7 @@ def visible_sessions(person: Person, *, roles: Iterable[Role] | None = None) -> 
     wanted = person.narrowed(set(roles) if roles is not None else set(Role))
     if not person.email:
         return ExamSession.id.is_(None)
-    clauses = []
+    clauses: list[Any] = []
     commission = {r.value for r in wanted if r in (Role.CHAIR, Role.MEMBER, Role.SECRETARY)}
     if commission:
         clauses.append(ExamSession.id.in_(select(CommissionMember.session_id).where(

@@ -96,7 +96,7 @@ def test_the_page_tells_one_students_whole_story_from_import_to_seal(app: Flask,
     assert not any(name in table for name in others)
     # The ballots say who voted and how each was counted, never the grade (the vote may be secret).
     assert "g.seitkaliyeva@univ.edu.kz" in html
-    assert "status: counted" in html
+    assert "status: counted" in html  # how it was counted
     assert "A-" not in html.split('id="audit-table"')[1].split("decision.recorded")[0]
 
 
