@@ -111,16 +111,33 @@ def decisions(code: str) -> Any:
              "decided_at": d.decided_at.isoformat()} for d, ref in rows] if released else []}
 
 
+def _document_files(code: str) -> list[Any]:
+    with state().sessionmaker() as db:
+        sealed = _exam(db, code).status == "sealed"
+    folder = state().settings.data_dir / "documents" / code
+    return sorted(p for p in folder.iterdir() if p.is_file()) if sealed and folder.is_dir() else []
+
+
 def documents(code: str) -> Any:
     from flask import url_for
 
-    with state().sessionmaker() as db:
-        exam = _exam(db, code)
-        sealed = exam.status == "sealed"
-    folder = state().settings.data_dir / "documents" / code
-    names = sorted(p.name for p in folder.iterdir() if p.is_file()) if sealed and folder.is_dir() else []
     return {"session": code, "documents": [
-        {"name": n, "url": url_for("admin.document", code=code, name=n)} for n in names]}
+        {"name": p.name, "url": url_for("api.document", code=code, name=p.name)} for p in _document_files(code)]}
+
+
+DOCUMENT_TYPES = {".pdf": "application/pdf",
+                  ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def document(code: str, name: str) -> Any:
+    from flask import send_file
+
+    # Only a file of the sealed session's listing: a name from the URL never becomes a path by itself.
+    found = next((p for p in _document_files(code) if p.name == name), None)
+    if found is None:
+        abort(404)
+    return send_file(found, mimetype=DOCUMENT_TYPES.get(found.suffix, "application/octet-stream"),
+                     as_attachment=True, download_name=found.name)
 
 
 # -- acting ----------------------------------------------------------------------------------------------
@@ -182,6 +199,7 @@ bp.add_url_rule("/sessions/<code>", "session", guard("session.view", session_det
 bp.add_url_rule("/sessions/<code>/students", "students", guard("session.students", students))
 bp.add_url_rule("/sessions/<code>/decisions", "decisions", guard("session.board", decisions))
 bp.add_url_rule("/sessions/<code>/documents", "documents", guard("session.documents", documents))
+bp.add_url_rule("/sessions/<code>/documents/<name>", "document", guard("session.documents", document))
 bp.add_url_rule("/sessions/<code>/draw", "draw", guard("session.draw", draw), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/release", "release", guard("session.release", release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/seal", "seal", guard("session.seal", seal), methods=("POST",))
@@ -275,6 +293,13 @@ def openapi_document() -> dict[str, Any]:
                  "properties": {"session": {"type": "string"}, "documents": {"type": "array", "items": {
                      "type": "object", "properties": {"name": {"type": "string"}, "url": {"type": "string"}}}}}},
                 "Documents."))},
+            "/sessions/{code}/documents/{name}": {"get": {
+                **_op("One document of the sealed session", "session.documents", {
+                    "description": "The file.",
+                    "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                for t in (*DOCUMENT_TYPES.values(), "application/octet-stream")}}),
+                "parameters": [CODE_PARAM, {"name": "name", "in": "path", "required": True,
+                                            "schema": {"type": "string", "pattern": "^[^/]{1,200}$"}}]}},
             "/sessions/{code}/draw": {"post": _op("Start the ticket draw", "session.draw",
                                                   _json(obj, "Queued."), extra=CONFLICT, status="202")},
             "/sessions/{code}/release": {"post": _op("Record the chair's release of the results",

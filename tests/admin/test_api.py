@@ -120,7 +120,23 @@ def test_the_secretary_drives_the_session_and_others_do_not_see_it(people_app: F
 def test_openapi_document_describes_every_api_route(people_app: Flask) -> None:
     doc = people_app.test_client().get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    documented = {(m.upper(), "/api" + p.replace("{code}", "<code>")) for p, ops in doc["paths"].items() for m in ops}
+    documented = {(m.upper(), "/api" + p.replace("{code}", "<code>").replace("{name}", "<name>"))
+                  for p, ops in doc["paths"].items() for m in ops}
     served = {(m, r.rule) for r in people_app.url_map.iter_rules() if r.endpoint.startswith("api.")
               and r.endpoint != "api.openapi" for m in (r.methods or set()) - {"HEAD", "OPTIONS"}}
     assert served == documented
+
+
+def test_the_registrar_downloads_a_sealed_sessions_documents(people_app: Flask) -> None:
+    from .test_roles import _seal_in_store
+
+    api = people_app.test_client()
+    _seal_in_store(people_app)
+    registrar = make_token(people_app, "registrar", "registrar")
+    listing = api.get(f"/api/sessions/{CODE}/documents", headers=bearer(registrar)).get_json()
+    assert [d["name"] for d in listing["documents"]] == ["protocol-1.pdf"]
+    res = api.get(listing["documents"][0]["url"], headers=bearer(registrar))
+    assert res.status_code == 200
+    assert res.mimetype == "application/pdf"
+    assert api.get(f"/api/sessions/{CODE}/documents/..%2Fsecret", headers=bearer(registrar)).status_code == 404
+    assert api.get(f"/api/sessions/{CODE}/students", headers=bearer(registrar)).status_code == 403
