@@ -1,6 +1,7 @@
 """Sign in with Google in a real Chromium, the Google sandbox acting as the identity provider: the
-secretary, the chair, a member, a person of the university with no part in the session, and someone
-from outside the university's domain.  Each sees and may do what their role allows, and no more."""
+secretary, the chair, a member, the head of department, a person of the university with no part in
+the session, and someone from outside the university's domain.  Each sees and may do what their role
+allows, and no more."""
 
 from __future__ import annotations
 
@@ -97,6 +98,17 @@ def test_each_person_signs_in_with_google_and_sees_what_they_may(live_app: LiveA
     driver.get(f"{live_app.url}/sessions/{CODE}/journal")
     assert "403" in driver.title or driver.find_elements(By.CSS_SELECTOR, ".error-card")
     _full_page(driver, screenshot_dir / "google-member.png")
+
+    # The head of department: the session read-only, and records that the commission was identified.
+    _google_sign_in(driver, live_app, "b.kemelbayev@univ.edu.kz")
+    driver.get(session_url)
+    for hidden in ("seal-form", "release-form", "draw-button", "provision-button"):
+        assert not driver.find_elements(By.ID, hidden), hidden
+    form = driver.find_element(By.ID, "identify-form")
+    form.find_element(By.NAME, "confirm").click()
+    driver.find_element(By.ID, "identify-button").click()
+    _wait(driver, lambda d: d.find_elements(By.ID, "identified"))
+    assert _post_status(driver, f"/sessions/{CODE}/seal") == 403
 
     # A person of the university with no part in this session: signed in, but the session is not theirs.
     _google_sign_in(driver, live_app, "someone.else@univ.edu.kz")
