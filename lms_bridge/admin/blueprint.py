@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from lms_bridge.admin import views
+from lms_bridge.admin import appeals_view, views
 from lms_bridge.admin.policy import Refused, guard
 
 bp = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
@@ -70,6 +70,20 @@ bp.add_url_rule("/audit.csv", "site_audit_csv", guard("audit.view_all", views.si
 bp.add_url_rule("/tokens", "tokens_page", guard("tokens.manage", views.tokens_page))
 bp.add_url_rule("/tokens/new", "create_token", guard("tokens.manage", views.create_token), methods=("POST",))
 bp.add_url_rule("/tokens/<int:token_id>/revoke", "revoke_token", guard("tokens.manage", views.revoke_token),
+                methods=("POST",))
+
+# Appeals (lms_bridge.admin.appeals_view).
+_appeal = "/sessions/<code>/appeals/<int:appeal_id>"
+bp.add_url_rule("/sessions/<code>/appeals", "appeals_page", guard("appeals.view", appeals_view.appeals_page))
+bp.add_url_rule("/sessions/<code>/appeals/read", "sync_appeals",
+                guard("appeals.manage", appeals_view.sync_appeals), methods=("POST",))
+bp.add_url_rule(f"{_appeal}/hearing", "appeal_hearing", guard("appeals.manage", appeals_view.schedule_hearing),
+                methods=("POST",))
+bp.add_url_rule(f"{_appeal}/count", "appeal_count", guard("appeals.manage", appeals_view.count_votes),
+                methods=("POST",))
+bp.add_url_rule(f"{_appeal}/answer", "appeal_answer", guard("appeals.manage", appeals_view.answer),
+                methods=("POST",))
+bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", guard("appeals.manage", appeals_view.apply),
                 methods=("POST",))
 
 bp.add_url_rule("/outbox", "outbox", guard("outbox.view", views.outbox))

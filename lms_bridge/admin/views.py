@@ -27,6 +27,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
 from lms_bridge.admin import labels, queries
+from lms_bridge.admin.appeals_view import appeal_summaries
 from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
 from lms_bridge.admin.policy import Refused, check, current_person, may, may_site, visible_sessions
@@ -348,7 +349,7 @@ def session_page(code: str) -> Any:
             timetable_error=timetable_error, tz=exam.timezone, own_ballots=own_ballots,
             identified=queries.latest_event(db, exam, "commission.identified"),
             signed_off=queries.latest_event(db, exam, "protocols.signed_off"),
-            roles=sorted(str(r) for r in g.get("roles", ())))
+            roles=sorted(str(r) for r in g.get("roles", ())), appeals=appeal_summaries(db, exam))
 
 
 def journal_page(code: str) -> Any:

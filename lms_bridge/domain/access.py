@@ -82,6 +82,11 @@ POLICY: dict[str, Rule] = {
     "session.release": _rule(SESSION, A, S, C),        # the chair announces; the secretary records it
     "session.sign_off": _rule(SESSION, C),             # the chair signs off the protocols
     "session.seal": _rule(SESSION, A, S),
+    # -- appeals (003 §64-67) -------------------------------------------------------------------------
+    # The technical secretary runs them on the page; the appeal commission's own people are not yet
+    # roles here (they act in Classroom and the voting form).
+    "appeals.view": _rule(SESSION, A, S, C, H),
+    "appeals.manage": _rule(SESSION, A, S),
 }
 
 

@@ -46,6 +46,7 @@ ROUTES: list[tuple[str, str, set[str]]] = [
     ("GET", f"/sessions/{CODE}/students.json", {"admin", "secretary", "chair", "member", "head"}),
     ("GET", f"/sessions/{CODE}/journal", {"admin", "secretary", "chair", "head"}),
     ("GET", f"/sessions/{CODE}/documents", {"admin", "secretary", "chair", "head"}),
+    ("GET", f"/sessions/{CODE}/appeals", {"admin", "secretary", "chair", "head"}),
     ("POST", f"/sessions/{CODE}/identified", {"admin", "secretary", "head"}),
     ("POST", f"/sessions/{CODE}/provision", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/draw", {"admin", "secretary"}),
