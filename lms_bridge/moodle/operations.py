@@ -40,6 +40,8 @@ TICKET_QUIZ_NAME = "Ticket"
 # the template); a course copy keeps it, while 4.5 backup drops the assignment's ``nosubmissions``.
 RESULT_IDNUMBER = "lmsbridge-result"
 # Its name as the plugin creates it (en, kk, ru): a copy keeps names too.
+# The errorcode of core\message\manager when no processor could send a message (a site without mail).
+MESSAGE_NOT_SENT = "Message was not sent."
 RESULT_NAMES = frozenset({"commission result", "комиссия шешімі", "решение комиссии"})
 
 
@@ -351,8 +353,24 @@ class MoodleOps:
         # Without "suspend" Moodle makes the enrolment active: that is how a re-admission restores it.
         items = [{"roleid": role, "userid": uid, "courseid": courseid, **({"suspend": 1} if suspend else {})}
                  for uid, role in user_roles]
-        if items:
+        if not items:
+            return
+        try:
             self.client.call_batched("enrol_manual_enrol_users", "enrolments", items)
+        except MoodleError as exc:
+            if exc.errorcode != MESSAGE_NOT_SENT:
+                raise
+            # Moodle commits the enrolments, then fails sending the course welcome message on a site
+            # that cannot send mail (captured enrol_manual_enrol_users__message_not_sent).  Carry on
+            # when every enrolment is there (call_batched stops at the failing chunk: enrol the rest).
+            enrolled = self.enrolled_roles(courseid)
+            missing = [i for i in items if i["roleid"] not in enrolled.get(i["userid"], set())]
+            if missing:
+                if len(missing) == len(items):
+                    raise
+                self.enrol(courseid, [(i["userid"], i["roleid"]) for i in missing], suspend=suspend)
+            logger.warning("Moodle could not send the course welcome message (%s); the enrolments are in place",
+                           exc.errorcode)
 
     # -- activities --------------------------------------------------------------------------------
     def quizzes(self, courseid: int) -> list[dict[str, Any]]:

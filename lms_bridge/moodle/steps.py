@@ -153,6 +153,7 @@ def _enrolments(ctx: StepContext, settings: Settings) -> None:
     students, commission = _people(ctx)
     wanted: dict[str, int] = {p.email: settings.moodle.teacher_role_id for p in commission}
     wanted.update({p.email: settings.moodle.student_role_id for p in students})
+    _follow_admission(ctx, ops, courseid, settings.moodle.student_role_id, set(wanted))
     todo = {e: r for e, r in wanted.items() if ctx.journaled(f"moodle.enrol:{e}") is None}
     ctx.reused += len(wanted) - len(todo)
     if not todo:
@@ -192,6 +193,44 @@ def _enrolments(ctx: StepContext, settings: Settings) -> None:
             ),
             retryable=False,
         )
+
+
+def _follow_admission(ctx: StepContext, ops: MoodleOps, courseid: int, student_role: int,
+                      wanted: set[str]) -> None:
+    """The enrolments follow the session file's admission (R-ADMIT-1): a student no longer admitted
+    has the enrolment suspended, never deleted (the attempts and grades stay, and the student can
+    neither enter the course nor be given a ticket); admitted again, the enrolment is restored.
+
+    :calls: enrol_manual_enrol_users (suspend=1 / without suspend)
+    """
+    suspend: list[tuple[str, int]] = []
+    for s in ctx.spec.students:
+        if s.admitted or s.email.lower() in wanted:
+            continue
+        user = ctx.journaled(f"moodle.user:{s.email}")
+        entry = ctx.journaled(f"moodle.enrol:{s.email}")
+        if user is None or entry is None:
+            continue  # never enrolled by the bridge: nothing to take away
+        if entry.data.get("suspended"):
+            ctx.reused += 1
+            continue
+        suspend.append((s.email, int(user.external_id)))
+    if suspend:
+        ops.enrol(courseid, [(uid, student_role) for _e, uid in suspend], suspend=True)
+        for email, uid in suspend:
+            ctx.record(f"moodle.enrol:{email}", Made(f"{courseid}:{uid}", {"roleid": student_role, "suspended": True}),
+                       created=False)
+    restore: list[tuple[str, int]] = []
+    for email in sorted(wanted):
+        entry = ctx.journaled(f"moodle.enrol:{email}")
+        if entry is not None and entry.data.get("suspended"):
+            restore.append((email, int(entry.external_id.split(":")[1])))
+    if restore:
+        ops.enrol(courseid, [(uid, student_role) for _e, uid in restore])
+        for email, uid in restore:
+            # Journal data is merged: "suspended" is set back explicitly.
+            ctx.record(f"moodle.enrol:{email}", Made(f"{courseid}:{uid}", {"roleid": student_role, "suspended": False}),
+                       created=False)
 
 
 @_guard

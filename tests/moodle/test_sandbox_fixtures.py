@@ -307,6 +307,10 @@ SCENARIOS.update({
         {"key": "email", "value": "mixed.x@uni.kz"}]}),
     "core_user_get_users_by_field__email_other_case": _then(_mixed_case_user, lambda w: {
         "field": "email", "values": ["mixed.x@uni.kz"]}),
+    # A site without mail: the new enrolment is committed, then the welcome message fails.
+    "enrol_manual_enrol_users__message_not_sent": lambda w: {"_config": {"mail": False}, "enrolments": [
+        {"roleid": 5, "userid": w.ops.ensure_users([Person("new@uni.kz", "Жаңа", "Білім", "S-9")])["new@uni.kz"],
+         "courseid": w.course}]},
     "enrol_manual_enrol_users__unknown_user": lambda w: {"enrolments": [
         {"roleid": 5, "userid": 9999, "courseid": w.course}]},
     "mod_assign_get_assignments__copied_course": lambda w: {"courseids": [w.course], "includenotenrolledcourses": 1},

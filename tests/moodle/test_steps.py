@@ -238,3 +238,50 @@ def test_a_student_who_also_teaches_in_the_course_stops_the_enrolments(
     assert "moodle.enrol:aruzhan@uni.kz" in keys
     assert "moodle.enrol:dias@uni.kz" not in keys
     assert _run(db, settings, SPEC, row).status == "failed"  # still, until the teacher role is removed
+
+
+def test_admission_follows_the_session_file_suspended_never_deleted(
+        tmp_path: Path, sandbox: Served, db: Session) -> None:
+    settings = _settings(tmp_path, sandbox)
+    row = _session_row(db, SPEC)
+    assert _run(db, settings, SPEC, row).status == "succeeded"
+    dias = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.user:dias@uni.kz").one()
+    uid = int(dias.external_id)
+
+    def status() -> list[int]:
+        return [e.get("status", 0) for e in sandbox.state()["enrolments"] if e["userid"] == uid]
+
+    assert status() == [0]
+    # Re-imported with Dias no longer admitted: his enrolment is suspended, not removed.
+    out = replace(SPEC, students=tuple(replace(s, admitted=s.email != "dias@uni.kz") if s.email != "alina@uni.kz"
+                                       else s for s in SPEC.students))
+    assert _run(db, settings, out, row).status == "succeeded"
+    assert status() == [1]
+    tickets = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.tickets").one()
+    r = sandbox.actor(f"/quiz/{tickets.data['quizid']}/attempt", {"email": "dias@uni.kz"})
+    assert r.status_code == 400
+    assert "suspended" in r.text
+    again = _run(db, settings, out, row)
+    assert again.status == "succeeded"
+    assert again.created == 0
+    # Admitted again: restored.
+    assert _run(db, settings, SPEC, row).status == "succeeded"
+    assert status() == [0]
+    entry = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.enrol:dias@uni.kz").one()
+    assert entry.data.get("suspended") is False
+
+
+def test_provisioning_completes_on_a_moodle_that_cannot_send_mail(
+        tmp_path: Path, sandbox: Served, db: Session) -> None:
+    sandbox.configure(mail=False)
+    settings = _settings(tmp_path, sandbox)
+    row = _session_row(db, SPEC)
+    run = _run(db, settings, SPEC, row)
+    assert run.status == "succeeded", run.error
+    assert {s.name: s.status for s in run.steps}["moodle.enrolments"] == "done"
+    state = sandbox.state()
+    cid = next(c["id"] for c in state["courses"].values() if c.get("idnumber") == SPEC.code)
+    assert len([e for e in state["enrolments"] if e["courseid"] == cid]) == 5
+    keys = {e.key for e in db.query(JournalEntry).filter_by(session_id=row.id)}
+    assert {"moodle.tickets", "moodle.result_assignment"} <= keys
+    assert _run(db, settings, SPEC, row).created == 0

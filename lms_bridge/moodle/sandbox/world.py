@@ -70,6 +70,8 @@ def _initial_state() -> dict[str, Any]:
             "denied_capabilities": [],
             "removed_functions": [],
             "plugin": True,
+            # False: the site cannot send mail (no SMTP, no sendmail), as captured on 4.5.
+            "mail": True,
         },
         "users": users,
         "categories": {"1": {"id": 1, "name": "Category 1"}},
