@@ -161,41 +161,63 @@ class MoodleOps:
         data = self.client.call("core_user_get_users", {"criteria": [{"key": "email", "value": email}]}) or {}
         return next((u for u in data.get("users", []) if str(u.get("email", "")).lower() == email.lower()), None)
 
-    def match_users(self, people: Sequence[Person]) -> dict[str, dict[str, Any]]:
-        """Existing Moodle users by email (any case); a taken email with another idnumber is an error."""
+    def find_users(self, people: Sequence[Person]) -> tuple[dict[str, dict[str, Any]], dict[str, UserConflict]]:
+        """Existing Moodle users, by e-mail (any case) and by ID number; and the people whose two
+        lookups disagree, which are never taken for one another (nor created: their e-mail is taken):
+
+        * ``emailtaken``: the e-mail belongs to a user with another ID number;
+        * ``idnumbertaken``: a user has the person's ID number but another e-mail (a namesake, or an
+          address changed on one side only: a person decides which).
+
+        A university's Moodle already has its students and staff (often with single sign-on); they
+        are found, never duplicated.
+
+        :calls: core_user_get_users_by_field (email, idnumber), core_user_get_users (e-mails in other case)
+        """
         spellings = [p.email for p in people] + [p.written for p in people if p.written]
         by_email = {u["email"].lower(): u for u in self.users_by("email", spellings)}
         by_idnumber = {
             u.get("idnumber", ""): u for u in self.users_by("idnumber", [p.idnumber for p in people])
         }
         found: dict[str, dict[str, Any]] = {}
+        conflicts: dict[str, UserConflict] = {}
         for p in people:
             user = by_email.get(p.email)
+            twin = by_idnumber.get(p.idnumber) if p.idnumber else None
             if user is not None:
                 other = user.get("idnumber") or ""
                 if p.idnumber and other and other != p.idnumber:
-                    raise UserConflict(
-                        "email taken by a user with another idnumber",
-                        errorcode="emailtaken",
-                        function="core_user_get_users_by_field",
-                        email=p.email,
-                        username=user.get("username", ""),
-                        other_idnumber=other,
-                        idnumber=p.idnumber,
-                    )
+                    conflicts[p.email] = UserConflict(
+                        "email taken by a user with another idnumber", errorcode="emailtaken",
+                        function="core_user_get_users_by_field", email=p.email,
+                        username=user.get("username", ""), other_idnumber=other, idnumber=p.idnumber)
+                    continue
                 found[p.email] = user
-            elif p.idnumber and p.idnumber in by_idnumber:
-                # Same person, new email in the university system: reuse the account.
-                found[p.email] = by_idnumber[p.idnumber]
+            elif twin is not None:
+                conflicts[p.email] = UserConflict(
+                    "idnumber taken by a user with another email", errorcode="idnumbertaken",
+                    function="core_user_get_users_by_field", email=p.email, username=twin.get("username", ""),
+                    other_email=str(twin.get("email", "")).lower(), idnumber=p.idnumber)
+        return found, conflicts
+
+    def match_users(self, people: Sequence[Person]) -> dict[str, dict[str, Any]]:
+        """Existing Moodle users by email (any case); any disagreement (see :meth:`find_users`) is an error."""
+        found, conflicts = self.find_users(people)
+        for conflict in conflicts.values():
+            raise conflict
         return found
 
     def create_users(self, people: Sequence[Person]) -> dict[str, int]:
         """:calls: core_user_create_users (chunked; each chunk is one Moodle transaction)"""
+        # "manual": Moodle makes a password and e-mails it (changed at first sign-in).  "oauth2": the
+        # person signs in with Google; no password, and never createpassword, which would also force a
+        # password change (auth_forcepasswordchange) on someone who has no Moodle password to change.
+        auth = self.settings.new_user_auth
+        signin: dict[str, Any] = {"auth": "manual", "createpassword": True} if auth == "manual" else {"auth": auth}
         users = [
             {
                 "username": username_for(p.email),
-                "auth": "manual",
-                "createpassword": True,
+                **signin,
                 "firstname": p.firstname,
                 "lastname": p.lastname,
                 "email": p.email,

@@ -18,7 +18,7 @@ from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 from lms_bridge.moodle.client import MoodleClient
-from lms_bridge.moodle.errors import MoodleError, UsersRefused
+from lms_bridge.moodle.errors import MoodleError, UserConflict, UsersRefused
 from lms_bridge.moodle.operations import MoodleOps, Person
 from lms_bridge.moodle.xml_export import write_tickets_xml
 
@@ -55,6 +55,15 @@ def _guard(
         return run
 
     return bind
+
+
+CONFLICT_PREFIX = "moodle.user_conflict:"
+
+
+def conflict_message(data: dict[str, Any]) -> str:
+    """The plain-words text of a journaled account conflict (for the session page)."""
+    extra = {k: v for k, v in data.items() if k != "errorcode"}
+    return UserConflict("", errorcode=str(data.get("errorcode", "")), **extra).user_message
 
 
 def _people(ctx: StepContext) -> tuple[list[Person], list[Person]]:
@@ -101,7 +110,19 @@ def _users(ctx: StepContext, settings: Settings) -> None:
     if not todo:
         ctx.reused += len({p.email for p in (*students, *commission)})
         return
-    found = ops.match_users(todo)
+    found, conflicts = ops.find_users(todo)
+    for p in todo:
+        # A disagreement between Moodle's e-mail and ID number is shown on the session page and that
+        # account is neither taken nor enrolled; the next run looks again (and clears it when fixed).
+        key = f"{CONFLICT_PREFIX}{p.email}"
+        known = ctx.journaled(key)
+        if p.email in conflicts:
+            c = conflicts[p.email]
+            logger.warning("Moodle account conflict for %s: %s", p.email, c.errorcode)
+            ctx.remember(key, Made(p.email, {"errorcode": c.errorcode, **{k: str(v) for k, v in c.extra.items()}}))
+        elif known is not None and not known.data.get("resolved"):
+            ctx.remember(key, Made(p.email, {"resolved": True}))
+    todo = [p for p in todo if p.email not in conflicts]
     for p in todo:
         if p.email in found:
             u = found[p.email]
@@ -159,13 +180,19 @@ def _enrolments(ctx: StepContext, settings: Settings) -> None:
     if not todo:
         return
     userids: dict[str, int] = {}
-    for email in todo:
+    for email in list(todo):
         entry = ctx.journaled(f"moodle.user:{email}")
+        conflict = ctx.journaled(f"{CONFLICT_PREFIX}{email}")
+        if entry is None and conflict is not None and not conflict.data.get("resolved"):
+            del todo[email]  # never enrolled silently: the session page names the conflict
+            continue
         if entry is None:
             raise StepFailed(
                 _("%(email)s has no Moodle account yet; run the provisioning again.", email=email)
             )
         userids[email] = int(entry.external_id)
+    if not todo:
+        return
     enrolled = ops.enrolled_roles(courseid)
     missing = [(userids[e], r) for e, r in todo.items() if r not in enrolled.get(userids[e], set())]
     ops.enrol(courseid, missing)
@@ -399,4 +426,5 @@ def poll_submissions(ops: MoodleOps, assignmentid: int, since: int = 0) -> list[
     return ops.submissions(assignmentid, since)
 
 
-__all__ = ["AttemptSeen", "moodle_steps", "poll_attempts", "poll_submissions"]
+__all__ = ["CONFLICT_PREFIX", "AttemptSeen", "conflict_message", "moodle_steps", "poll_attempts",
+           "poll_submissions"]

@@ -173,9 +173,16 @@ def open_in_moodle(db: Session, session: ExamSession, student: StudentRecord, op
         return "already open"
     tickets = journal_entry(db, session.id, "moodle.tickets")
     user = journal_entry(db, session.id, f"moodle.user:{student.email}")
-    if tickets is None or tickets.data.get("mode") != "plugin" or user is None:
+    if tickets is None or tickets.data.get("mode") != "plugin":
         pending.data = {**pending.data, "moodle": "not_used", "failure": None}
         return "moodle not used"
+    if user is None:
+        from lms_bridge.moodle.steps import CONFLICT_PREFIX, conflict_message
+
+        conflict = journal_entry(db, session.id, f"{CONFLICT_PREFIX}{student.email}")
+        if conflict is not None and not conflict.data.get("resolved"):
+            raise TicketNotOpened(conflict_message(conflict.data))
+        raise TicketNotOpened(f"{student.email} has no Moodle account yet; run the provisioning again")
     opens = datetime.fromisoformat(pending.data["opens"])
     closes = datetime.fromisoformat(pending.data["closes"])
     out = ops.open_ticket(int(tickets.data["quizid"]), int(user.external_id), student.ticket_number,

@@ -165,7 +165,9 @@ class examroom {
         $slot = self::ticket_slot($quizid, (int)$category->id);
 
         $transaction = $DB->start_delegated_transaction();
-        $overrideid = self::save_override($quizobj, $userid, $timeopen, $timeclose);
+        // The quiz's own settings, not the user's effective ones: the override manager drops every value equal
+        // to the quiz it is given, and with the user's override applied it would drop them all.
+        $overrideid = self::save_override(\mod_quiz\quiz_settings::create($quizid), $userid, $timeopen, $timeclose);
         $attempts = self::user_attempts($quizid, $userid, $slot);
         $created = false;
         if ($attempts) {
@@ -215,8 +217,8 @@ class examroom {
             int $timeclose): int {
         global $DB;
         $existing = $DB->get_record('quiz_overrides', ['quiz' => $quizobj->get_quizid(), 'userid' => $userid]);
-        if ($existing && (int)$existing->timeopen === $timeopen && (int)$existing->timeclose === $timeclose
-                && (int)$existing->attempts === 1) {
+        // attempts = 1 is stored as null: the manager keeps only values that differ from the quiz (one attempt).
+        if ($existing && (int)$existing->timeopen === $timeopen && (int)$existing->timeclose === $timeclose) {
             return (int)$existing->id;
         }
         $data = ['userid' => $userid, 'timeopen' => $timeopen, 'timeclose' => $timeclose, 'attempts' => 1];

@@ -315,6 +315,8 @@ def test_the_exam_room_twelve_students_one_verifiable_draw(tmp_path: Path) -> No
         html = " ".join(q["html"] for q in data["questions"])  # type: ignore[index]
         shown = sorted({n for n in range(1, 13) if f"Room question {n}a" in html})
         seen[idnumber] = shown[0] if len(shown) == 1 else -1
+        twice = ops.open_ticket(quizid, ids[idnumber], entry.ticket, timeopen=now - 60, timeclose=now + 1800)
+        assert (twice["attemptid"], twice["created"]) == (out["attemptid"], False)
         again = _as_student(tokens[idnumber], "mod_quiz_start_attempt", {"quizid": quizid})
         assert isinstance(again, dict)
         assert again.get("errorcode") == "attemptstillinprogress"

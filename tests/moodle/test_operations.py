@@ -39,10 +39,30 @@ def test_usernames_are_lowercase() -> None:
     assert username_for(" Aruzhan.S@Uni.KZ ") == "aruzhan.s@uni.kz"
 
 
-def test_a_user_is_found_by_idnumber_when_the_email_changed(ops: MoodleOps) -> None:
-    first = ops.ensure_users(STUDENTS[:1])
+def test_an_idnumber_with_another_email_is_a_conflict_never_taken_silently(ops: MoodleOps) -> None:
+    ops.ensure_users(STUDENTS[:1])
     moved = Person("aruzhan.new@uni.kz", "Аружан", "Сейтқали", "201103551234")
-    assert ops.ensure_users([moved]) == {"aruzhan.new@uni.kz": first["aruzhan@uni.kz"]}
+    found, conflicts = ops.find_users([moved])
+    assert found == {}
+    assert conflicts["aruzhan.new@uni.kz"].errorcode == "idnumbertaken"
+    with use_locale("en"):
+        text = conflicts["aruzhan.new@uni.kz"].user_message
+    assert "aruzhan@uni.kz" in text
+    assert "201103551234" in text
+    with pytest.raises(UserConflict):
+        ops.ensure_users([moved])
+
+
+def test_new_accounts_sign_in_as_configured(sandbox: Served, client: MoodleClient) -> None:
+    google = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), new_user_auth="oauth2"))
+    made = google.ensure_users([Person("g.student@uni.kz", "Г", "Студент", "G-1")])
+    manual = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token")))
+    made.update(manual.ensure_users([Person("m.student@uni.kz", "М", "Студент", "M-1")]))
+    users = sandbox.state()["users"]
+    g, m = users[str(made["g.student@uni.kz"])], users[str(made["m.student@uni.kz"])]
+    # A Google sign-in student has no Moodle password and is never asked to change one.
+    assert (g["auth"], g["forcepasswordchange"]) == ("oauth2", 0)
+    assert (m["auth"], m["forcepasswordchange"]) == ("manual", 1)
 
 
 def test_an_email_taken_with_another_idnumber_is_a_clear_error(ops: MoodleOps) -> None:
