@@ -344,3 +344,41 @@ def test_the_exam_room_twelve_students_one_verifiable_draw(tmp_path: Path) -> No
                             text=True, timeout=120, env={**os.environ, "LMS_BRIDGE_LANGUAGE": "en"}, check=False)
     print(result.stdout)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_student_made_not_admitted_is_suspended_then_restored(tmp_path: Path) -> None:
+    """The provisioning steps after a re-import with ``admitted: false``: the enrolment stays but is no longer
+    active (Moodle's onlyactive list drops it); admitted again, it is active."""
+    spec = replace(SPEC, code="LMSB-LIVE-ADMISSION")
+    settings = _settings(tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    Base.metadata.create_all(engine)
+    ops = _live_ops(tmp_path)
+
+    def active(courseid: int) -> set[str]:
+        users = ops.client.call("core_enrol_get_enrolled_users", {"courseid": courseid, "options": [
+            {"name": "onlyactive", "value": 1}, {"name": "userfields", "value": "id,email"}]})
+        return {u["email"].lower() for u in users}
+
+    with make_sessionmaker(engine)() as db:
+        seed = draw.new_seed()
+        row = ExamSession(code=spec.code, title=spec.title, kind=str(spec.kind), language="en",
+                          timezone=spec.timezone, starts_at=spec.starts_at, preparation_minutes=30,
+                          draw_seed=seed, draw_commitment=draw.commitment(seed))
+        db.add(row)
+        db.commit()
+        assert _run(db, settings, row, spec).status == "succeeded"
+        course = ops.find_course(spec.code)
+        assert course is not None
+        second = spec.students[1].email
+        print("active before:", sorted(active(int(course["id"]))))
+        assert second in active(int(course["id"]))
+        out = replace(spec, students=(spec.students[0], replace(spec.students[1], admitted=False)))
+        assert _run(db, settings, row, out).status == "succeeded"
+        print("active after admitted: false:", sorted(active(int(course["id"]))))
+        assert second not in active(int(course["id"]))
+        assert int(ops.users_by("email", [second])[0]["id"]) in ops.enrolled_roles(int(course["id"]))  # kept
+        assert _run(db, settings, row, spec).status == "succeeded"
+        print("active after admitted again:", sorted(active(int(course["id"]))))
+        assert second in active(int(course["id"]))
+    engine.dispose()
