@@ -36,6 +36,9 @@ final class observer_test extends \advanced_testcase {
     private function attempt(bool $managed): \stdClass {
         global $CFG;
         require_once($CFG->dirroot . '/mod/quiz/locallib.php');
+        // The observers are external (internal=false): they run after the commit, which never comes while the
+        // test runs inside the rollback transaction.
+        $this->preventResetByRollback();
         $gen = $this->getDataGenerator();
         $course = $gen->create_course();
         $student = $gen->create_and_enrol($course, 'student', ['idnumber' => 'S-1']);
