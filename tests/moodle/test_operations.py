@@ -336,3 +336,38 @@ def test_a_template_copy_is_found_by_short_name_when_its_idnumber_cannot_be_set(
     found = ops.find_course("SE-N")
     assert found is not None
     assert found["id"] == made["id"]
+
+
+def test_the_exam_room_twelve_students_one_verifiable_draw(sandbox: Served, ops: MoodleOps) -> None:
+    """The sandbox twin of the live check (tests/moodle/test_live.py): before admission nobody can start;
+    after admission each of 12 students reads exactly the drawn ticket, no repeat; the draw verifies; a
+    student made not admitted can neither start nor be given a ticket."""
+    from datetime import UTC, datetime
+
+    from lms_bridge.domain import draw
+
+    people = [Person(f"room{n:02d}@uni.kz", "Room", f"{n:02d}", f"ROOM-{n:02d}") for n in range(1, 14)]
+    ids = ops.ensure_users(people)
+    course = ops.create_course(idnumber="ROOM-1", fullname="Room", shortname="ROOM-1")["id"]
+    ops.enrol(course, [(uid, 5) for uid in ids.values()])
+    quiz = ops.setup_tickets_plugin(course, [Ticket(n, (f"Room question {n}a",)) for n in range(1, 13)])["quizid"]
+    assert all(sandbox.actor(f"/quiz/{quiz}/attempt", {"email": p.email}).status_code == 400 for p in people)
+    ops.enrol(course, [(ids[people[12].email], 5)], suspend=True)
+    seed = draw.new_seed()
+    record = draw.DrawRecord(session_code="ROOM-1", commitment=draw.commitment(seed), tickets=tuple(range(1, 13)))
+    seen = {}
+    now = int(time.time())
+    for p in people[:12]:
+        record, entry = draw.draw_next(record, seed, p.idnumber, drawn_at=datetime.now(UTC))
+        ops.open_ticket(quiz, ids[p.email], entry.ticket, timeopen=now - 60, timeclose=now + 1800)
+        r = sandbox.actor(f"/quiz/{quiz}/attempt", {"email": p.email})
+        assert r.status_code == 200, r.text
+        seen[p.idnumber] = int(r.json()["ticket"].removeprefix("ticket-"))
+    assert seen == {d.student_id: d.ticket for d in record.draws}
+    assert sorted(seen.values()) == list(range(1, 13))
+    assert draw.verify(record.revealed(seed)) == []
+    assert {d["ticketnumber"] for d in ops.drawn_tickets(quiz)} == set(range(1, 13))
+    assert sandbox.actor(f"/quiz/{quiz}/attempt", {"email": people[12].email}).status_code == 400
+    with pytest.raises(MoodleError) as refused:
+        ops.open_ticket(quiz, ids[people[12].email], 1, timeopen=now - 60, timeclose=now + 1800)
+    assert refused.value.errorcode == "notenrolledactive"
