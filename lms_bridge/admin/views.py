@@ -384,6 +384,16 @@ def draw_tickets(code: str) -> Any:
         if exam.status == "sealed":
             flash(_("The session is sealed; nothing can change any more."), "error")
             return redirect(url_for("admin.session_page", code=code))
+        from datetime import UTC, datetime
+
+        from lms_bridge.results.admission import draw_day, local_today, sitting_days
+
+        days = sitting_days(exam)
+        if draw_day(days, local_today(exam, datetime.now(UTC))) is None:
+            # No early draw: the students of each sitting day draw on that day.
+            flash(_("Today is not a sitting day of this session: the students of each day draw on their day "
+                    "(%(days)s).", days=", ".join(sorted({d.isoformat() for d in days.values()}))), "error")
+            return redirect(url_for("admin.session_page", code=code))
         db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.draw_tickets"))
         session_id = exam.id
     from lms_bridge.results.admission import draw_tickets as draw_job

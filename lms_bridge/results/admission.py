@@ -291,15 +291,10 @@ def admission_states(db: Session, session: ExamSession, *, now: datetime | None 
     return out
 
 
-def draw_day(days: dict[str, Any], undrawn: list[str], today: Any) -> Any:
-    """The sitting day whose students a "Draw tickets" draws for: today when today is a sitting day,
-    otherwise the first day that still has students without a ticket.  Students of a later day
-    never draw with an earlier day's students (they draw on their own day)."""
-    known = set(days.values())
-    if today in known:
-        return today
-    pending = sorted(days[ref] for ref in undrawn if ref in days)
-    return pending[0] if pending else None
+def draw_day(days: dict[str, date], today: date) -> date | None:
+    """The sitting day whose students a "Draw tickets" draws for: today, when today is a sitting day
+    of the session; otherwise none (no early draw, and students of a later day draw on their day)."""
+    return today if today in set(days.values()) else None
 
 
 @job(retries=5, retry_delay=30.0, name="results.draw_tickets")
@@ -317,15 +312,15 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
             StudentRecord.active.is_(True)).order_by(StudentRecord.position)))
         at = datetime.now(UTC)
         days = sitting_days(session)
-        day = draw_day(days, [s.student_ref for s in students if s.ticket_number is None],
-                       local_today(session, at))
+        day = draw_day(days, local_today(session, at))
         for student in students:
-            if student.ticket_number is None and days.get(student.student_ref) == day:
+            if student.ticket_number is None and day is not None:
                 try:
-                    # Checked against the day the batch draws for; the rules of admission otherwise apply.
+                    # The rules of admission for the day the batch draws for: a student of another day
+                    # (by the timetable, or moved there after a valid-reason absence) does not draw now.
                     admit(db, session, student, actor="draw", now=lambda: at, today=day)
                 except rules.AdmissionError:
-                    continue  # an exception recorded today, or moved to another day: no draw now
+                    continue
         # The draws are committed before any outside call: a failing Moodle or Classroom never undoes a draw.
         db.commit()
         b = backends(queue)

@@ -334,7 +334,11 @@ def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracke
     w = world
     spec = w.provision_sample()
     with w.sessions() as db:
-        session_id = db.scalar(select(ExamSession.id))
+        exam = db.scalar(select(ExamSession))
+        assert exam is not None
+        exam.starts_at = _today(spec).starts_at  # the sitting day
+        session_id = exam.id
+        db.commit()
     draw_tickets.enqueue(session_id)
     draw_tickets.enqueue(session_id)  # again: nothing is drawn twice, no assignment made twice
 
@@ -397,6 +401,16 @@ class Quiet:
 @pytest.fixture
 def quiet(tmp_path: Path) -> Iterator[Quiet]:
     yield from _quiet(tmp_path)
+
+
+def _today(spec: Any) -> Any:
+    """The session moved to today, in its own time zone (tickets are drawn on a sitting day only): it starts at
+    the day's first minute, so that the test's clock never crosses into another date."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(spec.timezone)
+    return replace(spec, starts_at=datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone))
 
 
 def _quiet(tmp_path: Path, change: Callable[[Any], Any] = lambda spec: spec) -> Iterator[Quiet]:
@@ -567,7 +581,7 @@ def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_f
     from lms_bridge.results.draw import HandOutIncomplete
     from lms_bridge.store.models import ExamSession
 
-    for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.DEFENSE, preparation_minutes=0)):
+    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, kind=ExamKind.DEFENSE, preparation_minutes=0))):
         admitted = list(q.spec.admitted)
         gone = admitted[1]  # not first: the ones after a failure must still get their tickets
         with q.sessions() as db:
@@ -615,3 +629,36 @@ def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_f
             with app.test_request_context():
                 rows = {r["ref"]: r for r in students_view(db, exam)}
         assert not rows[gone.id]["draw_error"]
+
+
+def test_draw_tickets_draws_the_sitting_day_and_opens_each_ticket_in_moodle(tmp_path: Path) -> None:
+    """Two students a day: "Draw tickets" draws for the first sitting day only (later days draw on their
+    day), and every ticket drawn is the one open in that student's Moodle attempt."""
+    from lms_bridge.backends import build_backends
+    from lms_bridge.moodle.operations import MoodleOps
+    from lms_bridge.remote import ApiCalls
+    from lms_bridge.results.admission import draw_tickets, sitting_days
+    from lms_bridge.store.models import ExamSession
+
+    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, preparation_minutes=60, answer_minutes=120))):
+        with q.sessions() as db:
+            exam = db.scalar(select(ExamSession))
+            assert exam is not None
+            session_id = exam.id
+            days = sitting_days(exam)
+            first = min(days.values())
+            tickets = db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.tickets"))
+            assert tickets is not None
+            quizid = int(tickets.data["quizid"])
+            users = {e.key.split(":", 1)[1]: int(e.external_id) for e in db.scalars(select(JournalEntry).where(
+                JournalEntry.key.startswith("moodle.user:")))}
+        assert len(set(days.values())) > 1
+        draw_tickets.run(q.queue, session_id)
+        draw_tickets.run(q.queue, session_id)  # again: nothing more; day 2 draws tomorrow
+        with q.sessions() as db:
+            rows = {r.student_ref: r for r in db.scalars(select(StudentRecord).where(StudentRecord.admitted.is_(True)))}
+        drew = {ref for ref, r in rows.items() if r.ticket_number is not None}
+        assert drew == {ref for ref, d in days.items() if d == first}
+        ops = MoodleOps(build_backends(q.settings, ApiCalls()).moodle, q.settings.moodle)
+        in_moodle = {d["userid"]: d["ticketnumber"] for d in ops.drawn_tickets(quizid)}
+        assert in_moodle == {users[rows[ref].email]: rows[ref].ticket_number for ref in drew}

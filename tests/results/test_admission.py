@@ -113,10 +113,10 @@ def test_draw_day_never_mixes_days() -> None:
 
     d1, d2 = date(2027, 6, 10), date(2027, 6, 11)
     days = {"S1": d1, "S2": d1, "S3": d2}
-    assert draw_day(days, ["S1", "S3"], d2) == d2  # on day 2, day 2's students
-    assert draw_day(days, ["S1", "S3"], date(2027, 6, 1)) == d1  # before the sitting: the first day
-    assert draw_day(days, ["S3"], date(2027, 7, 1)) == d2
-    assert draw_day(days, [], date(2027, 7, 1)) is None
+    assert draw_day(days, d1) == d1
+    assert draw_day(days, d2) == d2  # on day 2, day 2's students
+    assert draw_day(days, date(2027, 6, 1)) is None  # before the sitting: no early draw
+    assert draw_day(days, date(2027, 7, 1)) is None
 
 
 class FakeOps:
