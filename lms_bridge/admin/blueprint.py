@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from lms_bridge.admin import views
+from lms_bridge.admin import appeals_view, views
 from lms_bridge.admin.auth import login_required
 
 bp = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
@@ -47,6 +47,17 @@ bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commissi
                 login_required(views.commission_decision), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/release", "release", login_required(views.release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/seal", "seal", login_required(views.seal), methods=("POST",))
+
+# Appeals (lms_bridge.admin.appeals_view).
+_appeal = "/sessions/<code>/appeals/<int:appeal_id>"
+bp.add_url_rule("/sessions/<code>/appeals", "appeals_page", login_required(appeals_view.appeals_page))
+bp.add_url_rule("/sessions/<code>/appeals/read", "sync_appeals", login_required(appeals_view.sync_appeals),
+                methods=("POST",))
+bp.add_url_rule(f"{_appeal}/hearing", "appeal_hearing", login_required(appeals_view.schedule_hearing),
+                methods=("POST",))
+bp.add_url_rule(f"{_appeal}/count", "appeal_count", login_required(appeals_view.count_votes), methods=("POST",))
+bp.add_url_rule(f"{_appeal}/answer", "appeal_answer", login_required(appeals_view.answer), methods=("POST",))
+bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", login_required(appeals_view.apply), methods=("POST",))
 
 bp.add_url_rule("/outbox", "outbox", login_required(views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",

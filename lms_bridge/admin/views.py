@@ -26,6 +26,7 @@ from flask_babel import ngettext
 from sqlalchemy import select
 
 from lms_bridge.admin import labels, queries
+from lms_bridge.admin.appeals_view import appeal_summaries
 from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
 from lms_bridge.admin.timetable_view import timetable_rows
@@ -238,7 +239,7 @@ def session_page(code: str) -> Any:
             "admin/session.html", exam=exam, run=run_data,
             students=queries.students_view(db, exam), members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
-            timetable_error=timetable_error, tz=exam.timezone)
+            timetable_error=timetable_error, tz=exam.timezone, appeals=appeal_summaries(db, exam))
 
 
 def journal_page(code: str) -> Any:

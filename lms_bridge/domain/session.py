@@ -108,6 +108,10 @@ class SessionSpec:
     university: str = ""
     commission_name: str = ""
     platform: str = ""
+    # The appeal commission (003 §65): its own chair, members and secretary, none of them on the
+    # attestation commission or among the administrative staff the file lists.
+    appeal_commission: tuple[Member, ...] = ()
+    administrative_staff: tuple[str, ...] = ()  # e-mails, lower-cased
 
     @property
     def chair(self) -> Member:

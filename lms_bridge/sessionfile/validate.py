@@ -25,6 +25,7 @@ from lms_bridge.domain.session import (
     Student,
     Ticket,
 )
+from lms_bridge.sessionfile import appeals as appeal_rules
 from lms_bridge.sessionfile.bounds import CODE_RE, ID_RE, MULTILINE, bad_character, column_lengths
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import Cell, RawRecord, RawSession
@@ -464,7 +465,10 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
             commission_emails.setdefault(cell.value.strip().lower(), rec.loc)
     students = v.students(head["kind"], commission_emails)
     tickets = v.tickets(head["kind"])
-    if v.problems or members is None or students is None or tickets is None:
+    # The appeal commission's sections are optional (lms_bridge.sessionfile.appeals).
+    staff = appeal_rules.administrative_staff(v, raw)
+    appeal = appeal_rules.appeal_commission(v, raw, commission_emails, staff)
+    if v.problems or members is None or students is None or tickets is None or appeal is None or staff is None:
         return None, v.problems
     assert None not in head.values()
     spec = SessionSpec(
@@ -474,5 +478,6 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),
+        appeal_commission=tuple(appeal), administrative_staff=tuple(staff),
     )
     return spec, []

@@ -388,3 +388,69 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+class AppealMember(Base):
+    """A member of the session's appeal commission (003 §65), from the session file."""
+
+    __tablename__ = "appeal_members"
+    __table_args__ = (UniqueConstraint("session_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))  # chair|member|secretary
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AppealRecord(Base):
+    """One student's appeal (see lms_bridge.domain.appeals): filed in Classroom, heard, voted on,
+    answered, applied.  A late filing is kept with the reason it was refused."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (UniqueConstraint("session_id", "student_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # filed|refused|hearing|decided|answered|applied
+    filed_at: Mapped[datetime]
+    filed_on: Mapped[date]  # the local day of the filing, in the session's time zone
+    closes_on: Mapped[date]  # the last day of the filing window
+    # The statement and its attachments as the student handed them in (Classroom's titles and links).
+    # Shown to the appeal commission and the secretary only.
+    statement: Mapped[list[Any]] = mapped_column(default=list)
+    refusal: Mapped[str] = mapped_column(Text, default="")
+    original_letter: Mapped[str] = mapped_column(String(4), default="")
+    original_points: Mapped[float | None]
+    hearing_at: Mapped[datetime | None]
+    meeting_link: Mapped[str] = mapped_column(String(500), default="")
+    form_id: Mapped[str] = mapped_column(String(128), default="")
+    form_url: Mapped[str] = mapped_column(String(500), default="")
+    form_questions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str] = mapped_column(String(20), default="")  # kept|changed|new_sitting
+    new_letter: Mapped[str] = mapped_column(String(4), default="")
+    votes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decided_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    applied_at: Mapped[datetime | None]
+    new_sitting_at: Mapped[datetime | None]  # a new sitting's date and time, told to the student
+    documents: Mapped[list[Any]] = mapped_column(default=list)  # [{"filename", "path", "mimetype"}]
+
+
+class AppealBallotRecord(Base):
+    """Every response seen on an appeal's form, counted or not (as BallotRecord for the commission)."""
+
+    __tablename__ = "appeal_ballots"
+    __table_args__ = (UniqueConstraint("form_id", "response_id", "submitted_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    voter_email: Mapped[str] = mapped_column(String(255))
+    form_id: Mapped[str] = mapped_column(String(128))
+    response_id: Mapped[str] = mapped_column(String(128))
+    submitted_at: Mapped[datetime]
+    grade: Mapped[str] = mapped_column(String(10), default="")
+    new_sitting: Mapped[str] = mapped_column(String(10), default="")  # yes|no|""
+    comment: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))  # counted|duplicate|edited|outsider|late|invalid
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

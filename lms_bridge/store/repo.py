@@ -44,6 +44,7 @@ from lms_bridge.domain.session import (
     Ticket,
 )
 from lms_bridge.i18n import gettext
+from lms_bridge.store.appeals import sync_appeal_commission
 from lms_bridge.store.models import (
     AuditEvent,
     BallotRecord,
@@ -207,6 +208,7 @@ def import_session(db: Session, spec: SessionSpec, *, source_name: str, actor: s
         raise ImportRefused(spec.code, [Note(_l(
             "Another import of session %(code)s ran at the same time; import the file again."),
             {"code": spec.code})]) from None
+    sync_appeal_commission(db, result.session, spec)
     db.add(AuditEvent(session_id=result.session.id, at=now(), actor=actor,
                       action="session.created" if result.created else "session.reimported",
                       detail={"source": source_name, "changes": [c.as_dict() for c in result.changes]}))

@@ -9,6 +9,7 @@ from typing import Any
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import EXC_MOODLE, MoodleException, invalid_parameter
+from lms_bridge.moodle.sandbox.qbank import ticket_slot, tickets_category
 from lms_bridge.moodle.sandbox.world import _new_assign, _new_qcat, _new_quiz, _next, _now
 
 
@@ -53,14 +54,9 @@ class PluginFunctions(SandboxBase):
                              intro="Start the attempt to draw your examination ticket.")
             state["cms"][str(quiz["coursemodule"])]["idnumber"] = p["quizidnumber"]
         ctx = state["cms"][str(quiz["coursemodule"])]["contextid"]
-        cat = next(
-            (
-                c
-                for c in state["qcats"].values()
-                if c["contextid"] == ctx and c.get("idnumber") == "lmsbridge-tickets"
-            ),
-            None,
-        )
+        # Wherever it is: drawn from by a slot, in the quiz's or the course's context, or in a question bank
+        # of the course, where the upgrade to 5.x moves a course-level category (local_lmsbridge tickets.php).
+        cat = tickets_category(state, quiz)
         categorycreated = cat is None
         if cat is None:
             # Under the context's top category, made first when missing (question_get_top_category).
@@ -126,9 +122,8 @@ class PluginFunctions(SandboxBase):
                         "status": "hidden",
                     }
                 )
-        slot = next(
-            (s for s in quiz["slots"] if s["type"] == "random" and s["categoryid"] == cat["id"]), None
-        )
+        # Never a second ticket slot: one drawing from any Tickets category is kept.
+        slot = ticket_slot(state, quiz, cat)
         slotcreated = slot is None
         if slot is None:
             slot = {
@@ -153,7 +148,8 @@ class PluginFunctions(SandboxBase):
         # admitted student gets a user override (local_lmsbridge_open_ticket).
         now = _now()
         closes, opens = quiz.get("timeclose") or 0, quiz.get("timeopen") or 0
-        quizclosed = not ((closes and closes <= now) or opens > now)
+        # Not an open time in the future: 5.x makes attempts ahead of time for a quiz that opens soon.
+        quizclosed = not (opens == 0 and closes and closes <= now)
         if quizclosed:
             quiz.update(timeopen=0, timeclose=now - 60)
         self._managed(state, course["id"])
@@ -170,7 +166,7 @@ class PluginFunctions(SandboxBase):
             "quizid": quiz["id"],
             "quizcreated": quizcreated,
             "categoryid": cat["id"],
-            "categorycontextid": ctx,
+            "categorycontextid": cat["contextid"],
             "categorycreated": categorycreated,
             "slotid": slot.get("slotid", slot["slot"]),
             "slot": slot["slot"],
@@ -262,8 +258,7 @@ class PluginFunctions(SandboxBase):
         if p["timeclose"] <= p["timeopen"]:
             raise MoodleException(EXC_MOODLE, "closebeforeopen",
                                   "You have specified a close date before the open date.")
-        cat = next((c for c in state["qcats"].values()
-                    if c["contextid"] == cm["contextid"] and c.get("idnumber") == "lmsbridge-tickets"), None)
+        cat = tickets_category(state, quiz)
         if cat is None:
             raise MoodleException(EXC_MOODLE, "notaticketquiz",
                                   f"Quiz {quiz['id']} has no Tickets question category made by lms_bridge.")
@@ -277,7 +272,7 @@ class PluginFunctions(SandboxBase):
         if question is None:
             raise MoodleException(EXC_MOODLE, "ticketnotfound",
                                   f"Ticket {p['ticketnumber']} is not a drawable question of the Tickets category.")
-        slot = next((s for s in quiz["slots"] if s["type"] == "random" and s["categoryid"] == cat["id"]), None)
+        slot = ticket_slot(state, quiz, cat)
         if slot is None:
             raise MoodleException(EXC_MOODLE, "noticketslot",
                                   f"Quiz {quiz['id']} has no random slot drawing from its Tickets category.")
@@ -290,6 +285,11 @@ class PluginFunctions(SandboxBase):
             state["overrides"][str(oid)] = override
         override.update(timeopen=p["timeopen"], timeclose=p["timeclose"], attempts=1)
         self._managed(state, quiz["course"])
+        # 5.x may have made an attempt ahead of time (notstarted) with a question Moodle picked; the student has
+        # not seen it: it is deleted (quiz_delete_attempt) and the attempt begins with the drawn ticket.
+        for a in [a for a in state["attempts"].values()
+                  if a["quiz"] == quiz["id"] and a["userid"] == user["id"] and a["state"] == "notstarted"]:
+            del state["attempts"][str(a["id"])]
         mine = sorted((a for a in state["attempts"].values() if a["quiz"] == quiz["id"] and a["userid"] == user["id"]),
                       key=lambda a: a["attempt"])
         created = False
