@@ -26,6 +26,7 @@ from lms_bridge.backends import backends
 from lms_bridge.domain import admission as rules
 from lms_bridge.domain.draw import DrawError
 from lms_bridge.domain.timetable import TimetableError, plan_timetable
+from lms_bridge.i18n import gettext as _
 from lms_bridge.jobs.queue import JobQueue, job
 from lms_bridge.remote import describe_error
 from lms_bridge.results.draw import HandOutIncomplete, draw_ticket, hand_out_tickets
@@ -105,6 +106,9 @@ def admit(db: Session, session: ExamSession, student: StudentRecord, *, actor: s
     Does not commit; returns the ticket.
     """
     at = now()
+    if session.status == "imported":
+        # Nothing in Moodle or Classroom to hand the ticket out through yet.
+        raise rules.AdmissionError("not_provisioned", _("Provision the session first."))
     rules.check_admission(candidate(db, session, student),
                           today=local_today(session, at) if today is None else today,
                           sealed=session.status == "sealed")

@@ -198,3 +198,13 @@ def test_a_ticket_moodle_picked_by_itself_is_never_recorded(db: Session) -> None
     refused = db.scalar(select(AuditEvent).where(AuditEvent.action == "ticket.unverified_refused"))
     assert refused is not None
     assert refused.detail == {"student": first.student_ref, "offered": 3}
+
+
+def test_nothing_is_drawn_before_provisioning(db: Session) -> None:
+    exam = _exam(db)
+    exam.status = "imported"
+    first = _admitted(db)[0]
+    with pytest.raises(AdmissionError) as refused:
+        admit(db, exam, first, actor="secretary", now=lambda: _on(sitting_days(exam)[first.student_ref], exam))
+    assert refused.value.code == "not_provisioned"
+    assert first.ticket_number is None
