@@ -111,6 +111,9 @@ class MoodleSettings:
     max_retries: int = 4
     # PHP's max_input_vars on the Moodle server: larger batches are split so none is silently truncated.
     max_input_vars: int = 1000
+    # How the accounts lms_bridge creates sign in: "manual" (Moodle e-mails a password to change at first
+    # sign-in) or "oauth2" (Google sign-in; no password, nothing to change).  Existing accounts are kept.
+    new_user_auth: str = "manual"
 
     @property
     def live(self) -> bool:
@@ -338,6 +341,8 @@ class Settings:
             raise ConfigError("google.mode is 'live' but google.service_account_file is not set")
         if self.google_live and not self.google.delegated_user:
             raise ConfigError("google.mode is 'live' but google.delegated_user is not set")
+        if self.moodle.new_user_auth not in ("manual", "oauth2"):
+            raise ConfigError(f"moodle.new_user_auth must be manual or oauth2, not {self.moodle.new_user_auth!r}")
         if self.moodle.plugin not in ("auto", "plugin", "core"):
             raise ConfigError(f"moodle.plugin must be auto, plugin or core, not {self.moodle.plugin!r}")
         if bool(self.moodle.url) != bool(self.moodle.token):

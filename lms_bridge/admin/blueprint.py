@@ -48,6 +48,8 @@ bp.add_url_rule("/sessions/<code>/runs/<int:run_id>.json", "run_json", guard("se
 bp.add_url_rule("/sessions/<code>/identified", "identify_commission",
                 guard("session.identify_commission", views.identify_commission), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/draw", "draw_tickets", guard("session.draw", views.draw_tickets), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/admit", "admit", guard("student.admit", views.admit),
+                methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/close-vote", "close_vote",
                 guard("student.close_vote", views.close_vote), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/exception", "record_exception",

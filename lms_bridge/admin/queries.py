@@ -141,6 +141,14 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.results.examday import current_exceptions
 
     exceptions = current_exceptions(db, session)
+    from lms_bridge.results.admission import admission_states
+
+    admissions = admission_states(db, session)
+    from lms_bridge.moodle.steps import CONFLICT_PREFIX, conflict_message
+    from lms_bridge.store.repo import journal_entries
+
+    conflicts = {e.key.removeprefix(CONFLICT_PREFIX): conflict_message(e.data)
+                 for e in journal_entries(db, session.id, CONFLICT_PREFIX) if not e.data.get("resolved")}
     out = []
     for st in session.students:
         if not st.active:
@@ -157,6 +165,13 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "admission_rating": st.admission_rating,
             "ticket": st.ticket_number,
             "ticket_drawn_at": iso(st.ticket_drawn_at),
+            # Admission to the draw: the state, its words, and why Moodle could not open the ticket yet.
+            "admission": admissions[st.student_ref][0].value,
+            "admission_label": labels.label(labels.ADMISSION_STATE, admissions[st.student_ref][0].value),
+            # A Moodle account whose e-mail and ID number disagree with the session file: not enrolled.
+            "moodle_conflict": conflicts.get(st.email, ""),
+            "admission_error": (_("Moodle: %(reason)s", reason=admissions[st.student_ref][1])
+                                if admissions[st.student_ref][1] else ""),
             "draw_error": (_("Not handed out in Classroom: %(reason)s", reason=not_handed_out[st.student_ref])
                            if st.student_ref in not_handed_out else ""),
             "files": st.files_received,

@@ -76,6 +76,7 @@ POLICY: dict[str, Rule] = {
     "session.provision": _rule(SESSION, A, S),
     "session.identify_commission": _rule(SESSION, A, S, H),
     "session.draw": _rule(SESSION, A, S),
+    "student.admit": _rule(SESSION, A, S),             # one student admitted to the draw (the red/green button)
     "student.exception": _rule(SESSION, A, S),
     "student.close_vote": _rule(SESSION, A, S),
     "student.commission_decision": _rule(SESSION, A, S, C),

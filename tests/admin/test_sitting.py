@@ -32,9 +32,20 @@ def test_buttons_wait_for_provisioning(app: Flask, upload: Any, signed_in: Flask
 
 
 def test_draw_tickets_is_queued(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
     code = _imported(app, upload)
     queue = state(app).queue
     before = queue.huey.pending_count()
+    # Not a sitting day (the sample sits in June): no early draw, and the page says when.
+    res = signed_in.post(f"/sessions/{code}/draw", follow_redirects=True)
+    assert "Today is not a sitting day" in res.get_data(as_text=True)
+    assert queue.huey.pending_count() == before
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        zone = ZoneInfo(exam.timezone)
+        exam.starts_at = datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone)  # today, there
     res = signed_in.post(f"/sessions/{code}/draw")
     assert res.status_code == 302
     assert queue.huey.pending_count() == before + 1
@@ -118,3 +129,43 @@ def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClien
     session_page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
     assert 'id="draw-seed"' in session_page
     assert 'id="seal-button"' not in session_page
+
+
+def test_admit_to_the_draw_is_a_plain_form_post(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    code = _imported(app, upload)
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        exam.status = "provisioned"
+        ref = next(st.student_ref for st in exam.students if st.admitted)
+        refused_ref = next(st.student_ref for st in exam.students if not st.admitted)
+    # Before the sitting day: refused, in plain words, and nothing drawn.
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", data={"confirm": "yes"}, follow_redirects=True)
+    assert "draws on that day, not today" in res.get_data(as_text=True)
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        assert all(st.ticket_number is None for st in exam.students)
+        zone = ZoneInfo(exam.timezone)
+        exam.starts_at = datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone)  # today, there
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert f'action="/sessions/{code}/students/{ref}/admit"' in page
+    assert 'data-admission="waiting"' in page
+    # Unconfirmed: nothing happens.
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", follow_redirects=True)
+    assert "tick the box to confirm" in res.get_data(as_text=True)
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", data={"confirm": "yes"}, follow_redirects=True)
+    page = res.get_data(as_text=True)
+    assert "Admitted to the draw: ticket" in page
+    assert 'data-admission="drawn"' in page  # the worker opens it in Moodle next
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", data={"confirm": "yes"}, follow_redirects=True)
+    assert "a ticket is drawn once" in res.get_data(as_text=True)
+    res = signed_in.post(f"/sessions/{code}/students/{refused_ref}/admit", data={"confirm": "yes"},
+                         follow_redirects=True)
+    assert "not admitted by the session file" in res.get_data(as_text=True)
+    assert signed_in.post(f"/sessions/{code}/students/nobody/admit", data={"confirm": "yes"}).status_code == 404
+    with state(app).sessionmaker() as db:
+        events = list(db.scalars(select(AuditEvent).where(AuditEvent.action == "admission.admitted")))
+        assert [(e.actor, e.detail["student"]) for e in events] == [("secretary", ref)]
+        assert db.scalar(select(StudentRecord.ticket_number).where(StudentRecord.student_ref == ref)) is not None

@@ -10,10 +10,10 @@ from lms_bridge.config import MoodleSettings, Secret
 from lms_bridge.domain.session import Ticket
 from lms_bridge.i18n import use_locale
 from lms_bridge.moodle.client import MoodleClient
-from lms_bridge.moodle.errors import GradeNotSaved, GradeOutOfRange, UserConflict
+from lms_bridge.moodle.errors import GradeNotSaved, GradeOutOfRange, MoodleError, UserConflict
 from lms_bridge.moodle.operations import MoodleOps, Person, plan_resume, username_for
 
-from .conftest import Served
+from .conftest import Served, reopen_quiz
 
 STUDENTS = [Person("aruzhan@uni.kz", "Аружан", "Сейтқали", "201103551234"),
             Person("dias@uni.kz", "Диас", "Омаров", "201103551235")]
@@ -39,10 +39,30 @@ def test_usernames_are_lowercase() -> None:
     assert username_for(" Aruzhan.S@Uni.KZ ") == "aruzhan.s@uni.kz"
 
 
-def test_a_user_is_found_by_idnumber_when_the_email_changed(ops: MoodleOps) -> None:
-    first = ops.ensure_users(STUDENTS[:1])
+def test_an_idnumber_with_another_email_is_a_conflict_never_taken_silently(ops: MoodleOps) -> None:
+    ops.ensure_users(STUDENTS[:1])
     moved = Person("aruzhan.new@uni.kz", "Аружан", "Сейтқали", "201103551234")
-    assert ops.ensure_users([moved]) == {"aruzhan.new@uni.kz": first["aruzhan@uni.kz"]}
+    found, conflicts = ops.find_users([moved])
+    assert found == {}
+    assert conflicts["aruzhan.new@uni.kz"].errorcode == "idnumbertaken"
+    with use_locale("en"):
+        text = conflicts["aruzhan.new@uni.kz"].user_message
+    assert "aruzhan@uni.kz" in text
+    assert "201103551234" in text
+    with pytest.raises(UserConflict):
+        ops.ensure_users([moved])
+
+
+def test_new_accounts_sign_in_as_configured(sandbox: Served, client: MoodleClient) -> None:
+    google = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), new_user_auth="oauth2"))
+    made = google.ensure_users([Person("g.student@uni.kz", "Г", "Студент", "G-1")])
+    manual = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token")))
+    made.update(manual.ensure_users([Person("m.student@uni.kz", "М", "Студент", "M-1")]))
+    users = sandbox.state()["users"]
+    g, m = users[str(made["g.student@uni.kz"])], users[str(made["m.student@uni.kz"])]
+    # A Google sign-in student has no Moodle password and is never asked to change one.
+    assert (g["auth"], g["forcepasswordchange"]) == ("oauth2", 0)
+    assert (m["auth"], m["forcepasswordchange"]) == ("manual", 1)
 
 
 def test_an_email_taken_with_another_idnumber_is_a_clear_error(ops: MoodleOps) -> None:
@@ -131,7 +151,7 @@ def _add_quiz_by_hand(sandbox: Served, courseid: int) -> tuple[int, int]:
 
 
 def test_plugin_tickets_and_drawn_tickets(sandbox: Served, ops: MoodleOps) -> None:
-    courseid, _ids = _course_with_people(ops)
+    courseid, ids = _course_with_people(ops)
     tickets = [Ticket(1, ("Q1a", "Q1b")), Ticket(2, ("Q2a", "Q2b")), Ticket(3, ("Q3a", "Q3b"))]
     first = ops.setup_tickets_plugin(courseid, tickets, timelimit=1800)
     again = ops.setup_tickets_plugin(courseid, tickets, timelimit=1800)
@@ -139,15 +159,51 @@ def test_plugin_tickets_and_drawn_tickets(sandbox: Served, ops: MoodleOps) -> No
     assert first["slotcreated"]
     assert not again["changed"]
     assert (again["quizid"], again["categoryid"]) == (first["quizid"], first["categoryid"])
+    # Closed to everyone: no student can start an attempt, so Moodle never picks a ticket by itself.
+    r = sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "aruzhan@uni.kz"})
+    assert r.status_code == 400
+    assert "not currently available" in r.text
+    assert ops.drawn_tickets(first["quizid"]) == []
+    # Admitted: the quiz opens for her alone, with the ticket of the verifiable draw.
+    now = int(time.time())
+    uid = ids["aruzhan@uni.kz"]
+    opened = ops.open_ticket(first["quizid"], uid, 2, timeopen=now - 60, timeclose=now + 1800)
+    assert opened["created"]
+    assert opened["ticketnumber"] == 2
     r = sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "aruzhan@uni.kz"})
     assert r.status_code == 200, r.text
+    assert r.json()["ticket"] == "ticket-2"  # she continues the attempt the bridge started
+    assert r.json()["attemptid"] == opened["attemptid"]
+    # The other student is still shut out.
+    assert sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "dias@uni.kz"}).status_code == 400
     drawn = ops.drawn_tickets(first["quizid"])
-    assert len(drawn) == 1
-    assert drawn[0]["ticketnumber"] in (1, 2, 3)
-    assert drawn[0]["ticketidnumber"] == f"ticket-{drawn[0]['ticketnumber']}"
+    assert [(d["userid"], d["ticketnumber"]) for d in drawn] == [(uid, 2)]
+    # Again: the same attempt, nothing new; another ticket for her is refused, never replaced.
+    assert ops.open_ticket(first["quizid"], uid, 2, timeopen=now - 60, timeclose=now + 1800)["created"] is False
+    with pytest.raises(MoodleError) as refused:
+        ops.open_ticket(first["quizid"], uid, 3, timeopen=now - 60, timeclose=now + 1800)
+    assert refused.value.errorcode == "ticketmismatch"
     # Attempts in progress show only with status=all.
-    uid = drawn[0]["userid"]
     assert [a["state"] for a in ops.attempts(first["quizid"], uid)] == ["inprogress"]
+
+
+def test_a_suspended_student_gets_no_ticket_and_a_restored_one_does(sandbox: Served, ops: MoodleOps) -> None:
+    courseid, ids = _course_with_people(ops)
+    made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",)), Ticket(2, ("Q2",))], timelimit=1800)
+    uid = ids["dias@uni.kz"]
+    ops.enrol(courseid, [(uid, 5)], suspend=True)
+    now = int(time.time())
+    with pytest.raises(MoodleError) as refused:
+        ops.open_ticket(made["quizid"], uid, 1, timeopen=now - 60, timeclose=now + 600)
+    assert refused.value.errorcode == "notenrolledactive"
+    rows = [e for e in sandbox.state()["enrolments"] if e["userid"] == uid and e["courseid"] == courseid]
+    assert rows
+    assert all(e["status"] == 1 for e in rows)  # suspended, never deleted
+    # Even with the quiz open to everyone a suspended student cannot start.
+    reopen_quiz(sandbox, made["quizid"])
+    assert sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).status_code == 400
+    ops.enrol(courseid, [(uid, 5)])  # re-admitted: restored
+    assert ops.open_ticket(made["quizid"], uid, 1, timeopen=now - 60, timeclose=now + 600)["created"]
 
 
 def test_resume_plan_keeps_the_time_used() -> None:
@@ -169,6 +225,7 @@ def test_resume_plan_keeps_the_time_used() -> None:
 def test_override_for_a_disconnected_student_is_saved_then_updated(sandbox: Served, ops: MoodleOps) -> None:
     courseid, ids = _course_with_people(ops)
     made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",))], timelimit=1800)
+    reopen_quiz(sandbox, made["quizid"])
     sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).raise_for_status()
     quiz = next(q for q in ops.quizzes(courseid) if q["id"] == made["quizid"])
     now = int(time.time())
@@ -256,6 +313,7 @@ def test_override_is_updated_by_its_kept_id_when_the_service_cannot_list_overrid
         sandbox: Served, ops: MoodleOps) -> None:
     courseid, ids = _course_with_people(ops)
     made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",))], timelimit=1800)
+    reopen_quiz(sandbox, made["quizid"])
     sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).raise_for_status()
     sandbox.configure(removed_functions=["mod_quiz_get_overrides"])
     ops.client.site_info()
@@ -278,3 +336,38 @@ def test_a_template_copy_is_found_by_short_name_when_its_idnumber_cannot_be_set(
     found = ops.find_course("SE-N")
     assert found is not None
     assert found["id"] == made["id"]
+
+
+def test_the_exam_room_twelve_students_one_verifiable_draw(sandbox: Served, ops: MoodleOps) -> None:
+    """The sandbox twin of the live check (tests/moodle/test_live.py): before admission nobody can start;
+    after admission each of 12 students reads exactly the drawn ticket, no repeat; the draw verifies; a
+    student made not admitted can neither start nor be given a ticket."""
+    from datetime import UTC, datetime
+
+    from lms_bridge.domain import draw
+
+    people = [Person(f"room{n:02d}@uni.kz", "Room", f"{n:02d}", f"ROOM-{n:02d}") for n in range(1, 14)]
+    ids = ops.ensure_users(people)
+    course = ops.create_course(idnumber="ROOM-1", fullname="Room", shortname="ROOM-1")["id"]
+    ops.enrol(course, [(uid, 5) for uid in ids.values()])
+    quiz = ops.setup_tickets_plugin(course, [Ticket(n, (f"Room question {n}a",)) for n in range(1, 13)])["quizid"]
+    assert all(sandbox.actor(f"/quiz/{quiz}/attempt", {"email": p.email}).status_code == 400 for p in people)
+    ops.enrol(course, [(ids[people[12].email], 5)], suspend=True)
+    seed = draw.new_seed()
+    record = draw.DrawRecord(session_code="ROOM-1", commitment=draw.commitment(seed), tickets=tuple(range(1, 13)))
+    seen = {}
+    now = int(time.time())
+    for p in people[:12]:
+        record, entry = draw.draw_next(record, seed, p.idnumber, drawn_at=datetime.now(UTC))
+        ops.open_ticket(quiz, ids[p.email], entry.ticket, timeopen=now - 60, timeclose=now + 1800)
+        r = sandbox.actor(f"/quiz/{quiz}/attempt", {"email": p.email})
+        assert r.status_code == 200, r.text
+        seen[p.idnumber] = int(r.json()["ticket"].removeprefix("ticket-"))
+    assert seen == {d.student_id: d.ticket for d in record.draws}
+    assert sorted(seen.values()) == list(range(1, 13))
+    assert draw.verify(record.revealed(seed)) == []
+    assert {d["ticketnumber"] for d in ops.drawn_tickets(quiz)} == set(range(1, 13))
+    assert sandbox.actor(f"/quiz/{quiz}/attempt", {"email": people[12].email}).status_code == 400
+    with pytest.raises(MoodleError) as refused:
+        ops.open_ticket(quiz, ids[people[12].email], 1, timeopen=now - 60, timeclose=now + 1800)
+    assert refused.value.errorcode == "notenrolledactive"
