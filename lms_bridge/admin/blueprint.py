@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from lms_bridge.admin import views
+from lms_bridge.admin import board_view, views
 from lms_bridge.admin.auth import login_required
 
 bp = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
@@ -46,6 +46,18 @@ bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commissi
                 login_required(views.commission_decision), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/release", "release", login_required(views.release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/seal", "seal", login_required(views.seal), methods=("POST",))
+
+# The sitting board (lms_bridge.admin.board_view).
+bp.add_url_rule("/sessions/<code>/board", "board_page", login_required(board_view.board_page))
+bp.add_url_rule("/sessions/<code>/board.json", "board_json", login_required(board_view.board_json))
+bp.add_url_rule("/sessions/<code>/board/links", "board_links", login_required(board_view.set_links),
+                methods=("POST",))
+bp.add_url_rule("/sessions/<code>/board/students/<ref>/upload", "board_upload",
+                login_required(board_view.upload_on_behalf), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/board/students/<ref>/files/<name>", "board_file",
+                login_required(board_view.uploaded_file))
+bp.add_url_rule("/sessions/<code>/board/students/<ref>/<action>", "board_action",
+                login_required(board_view.board_action), methods=("POST",))
 
 bp.add_url_rule("/outbox", "outbox", login_required(views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",

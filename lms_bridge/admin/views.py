@@ -438,6 +438,10 @@ def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
     and whether the secretary confirmed it."""
     if not ActionForm().validate_on_submit():
         abort(400)
+    # The sitting board posts here too and names itself as the page to go back to.
+    back = request.form.get("next", "")
+    if back.startswith(f"/sessions/{code}/board"):
+        return redirect(_safe_next(back)), _confirmed()
     return redirect(url_for("admin.session_page", code=code, _anchor=anchor)), _confirmed()
 
 

@@ -332,6 +332,37 @@ class StudentExceptionRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BoardEvent(Base):
+    """One step of a student on the sitting board (identified, admitted to the draw, receipt
+    confirmed, answer started/ended, announced in Classroom), with who and when.  The newest event of
+    each kind is the student's; the stage itself is derived by lms_bridge.domain.sitting."""
+
+    __tablename__ = "board_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SittingDayRecord(Base):
+    """A sitting day's meeting link and recording link (Zoom, Webex, Meet…), shown to the
+    commission on the board and posted to the students in Classroom."""
+
+    __tablename__ = "sitting_days"
+    __table_args__ = (UniqueConstraint("session_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    meeting_url: Mapped[str] = mapped_column(String(2000), default="")
+    recording_url: Mapped[str] = mapped_column(String(2000), default="")
+    updated_by: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None]
+
+
 class WritebackRecord(Base):
     __tablename__ = "writebacks"
     __table_args__ = (UniqueConstraint("decision_id", "target"),)
