@@ -472,15 +472,37 @@ def record_exception(code: str, ref: str) -> Any:
         with transaction(state().sessionmaker) as db:
             exam = _session_or_404(db, code)
             student = _student_or_404(db, exam, ref)
-            record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000], actor=g.user.username,
-                   chair_consent=request.form.get("chair_consent") == "yes", continuation=continuation)
-            name = student.name
+            entry = record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000],
+                           actor=g.user.username, chair_consent=request.form.get("chair_consent") == "yes",
+                           continuation=continuation)
+            name, email_ids = student.name, []
+            if kind == "technical_failure":
+                # The act goes to every member the same day (003 §23).
+                from lms_bridge.results.failure_act import draw_up_act
+
+                email_ids = [e.id for e in draw_up_act(db, exam, student, entry, data_dir=state().settings.data_dir,
+                                                       actor=g.user.username)]
     except ExamDayError as exc:
         flash(str(exc), "error")
     else:
         flash(_("Recorded for %(name)s: %(what)s.", name=name, what=labels.label(labels.STUDENT_STATUS, kind)),
               "success")
+        _send_after_commit(email_ids)
     return back
+
+
+def _send_after_commit(email_ids: list[int]) -> None:
+    """Queue the outbox e-mails just committed (without SMTP they wait on the outbox page)."""
+    if not email_ids:
+        return
+    if not state().settings.smtp.host:
+        flash(_("The act of the failure is in the outbox for every member."), "info")
+        return
+    from lms_bridge.results.mail import send_email
+
+    for email_id in email_ids:
+        send_email.enqueue(email_id)
+    flash(_("The act of the failure is being e-mailed to every member."), "info")
 
 
 def commission_decision(code: str, ref: str) -> Any:

@@ -187,3 +187,40 @@ def test_the_board_json_is_json(app: Flask, upload: Any, signed_in: FlaskClient)
     assert res.mimetype == "application/json"
     json.loads(res.get_data(as_text=True))
     assert signed_in.get(f"/sessions/{code}/board?day=not-a-day").status_code == 404
+
+
+def test_a_technical_failure_draws_up_an_act_for_every_member_the_same_day(app: Flask, upload: Any,
+                                                                          signed_in: FlaskClient) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from lms_bridge.store.models import OutboxEmail
+
+    code, refs = _imported(app, upload)
+    page = _post(signed_in, f"/sessions/{code}/students/{refs[2]}/exception", kind="technical_failure",
+                 reason="the student's connection dropped at 10:40 and did not come back",
+                 continuation="later", next=f"/sessions/{code}/board")
+    assert "in the outbox for every member" in page
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession))
+        members = {m.email for m in exam.members if m.active}
+        emails = list(db.scalars(select(OutboxEmail)))
+        assert {e.recipient for e in emails} == members
+        assert len(emails) == len(members)
+        local_day = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo(exam.timezone)).date()
+        assert all(e.created_at.astimezone(__import__("zoneinfo").ZoneInfo(exam.timezone)).date() == local_day
+                   for e in emails)
+        first = emails[0]
+        assert "failure-act" in first.attachments[0]["filename"]
+        # In the session's language (Kazakh), whatever the page's language.
+        assert "ақау" in first.subject.lower() or "акт" in first.subject.lower()
+    res = signed_in.get(f"/outbox/{first.id}/attachments/0")
+    text = " ".join(PdfReader(io.BytesIO(res.data)).pages[0].extract_text().split())
+    assert "connection dropped" in text
+    assert "АКТ" in text
+    # Continued later: the student keeps a new slot on the board.
+    board = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    again = [s for s in board["students"] if s["ref"] == refs[2]]
+    assert [s["extra_slot"] for s in again] == [False, True]
+    assert again[1]["stage"] == "exception"
