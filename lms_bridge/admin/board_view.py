@@ -43,7 +43,7 @@ STAGE_LABELS = {
     rules.Stage.EXCEPTION: lambda: _("Exception"),
 }
 STAGE_TONES = {
-    rules.Stage.ANSWERING: "info", rules.Stage.VOTING: "info", rules.Stage.DECIDED: "ok",
+    rules.Stage.ANSWERING: "busy", rules.Stage.VOTING: "busy", rules.Stage.DECIDED: "ok",
     rules.Stage.EXCEPTION: "warn",
 }
 ACTION_CONFIRM = {
@@ -185,6 +185,7 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
         "days": [{"day": d.isoformat(), "label": format_date(d, "medium", locale=locale)} for d in board.days],
         "now": board.now.isoformat(),
         "clock": format_time(now_local, "medium", locale=locale),
+        "clock_date": format_date(now_local.date(), "full", locale=locale),
         "timezone": tz,
         "day_starts": _t(board.day_starts_at, tz),
         "day_planned_end": _t(board.day_planned_end, tz),
