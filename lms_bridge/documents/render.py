@@ -110,7 +110,15 @@ def exception_text(s: StudentResult) -> str:
     if e.kind == "postponed":
         return _("Postponed; temporary grade %(letter)s («%(word)s») until the new date.", letter=e.mark,
                  word=e.mark_word)
+    if e.kind == "cumulative":
+        return _("On the student's application, the cumulative grade «%(word)s» (%(letter)s): the mean of the "
+                 "current control score %(current)s and the midterm control score %(midterm)s.",
+                 word=e.mark_word, letter=e.mark, current=_score(e.current_score), midterm=_score(e.midterm_score))
     return e.kind
+
+
+def _score(value: float | None) -> str:
+    return number(value, 1) if value is not None else "—"
 
 
 def exception_record(doc: SessionDocument, s: StudentResult) -> str:
@@ -135,6 +143,7 @@ def _short_exception(s: StudentResult) -> str:
         "technical_failure": lambda: _("technical failure"),
         "breach": lambda: _("stopped for a breach of the rules"),
         "postponed": lambda: _("postponed"),
+        "cumulative": lambda: _("cumulative grade"),
     }.get(e.kind, lambda: e.kind)()
 
 

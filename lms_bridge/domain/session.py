@@ -78,6 +78,10 @@ class Student:
     admitted: bool = True
     admission_note: str = ""  # why not admitted (debts, ...), shown to the secretary
     admission_rating: int | None = None  # test exams: 0..60
+    # The current and midterm control scores (0..100): on the student's application a postponed
+    # attestation may take their mean, the cumulative grade, instead of the exam (003 §24).
+    current_score: float | None = None
+    midterm_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,9 @@ class SessionSpec:
     university: str = ""
     commission_name: str = ""
     platform: str = ""
+    # Where the sealed documents also go, besides the commission (optional).
+    registrar_email: str = ""
+    department_email: str = ""
 
     @property
     def chair(self) -> Member:

@@ -49,10 +49,11 @@ class RawSession:
 
 SESSION_KEYS = (
     "code", "title", "kind", "programme", "group", "university", "commission_name", "platform", "language",
-    "timezone", "starts_at",
+    "timezone", "starts_at", "registrar_email", "department_email",
     "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
     "degree_vote",
 )
 COMMISSION_FIELDS = ("name", "email", "role")
-STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating")
+STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating", "current_score",
+                  "midterm_score")
 TICKET_FIELDS = ("number", "questions")

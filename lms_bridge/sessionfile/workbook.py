@@ -40,6 +40,8 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("university", "Университет атауы / Название университета"),
     ("commission_name", "Комиссия атауы / Название комиссии"),
     ("platform", "Өткізу орны (онлайн платформа) / Место проведения (онлайн-платформа)"),
+    ("registrar_email", "Тіркеу бөлімі, мөрленген құжаттар үшін / Офис регистратора, для запечатанных документов"),
+    ("department_email", "Кафедра, мөрленген құжаттар үшін / Кафедра, для запечатанных документов"),
     ("language", "kk | ru | en"),
     ("timezone", "Asia/Almaty"),
     ("starts_at", "2026-06-10T09:00 (жергілікті уақыт / местное время)"),
@@ -125,6 +127,7 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
             "code": spec.code, "title": spec.title, "kind": spec.kind.value, "programme": spec.programme,
             "group": spec.group, "university": spec.university, "commission_name": spec.commission_name,
             "platform": spec.platform, "language": spec.language, "timezone": spec.timezone,
+            "registrar_email": spec.registrar_email or None, "department_email": spec.department_email or None,
             # Excel shows and edits local date-times; the time zone is its own row.
             "starts_at": spec.starts_at.replace(tzinfo=None),
             "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,
@@ -152,11 +155,11 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
     _list_validation(ws, ROLES, f"C2:C{TEMPLATE_ROWS}")
 
     ws = wb.create_sheet("students")
-    _header(ws, ["id", "name", "email", "admitted", "admission_note", "admission_rating"],
-            [14, 40, 36, 11, 50, 17])
+    _header(ws, ["id", "name", "email", "admitted", "admission_note", "admission_rating", "current_score",
+                 "midterm_score"], [14, 40, 36, 11, 50, 17, 15, 15])
     for s in spec.students if spec else ():
         ws.append([s.id, s.name, s.email, "yes" if s.admitted else "no", s.admission_note or None,
-                   s.admission_rating])
+                   s.admission_rating, s.current_score, s.midterm_score])
     for row in range(2, TEMPLATE_ROWS + 1):
         ws.cell(row=row, column=1).number_format = "@"  # ids with leading zeros stay text
     _list_validation(ws, YES_NO, f"D2:D{TEMPLATE_ROWS}")

@@ -117,6 +117,9 @@ class ExamSession(Base):
     # Moodle, Classroom or the sheet before it; recorded by the secretary on the chair's word.
     released_at: Mapped[datetime | None]
     released_by: Mapped[str] = mapped_column(String(255), default="")
+    # Where the sealed documents also go, besides the commission (the session file's addresses).
+    registrar_email: Mapped[str] = mapped_column(String(254), default="")
+    department_email: Mapped[str] = mapped_column(String(254), default="")
 
     members: Mapped[list[CommissionMember]] = relationship(
         back_populates="session", cascade="all, delete-orphan", order_by="CommissionMember.position")
@@ -152,6 +155,9 @@ class StudentRecord(Base):
     admitted: Mapped[bool] = mapped_column(Boolean, default=True)
     admission_note: Mapped[str] = mapped_column(Text, default="")
     admission_rating: Mapped[int | None]
+    # The current and midterm control scores (the cumulative grade on application, 003 §24).
+    current_score: Mapped[float | None]
+    midterm_score: Mapped[float | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Ticket draw (R-TICKET-1..3)
     ticket_number: Mapped[int | None]

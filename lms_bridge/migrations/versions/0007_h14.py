@@ -1,4 +1,5 @@
-"""The sitting board: each student's steps of the day, and each sitting day's meeting and recording links.
+"""The sitting board: each student's steps of the day, and each sitting day's meeting and recording links;
+the students' control scores and the addresses the sealed documents also go to.
 
 Revision ID: 0007_h14
 Revises: 0006_exceptions
@@ -18,6 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('exam_sessions') as batch:
+        batch.add_column(sa.Column('registrar_email', sa.String(length=254), nullable=False, server_default=''))
+        batch.add_column(sa.Column('department_email', sa.String(length=254), nullable=False, server_default=''))
+    with op.batch_alter_table('students') as batch:
+        batch.add_column(sa.Column('current_score', sa.Double(), nullable=True))
+        batch.add_column(sa.Column('midterm_score', sa.Double(), nullable=True))
     op.create_table('board_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
@@ -53,3 +60,9 @@ def downgrade() -> None:
     op.drop_table('sitting_days')
     op.drop_index(op.f('ix_board_events_session_id'), table_name='board_events')
     op.drop_table('board_events')
+    with op.batch_alter_table('students') as batch:
+        batch.drop_column('midterm_score')
+        batch.drop_column('current_score')
+    with op.batch_alter_table('exam_sessions') as batch:
+        batch.drop_column('department_email')
+        batch.drop_column('registrar_email')
