@@ -545,10 +545,24 @@ def release(code: str) -> Any:
     except ExamDayError as exc:
         flash(str(exc), "error")
     else:
+        _announce_release(code)
         flash(ngettext("The results are released: %(num)s decision is being written to Moodle, Classroom and "
                        "the grade sheet.", "The results are released: %(num)s decisions are being written to "
                        "Moodle, Classroom and the grade sheet.", count), "success")
     return back
+
+
+def _announce_release(code: str) -> None:
+    """Tell the students in Classroom that the results are out (after the release is committed)."""
+    from lms_bridge.results.sitting import announce
+
+    try:
+        with state().sessionmaker() as db:
+            exam_id = _session_or_404(db, code).id
+        announce.enqueue(exam_id, "released")
+    except Exception:  # the release stands; the students can be told in the meeting
+        logger.exception("the release of %s could not be announced in Classroom", code)
+        flash(_("The students could not be told in Classroom; tell them in the meeting."), "error")
 
 
 def seal(code: str) -> Any:

@@ -363,6 +363,9 @@ def announcement_text(kind: str, *, name: str = "", day: date | None = None, mee
     session's language)."""
     if kind == "next":
         return _("Next to answer: %(name)s. Please be ready in the meeting.", name=name), []
+    if kind == "released":
+        return _("The chair has announced the results of the attestation: your grade is now in Classroom "
+                 "and Moodle."), []
     links = [u for u in (meeting_url, recording_url) if u]
     lines = [_("The sitting of %(day)s.", day=day.isoformat() if day else "")]
     if meeting_url:
@@ -375,8 +378,8 @@ def announcement_text(kind: str, *, name: str = "", day: date | None = None, mee
 @job(retries=5, retry_delay=30.0, name="results.announce")
 def announce(queue: JobQueue, session_id: int, kind: str, name: str = "", day: str | None = None) -> None:
     """Post an announcement to the session's Classroom course, in the session's language: ``next``
-    (who answers next) or ``links`` (the meeting and recording links of ``day``, marked as posted
-    once Classroom has them)."""
+    (who answers next), ``released`` (the chair's release) or ``links`` (the meeting and recording
+    links of ``day``, marked as posted once Classroom has them)."""
     from lms_bridge.i18n import use_locale
 
     with queue.transaction() as db:

@@ -30,11 +30,13 @@ def test_the_next_student_and_the_days_links_are_announced_in_classroom(world: W
     before = datetime.now(UTC)
     announce.enqueue(session_id, "next", "Айша Нұрланқызы")
     announce.enqueue(session_id, "links", "", day.isoformat())
+    announce.enqueue(session_id, "released")
     google = build_backends(w.settings, ApiCalls()).google
     posted = google.classroom.list_announcements(course)
     texts = [a["text"] for a in posted]
     # In Kazakh, the session's language, whatever the page's language is.
     assert any("Келесі жауап беретін: Айша Нұрланқызы" in t for t in texts), texts
+    assert any("нәтижелерін жариялады" in t for t in texts), texts  # the chair's release, told to students
     links = next(a for a in posted if "meet.example.kz" in a["text"])
     assert [m["link"]["url"] for m in links.get("materials", [])] == [
         "https://meet.example.kz/abc-defg-hij", "https://drive.example.kz/rec/1"]
