@@ -38,6 +38,7 @@ bp.add_url_rule("/sessions/<code>/runs/<int:run_id>", "run_page", login_required
 bp.add_url_rule("/sessions/<code>/runs/<int:run_id>.json", "run_json", login_required(views.run_json))
 
 bp.add_url_rule("/sessions/<code>/draw", "draw_tickets", login_required(views.draw_tickets), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/admit", "admit", login_required(views.admit), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/close-vote", "close_vote", login_required(views.close_vote),
                 methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/exception", "record_exception",

@@ -49,6 +49,8 @@ STAGE_TONES = {
 ACTION_CONFIRM = {
     rules.Action.IDENTIFY: lambda name: _("%(name)s showed an ID on camera: record it now, with your name.",
                                           name=name),
+    rules.Action.ADMIT: lambda name: _("Admit %(name)s to the draw now: the verifiable draw gives the ticket and "
+                                       "Moodle opens it for this student alone. This cannot be undone.", name=name),
     rules.Action.CONFIRM_RECEIPT: lambda name: _("%(name)s has the ticket: record the receipt now.", name=name),
     rules.Action.START_ANSWER: lambda name: _("%(name)s starts answering now: the timers start and the next "
                                               "student is told in Classroom.", name=name),
@@ -57,6 +59,7 @@ ACTION_CONFIRM = {
 }
 ACTION_BUTTONS = {
     rules.Action.IDENTIFY: lambda: _("Identified"),
+    rules.Action.ADMIT: lambda: _("Admit to the draw"),
     rules.Action.CONFIRM_RECEIPT: lambda: _("Ticket received"),
     rules.Action.START_ANSWER: lambda: _("Start the answer"),
     rules.Action.FINISH_ANSWER: lambda: _("End the answer"),
@@ -116,9 +119,11 @@ def _actions(row: Any, exam: ExamSession, others: list[rules.StudentFacts], now:
 
 def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
     """What the board shows (the page and its JSON)."""
+    from lms_bridge.results.admission import admission_states
     from lms_bridge.results.sitting import build_board
 
     board = build_board(db, exam, day, data_dir=state().settings.data_dir)
+    admission = admission_states(db, exam, now=board.now)
     tz = exam.timezone
     locale = get_locale() or "en"
     students = []
@@ -142,6 +147,9 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
             "overrun_minutes": row.overrun_minutes,
             "identified_at": _t(f.identified_at, tz),
             "admitted_at": _t(f.admitted_at, tz),
+            "admission": str(admission.get(f.ref, ("", ""))[0]),
+            "admission_label": labels.label(labels.ADMISSION_STATE, str(admission.get(f.ref, ("", ""))[0])),
+            "admission_error": admission.get(f.ref, ("", ""))[1],
             "ticket": next((s.ticket_number for s in exam.students if s.student_ref == f.ref), None),
             "drawn_at": _t(f.ticket_drawn_at, tz),
             "confirmed_at": _t(f.ticket_confirmed_at, tz),
@@ -242,6 +250,8 @@ def board_action(code: str, ref: str, action: str) -> Any:
         return back
     from lms_bridge.results.sitting import act, announce
 
+    if action == rules.Action.ADMIT:
+        return _admit(code, ref, back)
     try:
         with transaction(state().sessionmaker) as db:
             exam = _session_or_404(db, code)
@@ -259,6 +269,28 @@ def board_action(code: str, ref: str, action: str) -> Any:
             flash(_("The next student could not be announced in Classroom; tell them in the meeting."), "error")
     flash(_("Recorded for %(name)s: %(what)s.", name=name, what=ACTION_BUTTONS[rules.Action(action)]()),
           "success")
+    return back
+
+
+def _admit(code: str, ref: str, back: Any) -> Any:
+    """Admission to the draw from the board: the board's rule first (identified, not admitted yet),
+    then the admission itself (lms_bridge.results.admission: the student's day, the draw, Moodle)."""
+    from lms_bridge.domain.admission import AdmissionError
+    from lms_bridge.results.admission import admit_now
+    from lms_bridge.results.sitting import act
+
+    try:
+        with state().sessionmaker() as db:
+            exam = _session_or_404(db, code)
+            act(db, exam, _student_or_404(db, exam, ref), rules.Action.ADMIT, actor=g.user.username)
+        done = admit_now(state().queue, code, ref, g.user.username)
+    except (rules.BoardError, AdmissionError) as exc:
+        flash(str(exc), "error")
+        return back
+    except LookupError:
+        abort(404)
+    flash(_("Admitted to the draw: ticket %(ticket)s. The ticket opens in Moodle for this student alone.",
+            ticket=done.ticket), "success")
     return back
 
 

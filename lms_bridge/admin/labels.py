@@ -73,6 +73,17 @@ STUDENT_STATUS: dict[str, Callable[[], str]] = {
 }
 
 # What the secretary may record, in the order the form offers them.
+# Admission to the draw (lms_bridge.domain.admission.AdmissionState).
+ADMISSION_STATE: dict[str, Callable[[], str]] = {
+    "not_admitted": lambda: _("Not admitted"),
+    "waiting": lambda: _("Waiting for admission"),
+    "other_day": lambda: _("Draws on another day"),
+    "excepted": lambda: _("No draw: exception recorded"),
+    "drawn": lambda: _("Ticket drawn, opening in Moodle"),
+    "open": lambda: _("Ticket open"),
+    "failed": lambda: _("Ticket drawn, Moodle not opened yet"),
+}
+
 EXCEPTION_KINDS = ("absent_valid", "no_show", "refused", "technical_failure", "breach", "postponed", "cumulative")
 
 CONTINUATION: dict[str, Callable[[], str]] = {

@@ -140,6 +140,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.results.examday import current_exceptions
 
     exceptions = current_exceptions(db, session)
+    from lms_bridge.results.admission import admission_states
+
+    admissions = admission_states(db, session)
     out = []
     for st in session.students:
         if not st.active:
@@ -156,6 +159,11 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "admission_rating": st.admission_rating,
             "ticket": st.ticket_number,
             "ticket_drawn_at": iso(st.ticket_drawn_at),
+            # Admission to the draw: the state, its words, and why Moodle could not open the ticket yet.
+            "admission": admissions[st.student_ref][0].value,
+            "admission_label": labels.label(labels.ADMISSION_STATE, admissions[st.student_ref][0].value),
+            "admission_error": (_("Moodle: %(reason)s", reason=admissions[st.student_ref][1])
+                                if admissions[st.student_ref][1] else ""),
             "draw_error": (_("Not handed out in Classroom: %(reason)s", reason=not_handed_out[st.student_ref])
                            if st.student_ref in not_handed_out else ""),
             "files": st.files_received,

@@ -386,7 +386,7 @@ def draw_tickets(code: str) -> Any:
             return redirect(url_for("admin.session_page", code=code))
         db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.draw_tickets"))
         session_id = exam.id
-    from lms_bridge.results.draw import draw_tickets as draw_job
+    from lms_bridge.results.admission import draw_tickets as draw_job
 
     draw_job.enqueue(session_id)
     flash(_("The tickets are being drawn; each student's ticket shows here as it is drawn."), "success")
@@ -443,6 +443,27 @@ def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
     if back.startswith(f"/sessions/{code}/board"):
         return redirect(_safe_next(back)), _confirmed()
     return redirect(url_for("admin.session_page", code=code, _anchor=anchor)), _confirmed()
+
+
+def admit(code: str, ref: str) -> Any:
+    """Admit one student to the draw (the red/green button): the verifiable draw gives the ticket and
+    Moodle opens the ticket quiz for that student alone, with that ticket."""
+    back, confirmed = _irreversible(code, "students")
+    if not confirmed:
+        return back
+    from lms_bridge.domain.admission import AdmissionError
+    from lms_bridge.results.admission import admit_now
+
+    try:
+        done = admit_now(state().queue, code, ref, g.user.username)
+    except LookupError:
+        abort(404)
+    except AdmissionError as exc:
+        flash(str(exc), "error")
+        return back
+    flash(_("Admitted to the draw: ticket %(ticket)s. The ticket opens in Moodle for this student alone.",
+            ticket=done.ticket), "success")
+    return back
 
 
 def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:

@@ -60,6 +60,7 @@ class Action(enum.StrEnum):
     """What the secretary does on the board (each one a POST of its own)."""
 
     IDENTIFY = "identify"
+    ADMIT = "admit"  # admission to the draw (lms_bridge.results.admission does the draw)
     CONFIRM_RECEIPT = "confirm_receipt"
     START_ANSWER = "start_answer"
     FINISH_ANSWER = "finish_answer"
@@ -149,6 +150,14 @@ def check_action(action: Action | str, facts: StudentFacts, others: Sequence[Stu
     if action is Action.IDENTIFY:
         if facts.identified_at is not None:
             raise BoardError(_("%(name)s is already identified.", name=facts.name))
+        return
+    if action is Action.ADMIT:
+        # R-ID-1: identified before the draw; the admission's own rules (the student's day, one
+        # ticket) are checked where the draw is made.
+        if facts.identified_at is None:
+            raise BoardError(_("Identify %(name)s first.", name=facts.name))
+        if facts.admitted_at is not None or facts.ticket_drawn_at is not None:
+            raise BoardError(_("%(name)s is already admitted to the draw.", name=facts.name))
         return
     if action is Action.CONFIRM_RECEIPT:
         if facts.ticket_drawn_at is None:

@@ -66,6 +66,7 @@ TASK_MODULES: list[str] = [
     "lms_bridge.provisioning.service",
     "lms_bridge.results.jobs",
     "lms_bridge.results.draw",
+    "lms_bridge.results.admission",
     "lms_bridge.results.moodle_poll",
     "lms_bridge.results.watches",
     "lms_bridge.results.mail",

@@ -339,12 +339,18 @@ class MoodleOps:
         )
         return {int(u["id"]): {int(r["roleid"]) for r in u.get("roles", [])} for u in users}
 
-    def enrol(self, courseid: int, user_roles: Sequence[tuple[int, int]]) -> None:
+    def enrol(self, courseid: int, user_roles: Sequence[tuple[int, int]], *, suspend: bool = False) -> None:
         """Manual enrolment; Moodle updates an existing one, so repeating is harmless.
+
+        ``suspend``: the enrolment stays (with its history: attempts, grades) but gives no access to
+        the course; enrolling again without it restores the access (``enrol_manual_enrol_users`` sets
+        the status of an existing enrolment from ``suspend``, enrol/manual/externallib.php).
 
         :calls: enrol_manual_enrol_users (chunked)
         """
-        items = [{"roleid": role, "userid": uid, "courseid": courseid} for uid, role in user_roles]
+        # Without "suspend" Moodle makes the enrolment active: that is how a re-admission restores it.
+        items = [{"roleid": role, "userid": uid, "courseid": courseid, **({"suspend": 1} if suspend else {})}
+                 for uid, role in user_roles]
         if items:
             self.client.call_batched("enrol_manual_enrol_users", "enrolments", items)
 
@@ -484,6 +490,20 @@ class MoodleOps:
         """
         data = self.client.call("local_lmsbridge_get_drawn_tickets", {"quizid": quizid, "userid": userid})
         return list((data or {}).get("attempts", []))
+
+    def open_ticket(self, quizid: int, userid: int, ticket: int, *, timeopen: int, timeclose: int,
+                    ) -> dict[str, Any]:
+        """Open the closed ticket quiz for one admitted student (a user override from ``timeopen`` to
+        ``timeclose``) and start the student's attempt with exactly ``ticket`` (companion plugin).
+
+        Idempotent: the same student and ticket again return the attempt already started; an attempt
+        with another ticket is refused by the plugin (``ticketmismatch``), never replaced.
+
+        :calls: local_lmsbridge_open_ticket
+        """
+        return dict(self.client.call("local_lmsbridge_open_ticket", {
+            "quizid": quizid, "userid": userid, "ticketnumber": ticket,
+            "timeopen": timeopen, "timeclose": timeclose}))
 
     def ensure_result_assignment_plugin(self, courseid: int, *, grademax: int = 100) -> dict[str, Any]:
         """The "Commission result" assignment (companion plugin, idempotent by cm idnumber).

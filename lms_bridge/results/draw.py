@@ -15,10 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lms_bridge.backends import backends
 from lms_bridge.domain import draw as rules
 from lms_bridge.i18n import gettext as _
-from lms_bridge.jobs.queue import JobQueue, job
 from lms_bridge.remote import describe_error
 from lms_bridge.store.models import AuditEvent, ExamSession, JournalEntry, StudentRecord, TicketRecord
 from lms_bridge.store.repo import journal_entry
@@ -163,28 +161,3 @@ def handout_failures(db: Session, session: ExamSession) -> dict[str, str]:
     """Student id -> why the ticket could not be handed out in Classroom (the last attempt)."""
     entry = journal_entry(db, session.id, RECORD_KEY)
     return dict((entry.data.get("failures") or {}) if entry else {})
-
-
-@job(retries=5, retry_delay=30.0, name="results.draw_tickets")
-def draw_tickets(queue: JobQueue, session_id: int) -> None:
-    """Draw a ticket for every admitted student who has none, in the timetable's order, and hand each
-    one out as the student's own Classroom assignment.  Safe to run again: a drawn ticket is never
-    drawn twice and an assignment already made is reused."""
-    with queue.transaction() as db:
-        session = db.get(ExamSession, session_id)
-        if session is None:
-            return
-        students = list(db.scalars(select(StudentRecord).where(
-            StudentRecord.session_id == session_id, StudentRecord.admitted.is_(True),
-            StudentRecord.active.is_(True)).order_by(StudentRecord.position)))
-        for student in students:
-            if student.ticket_number is None:
-                draw_ticket(db, session, student)
-        # The draws are committed before any outside call: a failing Classroom never undoes a draw.
-        db.commit()
-        google = backends(queue).google
-        # Every student gets a try, whoever failed before; the failures show on the session page
-        # and the job is retried for them.
-        failures = hand_out_tickets(db, session, students, google)
-        if failures:
-            raise HandOutIncomplete(failures)

@@ -40,13 +40,13 @@ from lms_bridge.store.repo import journal_entry
 
 logger = logging.getLogger(__name__)
 
-# Board event kinds, one per action of the board (and one for the admission to the draw).
+# Board event kinds, one per action of the board recorded here (the admission to the draw is
+# recorded by lms_bridge.results.admission, the receipt on the student).
 EVENT_FOR_ACTION = {
     rules.Action.IDENTIFY: "identified",
     rules.Action.START_ANSWER: "answer_started",
     rules.Action.FINISH_ANSWER: "answer_ended",
 }
-ADMITTED_EVENT = "admitted"
 
 # What the secretary may upload on a student's behalf: the answer sheets as PDF or photos.
 UPLOAD_TYPES = {b"%PDF": ".pdf", b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
@@ -106,9 +106,24 @@ def _latest_events(db: Session, session: ExamSession) -> dict[tuple[int, str], d
     return {(sid, kind): at for sid, kind, at in rows}
 
 
+def _admitted_at(db: Session, session: ExamSession) -> dict[str, datetime]:
+    """When each student was admitted to the draw (lms_bridge.results.admission journals it)."""
+    from lms_bridge.results.admission import ADMISSION_PREFIX
+    from lms_bridge.store.repo import journal_entries
+
+    out = {}
+    for entry in journal_entries(db, session.id, ADMISSION_PREFIX):
+        try:
+            out[entry.key.removeprefix(ADMISSION_PREFIX)] = datetime.fromisoformat(str(entry.data.get("at")))
+        except ValueError:
+            continue
+    return out
+
+
 def student_facts(db: Session, session: ExamSession) -> dict[int, rules.StudentFacts]:
     """Every active admitted student's facts, by student id."""
     events = _latest_events(db, session)
+    admitted = _admitted_at(db, session)
     exceptions = current_exceptions(db, session)
     decided = dict(db.execute(select(DecisionRecord.student_id, DecisionRecord.decided_at)
                               .where(DecisionRecord.session_id == session.id)).all())
@@ -125,7 +140,7 @@ def student_facts(db: Session, session: ExamSession) -> dict[int, rules.StudentF
         out[st.id] = rules.StudentFacts(
             ref=st.student_ref, name=st.name,
             identified_at=events.get((st.id, "identified")),
-            admitted_at=events.get((st.id, ADMITTED_EVENT)),
+            admitted_at=admitted.get(st.student_ref),
             ticket_drawn_at=st.ticket_drawn_at, ticket_confirmed_at=st.ticket_confirmed_at,
             files=st.files_received,
             uploaded_at=st.turned_in_at or events.get((st.id, "uploaded")),
@@ -247,6 +262,8 @@ def act(db: Session, session: ExamSession, student: StudentRecord, action: str, 
         raise rules.BoardError(_("The student is not admitted to this sitting."))
     mine = facts[student.id]
     rules.check_action(action, mine, list(facts.values()), now)
+    if action is rules.Action.ADMIT:
+        return None  # checked only: the caller admits through lms_bridge.results.admission
     if action is rules.Action.CONFIRM_RECEIPT:
         student.ticket_confirmed_at = now
         kind = "receipt_confirmed"

@@ -60,10 +60,10 @@ def apply_moodle_event(db: Session, payload: Mapping[str, Any]) -> str:
         if ticket is not None:
             ticket = int(ticket)
             if student.ticket_number is None:
-                student.ticket_number = ticket
-                student.ticket_drawn_at = _ts(other.get("timestart")) or at
-                db.add(AuditEvent(session_id=session.id, actor="moodle", action="ticket.drawn",
-                                  detail={"student": student.student_ref, "ticket": ticket}))
+                # The verifiable draw is the only draw: a ticket Moodle picked by itself (a quiz opened
+                # by hand) is never recorded as the student's; the secretary sees it in the audit trail.
+                db.add(AuditEvent(session_id=session.id, actor="moodle", action="ticket.unverified_refused",
+                                  detail={"student": student.student_ref, "offered": ticket}))
             elif student.ticket_number != ticket:
                 db.add(AuditEvent(session_id=session.id, actor="moodle", action="ticket.redraw_refused",
                                   detail={"student": student.student_ref, "kept": student.ticket_number,

@@ -49,6 +49,9 @@ class observer {
      */
     public static function assign_submitted(\mod_assign\event\assessable_submitted $event): void {
         global $DB;
+        if (!webhook::configured() || !examroom::is_managed((int)$event->courseid)) {
+            return;
+        }
         $submission = $DB->get_record('assign_submission', ['id' => $event->objectid]);
         if (!$submission) {
             return;
@@ -76,6 +79,9 @@ class observer {
      */
     private static function quiz_attempt(string $name, \core\event\base $event): void {
         global $DB;
+        if (!webhook::configured() || !examroom::is_managed((int)$event->courseid)) {
+            return;
+        }
         $attempt = $DB->get_record('quiz_attempts', ['id' => $event->objectid]);
         if (!$attempt) {
             return;

@@ -61,13 +61,15 @@ class webhook {
     }
 
     /**
-     * Queue the delivery of a payload; nothing is queued when no bridge URL is configured.
+     * Queue the delivery of a payload of a course the bridge manages, when the bridge URL and secret are set.
      *
      * @param array $payload from payload()
      * @return bool whether a task was queued
      */
     public static function queue(array $payload): bool {
-        if (trim((string)get_config('local_lmsbridge', 'bridgeurl')) === '') {
+        // Nothing waits in the task queue while the bridge cannot be reached or could not check the signature,
+        // and nothing is said about a course the bridge does not manage.
+        if (!self::configured() || !examroom::is_managed((int)$payload['courseid'])) {
             return false;
         }
         $task = new task\post_webhook();
@@ -78,6 +80,16 @@ class webhook {
         ]);
         \core\task\manager::queue_adhoc_task($task);
         return true;
+    }
+
+    /**
+     * Whether both the bridge URL and the shared secret are set.
+     *
+     * @return bool
+     */
+    public static function configured(): bool {
+        return trim((string)get_config('local_lmsbridge', 'bridgeurl')) !== ''
+            && (string)get_config('local_lmsbridge', 'secret') !== '';
     }
 
     /**

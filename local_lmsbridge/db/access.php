@@ -46,4 +46,13 @@ $capabilities = [
             'manager' => CAP_ALLOW,
         ],
     ],
+    // Admit a student to the draw: open the ticket quiz for that student and start the attempt with the drawn ticket.
+    'local/lmsbridge:admit' => [
+        'riskbitmask' => RISK_PERSONAL,
+        'captype' => 'write',
+        'contextlevel' => CONTEXT_MODULE,
+        'archetypes' => [
+            'manager' => CAP_ALLOW,
+        ],
+    ],
 ];

@@ -38,6 +38,13 @@ $functions = [
         'type' => 'read',
         'capabilities' => 'local/lmsbridge:viewdrawntickets',
     ],
+    'local_lmsbridge_open_ticket' => [
+        'classname' => 'local_lmsbridge\external\open_ticket',
+        'description' => 'Admit one student to the draw: open the ticket quiz for that student alone (user override) '
+            . 'and start the attempt with the ticket of the verifiable draw. Idempotent.',
+        'type' => 'write',
+        'capabilities' => 'local/lmsbridge:admit, mod/quiz:manageoverrides',
+    ],
     'local_lmsbridge_ensure_result_assignment' => [
         'classname' => 'local_lmsbridge\external\ensure_result_assignment',
         'description' => 'Ensure the "Commission result" assignment the decisions are graded through. Idempotent.',
@@ -81,6 +88,7 @@ $services = [
             'local_lmsbridge_setup_tickets',
             'local_lmsbridge_get_drawn_tickets',
             'local_lmsbridge_ensure_result_assignment',
+            'local_lmsbridge_open_ticket',
         ],
         'enabled' => 1,
         // Only the users an administrator lists may use tokens of this service.

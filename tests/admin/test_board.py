@@ -224,3 +224,19 @@ def test_a_technical_failure_draws_up_an_act_for_every_member_the_same_day(app: 
     again = [s for s in board["students"] if s["ref"] == refs[2]]
     assert [s["extra_slot"] for s in again] == [False, True]
     assert again[1]["stage"] == "exception"
+
+
+def test_the_boards_admit_checks_identification_then_admits(app: Flask, upload: Any,
+                                                            signed_in: FlaskClient) -> None:
+    code, refs = _imported(app, upload)
+    base = f"/sessions/{code}/board/students/{refs[0]}"
+    assert "Identify" in _post(signed_in, f"{base}/admit")
+    _post(signed_in, f"{base}/identify")
+    row = signed_in.get(f"/sessions/{code}/board.json").get_json()["students"][0]
+    assert [a["action"] for a in row["actions"]][:1] == ["admit"]
+    # The sample sits on 2026-06-10, not today: the admission's own rule refuses, in its words.
+    page = _post(signed_in, f"{base}/admit")
+    assert "Admitted to the draw: ticket" not in page
+    assert 'class="flash flash-error"' in page
+    with state(app).sessionmaker() as db:
+        assert db.scalar(select(StudentRecord.ticket_number).where(StudentRecord.student_ref == refs[0])) is None

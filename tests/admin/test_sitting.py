@@ -119,3 +119,41 @@ def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClien
     session_page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
     assert 'id="draw-seed"' in session_page
     assert 'id="seal-button"' not in session_page
+
+
+def test_admit_to_the_draw_is_a_plain_form_post(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    code = _imported(app, upload)
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        exam.status = "provisioned"
+        ref = next(st.student_ref for st in exam.students if st.admitted)
+        refused_ref = next(st.student_ref for st in exam.students if not st.admitted)
+    # Before the sitting day: refused, in plain words, and nothing drawn.
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", data={"confirm": "yes"}, follow_redirects=True)
+    assert "draws on that day, not today" in res.get_data(as_text=True)
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        assert all(st.ticket_number is None for st in exam.students)
+        exam.starts_at = datetime.now(UTC) - timedelta(minutes=5)  # the sitting is today
+    page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
+    assert f'action="/sessions/{code}/students/{ref}/admit"' in page
+    assert 'data-admission="waiting"' in page
+    # Unconfirmed: nothing happens.
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", follow_redirects=True)
+    assert "tick the box to confirm" in res.get_data(as_text=True)
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", data={"confirm": "yes"}, follow_redirects=True)
+    page = res.get_data(as_text=True)
+    assert "Admitted to the draw: ticket" in page
+    assert 'data-admission="drawn"' in page  # the worker opens it in Moodle next
+    res = signed_in.post(f"/sessions/{code}/students/{ref}/admit", data={"confirm": "yes"}, follow_redirects=True)
+    assert "a ticket is drawn once" in res.get_data(as_text=True)
+    res = signed_in.post(f"/sessions/{code}/students/{refused_ref}/admit", data={"confirm": "yes"},
+                         follow_redirects=True)
+    assert "not admitted by the session file" in res.get_data(as_text=True)
+    assert signed_in.post(f"/sessions/{code}/students/nobody/admit", data={"confirm": "yes"}).status_code == 404
+    with state(app).sessionmaker() as db:
+        events = list(db.scalars(select(AuditEvent).where(AuditEvent.action == "admission.admitted")))
+        assert [(e.actor, e.detail["student"]) for e in events] == [("secretary", ref)]
+        assert db.scalar(select(StudentRecord.ticket_number).where(StudentRecord.student_ref == ref)) is not None

@@ -153,19 +153,21 @@ def test_a_sitting_on_the_board(live_app: LiveApp, browser: Any, screenshot_dir:
         _act(driver, ref, "identify")
         assert _stage(driver, ref) == "identified"
 
-    # The draw (for everyone at once on the session page; admission per student is not built yet).
-    driver.get(session_url)
-    driver.find_element(By.ID, "draw-button").click()
-    driver.switch_to.alert.accept()
+    # Admission to the draw, one student at a time: the verifiable draw gives the ticket and Moodle
+    # opens it for that student alone.
+    for ref in refs[:5]:
+        _act(driver, ref, "admit")
+        assert _stage(driver, ref) == "drawn"
 
     def drawn() -> bool:
         with sessions() as db:
             return all(s.ticket_number is not None for s in db.scalars(select(StudentRecord).where(
-                StudentRecord.admitted.is_(True))))
+                StudentRecord.student_ref.in_(refs[:5]))))
 
-    _wait(driver, lambda d: drawn(), seconds=60)
+    assert drawn()
     driver.get(board_url)
     assert _stage(driver, s1) == "drawn"
+    assert "done" in _row(driver, s1).find_element(By.CSS_SELECTOR, '[data-field="admission"]').get_attribute("class")
     assert _row(driver, s1).find_elements(By.CSS_SELECTOR, "[data-countdown]")  # preparation counts down
     assert "missing" in _row(driver, s1).find_element(By.CSS_SELECTOR, '[data-field="files"]').get_attribute("class")
     _act(driver, s1, "confirm_receipt")

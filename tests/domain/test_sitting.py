@@ -152,3 +152,13 @@ def test_new_slots_follow_the_day_and_the_board_opens_on_today():
     assert board_day(days, date(2026, 6, 11)) == date(2026, 6, 11)
     assert board_day(days, date(2026, 6, 1)) == date(2026, 6, 10)
     assert board_day(days, date(2026, 7, 1)) == date(2026, 6, 11)
+
+
+def test_admission_to_the_draw_follows_identification_once():
+    with pytest.raises(BoardError, match="Identify"):
+        check_action(Action.ADMIT, BASE, [], m(0))
+    check_action(Action.ADMIT, replace(BASE, identified_at=m(-30)), [], m(0))
+    with pytest.raises(BoardError, match="already admitted"):
+        check_action(Action.ADMIT, replace(BASE, identified_at=m(-30), admitted_at=m(0)), [], m(1))
+    with pytest.raises(BoardError, match="already admitted"):
+        check_action(Action.ADMIT, replace(BASE, identified_at=m(-30), ticket_drawn_at=m(0)), [], m(1))

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,10 +160,25 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
     assert course is not None
     quiz = ops.ticket_quiz(int(course["id"]))
     assert quiz is not None
-    for s in admitted:
-        res = requests.post(f"{w.sandbox_url}/moodle/_actor/quiz/{quiz['id']}/attempt",
-                            json={"email": s.email}, timeout=10)
-        assert res.status_code == 200, res.text
+    # Closed until admitted: no student can start the ticket quiz on their own.
+    res = requests.post(f"{w.sandbox_url}/moodle/_actor/quiz/{quiz['id']}/attempt",
+                        json={"email": admitted[0].email}, timeout=10)
+    assert res.status_code == 400, res.text
+    # The secretary admits each student on the sitting day: the verifiable draw gives the ticket and
+    # Moodle opens the attempt with exactly that ticket (the attempt_started webhook carries it).
+    from lms_bridge.results.admission import admit_now
+
+    sitting = spec.starts_at
+    for i, s in enumerate(admitted):
+        done = admit_now(jobqueue.get_queue(w.settings), spec.code, s.id, "secretary",
+                         now=lambda i=i: sitting + timedelta(minutes=i))
+        assert done.state == "open", done
+    drawn_in_moodle = {d["userid"]: d["ticketnumber"] for d in ops.drawn_tickets(int(quiz["id"]))}
+    with w.sessions() as db:
+        users = {e.key.split(":", 1)[1]: int(e.external_id) for e in db.scalars(select(JournalEntry).where(
+            JournalEntry.key.startswith("moodle.user:")))}
+        recorded = {r.email: r.ticket_number for r in db.scalars(select(StudentRecord))}
+    assert {users[s.email]: recorded[s.email] for s in admitted} == drawn_in_moodle
 
     with w.sessions() as db:
         forms = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
@@ -337,7 +353,8 @@ def _all_written(w: World) -> bool:
 
 def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracked(world: World) -> None:
     from lms_bridge.domain import draw as draw_rules
-    from lms_bridge.results.draw import draw_tickets, public_record
+    from lms_bridge.results.admission import draw_tickets
+    from lms_bridge.results.draw import public_record
     from lms_bridge.store.models import ExamSession
 
     w = world
@@ -534,8 +551,20 @@ def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
         site.data = {**site.data, "plugin": False}
         db.commit()
         quiz_id = int(quiz.external_id)
-    assert requests.post(f"{url}/moodle/_actor/config", json={"plugin": False}, timeout=10).status_code == 200
     first, second = spec.admitted[0], spec.admitted[1]
+    # Both were admitted while the plugin was there: their attempts hold the drawn tickets.
+    from lms_bridge.backends import build_backends
+    from lms_bridge.moodle.operations import MoodleOps
+    from lms_bridge.remote import ApiCalls
+
+    ops = MoodleOps(build_backends(quiet.settings, ApiCalls()).moodle, quiet.settings.moodle)
+    with sessions() as db:
+        users = {e.key.split(":", 1)[1]: int(e.external_id) for e in db.scalars(select(JournalEntry).where(
+            JournalEntry.key.startswith("moodle.user:")))}
+    now = int(time.time())
+    for n, s in enumerate((first, second), start=1):
+        ops.open_ticket(quiz_id, users[s.email], n, timeopen=now - 60, timeclose=now + 3600)
+    assert requests.post(f"{url}/moodle/_actor/config", json={"plugin": False}, timeout=10).status_code == 200
     for s in (first, second):
         assert requests.post(f"{url}/moodle/_actor/quiz/{quiz_id}/attempt", json={"email": s.email},
                              timeout=10).status_code == 200
@@ -560,7 +589,8 @@ def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_f
     from lms_bridge.admin.queries import students_view
     from lms_bridge.app import create_app as product_app
     from lms_bridge.domain.session import ExamKind
-    from lms_bridge.results.draw import HandOutIncomplete, draw_tickets
+    from lms_bridge.results.admission import draw_tickets
+    from lms_bridge.results.draw import HandOutIncomplete
     from lms_bridge.store.models import ExamSession
 
     for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.DEFENSE, preparation_minutes=0)):

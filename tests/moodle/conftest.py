@@ -69,3 +69,13 @@ def moodle_settings(sandbox: Served) -> MoodleSettings:
 @pytest.fixture
 def ops(client: MoodleClient, moodle_settings: MoodleSettings) -> MoodleOps:
     return MoodleOps(client, moodle_settings)
+
+
+def reopen_quiz(served: Served, quizid: int) -> None:
+    """A teacher opens the ticket quiz to everyone by hand (no open or close time): Moodle then picks each
+    student's question itself.  For tests of Moodle's own behaviour only; the product keeps it closed."""
+    app = served.app
+    with app.world.lock:  # type: ignore[attr-defined]
+        app.world.refresh()  # type: ignore[attr-defined]
+        app.world.state["quizzes"][str(quizid)].update(timeopen=0, timeclose=0)  # type: ignore[attr-defined]
+        app.world.save()  # type: ignore[attr-defined]

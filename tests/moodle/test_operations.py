@@ -10,10 +10,10 @@ from lms_bridge.config import MoodleSettings, Secret
 from lms_bridge.domain.session import Ticket
 from lms_bridge.i18n import use_locale
 from lms_bridge.moodle.client import MoodleClient
-from lms_bridge.moodle.errors import GradeNotSaved, GradeOutOfRange, UserConflict
+from lms_bridge.moodle.errors import GradeNotSaved, GradeOutOfRange, MoodleError, UserConflict
 from lms_bridge.moodle.operations import MoodleOps, Person, plan_resume, username_for
 
-from .conftest import Served
+from .conftest import Served, reopen_quiz
 
 STUDENTS = [Person("aruzhan@uni.kz", "Аружан", "Сейтқали", "201103551234"),
             Person("dias@uni.kz", "Диас", "Омаров", "201103551235")]
@@ -131,7 +131,7 @@ def _add_quiz_by_hand(sandbox: Served, courseid: int) -> tuple[int, int]:
 
 
 def test_plugin_tickets_and_drawn_tickets(sandbox: Served, ops: MoodleOps) -> None:
-    courseid, _ids = _course_with_people(ops)
+    courseid, ids = _course_with_people(ops)
     tickets = [Ticket(1, ("Q1a", "Q1b")), Ticket(2, ("Q2a", "Q2b")), Ticket(3, ("Q3a", "Q3b"))]
     first = ops.setup_tickets_plugin(courseid, tickets, timelimit=1800)
     again = ops.setup_tickets_plugin(courseid, tickets, timelimit=1800)
@@ -139,15 +139,51 @@ def test_plugin_tickets_and_drawn_tickets(sandbox: Served, ops: MoodleOps) -> No
     assert first["slotcreated"]
     assert not again["changed"]
     assert (again["quizid"], again["categoryid"]) == (first["quizid"], first["categoryid"])
+    # Closed to everyone: no student can start an attempt, so Moodle never picks a ticket by itself.
+    r = sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "aruzhan@uni.kz"})
+    assert r.status_code == 400
+    assert "not currently available" in r.text
+    assert ops.drawn_tickets(first["quizid"]) == []
+    # Admitted: the quiz opens for her alone, with the ticket of the verifiable draw.
+    now = int(time.time())
+    uid = ids["aruzhan@uni.kz"]
+    opened = ops.open_ticket(first["quizid"], uid, 2, timeopen=now - 60, timeclose=now + 1800)
+    assert opened["created"]
+    assert opened["ticketnumber"] == 2
     r = sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "aruzhan@uni.kz"})
     assert r.status_code == 200, r.text
+    assert r.json()["ticket"] == "ticket-2"  # she continues the attempt the bridge started
+    assert r.json()["attemptid"] == opened["attemptid"]
+    # The other student is still shut out.
+    assert sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "dias@uni.kz"}).status_code == 400
     drawn = ops.drawn_tickets(first["quizid"])
-    assert len(drawn) == 1
-    assert drawn[0]["ticketnumber"] in (1, 2, 3)
-    assert drawn[0]["ticketidnumber"] == f"ticket-{drawn[0]['ticketnumber']}"
+    assert [(d["userid"], d["ticketnumber"]) for d in drawn] == [(uid, 2)]
+    # Again: the same attempt, nothing new; another ticket for her is refused, never replaced.
+    assert ops.open_ticket(first["quizid"], uid, 2, timeopen=now - 60, timeclose=now + 1800)["created"] is False
+    with pytest.raises(MoodleError) as refused:
+        ops.open_ticket(first["quizid"], uid, 3, timeopen=now - 60, timeclose=now + 1800)
+    assert refused.value.errorcode == "ticketmismatch"
     # Attempts in progress show only with status=all.
-    uid = drawn[0]["userid"]
     assert [a["state"] for a in ops.attempts(first["quizid"], uid)] == ["inprogress"]
+
+
+def test_a_suspended_student_gets_no_ticket_and_a_restored_one_does(sandbox: Served, ops: MoodleOps) -> None:
+    courseid, ids = _course_with_people(ops)
+    made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",)), Ticket(2, ("Q2",))], timelimit=1800)
+    uid = ids["dias@uni.kz"]
+    ops.enrol(courseid, [(uid, 5)], suspend=True)
+    now = int(time.time())
+    with pytest.raises(MoodleError) as refused:
+        ops.open_ticket(made["quizid"], uid, 1, timeopen=now - 60, timeclose=now + 600)
+    assert refused.value.errorcode == "notenrolledactive"
+    rows = [e for e in sandbox.state()["enrolments"] if e["userid"] == uid and e["courseid"] == courseid]
+    assert rows
+    assert all(e["status"] == 1 for e in rows)  # suspended, never deleted
+    # Even with the quiz open to everyone a suspended student cannot start.
+    reopen_quiz(sandbox, made["quizid"])
+    assert sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).status_code == 400
+    ops.enrol(courseid, [(uid, 5)])  # re-admitted: restored
+    assert ops.open_ticket(made["quizid"], uid, 1, timeopen=now - 60, timeclose=now + 600)["created"]
 
 
 def test_resume_plan_keeps_the_time_used() -> None:
@@ -169,6 +205,7 @@ def test_resume_plan_keeps_the_time_used() -> None:
 def test_override_for_a_disconnected_student_is_saved_then_updated(sandbox: Served, ops: MoodleOps) -> None:
     courseid, ids = _course_with_people(ops)
     made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",))], timelimit=1800)
+    reopen_quiz(sandbox, made["quizid"])
     sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).raise_for_status()
     quiz = next(q for q in ops.quizzes(courseid) if q["id"] == made["quizid"])
     now = int(time.time())
@@ -281,6 +318,7 @@ def test_override_is_updated_by_its_kept_id_when_the_service_cannot_list_overrid
         sandbox: Served, ops: MoodleOps) -> None:
     courseid, ids = _course_with_people(ops)
     made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",))], timelimit=1800)
+    reopen_quiz(sandbox, made["quizid"])
     sandbox.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).raise_for_status()
     sandbox.configure(removed_functions=["mod_quiz_get_overrides"])
     ops.client.site_info()

@@ -18,7 +18,7 @@ from lms_bridge.moodle.operations import MoodleOps, Person
 from lms_bridge.moodle.sandbox import create_app
 from lms_bridge.moodle.sandbox.params import decode_form
 
-from .conftest import Served, serve
+from .conftest import Served, reopen_quiz, serve
 
 SECRET = "whsec-test"
 
@@ -96,6 +96,7 @@ def test_attempts_and_submissions_post_signed_webhooks_with_retries(tmp_path: Pa
         ops.enrol(course["id"], [(ids["dias@uni.kz"], 5)])
         made = ops.setup_tickets_plugin(course["id"], [Ticket(7, ("Q",))])
         actor = Served(app, url)
+        reopen_quiz(actor, made["quizid"])
         assert actor.actor(f"/quiz/{made['quizid']}/attempt", {"email": "dias@uni.kz"}).status_code == 200
         assert actor.actor(f"/quiz/{made['quizid']}/finish", {"email": "dias@uni.kz"}).status_code == 200
         answer = ops.submission_assignment(course["id"])

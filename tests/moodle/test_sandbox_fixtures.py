@@ -26,7 +26,7 @@ from lms_bridge.moodle.client import MoodleClient, encode_params
 from lms_bridge.moodle.operations import MoodleOps, Person
 from lms_bridge.moodle.sandbox import create_app
 
-from .conftest import Served, serve
+from .conftest import Served, reopen_quiz, serve
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "moodle"
 CAPTURED = sorted(FIXTURES.glob("*.json"))
@@ -78,6 +78,8 @@ class World:
         # The template's result assignment (marking workflow on), copied with the course.
         self.workflow = next(a["id"] for a in ops.assignments(self.course) if a["markingworkflow"])
         self.a, self.d, self.m = (self.users[e] for e in ("aigerim@uni.kz", "daniyar@uni.kz", "madina@uni.kz"))
+        # Captured on a quiz open to everyone, where Moodle picked the questions itself.
+        reopen_quiz(sandbox, self.quiz)
         for email in ("aigerim@uni.kz", "madina@uni.kz"):
             sandbox.actor(f"/quiz/{self.quiz}/attempt", {"email": email}).raise_for_status()
         sandbox.actor(f"/quiz/{self.quiz}/finish", {"email": "aigerim@uni.kz"}).raise_for_status()

@@ -77,15 +77,28 @@ class ActorApi(SandboxBase):
     def _start_attempt(self, st: dict[str, Any], quizid: int, body: dict[str, Any]) -> Any:
         quiz = self._quiz(st, quizid)
         user = self._student(st, body)
-        if not any(e["courseid"] == quiz["course"] and e["userid"] == user["id"] for e in st["enrolments"]):
+        mine_enrolments = [e for e in st["enrolments"] if e["courseid"] == quiz["course"] and e["userid"] == user["id"]]
+        if not mine_enrolments:
             raise _BadActor(f"{user['email']} is not enrolled in course {quiz['course']}")
+        if all(e.get("status") for e in mine_enrolments):
+            # A suspended enrolment gives no access to the course (require_login: "You cannot enrol yourself
+            # in this course" / not enrolled); the attempt page is never reached.
+            raise _BadActor(f"{user['email']} has a suspended enrolment in course {quiz['course']}")
         mine = [a for a in st["attempts"].values() if a["quiz"] == quizid and a["userid"] == user["id"]]
-        current = next((a for a in mine if a["state"] == "inprogress"), None)
-        if current is not None:
-            return self._attempt_view(st, current)
         override = next(
             (o for o in st["overrides"].values() if o["quiz"] == quizid and o["userid"] == user["id"]), None
         )
+        # The open/close access rule with the user's override in place of the quiz's own times
+        # (quiz_update_effective_access): outside the window the student can neither start nor continue.
+        mine_times = override or {}
+        opens = mine_times["timeopen"] if mine_times.get("timeopen") is not None else quiz.get("timeopen")
+        closes = mine_times["timeclose"] if mine_times.get("timeclose") is not None else quiz.get("timeclose")
+        now = _now()
+        if (opens and now < opens) or (closes and now > closes):
+            raise _BadActor("this quiz is not currently available")
+        current = next((a for a in mine if a["state"] == "inprogress"), None)
+        if current is not None:
+            return self._attempt_view(st, current)
         allowed = (override or {}).get("attempts") or quiz["attempts"]
         if allowed and len(mine) >= allowed:
             raise _BadActor("no more attempts are allowed")
@@ -104,11 +117,17 @@ class ActorApi(SandboxBase):
                 used[a["questionid"]] += 1
         least = min(used.values())
         question = self.rng.choice(sorted(q for q, n in used.items() if n == least))
+        return self._attempt_view(st, self._begin_attempt(st, quiz, user, question))
+
+    def _begin_attempt(self, st: dict[str, Any], quiz: dict[str, Any], user: dict[str, Any],
+                       questionid: int) -> dict[str, Any]:
+        """A new attempt holding ``questionid`` in the ticket slot, and its attempt_started event."""
+        mine = [a for a in st["attempts"].values() if a["quiz"] == quiz["id"] and a["userid"] == user["id"]]
         now = _now()
         aid = _next(st, "attempt")
         attempt = {
             "id": aid,
-            "quiz": quizid,
+            "quiz": quiz["id"],
             "userid": user["id"],
             "attempt": len(mine) + 1,
             "uniqueid": 1000 + aid,
@@ -117,7 +136,7 @@ class ActorApi(SandboxBase):
             "timefinish": 0,
             "timemodified": now,
             "sumgrades": None,
-            "questionid": question,
+            "questionid": questionid,
         }
         st["attempts"][str(aid)] = attempt
         cm = st["cms"][str(quiz["coursemodule"])]
@@ -132,7 +151,7 @@ class ActorApi(SandboxBase):
                 self._attempt_other(st, attempt, None, None),
             )
         )
-        return self._attempt_view(st, attempt)
+        return attempt
 
     def _finish_attempt(self, st: dict[str, Any], quizid: int, body: dict[str, Any]) -> Any:
         self._quiz(st, quizid)

@@ -56,6 +56,15 @@ class SandboxBase:
             raise missing_record("assign")
         return a
 
+    def _managed(self, state: dict[str, Any], courseid: int) -> None:
+        """The companion plugin remembers the courses the bridge set up (examroom::manage_course)."""
+        managed = state.setdefault("managed_courses", [])
+        if courseid not in managed:
+            managed.append(courseid)
+
     def _emit(self, payload: dict[str, Any]) -> None:
+        # Like the plugin: events of a course the bridge does not manage are never posted.
+        if int(payload.get("courseid", 0)) not in self.world.state.get("managed_courses", []):
+            return
         if self.webhooks is not None:
             self.webhooks.send(payload["event"], payload)

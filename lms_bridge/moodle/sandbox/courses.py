@@ -345,6 +345,13 @@ class CoursesFunctions(SandboxBase):
                     f"({e['courseid']}).",
                 )
         for e in p["enrolments"]:
+            # The enrolment's status follows "suspend" on every call, for an existing enrolment too: absent
+            # or 0 makes it active (enrol/manual/externallib.php sets status from it; enrol_user() updates
+            # a differing status).  Suspended, the user keeps the enrolment and its history but no access.
+            status = 1 if e.get("suspend") else 0
+            for x in state["enrolments"]:
+                if x["courseid"] == e["courseid"] and x["userid"] == e["userid"]:
+                    x["status"] = status
             # enrol_user() on an existing enrolment updates it; role_assign() is idempotent.
             if not any(
                 x["courseid"] == e["courseid"] and x["userid"] == e["userid"] and x["roleid"] == e["roleid"]
@@ -358,6 +365,7 @@ class CoursesFunctions(SandboxBase):
                         "roleid": e["roleid"],
                         "timestart": e.get("timestart") or 0,
                         "timeend": e.get("timeend") or 0,
+                        "status": status,
                     }
                 )
         return None

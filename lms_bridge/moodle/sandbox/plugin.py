@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from typing import Any
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import EXC_MOODLE, MoodleException, invalid_parameter
-from lms_bridge.moodle.sandbox.world import _new_assign, _new_qcat, _new_quiz, _next
+from lms_bridge.moodle.sandbox.world import _new_assign, _new_qcat, _new_quiz, _next, _now
 
 
 class PluginFunctions(SandboxBase):
+    # Provided by ActorApi (both are mixed into MoodleSandbox): a new attempt with a given ticket question.
+    _begin_attempt: Callable[[dict[str, Any], dict[str, Any], dict[str, Any], int], dict[str, Any]]
+
     def _plugin_course(self, state: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
         c = state["courses"].get(str(p["courseid"])) if p["courseid"] else next(
             (
@@ -145,10 +149,19 @@ class PluginFunctions(SandboxBase):
             }
             quiz["slots"].append(slot)
             quiz["sumgrades"] = float(len(quiz["slots"]))
+        # Closed to everyone (examroom::close_quiz): closed since a minute ago unless closed already; an
+        # admitted student gets a user override (local_lmsbridge_open_ticket).
+        now = _now()
+        closes, opens = quiz.get("timeclose") or 0, quiz.get("timeopen") or 0
+        quizclosed = not ((closes and closes <= now) or opens > now)
+        if quizclosed:
+            quiz.update(timeopen=0, timeclose=now - 60)
+        self._managed(state, course["id"])
         changed = (
             quizcreated
             or categorycreated
             or slotcreated
+            or quizclosed
             or any(t["status"] != "unchanged" for t in out_tickets)
         )
         return {
@@ -205,6 +218,7 @@ class PluginFunctions(SandboxBase):
             ),
             None,
         )
+        self._managed(state, course["id"])
         created = a is None
         if a is None:
             a = _new_assign(
@@ -237,3 +251,67 @@ class PluginFunctions(SandboxBase):
             "gradeitemid": state["gradeitems"][key]["id"],
             "markingworkflow": bool(a.get("markingworkflow")),
         }
+
+    def fn_local_lmsbridge_open_ticket(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        """examroom::open_ticket: a user override for the student's window, then the student's attempt
+        started with the drawn ticket forced into the random slot (quiz_prepare_and_start_new_attempt's
+        forced questions); never a ticket Moodle picks."""
+        quiz = self._quiz(state, p["quizid"])
+        cm = state["cms"][str(quiz["coursemodule"])]
+        user = self._user(state, p["userid"])
+        if p["timeclose"] <= p["timeopen"]:
+            raise MoodleException(EXC_MOODLE, "closebeforeopen",
+                                  "You have specified a close date before the open date.")
+        cat = next((c for c in state["qcats"].values()
+                    if c["contextid"] == cm["contextid"] and c.get("idnumber") == "lmsbridge-tickets"), None)
+        if cat is None:
+            raise MoodleException(EXC_MOODLE, "notaticketquiz",
+                                  f"Quiz {quiz['id']} has no Tickets question category made by lms_bridge.")
+        if not active_student(state, quiz["course"], user["id"]):
+            raise MoodleException(EXC_MOODLE, "notenrolledactive",
+                                  f"User {user['id']} is not an active student of the course (not enrolled, or the "
+                                  "enrolment is suspended): no ticket is opened.")
+        idnumber = f"ticket-{p['ticketnumber']}"
+        question = next((q for q in state["questions"].values() if q["category"] == cat["id"]
+                         and q["idnumber"] == idnumber and not q.get("hidden")), None)
+        if question is None:
+            raise MoodleException(EXC_MOODLE, "ticketnotfound",
+                                  f"Ticket {p['ticketnumber']} is not a drawable question of the Tickets category.")
+        slot = next((s for s in quiz["slots"] if s["type"] == "random" and s["categoryid"] == cat["id"]), None)
+        if slot is None:
+            raise MoodleException(EXC_MOODLE, "noticketslot",
+                                  f"Quiz {quiz['id']} has no random slot drawing from its Tickets category.")
+        override = next((o for o in state["overrides"].values()
+                         if o["quiz"] == quiz["id"] and o["userid"] == user["id"]), None)
+        if override is None:
+            oid = _next(state, "override")
+            override = {"id": oid, "quiz": quiz["id"], "userid": user["id"], "groupid": None, "timelimit": None,
+                        "password": None}
+            state["overrides"][str(oid)] = override
+        override.update(timeopen=p["timeopen"], timeclose=p["timeclose"], attempts=1)
+        self._managed(state, quiz["course"])
+        mine = sorted((a for a in state["attempts"].values() if a["quiz"] == quiz["id"] and a["userid"] == user["id"]),
+                      key=lambda a: a["attempt"])
+        created = False
+        if mine:
+            attempt = mine[-1]
+            held = state["questions"].get(str(attempt.get("questionid")), {})
+            if held.get("entry", held.get("id")) != question.get("entry", question["id"]):
+                raise MoodleException(EXC_MOODLE, "ticketmismatch",
+                                      f"The student already has attempt {attempt['id']} with another ticket than "
+                                      f"ticket {p['ticketnumber']}; it is never replaced.")
+        else:
+            attempt = self._begin_attempt(state, quiz, user, question["id"])
+            created = True
+        return {
+            "quizid": quiz["id"], "cmid": cm["id"], "userid": user["id"], "ticketnumber": p["ticketnumber"],
+            "questionid": attempt["questionid"], "slot": slot["slot"], "attemptid": attempt["id"],
+            "state": attempt["state"], "created": created, "overrideid": override["id"],
+            "timeopen": p["timeopen"], "timeclose": p["timeclose"],
+        }
+
+
+def active_student(state: dict[str, Any], courseid: int, userid: int) -> bool:
+    """is_enrolled(..., onlyactive=true) for a student: an enrolment not suspended."""
+    return any(e["courseid"] == courseid and e["userid"] == userid and not e.get("status")
+               for e in state["enrolments"])

@@ -202,6 +202,13 @@ SIGNATURES: dict[str, dict[str, Any]] = {
         "userid": dflt(INT, 0),
         "includepreviews": dflt(BOOL, False),
     },
+    "local_lmsbridge_open_ticket": {
+        "quizid": INT,
+        "userid": INT,
+        "ticketnumber": INT,
+        "timeopen": INT,
+        "timeclose": INT,
+    },
     "local_lmsbridge_ensure_result_assignment": {
         "courseid": dflt(INT, 0),
         "courseidnumber": dflt(RAW, ""),
@@ -231,4 +238,5 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "core_grades_update_grades": ("moodle/grade:edit", "Edit grades"),
     "local_lmsbridge_setup_tickets": ("local/lmsbridge:managetickets", "Manage the exam tickets"),
     "local_lmsbridge_ensure_result_assignment": ("mod/assign:addinstance", "Add a new assignment"),
+    "local_lmsbridge_open_ticket": ("local/lmsbridge:admit", "Admit a student to the draw"),
 }

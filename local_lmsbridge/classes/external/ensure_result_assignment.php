@@ -78,6 +78,8 @@ class ensure_result_assignment extends external_api {
         $coursecontext = \context_course::instance($course->id);
         self::validate_context($coursecontext);
         require_capability('local/lmsbridge:managetickets', $coursecontext);
+        // The bridge manages this course from now on: its submissions are posted to the bridge.
+        \local_lmsbridge\examroom::manage_course((int)$course->id);
         if ($params['idnumber'] === '' || $params['grademax'] < 1) {
             throw new \invalid_parameter_exception('idnumber must not be empty and grademax must be at least 1');
         }

@@ -95,9 +95,12 @@ class setup_tickets extends external_api {
         [$category, $categorycreated] = tickets::ensure_category($quizcontext);
         $questions = tickets::ensure_questions($category, $params['tickets']);
         [$slot, $slotcreated] = tickets::ensure_slot($cm, $category);
+        // Closed to everyone: a student reaches a ticket only when admitted to the draw (open_ticket).
+        $quizclosed = \local_lmsbridge\examroom::close_quiz($cm);
+        \local_lmsbridge\examroom::manage_course((int)$course->id);
         $transaction->allow_commit();
 
-        $changed = $quizcreated || $categorycreated || $slotcreated;
+        $changed = $quizcreated || $categorycreated || $slotcreated || $quizclosed;
         foreach ($questions as $question) {
             $changed = $changed || $question['status'] !== 'unchanged';
         }
