@@ -421,7 +421,7 @@ def close_vote(code: str, ref: str) -> Any:
     else:
         make = OUTCOME_MESSAGES.get(outcome)
         flash(make() if make else outcome, "success" if outcome == "decided" else "info")
-    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    return _back_to(code, "students")
 
 
 def _confirmed() -> bool:
@@ -433,16 +433,20 @@ def _confirmed() -> bool:
     return False
 
 
+def _back_to(code: str, anchor: str) -> Any:
+    """The session page, or the sitting board when the board posted here and named itself."""
+    back = request.form.get("next", "")
+    if back.startswith(f"/sessions/{code}/board"):
+        return redirect(_safe_next(back))
+    return redirect(url_for("admin.session_page", code=code, _anchor=anchor))
+
+
 def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
     """The common start of an irreversible action: a valid form (else 400), the page to go back to,
     and whether the secretary confirmed it."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    # The sitting board posts here too and names itself as the page to go back to.
-    back = request.form.get("next", "")
-    if back.startswith(f"/sessions/{code}/board"):
-        return redirect(_safe_next(back)), _confirmed()
-    return redirect(url_for("admin.session_page", code=code, _anchor=anchor)), _confirmed()
+    return _back_to(code, anchor), _confirmed()
 
 
 def admit(code: str, ref: str) -> Any:

@@ -240,3 +240,13 @@ def test_the_boards_admit_checks_identification_then_admits(app: Flask, upload: 
     assert 'class="flash flash-error"' in page
     with state(app).sessionmaker() as db:
         assert db.scalar(select(StudentRecord.ticket_number).where(StudentRecord.student_ref == refs[0])) is None
+
+
+def test_closing_a_vote_from_the_board_returns_to_the_board(app: Flask, upload: Any,
+                                                            signed_in: FlaskClient) -> None:
+    code, refs = _imported(app, upload)
+    res = signed_in.post(f"/sessions/{code}/students/{refs[0]}/close-vote", data={"next": f"/sessions/{code}/board"})
+    assert res.status_code == 302
+    assert res.location == f"/sessions/{code}/board"
+    res = signed_in.post(f"/sessions/{code}/students/{refs[0]}/close-vote", data={"next": "//evil.example/x"})
+    assert res.location.startswith(f"/sessions/{code}#")

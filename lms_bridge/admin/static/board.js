@@ -69,6 +69,12 @@
       .catch(function () { /* the next poll tries again */ });
   }
 
+  /* Forms with data-confirm say what they will do before they do it (as on the session page). */
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  }, true);
+
   syncClock();
   tick();
   window.setInterval(tick, 1000);
