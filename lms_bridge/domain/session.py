@@ -113,7 +113,7 @@ class SessionSpec:
     commission_name: str = ""
     platform: str = ""
     # Where the sealed documents also go, besides the commission (optional).
-    registrar_email: str = ""
+    registrar: str = ""  # the registrar's e-mail
     department_email: str = ""
 
     @property

@@ -49,7 +49,7 @@ class RawSession:
 
 SESSION_KEYS = (
     "code", "title", "kind", "programme", "group", "university", "commission_name", "platform", "language",
-    "timezone", "starts_at", "registrar_email", "department_email",
+    "timezone", "starts_at", "registrar", "department_email",
     "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
     "degree_vote",
 )

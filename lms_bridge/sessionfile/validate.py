@@ -209,7 +209,7 @@ class _Validator:
         for key in ("university", "commission_name", "platform"):
             out[key] = self.text(loc, raw, key, required=False)
         # Where the sealed documents also go (optional).
-        for key in ("registrar_email", "department_email"):
+        for key in ("registrar", "department_email"):
             out[key] = self.optional_email(loc, raw, key)
         out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
         out["timezone"] = self.zone(loc, raw)
@@ -506,7 +506,7 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
         code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
         group=head["group"], university=head["university"], commission_name=head["commission_name"],
         platform=head["platform"], language=head["language"], timezone=head["timezone"].key,
-        registrar_email=head["registrar_email"], department_email=head["department_email"],
+        registrar=head["registrar"], department_email=head["department_email"],
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),

@@ -40,7 +40,7 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("university", "Университет атауы / Название университета"),
     ("commission_name", "Комиссия атауы / Название комиссии"),
     ("platform", "Өткізу орны (онлайн платформа) / Место проведения (онлайн-платформа)"),
-    ("registrar_email", "Тіркеу бөлімі, мөрленген құжаттар үшін / Офис регистратора, для запечатанных документов"),
+    ("registrar", "Тіркеу бөлімі, мөрленген құжаттар үшін / Офис регистратора, для запечатанных документов"),
     ("department_email", "Кафедра, мөрленген құжаттар үшін / Кафедра, для запечатанных документов"),
     ("language", "kk | ru | en"),
     ("timezone", "Asia/Almaty"),
@@ -127,7 +127,7 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
             "code": spec.code, "title": spec.title, "kind": spec.kind.value, "programme": spec.programme,
             "group": spec.group, "university": spec.university, "commission_name": spec.commission_name,
             "platform": spec.platform, "language": spec.language, "timezone": spec.timezone,
-            "registrar_email": spec.registrar_email or None, "department_email": spec.department_email or None,
+            "registrar": spec.registrar or None, "department_email": spec.department_email or None,
             # Excel shows and edits local date-times; the time zone is its own row.
             "starts_at": spec.starts_at.replace(tzinfo=None),
             "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,

@@ -118,7 +118,7 @@ class ExamSession(Base):
     released_at: Mapped[datetime | None]
     released_by: Mapped[str] = mapped_column(String(255), default="")
     # Where the sealed documents also go, besides the commission (the session file's addresses).
-    registrar_email: Mapped[str] = mapped_column(String(254), default="")
+    registrar_email: Mapped[str] = mapped_column(String(255), default="")
     department_email: Mapped[str] = mapped_column(String(254), default="")
 
     members: Mapped[list[CommissionMember]] = relationship(

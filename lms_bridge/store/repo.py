@@ -163,7 +163,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
         code=session.code, title=session.title, kind=ExamKind(session.kind), programme=session.programme,
         group=session.group_name, language=session.language, timezone=session.timezone,
         university=session.university, commission_name=session.commission_name, platform=session.platform,
-        registrar_email=session.registrar_email, department_email=session.department_email,
+        registrar=session.registrar_email, department_email=session.department_email,
         starts_at=session.starts_at.astimezone(zone), preparation_minutes=session.preparation_minutes,
         answer_minutes=session.answer_minutes,
         grading=Grading(scale=grading.get("scale", "kz_letter"),
@@ -189,7 +189,7 @@ def _session_values(spec: SessionSpec) -> dict[str, Any]:
     return {
         "title": spec.title, "kind": spec.kind.value, "programme": spec.programme, "group_name": spec.group,
         "university": spec.university, "commission_name": spec.commission_name, "platform": spec.platform,
-        "registrar_email": spec.registrar_email, "department_email": spec.department_email,
+        "registrar_email": spec.registrar, "department_email": spec.department_email,
         "language": spec.language, "timezone": spec.timezone, "starts_at": spec.starts_at,
         "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,
         "grading": _grading(spec), "degree_vote": spec.degree_vote.value,

@@ -19,8 +19,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # The registrar's e-mail is also added by the roles revision (0007_h13, same column): whichever
+    # runs first adds it, the other leaves it.
+    # Printing the script (`db upgrade --sql`) has no database to ask: the script adds it.
+    existing = (set() if op.get_context().as_sql
+                else {c["name"] for c in sa.inspect(op.get_bind()).get_columns('exam_sessions')})
     with op.batch_alter_table('exam_sessions') as batch:
-        batch.add_column(sa.Column('registrar_email', sa.String(length=254), nullable=False, server_default=''))
+        if 'registrar_email' not in existing:
+            batch.add_column(sa.Column('registrar_email', sa.String(length=255), nullable=False, server_default=''))
         batch.add_column(sa.Column('department_email', sa.String(length=254), nullable=False, server_default=''))
     with op.batch_alter_table('students') as batch:
         batch.add_column(sa.Column('current_score', sa.Double(), nullable=True))
@@ -65,4 +71,4 @@ def downgrade() -> None:
         batch.drop_column('current_score')
     with op.batch_alter_table('exam_sessions') as batch:
         batch.drop_column('department_email')
-        batch.drop_column('registrar_email')
+        # registrar_email stays: the roles revision owns it too (and drops it on its own downgrade).
