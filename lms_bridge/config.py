@@ -7,6 +7,7 @@ setting receives the object, it never reads the environment itself.  Secrets are
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 import tomllib
@@ -352,20 +353,45 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str) -> Any:
     return replace(obj, **changes)
 
 
+# Names under the prefix that are not settings: the tests' switches, the live-Moodle checks', the
+# command line's language.
+_NOT_SETTINGS = ("TEST_", "LIVE_", "LANGUAGE", "SCREENSHOTS", "RECORD_SCENARIO")
+
+
+def _env_names() -> list[str]:
+    """Every environment variable that sets something, e.g. ``LMS_BRIDGE_GOOGLE_MODE``."""
+    names = [ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.name not in _SECTIONS]
+    for section, cls in _SECTIONS.items():
+        names += [f"{ENV_PREFIX}{section.upper()}_{f.name.upper()}" for f in fields(cls)]
+    return names
+
+
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     top = {f.name for f in fields(Settings)}
+    known = _env_names()
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        if name[len(ENV_PREFIX):].startswith(_NOT_SETTINGS):
             continue
         key = name[len(ENV_PREFIX):].lower()
         section, _, rest = key.partition("_")
         if section in _SECTIONS and rest:
             if rest in {f.name for f in fields(_SECTIONS[section])}:
                 out.setdefault(section, {})[rest] = value
+                continue
         elif key in top and key not in _SECTIONS:
             out[key] = value
-        # Other LMS_BRIDGE_* names (test-only switches and the like) are not settings.
+            continue
+        # A misspelt setting would otherwise be ignored without a word, and the product would run on
+        # the default (a sandbox, say) while the operator believes it is configured.  Names under a
+        # section's prefix are always settings; elsewhere only a name close to a real one is refused,
+        # so that a switch unknown here passes through.
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+        if section in _SECTIONS or close:
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown setting {name} in the environment{hint}")
     return out
 
 
