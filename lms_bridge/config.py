@@ -13,6 +13,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,13 @@ class GoogleSettings:
     # Our quota windows are this much longer than Google's 60 s: we count a request when it leaves,
     # Google when it arrives.
     quota_guard_seconds: int = 1
+    # Sign in with Google (OpenID Connect): the university's domain(s), comma-separated; empty turns it
+    # off.  Only accounts whose `hd` claim and e-mail are of these domains get in.
+    signin_domains: str = ""
+    # The OAuth client for it (live Google only; the sandbox has its own public one).
+    signin_client_id: str = ""
+    signin_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    signin_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,38 @@ class SignInSettings:
 
 
 @dataclass(frozen=True)
+class AppealsSettings:
+    """Appeal deadlines in working days (003 §64-67; docs/appeals.md) and the calendar's exceptions."""
+
+    # At least 2 (the Ministry's minimum); a university may give more.
+    filing_working_days: int = 2
+    hearing_working_days: int = 2
+    answer_working_days: int = 1
+    # Dates (YYYY-MM-DD, comma-separated) the government moved: days off the holiday list does not
+    # know yet, and the Saturdays or Sundays that become working days by such a transfer.
+    extra_days_off: str = ""
+    extra_working_days: str = ""
+
+    def dates(self, name: str) -> tuple[date, ...]:
+        out = []
+        for part in str(getattr(self, name)).replace(";", ",").split(","):
+            if part.strip():
+                try:
+                    out.append(date.fromisoformat(part.strip()))
+                except ValueError:
+                    raise ConfigError(f"appeals.{name}: {part.strip()!r} is not a date (YYYY-MM-DD)") from None
+        return tuple(out)
+
+    def check(self) -> None:
+        if self.filing_working_days < 2:
+            raise ConfigError("appeals.filing_working_days must be at least 2 (003 §64)")
+        if self.hearing_working_days < 0 or self.answer_working_days < 0:
+            raise ConfigError("appeals.hearing_working_days and answer_working_days must be 0 or more")
+        self.dates("extra_days_off")
+        self.dates("extra_working_days")
+
+
+@dataclass(frozen=True)
 class Settings:
     # "production" refuses a sandbox that was not asked for by name; "auto" (the default) means
     # production when the store is PostgreSQL.
@@ -211,6 +251,7 @@ class Settings:
     moodle: MoodleSettings = field(default_factory=MoodleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    appeals: AppealsSettings = field(default_factory=AppealsSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -306,10 +347,11 @@ class Settings:
         if self.default_language not in ("kk", "ru", "en"):
             raise ConfigError(f"default_language must be kk, ru or en, not {self.default_language!r}")
         self.limits.check()
+        self.appeals.check()
 
 
 _SECTIONS: dict[str, type] = {"google": GoogleSettings, "moodle": MoodleSettings, "smtp": SmtpSettings,
-                              "limits": LimitsSettings, "signin": SignInSettings}
+                              "limits": LimitsSettings, "signin": SignInSettings, "appeals": AppealsSettings}
 
 
 def _coerce(name: str, annotation: Any, raw: Any) -> Any:

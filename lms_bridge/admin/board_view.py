@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from lms_bridge.admin import labels, queries
 from lms_bridge.admin.forms import ActionForm
+from lms_bridge.admin.policy import may
 from lms_bridge.appstate import state
 from lms_bridge.domain import sitting as rules
 from lms_bridge.store.db import transaction
@@ -66,6 +67,17 @@ ACTION_BUTTONS = {
 }
 
 
+# Each of the secretary's steps is its own route and its own line of the policy table
+# (lms_bridge.domain.access.POLICY); admission to the draw is the same action as on the session page.
+STEP_POLICY: dict[rules.Action, str] = {
+    rules.Action.IDENTIFY: "board.identify",
+    rules.Action.ADMIT: "student.admit",
+    rules.Action.CONFIRM_RECEIPT: "board.confirm_receipt",
+    rules.Action.START_ANSWER: "board.start_answer",
+    rules.Action.FINISH_ANSWER: "board.finish_answer",
+}
+
+
 def _session_or_404(db: Any, code: str) -> ExamSession:
     exam = queries.get_session(db, code)
     if exam is None:
@@ -103,16 +115,20 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _actions(row: Any, exam: ExamSession, others: list[rules.StudentFacts], now: datetime) -> list[dict[str, str]]:
-    """The board buttons this student's row offers now: those the rules allow (checked again on POST)."""
+    """The board buttons this student's row offers now: those the rules allow and the viewer's roles
+    may use (both checked again on POST); the chair and the head of department see none."""
     if exam.status == "sealed" or (row.stage is rules.Stage.EXCEPTION and not row.extra_slot):
         return []
     out = []
     for action in rules.Action:
+        if not may(STEP_POLICY[action]):
+            continue
         try:
             rules.check_action(action, row.facts, others, now)
         except rules.BoardError:
             continue
         out.append({"action": str(action), "label": ACTION_BUTTONS[action](),
+                    "url": url_for(f"admin.board_{action.value}", code=exam.code, ref=row.facts.ref),
                     "confirm": ACTION_CONFIRM[action](row.facts.name)})
     return out
 
@@ -182,7 +198,7 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
             },
             "actions": _actions(row, exam, others, board.now),
             "may_record_exception": f.exception is None and row.stage is not rules.Stage.DECIDED
-            and exam.status != "sealed",
+            and exam.status != "sealed" and may("student.exception"),
         })
     now_local = queries.local(board.now, tz)
     return {
@@ -206,6 +222,9 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
         "timetable_error": board.timetable_error,
         "students": students,
         "released": exam.released_at is not None,
+        # What the viewer's roles allow beyond the steps (the policy table; checked again on POST).
+        "may": {"upload": may("board.upload"), "links": may("board.links"),
+                "close_vote": may("student.close_vote"), "decide": may("student.commission_decision")},
     }
 
 

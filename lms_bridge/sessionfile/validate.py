@@ -25,6 +25,7 @@ from lms_bridge.domain.session import (
     Student,
     Ticket,
 )
+from lms_bridge.sessionfile import appeals as appeal_rules
 from lms_bridge.sessionfile.bounds import CODE_RE, ID_RE, MULTILINE, bad_character, column_lengths
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import Cell, RawRecord, RawSession
@@ -208,8 +209,10 @@ class _Validator:
         # The protocol's requisites; optional, printed at the head of every signed document.
         for key in ("university", "commission_name", "platform"):
             out[key] = self.text(loc, raw, key, required=False)
-        # Where the sealed documents also go (optional).
-        for key in ("registrar", "department_email"):
+        out["department"] = self.text(loc, raw, "department", required=False)
+        # The head of department and the registrar sign in with these addresses; the sealed documents
+        # also go to the registrar and the department's mailbox (all optional).
+        for key in ("head_of_department", "registrar", "department_email"):
             out[key] = self.optional_email(loc, raw, key)
         out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
         out["timezone"] = self.zone(loc, raw)
@@ -499,16 +502,22 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
             commission_emails.setdefault(cell.value.strip().lower(), rec.loc)
     students = v.students(head["kind"], commission_emails)
     tickets = v.tickets(head["kind"])
-    if v.problems or members is None or students is None or tickets is None:
+    # The appeal commission's sections are optional (lms_bridge.sessionfile.appeals).
+    staff = appeal_rules.administrative_staff(v, raw)
+    appeal = appeal_rules.appeal_commission(v, raw, commission_emails, staff)
+    if v.problems or members is None or students is None or tickets is None or appeal is None or staff is None:
         return None, v.problems
     assert None not in head.values()
     spec = SessionSpec(
         code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
         group=head["group"], university=head["university"], commission_name=head["commission_name"],
-        platform=head["platform"], language=head["language"], timezone=head["timezone"].key,
-        registrar=head["registrar"], department_email=head["department_email"],
+        platform=head["platform"], department=head["department"],
+        head_of_department=head["head_of_department"], registrar=head["registrar"],
+        department_email=head["department_email"], language=head["language"],
+        timezone=head["timezone"].key,
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),
+        appeal_commission=tuple(appeal), administrative_staff=tuple(staff),
     )
     return spec, []

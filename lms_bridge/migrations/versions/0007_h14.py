@@ -1,8 +1,8 @@
 """The sitting board: each student's steps of the day, and each sitting day's meeting and recording links;
-the students' control scores and the addresses the sealed documents also go to.
+the students' control scores and the department's mailbox the sealed documents also go to.
 
 Revision ID: 0007_h14
-Revises: 0006_exceptions
+Revises: 0007_h13
 """
 
 from __future__ import annotations
@@ -13,20 +13,15 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0007_h14'
-down_revision: str | Sequence[str] | None = '0006_exceptions'
+down_revision: str | Sequence[str] | None = '0007_h13'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # The registrar's e-mail is also added by the roles revision (0007_h13, same column): whichever
-    # runs first adds it, the other leaves it.
-    # Printing the script (`db upgrade --sql`) has no database to ask: the script adds it.
-    existing = (set() if op.get_context().as_sql
-                else {c["name"] for c in sa.inspect(op.get_bind()).get_columns('exam_sessions')})
+    # The registrar's e-mail (exam_sessions.registrar_email) comes with 0007_h13; this adds the
+    # department's mailbox beside it.
     with op.batch_alter_table('exam_sessions') as batch:
-        if 'registrar_email' not in existing:
-            batch.add_column(sa.Column('registrar_email', sa.String(length=255), nullable=False, server_default=''))
         batch.add_column(sa.Column('department_email', sa.String(length=254), nullable=False, server_default=''))
     with op.batch_alter_table('students') as batch:
         batch.add_column(sa.Column('current_score', sa.Double(), nullable=True))
@@ -71,4 +66,3 @@ def downgrade() -> None:
         batch.drop_column('current_score')
     with op.batch_alter_table('exam_sessions') as batch:
         batch.drop_column('department_email')
-        # registrar_email stays: the roles revision owns it too (and drops it on its own downgrade).
