@@ -28,7 +28,10 @@ def _session_file(folder: Path) -> Path:
     """The sample session sitting today: its first answer starts now (after the preparation), and the
     majority rule, so that a vote can tie."""
     zone = ZoneInfo("Asia/Almaty")
-    start = (datetime.now(zone) - timedelta(minutes=50)).replace(second=0, microsecond=0)
+    now = datetime.now(zone)
+    # Never yesterday: in the first minutes after the local midnight the sitting starts at midnight
+    # (a sitting day is the local date; one that started yesterday is not today's).
+    start = max(now - timedelta(minutes=50), now.replace(hour=0, minute=0)).replace(second=0, microsecond=0)
     text = SAMPLE.read_text(encoding="utf-8")
     text = re.sub(r"starts_at: .*", f"starts_at: {start.strftime('%Y-%m-%dT%H:%M')}", text, count=1)
     text = text.replace("decision: mean", "decision: majority", 1)
