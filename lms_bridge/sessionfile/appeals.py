@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from lms_bridge.domain.appeals import CommissionIssue, appeal_commission_issues
-from lms_bridge.domain.session import Member, Role
+from lms_bridge.domain.session import Member
 from lms_bridge.sessionfile.problems import Location, _l
-from lms_bridge.sessionfile.raw import RawRecord, RawSession
+from lms_bridge.sessionfile.raw import RawSession
 
 # ``v`` is the validator of lms_bridge.sessionfile.validate (text, email, choice, problem, too_many);
 # typed loosely, as that module imports this one.
@@ -45,26 +45,8 @@ def appeal_commission(v: _Validator, raw: RawSession, attestation: dict[str, Loc
     v.section = "commission"
     if v.too_many(records, v.limits.commission):
         return None
-    members: list[Member] = []
-    kept: list[RawRecord] = []
-    seen: dict[str, RawRecord] = {}
-    ok = True
-    for rec in records:
-        name = v.text(rec.loc, rec.fields, "name", required=True)
-        email = v.email(rec.loc, rec.fields, "email")
-        role = v.choice(rec.loc, rec.fields, "role", tuple(r.value for r in Role), default=None)
-        if email is not None and email in seen:
-            v.problem(rec.fields["email"].loc, "email",
-                      _l("%(email)s is listed twice in the appeal commission (first at %(first)s)."),
-                      email=email, first=seen[email].loc.describe())
-            email = None
-        elif email is not None:
-            seen[email] = rec
-        if name is None or email is None or role is None:
-            ok = False
-            continue
-        members.append(Member(name=name, email=email, role=Role(role)))
-        kept.append(rec)
+    members, kept, ok = v.people(
+        records, _l("%(email)s is listed twice in the appeal commission (first at %(first)s)."))
     if not ok:
         return None
     students = {str(r.fields["email"].value).strip().lower() for r in raw.students or []

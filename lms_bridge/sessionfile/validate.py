@@ -321,12 +321,11 @@ class _Validator:
                         "several sessions."), num=len(records), max=limit)
         return True
 
-    def commission(self) -> list[Member] | None:
-        records = self.raw.commission
-        self.section = "commission"
-        if records is None or self.too_many(records, self.limits.commission):
-            return None
+    def people(self, records: list[RawRecord], listed_twice: Any) -> tuple[list[Member], list[RawRecord], bool]:
+        """Each record's name, e-mail and role as a member, with the records kept; ``ok`` is False when
+        any is missing, wrong or listed twice (each reported, ``listed_twice`` naming the list)."""
         members: list[Member] = []
+        kept: list[RawRecord] = []
         seen: dict[str, RawRecord] = {}
         ok = True
         for rec in records:
@@ -334,8 +333,7 @@ class _Validator:
             email = self.email(rec.loc, rec.fields, "email")
             role = self.choice(rec.loc, rec.fields, "role", tuple(r.value for r in Role), default=None)
             if email is not None and email in seen:
-                self.problem(rec.fields["email"].loc, "email",
-                             _l("%(email)s is listed twice in the commission (first at %(first)s)."),
+                self.problem(rec.fields["email"].loc, "email", listed_twice,
                              email=email, first=seen[email].loc.describe())
                 email = None
             elif email is not None:
@@ -344,6 +342,16 @@ class _Validator:
                 ok = False
                 continue
             members.append(Member(name=name, email=email, role=Role(role)))
+            kept.append(rec)
+        return members, kept, ok
+
+    def commission(self) -> list[Member] | None:
+        records = self.raw.commission
+        self.section = "commission"
+        if records is None or self.too_many(records, self.limits.commission):
+            return None
+        members, _kept, ok = self.people(
+            records, _l("%(email)s is listed twice in the commission (first at %(first)s)."))
         if not records:
             self.problem(self.raw.commission_loc, "", _l("The commission is empty."))
             return None
