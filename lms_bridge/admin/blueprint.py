@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from lms_bridge.admin import appeals_view, views
+from lms_bridge.admin import appeals_view, board_view, views
 from lms_bridge.admin.policy import Refused, guard
 
 bp = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
@@ -87,6 +87,21 @@ bp.add_url_rule(f"{_appeal}/answer", "appeal_answer", guard("appeals.manage", ap
                 methods=("POST",))
 bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", guard("appeals.manage", appeals_view.apply),
                 methods=("POST",))
+
+# The sitting board (lms_bridge.admin.board_view): the secretary runs it; the chair and the head of
+# department watch it.  Each of the secretary's steps is a route (and a policy line) of its own; the
+# board's close-vote, decision and exception forms post to the student routes above.
+bp.add_url_rule("/sessions/<code>/board", "board_page", guard("board.view", board_view.board_page))
+bp.add_url_rule("/sessions/<code>/board.json", "board_json", guard("board.view", board_view.board_json))
+bp.add_url_rule("/sessions/<code>/board/links", "board_links", guard("board.links", board_view.set_links),
+                methods=("POST",))
+bp.add_url_rule("/sessions/<code>/board/students/<ref>/upload", "board_upload",
+                guard("board.upload", board_view.upload_on_behalf), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/board/students/<ref>/files/<name>", "board_file",
+                guard("board.view", board_view.uploaded_file))
+for _step, _action in board_view.STEP_POLICY.items():
+    bp.add_url_rule(f"/sessions/<code>/board/students/<ref>/{_step.value}", f"board_{_step.value}",
+                    guard(_action, board_view.board_action), defaults={"action": _step.value}, methods=("POST",))
 
 bp.add_url_rule("/outbox", "outbox", guard("outbox.view", views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",

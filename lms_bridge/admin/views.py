@@ -553,7 +553,7 @@ def close_vote(code: str, ref: str) -> Any:
     else:
         make = OUTCOME_MESSAGES.get(outcome)
         flash(make() if make else outcome, "success" if outcome == "decided" else "info")
-    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    return _back_to(code, "students")
 
 
 def _confirmed() -> bool:
@@ -565,12 +565,20 @@ def _confirmed() -> bool:
     return False
 
 
+def _back_to(code: str, anchor: str) -> Any:
+    """The session page, or the sitting board when the board posted here and named itself."""
+    back = request.form.get("next", "")
+    if back.startswith(f"/sessions/{code}/board"):
+        return redirect(_safe_next(back))
+    return redirect(url_for("admin.session_page", code=code, _anchor=anchor))
+
+
 def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
     """The common start of an irreversible action: a valid form (else 400), the page to go back to,
     and whether the secretary confirmed it."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    return redirect(url_for("admin.session_page", code=code, _anchor=anchor)), _confirmed()
+    return _back_to(code, anchor), _confirmed()
 
 
 def admit(code: str, ref: str) -> Any:
@@ -621,15 +629,37 @@ def record_exception(code: str, ref: str) -> Any:
         with transaction(state().sessionmaker) as db:
             exam = _session_or_404(db, code)
             student = _student_or_404(db, exam, ref)
-            record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000], actor=g.user.username,
-                   chair_consent=request.form.get("chair_consent") == "yes", continuation=continuation)
-            name = student.name
+            entry = record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000],
+                           actor=g.user.username, chair_consent=request.form.get("chair_consent") == "yes",
+                           continuation=continuation)
+            name, email_ids = student.name, []
+            if kind == "technical_failure":
+                # The act goes to every member the same day (003 §23).
+                from lms_bridge.results.failure_act import draw_up_act
+
+                email_ids = [e.id for e in draw_up_act(db, exam, student, entry, data_dir=state().settings.data_dir,
+                                                       actor=g.user.username)]
     except ExamDayError as exc:
         flash(str(exc), "error")
     else:
         flash(_("Recorded for %(name)s: %(what)s.", name=name, what=labels.label(labels.STUDENT_STATUS, kind)),
               "success")
+        _send_after_commit(email_ids)
     return back
+
+
+def _send_after_commit(email_ids: list[int]) -> None:
+    """Queue the outbox e-mails just committed (without SMTP they wait on the outbox page)."""
+    if not email_ids:
+        return
+    if not state().settings.smtp.host:
+        flash(_("The act of the failure is in the outbox for every member."), "info")
+        return
+    from lms_bridge.results.mail import send_email
+
+    for email_id in email_ids:
+        send_email.enqueue(email_id)
+    flash(_("The act of the failure is being e-mailed to every member."), "info")
 
 
 def commission_decision(code: str, ref: str) -> Any:
@@ -672,10 +702,24 @@ def release(code: str) -> Any:
     except ExamDayError as exc:
         flash(str(exc), "error")
     else:
+        _announce_release(code)
         flash(ngettext("The results are released: %(num)s decision is being written to Moodle, Classroom and "
                        "the grade sheet.", "The results are released: %(num)s decisions are being written to "
                        "Moodle, Classroom and the grade sheet.", count), "success")
     return back
+
+
+def _announce_release(code: str) -> None:
+    """Tell the students in Classroom that the results are out (after the release is committed)."""
+    from lms_bridge.results.sitting import announce
+
+    try:
+        with state().sessionmaker() as db:
+            exam_id = _session_or_404(db, code).id
+        announce.enqueue(exam_id, "released")
+    except Exception:  # the release stands; the students can be told in the meeting
+        logger.exception("the release of %s could not be announced in Classroom", code)
+        flash(_("The students could not be told in Classroom; tell them in the meeting."), "error")
 
 
 def seal(code: str) -> Any:

@@ -73,6 +73,9 @@ class ExceptionLine:
     continuation: str
     recorded_by: str
     recorded_at: datetime
+    # The cumulative grade: the control scores it is the mean of (the session file's).
+    current_score: float | None = None
+    midterm_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
             # recorded (the appeal assignment in Classroom closes that day), else the decision's day.
             appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date()) if d else None,
             commission_reason=d.commission_reason if d is not None and d.source == "commission" else "",
-            exception=_exception_line(exceptions.get(s.id), scale, session.language) if d is None else None))
+            exception=_exception_line(exceptions.get(s.id), scale, session.language, s) if d is None else None))
     chair = next((m.name for m in members if m.role == "chair"), "")
     secretary = next((m.name for m in members if m.role == "secretary"), "")
     return SessionDocument(
@@ -171,7 +174,8 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
         platform=session.platform, released=session.released_at is not None)
 
 
-def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, language: str) -> ExceptionLine | None:
+def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, language: str,
+                    student: StudentRecord | None = None) -> ExceptionLine | None:
     if e is None:
         return None
     word = ""
@@ -180,4 +184,6 @@ def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, languag
     elif e.mark and (status := scale.status(e.mark)) is not None:
         word = status.word(language)
     return ExceptionLine(kind=e.kind, reason=e.reason, mark=e.mark, mark_word=word, moved_to=e.moved_to,
-                         continuation=e.continuation, recorded_by=e.recorded_by, recorded_at=e.recorded_at)
+                         continuation=e.continuation, recorded_by=e.recorded_by, recorded_at=e.recorded_at,
+                         current_score=student.current_score if student is not None else None,
+                         midterm_score=student.midterm_score if student is not None else None)

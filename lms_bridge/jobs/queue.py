@@ -71,6 +71,7 @@ TASK_MODULES: list[str] = [
     "lms_bridge.results.watches",
     "lms_bridge.results.appeal_jobs",
     "lms_bridge.results.mail",
+    "lms_bridge.results.sitting",
 ]
 
 QUEUE_NAME = "lms-bridge"

@@ -611,8 +611,11 @@ class MoodleOps:
 
         :calls: local_lmsbridge_ensure_result_assignment
         """
+        # With marking workflow, as the template course's result assignment: a decision saved in
+        # "readyforrelease" stays out of the gradebook and hidden from the student until the chair's
+        # release sets "released" (mod/assign/locallib.php ASSIGN_MARKING_WORKFLOW_STATE_*).
         return dict(self.client.call("local_lmsbridge_ensure_result_assignment", {
-            "courseid": courseid, "grademax": grademax}))
+            "courseid": courseid, "grademax": grademax, "markingworkflow": True}))
 
     # -- attempts, submissions, overrides ----------------------------------------------------------
     def attempts(self, quizid: int, userid: int) -> list[dict[str, Any]]:
@@ -694,8 +697,15 @@ class MoodleOps:
         *,
         feedback: str = "",
         assignment: dict[str, Any] | None = None,
+        release: bool = True,
     ) -> str:
-        """Write the commission's decision; returns "unchanged", "assign" or "gradebook".
+        """Write the commission's decision; returns "unchanged", "assign", "gradebook" or "draft".
+
+        ``release=False`` writes a draft the student cannot see: the result assignment's marking
+        workflow state "readyforrelease" (Moodle: with marking workflow, grades reach the gradebook
+        and the student only in the state "released").  Without marking workflow, or without
+        ``mod_assign_save_grade``, a grade would be visible at once, so nothing is written before the
+        release ("kept").
 
         Prefers the dedicated result assignment (``mod_assign_save_grade``, released under marking
         workflow) and reads the grade back, because Moodle ignores a grade above the maximum without
@@ -722,10 +732,14 @@ class MoodleOps:
             )
         aid = int(assignment.get("assignid") or assignment["id"])
         readback = self.client.has("mod_assign_get_grades")
+        workflowed = bool(int(assignment.get("markingworkflow", 0)))
+        if not release and not (workflowed and self.client.has("mod_assign_save_grade")):
+            return "kept"
         if self.client.has("mod_assign_save_grade"):
-            if readback and self.assign_grade(aid, userid) == grade:
+            # Under marking workflow the same grade may still wait in "readyforrelease": save it again.
+            if readback and not workflowed and self.assign_grade(aid, userid) == grade:
                 return "unchanged"
-            workflow = "released" if int(assignment.get("markingworkflow", 0)) else ""
+            workflow = ("released" if release else "readyforrelease") if workflowed else ""
             try:
                 # The feedback field always goes, empty or not: a re-grade without it, once feedback
                 # exists, fails on 4.5 (dml_write_exception, a null comment format) and keeps the old grade.
@@ -743,7 +757,9 @@ class MoodleOps:
                         raise GradeNotSaved("grade not stored", errorcode="gradenotsaved",
                                             function="mod_assign_save_grade", userid=userid,
                                             found="-" if found is None else found)
-                return "assign"
+                return "assign" if release else "draft"
+            if not release:
+                return "kept"  # the gradebook path below would show the grade at once
         status = self.client.call(
             "core_grades_update_grades",
             {

@@ -1,4 +1,5 @@
-"""Sealing a session: the documents are drawn up and sent to every commission member (R-PROT-1).
+"""Sealing a session: the documents are drawn up and sent to every commission member (R-PROT-1), and
+to the registrar and the department when the session file names them.
 
 The PDFs and workbooks are written under ``data_dir/documents/<code>/``; one e-mail per member is put
 in the outbox with them attached.  With SMTP configured a job sends the outbox; the embedded
@@ -103,6 +104,20 @@ def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Pat
                      "sheet and the protocol of the vote for each student are attached.\n\nlms_bridge",
                      name=m.name, title=session.title, code=session.code)
             email = OutboxEmail(session_id=session.id, recipient=m.email, subject=subject, body=body,
+                                attachments=attachments)
+            db.add(email)
+            emails.append(email)
+        # The registrar and the department keep the sealed documents too (addresses in the session
+        # file); an address that is also a member's gets one e-mail.
+        sent_to = {m.email for m in members}
+        for office in (session.registrar_email, session.department_email):
+            if not office or office in sent_to:
+                continue
+            sent_to.add(office)
+            body = _("Dear colleagues,\n\nthe attestation session %(title)s (%(code)s) is sealed. The grade sheet "
+                     "and the protocol of each student are attached for your records.\n\nlms_bridge",
+                     title=session.title, code=session.code)
+            email = OutboxEmail(session_id=session.id, recipient=office, subject=subject, body=body,
                                 attachments=attachments)
             db.add(email)
             emails.append(email)

@@ -109,7 +109,8 @@ def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClien
         assert exam.status == "sealed"
         members = [m for m in exam.members if m.active]
         emails = list(db.scalars(select(OutboxEmail)))
-        assert {e.recipient for e in emails} == {m.email for m in members}
+        assert {e.recipient for e in emails} == {m.email for m in members} | {
+            exam.registrar_email, exam.department_email}
         first = emails[0]
     for i, att in enumerate(first.attachments):
         assert att["filename"] in page

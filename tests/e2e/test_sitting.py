@@ -265,9 +265,29 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
         counted = [b for b in db.scalars(select(BallotRecord)) if b.status == "counted"]
         assert len(counted) == 4 * len(admitted)
 
-    # Decisions are drafts until the chair's release: nothing has gone to the sheet or Moodle yet.
+    # Decisions are drafts until the chair's release: each target holds a draft the students cannot
+    # see (a provisional sheet row, Moodle's "readyforrelease" outside the gradebook, Classroom's
+    # draftGrade alone).
+    def all_drafts() -> bool:
+        with w.sessions() as db:
+            return {r.status for r in db.scalars(select(WritebackRecord))} == {"draft"}
+
+    _wait(all_drafts, "a draft of every decision in every target")
+    moodle_world = requests.get(f"{w.sandbox_url}/moodle/_actor/state", timeout=10).json()
+    result_item = ops.result_assignment(int(course["id"]))
+    assert result_item is not None
+    drafts = [g for g in moodle_world["assign_grades"].values() if g["assignment"] == int(result_item["id"])]
+    assert len(drafts) == len(admitted)
+    assert {g["workflowstate"] for g in drafts} == {"readyforrelease"}
+    assert not [g for g in moodle_world["grades"].values() if g["grade"] is not None
+                and g["userid"] in {d["userid"] for d in drafts}]
     with w.sessions() as db:
-        assert {r.status for r in db.scalars(select(WritebackRecord))} == {"pending"}
+        sheet_id = db.scalar(select(JournalEntry.external_id).where(JournalEntry.key == "sheets.gradesheet"))
+    rows = backends.google.sheets.read_values(sheet_id, "A1:Z40")
+    refs = {s.id for s in admitted}
+    provisional = [r for r in rows if len(r) > 1 and r[1] in refs]
+    assert len(provisional) == len(admitted)
+    assert all("(алдын ала)" in " ".join(map(str, r)) for r in provisional)
     from lms_bridge.results.jobs import release_now
 
     assert release_now(jobqueue.get_queue(), spec.code, "secretary") == len(admitted)
@@ -288,6 +308,12 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
         for s in admitted:
             got = ops.assign_grade(int(result["id"]), int(users[s.email]["id"]))
             assert got == pytest.approx(decisions[students[s.id].id].points)
+        # Released: in the gradebook now, assignedGrade in Classroom, no longer provisional.
+        moodle_world = requests.get(f"{w.sandbox_url}/moodle/_actor/state", timeout=10).json()
+        assert {g["workflowstate"] for g in moodle_world["assign_grades"].values()
+                if g["assignment"] == int(result["id"])} == {"released"}
+        rows = google.sheets.read_values(sheet.external_id, "A1:Z40")
+        assert not any("(алдын ала)" in " ".join(map(str, r)) for r in rows)
 
     _quiesce(w)
     before = _snapshot(w)
@@ -471,7 +497,7 @@ def test_reconciliation_catches_votes_whose_push_was_lost(quiet: Quiet) -> None:
         assert decision.degree_award is True
         sheet = db.scalar(select(WritebackRecord).where(WritebackRecord.target == "sheet"))
         assert sheet is not None
-        assert sheet.status == "pending"  # a draft until the chair's release
+        assert sheet.status == "draft"  # written as provisional until the chair's release
     # The others did not appear; the chair releases the results and the sweep writes the grade.
     from lms_bridge.results.examday import record_exception
     from lms_bridge.store.models import ExamSession

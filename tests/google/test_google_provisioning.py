@@ -209,6 +209,12 @@ def test_tally_calls_votes_close_decision_ticket_and_grade(world: World) -> None
     assert work["assigneeMode"] == "INDIVIDUAL_STUDENTS"
     assert len(work["individualStudentsOptions"]["studentIds"]) == 1
     assert work["dueTime"]["minutes"] == due.minute
+    # Before the chair's release the decision is a draft: draftGrade alone (teachers see it; the
+    # student's view is tested in tests/google_sandbox); the release sets assignedGrade.
+    ws.set_draft_grade(course, work["id"], "s1@sandbox.test", 92)
+    sub = ws.classroom.list_submissions(course, work["id"], user_id="s1@sandbox.test")[0]
+    assert sub["draftGrade"] == 92
+    assert "assignedGrade" not in sub
     ws.set_assigned_grade(course, work["id"], "s1@sandbox.test", 92)
     sub = ws.classroom.list_submissions(course, work["id"], user_id="s1@sandbox.test")[0]
     assert sub["assignedGrade"] == 92

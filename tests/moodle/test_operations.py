@@ -262,7 +262,11 @@ def test_decision_lands_in_the_gradebook_once(sandbox: Served, ops: MoodleOps) -
     courseid, ids, result = _result(ops)
     uid = ids["dias@uni.kz"]
     assert ops.save_decision(courseid, uid, 87, feedback="B+", assignment=result) == "assign"
-    assert ops.save_decision(courseid, uid, 87, assignment=result) == "unchanged"
+    # Without marking workflow the same grade is not saved again; with it (the product's result
+    # assignment) it is, since a draft of the same grade may still wait for its release.
+    again = ops.save_decision(courseid, uid, 87, assignment=result)
+    assert again == ("assign" if result.get("markingworkflow") else "unchanged")
+    assert ops.save_decision(courseid, uid, 87, assignment={**result, "markingworkflow": 0}) == "unchanged"
     state = sandbox.state()
     book = [g for g in state["grades"].values() if g["userid"] == uid]
     assert [g["grade"] for g in book] == [87.0]
@@ -278,6 +282,27 @@ def test_marking_workflow_grades_are_released(sandbox: Served, client: MoodleCli
     assert ops.save_decision(course["id"], ids["dias@uni.kz"], 70, assignment=result) == "assign"
     book = [g for g in sandbox.state()["grades"].values() if g["userid"] == ids["dias@uni.kz"]]
     assert [g["grade"] for g in book] == [70.0]
+
+
+def test_a_draft_stays_out_of_the_gradebook_until_the_release(sandbox: Served, client: MoodleClient) -> None:
+    ops = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), template_course_id=2))
+    ids = ops.ensure_users(STUDENTS)
+    course = ops.create_course(idnumber="SE-D", fullname="Exam", shortname="SE-D")
+    result = ops.result_assignment(course["id"])
+    assert result is not None
+    uid = ids["dias@uni.kz"]
+    assert ops.save_decision(course["id"], uid, 70, assignment=result, release=False) == "draft"
+    state = sandbox.state()
+    graded = [g for g in state["assign_grades"].values() if g["userid"] == uid]
+    assert [(g["grade"], g["workflowstate"]) for g in graded] == [(70.0, "readyforrelease")]
+    assert not [g for g in state["grades"].values() if g["userid"] == uid and g["grade"] is not None]
+    # The release: the same grade again, now "released", reaches the gradebook.
+    assert ops.save_decision(course["id"], uid, 70, assignment=result) == "assign"
+    book = [g for g in sandbox.state()["grades"].values() if g["userid"] == uid]
+    assert [g["grade"] for g in book] == [70.0]
+    # Without marking workflow a grade would show at once: nothing is written before the release.
+    assert ops.save_decision(course["id"], uid, 70, assignment={**result, "markingworkflow": 0},
+                             release=False) == "kept"
 
 
 def test_grade_outside_the_range_is_refused_before_moodle_ignores_it(ops: MoodleOps) -> None:
