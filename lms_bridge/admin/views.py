@@ -227,6 +227,9 @@ def _titles() -> dict[str, str]:
 
 
 def session_page(code: str) -> Any:
+    """The session: its run, students (a page at a time in a large session), commission, draw,
+    timetable (the slots of the students shown) and a link to the created resources."""
+    requested = request.args.get("page", type=int)
     with state().sessionmaker() as db:
         exam = queries.get_session(db, code)
         if exam is None:
@@ -234,11 +237,26 @@ def session_page(code: str) -> Any:
         run = queries.latest_run(db, exam.id)
         timetable, timetable_error = timetable_rows(exam)
         run_data = _run_data(db, run, code) if run is not None else None
+        students = queries.students_view(db, exam)
+        pages = queries.student_pages(len(students))
+        page = requested if requested is not None else queries.sitting_page(students)
+        if page < 1 or page > pages:
+            abort(404)
+        shown = queries.students_on_page(students, page)
+        if pages > 1:
+            refs = {st["ref"] for st in shown}
+            timetable = [slot for slot in timetable if slot["ref"] in refs]
         return render_template(
-            "admin/session.html", exam=exam, run=run_data,
-            students=queries.students_view(db, exam), members=queries.members_view(db, exam),
+            "admin/session.html", exam=exam, run=run_data, students=shown,
+            students_total=len(students), admitted_total=sum(1 for st in students if st["admitted"]),
+            page=page, pages=pages, members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
             timetable_error=timetable_error, tz=exam.timezone)
+
+
+def _students_url(code: str) -> str:
+    """Back to the students table, on the page the action was taken from."""
+    return url_for("admin.session_page", code=code, page=request.args.get("page", type=int), _anchor="students")
 
 
 def journal_page(code: str) -> Any:
@@ -261,7 +279,11 @@ def students_json(code: str) -> Any:
         exam = queries.get_session(db, code)
         if exam is None:
             abort(404)
-        return {"session": code, "status": exam.status, "students": queries.students_view(db, exam)}
+        students = queries.students_view(db, exam)
+        page = request.args.get("page", type=int)
+        # The page polls the rows it shows; without ?page= every student is listed.
+        return {"session": code, "status": exam.status,
+                "students": queries.students_on_page(students, page) if page else students}
 
 
 def provision(code: str) -> Any:
@@ -421,7 +443,7 @@ def close_vote(code: str, ref: str) -> Any:
     else:
         make = OUTCOME_MESSAGES.get(outcome)
         flash(make() if make else outcome, "success" if outcome == "decided" else "info")
-    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    return redirect(_students_url(code))
 
 
 def _confirmed() -> bool:
@@ -438,7 +460,8 @@ def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
     and whether the secretary confirmed it."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    return redirect(url_for("admin.session_page", code=code, _anchor=anchor)), _confirmed()
+    url = _students_url(code) if anchor == "students" else url_for("admin.session_page", code=code, _anchor=anchor)
+    return redirect(url), _confirmed()
 
 
 def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:
