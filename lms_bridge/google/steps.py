@@ -262,14 +262,22 @@ def run_posts(ctx: StepContext) -> None:
 
 # -- voting forms ---------------------------------------------------------------------------------------
 
-def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
-    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2)."""
-    letters = GradeScale.load(spec.grading.scale).letters()
+TEMPLATE_KEY = "forms.template"
+TEMPLATE_KIND = "form-template"
+
+
+def form_description(spec: SessionSpec, student: Student) -> str:
     with use_locale(spec.language):
         # Only a member's first submission counts (an edit or a second submission is kept but not
         # counted: lms_bridge.domain.ballots), so the form must not promise otherwise.
-        description = _("Commission member's ballot for %(student)s. Choose one grade. Only your first "
-                        "submission counts; to correct it, tell the secretary.", student=student.name)
+        return _("Commission member's ballot for %(student)s. Choose one grade. Only your first "
+                 "submission counts; to correct it, tell the secretary.", student=student.name)
+
+
+def template_requests(spec: SessionSpec) -> list[dict[str, Any]]:
+    """What every ballot of the session shares: verified e-mail collection and the questions."""
+    letters = GradeScale.load(spec.grading.scale).letters()
+    with use_locale(spec.language):
         grade_title = _("Grade")
         degree_title = _("Award the degree (qualification)?")
         comment_title = _("Comment (optional)")
@@ -285,12 +293,70 @@ def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
     items.append({"title": comment_title, "questionItem": {"question": {
         "required": False, "textQuestion": {"paragraph": True}}}})
     requests: list[dict[str, Any]] = [
-        {"updateFormInfo": {"info": {"description": description}, "updateMask": "description"}},
         {"updateSettings": {"settings": {"emailCollectionType": "VERIFIED"},
                             "updateMask": "emailCollectionType"}},
     ]
     requests += [{"createItem": {"item": item, "location": {"index": i}}} for i, item in enumerate(items)]
     return requests
+
+
+def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
+    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2)."""
+    return [{"updateFormInfo": {"info": {"description": form_description(spec, student)},
+                                "updateMask": "description"}}, *template_requests(spec)]
+
+
+def copy_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
+    """What turns a copy of the session's template into one student's ballot: its title and text."""
+    return [{"updateFormInfo": {"info": {"title": form_title(spec, student),
+                                         "description": form_description(spec, student)},
+                                "updateMask": "title,description"}}]
+
+
+def _is_ballot_of(form: Mapping[str, Any], spec: SessionSpec, student: Student) -> bool:
+    """The form has the questions and this student's text (a copy before its batchUpdate has the
+    template's questions but not the text; the batch applies all or nothing)."""
+    return bool(form.get("items")) and form.get("info", {}).get("description") == form_description(spec, student)
+
+
+def template_document_title(spec: SessionSpec) -> str:
+    return f"{spec.code} · ballot template"
+
+
+def _ballot_template(ctx: StepContext, g: Any) -> str:
+    """The session's prepared ballot (never published, shared with nobody): each student's form is
+    a Drive copy of it, so the questions cost one Forms write per session instead of per student."""
+    spec = ctx.spec
+    entry = ctx.journaled(TEMPLATE_KEY)
+    if entry is None:
+        found = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: TEMPLATE_KIND}, mime_type=FORM_MIME)
+        if found:
+            entry = ctx.record(TEMPLATE_KEY, Made(found[0]["id"], {"stage": FormStage.TAGGED}), created=False)
+        else:
+            doc_title = template_document_title(spec)
+
+            def recover() -> dict[str, Any] | None:
+                hit = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
+                return {"formId": hit[0]["id"]} if hit else None
+
+            form = g.forms.create(doc_title, doc_title, recover=recover)
+            entry = ctx.record(TEMPLATE_KEY, Made(form["formId"], {"stage": FormStage.CREATED}), created=True)
+    template_id = str(entry.external_id)
+    if entry.data.get("stage") == FormStage.CREATED:
+        got = g.drive.set_app_properties({template_id: {P_SESSION: spec.code, P_KIND: TEMPLATE_KIND}})
+        _fail_on({k: v for k, v in got.items() if isinstance(v, GoogleApiError)},
+                 _("Tagging the voting forms in Drive"))
+        ctx.update_data(TEMPLATE_KEY, stage=FormStage.TAGGED)
+    entry = ctx.journaled(TEMPLATE_KEY)
+    if entry is not None and entry.data.get("stage") == FormStage.TAGGED:
+        def applied() -> dict[str, Any] | None:
+            current = g.forms.get(template_id)
+            return {"form": current} if current.get("items") else None
+
+        if applied() is None:
+            g.forms.batch_update(template_id, template_requests(spec), recover=applied)
+        ctx.update_data(TEMPLATE_KEY, stage=FormStage.CONFIGURED)
+    return str(template_id)
 
 
 def _question_ids(items: Iterable[Mapping[str, Any]], names: Sequence[str]) -> dict[str, str]:
@@ -312,14 +378,16 @@ def form_title(spec: SessionSpec, student: Student) -> str:
 
 
 def run_forms(ctx: StepContext) -> None:
-    """One ballot form per admitted student: made, tagged, configured, published, shared."""
+    """One ballot form per admitted student: copied from the session's template (tagged in the
+    same call), given the student's title and text, published, shared."""
     g, spec = _google(ctx), ctx.spec
     students = list(spec.admitted)
     entries = {s.id: ctx.journaled(form_key(s)) for s in students}
-    fresh: set[str] = set()  # made in this run: known to be empty, no need to look inside
+    fresh: set[str] = set()  # copied in this run: known to be untouched, no need to look inside
     if any(e is None for e in entries.values()):
         tagged = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: "form"}, mime_type=FORM_MIME)
         by_ref = {f.get("appProperties", {}).get(P_STUDENT): f for f in tagged}
+        template_id = _ballot_template(ctx, g)
         for s in students:
             if entries[s.id] is not None:
                 continue
@@ -331,15 +399,15 @@ def run_forms(ctx: StepContext) -> None:
 
             def recover(doc_title: str = doc_title) -> dict[str, Any] | None:
                 found = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
-                return {"formId": found[0]["id"]} if found else None
+                return found[0] if found else None
 
-            form = g.forms.create(form_title(spec, s), doc_title, recover=recover)
-            entries[s.id] = ctx.record(form_key(s), Made(form["formId"], {
-                "stage": FormStage.CREATED, "url": form.get("responderUri", "")}), created=True)
+            copied = g.drive.copy_file(template_id, doc_title, {P_SESSION: spec.code, P_STUDENT: s.id, P_KIND: "form"},
+                                       recover=recover)
+            entries[s.id] = ctx.record(form_key(s), Made(copied["id"], {"stage": FormStage.TAGGED}), created=True)
             fresh.add(s.id)
 
     by_id = {s.id: s for s in students}
-    # Tag every new form in Drive batches (100 a request): from here on a lost journal still finds it.
+    # Forms an earlier version created empty and did not tag yet: tag them in Drive batches.
     to_tag = {e.external_id: {P_SESSION: spec.code, P_STUDENT: ref, P_KIND: "form"}
               for ref, e in entries.items() if e is not None and e.data.get("stage") == FormStage.CREATED}
     if to_tag:
@@ -356,21 +424,27 @@ def run_forms(ctx: StepContext) -> None:
         assert e is not None
         if e.data.get("stage") != FormStage.TAGGED:
             continue
+        requests = copy_requests(spec, s)
         if s.id not in fresh:
-            # Made by an earlier run: it may have been configured just before that run stopped.
+            # Made by an earlier run: it may have been configured just before that run stopped, or be
+            # an empty form an earlier version created (then it needs the questions too).
             form = g.forms.get(e.external_id)
-            if form.get("items"):
+            if _is_ballot_of(form, spec, s):
                 ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                                 url=form.get("responderUri", e.data.get("url", "")),
                                 questions=_question_ids(form["items"], names))
                 continue
-        def applied(form_id: str = e.external_id) -> dict[str, Any] | None:
-            # The batch is atomic: items present means it was applied before the answer was lost.
-            current = g.forms.get(form_id)
-            return {"form": current} if current.get("items") else None
+            if not form.get("items"):
+                requests = form_requests(spec, s)
 
-        reply = g.forms.batch_update(e.external_id, form_requests(spec, s), include_form=True, recover=applied)
+        def applied(form_id: str = e.external_id, s: Student = s) -> dict[str, Any] | None:
+            # The batch is atomic: the student's text present means it was applied before the answer was lost.
+            current = g.forms.get(form_id)
+            return {"form": current} if _is_ballot_of(current, spec, s) else None
+
+        reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
         form = reply.get("form", {})
+        # A copy's question IDs are its own (Google does not say they are kept): read them here.
         ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                         url=form.get("responderUri") or e.data.get("url", ""),
                         questions=_question_ids(form.get("items", []), names))
