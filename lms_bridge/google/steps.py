@@ -32,7 +32,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +46,8 @@ from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgum
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
+
+logger = logging.getLogger(__name__)
 
 # Drive appProperties (private to this app's OAuth client) that make our files findable.
 P_SESSION = "lmsBridgeSession"
@@ -377,89 +381,141 @@ def form_title(spec: SessionSpec, student: Student) -> str:
         return _("Vote: %(student)s — %(session)s", student=student.name, session=spec.title)
 
 
+# Forms published before their grants are sent, alongside the next forms' Forms writes.
+SHARE_CHUNK = 25
+
+
 def run_forms(ctx: StepContext) -> None:
     """One ballot form per admitted student: copied from the session's template (tagged in the
-    same call), given the student's title and text, published, shared."""
+    same call), given the student's title and text, published and shared.
+
+    The Forms writes (the binding quota) run one form after another in this thread, each form
+    from copy to publication; the Drive copies run ahead of them in one helper thread and the
+    grants of each published chunk go out in another, on Drive's own quota.  The helpers only call
+    Google: every journal write happens here, so the run's fence guards them all, and a copy the
+    journal never got is found again by the tags it was made with."""
     g, spec = _google(ctx), ctx.spec
     students = list(spec.admitted)
     entries = {s.id: ctx.journaled(form_key(s)) for s in students}
-    fresh: set[str] = set()  # copied in this run: known to be untouched, no need to look inside
-    if any(e is None for e in entries.values()):
-        tagged = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: "form"}, mime_type=FORM_MIME)
-        by_ref = {f.get("appProperties", {}).get(P_STUDENT): f for f in tagged}
-        template_id = _ballot_template(ctx, g)
+    copying: dict[str, Future[dict[str, Any]]] = {}
+    copier = ThreadPoolExecutor(1, thread_name_prefix="forms-copy")
+    sharer = ThreadPoolExecutor(1, thread_name_prefix="forms-share")
+    try:
+        if any(e is None for e in entries.values()):
+            tagged = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: "form"}, mime_type=FORM_MIME)
+            by_ref = {f.get("appProperties", {}).get(P_STUDENT): f for f in tagged}
+            for s in students:
+                hit = by_ref.get(s.id)
+                if entries[s.id] is None and hit is not None:
+                    entries[s.id] = ctx.record(form_key(s), Made(hit["id"], {"stage": FormStage.TAGGED}),
+                                               created=False)
+            if any(e is None for e in entries.values()):
+                template_id = _ballot_template(ctx, g)
+                for s in students:
+                    if entries[s.id] is None:
+                        copying[s.id] = copier.submit(_copy_ballot, g, spec, s, template_id)
+        _tag_legacy_forms(ctx, g, students, entries)
+        sharing: list[Future[Any]] = []
+        chunk: list[tuple[str, str]] = []
+        voters = [m.email.lower() for m in spec.voters]
         for s in students:
-            if entries[s.id] is not None:
-                continue
-            hit = by_ref.get(s.id)
-            if hit is not None:
-                entries[s.id] = ctx.record(form_key(s), Made(hit["id"], {"stage": FormStage.TAGGED}), created=False)
-                continue
-            doc_title = document_title(spec, s)
+            if s.id in copying:
+                copied = copying[s.id].result()
+                entries[s.id] = ctx.record(form_key(s), Made(copied["id"], {"stage": FormStage.TAGGED}), created=True)
+            e = entries[s.id]
+            assert e is not None
+            was_published = e.data.get("stage") == FormStage.PUBLISHED
+            _configure_and_publish(ctx, g, spec, s, fresh=s.id in copying)
+            e = entries[s.id] = ctx.journaled(form_key(s))
+            assert e is not None
+            if not was_published and e.data.get("stage") == FormStage.PUBLISHED:
+                chunk += [(e.external_id, email) for email in voters if email not in e.data.get("shared", [])]
+            if len(chunk) >= SHARE_CHUNK * max(1, len(voters)):
+                sharing.append(sharer.submit(g.drive.share_published, chunk))
+                chunk = []
+        if chunk:
+            sharing.append(sharer.submit(g.drive.share_published, chunk))
+        for done in sharing:
+            try:
+                done.result()
+            except Exception as exc:  # what did not stick is sent again below, after the read-back
+                logger.warning("sharing voting forms ahead failed: %s", exc)
+    finally:
+        copier.shutdown(wait=True, cancel_futures=True)
+        sharer.shutdown(wait=True, cancel_futures=True)
+    _share_forms(ctx, g, students, entries, sent_ahead=bool(sharing))
 
-            def recover(doc_title: str = doc_title) -> dict[str, Any] | None:
-                found = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
-                return found[0] if found else None
 
-            copied = g.drive.copy_file(template_id, doc_title, {P_SESSION: spec.code, P_STUDENT: s.id, P_KIND: "form"},
-                                       recover=recover)
-            entries[s.id] = ctx.record(form_key(s), Made(copied["id"], {"stage": FormStage.TAGGED}), created=True)
-            fresh.add(s.id)
+def _copy_ballot(g: Any, spec: SessionSpec, s: Student, template_id: str) -> dict[str, Any]:
+    """One student's form as a copy of the template, tagged in the same call (a helper thread)."""
+    doc_title = document_title(spec, s)
 
+    def recover() -> dict[str, Any] | None:
+        found = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
+        return found[0] if found else None
+
+    return g.drive.copy_file(template_id, doc_title, {P_SESSION: spec.code, P_STUDENT: s.id, P_KIND: "form"},
+                             recover=recover)  # type: ignore[no-any-return]
+
+
+def _tag_legacy_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any]) -> None:
+    """Forms an earlier version created empty and did not tag yet: tag them in Drive batches."""
     by_id = {s.id: s for s in students}
-    # Forms an earlier version created empty and did not tag yet: tag them in Drive batches.
-    to_tag = {e.external_id: {P_SESSION: spec.code, P_STUDENT: ref, P_KIND: "form"}
+    to_tag = {e.external_id: {P_SESSION: ctx.spec.code, P_STUDENT: ref, P_KIND: "form"}
               for ref, e in entries.items() if e is not None and e.data.get("stage") == FormStage.CREATED}
-    if to_tag:
-        got = g.drive.set_app_properties(to_tag)
-        errors = {fid: r for fid, r in got.items() if isinstance(r, GoogleApiError)}
-        for ref, e in entries.items():
-            if e is not None and e.external_id in to_tag and e.external_id not in errors:
-                ctx.update_data(form_key(by_id[ref]), stage=FormStage.TAGGED)
-        _fail_on(errors, _("Tagging the voting forms in Drive"))
+    if not to_tag:
+        return
+    got = g.drive.set_app_properties(to_tag)
+    errors = {fid: r for fid, r in got.items() if isinstance(r, GoogleApiError)}
+    for ref, e in entries.items():
+        if e is not None and e.external_id in to_tag and e.external_id not in errors:
+            ctx.update_data(form_key(by_id[ref]), stage=FormStage.TAGGED)
+            entries[ref] = ctx.journaled(form_key(by_id[ref]))
+    _fail_on(errors, _("Tagging the voting forms in Drive"))
 
-    names = _question_names(spec)
-    for s in students:
-        e = entries[s.id]
-        assert e is not None
-        if e.data.get("stage") != FormStage.TAGGED:
-            continue
+
+def _configure_and_publish(ctx: StepContext, g: Any, spec: SessionSpec, s: Student, *, fresh: bool) -> None:
+    """Give a tagged form the student's title and text (and, for an empty form an earlier version
+    made, the questions), then publish it."""
+    e = ctx.journaled(form_key(s))
+    assert e is not None
+    if e.data.get("stage") == FormStage.TAGGED:
+        names = _question_names(spec)
         requests = copy_requests(spec, s)
-        if s.id not in fresh:
-            # Made by an earlier run: it may have been configured just before that run stopped, or be
-            # an empty form an earlier version created (then it needs the questions too).
+        configured = False
+        if not fresh:
+            # Made by an earlier run: it may have been configured just before that run stopped, or
+            # be an empty form an earlier version created (then it needs the questions too).
             form = g.forms.get(e.external_id)
             if _is_ballot_of(form, spec, s):
                 ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                                 url=form.get("responderUri", e.data.get("url", "")),
                                 questions=_question_ids(form["items"], names))
-                continue
-            if not form.get("items"):
+                configured = True
+            elif not form.get("items"):
                 requests = form_requests(spec, s)
+        if not configured:
+            def applied(form_id: str = e.external_id) -> dict[str, Any] | None:
+                # The batch is atomic: the student's text present means it was applied before the
+                # answer was lost.
+                current = g.forms.get(form_id)
+                return {"form": current} if _is_ballot_of(current, spec, s) else None
 
-        def applied(form_id: str = e.external_id, s: Student = s) -> dict[str, Any] | None:
-            # The batch is atomic: the student's text present means it was applied before the answer was lost.
-            current = g.forms.get(form_id)
-            return {"form": current} if _is_ballot_of(current, spec, s) else None
-
-        reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
-        form = reply.get("form", {})
-        # A copy's question IDs are its own (Google does not say they are kept): read them here.
-        ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
-                        url=form.get("responderUri") or e.data.get("url", ""),
-                        questions=_question_ids(form.get("items", []), names))
-
-    for s in students:
-        e = entries[s.id]
+            reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
+            form = reply.get("form", {})
+            # A copy's question IDs are its own (Google does not say they are kept): read them here.
+            ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
+                            url=form.get("responderUri") or e.data.get("url", ""),
+                            questions=_question_ids(form.get("items", []), names))
+        e = ctx.journaled(form_key(s))
         assert e is not None
-        if e.data.get("stage") == FormStage.CONFIGURED:
-            g.forms.set_publish_state(e.external_id, published=True, accepting=True)
-            ctx.update_data(form_key(s), stage=FormStage.PUBLISHED)
-
-    _share_forms(ctx, g, students, entries)
+    if e.data.get("stage") == FormStage.CONFIGURED:
+        g.forms.set_publish_state(e.external_id, published=True, accepting=True)
+        ctx.update_data(form_key(s), stage=FormStage.PUBLISHED)
 
 
-def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any]) -> None:
+def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any], *,
+                 sent_ahead: bool = False) -> None:
     """Share each form with each voting member as a responder (published view), then read every
     form's permissions back and send again what did not stick.
 
@@ -470,7 +526,7 @@ def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries:
     voters = [m.email.lower() for m in ctx.spec.voters]
     by_form = {entries[s.id].external_id: s for s in students}
     failures: dict[str, GoogleApiError] = {}
-    for _round in range(SHARE_ROUNDS):
+    for round_no in range(SHARE_ROUNDS + (1 if sent_ahead else 0)):
         pairs = [(fid, email) for fid, s in by_form.items() for email in voters
                  if email not in entries[s.id].data.get("shared", [])]
         # A form whose sharing was never read back (journaled from the grants' answers alone by an
@@ -478,7 +534,8 @@ def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries:
         unread = {fid for fid, s in by_form.items() if not entries[s.id].data.get("shared_read")}
         if not pairs and not unread:
             return
-        got = g.drive.share_published(pairs) if pairs else {}
+        # Grants sent ahead (run_forms) are read back first, and only what did not stick is sent.
+        got = g.drive.share_published(pairs) if pairs and not (sent_ahead and round_no == 0) else {}
         failures = {f"{fid} {email}": r for (fid, email), r in got.items()
                     if isinstance(r, GoogleApiError) and not r.retryable}
         seen = g.drive.published_responders(sorted({fid for fid, _email in pairs} | unread))
