@@ -200,7 +200,9 @@ def make_world(root: Path, students: int, args: argparse.Namespace) -> World:
     data.mkdir(parents=True)
     sandbox_port, web_port = free_port(), free_port()
     env = {**os.environ, "LMS_BRIDGE_DATA_DIR": str(data), "LMS_BRIDGE_LANGUAGE": "en",
-           "LMS_BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}"}
+           "LMS_BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+           # On purpose: a PostgreSQL store counts as production, which asks for the modes by name.
+           "LMS_BRIDGE_GOOGLE_MODE": "sandbox", "LMS_BRIDGE_MOODLE_MODE": "sandbox"}
     if args.database_url:
         env["LMS_BRIDGE_DATABASE_URL"] = args.database_url
     if args.queue_url:
@@ -530,7 +532,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency-ms", type=int, default=80)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--queue-url", default="")
-    parser.add_argument("--workers", type=int, default=4, help="worker threads for the votes")
+    parser.add_argument("--workers", type=int, default=2, help="worker threads for the votes (the worker command's default)")
     parser.add_argument("--paced", type=int, default=8, help="students voted on one at a time")
     parser.add_argument("--pace-s", type=float, default=3.0)
     parser.add_argument("--burst", type=int, default=15, help="students voted on at once")
