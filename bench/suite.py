@@ -39,6 +39,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -327,9 +328,13 @@ def votes(world: World, args: argparse.Namespace) -> dict[str, Any]:
     wait_http(f"http://127.0.0.1:{world.web_port}/", world.procs["web"])
     sessions = _store(world)
     forms = _forms(sessions)
+    # A sitting starts well after provisioning: let the last minute's Forms writes (the quota a
+    # decision's form closing needs) leave the moving window first.
+    time.sleep(args.settle_s)
     paced, burst, recon = forms[:args.paced], forms[args.paced:args.paced + args.burst], \
         forms[args.paced + args.burst:args.paced + 2 * args.burst]
-    out: dict[str, Any] = {"voters_per_form": len(VOTERS), "worker_threads": args.workers}
+    out: dict[str, Any] = {"voters_per_form": len(VOTERS), "worker_threads": args.workers,
+                           "settle_s": args.settle_s}
     with requests.Session() as http:
         sent: dict[int, float] = {}
         for i, form in enumerate(paced):
@@ -471,6 +476,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         result["session_page"] = bench_session_page.measure(args.page_students)
     result["load_after"] = load_average()
+    if args.keep:
+        print(f"data kept in {root}", file=sys.stderr)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     return result
 
 
@@ -532,10 +541,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency-ms", type=int, default=80)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--queue-url", default="")
-    parser.add_argument("--workers", type=int, default=2, help="worker threads for the votes (the worker command's default)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker threads for the votes (the worker command's default)")
     parser.add_argument("--paced", type=int, default=8, help="students voted on one at a time")
     parser.add_argument("--pace-s", type=float, default=3.0)
     parser.add_argument("--burst", type=int, default=15, help="students voted on at once")
+    parser.add_argument("--settle-s", type=float, default=65.0,
+                        help="pause between provisioning and the votes (the quota windows empty)")
+    parser.add_argument("--keep", action="store_true", help="keep the worlds' data dirs (logs, stores)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--ingest-rounds", type=int, default=3)
