@@ -431,19 +431,35 @@ def run_forms(ctx: StepContext) -> None:
             if not was_published and e.data.get("stage") == FormStage.PUBLISHED:
                 chunk += [(e.external_id, email) for email in voters if email not in e.data.get("shared", [])]
             if len(chunk) >= SHARE_CHUNK * max(1, len(voters)):
-                sharing.append(sharer.submit(g.drive.share_published, chunk))
+                sharing.append(sharer.submit(_share_and_read_back, g, chunk))
                 chunk = []
         if chunk:
-            sharing.append(sharer.submit(g.drive.share_published, chunk))
+            sharing.append(sharer.submit(_share_and_read_back, g, chunk))
+        by_form = {e.external_id: s for s in students if (e := entries[s.id]) is not None}
         for done in sharing:
             try:
-                done.result()
-            except Exception as exc:  # what did not stick is sent again below, after the read-back
+                seen = done.result()
+            except Exception as exc:  # what did not stick is sent again below
                 logger.warning("sharing voting forms ahead failed: %s", exc)
+                continue
+            for fid, responders in seen.items():
+                if isinstance(responders, GoogleApiError) or fid not in by_form:
+                    continue  # read again below
+                s = by_form[fid]
+                ctx.update_data(form_key(s), shared=sorted(e for e in voters if e in responders), shared_read=True)
+                entries[s.id] = ctx.journaled(form_key(s))
     finally:
         copier.shutdown(wait=True, cancel_futures=True)
         sharer.shutdown(wait=True, cancel_futures=True)
-    _share_forms(ctx, g, students, entries, sent_ahead=bool(sharing))
+    # Only what did not stick (or was never read back) is left for the rounds here.
+    _share_forms(ctx, g, students, entries)
+
+
+def _share_and_read_back(g: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Grant a chunk of published forms to the voters and read who may respond (a helper thread;
+    Drive's answer to a grant is no proof, see :func:`_share_forms`)."""
+    g.drive.share_published(pairs)
+    return g.drive.published_responders(sorted({fid for fid, _email in pairs}))  # type: ignore[no-any-return]
 
 
 def _copy_ballot(g: Any, spec: SessionSpec, s: Student, template_id: str) -> dict[str, Any]:
@@ -514,8 +530,7 @@ def _configure_and_publish(ctx: StepContext, g: Any, spec: SessionSpec, s: Stude
         ctx.update_data(form_key(s), stage=FormStage.PUBLISHED)
 
 
-def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any], *,
-                 sent_ahead: bool = False) -> None:
+def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any]) -> None:
     """Share each form with each voting member as a responder (published view), then read every
     form's permissions back and send again what did not stick.
 
@@ -526,7 +541,7 @@ def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries:
     voters = [m.email.lower() for m in ctx.spec.voters]
     by_form = {entries[s.id].external_id: s for s in students}
     failures: dict[str, GoogleApiError] = {}
-    for round_no in range(SHARE_ROUNDS + (1 if sent_ahead else 0)):
+    for _round in range(SHARE_ROUNDS):
         pairs = [(fid, email) for fid, s in by_form.items() for email in voters
                  if email not in entries[s.id].data.get("shared", [])]
         # A form whose sharing was never read back (journaled from the grants' answers alone by an
@@ -534,8 +549,7 @@ def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries:
         unread = {fid for fid, s in by_form.items() if not entries[s.id].data.get("shared_read")}
         if not pairs and not unread:
             return
-        # Grants sent ahead (run_forms) are read back first, and only what did not stick is sent.
-        got = g.drive.share_published(pairs) if pairs and not (sent_ahead and round_no == 0) else {}
+        got = g.drive.share_published(pairs) if pairs else {}
         failures = {f"{fid} {email}": r for (fid, email), r in got.items()
                     if isinstance(r, GoogleApiError) and not r.retryable}
         seen = g.drive.published_responders(sorted({fid for fid, _email in pairs} | unread))
