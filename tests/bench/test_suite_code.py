@@ -19,7 +19,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "suite.py"
 @pytest.fixture(scope="module")
 def suite() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_suite", BENCH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_suite"] = module  # its dataclasses look their module up by name
     spec.loader.exec_module(module)
@@ -42,7 +43,8 @@ def test_batch_parts_count_and_envelopes_do_not(suite: ModuleType, tmp_path: Pat
     assert methods["forms.forms.setPublishSettings"] == 1
     assert sum(methods.values()) == 4  # no envelope, no token request
     # responses.list is an expensive read and a read.
-    assert buckets["forms.expensive"] == 1 and buckets["forms.read"] == 1
+    assert buckets["forms.expensive"] == 1
+    assert buckets["forms.read"] == 1
     minimum = suite.quota_minimum(buckets)
     assert minimum["forms.write"] == pytest.approx(60 / 150)
     assert minimum["drive.queries"] == pytest.approx(2 * 60 / 12000)
@@ -52,6 +54,7 @@ def test_latencies_report_p95_and_missing(suite: ModuleType) -> None:
     sent = {n: 100.0 for n in range(20)}
     decided = {n: 100.0 + (n + 1) / 10 for n in range(19)}  # one decision never came
     got = suite._latencies(sent, decided)
-    assert got["n"] == 19 and got["missing"] == 1
+    assert got["n"] == 19
+    assert got["missing"] == 1
     assert got["p95_s"] == pytest.approx(1.9)
     assert got["max_s"] == pytest.approx(1.9)
