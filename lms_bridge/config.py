@@ -7,11 +7,13 @@ setting receives the object, it never reads the environment itself.  Secrets are
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,13 @@ class GoogleSettings:
     # responses.list quota; the rest stays for the pushes of live voting.
     reconcile_quiet_seconds: int = 180
     reconcile_quota_share: float = 0.25
+    # Sign in with Google (OpenID Connect): the university's domain(s), comma-separated; empty turns it
+    # off.  Only accounts whose `hd` claim and e-mail are of these domains get in.
+    signin_domains: str = ""
+    # The OAuth client for it (live Google only; the sandbox has its own public one).
+    signin_client_id: str = ""
+    signin_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    signin_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
 
 
 @dataclass(frozen=True)
@@ -189,6 +198,38 @@ class SignInSettings:
 
 
 @dataclass(frozen=True)
+class AppealsSettings:
+    """Appeal deadlines in working days (003 §64-67; docs/appeals.md) and the calendar's exceptions."""
+
+    # At least 2 (the Ministry's minimum); a university may give more.
+    filing_working_days: int = 2
+    hearing_working_days: int = 2
+    answer_working_days: int = 1
+    # Dates (YYYY-MM-DD, comma-separated) the government moved: days off the holiday list does not
+    # know yet, and the Saturdays or Sundays that become working days by such a transfer.
+    extra_days_off: str = ""
+    extra_working_days: str = ""
+
+    def dates(self, name: str) -> tuple[date, ...]:
+        out = []
+        for part in str(getattr(self, name)).replace(";", ",").split(","):
+            if part.strip():
+                try:
+                    out.append(date.fromisoformat(part.strip()))
+                except ValueError:
+                    raise ConfigError(f"appeals.{name}: {part.strip()!r} is not a date (YYYY-MM-DD)") from None
+        return tuple(out)
+
+    def check(self) -> None:
+        if self.filing_working_days < 2:
+            raise ConfigError("appeals.filing_working_days must be at least 2 (003 §64)")
+        if self.hearing_working_days < 0 or self.answer_working_days < 0:
+            raise ConfigError("appeals.hearing_working_days and answer_working_days must be 0 or more")
+        self.dates("extra_days_off")
+        self.dates("extra_working_days")
+
+
+@dataclass(frozen=True)
 class Settings:
     # "production" refuses a sandbox that was not asked for by name; "auto" (the default) means
     # production when the store is PostgreSQL.
@@ -215,6 +256,7 @@ class Settings:
     moodle: MoodleSettings = field(default_factory=MoodleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    appeals: AppealsSettings = field(default_factory=AppealsSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -313,10 +355,11 @@ class Settings:
             raise ConfigError("google.reconcile_quota_share must be above 0 and at most 1, and "
                               "google.reconcile_quiet_seconds not negative")
         self.limits.check()
+        self.appeals.check()
 
 
 _SECTIONS: dict[str, type] = {"google": GoogleSettings, "moodle": MoodleSettings, "smtp": SmtpSettings,
-                              "limits": LimitsSettings, "signin": SignInSettings}
+                              "limits": LimitsSettings, "signin": SignInSettings, "appeals": AppealsSettings}
 
 
 def _coerce(name: str, annotation: Any, raw: Any) -> Any:
@@ -360,20 +403,45 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str) -> Any:
     return replace(obj, **changes)
 
 
+# Names under the prefix that are not settings: the tests' switches, the live-Moodle checks', the
+# command line's language.
+_NOT_SETTINGS = ("TEST_", "LIVE_", "LANGUAGE", "SCREENSHOTS", "RECORD_SCENARIO")
+
+
+def _env_names() -> list[str]:
+    """Every environment variable that sets something, e.g. ``LMS_BRIDGE_GOOGLE_MODE``."""
+    names = [ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.name not in _SECTIONS]
+    for section, cls in _SECTIONS.items():
+        names += [f"{ENV_PREFIX}{section.upper()}_{f.name.upper()}" for f in fields(cls)]
+    return names
+
+
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     top = {f.name for f in fields(Settings)}
+    known = _env_names()
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        if name[len(ENV_PREFIX):].startswith(_NOT_SETTINGS):
             continue
         key = name[len(ENV_PREFIX):].lower()
         section, _, rest = key.partition("_")
         if section in _SECTIONS and rest:
             if rest in {f.name for f in fields(_SECTIONS[section])}:
                 out.setdefault(section, {})[rest] = value
+                continue
         elif key in top and key not in _SECTIONS:
             out[key] = value
-        # Other LMS_BRIDGE_* names (test-only switches and the like) are not settings.
+            continue
+        # A misspelt setting would otherwise be ignored without a word, and the product would run on
+        # the default (a sandbox, say) while the operator believes it is configured.  Names under a
+        # section's prefix are always settings; elsewhere only a name close to a real one is refused,
+        # so that a switch unknown here passes through.
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+        if section in _SECTIONS or close:
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown setting {name} in the environment{hint}")
     return out
 
 

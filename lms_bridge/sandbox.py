@@ -60,8 +60,11 @@ def _index(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
 
 def create_app(state_dir: Path, *, push_endpoint: str | None = None, webhook_url: str | None = None,
                webhook_secret: str = SANDBOX_WEBHOOK_SECRET, request_log: Path | None = None,
-               faults: dict[str, Any] | None = None, base_url: str | None = None) -> WSGIApp:
+               faults: dict[str, Any] | None = None, base_url: str | None = None,
+               google_clock: Callable[[], float] | None = None) -> WSGIApp:
     """The composed WSGI app: Google under ``/google``, Moodle under ``/moodle``.
+
+    ``google_clock`` (epoch seconds) lets a test move the Google sandbox's time (days pass).
 
     ``base_url`` is where the app is served (when known before the first request): the Google
     sandbox writes it into its credential files' ``token_uri`` at once.
@@ -75,7 +78,7 @@ def create_app(state_dir: Path, *, push_endpoint: str | None = None, webhook_url
     google_base = base_url.rstrip("/") + "/google" if base_url else None
     return DispatcherMiddleware(_index, {
         "/google": google_app(state_dir / "google", push_endpoint=push_endpoint, request_log=request_log,
-                              faults=faults, base_url=google_base),
+                              faults=faults, base_url=google_base, clock=google_clock),
         "/moodle": moodle_app(state_dir / "moodle", webhook_url=webhook_url, webhook_secret=webhook_secret),
     })
 

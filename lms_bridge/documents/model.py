@@ -155,8 +155,9 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
             protocol_number=f"{session.code}/{admitted_count}" if s.admitted else "",
             questions_asked=tuple(str(q).strip() for q in (s.questions_asked or []) if str(q).strip()),
             remarks=tuple(remarks),
-            # The results are announced on the day of the decision (003 §62).
-            appeal_closes=filing_closes(d.decided_at.astimezone(tz).date()) if d else None,
+            # The window runs from the publication of the results (003 §64): the chair's release when
+            # recorded (the appeal assignment in Classroom closes that day), else the decision's day.
+            appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date()) if d else None,
             commission_reason=d.commission_reason if d is not None and d.source == "commission" else "",
             exception=_exception_line(exceptions.get(s.id), scale, session.language) if d is None else None))
     chair = next((m.name for m in members if m.role == "chair"), "")

@@ -129,12 +129,18 @@ class ClassroomClient:
         return self.t.pages(lambda tok: coll.list(courseId=course_id, pageSize=100, pageToken=tok),
                             api=API, items="topic")
 
-    def create_announcement(self, course_id: str, text: str, *, links: Iterable[str] = ()) -> dict[str, Any]:
-        """Post a published announcement to everyone in the course.
+    def create_announcement(self, course_id: str, text: str, *, links: Iterable[str] = (),
+                            student_ids: Iterable[str] = ()) -> dict[str, Any]:
+        """Post a published announcement to everyone in the course, or only to ``student_ids``
+        (``INDIVIDUAL_STUDENTS``: only they see it; reference "IndividualStudentsOptions").
 
         :calls: POST /v1/courses/{courseId}/announcements
         """
         body: dict[str, Any] = {"text": text, "state": "PUBLISHED", "assigneeMode": "ALL_STUDENTS"}
+        only = list(student_ids)
+        if only:
+            body["assigneeMode"] = "INDIVIDUAL_STUDENTS"
+            body["individualStudentsOptions"] = {"studentIds": only}
         materials = [{"link": {"url": u}} for u in links]
         if materials:
             body["materials"] = materials
@@ -168,10 +174,16 @@ class ClassroomClient:
                             api=API, items="courseWork")
 
     def list_submissions(self, course_id: str, course_work_id: str, *, user_id: str | None = None,
-                         ) -> list[dict[str, Any]]:
-        """:calls: GET /v1/courses/{courseId}/courseWork/{courseWorkId}/studentSubmissions"""
+                         states: list[str] | None = None) -> list[dict[str, Any]]:
+        """``course_work_id`` "-" lists the submissions of every course work of the course; ``states``
+        keeps only those (e.g. TURNED_IN).
+
+        :calls: GET /v1/courses/{courseId}/courseWork/{courseWorkId}/studentSubmissions
+        """
         coll = self._svc("classroom.coursework").courses().courseWork().studentSubmissions()
-        extra = {"userId": user_id} if user_id else {}
+        extra: dict[str, Any] = {"userId": user_id} if user_id else {}
+        if states:
+            extra["states"] = states
         return self.t.pages(lambda tok: coll.list(courseId=course_id, courseWorkId=course_work_id,
                                                   pageSize=100, pageToken=tok, **extra),
                             api=API, items="studentSubmissions")
@@ -186,6 +198,17 @@ class ClassroomClient:
         req = coll.patch(courseId=course_id, courseWorkId=course_work_id, id=submission_id,
                          updateMask="draftGrade,assignedGrade",
                          body={"draftGrade": grade, "assignedGrade": grade})
+        return self.t.execute(req, api=API)
+
+    def return_submission(self, course_id: str, course_work_id: str, submission_id: str) -> dict[str, Any]:
+        """Return a submission to the student (its state becomes RETURNED; the student sees it returned
+        and may hand in again).  Only the Developer project that made the course work may call it.
+
+        :calls: POST /v1/courses/{courseId}/courseWork/{courseWorkId}/studentSubmissions/{id}:return
+        """
+        coll = self._svc("classroom.coursework").courses().courseWork().studentSubmissions()
+        # ``return`` is a Python keyword: the discovery client names the method ``return_``.
+        req = coll.return_(courseId=course_id, courseWorkId=course_work_id, id=submission_id, body={})
         return self.t.execute(req, api=API)
 
     # -- push ----------------------------------------------------------------------------------------

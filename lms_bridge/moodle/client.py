@@ -62,7 +62,8 @@ FEATURE_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "plugin": PLUGIN_FUNCTIONS,
 }
 
-# Moodle 5.x renamed these (UPGRADING.md); either name satisfies the requirement.
+# Moodle 5.x renamed these (UPGRADING.md): either name satisfies the requirement, and the new one is called
+# wherever the service offers it (the old one logs a deprecation notice on every call from 5.0).
 ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "mod_quiz_get_user_attempts": ("mod_quiz_get_user_quiz_attempts",),
 }
@@ -74,6 +75,8 @@ OPTIONAL_FUNCTIONS: dict[str, str] = {
     "mod_assign_get_grades": "a saved grade cannot be read back to catch Moodle ignoring it",
     "core_user_get_users": "an account whose e-mail has other capital letters than the session file's is missed",
     "core_course_get_course_module": "the result assignment of a copied course is found by its name only",
+    "core_get_fragment": "without the plugin, the random ticket question is added to the quiz by hand after the "
+                         "ticket import (its category cannot be read)",
 }
 
 
@@ -142,9 +145,7 @@ class SiteInfo:
                 and not any(alt in self.functions for alt in ALTERNATIVES.get(fn, ()))]
 
     def pick(self, function: str) -> str:
-        """``function``, or its 5.x name when only that one is offered."""
-        if function in self.functions:
-            return function
+        """The 5.x name of ``function`` when the service offers it, else ``function`` (4.5)."""
         return next((alt for alt in ALTERNATIVES.get(function, ()) if alt in self.functions), function)
 
 

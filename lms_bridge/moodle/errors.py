@@ -294,14 +294,16 @@ class UsersRefused(MoodleError):
 
 
 class TicketCategoryUnknown(MoodleError):
-    """Without the companion plugin the id of the quiz's top question category cannot be read."""
+    """Without the companion plugin: the quiz has no questions and no imported Tickets category was found."""
 
     @property
     def user_message(self) -> str:
         return _(
-            'The ticket quiz "%(quiz)s" has no questions, and without the local_lmsbridge plugin lms_bridge '
-            "cannot add them safely. Import %(path)s into the quiz's question bank, add one random question "
-            'from the category "Tickets" to the quiz, then run again (or install the local_lmsbridge plugin).',
+            'The ticket quiz "%(quiz)s" has no questions yet. Import %(path)s into the quiz\'s question bank '
+            "(Moodle XML format, category taken from the file), then run again: lms_bridge then adds the random "
+            'question drawing from the imported category "Tickets". If the web service does not offer '
+            "core_get_fragment, add that random question to the quiz by hand instead, or install the "
+            "local_lmsbridge plugin.",
             quiz=self.extra.get("quiz", "?"),
             path=self.extra.get("path", "?"),
         )

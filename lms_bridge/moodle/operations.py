@@ -9,6 +9,7 @@ instance id, assign functions the assignment id, ``core_grades_update_grades`` a
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -35,6 +36,10 @@ from lms_bridge.moodle.errors import (
 logger = logging.getLogger(__name__)
 
 TICKET_CATEGORY = "Tickets"
+# The Tickets category's idnumber: set by the companion plugin and by the Moodle XML file (xml_export).
+TICKET_CATEGORY_IDNUMBER = "lmsbridge-tickets"
+# An option of the "Parent category" list in Moodle's "Add a random question" form: "<catid>,<contextid>".
+_CATEGORY_OPTION = re.compile(r'<option value="(\d+),(\d+)"[^>]*>([^<]*)</option>')
 TICKET_QUIZ_NAME = "Ticket"
 # The result assignment's course-module idnumber (set by the companion plugin, and by the administrator in
 # the template); a course copy keeps it, while 4.5 backup drops the assignment's ``nosubmissions``.
@@ -68,6 +73,24 @@ class Person:
 def username_for(email: str) -> str:
     """Moodle usernames are lowercase and limited to [a-z0-9_.@-] (PARAM_USERNAME)."""
     return re.sub(r"[^a-z0-9_.@-]", "", email.strip().lower())
+
+
+# What an attempt's state means for the student's status (mod/quiz/classes/quiz_attempt.php constants).
+# 5.0 adds two states, which only mod_quiz_get_user_quiz_attempts reports truly (the deprecated
+# mod_quiz_get_user_attempts gives "finished" for submitted and "inprogress" for notstarted):
+# ``notstarted`` is an attempt Moodle made ahead of time (the quiz's precreateattempts setting), before the
+# student opened it, so nobody has drawn anything yet; ``submitted`` is handed in and awaiting grading.
+ATTEMPT_SUBMITTED_STATES = frozenset({"submitted", "finished"})
+ATTEMPT_STARTED_STATES = frozenset({"inprogress", "overdue", "abandoned"})
+
+
+def attempt_event(state: str) -> str | None:
+    """The webhook event a polled attempt stands for, or None when the student has not started it."""
+    if state in ATTEMPT_SUBMITTED_STATES:
+        return "quiz_attempt_submitted"
+    if state in ATTEMPT_STARTED_STATES:
+        return "quiz_attempt_started"
+    return None
 
 
 @dataclass(frozen=True)
@@ -464,6 +487,44 @@ class MoodleOps:
         self.client.call("mod_quiz_add_random_questions", params)
         return True
 
+    def ticket_category(self, quiz: dict[str, Any], *, courseid: int | None = None) -> dict[str, int] | None:
+        """The Tickets category the Moodle XML import made for the quiz: ``{"id", "contextid", "questions"}``.
+
+        No core function lists question categories or returns the quiz's top category (4.5, 5.1).  The form
+        behind the quiz editing page's "Add a random question" dialog does: ``core_get_fragment`` renders it
+        (``mod_quiz_output_fragment_add_random_question_form`` in mod/quiz/lib.php), and its "Parent category"
+        list names every category of the quiz's question bank as ``<option value="<id>,<contextid>">`` with
+        the name, ``[idnumber]`` and the number of questions.  The file's category carries the idnumber
+        ``lmsbridge-tickets``.  None when the service lacks ``core_get_fragment`` or the import was not done.
+
+        :calls: core_course_get_contents (the quiz's context), core_get_fragment
+        """
+        if not self.client.has("core_get_fragment"):
+            return None
+        cmid = int(quiz["coursemodule"])
+        ctx = self.module_contextid(courseid or int(quiz["course"]), cmid)
+        # 4.5 reads cmid; 5.x quizcmid and bankcmid (the bank shown: the quiz's own).
+        try:
+            out = self.client.call("core_get_fragment", {
+                "component": "mod_quiz", "callback": "add_random_question_form", "contextid": ctx,
+                "args": [{"name": name, "value": str(cmid)} for name in ("cmid", "quizcmid", "bankcmid")]}) or {}
+        except MoodleError as exc:
+            # A page Moodle renders for its own dialog, not a published contract: when a site refuses it, the
+            # secretary adds the random question by hand (TicketCategoryUnknown says how).
+            logger.warning("core_get_fragment refused (%s); the ticket category cannot be read", exc.errorcode)
+            return None
+        found: list[dict[str, int]] = []
+        for catid, contextid, label in _CATEGORY_OPTION.findall(str(out.get("html") or "")):
+            text = html.unescape(label).strip()
+            if f"[{TICKET_CATEGORY_IDNUMBER}]" not in text:
+                continue
+            count = re.search(r"\((\d+)\)$", text)
+            found.append({"id": int(catid), "contextid": int(contextid),
+                          "questions": int(count.group(1)) if count else 0})
+        # The quiz's own bank first; the list may repeat a category (one list per form element).
+        found.sort(key=lambda c: (c["contextid"] != ctx, c["id"]))
+        return next((c for c in found if c["questions"] > 0), None)
+
     def setup_tickets_plugin(self, courseid: int, tickets: Sequence[Ticket], *, timelimit: int = 0,
                              ) -> dict[str, Any]:
         """Quiz, "Tickets" category, one essay question per ticket and one random slot, in one call.
@@ -497,7 +558,10 @@ class MoodleOps:
     def attempts(self, quizid: int, userid: int) -> list[dict[str, Any]]:
         """All attempts of one user, in progress included (the default would drop them).
 
-        :calls: mod_quiz_get_user_attempts (status=all)
+        Through ``mod_quiz_get_user_quiz_attempts`` where the service offers it (5.x: true states), else
+        the 4.5 ``mod_quiz_get_user_attempts`` (same parameters and attempt fields).
+
+        :calls: mod_quiz_get_user_quiz_attempts or mod_quiz_get_user_attempts (status=all)
         """
         data = self.client.call(
             self.client.pick("mod_quiz_get_user_attempts"),
@@ -644,12 +708,16 @@ class MoodleOps:
 
 
 __all__ = [
+    "ATTEMPT_STARTED_STATES",
+    "ATTEMPT_SUBMITTED_STATES",
     "RESULT_IDNUMBER",
     "TICKET_CATEGORY",
+    "TICKET_CATEGORY_IDNUMBER",
     "TICKET_QUIZ_NAME",
     "MoodleOps",
     "Person",
     "ResumePlan",
+    "attempt_event",
     "plan_resume",
     "username_for",
 ]

@@ -19,7 +19,7 @@ from lms_bridge.i18n import gettext as _
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 from lms_bridge.moodle.client import MoodleClient
 from lms_bridge.moodle.errors import MoodleError, UsersRefused
-from lms_bridge.moodle.operations import MoodleOps, Person
+from lms_bridge.moodle.operations import MoodleOps, Person, attempt_event
 from lms_bridge.moodle.xml_export import write_tickets_xml
 
 logger = logging.getLogger(__name__)
@@ -223,7 +223,16 @@ def _tickets(ctx: StepContext, settings: Settings) -> None:
             ),
             retryable=False,
         )
-    added = ops.add_ticket_slot(quiz, courseid=courseid, import_file=str(path))
+    # The secretary imports the file into the quiz's question bank; its "Tickets" category is then found
+    # and the slot draws from it (never a category of its own: see MoodleOps.add_ticket_slot).
+    category = None if int(quiz.get("hasquestions", 0)) else ops.ticket_category(quiz, courseid=courseid)
+    added = ops.add_ticket_slot(quiz, courseid=courseid, categoryid=category["id"] if category else None,
+                                import_file=str(path))
+    before = ctx.journaled("moodle.tickets")
+    found = ({"categoryid": category["id"], "categorycontextid": category["contextid"],
+              "tickets_in_category": category["questions"]} if category
+             else {k: v for k, v in (before.data if before is not None else {}).items()
+                   if k in ("categoryid", "categorycontextid", "tickets_in_category")})
     ctx.record(
         "moodle.tickets",
         Made(
@@ -234,6 +243,7 @@ def _tickets(ctx: StepContext, settings: Settings) -> None:
                 "cmid": int(quiz["coursemodule"]),
                 "xml": str(path),
                 "import_required": True,
+                **found,
             },
         ),
         created=added,
@@ -320,12 +330,16 @@ def poll_attempts(
     """Every attempt at the ticket quiz, for the jobs module's scheduled poll.
 
     With the plugin one call reports all attempts and the ticket each drew; without it Moodle offers
-    only a per-user read (``status=all`` so attempts in progress show up) and no ticket.
+    only a per-user read (``status=all`` so attempts in progress show up) and no ticket.  Attempts 5.x made
+    ahead of time and the student has not opened (``notstarted``) are left out: their question is already
+    chosen, but the student has not drawn it.
     """
     seen: list[AttemptSeen] = []
     if plugin:
         for a in ops.drawn_tickets(quizid):
             if max(int(a.get("timestart") or 0), int(a.get("timefinish") or 0)) < since:
+                continue
+            if attempt_event(str(a["state"])) is None:
                 continue
             seen.append(
                 AttemptSeen(
@@ -341,6 +355,8 @@ def poll_attempts(
     for uid in userids:
         for a in ops.attempts(quizid, uid):
             if int(a.get("timemodified") or a.get("timestart") or 0) < since:
+                continue
+            if attempt_event(str(a["state"])) is None:
                 continue
             seen.append(
                 AttemptSeen(

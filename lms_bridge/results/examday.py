@@ -131,11 +131,11 @@ def decide_by_commission(db: Session, session: ExamSession, student: StudentReco
     return decision
 
 
-def release_results(db: Session, session: ExamSession, *, actor: str) -> list[int]:
+def release_results(db: Session, session: ExamSession, *, actor: str, now: datetime | None = None) -> list[int]:
     """Record the chair's release; returns the decisions whose write-backs may now go."""
     _refuse_when_sealed(session)
     rules.may_release(day_states(db, session), already_released=session.released_at is not None)
-    session.released_at = datetime.now(UTC)
+    session.released_at = now or datetime.now(UTC)
     session.released_by = actor
     ids = list(db.scalars(select(DecisionRecord.id).where(DecisionRecord.session_id == session.id)
                           .order_by(DecisionRecord.id)))

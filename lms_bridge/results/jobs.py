@@ -133,7 +133,7 @@ def close_vote_now(queue: JobQueue, session_code: str, student_ref: str, actor: 
     return status
 
 
-def release_now(queue: JobQueue, session_code: str, actor: str) -> int:
+def release_now(queue: JobQueue, session_code: str, actor: str, *, now: datetime | None = None) -> int:
     """The chair's release, recorded by the secretary: every decision's write-backs go at once.
 
     Returns how many decisions were released; raises ``ExamDayError`` when the rules refuse."""
@@ -143,9 +143,14 @@ def release_now(queue: JobQueue, session_code: str, actor: str) -> int:
         session = db.scalar(select(ExamSession).where(ExamSession.code == session_code))
         if session is None:
             raise LookupError("no such session")
-        decision_ids = release_results(db, session, actor=actor)
+        decision_ids = release_results(db, session, actor=actor, now=now)
+        session_id = session.id
     # After the commit: a write-back must see the release.
     _enqueue_writebacks(decision_ids)
+    # The appeal window opens with the publication of the results (003 §64).
+    from lms_bridge.results.appeal_jobs import open_appeal_filing
+
+    open_appeal_filing.enqueue(session_id)
     return len(decision_ids)
 
 

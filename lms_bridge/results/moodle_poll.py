@@ -32,6 +32,7 @@ def needs_polling(db: Session, session: ExamSession) -> bool:
 
 def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None = None) -> list[str]:
     """One poll of a session's quiz and answer assignment; returns what was applied."""
+    from lms_bridge.moodle.operations import attempt_event
     from lms_bridge.moodle.steps import poll_attempts, poll_submissions
 
     tickets = journal_entry(db, session.id, "moodle.tickets")
@@ -44,7 +45,10 @@ def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None
     started = int(time.time()) if now is None else now
     notes: list[str] = []
     for seen in poll_attempts(ops, int(tickets.external_id), users, plugin=False, since=since):
-        event = "quiz_attempt_submitted" if seen.state == "finished" else "quiz_attempt_started"
+        # 5.x reports a handed-in attempt awaiting its grading as "submitted", 4.5 and 5.1 usually "finished".
+        event = attempt_event(seen.state)
+        if event is None:
+            continue
         other: dict[str, Any] = {"state": seen.state, "timestart": seen.timestart, "timefinish": seen.timefinish}
         if seen.ticket is not None:
             other["ticket"] = {"number": seen.ticket}

@@ -15,6 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lms_bridge.results.appeals import COURSE_KEY as APPEALS_COURSE
+from lms_bridge.results.appeals import (
+    appeal_for_form,
+    appeal_settings,
+    appeal_work_entry,
+    refresh_appeal,
+    sync_work,
+)
 from lms_bridge.results.ballots import FormLayout, TallyResult, record_responses, tally_student
 from lms_bridge.results.submissions import apply_classroom_submission, apply_moodle_event
 from lms_bridge.store.models import (
@@ -112,6 +120,13 @@ def refresh_form_by_id(db: Session, backends_factory: Any, form_id: str) -> Hand
     """Refresh the voting form ``form_id`` (what a Forms push asks for)."""
     entry = form_entry_for(db, form_id)
     if entry is None:
+        appeal = appeal_for_form(db, form_id)
+        if appeal is not None:
+            # The appeal commission's form (lms_bridge.results.appeals): counted the same way.
+            session = db.get(ExamSession, appeal.session_id)
+            assert session is not None
+            tallied = refresh_appeal(db, backends_factory().google, session, appeal)
+            return Handled(f"appeal tallied: {tallied.outcome.status}")
         return Handled("ignored: form not made by this service")
     result = refresh_form(db, backends_factory().google, entry)
     if result is None:
@@ -133,12 +148,18 @@ def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: A
         resource = data.get("resourceId") or {}
         course_id, work_id = resource.get("courseId"), resource.get("courseWorkId")
         entry = db.scalar(select(JournalEntry).where(JournalEntry.external_id == str(course_id),
-                                                     JournalEntry.key == "classroom.course"))
+                                                     JournalEntry.key.in_(("classroom.course", APPEALS_COURSE))))
         if entry is None or not work_id:
             return Handled("ignored: course not made by this service")
         session = db.get(ExamSession, entry.session_id)
         assert session is not None
         google = backends_factory().google
+        appeal_work = appeal_work_entry(db, str(course_id), str(work_id))
+        if appeal_work is not None:
+            # A student's "Appeal" assignment: a turn-in is a filing (lms_bridge.results.appeals).
+            appeal = sync_work(db, google, session, appeal_work,
+                               settings=appeal_settings(backends_factory().settings))
+            return Handled(f"appeal {appeal.status}" if appeal is not None else "appeal: nothing handed in")
         notes = []
         for sub in google.classroom.list_submissions(str(course_id), str(work_id)):
             profile_email = _classroom_email(google, str(course_id), str(sub.get("userId", "")))

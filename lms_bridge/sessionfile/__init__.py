@@ -13,7 +13,7 @@ from lms_bridge.config import LimitsSettings
 from lms_bridge.domain.session import SessionSpec
 from lms_bridge.sessionfile.problems import Location, Problem, SessionFileError, _l
 from lms_bridge.sessionfile.validate import build_spec
-from lms_bridge.sessionfile.xlsxfile import SHEETS, read_xlsx
+from lms_bridge.sessionfile.xlsxfile import OPTIONAL_SHEETS, SHEETS, read_xlsx
 from lms_bridge.sessionfile.yamlfile import read_yaml
 
 __all__ = ["Location", "Problem", "SessionFileError", "load_session", "read_session",
@@ -60,7 +60,8 @@ def read_session(data: bytes, file: str,
     if is_yaml:
         problems.sort(key=lambda p: p.location.line if p.location.line is not None else last)
     else:
-        problems.sort(key=lambda p: (SHEETS.index(p.location.sheet) if p.location.sheet in SHEETS else last,
+        order = SHEETS + OPTIONAL_SHEETS
+        problems.sort(key=lambda p: (order.index(p.location.sheet) if p.location.sheet in order else last,
                                      p.location.row if p.location.row is not None else last))
     return (spec if not problems else None), problems
 

@@ -45,14 +45,23 @@ class RawSession:
     students_loc: Location = field(default_factory=Location)
     tickets: list[RawRecord] | None = None
     tickets_loc: Location = field(default_factory=Location)
+    # Optional sections (None: not in the file): the appeal commission and the administrative staff
+    # it must not include (003 §65).
+    appeal_commission: list[RawRecord] | None = None
+    appeal_commission_loc: Location = field(default_factory=Location)
+    administrative_staff: list[RawRecord] | None = None
+    administrative_staff_loc: Location = field(default_factory=Location)
 
 
 SESSION_KEYS = (
-    "code", "title", "kind", "programme", "group", "university", "commission_name", "platform", "language",
-    "timezone", "starts_at",
+    "code", "title", "kind", "programme", "group", "university", "commission_name", "platform",
+    "department", "head_of_department", "registrar", "language", "timezone", "starts_at",
     "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
     "degree_vote",
 )
 COMMISSION_FIELDS = ("name", "email", "role")
 STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating")
 TICKET_FIELDS = ("number", "questions")
+STAFF_FIELDS = ("name", "email")
+# Sections a file may leave out; the workbook's sheets of the same names.
+OPTIONAL_SECTIONS = ("appeal_commission", "administrative_staff")

@@ -25,6 +25,7 @@ from lms_bridge.domain.session import (
     Student,
     Ticket,
 )
+from lms_bridge.sessionfile import appeals as appeal_rules
 from lms_bridge.sessionfile.bounds import CODE_RE, ID_RE, MULTILINE, bad_character, column_lengths
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import Cell, RawRecord, RawSession
@@ -181,6 +182,10 @@ class _Validator:
         # The protocol's requisites; optional, printed at the head of every signed document.
         for key in ("university", "commission_name", "platform"):
             out[key] = self.text(loc, raw, key, required=False)
+        out["department"] = self.text(loc, raw, "department", required=False)
+        # The head of department and the registrar sign in with these addresses (optional).
+        for key in ("head_of_department", "registrar"):
+            out[key] = "" if _blank(raw.get(key)) else self.email(loc, raw, key)
         out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
         out["timezone"] = self.zone(loc, raw)
         out["starts_at"] = self.starts_at(loc, raw, out["timezone"])
@@ -464,15 +469,21 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
             commission_emails.setdefault(cell.value.strip().lower(), rec.loc)
     students = v.students(head["kind"], commission_emails)
     tickets = v.tickets(head["kind"])
-    if v.problems or members is None or students is None or tickets is None:
+    # The appeal commission's sections are optional (lms_bridge.sessionfile.appeals).
+    staff = appeal_rules.administrative_staff(v, raw)
+    appeal = appeal_rules.appeal_commission(v, raw, commission_emails, staff)
+    if v.problems or members is None or students is None or tickets is None or appeal is None or staff is None:
         return None, v.problems
     assert None not in head.values()
     spec = SessionSpec(
         code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
         group=head["group"], university=head["university"], commission_name=head["commission_name"],
-        platform=head["platform"], language=head["language"], timezone=head["timezone"].key,
+        platform=head["platform"], department=head["department"],
+        head_of_department=head["head_of_department"], registrar=head["registrar"], language=head["language"],
+        timezone=head["timezone"].key,
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),
+        appeal_commission=tuple(appeal), administrative_staff=tuple(staff),
     )
     return spec, []

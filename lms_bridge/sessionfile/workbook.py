@@ -40,6 +40,9 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("university", "Университет атауы / Название университета"),
     ("commission_name", "Комиссия атауы / Название комиссии"),
     ("platform", "Өткізу орны (онлайн платформа) / Место проведения (онлайн-платформа)"),
+    ("department", "Кафедра / Кафедра"),
+    ("head_of_department", "Кафедра меңгерушісінің e-mail / E-mail заведующего кафедрой"),
+    ("registrar", "Тіркеу кеңсесінің e-mail / E-mail офиса регистратора"),
     ("language", "kk | ru | en"),
     ("timezone", "Asia/Almaty"),
     ("starts_at", "2026-06-10T09:00 (жергілікті уақыт / местное время)"),
@@ -71,6 +74,8 @@ INSTRUCTIONS: tuple[str, ...] = (
     "admitted — yes/no; жіберілмесе, admission_note бағанына себебін жазыңыз.",
     "4. «tickets»: билет нөмірі және сұрақтар (question 1, question 2, ...).",
     "5. Тексеру: lms-bridge check ФАЙЛ; жүктеу: lms-bridge import ФАЙЛ немесе әкімші беті.",
+    "6. «appeal_commission» (міндетті емес): апелляциялық комиссия — төраға, мүшелер (дауыс берушілер саны тақ), "
+    "хатшы; аттестаттау комиссиясының мүшелері мен «administrative_staff» парағындағылар кірмейді.",
     "",
     "ПО-РУССКИ",
     "1. На листе «session» заполните столбец B (ключи в столбце A не меняйте).",
@@ -79,6 +84,8 @@ INSTRUCTIONS: tuple[str, ...] = (
     "admitted — yes/no; если не допущен, укажите причину в столбце admission_note.",
     "4. «tickets»: номер билета и вопросы (question 1, question 2, ...).",
     "5. Проверка: lms-bridge check ФАЙЛ; загрузка: lms-bridge import ФАЙЛ или страница администратора.",
+    "6. «appeal_commission» (необязательно): апелляционная комиссия — председатель, члены (нечётное число "
+    "голосующих), секретарь; без членов аттестационной комиссии и лиц с листа «administrative_staff».",
     "",
     "Электрондық пошта әр адамға бір рет қана / Каждый e-mail только один раз; "
     "комиссия мүшесі студент бола алмайды / член комиссии не может быть студентом.",
@@ -124,7 +131,9 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
         values = {
             "code": spec.code, "title": spec.title, "kind": spec.kind.value, "programme": spec.programme,
             "group": spec.group, "university": spec.university, "commission_name": spec.commission_name,
-            "platform": spec.platform, "language": spec.language, "timezone": spec.timezone,
+            "platform": spec.platform, "department": spec.department,
+            "head_of_department": spec.head_of_department, "registrar": spec.registrar,
+            "language": spec.language, "timezone": spec.timezone,
             # Excel shows and edits local date-times; the time zone is its own row.
             "starts_at": spec.starts_at.replace(tzinfo=None),
             "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,
@@ -169,6 +178,16 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
     for row in ws.iter_rows(min_row=2):
         for cell in row[1:]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    # The appeal commission and the staff it may not include (optional: empty sheets mean none).
+    ws = wb.create_sheet("appeal_commission")
+    _header(ws, ["name", "email", "role"], [40, 34, 14])
+    for m in spec.appeal_commission if spec else ():
+        ws.append([m.name, m.email, m.role.value])
+    _list_validation(ws, ROLES, f"C2:C{TEMPLATE_ROWS}")
+    ws = wb.create_sheet("administrative_staff")
+    _header(ws, ["name", "email"], [40, 34])
+    for email in spec.administrative_staff if spec else ():
+        ws.append([None, email])
     for sheet in wb.worksheets:
         as_text(sheet)  # names, titles and questions stay text even when they start with "="
     return wb

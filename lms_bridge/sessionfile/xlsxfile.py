@@ -18,7 +18,9 @@ from lms_bridge.config import LimitsSettings
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import (
     COMMISSION_FIELDS,
+    OPTIONAL_SECTIONS,
     SESSION_KEYS,
+    STAFF_FIELDS,
     STUDENT_FIELDS,
     Cell,
     RawRecord,
@@ -28,13 +30,18 @@ from lms_bridge.sessionfile.raw import (
 logger = logging.getLogger(__name__)
 
 SHEETS = ("session", "commission", "students", "tickets")
+# Sheets a workbook may leave out (in this order after the others when problems are sorted).
+OPTIONAL_SHEETS = OPTIONAL_SECTIONS
 # Other sheets (the template's instructions) are the secretary's business and are ignored.
 REQUIRED_COLUMNS = {
     "commission": ("name", "email", "role"),
     "students": ("id", "name", "email"),
     "tickets": ("number", "question 1"),
+    "appeal_commission": ("name", "email", "role"),
+    "administrative_staff": ("name", "email"),
 }
-KNOWN_COLUMNS = {"commission": COMMISSION_FIELDS, "students": STUDENT_FIELDS, "tickets": ("number",)}
+KNOWN_COLUMNS = {"commission": COMMISSION_FIELDS, "students": STUDENT_FIELDS, "tickets": ("number",),
+                 "appeal_commission": COMMISSION_FIELDS, "administrative_staff": STAFF_FIELDS}
 QUESTION_RE = re.compile(r"^question\s*(\d+)$")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -154,7 +161,7 @@ class _Reader:
         if "session" in by_name:
             raw.session_loc = Location(sheet="session")
             self.session(by_name["session"], raw.session)
-        for name in ("commission", "students", "tickets"):
+        for name in ("commission", "students", "tickets", *OPTIONAL_SHEETS):
             if name in by_name:
                 records = self.table(by_name[name], name)
                 setattr(raw, name, records)

@@ -19,7 +19,9 @@ from lms_bridge.config import LimitsSettings
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import (
     COMMISSION_FIELDS,
+    OPTIONAL_SECTIONS,
     SESSION_KEYS,
+    STAFF_FIELDS,
     STUDENT_FIELDS,
     TICKET_FIELDS,
     Cell,
@@ -240,10 +242,10 @@ class _Walker:
             return None, self.problems
         raw = RawSession(file=self.file)
         for key, (key_node, _value) in top.items():
-            if key not in SECTIONS:
+            if key not in SECTIONS and key not in OPTIONAL_SECTIONS:
                 self.problem(Location(path=key, line=_line(key_node)), key,
                              _l("Unknown section %(key)s: the file has the sections %(known)s."),
-                             key=key, known=", ".join(SECTIONS))
+                             key=key, known=", ".join(SECTIONS + OPTIONAL_SECTIONS))
         for section in SECTIONS:
             if section not in top:
                 self.problem(Location(), section, _l("The section %(section)s is missing."),
@@ -259,6 +261,12 @@ class _Walker:
             raw.students, raw.students_loc = self.records(top["students"], "students", STUDENT_FIELDS)
         if "tickets" in top:
             raw.tickets, raw.tickets_loc = self.records(top["tickets"], "tickets", TICKET_FIELDS)
+        if "appeal_commission" in top:
+            raw.appeal_commission, raw.appeal_commission_loc = self.records(
+                top["appeal_commission"], "appeal_commission", COMMISSION_FIELDS)
+        if "administrative_staff" in top:
+            raw.administrative_staff, raw.administrative_staff_loc = self.records(
+                top["administrative_staff"], "administrative_staff", STAFF_FIELDS)
         return raw, self.problems
 
     def flatten(self, node: Node, path: str, prefix: str, out: dict[str, Cell]) -> None:

@@ -68,6 +68,14 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(5), default="kk")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The address the person's roles in sessions are matched by (lower-cased); a Google sign-in
+    # finds or makes the account by it.  Empty for a local account that has none.
+    email: Mapped[str] = mapped_column(String(255), default="", index=True)
+    # Site roles, comma-separated: "administrator", "importer" (a secretary allowed to import
+    # sessions).  Roles in a session come from its file, never from here (lms_bridge.admin.policy).
+    site_roles: Mapped[str] = mapped_column(String(120), default="")
+    # "local" (password) or "google" (OpenID Connect; password_hash then unusable).
+    auth: Mapped[str] = mapped_column(String(20), default="local")
 
 
 class SignIn(Base):
@@ -95,6 +103,10 @@ class ExamSession(Base):
     university: Mapped[str] = mapped_column(String(500), default="")
     commission_name: Mapped[str] = mapped_column(String(500), default="")
     platform: Mapped[str] = mapped_column(String(255), default="")
+    # Roles outside the commission (see docs/session-file.md), matched by e-mail.
+    department: Mapped[str] = mapped_column(String(255), default="")
+    head_email: Mapped[str] = mapped_column(String(255), default="")
+    registrar_email: Mapped[str] = mapped_column(String(255), default="")
     language: Mapped[str] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(64))
     starts_at: Mapped[datetime]
@@ -367,6 +379,22 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class ApiToken(Base):
+    """A personal API token: acts for ``user_id`` with at most ``role``'s rights until ``expires_at``.
+    Only the SHA-256 of the token is kept; the token itself is shown once, when it is made."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
 class RateLimitEntry(Base):
     """One counted request of a moving-window rate limit (see :mod:`lms_bridge.store.ratelimit`).
 
@@ -388,3 +416,69 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+class AppealMember(Base):
+    """A member of the session's appeal commission (003 §65), from the session file."""
+
+    __tablename__ = "appeal_members"
+    __table_args__ = (UniqueConstraint("session_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))  # chair|member|secretary
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AppealRecord(Base):
+    """One student's appeal (see lms_bridge.domain.appeals): filed in Classroom, heard, voted on,
+    answered, applied.  A late filing is kept with the reason it was refused."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (UniqueConstraint("session_id", "student_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # filed|refused|hearing|decided|answered|applied
+    filed_at: Mapped[datetime]
+    filed_on: Mapped[date]  # the local day of the filing, in the session's time zone
+    closes_on: Mapped[date]  # the last day of the filing window
+    # The statement and its attachments as the student handed them in (Classroom's titles and links).
+    # Shown to the appeal commission and the secretary only.
+    statement: Mapped[list[Any]] = mapped_column(default=list)
+    refusal: Mapped[str] = mapped_column(Text, default="")
+    original_letter: Mapped[str] = mapped_column(String(4), default="")
+    original_points: Mapped[float | None]
+    hearing_at: Mapped[datetime | None]
+    meeting_link: Mapped[str] = mapped_column(String(500), default="")
+    form_id: Mapped[str] = mapped_column(String(128), default="")
+    form_url: Mapped[str] = mapped_column(String(500), default="")
+    form_questions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str] = mapped_column(String(20), default="")  # kept|changed|new_sitting
+    new_letter: Mapped[str] = mapped_column(String(4), default="")
+    votes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decided_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    applied_at: Mapped[datetime | None]
+    new_sitting_at: Mapped[datetime | None]  # a new sitting's date and time, told to the student
+    documents: Mapped[list[Any]] = mapped_column(default=list)  # [{"filename", "path", "mimetype"}]
+
+
+class AppealBallotRecord(Base):
+    """Every response seen on an appeal's form, counted or not (as BallotRecord for the commission)."""
+
+    __tablename__ = "appeal_ballots"
+    __table_args__ = (UniqueConstraint("form_id", "response_id", "submitted_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    voter_email: Mapped[str] = mapped_column(String(255))
+    form_id: Mapped[str] = mapped_column(String(128))
+    response_id: Mapped[str] = mapped_column(String(128))
+    submitted_at: Mapped[datetime]
+    grade: Mapped[str] = mapped_column(String(10), default="")
+    new_sitting: Mapped[str] = mapped_column(String(10), default="")  # yes|no|""
+    comment: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))  # counted|duplicate|edited|outsider|late|invalid
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,6 +44,7 @@ from lms_bridge.domain.session import (
     Ticket,
 )
 from lms_bridge.i18n import gettext
+from lms_bridge.store.appeals import sync_appeal_commission
 from lms_bridge.store.models import (
     AuditEvent,
     BallotRecord,
@@ -163,6 +164,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
         code=session.code, title=session.title, kind=ExamKind(session.kind), programme=session.programme,
         group=session.group_name, language=session.language, timezone=session.timezone,
         university=session.university, commission_name=session.commission_name, platform=session.platform,
+        department=session.department, head_of_department=session.head_email, registrar=session.registrar_email,
         starts_at=session.starts_at.astimezone(zone), preparation_minutes=session.preparation_minutes,
         answer_minutes=session.answer_minutes,
         grading=Grading(scale=grading.get("scale", "kz_letter"),
@@ -187,6 +189,7 @@ def _session_values(spec: SessionSpec) -> dict[str, Any]:
     return {
         "title": spec.title, "kind": spec.kind.value, "programme": spec.programme, "group_name": spec.group,
         "university": spec.university, "commission_name": spec.commission_name, "platform": spec.platform,
+        "department": spec.department, "head_email": spec.head_of_department, "registrar_email": spec.registrar,
         "language": spec.language, "timezone": spec.timezone, "starts_at": spec.starts_at,
         "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,
         "grading": _grading(spec), "degree_vote": spec.degree_vote.value,
@@ -207,6 +210,7 @@ def import_session(db: Session, spec: SessionSpec, *, source_name: str, actor: s
         raise ImportRefused(spec.code, [Note(_l(
             "Another import of session %(code)s ran at the same time; import the file again."),
             {"code": spec.code})]) from None
+    sync_appeal_commission(db, result.session, spec)
     db.add(AuditEvent(session_id=result.session.id, at=now(), actor=actor,
                       action="session.created" if result.created else "session.reimported",
                       detail={"source": source_name, "changes": [c.as_dict() for c in result.changes]}))

@@ -22,8 +22,9 @@ use core_question\local\bank\question_version_status;
  * The ticket quiz: one essay question per ticket in a "Tickets" category and one random slot drawing from it.
  *
  * Moodle 4.5 keeps question categories in course (or module) contexts; Moodle 5.x only in module contexts.
- * The category is created in the quiz's own module context, which both accept, and an existing category
- * made in the course context on 4.5 (for example by a Moodle XML import) is reused.
+ * The category is created in the quiz's own module context, which both accept. An existing one is reused
+ * wherever it is: drawn from by the quiz's slots, in the course context on 4.5 (for example made by a Moodle
+ * XML import), or in a question bank of the course after the upgrade to 5.x moved it there.
  *
  * @package    local_lmsbridge
  * @copyright  2026 lms_bridge contributors
@@ -176,13 +177,23 @@ class tickets {
     }
 
     /**
-     * Find the Tickets category of a quiz (its module context, or on 4.5 its course context).
+     * Find the Tickets category of a quiz.
+     *
+     * Looked for, in this order: among the categories the quiz's random slots already draw from (wherever
+     * Moodle keeps or moved it, that is the category students draw from); in the quiz's own context; in the
+     * course context (4.5); in the course's question banks (5.x: the upgrade to 5.0 moves every course-level
+     * category into a mod_qbank instance of the course, mod/qbank/classes/task/transfer_question_categories.php).
+     * Missing any of these places makes setup_tickets create a second category and a second ticket slot.
      *
      * @param \context_module $quizcontext
      * @return \stdClass|null
      */
     public static function find_category(\context_module $quizcontext): ?\stdClass {
         global $DB;
+        $categories = self::slot_categories($quizcontext->id);
+        if ($categories) {
+            return reset($categories);
+        }
         $contextids = [$quizcontext->id, $quizcontext->get_course_context()->id];
         foreach ($contextids as $contextid) {
             $category = $DB->get_record('question_categories',
@@ -191,7 +202,71 @@ class tickets {
                 return $category;
             }
         }
-        return null;
+        // Question banks of the course (mod_qbank exists from 5.0; on 4.5 the join finds nothing).
+        $sql = "SELECT qc.*
+                  FROM {question_categories} qc
+                  JOIN {context} ctx ON ctx.id = qc.contextid AND ctx.contextlevel = :level
+                  JOIN {course_modules} cm ON cm.id = ctx.instanceid AND cm.deletioninprogress = 0
+                  JOIN {modules} m ON m.id = cm.module AND m.name = 'qbank'
+                 WHERE cm.course = :courseid AND qc.idnumber = :idnumber
+              ORDER BY qc.id";
+        $found = $DB->get_records_sql($sql, ['level' => CONTEXT_MODULE,
+            'courseid' => $quizcontext->get_course_context()->instanceid, 'idnumber' => self::CATEGORY_IDNUMBER], 0, 1);
+        return $found ? reset($found) : null;
+    }
+
+    /**
+     * The category ids a random slot's filter condition draws from.
+     *
+     * 4.3+ stores filter.category.values; a reference not yet converted from the older shape has questioncategoryid.
+     *
+     * @param string|null $filtercondition question_set_references.filtercondition (JSON)
+     * @return int[]
+     */
+    public static function filter_categoryids(?string $filtercondition): array {
+        $filter = json_decode((string)$filtercondition, true);
+        if (!is_array($filter)) {
+            return [];
+        }
+        $values = $filter['filter']['category']['values'] ?? [];
+        if (!$values && isset($filter['questioncategoryid'])) {
+            $values = [$filter['questioncategoryid']];
+        }
+        return array_values(array_filter(array_map('intval', (array)$values)));
+    }
+
+    /**
+     * The Tickets categories (idnumber lmsbridge-tickets, any context) the quiz's random slots draw from, by slot.
+     *
+     * @param int $quizcontextid
+     * @return \stdClass[] category records keyed by id, in slot order
+     */
+    public static function slot_categories(int $quizcontextid): array {
+        global $DB;
+        $sql = "SELECT qsr.id, qsr.filtercondition
+                  FROM {question_set_references} qsr
+                  JOIN {quiz_slots} s ON s.id = qsr.itemid
+                 WHERE qsr.usingcontextid = :contextid AND qsr.component = 'mod_quiz' AND qsr.questionarea = 'slot'
+              ORDER BY s.slot";
+        $ids = [];
+        foreach ($DB->get_records_sql($sql, ['contextid' => $quizcontextid]) as $reference) {
+            foreach (self::filter_categoryids($reference->filtercondition) as $id) {
+                $ids[$id] = true;
+            }
+        }
+        if (!$ids) {
+            return [];
+        }
+        [$insql, $params] = $DB->get_in_or_equal(array_keys($ids), SQL_PARAMS_NAMED);
+        $params['idnumber'] = self::CATEGORY_IDNUMBER;
+        $found = $DB->get_records_select('question_categories', "id $insql AND idnumber = :idnumber", $params);
+        $ordered = [];
+        foreach (array_keys($ids) as $id) {
+            if (isset($found[$id])) {
+                $ordered[$id] = $found[$id];
+            }
+        }
+        return $ordered;
     }
 
     /**
@@ -343,13 +418,14 @@ class tickets {
     }
 
     /**
-     * The random slots of a quiz that draw from the given category.
+     * The ticket slots of a quiz: its random slots that draw from a Tickets category (idnumber lmsbridge-tickets,
+     * whichever context Moodle keeps it in), the one drawing from $categoryid first.
      *
      * @param int $quizid
-     * @param int $categoryid
+     * @param int $categoryid the Tickets category setup_tickets works with (0: none preferred)
      * @return \stdClass[] slot records (id, slot, page)
      */
-    public static function ticket_slots(int $quizid, int $categoryid): array {
+    public static function ticket_slots(int $quizid, int $categoryid = 0): array {
         global $DB;
         $sql = "SELECT s.id, s.slot, s.page, qsr.filtercondition
                   FROM {quiz_slots} s
@@ -357,19 +433,26 @@ class tickets {
                        AND qsr.component = 'mod_quiz' AND qsr.questionarea = 'slot'
                  WHERE s.quizid = :quizid
               ORDER BY s.slot";
-        $slots = [];
+        $ticketcategories = $DB->get_records_menu('question_categories', ['idnumber' => self::CATEGORY_IDNUMBER],
+            '', 'id, contextid');
+        $preferred = [];
+        $others = [];
         foreach ($DB->get_records_sql($sql, ['quizid' => $quizid]) as $slot) {
-            $filter = json_decode($slot->filtercondition, true);
-            $values = $filter['filter']['category']['values'] ?? [];
-            if (in_array($categoryid, array_map('intval', $values), true)) {
-                $slots[] = $slot;
+            $values = self::filter_categoryids($slot->filtercondition);
+            if (in_array($categoryid, $values, true)) {
+                $preferred[] = $slot;
+            } else if (array_intersect_key(array_flip($values), $ticketcategories)) {
+                $others[] = $slot;
             }
         }
-        return $slots;
+        return array_merge($preferred, $others);
     }
 
     /**
-     * Ensure exactly one random slot draws from the Tickets category.
+     * Ensure the quiz has a random ticket slot; never a second one.
+     *
+     * A quiz that already has a ticket slot keeps it, even when it draws from another Tickets category than
+     * $category (one left in another context by an upgrade): a second slot would give every student two tickets.
      *
      * @param \stdClass $cm quiz course module
      * @param \stdClass $category

@@ -66,10 +66,18 @@ $services = [
             // The course module's idnumber, which a course copy keeps (nosubmissions it does not).
             'core_course_get_course_module',
             'mod_quiz_get_quizzes_by_courses',
+            // 4.5 has only mod_quiz_get_user_attempts; 5.0 deprecates it (removed in 6.0) for
+            // mod_quiz_get_user_quiz_attempts, which lms_bridge calls where the service offers it. Listed on 4.5
+            // too: the service then names a function the site lacks, which Moodle leaves out of the token's
+            // functions (and keeps, lib/upgradelib.php external_update_descriptions), so that after the site's
+            // upgrade to 5.x the service offers it without upgrading this plugin again.
             'mod_quiz_get_user_attempts',
+            'mod_quiz_get_user_quiz_attempts',
             'mod_quiz_save_overrides',
             'mod_quiz_get_overrides',
             'mod_quiz_add_random_questions',
+            // With moodle.plugin = core: the quiz bank's categories, as the "Add a random question" form lists them.
+            'core_get_fragment',
             'mod_assign_get_assignments',
             'mod_assign_get_submissions',
             'mod_assign_save_grade',

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from typing import Any
 
@@ -71,9 +70,7 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
 def test_a_hostile_file_is_refused_on_the_page_and_nothing_is_stored(app: Flask, upload: Any, name: str) -> None:
     content, field = HOSTILE[name]
     audit_before = _count(app, AuditEvent)  # signing in is audited
-    started = time.monotonic()
     res = upload(content, name)
-    assert time.monotonic() - started < 10
     assert res.status_code == 422, res.status_code
     page = res.get_data(as_text=True)
     with use_locale("en"):  # the page's language in these tests

@@ -304,3 +304,21 @@ def test_the_example_with_every_line_switched_on_loads(tmp_path: Path) -> None:
     assert settings.smtp.host == "smtp.university.edu.kz"
     assert settings.google.pubsub_audience.endswith("/webhooks/google/pubsub")
     assert "service token" not in repr(settings)  # even a placeholder secret stays hidden
+
+
+@pytest.mark.parametrize(("name", "suggestion"), [
+    ("LMS_BRIDGE_GOOGLE_MODEE", "LMS_BRIDGE_GOOGLE_MODE"),
+    ("LMS_BRIDGE_MOODLE_WEBHOK_SECRET", "LMS_BRIDGE_MOODLE_WEBHOOK_SECRET"),
+    ("LMS_BRIDGE_DATABSE_URL", "LMS_BRIDGE_DATABASE_URL"),
+])
+def test_a_misspelt_environment_setting_is_refused_with_the_name_meant(name: str, suggestion: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({name: "x"})
+    assert name in str(err.value)
+    assert f"did you mean {suggestion}?" in str(err.value)
+
+
+def test_an_unknown_key_under_a_section_is_refused_even_when_nothing_is_close() -> None:
+    with pytest.raises(ConfigError, match="unknown setting LMS_BRIDGE_SMTP_NOTHING_LIKE_IT"):
+        load_settings({"LMS_BRIDGE_SMTP_NOTHING_LIKE_IT": "x"})
+

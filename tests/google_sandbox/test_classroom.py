@@ -250,3 +250,24 @@ def test_concurrent_creates_of_one_alias_make_one_course(google: Google) -> None
     assert sorted(statuses) == [200] + [409] * 7
     courses = requests.get(f"{google.url}/_actor/state", timeout=10).json()["course"]
     assert len(courses) == 1
+
+
+def test_an_announcement_to_one_student_is_seen_by_that_student_only(google: Google) -> None:
+    """What the product posts to explain a refused appeal: assigneeMode INDIVIDUAL_STUDENTS
+    (IndividualStudentsOptions: "Identifiers for the students that have access to the
+    coursework/announcement"); announcements.list returns what the requester may view."""
+    classroom, course = setup_course(google)
+    classroom.courses().patch(id=course["id"], updateMask="courseState", body={"courseState": "ACTIVE"}).execute()
+    both = classroom.courses().announcements().create(courseId=course["id"], body={
+        "text": "Барлығына", "state": "PUBLISHED"}).execute()
+    student_id = classroom.courses().students().get(courseId=course["id"], userId=STUDENTS[1]).execute()["userId"]
+    one = classroom.courses().announcements().create(courseId=course["id"], body={
+        "text": "Тек сізге", "state": "PUBLISHED", "assigneeMode": "INDIVIDUAL_STUDENTS",
+        "individualStudentsOptions": {"studentIds": [student_id]}}).execute()
+    assert one["individualStudentsOptions"]["studentIds"] == [student_id]
+    seen = {a["id"] for a in classroom.courses().announcements().list(courseId=course["id"]).execute()["announcements"]}
+    assert seen == {both["id"], one["id"]}  # the teacher sees both
+    for email, expected in ((STUDENTS[1], {both["id"], one["id"]}), (STUDENTS[0], {both["id"]})):
+        student = google.as_user("classroom", email, "classroom.announcements.readonly")
+        got = student.courses().announcements().list(courseId=course["id"]).execute().get("announcements", [])
+        assert {a["id"] for a in got} == expected, email

@@ -19,8 +19,9 @@ MOODLE51 = json.loads((ROOT / "tests" / "fixtures" / "moodle" / "functions" / "m
 
 # Deprecated on 5.1 yet still called, with what replaces it; any other deprecated call fails the test.
 KNOWN_DEPRECATED = {
-    "mod_quiz_get_user_attempts": "deprecated since 5.0, removed in 6.0; mod_quiz_get_user_quiz_attempts replaces it "
-                                  "but the lms_bridge service does not offer it yet",
+    "mod_quiz_get_user_attempts": "deprecated since 5.0, removed in 6.0; kept for 4.5, which lacks "
+                                  "mod_quiz_get_user_quiz_attempts: where the service offers both, the client "
+                                  "calls the new one (test_a_deprecated_function_is_never_picked_on_51)",
 }
 
 
@@ -51,3 +52,18 @@ def test_the_renamed_attempts_function_exists_on_moodle_51() -> None:
 def test_only_the_known_deprecated_functions_are_called() -> None:
     used = _product_functions() | _service_functions()
     assert {fn for fn in used if fn in MOODLE51["deprecated"]} == set(KNOWN_DEPRECATED)
+
+
+def test_a_deprecated_function_is_never_picked_on_51() -> None:
+    """With every function 5.1 defines offered, no name the client picks is deprecated, and the plugin's
+    service offers the replacement of each deprecated one it keeps."""
+    from lms_bridge.moodle.client import SiteInfo
+
+    info = SiteInfo("s", "u", "lmsbridge", 2, MOODLE51["release"], MOODLE51["version"],
+                    frozenset(MOODLE51["functions"]))
+    picked = {info.pick(fn) for fn in _product_functions()}
+    assert not picked & set(MOODLE51["deprecated"]), sorted(picked & set(MOODLE51["deprecated"]))
+    service = _service_functions()
+    for old in KNOWN_DEPRECATED:
+        assert old in ALTERNATIVES, old
+        assert set(ALTERNATIVES[old]) <= service, ALTERNATIVES[old]

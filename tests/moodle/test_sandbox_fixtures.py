@@ -229,6 +229,18 @@ SCENARIOS: dict[str, Callable[[World], dict[str, Any]]] = {
     "mod_assign_get_grades": lambda w: {"assignmentids": [w.result["assignid"]]},
     "mod_assign_get_grades__no_grades": lambda w: {"assignmentids": [w.answer]},
     "core_course_update_courses": lambda w: {"courses": [{"id": w.course, "idnumber": "GAK-2026-6B01"}]},
+    # Captured on 5.1: the renamed attempts function, an attempt made ahead of time, the quiz bank's categories.
+    "mod_quiz_get_user_quiz_attempts": lambda w: {"_config": {"release": "5.1"}, "quizid": w.quiz, "userid": w.a,
+                                                  "status": "all", "includepreviews": 0},
+    "mod_quiz_get_user_quiz_attempts__notstarted": lambda w: {**_precreated(w), "quizid": w.quiz, "userid": w.d,
+                                                              "status": "all", "includepreviews": 0},
+    "mod_quiz_get_user_attempts__notstarted_on_51": lambda w: {**_precreated(w), "quizid": w.quiz, "userid": w.d,
+                                                               "status": "all", "includepreviews": 0},
+    "core_get_fragment": lambda w: {"_config": {"release": "5.1"}, "component": "mod_quiz",
+                                    "callback": "add_random_question_form",
+                                    "contextid": w.ops.module_contextid(w.course, w.quiz_cm),
+                                    "args": [{"name": n, "value": str(w.quiz_cm)}
+                                             for n in ("cmid", "quizcmid", "bankcmid")]},
     "mod_quiz_start_attempt__accessexception": lambda w: {"quizid": w.quiz},
     "mod_quiz_start_attempt__accessexception_debug": lambda w: {"_debug": True, "quizid": w.quiz},
 }
@@ -241,6 +253,13 @@ _PRODUCT_COPY_OPTIONS = [{"name": "activities", "value": 1}, {"name": "blocks", 
 def _duplicate(shortname: str, courseid: int = 2, extra: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
     return {"courseid": courseid, "fullname": f"Copy {shortname}", "shortname": shortname, "categoryid": 1,
             "visible": 1, "options": [*_PRODUCT_COPY_OPTIONS, *extra]}
+
+
+def _precreated(w: World) -> dict[str, Any]:
+    """5.1's precreate_attempts task for the ticket quiz: Daniyar, who has no attempt, gets a notstarted one."""
+    w.sandbox.configure(release="5.1")
+    w.sandbox.actor(f"/quiz/{w.quiz}/precreate").raise_for_status()
+    return {"_config": {"release": "5.1"}}
 
 
 def _refused_copy(w: World) -> None:

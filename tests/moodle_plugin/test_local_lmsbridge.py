@@ -38,7 +38,7 @@ CORE_FUNCTIONS = {
     "mod_quiz_add_random_questions", "mod_assign_get_assignments", "mod_assign_get_submissions",
     "mod_assign_save_grade", "core_grades_update_grades", "core_grades_get_gradeitems",
     "core_course_update_courses", "mod_quiz_get_overrides", "mod_assign_get_grades",
-    "core_user_get_users", "core_course_get_course_module",
+    "core_user_get_users", "core_course_get_course_module", "mod_quiz_get_user_quiz_attempts", "core_get_fragment",
 }
 PLUGIN_FUNCTIONS = {
     "local_lmsbridge_setup_tickets", "local_lmsbridge_get_drawn_tickets", "local_lmsbridge_ensure_result_assignment",

@@ -208,9 +208,7 @@ def _moodle_post(app: Flask, raw: bytes, *, delivery: str = "9f1c", stamp: str |
 ])
 def test_a_hostile_push_body_is_400_and_nothing_is_stored(signer_and_app, body: bytes) -> None:
     signer, app = signer_and_app
-    started = time.monotonic()
     assert _pubsub_post(app, signer, body) == 400
-    assert time.monotonic() - started < 5
     assert _deliveries(app) == 0
 
 

@@ -430,7 +430,14 @@ def announcements_create(ctx: Ctx) -> dict[str, Any]:
 def announcements_list(ctx: Ctx) -> dict[str, Any]:
     course = course_for(ctx, ctx.params["courseId"])
     states = ctx.params.get("announcementStates") or ["PUBLISHED"]
-    rows = [a for a in ctx.store.list("announcement", course["id"]) if a["state"] in states]
+    # "Returns a list of announcements that the requester is permitted to view"; an
+    # INDIVIDUAL_STUDENTS announcement is seen only by the students it names (IndividualStudentsOptions:
+    # "Identifiers for the students that have access to the coursework/announcement"), as course work.
+    teacher = ctx.is_admin() or is_teacher(ctx, course["id"], ctx.me)
+    me = ensure_user(ctx.store, ctx.me)["id"]
+    rows = [a for a in ctx.store.list("announcement", course["id"]) if a["state"] in states and (
+        teacher or (a["state"] == "PUBLISHED" and (a.get("assigneeMode") != "INDIVIDUAL_STUDENTS"
+                                                   or me in a["individualStudentsOptions"]["studentIds"])))]
     return page(list(reversed(rows)), ctx, "announcements", default_size=500)
 
 

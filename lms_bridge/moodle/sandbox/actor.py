@@ -13,7 +13,8 @@ from werkzeug.wrappers import Request, Response
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import MoodleException
-from lms_bridge.moodle.sandbox.world import _new_qcat, _next, _now
+from lms_bridge.moodle.sandbox.qbank import default_qbank, transfer_course_categories
+from lms_bridge.moodle.sandbox.world import RELEASES, _new_qcat, _next, _now, is_5x
 
 
 class ActorApi(SandboxBase):
@@ -50,11 +51,25 @@ class ActorApi(SandboxBase):
     def view_actor_import(self, request: Request, courseid: int) -> Response:
         return self._actor(lambda st, body: self._import(st, courseid, body), request)
 
+    def view_actor_precreate(self, request: Request, quizid: int) -> Response:
+        return self._actor(lambda st, body: self._precreate(st, quizid), request)
+
+    def view_actor_transfer(self, request: Request, courseid: int) -> Response:
+        def run(st: dict[str, Any], body: dict[str, Any]) -> Any:
+            if not is_5x(st):
+                raise _BadActor("question banks (mod_qbank) exist from Moodle 5.0: set the release first")
+            self._course(st, courseid)
+            return transfer_course_categories(st, courseid)
+
+        return self._actor(run, request)
+
     def view_actor_config(self, request: Request) -> Response:
         def apply(st: dict[str, Any], body: dict[str, Any]) -> Any:
             unknown = set(body) - set(st["config"])
             if unknown:
                 raise _BadActor(f"unknown config keys: {', '.join(sorted(unknown))}")
+            if "release" in body and body["release"] not in RELEASES:
+                raise _BadActor(f"release must be one of {', '.join(RELEASES)}")
             st["config"].update(body)
             return st["config"]
 
@@ -83,27 +98,23 @@ class ActorApi(SandboxBase):
         current = next((a for a in mine if a["state"] == "inprogress"), None)
         if current is not None:
             return self._attempt_view(st, current)
+        ready = next((a for a in mine if a["state"] == "notstarted"), None)
+        if ready is not None:
+            # 5.x: the attempt made ahead of time starts with the question it already holds
+            # (quiz_attempt::process_attempt_started, MDL-68806); only now is the ticket drawn for the student.
+            now = _now()
+            ready.update(state="inprogress", timestart=now, timemodified=now)
+            cm = st["cms"][str(quiz["coursemodule"])]
+            self._emit(self._event(st, "quiz_attempt_started", "\\mod_quiz\\event\\attempt_started", cm, ready["id"],
+                                   user, self._attempt_other(st, ready, None, None)))
+            return self._attempt_view(st, ready)
         override = next(
             (o for o in st["overrides"].values() if o["quiz"] == quizid and o["userid"] == user["id"]), None
         )
         allowed = (override or {}).get("attempts") or quiz["attempts"]
         if allowed and len(mine) >= allowed:
             raise _BadActor("no more attempts are allowed")
-        slot = next((s for s in quiz["slots"] if s["type"] == "random"), None)
-        if slot is None:
-            raise _BadActor("the quiz has no random ticket slot")
-        # Hidden questions (a ticket the plugin dropped, a superseded version) are never drawn: Moodle's
-        # random question loader takes only the latest version of each entry, and only if it is ready.
-        pool = [q for q in st["questions"].values() if q["category"] == slot["categoryid"] and not q.get("hidden")]
-        if not pool:
-            raise _BadActor("the ticket category has no questions")
-        # random_question_loader prefers the least-used question, then picks at random among them.
-        used = {q["id"]: 0 for q in pool}
-        for a in st["attempts"].values():
-            if a.get("questionid") in used:
-                used[a["questionid"]] += 1
-        least = min(used.values())
-        question = self.rng.choice(sorted(q for q, n in used.items() if n == least))
+        question = self._draw(st, quiz)
         now = _now()
         aid = _next(st, "attempt")
         attempt = {
@@ -134,6 +145,44 @@ class ActorApi(SandboxBase):
         )
         return self._attempt_view(st, attempt)
 
+    def _draw(self, st: dict[str, Any], quiz: dict[str, Any]) -> int:
+        """The question the random ticket slot gives a new attempt."""
+        slot = next((s for s in quiz["slots"] if s["type"] == "random"), None)
+        if slot is None:
+            raise _BadActor("the quiz has no random ticket slot")
+        # Hidden questions (a ticket the plugin dropped, a superseded version) are never drawn: Moodle's
+        # random question loader takes only the latest version of each entry, and only if it is ready.
+        pool = [q for q in st["questions"].values() if q["category"] == slot["categoryid"] and not q.get("hidden")]
+        if not pool:
+            raise _BadActor("the ticket category has no questions")
+        # random_question_loader prefers the least-used question, then picks at random among them.
+        used = {q["id"]: 0 for q in pool}
+        for a in st["attempts"].values():
+            if a.get("questionid") in used:
+                used[a["questionid"]] += 1
+        least = min(used.values())
+        return int(self.rng.choice(sorted(q for q, n in used.items() if n == least)))
+
+    def _precreate(self, st: dict[str, Any], quizid: int) -> Any:
+        """5.x's precreate_attempts task for one quiz (mod/quiz/classes/task/precreate_attempts.php): an attempt
+        in state ``notstarted`` for every student without one, its question already chosen; no event fires."""
+        if not is_5x(st):
+            raise _BadActor("attempts made ahead of time (notstarted) exist from Moodle 5.0: set the release first")
+        quiz = self._quiz(st, quizid)
+        made = []
+        for e in sorted(st["enrolments"], key=lambda e: e["userid"]):
+            if e["courseid"] != quiz["course"] or e.get("roleid", 5) != 5:
+                continue
+            if any(a["quiz"] == quizid and a["userid"] == e["userid"] for a in st["attempts"].values()):
+                continue
+            aid = _next(st, "attempt")
+            st["attempts"][str(aid)] = {
+                "id": aid, "quiz": quizid, "userid": e["userid"], "attempt": 1, "uniqueid": 1000 + aid,
+                "state": "notstarted", "timestart": 0, "timefinish": 0, "timemodified": _now(), "sumgrades": None,
+                "questionid": self._draw(st, quiz)}
+            made.append(aid)
+        return {"attempts": made}
+
     def _finish_attempt(self, st: dict[str, Any], quizid: int, body: dict[str, Any]) -> Any:
         self._quiz(st, quizid)
         user = self._student(st, body)
@@ -147,8 +196,14 @@ class ActorApi(SandboxBase):
         )
         if attempt is None:
             raise _BadActor("no attempt in progress")
+        # 5.x submits (state "submitted", the attempt_submitted event) and grades (state "finished") in two
+        # steps of one request (quiz_attempt::process_submit, process_grade_submission); "grading": "pending"
+        # stops between them, as a failed grading leaves an attempt.
+        pending = body.get("grading") == "pending"
+        if pending and not is_5x(st):
+            raise _BadActor("the submitted state exists from Moodle 5.0: set the release first")
         now = _now()
-        attempt.update(state="finished", timefinish=now, timemodified=now)
+        attempt.update(state="submitted" if pending else "finished", timefinish=now, timemodified=now)
         quiz = st["quizzes"][str(quizid)]
         cm = st["cms"][str(quiz["coursemodule"])]
         self._emit(
@@ -224,11 +279,20 @@ class ActorApi(SandboxBase):
                     if cm is None or cm["course"] != courseid:
                         raise _BadActor("a $module$ category needs the cmid of an activity of this course")
                     ctx = cm["contextid"]
+                elif is_5x(st):
+                    # 5.x keeps no category in a course context: the import goes to the course's default
+                    # question bank (public/question/format.php create_category_path).
+                    ctx = default_qbank(st, course)["contextid"]
                 else:
                     ctx = course["contextid"]
                 name = path[-1]
-                cat = next((c for c in st["qcats"].values() if c["contextid"] == ctx and c["name"] == name),
-                           None) or _new_qcat(st, name, ctx)
+                # Under the context's top category, made when missing (question_get_top_category), with the
+                # file's idnumber (format.php create_category_path).
+                top = next((c for c in st["qcats"].values() if c["contextid"] == ctx and not c.get("parent")),
+                           None) or _new_qcat(st, "top", ctx)
+                cat = next((c for c in st["qcats"].values() if c["contextid"] == ctx and c["name"] == name
+                            and c.get("parent") == top["id"]), None) or _new_qcat(
+                    st, name, ctx, top["id"], idnumber=q.findtext("idnumber") or "")
             elif q.get("type") == "essay" and cat is not None:
                 qid = _next(st, "question")
                 st["questions"][str(qid)] = {"id": qid, "category": cat["id"], "idnumber": q.findtext("idnumber"),

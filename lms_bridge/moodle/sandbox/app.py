@@ -27,6 +27,7 @@ from lms_bridge.moodle.sandbox.errors import (
     EXC_ACCESS,
     EXC_CAP,
     EXC_LOGIN,
+    EXC_MISSING,
     EXC_MOODLE,
     MoodleException,
     invalid_parameter,
@@ -41,10 +42,11 @@ from lms_bridge.moodle.sandbox.quiz import QuizFunctions
 from lms_bridge.moodle.sandbox.signatures import CAPABILITIES, SIGNATURES
 from lms_bridge.moodle.sandbox.users import UsersFunctions
 from lms_bridge.moodle.sandbox.webhooks import WebhookSender
-from lms_bridge.moodle.sandbox.world import TOKEN, World
+from lms_bridge.moodle.sandbox.world import DEPRECATED_SINCE, TOKEN, World, defines, php_log, release_of
 
 _COURSE_LEVEL = frozenset({
     "core_course_get_contents", "core_enrol_get_enrolled_users", "mod_quiz_get_user_attempts",
+    "mod_quiz_get_user_quiz_attempts", "core_get_fragment",
     "mod_quiz_save_overrides", "mod_quiz_get_overrides", "mod_quiz_add_random_questions", "mod_assign_save_grade",
     "mod_assign_get_submissions", "mod_assign_get_grades", "core_grades_update_grades",
     "core_grades_get_gradeitems"})
@@ -82,6 +84,12 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
                     endpoint="actor_import",
                     methods=["POST"],
                 ),
+                Rule("/_actor/quiz/<int:quizid>/precreate", endpoint="actor_precreate", methods=["POST"]),
+                Rule(
+                    "/_actor/course/<int:courseid>/transfer-question-banks",
+                    endpoint="actor_transfer",
+                    methods=["POST"],
+                ),
                 Rule("/_actor/config", endpoint="actor_config", methods=["POST"]),
                 Rule("/_actor/state", endpoint="actor_state", methods=["GET"]),
             ]
@@ -115,6 +123,10 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
                 body = dict(exc.body)
                 if not state["config"].get("debug", False):
                     body.pop("debuginfo", None)
+                    if body.get("exception") == EXC_MISSING and release_of(state) >= (5, 0):
+                        # 5.x names no table without debugging (lib/dmllib.php dml_missing_record_exception;
+                        # recorded on 5.1: unknown_function, enrol_unknown_user).
+                        body.update(errorcode="invalidrecordunknown", message="Can't find data record in database.")
                 return self._json(body)
             self.world.save()
             return self._json(result)
@@ -130,7 +142,7 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
         if token != TOKEN:
             raise MoodleException(EXC_MOODLE, "invalidtoken", "Invalid token - token not found")
         plugin_off = function.startswith("local_lmsbridge_") and not state["config"].get("plugin", True)
-        known = function in SIGNATURES or function in MOODLE_45_FUNCTIONS
+        known = (function in SIGNATURES or function in MOODLE_45_FUNCTIONS) and defines(state, function)
         if plugin_off or not known:
             # external_api::external_function_info(): no row in external_functions.
             raise missing_record("external_functions")
@@ -169,6 +181,9 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
                 "nopermissions",
                 f"Sorry, but you do not currently have permissions to do that ({cap[1]}).",
             )
+        deprecated = DEPRECATED_SINCE.get(function)
+        if deprecated is not None and release_of(state) >= deprecated[0]:
+            php_log(state, deprecated[1])
         return self.handlers[function](state, params, base)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import MoodleException
 from lms_bridge.moodle.sandbox.shapes import _assign_out, _fmt_grade
-from lms_bridge.moodle.sandbox.world import _next, _now
+from lms_bridge.moodle.sandbox.world import _next, _now, is_5x, php_log
 
 
 class AssignFunctions(SandboxBase):
@@ -33,6 +33,10 @@ class AssignFunctions(SandboxBase):
                 )
                 continue
             assigns = [_assign_out(a) for a in state["assigns"].values() if a["course"] == cid]
+            if is_5x(state):
+                # 5.0's grade penalties (recorded on 5.1: 0 when not used).
+                for row in assigns:
+                    row["gradepenalty"] = 0
             courses.append(
                 {
                     "id": cid,
@@ -140,6 +144,13 @@ class AssignFunctions(SandboxBase):
             return None
         key = f"{a['id']}:{p['userid']}"
         editor = (p.get("plugindata") or {}).get("assignfeedbackcomments_editor")
+        if editor is None:
+            # Feedback comments on: assign_feedback_comments::is_feedback_modified() reads the field whether it
+            # came or not (mod/assign/feedback/comments/locallib.php:128, 4.5 and 5.1), two warnings in the log
+            # (seen on 5.1).
+            where = "mod/assign/feedback/comments/locallib.php on line 128"
+            php_log(state, f"PHP Warning:  Undefined property: stdClass::$assignfeedbackcomments_editor in {where}")
+            php_log(state, f"PHP Warning:  Trying to access array offset on value of type null in {where}")
         if editor is None and (state["assign_grades"].get(key) or {}).get("has_feedback"):
             # 4.5 updates the existing comment with a null format and the write fails; the grade stays
             # (captured mod_assign_save_grade__regrade_without_feedback).

@@ -14,7 +14,7 @@ from lms_bridge.moodle.sandbox.errors import (
     php_error,
 )
 from lms_bridge.moodle.sandbox.shapes import _course_out, _user_out
-from lms_bridge.moodle.sandbox.world import _new_assign, _new_course, _new_qcat, _new_quiz, _next, _now
+from lms_bridge.moodle.sandbox.world import _new_assign, _new_course, _new_qcat, _new_quiz, _next, _now, is_5x
 
 # The options core_course_duplicate_course knows (course/externallib.php $backupdefaults).
 _DUPLICATE_OPTIONS = frozenset({"activities", "blocks", "filters", "users", "enrolments", "role_assignments",
@@ -213,8 +213,7 @@ class CoursesFunctions(SandboxBase):
         cm = state["cms"].get(str(p["cmid"]))
         if cm is None:
             raise missing_record("course_modules")
-        table = "quizzes" if cm["modname"] == "quiz" else "assigns"
-        inst = state[table][str(cm["instance"])]
+        inst = _instance(state, cm)
         out = {
             "id": cm["id"], "course": cm["course"], "module": 1 if cm["modname"] == "assign" else 2,
             "name": inst["name"], "modname": cm["modname"], "instance": cm["instance"], "section": cm["section"],
@@ -238,8 +237,7 @@ class CoursesFunctions(SandboxBase):
         for cm in sorted(state["cms"].values(), key=lambda c: c["id"]):
             if cm["course"] != course["id"]:
                 continue
-            table = "quizzes" if cm["modname"] == "quiz" else "assigns"
-            inst = state[table][str(cm["instance"])]
+            inst = _instance(state, cm)
             modules.append(
                 {
                     "id": cm["id"],
@@ -254,7 +252,7 @@ class CoursesFunctions(SandboxBase):
                     "modname": cm["modname"],
                     "purpose": "assessment",
                     "branded": False,
-                    "modplural": "Quizzes" if cm["modname"] == "quiz" else "Assignments",
+                    "modplural": _PLURALS.get(cm["modname"], cm["modname"]),
                     "availability": None,
                     "indent": 0,
                     "onclick": "",
@@ -330,6 +328,9 @@ class CoursesFunctions(SandboxBase):
     def fn_enrol_manual_enrol_users(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         for e in p["enrolments"]:
             self._course(state, e["courseid"])
+            if str(e["userid"]) not in state["users"] and is_5x(state):
+                # 5.1 looks the user up first (recorded scenario, enrol_unknown_user).
+                raise missing_record("user")
             if str(e["userid"]) not in state["users"]:
                 # 4.5 enrols the missing user, then fails building the welcome text: a PHP TypeError
                 # without errorcode (captured enrol_manual_enrol_users__unknown_user).
@@ -361,3 +362,15 @@ class CoursesFunctions(SandboxBase):
                     }
                 )
         return None
+
+
+# 5.x lists a course's question banks (mod_qbank) among its modules, in section 0 (read on 5.1).
+_PLURALS = {"quiz": "Quizzes", "assign": "Assignments", "qbank": "Question banks"}
+
+
+def _instance(state: dict[str, Any], cm: dict[str, Any]) -> dict[str, Any]:
+    """The activity record behind a course module (a question bank keeps its name on the module)."""
+    if cm["modname"] == "qbank":
+        return {"name": cm.get("name", ""), "grade": 0}
+    table = "quizzes" if cm["modname"] == "quiz" else "assigns"
+    return dict(state[table][str(cm["instance"])])

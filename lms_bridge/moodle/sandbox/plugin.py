@@ -8,6 +8,7 @@ from typing import Any
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import EXC_MOODLE, MoodleException, invalid_parameter
+from lms_bridge.moodle.sandbox.qbank import ticket_slot, tickets_category
 from lms_bridge.moodle.sandbox.world import _new_assign, _new_qcat, _new_quiz, _next
 
 
@@ -49,14 +50,9 @@ class PluginFunctions(SandboxBase):
                              intro="Start the attempt to draw your examination ticket.")
             state["cms"][str(quiz["coursemodule"])]["idnumber"] = p["quizidnumber"]
         ctx = state["cms"][str(quiz["coursemodule"])]["contextid"]
-        cat = next(
-            (
-                c
-                for c in state["qcats"].values()
-                if c["contextid"] == ctx and c.get("idnumber") == "lmsbridge-tickets"
-            ),
-            None,
-        )
+        # Wherever it is: drawn from by a slot, in the quiz's or the course's context, or in a question bank
+        # of the course, where the upgrade to 5.x moves a course-level category (local_lmsbridge tickets.php).
+        cat = tickets_category(state, quiz)
         categorycreated = cat is None
         if cat is None:
             # Under the context's top category, made first when missing (question_get_top_category).
@@ -122,9 +118,8 @@ class PluginFunctions(SandboxBase):
                         "status": "hidden",
                     }
                 )
-        slot = next(
-            (s for s in quiz["slots"] if s["type"] == "random" and s["categoryid"] == cat["id"]), None
-        )
+        # Never a second ticket slot: one drawing from any Tickets category is kept.
+        slot = ticket_slot(state, quiz, cat)
         slotcreated = slot is None
         if slot is None:
             slot = {
@@ -157,7 +152,7 @@ class PluginFunctions(SandboxBase):
             "quizid": quiz["id"],
             "quizcreated": quizcreated,
             "categoryid": cat["id"],
-            "categorycontextid": ctx,
+            "categorycontextid": cat["contextid"],
             "categorycreated": categorycreated,
             "slotid": slot.get("slotid", slot["slot"]),
             "slot": slot["slot"],

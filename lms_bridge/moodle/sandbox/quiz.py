@@ -7,8 +7,9 @@ from typing import Any
 
 from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import EXC_MISSING, EXC_MOODLE, MoodleException, invalid_parameter, missing_record
+from lms_bridge.moodle.sandbox.qbank import category_options
 from lms_bridge.moodle.sandbox.shapes import _attempt_out, _quiz_out
-from lms_bridge.moodle.sandbox.world import _new_qcat, _next
+from lms_bridge.moodle.sandbox.world import _new_qcat, _next, is_5x
 
 
 class QuizFunctions(SandboxBase):
@@ -25,6 +26,10 @@ class QuizFunctions(SandboxBase):
             if str(c) not in state["courses"]
         ]
         quizzes = [_quiz_out(q) for q in state["quizzes"].values() if q["course"] in ids]
+        if is_5x(state):
+            # Settings 5.x added to the quiz (recorded on 5.1: all null for a quiz made without them).
+            for q in quizzes:
+                q.update(precreateattempts=None, enableaitools=None, enabledaiactions=None)
         return {"quizzes": quizzes, "warnings": warnings}
 
     def fn_mod_quiz_add_random_questions(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
@@ -139,7 +144,9 @@ class QuizFunctions(SandboxBase):
             ids.append(oid)
         return {"ids": ids}
 
-    def fn_mod_quiz_get_user_attempts(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+    def _user_attempts(self, state: dict[str, Any], p: dict[str, Any], *, true_states: bool) -> Any:
+        """quiz_get_user_attempts() (mod/quiz/lib.php): ``finished`` = finished, abandoned and (5.x) submitted;
+        ``unfinished`` = inprogress and overdue; ``all`` = every state, 5.x's notstarted included."""
         self._quiz(state, p["quizid"])
         if p["status"] not in ("all", "finished", "unfinished"):
             raise invalid_parameter("Invalid status value")
@@ -148,8 +155,51 @@ class QuizFunctions(SandboxBase):
         for a in state["attempts"].values():
             if a["quiz"] != p["quizid"] or a["userid"] != userid:
                 continue
-            finished = a["state"] in ("finished", "abandoned")
-            if (p["status"] == "finished" and not finished) or (p["status"] == "unfinished" and finished):
+            finished = a["state"] in ("finished", "abandoned", "submitted")
+            unfinished = a["state"] in ("inprogress", "overdue")
+            if (p["status"] == "finished" and not finished) or (p["status"] == "unfinished" and not unfinished):
                 continue
-            out.append(_attempt_out(a))
+            row = _attempt_out(a)
+            if not true_states:
+                # The deprecated function on 5.x (mod/quiz/classes/external.php get_user_attempts): attempts
+                # not started are left out and a submitted one reads "finished" (its marks hidden), for
+                # compatibility (captured mod_quiz_get_user_attempts__notstarted_on_51).
+                if a["state"] == "notstarted":
+                    continue
+                if a["state"] == "submitted":
+                    row.update(state="finished", sumgrades=None)
+            out.append(row)
         return {"attempts": out, "warnings": []}
+
+    def fn_mod_quiz_get_user_attempts(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        return self._user_attempts(state, p, true_states=False)
+
+    def fn_mod_quiz_get_user_quiz_attempts(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        """5.0+: the same parameters and attempt fields, with the attempts' true states."""
+        return self._user_attempts(state, p, true_states=True)
+
+    def fn_core_get_fragment(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
+        """Only the fragment the product renders: mod_quiz's add_random_question_form, the "Add a random
+        question" dialog of the quiz editing page (mod/quiz/lib.php mod_quiz_output_fragment_add_random_question_form).
+        Its category list holds the quiz's own bank; on 4.5 also the course's (question_edit_contexts of a module
+        context reaches its course), while 5.x keeps no categories in a course context."""
+        if (p["component"], p["callback"]) != ("mod_quiz", "add_random_question_form"):
+            # component_callback() of a callback the sandbox does not render: refused rather than guessed.
+            raise MoodleException(EXC_MOODLE, "codingerror",
+                                  "Coding error detected, it must be fixed by a programmer: "
+                                  "the sandbox renders only mod_quiz add_random_question_form")
+        args = {a["name"]: a["value"] for a in p["args"]}
+        cm = state["cms"].get(str(args.get("quizcmid") or args.get("cmid") or ""))
+        if cm is None or cm["modname"] != "quiz":
+            raise missing_record("course_modules")
+        if cm["contextid"] != p["contextid"]:
+            raise MoodleException(EXC_MISSING, "invalidrecordunknown", "Can't find data record in database.")
+        quiz = state["quizzes"][str(cm["instance"])]
+        course = state["courses"][str(cm["course"])]
+        contexts = [(cm["contextid"], f"Quiz: {quiz['name']}")]
+        if not is_5x(state):
+            contexts.append((course["contextid"], f"Course: {course['shortname']}"))
+        form = (f'<div class="mt-2 position-relative" data-region="add_random_question_form-container">'
+                f'<form action="" method="POST" id="add_random_question_form" class="mform">'
+                f'{category_options(state, contexts)}</form></div>')
+        return {"html": form, "javascript": ""}

@@ -132,6 +132,20 @@ SIGNATURES: dict[str, dict[str, Any]] = {
         "status": dflt(V("alpha"), "finished"),
         "includepreviews": dflt(BOOL, False),
     },
+    # 5.0+ (mod/quiz/classes/external.php get_user_quiz_attempts_parameters): the same parameters.
+    "mod_quiz_get_user_quiz_attempts": {
+        "quizid": INT,
+        "userid": dflt(INT, 0),
+        "status": dflt(V("alpha"), "finished"),
+        "includepreviews": dflt(BOOL, False),
+    },
+    # lib/external/externallib.php get_fragment_parameters (4.5 and 5.1).
+    "core_get_fragment": {
+        "component": V("alphanumext"),
+        "callback": V("alphanumext"),
+        "contextid": INT,
+        "args": dflt(M(_NAMEVALUE), []),
+    },
     "mod_assign_get_assignments": {
         "courseids": dflt(M(INT), []),
         "capabilities": dflt(M(TEXT), []),
@@ -226,6 +240,8 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "mod_quiz_add_random_questions": ("mod/quiz:manage", "Manage quiz"),
     "mod_quiz_save_overrides": ("mod/quiz:manageoverrides", "Manage quiz overrides"),
     "mod_quiz_get_user_attempts": ("mod/quiz:viewreports", "View quiz reports"),
+    "mod_quiz_get_user_quiz_attempts": ("mod/quiz:viewreports", "View quiz reports"),
+    "core_get_fragment": ("mod/quiz:manage", "Manage quiz"),
     "mod_assign_get_submissions": ("mod/assign:viewgrades", "View grades"),
     "mod_assign_save_grade": ("mod/assign:grade", "Grade assignment"),
     "core_grades_update_grades": ("moodle/grade:edit", "Edit grades"),

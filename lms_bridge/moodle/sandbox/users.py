@@ -9,19 +9,22 @@ from lms_bridge.moodle.sandbox.base import SandboxBase
 from lms_bridge.moodle.sandbox.errors import EXC_MOODLE, MoodleException, invalid_parameter
 from lms_bridge.moodle.sandbox.shapes import _user_out
 from lms_bridge.moodle.sandbox.signatures import SIGNATURES
-from lms_bridge.moodle.sandbox.world import RELEASE, VERSION, _next, _now
+from lms_bridge.moodle.sandbox.world import RELEASES, _next, _now, defines
 
 
 class UsersFunctions(SandboxBase):
     def fn_core_webservice_get_site_info(self, state: dict[str, Any], p: dict[str, Any], base: str) -> Any:
         admin = state["users"]["2"]
         removed = set(state["config"]["removed_functions"])
+        # A function the service lists but the release lacks is left out, as Moodle's join on
+        # external_functions leaves it out (the plugin's service names the 5.x attempts function on 4.5 too).
         names = [
             n
             for n in SIGNATURES
-            if n not in removed
+            if n not in removed and defines(state, n)
             and (state["config"].get("plugin", True) or not n.startswith("local_lmsbridge_"))
         ]
+        release, version = RELEASES[str(state["config"].get("release", "4.5"))]
         return {
             "sitename": "Sandbox Moodle",
             "username": admin["username"],
@@ -32,11 +35,11 @@ class UsersFunctions(SandboxBase):
             "userid": 2,
             "siteurl": base,
             "userpictureurl": f"{base}/theme/image.php/boost/core/1/u/f1",
-            "functions": [{"name": n, "version": VERSION} for n in sorted(names)],
+            "functions": [{"name": n, "version": version} for n in sorted(names)],
             "downloadfiles": 1,
             "uploadfiles": 1,
-            "release": RELEASE,
-            "version": VERSION,
+            "release": release,
+            "version": version,
             "mobilecssurl": "",
             "advancedfeatures": [{"name": "usecomments", "value": 1}],
             "usercanmanageownfiles": True,

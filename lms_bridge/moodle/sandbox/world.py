@@ -13,6 +13,47 @@ TOKEN = "sandbox-token"  # noqa: S105 - the documented sandbox token, not a secr
 RELEASE = "4.5 (Build: 20241007)"
 VERSION = "2024100700"
 
+# The releases the site can answer as (actor config "release"; 4.5 unless set): release and version strings
+# as core_webservice_get_site_info gives them (captured on 4.5 and on 5.1, tests/fixtures/moodle/scenario).
+RELEASES: dict[str, tuple[str, str]] = {
+    "4.5": (RELEASE, VERSION),
+    "5.1": ("5.1+ (Build: 20251017)", "2025100600.02"),
+}
+# Functions a release defines beyond 4.5: mod/quiz/db/services.php of 5.0 adds mod_quiz_get_user_quiz_attempts
+# (the read 5.1 external_functions table lists it, tests/fixtures/moodle/functions/moodle-5.1.json).
+FUNCTIONS_SINCE: dict[str, tuple[int, int]] = {"mod_quiz_get_user_quiz_attempts": (5, 0)}
+# Deprecated from a release on: mod_quiz_external::get_user_attempts carries #[\core\attribute\deprecated]
+# since 5.0 (MDL-68806) and core\deprecation::emit_deprecation() logs this on every call (seen in 5.1's log).
+DEPRECATED_SINCE: dict[str, tuple[tuple[int, int], str]] = {
+    "mod_quiz_get_user_attempts": (
+        (5, 0),
+        "Deprecation: mod_quiz_external::get_user_attempts has been deprecated since 5.0. The old API for fetching "
+        "attempts doesn't return true states for NOT_STARTED and SUBMITTED attempts. Use "
+        "mod_quiz_external::get_user_quiz_attempts instead.",
+    ),
+}
+
+
+def release_of(state: dict[str, Any]) -> tuple[int, int]:
+    """The release the site answers as, as (major, minor)."""
+    major, _, minor = str(state["config"].get("release", "4.5")).partition(".")
+    return int(major), int(minor or 0)
+
+
+def is_5x(state: dict[str, Any]) -> bool:
+    """Moodle 5.0 or later: question banks in mod_qbank, two more attempt states."""
+    return release_of(state) >= (5, 0)
+
+
+def defines(state: dict[str, Any], function: str) -> bool:
+    """Whether the site's release has ``function`` at all (a 4.5 site lacks the 5.x additions)."""
+    return release_of(state) >= FUNCTIONS_SINCE.get(function, (0, 0))
+
+
+def php_log(state: dict[str, Any], line: str) -> None:
+    """What Moodle writes to the PHP error log (debugging on): warnings and deprecation notices."""
+    state.setdefault("php_log", []).append(line)
+
 
 def _now() -> int:
     return int(time.time())
@@ -70,6 +111,7 @@ def _initial_state() -> dict[str, Any]:
             "denied_capabilities": [],
             "removed_functions": [],
             "plugin": True,
+            "release": "4.5",
         },
         "users": users,
         "categories": {"1": {"id": 1, "name": "Category 1"}},
@@ -101,6 +143,7 @@ def _initial_state() -> dict[str, Any]:
         "assign_grades": {},
         "gradeitems": {},
         "grades": {},
+        "php_log": [],
     }
     _seed_template(state)
     return state
