@@ -246,6 +246,26 @@ def _link(entry: JournalEntry, moodle_site: str) -> str | None:
 
 
 JOURNAL_PAGE_SIZE = 100
+# Students per page of the session page: 600 rows with their actions made a 1.5 MB page.
+STUDENTS_PAGE_SIZE = 50
+
+
+def student_pages(total: int, per_page: int = STUDENTS_PAGE_SIZE) -> int:
+    return max(1, -(-total // per_page))
+
+
+def students_on_page(students: list[dict[str, Any]], page: int,
+                     per_page: int = STUDENTS_PAGE_SIZE) -> list[dict[str, Any]]:
+    return students[(page - 1) * per_page:page * per_page]
+
+
+def sitting_page(students: list[dict[str, Any]], per_page: int = STUDENTS_PAGE_SIZE) -> int:
+    """The page the sitting is at: the first admitted student with neither a decision nor an
+    exception (the one the commission hears next), else the first page."""
+    for index, st in enumerate(students):
+        if st["admitted"] and st["decision"] is None and st["exception"] is None:
+            return index // per_page + 1
+    return 1
 
 
 def journal_count(db: Session, session: ExamSession) -> int:

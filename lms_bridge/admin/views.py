@@ -332,6 +332,9 @@ def _titles() -> dict[str, str]:
 
 
 def session_page(code: str) -> Any:
+    """The session: its run, students (a page at a time in a large session), commission, draw,
+    timetable (the slots of the students shown) and a link to the created resources."""
+    requested = request.args.get("page", type=int)
     with state().sessionmaker() as db:
         exam = queries.get_session(db, code)
         if exam is None:
@@ -342,14 +345,29 @@ def session_page(code: str) -> Any:
         person = current_person()
         own_ballots = (queries.own_ballots(db, exam, person.email)
                        if person is not None and may("session.ballots.own") else None)
+        students = queries.students_view(db, exam)
+        pages = queries.student_pages(len(students))
+        page = requested if requested is not None else queries.sitting_page(students)
+        if page < 1 or page > pages:
+            abort(404)
+        shown = queries.students_on_page(students, page)
+        if pages > 1:
+            refs = {st["ref"] for st in shown}
+            timetable = [slot for slot in timetable if slot["ref"] in refs]
         return render_template(
-            "admin/session.html", exam=exam, run=run_data,
-            students=queries.students_view(db, exam), members=queries.members_view(db, exam),
+            "admin/session.html", exam=exam, run=run_data, students=shown,
+            students_total=len(students), admitted_total=sum(1 for st in students if st["admitted"]),
+            page=page, pages=pages, members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
             timetable_error=timetable_error, tz=exam.timezone, own_ballots=own_ballots,
             identified=queries.latest_event(db, exam, "commission.identified"),
             signed_off=queries.latest_event(db, exam, "protocols.signed_off"),
             roles=sorted(str(r) for r in g.get("roles", ())), appeals=appeal_summaries(db, exam))
+
+
+def _students_url(code: str) -> str:
+    """Back to the students table, on the page the action was taken from."""
+    return url_for("admin.session_page", code=code, page=request.args.get("page", type=int), _anchor="students")
 
 
 def journal_page(code: str) -> Any:
@@ -372,7 +390,11 @@ def students_json(code: str) -> Any:
         exam = queries.get_session(db, code)
         if exam is None:
             abort(404)
-        return {"session": code, "status": exam.status, "students": queries.students_view(db, exam)}
+        students = queries.students_view(db, exam)
+        page = request.args.get("page", type=int)
+        # The page polls the rows it shows; without ?page= every student is listed.
+        return {"session": code, "status": exam.status,
+                "students": queries.students_on_page(students, page) if page else students}
 
 
 def provision(code: str) -> Any:
@@ -570,6 +592,8 @@ def _back_to(code: str, anchor: str) -> Any:
     back = request.form.get("next", "")
     if back.startswith(f"/sessions/{code}/board"):
         return redirect(_safe_next(back))
+    if anchor == "students":
+        return redirect(_students_url(code))
     return redirect(url_for("admin.session_page", code=code, _anchor=anchor))
 
 
