@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from lms_bridge.backends import backends
 from lms_bridge.jobs.queue import JobQueue, periodic_job
-from lms_bridge.store.models import ExamSession, JournalEntry
+from lms_bridge.store.models import AppealRecord, ExamSession, JournalEntry
 from lms_bridge.store.repo import journal_entry
 
 logger = logging.getLogger(__name__)
@@ -19,14 +19,21 @@ logger = logging.getLogger(__name__)
 
 @periodic_job(crontab(minute="17", hour="*/6"), name="results.renew_watches")
 def renew_watches(queue: JobQueue) -> None:
-    """Renew Forms watches and Classroom registrations before their 7 days run out."""
+    """Renew Forms watches (the sitting's voting forms and the appeals' being voted on) and Classroom
+    registrations before their 7 days run out."""
     from lms_bridge.google.steps import RENEW_MARGIN
+    from lms_bridge.results.appeals import WATCH_KEY_PREFIX as APPEAL_WATCH
 
     now = datetime.now(UTC)
     with queue.sessions() as db:
         entries = list(db.scalars(select(JournalEntry).join(ExamSession).where(
             ExamSession.status != "sealed",
             JournalEntry.key.startswith("forms.watch:") | (JournalEntry.key == "classroom.registration"))))
+        # An appeal's form is voted on after the release, perhaps after the seal: its watch is
+        # renewed while the appeal commission votes (status "hearing"), whatever the session's status.
+        voting = {str(i) for i in db.scalars(select(AppealRecord.id).where(AppealRecord.status == "hearing"))}
+        entries += [e for e in db.scalars(select(JournalEntry).where(JournalEntry.key.startswith(APPEAL_WATCH)))
+                    if e.key.removeprefix(APPEAL_WATCH) in voting]
     google = backends(queue).google
     for entry in entries:
         expiry = entry.data.get("expireTime") or entry.data.get("expiryTime") or ""

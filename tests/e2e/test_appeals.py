@@ -159,11 +159,21 @@ def _hand_in(w: Appeals, course_id: str, work_id: str, email: str, titles: list[
     assert requests.post(f"{base}/turnIn", json={}, timeout=10).status_code == 200
 
 
+def _expire_appeal_watch(w: Appeals, appeal_id: int, form_id: str) -> None:
+    """Pretend the appeal form's watch has a day left."""
+    with w.sessions() as db:
+        watch = db.scalar(select(JournalEntry).where(JournalEntry.key == f"appeals.watch:{appeal_id}"))
+        assert watch is not None
+        assert watch.data["formId"] == form_id
+        watch.data = {**watch.data, "expireTime": "2000-01-01T00:00:00Z"}
+        db.commit()
+
+
 def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade_reaches_sheet_and_moodle(
         world: Appeals, tmp_path: Path) -> None:
     from lms_bridge.google.steps import degree_options
     from lms_bridge.moodle.operations import MoodleOps
-    from lms_bridge.results import appeals, jobs
+    from lms_bridge.results import appeals, jobs, watches
     from lms_bridge.results.appeal_jobs import sweep_session
     from lms_bridge.results.examday import record_exception
 
@@ -236,7 +246,16 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
         assert all("07.07.2026 15:00" in e.body and "https://meet.google.com/abc-defg-hij" in e.body
                    for e in emails)
         form_id, questions = appeal.form_id, dict(appeal.form_questions)
+        appeal_id = appeal.id
         db.commit()
+    # The form's watch is journaled and renewed like the sitting's forms' (a watch lasts 7 days).
+    _expire_appeal_watch(w, appeal_id, form_id)
+    watches.renew_watches.run(w.queue)
+    with w.sessions() as db:
+        watch = db.scalar(select(JournalEntry).where(JournalEntry.key == f"appeals.watch:{appeal_id}"))
+        assert watch is not None
+        assert watch.data["expireTime"] > "2026-07-03"
+        assert {x["id"] for x in google.forms.list_watches(form_id)} == {watch.external_id}
 
     # Tuesday 7 July: the appeal commission votes; one member votes twice, only the first counts.
     w.clock.set("2026-07-07T15:30:00+05:00")
@@ -261,6 +280,13 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
         assert (APPEAL_1, "B", "counted") in ballots
         assert (APPEAL_1, "A", "duplicate") in ballots
         assert len([b for b in ballots if b[2] == "counted"]) == 3
+    # Decided: the form is closed and its watch is left to lapse.
+    _expire_appeal_watch(w, appeal.id, form_id)
+    watches.renew_watches.run(w.queue)
+    with w.sessions() as db:
+        watch = db.scalar(select(JournalEntry).where(JournalEntry.key == f"appeals.watch:{appeal.id}"))
+        assert watch is not None
+        assert watch.data["expireTime"] == "2000-01-01T00:00:00Z"
 
     # Wednesday 8 July: the second student appeals, a day after the window closed: refused.
     w.clock.set("2026-07-08T09:30:00+05:00")
