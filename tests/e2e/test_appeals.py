@@ -47,24 +47,6 @@ CHAIR = "e.zhumabekov@univ.edu.kz"
 MEMBERS = ["g.seitkaliyeva@univ.edu.kz", "d.omarov@univ.edu.kz", "a.baizhanova@univ.edu.kz"]
 APPEAL_CHAIR, APPEAL_1, APPEAL_2 = "n.akhmetov@univ.edu.kz", "a.serikova@univ.edu.kz", "b.kasymov@univ.edu.kz"
 APPEAL_SECRETARY = "zh.aliyeva@univ.edu.kz"
-APPEAL_SECTION = f"""
-appeal_commission:
-  - name: "Ахметов Нұрлан Серікұлы"
-    email: {APPEAL_CHAIR}
-    role: chair
-  - name: "Серікова Әсел Маратқызы"
-    email: {APPEAL_1}
-    role: member
-  - name: "Қасымов Бауыржан Ерланұлы"
-    email: {APPEAL_2}
-    role: member
-  - name: "Әлиева Жанар Болатқызы"
-    email: {APPEAL_SECRETARY}
-    role: secretary
-administrative_staff:
-  - name: "Оқу ісі жөніндегі проректор"
-    email: vice.rector@univ.edu.kz
-"""
 
 
 def _at(text: str) -> float:
@@ -114,7 +96,8 @@ def world(tmp_path: Path) -> Iterator[Appeals]:
 
     clock = Clock("2026-07-02T10:00:00+05:00")  # Thursday, the day of the release
     path = tmp_path / "session.yaml"
-    path.write_text(SAMPLE.read_text(encoding="utf-8") + APPEAL_SECTION, encoding="utf-8")
+    # The sample session has an appeal commission (the APPEAL_* people above).
+    path.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     base = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://")
     url, stop = start_server(sandbox_app(base.data_dir / "sandbox", push_endpoint=None, webhook_url=None,
                                          google_clock=clock))
@@ -511,7 +494,8 @@ def _push_world(tmp_path: Path) -> Iterator[PushWorld]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     path = tmp_path / "session.yaml"
-    path.write_text(SAMPLE.read_text(encoding="utf-8") + APPEAL_SECTION, encoding="utf-8")
+    # The sample session has an appeal commission (the APPEAL_* people above).
+    path.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     try:
         yield PushWorld(settings, sandbox_url, state(app).sessionmaker, path)
     finally:
