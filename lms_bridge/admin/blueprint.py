@@ -50,6 +50,7 @@ bp.add_url_rule("/sessions/<code>/seal", "seal", login_required(views.seal), met
 # Appeals (lms_bridge.admin.appeals_view).
 _appeal = "/sessions/<code>/appeals/<int:appeal_id>"
 bp.add_url_rule("/sessions/<code>/appeals", "appeals_page", login_required(appeals_view.appeals_page))
+bp.add_url_rule("/sessions/<code>/appeals.json", "appeals_json", login_required(appeals_view.appeals_json))
 bp.add_url_rule("/sessions/<code>/appeals/read", "sync_appeals", login_required(appeals_view.sync_appeals),
                 methods=("POST",))
 bp.add_url_rule(f"{_appeal}/hearing", "appeal_hearing", login_required(appeals_view.schedule_hearing),

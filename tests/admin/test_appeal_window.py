@@ -1,10 +1,11 @@
-"""The protocol's last day to appeal follows the configured filing window (``[appeals]``), not the
-Ministry's minimum of 2 working days."""
+"""The deadlines follow the configured windows (``[appeals]``), not the Ministry's minimum: the
+protocol's last day to appeal, and the next deadline the appeals' JSON gives."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,17 +20,18 @@ from lms_bridge.config import Settings
 from lms_bridge.domain.workdays import AppealSettings, filing_closes
 from lms_bridge.jobs import queue as jobqueue
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import DecisionRecord, ExamSession, OutboxEmail
+from lms_bridge.store.models import AppealRecord, DecisionRecord, ExamSession, OutboxEmail
 
 from .conftest import SAMPLE_YAML
 
 WINDOW = 5
+HEARING = 3
 
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
-    wider = dataclasses.replace(settings, appeals=dataclasses.replace(settings.appeals,
-                                                                      filing_working_days=WINDOW))
+    wider = dataclasses.replace(settings, appeals=dataclasses.replace(
+        settings.appeals, filing_working_days=WINDOW, hearing_working_days=HEARING))
     application = create_app(wider, testing=True)
     application.config["WTF_CSRF_ENABLED"] = False
     jobqueue.configure(wider, engine=state(application).engine)
@@ -74,3 +76,20 @@ def test_the_sealed_protocol_gives_the_configured_last_day_to_appeal(app: Flask,
 def _post(client: FlaskClient, url: str) -> None:
     res = client.post(url, data={"confirm": "yes"})
     assert res.status_code == 302, res.get_data(as_text=True)
+
+
+def test_the_next_deadline_counts_the_configured_hearing_window(app: Flask, upload: Any,
+                                                                signed_in: FlaskClient) -> None:
+    assert upload(SAMPLE_YAML.read_bytes(), "sample-session.yaml").status_code == 302
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        assert exam is not None
+        code = exam.code
+        db.add(AppealRecord(session_id=exam.id, student_id=exam.students[0].id, status="filed",
+                            filed_at=datetime(2026, 7, 3, 7, tzinfo=UTC), filed_on=date(2026, 7, 3),
+                            closes_on=date(2026, 7, 7), original_letter="C+"))
+    # Friday 3 July; Monday 6 July is Capital Day: 3 working days end on Thursday 9 July (2 on the 8th).
+    appeal = signed_in.get(f"/sessions/{code}/appeals.json").get_json()["appeals"][0]
+    assert appeal["deadline"]["due"] == "2026-07-09"
+    page = signed_in.get(f"/sessions/{code}/appeals").get_data(as_text=True)
+    assert "Jul 9, 2026" in page
