@@ -108,6 +108,7 @@ def _closing_moment(session: ExamSession, closes: date) -> datetime:
 
 
 COURSE_KEY = "appeals.course"
+REGISTRATION_KEY = "appeals.registration"  # the appeals course's COURSE_WORK_CHANGES registration
 
 
 def _add_people(google: Any, course_id: str, emails: Sequence[str], role: str) -> None:
@@ -160,8 +161,14 @@ def appeals_course(db: Session, google: Any, session: ExamSession, students: Seq
         db.flush()
         try:
             # Turn-ins are pushed like the sitting's (COURSE_WORK_CHANGES); without the secretary's
-            # grant the appeals sweep reads them.
-            google.renew_registration(entry.external_id)
+            # grant the appeals sweep reads them.  A registration lasts 7 days and a filing window
+            # of more working days across holidays can outlast it: journaled, it is renewed with the
+            # sitting's (lms_bridge.results.watches).
+            reg = google.renew_registration(entry.external_id)
+            db.add(JournalEntry(session_id=session.id, step="appeals.filing", key=REGISTRATION_KEY,
+                                external_id=str(reg.get("registrationId", "")),
+                                data={"expiryTime": str(reg.get("expiryTime", "")), "courseId": entry.external_id}))
+            db.flush()
         except GoogleApiError as exc:
             logger.warning("no push registration for the appeals course: %s", exc)
     members = appeal_members(db, session)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,7 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
         world: Appeals, tmp_path: Path) -> None:
     from lms_bridge.google.steps import degree_options
     from lms_bridge.moodle.operations import MoodleOps
-    from lms_bridge.results import appeals, jobs, watches
+    from lms_bridge.results import appeal_jobs, appeals, jobs, watches
     from lms_bridge.results.appeal_jobs import sweep_session
     from lms_bridge.results.examday import record_exception
 
@@ -342,6 +342,23 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
         assert ops.assign_grade(int(result["id"]), int(user["id"])) == pytest.approx(decision.points)
         subjects = [m.subject for m in db.scalars(select(OutboxEmail).where(OutboxEmail.recipient == first.email))]
         assert any(s.startswith("Апелляцияңызға жауап") for s in subjects), subjects
+
+    # The appeals course's push registration is journaled and renewed while filings are read (the
+    # sweep's horizon after the release), then left to lapse.
+    for released_days_ago, renewed in ((1, True), (appeal_jobs.SWEEP_DAYS + 1, False)):
+        with w.sessions() as db:
+            exam = exam_of(db)
+            exam.released_at = datetime.now(UTC) - timedelta(days=released_days_ago)
+            registration = db.scalar(select(JournalEntry).where(JournalEntry.key == "appeals.registration"))
+            assert registration is not None
+            assert registration.data["courseId"] == course_id
+            registration.data = {**registration.data, "expiryTime": "2000-01-01T00:00:00Z"}
+            db.commit()
+        watches.renew_watches.run(w.queue)
+        with w.sessions() as db:
+            registration = db.scalar(select(JournalEntry).where(JournalEntry.key == "appeals.registration"))
+            assert registration is not None
+            assert (registration.data["expiryTime"] != "2000-01-01T00:00:00Z") is renewed
 
     # The documents read in Kazakh (their text layer; rendered with pdftoppm and read as images too,
     # see docs/appeals.md).
