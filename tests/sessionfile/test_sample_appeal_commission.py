@@ -1,6 +1,6 @@
 """The sample session (YAML and workbook) has a valid appeal commission, so the demo shows appeals:
-an odd number of voters, nobody from the attestation commission or the administrative staff, Kazakh
-names, e-mails on the sample's staff domain."""
+an odd number of voters, nobody from the attestation commission, Kazakh names, e-mails on the
+sample's staff domain."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ def test_the_sample_has_a_valid_appeal_commission(name: str) -> None:
     assert [m.role for m in appeal].count(Role.SECRETARY) == 1
     assert not {m.email for m in appeal} & {m.email for m in spec.commission}
     assert not {m.email for m in appeal} & set(spec.administrative_staff)
-    assert spec.administrative_staff
     domain = {m.email.rsplit("@", 1)[1] for m in spec.commission}
     assert len(domain) == 1
     for m in appeal:
