@@ -17,6 +17,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 
+from lms_bridge.admin.api import bp as api_bp
 from lms_bridge.admin.blueprint import bp as admin_bp
 from lms_bridge.appstate import EXTENSION, LANGUAGE_KEY, AppState, state
 from lms_bridge.config import Settings, ensure_secret_key, load_settings, require_deliberate_mode
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     csrf.exempt(webhooks_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(webhooks_bp)
+    # The JSON API: token-authenticated, cookies ignored, so no CSRF token to check.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
 
     from lms_bridge.admin.auth import install_sign_in_throttle
 

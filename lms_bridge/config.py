@@ -82,6 +82,13 @@ class GoogleSettings:
     # Our quota windows are this much longer than Google's 60 s: we count a request when it leaves,
     # Google when it arrives.
     quota_guard_seconds: int = 1
+    # Sign in with Google (OpenID Connect): the university's domain(s), comma-separated; empty turns it
+    # off.  Only accounts whose `hd` claim and e-mail are of these domains get in.
+    signin_domains: str = ""
+    # The OAuth client for it (live Google only; the sandbox has its own public one).
+    signin_client_id: str = ""
+    signin_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    signin_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ SAMPLE_CANDIDATES = (
 )
 
 
+# The e-mail domain of the sample session's people (config/sample-session.yaml).
+SAMPLE_DOMAIN = "univ.edu.kz"
+
+
 def sample_session_path() -> Path:
     for path in SAMPLE_CANDIDATES:
         if path.is_file():
@@ -149,6 +153,9 @@ def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
         code = load_sample_session(engine)
         closers.append(stop_embedded)
         settings = effective_settings(settings)  # starts the embedded sandboxes unless configured
+        if not settings.google.signin_domains and not settings.google_live:
+            # Sign in with Google through the sandbox as anyone of the sample session (its domain).
+            settings = replace(settings, google=replace(settings.google, signin_domains=SAMPLE_DOMAIN))
         queue = jobqueue.configure(settings, engine=engine)
         closers.append(jobqueue.reset)
         if not queue.immediate:
@@ -201,6 +208,9 @@ def demo_cmd(port: int, host: str) -> None:
                  password=demo.login.password))
     click.echo(_("Sample session %(code)s is loaded; open it and click Provision session.",
                  code=demo.session_code))
+    if demo.settings.google.signin_domains == SAMPLE_DOMAIN:
+        click.echo(_("Or click Sign in with Google and be anyone of the sample session, e.g. its chair "
+                     "%(email)s: each sees what their role allows.", email="e.zhumabekov@univ.edu.kz"))
     click.echo(_("Data: %(dir)s. Stop with Ctrl-C.", dir=str(demo.settings.data_dir)))
     try:
         demo.serve_forever()

@@ -56,8 +56,13 @@ def normalise_username(username: str) -> str:
 
 
 def create_user(db: Session, username: str, password: str, *, display_name: str = "",
-                language: str = "kk") -> User:
-    """Add a local account (flushed, not committed: the caller owns the transaction)."""
+                language: str = "kk", email: str = "", site_roles: str = "administrator") -> User:
+    """Add a local account (flushed, not committed: the caller owns the transaction).
+
+    Local accounts are the embedded default's and break-glass administration's, so they are
+    administrators unless ``site_roles`` says otherwise ("importer", or "" for none: the person then
+    has only the roles their ``email`` gives them in sessions)."""
+    from lms_bridge.domain.access import parse_site_roles
     from lms_bridge.i18n import gettext
 
     name = normalise_username(username)
@@ -68,8 +73,13 @@ def create_user(db: Session, username: str, password: str, *, display_name: str 
                                    num=MIN_PASSWORD_LENGTH))
     if db.scalar(select(User).where(func.lower(User.username) == name)) is not None:
         raise AccountError(gettext("The user %(name)s already exists.", name=name))
+    address = email.strip().lower()
+    if address and ("@" not in address or len(address) > 254 or any(c.isspace() for c in address)):
+        raise AccountError(gettext("%(value)s is not a valid email address.", value=address))
+    roles = parse_site_roles(site_roles)
     user = User(username=name, password_hash=hash_password(password), display_name=display_name or name,
-                language=language if language in ("kk", "ru", "en") else "kk")
+                language=language if language in ("kk", "ru", "en") else "kk", email=address,
+                site_roles=",".join(sorted(r.value for r in roles)))
     db.add(user)
     db.flush()
     return user

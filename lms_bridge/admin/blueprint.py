@@ -1,7 +1,8 @@
 """The admin page's routes (the handlers are in :mod:`.views`).
 
-Every route except sign-in, the language switch and the static files requires a signed-in user;
-``tests/admin`` walks the URL map to prove it.
+Every route except sign-in, the language switch and the static files requires a signed-in user
+with a role that the policy table allows (:func:`lms_bridge.admin.policy.guard`); ``tests/admin``
+walks the URL map to prove it.
 """
 
 from __future__ import annotations
@@ -9,59 +10,86 @@ from __future__ import annotations
 from flask import Blueprint
 
 from lms_bridge.admin import appeals_view, views
-from lms_bridge.admin.auth import login_required
+from lms_bridge.admin.policy import Refused, guard
 
 bp = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
 
 # Endpoints reachable without signing in.
-PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.logout", "admin.set_language", "admin.static"})
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.logout", "admin.set_language", "admin.static",
+                              "admin.google_login", "admin.google_callback"})
 
 bp.before_app_request(views.load_user)
 bp.app_context_processor(views.template_context)
 for _code in (400, 403, 404, 405, 413, 500):
     bp.app_errorhandler(_code)(views.error_page)
 bp.app_errorhandler(429)(views.too_many_attempts)
+bp.app_errorhandler(Refused)(views.refused)
 
 bp.add_url_rule("/login", "login", views.login, methods=("GET", "POST"))
 bp.add_url_rule("/logout", "logout", views.logout, methods=("POST",))
+bp.add_url_rule("/login/google", "google_login", views.google_login)
+bp.add_url_rule("/login/google/callback", "google_callback", views.google_callback)
 bp.add_url_rule("/language", "set_language", views.set_language, methods=("POST",))
 
-bp.add_url_rule("/", "index", login_required(views.index))
-bp.add_url_rule("/sessions", "sessions", login_required(views.sessions))
-bp.add_url_rule("/sessions/upload", "upload", login_required(views.upload), methods=("POST",))
-bp.add_url_rule("/sessions/<code>", "session_page", login_required(views.session_page))
-bp.add_url_rule("/sessions/<code>/journal", "journal_page", login_required(views.journal_page))
-bp.add_url_rule("/sessions/<code>/students.json", "students_json", login_required(views.students_json))
-bp.add_url_rule("/sessions/<code>/provision", "provision", login_required(views.provision), methods=("POST",))
-bp.add_url_rule("/sessions/<code>/runs/<int:run_id>", "run_page", login_required(views.run_page))
-bp.add_url_rule("/sessions/<code>/runs/<int:run_id>.json", "run_json", login_required(views.run_json))
-
-bp.add_url_rule("/sessions/<code>/draw", "draw_tickets", login_required(views.draw_tickets), methods=("POST",))
-bp.add_url_rule("/sessions/<code>/students/<ref>/close-vote", "close_vote", login_required(views.close_vote),
+# Every other route is behind the policy table (lms_bridge.domain.access.POLICY): sign-in first,
+# then the person's roles.  One line per route; a new route names its action here.
+bp.add_url_rule("/", "index", guard("sessions.list", views.index))
+bp.add_url_rule("/sessions", "sessions", guard("sessions.list", views.sessions))
+bp.add_url_rule("/sessions/upload", "upload", guard("sessions.import", views.upload), methods=("POST",))
+bp.add_url_rule("/sessions/<code>", "session_page", guard("session.view", views.session_page))
+bp.add_url_rule("/sessions/<code>/journal", "journal_page", guard("session.board", views.journal_page))
+bp.add_url_rule("/sessions/<code>/students.json", "students_json", guard("session.students", views.students_json))
+bp.add_url_rule("/sessions/<code>/provision", "provision", guard("session.provision", views.provision),
                 methods=("POST",))
+bp.add_url_rule("/sessions/<code>/runs/<int:run_id>", "run_page", guard("session.board", views.run_page))
+bp.add_url_rule("/sessions/<code>/runs/<int:run_id>.json", "run_json", guard("session.board", views.run_json))
+
+bp.add_url_rule("/sessions/<code>/identified", "identify_commission",
+                guard("session.identify_commission", views.identify_commission), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/draw", "draw_tickets", guard("session.draw", views.draw_tickets), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/close-vote", "close_vote",
+                guard("student.close_vote", views.close_vote), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/exception", "record_exception",
-                login_required(views.record_exception), methods=("POST",))
+                guard("student.exception", views.record_exception), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commission_decision",
-                login_required(views.commission_decision), methods=("POST",))
-bp.add_url_rule("/sessions/<code>/release", "release", login_required(views.release), methods=("POST",))
-bp.add_url_rule("/sessions/<code>/seal", "seal", login_required(views.seal), methods=("POST",))
+                guard("student.commission_decision", views.commission_decision), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/release", "release", guard("session.release", views.release), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/sign-off", "sign_off", guard("session.sign_off", views.sign_off),
+                methods=("POST",))
+bp.add_url_rule("/sessions/<code>/seal", "seal", guard("session.seal", views.seal), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/documents", "documents", guard("session.documents", views.documents))
+bp.add_url_rule("/sessions/<code>/documents/<name>", "document",
+                guard("session.documents", views.document))
+
+bp.add_url_rule("/sessions/<code>/audit", "audit_page", guard("session.audit", views.audit_page))
+bp.add_url_rule("/sessions/<code>/audit.csv", "audit_csv", guard("session.audit", views.audit_csv))
+bp.add_url_rule("/audit", "site_audit_page", guard("audit.view_all", views.site_audit_page))
+bp.add_url_rule("/audit.csv", "site_audit_csv", guard("audit.view_all", views.site_audit_csv))
+
+bp.add_url_rule("/tokens", "tokens_page", guard("tokens.manage", views.tokens_page))
+bp.add_url_rule("/tokens/new", "create_token", guard("tokens.manage", views.create_token), methods=("POST",))
+bp.add_url_rule("/tokens/<int:token_id>/revoke", "revoke_token", guard("tokens.manage", views.revoke_token),
+                methods=("POST",))
 
 # Appeals (lms_bridge.admin.appeals_view).
 _appeal = "/sessions/<code>/appeals/<int:appeal_id>"
-bp.add_url_rule("/sessions/<code>/appeals", "appeals_page", login_required(appeals_view.appeals_page))
-bp.add_url_rule("/sessions/<code>/appeals.json", "appeals_json", login_required(appeals_view.appeals_json))
-bp.add_url_rule("/sessions/<code>/appeals/read", "sync_appeals", login_required(appeals_view.sync_appeals),
+bp.add_url_rule("/sessions/<code>/appeals", "appeals_page", guard("appeals.view", appeals_view.appeals_page))
+bp.add_url_rule("/sessions/<code>/appeals.json", "appeals_json", guard("appeals.view", appeals_view.appeals_json))
+bp.add_url_rule("/sessions/<code>/appeals/read", "sync_appeals",
+                guard("appeals.manage", appeals_view.sync_appeals), methods=("POST",))
+bp.add_url_rule(f"{_appeal}/hearing", "appeal_hearing", guard("appeals.manage", appeals_view.schedule_hearing),
                 methods=("POST",))
-bp.add_url_rule(f"{_appeal}/hearing", "appeal_hearing", login_required(appeals_view.schedule_hearing),
+bp.add_url_rule(f"{_appeal}/count", "appeal_count", guard("appeals.manage", appeals_view.count_votes),
                 methods=("POST",))
-bp.add_url_rule(f"{_appeal}/count", "appeal_count", login_required(appeals_view.count_votes), methods=("POST",))
-bp.add_url_rule(f"{_appeal}/answer", "appeal_answer", login_required(appeals_view.answer), methods=("POST",))
-bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", login_required(appeals_view.apply), methods=("POST",))
+bp.add_url_rule(f"{_appeal}/answer", "appeal_answer", guard("appeals.manage", appeals_view.answer),
+                methods=("POST",))
+bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", guard("appeals.manage", appeals_view.apply),
+                methods=("POST",))
 
-bp.add_url_rule("/outbox", "outbox", login_required(views.outbox))
+bp.add_url_rule("/outbox", "outbox", guard("outbox.view", views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",
-                login_required(views.outbox_attachment))
+                guard("outbox.view", views.outbox_attachment))
 
 
 @bp.app_template_filter("when")

@@ -38,7 +38,11 @@ def user_group() -> None:
 @click.option("--name", "display_name", default="", help="The name shown on the page.")
 @click.option("--language", type=click.Choice(["kk", "ru", "en"]), default=None,
               help="The account's page language (default: the configured default language).")
-def create_cmd(username: str, password_stdin: bool, display_name: str, language: str | None) -> None:
+@click.option("--email", default="", help="The person's e-mail: their roles in sessions are matched by it.")
+@click.option("--role", "roles", multiple=True, type=click.Choice(["administrator", "importer", "none"]),
+              help="Site role (repeatable); default administrator, the break-glass account.")
+def create_cmd(username: str, password_stdin: bool, display_name: str, language: str | None, email: str,
+               roles: tuple[str, ...]) -> None:
     """Create the account USERNAME."""
     from lms_bridge.admin.auth import AccountError, create_user
     from lms_bridge.store.db import transaction
@@ -48,7 +52,8 @@ def create_cmd(username: str, password_stdin: bool, display_name: str, language:
     try:
         with transaction(sessions) as db:
             user = create_user(db, username, password, display_name=display_name,
-                               language=language or settings.default_language)
+                               language=language or settings.default_language, email=email,
+                               site_roles=",".join(roles) if roles else "administrator")
             name = user.username
     except AccountError as exc:
         click.echo(str(exc), err=True)

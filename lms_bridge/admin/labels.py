@@ -26,6 +26,34 @@ ROLE: dict[str, Callable[[], str]] = {
     "secretary": lambda: _("Secretary"),
 }
 
+# Who may do what (lms_bridge.domain.access.Role): the names of the roles, and the same role as the
+# refusal's words put it ("Only the technical secretary of this session … may do this.").
+ACCESS_ROLE: dict[str, Callable[[], str]] = {
+    "administrator": lambda: _("Administrator"),
+    "importer": lambda: _("Importer of sessions"),
+    "secretary": lambda: _("Secretary"),
+    "chair": lambda: _("Chair"),
+    "member": lambda: _("Member"),
+    "head_of_department": lambda: _("Head of department"),
+    "registrar": lambda: _("Registrar"),
+}
+
+ROLE_WHO: dict[str, Callable[[], str]] = {
+    "administrator": lambda: _("an administrator"),
+    "importer": lambda: _("a secretary allowed to import sessions"),
+    "secretary": lambda: _("the technical secretary of this session"),
+    "chair": lambda: _("the chair of this session's commission"),
+    "member": lambda: _("a member of this session's commission"),
+    "head_of_department": lambda: _("the head of department of this session"),
+    "registrar": lambda: _("the registrar, once the session is sealed"),
+}
+
+
+def role_label(role: str) -> str:
+    """The role as the refusal's words name it."""
+    return label(ROLE_WHO, str(role))
+
+
 SESSION_STATUS: dict[str, Callable[[], str]] = {
     "imported": lambda: _("Imported"),
     "provisioned": lambda: _("Provisioned"),

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.admin import labels
 from lms_bridge.store.models import (
+    AuditEvent,
     BallotRecord,
     DecisionRecord,
     ExamSession,
@@ -272,3 +273,21 @@ def _exception_view(e: StudentExceptionRecord | None) -> dict[str, Any] | None:
             "mark": e.mark, "moved_to": e.moved_to.isoformat() if e.moved_to else None,
             "continuation": labels.label(labels.CONTINUATION, e.continuation) if e.continuation else "",
             "recorded_by": e.recorded_by, "recorded_at": iso(e.recorded_at)}
+
+
+# -- what one person sees of a session ------------------------------------------------------------------
+def own_ballots(db: Session, exam: ExamSession, email: str) -> list[dict[str, Any]]:
+    """The ballots a commission member cast in this session, newest first (their own only)."""
+    if not email:
+        return []
+    rows = db.execute(select(BallotRecord, StudentRecord.name).join(
+        StudentRecord, StudentRecord.id == BallotRecord.student_id).where(
+        BallotRecord.session_id == exam.id, func.lower(BallotRecord.voter_email) == email.lower())
+        .order_by(BallotRecord.submitted_at.desc())).all()
+    return [{"student": name, "grade": b.grade, "degree": b.degree, "comment": b.comment,
+             "submitted_at": b.submitted_at, "status": b.status} for b, name in rows]
+
+
+def latest_event(db: Session, exam: ExamSession, action: str) -> AuditEvent | None:
+    return db.scalar(select(AuditEvent).where(AuditEvent.session_id == exam.id, AuditEvent.action == action)
+                     .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1))

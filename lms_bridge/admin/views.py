@@ -24,13 +24,16 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 
 from lms_bridge.admin import labels, queries
 from lms_bridge.admin.appeals_view import appeal_summaries
 from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
+from lms_bridge.admin.policy import Refused, check, current_person, may, may_site, visible_sessions
 from lms_bridge.admin.timetable_view import timetable_rows
 from lms_bridge.appstate import LANGUAGE_KEY, state
+from lms_bridge.domain.access import Role
 from lms_bridge.i18n import LANGUAGES
 from lms_bridge.provisioning import service
 from lms_bridge.store.db import transaction
@@ -50,6 +53,8 @@ def _safe_next(target: str | None) -> str:
 
 # -- before every request --------------------------------------------------------------------------
 def load_user() -> None:
+    if request.blueprint == "api":
+        return  # the API authenticates its callers by token (lms_bridge.admin.api), never by cookie
     g.user = None
     if request.blueprint == "webhooks" or request.endpoint == "healthz":
         return  # machine callers: no cookie, and no store round trip on their deadline
@@ -75,6 +80,8 @@ def template_context() -> dict[str, Any]:
         "action_form": ActionForm(formdata=None),
         "languages": [("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")],
         "labels": labels,
+        "may": may,
+        "may_site": may_site,
     }
 
 
@@ -100,16 +107,90 @@ def login() -> Any:
             flash(str(labels.SIGN_IN_FAILED), "error")
             status = 401
         else:
-            language = session.get(LANGUAGE_KEY)
-            # A fresh session on sign-in, so a cookie planted before it is worth nothing after.
-            session.clear()
-            session.permanent = True
-            session[SIGN_IN_KEY] = token
-            session[LANGUAGE_KEY] = language if language in LANGUAGES else user_language
-            return redirect(_safe_next(form.next.data))
+            return _signed_in(token, user_language, form.next.data)
     elif request.method == "POST":
         status = 400
-    return render_template("admin/login.html", form=form), status
+    return render_template("admin/login.html", form=form, google_signin=_google_config() is not None), status
+
+
+def _signed_in(token: str, user_language: str, target: str | None) -> Any:
+    language = session.get(LANGUAGE_KEY)
+    # A fresh session on sign-in, so a cookie planted before it is worth nothing after.
+    session.clear()
+    session.permanent = True
+    session[SIGN_IN_KEY] = token
+    session[LANGUAGE_KEY] = language if language in LANGUAGES else user_language
+    return redirect(_safe_next(target))
+
+
+# -- sign in with Google (OpenID Connect) ----------------------------------------------------------------
+GOOGLE_NEXT_KEY = "google_next"
+
+
+def _google_config() -> Any:
+    from lms_bridge.admin.google_signin import signin_config
+    from lms_bridge.config import ConfigError
+
+    try:
+        return signin_config(state().settings)
+    except ConfigError:  # sandbox mode without a sandbox to reach: the button is not offered
+        logger.warning("Google sign-in is configured but no identity provider can be reached")
+        return None
+
+
+def google_login() -> Any:
+    """Off to Google (or the sandbox) with state, nonce and PKCE; back at google_callback."""
+    from lms_bridge.admin.google_signin import client
+
+    config = _google_config()
+    if config is None:
+        abort(404)
+    session[GOOGLE_NEXT_KEY] = _safe_next(request.args.get("next"))
+    # `hd` only narrows Google's account chooser; the claim is checked on the way back.
+    hint = {"hd": config.domains[0]} if len(config.domains) == 1 else {}
+    return client(current_app, config).authorize_redirect(url_for("admin.google_callback", _external=True), **hint)
+
+
+def google_callback() -> Any:
+    from authlib.integrations.base_client import OAuthError
+
+    from lms_bridge.admin.google_signin import Refusal, accepted_email, client, user_for_google
+
+    config = _google_config()
+    if config is None:
+        abort(404)
+    target = session.pop(GOOGLE_NEXT_KEY, None)
+    try:
+        # Authlib checks the state, exchanges the code and verifies the ID token (signature by the
+        # provider's keys, issuer, audience, expiry, nonce).
+        token = client(current_app, config).authorize_access_token()
+        claims = dict(token.get("userinfo") or {})
+        email = accepted_email(claims, config.domains)
+    except OAuthError as exc:
+        logger.info("Google sign-in failed: %s", exc.error)
+        flash(_("Google sign-in did not complete. Try again."), "error")
+        return render_template("admin/login.html", form=LoginForm(formdata=None), google_signin=True), 401
+    except Refusal as exc:
+        with transaction(state().sessionmaker) as db:
+            db.add(AuditEvent(actor=str(claims.get("email") or "")[:255] or "unknown",
+                              action="admin.sign_in_refused", detail={"via": "google", "hd": claims.get("hd", "")}))
+        flash(str(exc), "error")
+        return render_template("admin/login.html", form=LoginForm(formdata=None), google_signin=True), 403
+    with transaction(state().sessionmaker) as db:
+        language = session.get(LANGUAGE_KEY)
+        user = user_for_google(db, email, str(claims.get("name") or ""),
+                               language if language in LANGUAGES else state().settings.default_language)
+        if not user.is_active:
+            active = False
+        else:
+            active = True
+            db.add(AuditEvent(actor=user.username, action="admin.sign_in", detail={"via": "google"}))
+            sign_in_token = start_sign_in(db, user, current_app.permanent_session_lifetime)
+            user_language = user.language
+    if not active:
+        flash(_("This account is disabled."), "error")
+        return render_template("admin/login.html", form=LoginForm(formdata=None), google_signin=True), 403
+    return _signed_in(sign_in_token, user_language, target)
 
 
 def logout() -> Any:
@@ -155,8 +236,12 @@ def sessions() -> Any:
 
 def _sessions_page(form: UploadForm, problems: list[dict[str, Any]] | None, status: int = 200,
                    file_name: str = "") -> Any:
+    person = current_person()
+    assert person is not None
     with state().sessionmaker() as db:
-        rows = queries.list_sessions(db)
+        # Only the sessions the person has a role in (every one for an administrator).
+        visible = set(db.scalars(select(ExamSession.id).where(visible_sessions(person))))
+        rows = [row for row in queries.list_sessions(db) if row.session.id in visible]
         # A run whose process stopped beating shows as interrupted here too, not as running.
         shown = {row.session.id: service.run_state(db, row.last_run, state().settings).status
                  for row in rows if row.last_run is not None}
@@ -196,6 +281,16 @@ def upload() -> Any:
     if spec is None or problems:
         return _sessions_page(form, problems=[p.as_dict() for p in problems], status=422,
                               file_name=original)
+    with state().sessionmaker() as db:
+        existing = queries.get_session(db, spec.code)
+        if existing is not None:
+            # Changing a session that exists is its secretary's (or an administrator's) business,
+            # whoever else may import new ones.
+            try:
+                check(db, "session.import_again", existing)
+            except NotFound:
+                raise Refused("session.import_again", _("A session with the code %(code)s already exists and "
+                                                          "you have no role in it.", code=spec.code)) from None
     try:
         with transaction(state().sessionmaker) as db:
             result = import_session(db, spec, source_name=original, actor=g.user.username)
@@ -211,6 +306,15 @@ def upload() -> Any:
                 changes="; ".join(str(c) for c in result.changes)), "success")
     else:
         flash(_("Session %(code)s is already up to date.", code=spec.code), "info")
+    with state().sessionmaker() as db:
+        exam = queries.get_session(db, spec.code)
+        person = current_person()
+        if exam is None or person is None or db.scalar(select(ExamSession.id).where(
+                ExamSession.id == exam.id, visible_sessions(person))) is None:
+            # Imported for others to run: the file names no role of the importer's.
+            flash(_("You have no role in session %(code)s, so it is not in your list; its secretary sees "
+                    "it.", code=spec.code), "info")
+            return redirect(url_for("admin.sessions"))
     return redirect(url_for("admin.session_page", code=spec.code))
 
 
@@ -234,12 +338,18 @@ def session_page(code: str) -> Any:
             abort(404)
         run = queries.latest_run(db, exam.id)
         timetable, timetable_error = timetable_rows(exam)
-        run_data = _run_data(db, run, code) if run is not None else None
+        run_data = _run_data(db, run, code) if run is not None and may("session.board") else None
+        person = current_person()
+        own_ballots = (queries.own_ballots(db, exam, person.email)
+                       if person is not None and may("session.ballots.own") else None)
         return render_template(
             "admin/session.html", exam=exam, run=run_data,
             students=queries.students_view(db, exam), members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
-            timetable_error=timetable_error, tz=exam.timezone, appeals=appeal_summaries(db, exam))
+            timetable_error=timetable_error, tz=exam.timezone, own_ballots=own_ballots,
+            identified=queries.latest_event(db, exam, "commission.identified"),
+            signed_off=queries.latest_event(db, exam, "protocols.signed_off"),
+            roles=sorted(str(r) for r in g.get("roles", ())), appeals=appeal_summaries(db, exam))
 
 
 def journal_page(code: str) -> Any:
@@ -336,9 +446,15 @@ def _run_data(db: Any, run: ProvisioningRun, code: str) -> dict[str, Any]:
 
 # -- outbox ----------------------------------------------------------------------------------------
 def outbox() -> Any:
+    person = current_person()
+    assert person is not None
     with state().sessionmaker() as db:
-        emails = list(db.scalars(select(OutboxEmail).order_by(OutboxEmail.created_at.desc(),
-                                                              OutboxEmail.id.desc()).limit(500)))
+        query = select(OutboxEmail).order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc()).limit(500)
+        if not person.is_admin:
+            # A secretary sees the mail of the sessions they are the secretary of.
+            query = query.where(OutboxEmail.session_id.in_(select(ExamSession.id).where(
+                visible_sessions(person, roles=[Role.SECRETARY]))))
+        emails = list(db.scalars(query))
         # Each message's time in its session's zone (UTC for mail that belongs to no session).
         zones = dict(db.execute(select(ExamSession.id, ExamSession.timezone).where(
             ExamSession.id.in_({e.session_id for e in emails if e.session_id is not None}))).all())
@@ -350,6 +466,11 @@ def outbox_attachment(email_id: int, index: int) -> Any:
     with state().sessionmaker() as db:
         email = db.get(OutboxEmail, email_id)
         if email is None or not 0 <= index < len(email.attachments or []):
+            abort(404)
+        person = current_person()
+        assert person is not None
+        if not person.is_admin and (email.session_id is None or db.scalar(select(ExamSession.id).where(
+                ExamSession.id == email.session_id, visible_sessions(person, roles=[Role.SECRETARY]))) is None):
             abort(404)
         item = email.attachments[index]
     path = Path(str(item.get("path", "")))
@@ -554,6 +675,177 @@ def seal(code: str) -> Any:
     return redirect(url_for("admin.outbox"))
 
 
+# -- the other roles' actions: identification, sign-off, documents -------------------------------------
+def identify_commission(code: str) -> Any:
+    """The head of department (or the secretary) records that the commission was identified before the
+    sitting (003 §42-44): who, when, in the audit trail and on the session page."""
+    back, confirmed = _irreversible(code, "sitting")
+    if not confirmed:
+        return back
+    with transaction(state().sessionmaker) as db:
+        exam = _session_or_404(db, code)
+        db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="commission.identified",
+                          detail={"roles": sorted(str(r) for r in g.get("roles", ()))}))
+    flash(_("Recorded: the commission was identified."), "success")
+    return back
+
+
+def sign_off(code: str) -> Any:
+    """The chair signs off the protocols of a sealed session (recorded with who and when)."""
+    back, confirmed = _irreversible(code, "sitting")
+    if not confirmed:
+        return back
+    with transaction(state().sessionmaker) as db:
+        exam = _session_or_404(db, code)
+        if exam.status != "sealed":
+            flash(_("The protocols are signed off after the session is sealed."), "error")
+            return back
+        db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="protocols.signed_off"))
+    flash(_("Recorded: the chair signed off the protocols."), "success")
+    return back
+
+
+def _document_files(code: str) -> list[Path]:
+    folder = state().settings.data_dir / "documents" / code
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def documents(code: str) -> Any:
+    """The sealed session's documents (protocols, grade sheet), for the registrar among others."""
+    with state().sessionmaker() as db:
+        exam = _session_or_404(db, code)
+        files = _document_files(code) if exam.status == "sealed" else []
+        return render_template("admin/documents.html", exam=exam, files=[p.name for p in files], tz=exam.timezone)
+
+
+def document(code: str, name: str) -> Any:
+    with state().sessionmaker() as db:
+        if _session_or_404(db, code).status != "sealed":
+            abort(404)
+    # Only a file of the listing: a name from the URL never becomes a path on its own.
+    found = next((p for p in _document_files(code) if p.name == name), None)
+    if found is None:
+        abort(404)
+    return send_file(found, as_attachment=True, download_name=found.name)
+
+
+# -- the audit trail ------------------------------------------------------------------------------------
+def _audit_page(rows: list[Any], exam: ExamSession | None, student: str, tz: str, students: list[Any],
+                page_url: Any) -> Any:
+    from lms_bridge.admin.audit import PAGE_SIZE, action_label
+
+    page = request.args.get("page", 1, type=int) or 1
+    total = len(rows)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page < 1 or page > pages:
+        abort(404)
+    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    return render_template("admin/audit.html", rows=shown, exam=exam, student=student, students=students, tz=tz,
+                           page=page, pages=pages, total=total, action_label=action_label, page_url=page_url)
+
+
+def audit_page(code: str) -> Any:
+    """One session's trail, a page at a time; ?student=REF narrows it to that student's story."""
+    from lms_bridge.admin.audit import session_rows
+
+    student = request.args.get("student", "")[:64]
+    with state().sessionmaker() as db:
+        exam = _session_or_404(db, code)
+        rows = session_rows(db, exam, student or None)
+        students = list(db.scalars(select(StudentRecord).where(StudentRecord.session_id == exam.id)
+                                   .order_by(StudentRecord.position)))
+        return _audit_page(rows, exam, student, exam.timezone, students,
+                           lambda n: url_for("admin.audit_page", code=code, student=student or None, page=n))
+
+
+def audit_csv(code: str) -> Any:
+    from lms_bridge.admin.audit import session_rows, to_csv
+
+    student = request.args.get("student", "")[:64]
+    with state().sessionmaker() as db:
+        exam = _session_or_404(db, code)
+        body = to_csv(session_rows(db, exam, student or None), exam.timezone)
+    name = f"audit-{code}" + (f"-{student}" if student else "") + ".csv"
+    return current_app.response_class(body, mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def site_audit_page() -> Any:
+    """Every session's events and the site's own (sign-ins, failed jobs): the administrator's view."""
+    from lms_bridge.admin.audit import site_rows
+
+    with state().sessionmaker() as db:
+        rows = site_rows(db)
+    return _audit_page(rows, None, "", "UTC", [], lambda n: url_for("admin.site_audit_page", page=n))
+
+
+def site_audit_csv() -> Any:
+    from lms_bridge.admin.audit import site_rows, to_csv
+
+    with state().sessionmaker() as db:
+        body = to_csv(site_rows(db), "UTC")
+    return current_app.response_class(body, mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="audit.csv"'})
+
+
+# -- personal API tokens -----------------------------------------------------------------------------------
+def _token_roles() -> list[str]:
+    from lms_bridge.admin.policy import roles_anywhere
+
+    person = current_person()
+    assert person is not None
+    with state().sessionmaker() as db:
+        return [r.value for r in Role if r in roles_anywhere(db, person)]
+
+
+def tokens_page(new_token: str = "") -> Any:
+    from lms_bridge.admin.tokens import tokens_of
+
+    with state().sessionmaker() as db:
+        tokens = tokens_of(db, g.user.id)
+        return render_template("admin/tokens.html", tokens=tokens, roles=_token_roles(), new_token=new_token)
+
+
+def create_token() -> Any:
+    from lms_bridge.admin.tokens import create_token as make
+
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    role = request.form.get("role", "")
+    if role not in _token_roles():
+        abort(400)  # a token carries one of the owner's own roles, never more
+    days = request.form.get("days", 30, type=int) or 30
+    name = " ".join(request.form.get("name", "").split())[:120]
+    with transaction(state().sessionmaker) as db:
+        user = db.get(User, g.user.id)
+        row, token = make(db, user, role=Role(role), days=days, name=name)
+        db.add(AuditEvent(actor=g.user.username, action="api.token_created",
+                          detail={"token": row.id, "role": role, "days": days}))
+    # Shown on this response only: the store keeps its hash.
+    return tokens_page(new_token=token)
+
+
+def revoke_token(token_id: int) -> Any:
+    from lms_bridge.admin.tokens import revoke_token as revoke
+
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with transaction(state().sessionmaker) as db:
+        if not revoke(db, g.user.id, token_id):
+            abort(404)
+        db.add(AuditEvent(actor=g.user.username, action="api.token_revoked", detail={"token": token_id}))
+    flash(_("The token is revoked."), "success")
+    return redirect(url_for("admin.tokens_page"))
+
+
+def refused(exc: Refused) -> Any:
+    """403 saying who may take the action (see lms_bridge.admin.policy)."""
+    if request.blueprint == "api" or request.path.endswith(".json") or request.accept_mimetypes.best == (
+            "application/json"):
+        return {"error": "forbidden", "action": exc.action, "message": exc.words}, 403
+    return render_template("admin/error.html", title=_("Not allowed"), message=exc.words), 403
+
+
 # -- errors ----------------------------------------------------------------------------------------
 ERROR_TEXTS = {
     400: (lambda: _("The request could not be understood"),
@@ -601,8 +893,8 @@ def error_page(exc: Any) -> Any:
         logger.exception("unhandled error on %s", request.path, exc_info=exc)
         exc = InternalServerError()
     code = exc.code or 500
-    if request.blueprint == "webhooks" or request.path.endswith(".json") or request.accept_mimetypes.best == (
-            "application/json"):
+    if request.blueprint in ("webhooks", "api") or request.path.endswith(".json") or (
+            request.accept_mimetypes.best == "application/json"):
         return {"error": exc.name}, code
     if isinstance(exc, CSRFError):
         title, message = _("The form has expired"), _("The form has expired. Please try again.")

@@ -108,6 +108,12 @@ class SessionSpec:
     university: str = ""
     commission_name: str = ""
     platform: str = ""
+    # Who else has a part in the session (matched by e-mail when they sign in): the department that
+    # prepares it, its head (reads the session, records that the commission was identified) and the
+    # registrar who receives the signed documents once it is sealed.  Optional; e-mails lower-cased.
+    department: str = ""
+    head_of_department: str = ""
+    registrar: str = ""
     # The appeal commission (003 §65): its own chair, members and secretary, none of them on the
     # attestation commission or among the administrative staff the file lists.
     appeal_commission: tuple[Member, ...] = ()

@@ -74,6 +74,11 @@ class CredentialsError(RuntimeError):
 # The account a sandbox's user grant is made for when it names none: the sandbox's secretary.
 SANDBOX_SECRETARY = "secretary@sandbox.test"
 
+# The Google sandbox's one OAuth client for "Sign in with Google" (OpenID Connect).  Public like the
+# sandbox's Moodle token: believed in sandbox mode only, never by a live configuration.
+SANDBOX_SIGNIN_CLIENT_ID = "lms-bridge-sandbox-signin.apps.googleusercontent.com"
+SANDBOX_SIGNIN_CLIENT_SECRET = "GOCSPX-sandbox-signin-public"  # noqa: S105 - public on purpose, sandbox only
+
 
 def sandbox_key_files(state_dir: Path) -> tuple[Path, Path]:
     """The service-account key and the user grant the sandbox writes into its state directory."""

@@ -28,6 +28,7 @@ _COLUMNS: dict[tuple[str, str], tuple[str, str]] = {
     ("session", "programme"): ("ExamSession", "programme"),
     ("session", "group"): ("ExamSession", "group_name"),
     ("session", "timezone"): ("ExamSession", "timezone"),
+    ("session", "department"): ("ExamSession", "department"),
     ("commission", "name"): ("CommissionMember", "name"),
     ("commission", "email"): ("CommissionMember", "email"),
     ("students", "id"): ("StudentRecord", "student_ref"),

@@ -54,8 +54,8 @@ class RawSession:
 
 
 SESSION_KEYS = (
-    "code", "title", "kind", "programme", "group", "university", "commission_name", "platform", "language",
-    "timezone", "starts_at",
+    "code", "title", "kind", "programme", "group", "university", "commission_name", "platform",
+    "department", "head_of_department", "registrar", "language", "timezone", "starts_at",
     "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
     "degree_vote",
 )

@@ -182,6 +182,10 @@ class _Validator:
         # The protocol's requisites; optional, printed at the head of every signed document.
         for key in ("university", "commission_name", "platform"):
             out[key] = self.text(loc, raw, key, required=False)
+        out["department"] = self.text(loc, raw, "department", required=False)
+        # The head of department and the registrar sign in with these addresses (optional).
+        for key in ("head_of_department", "registrar"):
+            out[key] = "" if _blank(raw.get(key)) else self.email(loc, raw, key)
         out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
         out["timezone"] = self.zone(loc, raw)
         out["starts_at"] = self.starts_at(loc, raw, out["timezone"])
@@ -474,7 +478,9 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
     spec = SessionSpec(
         code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
         group=head["group"], university=head["university"], commission_name=head["commission_name"],
-        platform=head["platform"], language=head["language"], timezone=head["timezone"].key,
+        platform=head["platform"], department=head["department"],
+        head_of_department=head["head_of_department"], registrar=head["registrar"], language=head["language"],
+        timezone=head["timezone"].key,
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),

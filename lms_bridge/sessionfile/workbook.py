@@ -40,6 +40,9 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("university", "Университет атауы / Название университета"),
     ("commission_name", "Комиссия атауы / Название комиссии"),
     ("platform", "Өткізу орны (онлайн платформа) / Место проведения (онлайн-платформа)"),
+    ("department", "Кафедра / Кафедра"),
+    ("head_of_department", "Кафедра меңгерушісінің e-mail / E-mail заведующего кафедрой"),
+    ("registrar", "Тіркеу кеңсесінің e-mail / E-mail офиса регистратора"),
     ("language", "kk | ru | en"),
     ("timezone", "Asia/Almaty"),
     ("starts_at", "2026-06-10T09:00 (жергілікті уақыт / местное время)"),
@@ -128,7 +131,9 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
         values = {
             "code": spec.code, "title": spec.title, "kind": spec.kind.value, "programme": spec.programme,
             "group": spec.group, "university": spec.university, "commission_name": spec.commission_name,
-            "platform": spec.platform, "language": spec.language, "timezone": spec.timezone,
+            "platform": spec.platform, "department": spec.department,
+            "head_of_department": spec.head_of_department, "registrar": spec.registrar,
+            "language": spec.language, "timezone": spec.timezone,
             # Excel shows and edits local date-times; the time zone is its own row.
             "starts_at": spec.starts_at.replace(tzinfo=None),
             "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,

@@ -68,6 +68,14 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(5), default="kk")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The address the person's roles in sessions are matched by (lower-cased); a Google sign-in
+    # finds or makes the account by it.  Empty for a local account that has none.
+    email: Mapped[str] = mapped_column(String(255), default="", index=True)
+    # Site roles, comma-separated: "administrator", "importer" (a secretary allowed to import
+    # sessions).  Roles in a session come from its file, never from here (lms_bridge.admin.policy).
+    site_roles: Mapped[str] = mapped_column(String(120), default="")
+    # "local" (password) or "google" (OpenID Connect; password_hash then unusable).
+    auth: Mapped[str] = mapped_column(String(20), default="local")
 
 
 class SignIn(Base):
@@ -95,6 +103,10 @@ class ExamSession(Base):
     university: Mapped[str] = mapped_column(String(500), default="")
     commission_name: Mapped[str] = mapped_column(String(500), default="")
     platform: Mapped[str] = mapped_column(String(255), default="")
+    # Roles outside the commission (see docs/session-file.md), matched by e-mail.
+    department: Mapped[str] = mapped_column(String(255), default="")
+    head_email: Mapped[str] = mapped_column(String(255), default="")
+    registrar_email: Mapped[str] = mapped_column(String(255), default="")
     language: Mapped[str] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(64))
     starts_at: Mapped[datetime]
@@ -365,6 +377,22 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(255), default="system")
     action: Mapped[str] = mapped_column(String(80))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ApiToken(Base):
+    """A personal API token: acts for ``user_id`` with at most ``role``'s rights until ``expires_at``.
+    Only the SHA-256 of the token is kept; the token itself is shown once, when it is made."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
 
 
 class RateLimitEntry(Base):

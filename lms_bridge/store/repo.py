@@ -164,6 +164,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
         code=session.code, title=session.title, kind=ExamKind(session.kind), programme=session.programme,
         group=session.group_name, language=session.language, timezone=session.timezone,
         university=session.university, commission_name=session.commission_name, platform=session.platform,
+        department=session.department, head_of_department=session.head_email, registrar=session.registrar_email,
         starts_at=session.starts_at.astimezone(zone), preparation_minutes=session.preparation_minutes,
         answer_minutes=session.answer_minutes,
         grading=Grading(scale=grading.get("scale", "kz_letter"),
@@ -189,6 +190,7 @@ def _session_values(spec: SessionSpec) -> dict[str, Any]:
     return {
         "title": spec.title, "kind": spec.kind.value, "programme": spec.programme, "group_name": spec.group,
         "university": spec.university, "commission_name": spec.commission_name, "platform": spec.platform,
+        "department": spec.department, "head_email": spec.head_of_department, "registrar_email": spec.registrar,
         "language": spec.language, "timezone": spec.timezone, "starts_at": spec.starts_at,
         "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,
         "grading": _grading(spec), "degree_vote": spec.degree_vote.value,

@@ -26,7 +26,8 @@ from lms_bridge.store.models import (
 
 from .conftest import PASSWORD, SAMPLE_YAML
 
-SAMPLE_ARGS = {"code": "FA-2026-X", "run_id": 1, "email_id": 1, "index": 0, "ref": "210103041", "appeal_id": 1}
+SAMPLE_ARGS = {"code": "FA-2026-X", "run_id": 1, "email_id": 1, "index": 0, "ref": "210103041", "name": "protocol.pdf",
+               "token_id": 1, "appeal_id": 1}
 
 
 def _count(app: Flask, model: Any) -> int:

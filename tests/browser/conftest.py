@@ -60,6 +60,8 @@ def live_app(tmp_path: Path, chrome_paths: tuple[str, str], request: pytest.Fixt
     options: dict[str, Any] = getattr(request, "param", None) or {}
     data_dir = tmp_path / "data"
     base = load_settings(environ={}, data_dir=str(data_dir), default_language="kk")
+    if "signin_domains" in options:
+        base = replace(base, google=replace(base.google, signin_domains=options["signin_domains"]))
     holder: dict[str, Any] = {}
 
     def factory(url: str) -> Any:

@@ -31,6 +31,7 @@ from .common import Ctx, apply_fields, parse_fields
 from .discovery import SERVICES, load_service, match, validate_body, validate_params
 from .errors import ApiError, bad_request
 from .limits import Faults, Limiter, injected_429, injected_500
+from .oidc import register_oidc, token_grant
 from .people import register_people
 from .push import Message, Pusher
 from .state import Store
@@ -376,7 +377,11 @@ def create_app(state_dir: Path, *, push_endpoint: str | None = None, request_log
     @app.post(f"/{TOKEN_PATH}")
     def token() -> Response:
         sandbox.log("POST", f"/{TOKEN_PATH}", "<token request, not logged>")
-        status, body = sandbox.auth.token_endpoint(request.form.to_dict())
+        form = request.form.to_dict()
+        if form.get("grant_type") == "authorization_code":  # Sign in with Google (oidc.py)
+            status, body = token_grant(sandbox, form, request.headers.get("Authorization", ""))
+        else:
+            status, body = sandbox.auth.token_endpoint(form)
         return Response(json.dumps(body), status, content_type="application/json; charset=utf-8",
                         headers={"Cache-Control": "no-store"})
 
@@ -397,6 +402,7 @@ def create_app(state_dir: Path, *, push_endpoint: str | None = None, request_log
                          methods=["POST"])
 
     register_people(app, sandbox)
+    register_oidc(app, sandbox)
 
     @app.route("/<host>/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def api(host: str, rest: str) -> Response:

@@ -1,0 +1,241 @@
+"""Who may do what, on the admin page: every role against every page and action of one session.
+
+The expected answers are written here from the duties the product promises (README, "Who may do
+what"), not read from the policy table, so a wrong line in the table fails this test.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from lms_bridge.app import state
+from lms_bridge.domain.access import POLICY
+from lms_bridge.store.db import transaction
+from lms_bridge.store.models import AuditEvent, ExamSession, OutboxEmail, ProvisioningRun, User
+
+from .conftest import SAMPLE_YAML
+
+CODE = "FA-2026-6B06102-IS21"
+REF = "210103041"
+PASSWORD = "role password"
+
+# The people of the sample session, by the e-mail the file gives them, and two who have no part in it.
+PEOPLE = {
+    "secretary": ("m.tursynbayeva@univ.edu.kz", ""),
+    "chair": ("e.zhumabekov@univ.edu.kz", ""),
+    "member": ("g.seitkaliyeva@univ.edu.kz", ""),
+    "head": ("b.kemelbayev@univ.edu.kz", ""),
+    "registrar": ("registrar@univ.edu.kz", ""),
+    "importer": ("importer@univ.edu.kz", "importer"),
+    "outsider": ("someone.else@univ.edu.kz", ""),
+    "admin": ("", "administrator"),
+}
+
+# (method, path, who may) for one session not yet sealed.  "-" = 404 for everyone else (not their
+# session) is checked separately; here the people of the session are refused with 403.
+ROUTES: list[tuple[str, str, set[str]]] = [
+    ("GET", f"/sessions/{CODE}", {"admin", "secretary", "chair", "member", "head"}),
+    ("GET", f"/sessions/{CODE}/students.json", {"admin", "secretary", "chair", "member", "head"}),
+    ("GET", f"/sessions/{CODE}/journal", {"admin", "secretary", "chair", "head"}),
+    ("GET", f"/sessions/{CODE}/documents", {"admin", "secretary", "chair", "head"}),
+    ("GET", f"/sessions/{CODE}/appeals", {"admin", "secretary", "chair", "head"}),
+    ("POST", f"/sessions/{CODE}/identified", {"admin", "secretary", "head"}),
+    ("POST", f"/sessions/{CODE}/provision", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/draw", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/students/{REF}/close-vote", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/students/{REF}/exception", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/students/{REF}/commission-decision", {"admin", "secretary", "chair"}),
+    ("POST", f"/sessions/{CODE}/release", {"admin", "secretary", "chair"}),
+    ("POST", f"/sessions/{CODE}/sign-off", {"chair"}),
+    ("POST", f"/sessions/{CODE}/seal", {"admin", "secretary"}),
+]
+IN_SESSION = {"admin", "secretary", "chair", "member", "head"}
+
+
+def _add_people(app: Flask) -> None:
+    # A cheap hash: these accounts test roles, not passwords.
+    cheap = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    with transaction(state(app).sessionmaker) as db:
+        for name, (email, site) in PEOPLE.items():
+            if name != "admin":
+                db.add(User(username=f"as-{name}", password_hash=cheap, display_name=name, language="en", email=email,
+                            site_roles=site))
+
+
+@pytest.fixture
+def session_app(app: Flask, upload: Callable[..., Any]) -> Flask:
+    assert upload(SAMPLE_YAML.read_bytes(), "sample-session.yaml").status_code == 302
+    _add_people(app)
+    return app
+
+
+def sign_in(app: Flask, who: str) -> FlaskClient:
+    client = app.test_client()
+    if who == "admin":
+        res = client.post("/login", data={"username": "secretary", "password": "correct horse battery"})
+    else:
+        res = client.post("/login", data={"username": f"as-{who}", "password": PASSWORD})
+    assert res.status_code == 302, who
+    return client
+
+
+@pytest.mark.parametrize("who", sorted(PEOPLE))
+def test_each_role_may_do_what_it_may_and_is_refused_the_rest(session_app: Flask, who: str) -> None:
+    client = sign_in(session_app, who)
+    for method, path, allowed in ROUTES:
+        res = client.open(path, method=method)
+        body = res.get_data(as_text=True)
+        if who not in IN_SESSION:
+            # Not their session: it does not exist for them, and the answer names nobody.
+            assert res.status_code == 404, (who, method, path)
+            assert "Тұрсынбаева" not in body
+        elif who in allowed:
+            assert res.status_code in (200, 302), (who, method, path, res.status_code)
+        else:
+            assert res.status_code == 403, (who, method, path, res.status_code)
+            # The refusal says who may: the roles, and the people of this session who hold them.
+            assert "may do this" in body
+            if "secretary" in allowed:
+                assert "Тұрсынбаева Мадина Асқарқызы" in body
+            if allowed == {"chair"}:
+                assert "Жұмабеков Ерлан Серікұлы" in body
+
+
+def test_the_list_shows_only_ones_own_sessions(session_app: Flask) -> None:
+    other = SAMPLE_YAML.read_text(encoding="utf-8").replace(CODE, "OTHER-2026").replace(
+        "g.seitkaliyeva@univ.edu.kz", "someone.else@univ.edu.kz")
+    admin = sign_in(session_app, "admin")
+    res = admin.post("/sessions/upload", data={"file": (io.BytesIO(other.encode()), "other.yaml")},
+                     content_type="multipart/form-data")
+    assert res.status_code == 302
+    listing = {who: sign_in(session_app, who).get("/sessions").get_data(as_text=True)
+               for who in ("admin", "member", "outsider", "importer", "registrar")}
+    assert CODE in listing["admin"]
+    assert "OTHER-2026" in listing["admin"]
+    assert CODE in listing["member"]
+    assert "OTHER-2026" not in listing["member"]
+    # The outsider of the first session is a member of the second one.
+    assert CODE not in listing["outsider"]
+    assert "OTHER-2026" in listing["outsider"]
+    assert CODE not in listing["importer"]
+    assert CODE not in listing["registrar"]  # not sealed yet
+
+
+def test_a_member_sees_the_student_list_and_own_ballots_only(session_app: Flask) -> None:
+    page = sign_in(session_app, "member").get(f"/sessions/{CODE}").get_data(as_text=True)
+    assert 'id="students"' in page
+    assert 'id="my-ballots"' in page
+    for hidden in ('id="sitting"', 'id="tickets"', 'id="commission"', 'id="journal"', 'id="provision-button"',
+                   "close-vote", "commission-decision", 'id="draw-button"'):
+        assert hidden not in page, hidden
+    chair = sign_in(session_app, "chair").get(f"/sessions/{CODE}").get_data(as_text=True)
+    assert 'id="release-form"' in chair
+    assert 'id="seal-form"' not in chair
+    assert 'id="draw-button"' not in chair
+    assert 'id="provision-button"' not in chair
+    secretary = sign_in(session_app, "secretary").get(f"/sessions/{CODE}").get_data(as_text=True)
+    for shown in ('id="seal-form"', 'id="release-form"', 'id="draw-button"', 'id="provision-button"',
+                  'id="identify-form"'):
+        assert shown in secretary, shown
+    head = sign_in(session_app, "head").get(f"/sessions/{CODE}").get_data(as_text=True)
+    assert 'id="identify-form"' in head
+    assert 'id="seal-form"' not in head
+
+
+def test_the_head_records_the_identification(session_app: Flask) -> None:
+    head = sign_in(session_app, "head")
+    res = head.post(f"/sessions/{CODE}/identified", data={"confirm": "yes"}, follow_redirects=True)
+    assert "the commission was identified" in res.get_data(as_text=True)
+    with state(session_app).sessionmaker() as db:
+        event = db.scalar(select(AuditEvent).where(AuditEvent.action == "commission.identified"))
+        assert event is not None
+        assert event.actor == "as-head"
+
+
+def _seal_in_store(app: Flask) -> None:
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == CODE))
+        exam.status = "sealed"
+        folder = state(app).settings.data_dir / "documents" / CODE
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "protocol-1.pdf").write_bytes(b"%PDF-1.4 test")
+        db.add(OutboxEmail(session_id=exam.id, recipient="e.zhumabekov@univ.edu.kz", subject="s", body="b",
+                           attachments=[{"filename": "protocol-1.pdf", "path": f"documents/{CODE}/protocol-1.pdf",
+                                         "mimetype": "application/pdf"}]))
+
+
+def test_the_registrar_reads_a_sealed_sessions_documents_and_nothing_more(session_app: Flask) -> None:
+    registrar = sign_in(session_app, "registrar")
+    assert registrar.get(f"/sessions/{CODE}/documents").status_code == 404  # before the seal
+    _seal_in_store(session_app)
+    assert registrar.get(f"/sessions/{CODE}").status_code == 200
+    listing = registrar.get(f"/sessions/{CODE}/documents").get_data(as_text=True)
+    assert "protocol-1.pdf" in listing
+    res = registrar.get(f"/sessions/{CODE}/documents/protocol-1.pdf")
+    assert res.status_code == 200
+    assert res.data.startswith(b"%PDF")
+    assert registrar.get(f"/sessions/{CODE}/documents/..%2F..%2Fsecret-key").status_code == 404
+    page = registrar.get(f"/sessions/{CODE}").get_data(as_text=True)
+    assert 'id="documents-button"' in page
+    for hidden in ('id="students"', 'id="sitting"', 'id="tickets"', 'id="commission"'):
+        assert hidden not in page, hidden
+    for method, path in (("POST", f"/sessions/{CODE}/seal"), ("POST", f"/sessions/{CODE}/release"),
+                         ("POST", f"/sessions/{CODE}/sign-off"), ("GET", "/outbox"),
+                         ("GET", f"/sessions/{CODE}/students.json"), ("GET", f"/sessions/{CODE}/journal"),
+                         ("GET", f"/sessions/{CODE}/audit")):
+        assert registrar.open(path, method=method).status_code == 403, path
+    # The outbox is the secretary's: their sessions' mail only; an administrator sees all of it.
+    assert "e.zhumabekov@univ.edu.kz" in sign_in(session_app, "secretary").get("/outbox").get_data(as_text=True)
+    assert sign_in(session_app, "chair").get("/outbox").status_code == 403
+    chair = sign_in(session_app, "chair")
+    res = chair.post(f"/sessions/{CODE}/sign-off", data={"confirm": "yes"}, follow_redirects=True)
+    assert "signed off the protocols" in res.get_data(as_text=True)
+
+
+def test_importing_is_for_importers_and_changing_a_session_for_its_secretary(session_app: Flask) -> None:
+    def upload_as(who: str, text: str) -> Any:
+        return sign_in(session_app, who).post(
+            "/sessions/upload", data={"file": (io.BytesIO(text.encode()), "s.yaml")},
+            content_type="multipart/form-data")
+
+    sample = SAMPLE_YAML.read_text(encoding="utf-8")
+    # The secretary of the session has no site role to import with.
+    assert upload_as("secretary", sample).status_code == 403
+    # An importer who is not this session's secretary may not change it.
+    res = upload_as("importer", sample)
+    assert res.status_code == 403
+    assert "already exists" in res.get_data(as_text=True)
+    # A new session, imported by an importer who has no role in it: stored, and said so.
+    res = upload_as("importer", sample.replace(CODE, "NEW-2026"))
+    assert res.status_code == 302
+    assert res.location == "/sessions"
+    with state(session_app).sessionmaker() as db:
+        assert db.scalar(select(ExamSession.id).where(ExamSession.code == "NEW-2026")) is not None
+    # Now the secretary is made an importer too: they may re-import their own session.
+    with transaction(state(session_app).sessionmaker) as db:
+        db.scalar(select(User).where(User.username == "as-secretary")).site_roles = "importer"
+    assert upload_as("secretary", sample).status_code == 302
+
+
+def test_no_action_was_taken_by_a_refused_role(session_app: Flask) -> None:
+    for who in ("member", "chair", "head", "outsider"):
+        sign_in(session_app, who).post(f"/sessions/{CODE}/provision")
+    with state(session_app).sessionmaker() as db:
+        assert db.scalar(select(ProvisioningRun.id)) is None
+
+
+def test_every_guarded_route_names_an_action_of_the_table(app: Flask) -> None:
+    from lms_bridge.admin.blueprint import PUBLIC_ENDPOINTS
+
+    for endpoint, view in app.view_functions.items():
+        if not endpoint.startswith("admin.") or endpoint in PUBLIC_ENDPOINTS:
+            continue
+        assert getattr(view, "policy_action", None) in POLICY, endpoint
