@@ -77,6 +77,7 @@ bp.add_url_rule("/tokens/<int:token_id>/revoke", "revoke_token", guard("tokens.m
 # Appeals (lms_bridge.admin.appeals_view).
 _appeal = "/sessions/<code>/appeals/<int:appeal_id>"
 bp.add_url_rule("/sessions/<code>/appeals", "appeals_page", guard("appeals.view", appeals_view.appeals_page))
+bp.add_url_rule("/sessions/<code>/appeals.json", "appeals_json", guard("appeals.view", appeals_view.appeals_json))
 bp.add_url_rule("/sessions/<code>/appeals/read", "sync_appeals",
                 guard("appeals.manage", appeals_view.sync_appeals), methods=("POST",))
 bp.add_url_rule(f"{_appeal}/hearing", "appeal_hearing", guard("appeals.manage", appeals_view.schedule_hearing),

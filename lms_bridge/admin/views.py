@@ -751,13 +751,15 @@ def seal(code: str) -> Any:
     back, confirmed = _irreversible(code, "sitting")
     if not confirmed:
         return back
+    from lms_bridge.results.appeals import appeal_settings
     from lms_bridge.results.mail import send_email
     from lms_bridge.results.seal import SealRefused, seal_session
 
     try:
         with transaction(state().sessionmaker) as db:
             exam = _session_or_404(db, code)
-            emails = seal_session(db, exam, actor=g.user.username, data_dir=state().settings.data_dir)
+            emails = seal_session(db, exam, actor=g.user.username, data_dir=state().settings.data_dir,
+                                  appeals=appeal_settings(state().settings))
             email_ids = [e.id for e in emails]
     except SealRefused as exc:
         flash(str(exc), "error")

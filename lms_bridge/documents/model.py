@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.domain.examday import degree_award
 from lms_bridge.domain.grading import GradeScale
-from lms_bridge.domain.workdays import filing_closes
+from lms_bridge.domain.workdays import AppealSettings, filing_closes
 from lms_bridge.store.models import (
     BallotRecord,
     CommissionMember,
@@ -102,7 +102,9 @@ class SessionDocument:
         return moment.astimezone(ZoneInfo(self.timezone))
 
 
-def gather(db: Session, session: ExamSession) -> SessionDocument:
+def gather(db: Session, session: ExamSession, *, appeals: AppealSettings | None = None) -> SessionDocument:
+    """The session's documents' content.  ``appeals`` are the configured deadlines and calendar
+    (``[appeals]``, see :func:`lms_bridge.results.appeals.appeal_settings`); None gives the Ministry's."""
     scale = GradeScale.load(session.grading.get("scale", "kz_letter"))
     members = list(db.scalars(select(CommissionMember).where(
         CommissionMember.session_id == session.id, CommissionMember.active.is_(True))
@@ -160,7 +162,8 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
             remarks=tuple(remarks),
             # The window runs from the publication of the results (003 §64): the chair's release when
             # recorded (the appeal assignment in Classroom closes that day), else the decision's day.
-            appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date()) if d else None,
+            appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date(),
+                                        appeals) if d else None,
             commission_reason=d.commission_reason if d is not None and d.source == "commission" else "",
             exception=_exception_line(exceptions.get(s.id), scale, session.language, s) if d is None else None))
     chair = next((m.name for m in members if m.role == "chair"), "")

@@ -23,6 +23,7 @@ from lms_bridge.config import SmtpSettings
 from lms_bridge.documents.model import gather
 from lms_bridge.documents.render import grade_sheet_pdf, grade_sheet_xlsx, protocol_pdf, protocol_xlsx
 from lms_bridge.domain.examday import ExamDayError, may_seal
+from lms_bridge.domain.workdays import AppealSettings
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 from lms_bridge.results.examday import day_states
@@ -56,9 +57,11 @@ class SealRefused(Exception):
     """The session cannot be sealed yet; the message says why."""
 
 
-def write_documents(db: Session, session: ExamSession, data_dir: Path) -> list[dict[str, str]]:
-    """Render every document of the session; returns attachment descriptors (paths relative to data_dir)."""
-    doc = gather(db, session)
+def write_documents(db: Session, session: ExamSession, data_dir: Path, *,
+                    appeals: AppealSettings | None = None) -> list[dict[str, str]]:
+    """Render every document of the session; returns attachment descriptors (paths relative to data_dir).
+    ``appeals``: the configured appeal deadlines, for the protocol's last day to appeal."""
+    doc = gather(db, session, appeals=appeals)
     folder = data_dir / "documents" / session.code
     folder.mkdir(parents=True, exist_ok=True)
     files: list[tuple[str, bytes, str]] = [
@@ -81,7 +84,7 @@ def write_documents(db: Session, session: ExamSession, data_dir: Path) -> list[d
 
 
 def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Path,
-                 allow_undecided: bool = False) -> list[OutboxEmail]:
+                 allow_undecided: bool = False, appeals: AppealSettings | None = None) -> list[OutboxEmail]:
     """Seal the session: documents drawn up, one e-mail per member queued; returns the e-mails."""
     if session.status == "sealed":
         raise SealRefused(_("The session is already sealed."))
@@ -92,7 +95,7 @@ def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Pat
             may_seal(day_states(db, session), released=session.released_at is not None)
         except ExamDayError as exc:
             raise SealRefused(str(exc)) from None
-    attachments = write_documents(db, session, data_dir)
+    attachments = write_documents(db, session, data_dir, appeals=appeals)
     members = list(db.scalars(select(CommissionMember).where(CommissionMember.session_id == session.id,
                                                              CommissionMember.active.is_(True))))
     emails = []

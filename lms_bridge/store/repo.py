@@ -44,7 +44,7 @@ from lms_bridge.domain.session import (
     Ticket,
 )
 from lms_bridge.i18n import gettext
-from lms_bridge.store.appeals import sync_appeal_commission
+from lms_bridge.store.appeals import stored_appeal_commission, sync_appeal_commission
 from lms_bridge.store.models import (
     AuditEvent,
     BallotRecord,
@@ -179,6 +179,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
                                current_score=s.current_score, midterm_score=s.midterm_score)
                        for s in session.students if s.active),
         tickets=tuple(Ticket(number=t.number, questions=tuple(t.questions)) for t in session.tickets),
+        appeal_commission=stored_appeal_commission(db, session),
     )
 
 
