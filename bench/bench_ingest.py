@@ -125,6 +125,46 @@ def _round(base: str, target: str, clients: int, seconds: float) -> dict[str, An
             "first_failure": failures[0] if failures else ""}
 
 
+def measure(*, clients: int = 8, seconds: float = 5.0, rounds: int = 3, database_url: str = "",
+            queue_url: str = "", src: Path | None = None) -> dict[str, Any]:
+    """Serve the product and the bare endpoint in one server process; alternate the rounds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        if src:
+            env["PYTHONPATH"] = str(src.resolve())
+        cfg = {"data_dir": str(Path(tmp) / "data"), "database_url": database_url,
+               "queue_url": queue_url, "secret": SECRET}
+        server = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(cfg)], stdout=subprocess.PIPE,
+                                  env=env, cwd=str(src or REPO), text=True)
+        try:
+            assert server.stdout is not None
+            hello = json.loads(server.stdout.readline())
+            base = f"http://127.0.0.1:{hello['port']}"
+            for target in ("bare", "ingest"):  # warm up: imports, first connections, table pages
+                _round(base, target, clients, min(1.0, seconds))
+            results: dict[str, list[dict[str, Any]]] = {"bare": [], "ingest": []}
+            for _ in range(rounds):
+                for target in ("bare", "ingest"):
+                    results[target].append(_round(base, target, clients, seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    summary: dict[str, Any] = {"source": hello["source"], "clients": clients, "seconds": seconds,
+                               "store": database_url.split("+")[0].split(":")[0] or "sqlite (embedded)",
+                               "queue": queue_url.split(":")[0] or "sqlite (embedded)"}
+    for target, runs in results.items():
+        summary[target] = {
+            "rps": statistics.median(r["rps"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p95_ms": statistics.median(r["p95_ms"] for r in runs),
+            "failures": sum(r["failures"] for r in runs),
+            "first_failure": next((r["first_failure"] for r in runs if r["first_failure"]), ""),
+            "rounds_rps": [round(r["rps"], 1) for r in runs]}
+    summary["ratio"] = summary["ingest"]["rps"] / summary["bare"]["rps"]
+    summary["rounds"] = rounds
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -135,39 +175,8 @@ def main() -> None:
     parser.add_argument("--src", type=Path, help="serve the product from this source tree")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ)
-        if args.src:
-            env["PYTHONPATH"] = str(args.src.resolve())
-        cfg = {"data_dir": str(Path(tmp) / "data"), "database_url": args.database_url,
-               "queue_url": args.queue_url, "secret": SECRET}
-        server = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(cfg)], stdout=subprocess.PIPE,
-                                  env=env, cwd=str(args.src or REPO), text=True)
-        try:
-            assert server.stdout is not None
-            hello = json.loads(server.stdout.readline())
-            base = f"http://127.0.0.1:{hello['port']}"
-            for target in ("bare", "ingest"):  # warm up: imports, first connections, table pages
-                _round(base, target, args.clients, 1.0)
-            rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "ingest": []}
-            for _ in range(args.rounds):
-                for target in ("bare", "ingest"):
-                    rounds[target].append(_round(base, target, args.clients, args.seconds))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-    summary: dict[str, Any] = {"source": hello["source"], "clients": args.clients, "seconds": args.seconds,
-                               "store": args.database_url or "sqlite (embedded)",
-                               "queue": args.queue_url or "sqlite (embedded)"}
-    for target, results in rounds.items():
-        summary[target] = {
-            "rps": statistics.median(r["rps"] for r in results),
-            "p50_ms": statistics.median(r["p50_ms"] for r in results),
-            "p95_ms": statistics.median(r["p95_ms"] for r in results),
-            "failures": sum(r["failures"] for r in results),
-            "first_failure": next((r["first_failure"] for r in results if r["first_failure"]), ""),
-            "rounds_rps": [round(r["rps"], 1) for r in results]}
-    summary["ratio"] = summary["ingest"]["rps"] / summary["bare"]["rps"]
+    summary = measure(clients=args.clients, seconds=args.seconds, rounds=args.rounds,
+                      database_url=args.database_url, queue_url=args.queue_url, src=args.src)
     print(f"product from {summary['source']}; store {summary['store']}, queue {summary['queue']}; "
           f"{args.clients} clients, {args.rounds} x {args.seconds:g} s per target")
     for target in ("bare", "ingest"):

@@ -82,6 +82,11 @@ class GoogleSettings:
     # Our quota windows are this much longer than Google's 60 s: we count a request when it leaves,
     # Google when it arrives.
     quota_guard_seconds: int = 1
+    # The ten-minute reconcile sweep (it catches a lost push) lists only forms not listed for this
+    # long, spaced over the ten minutes, and uses at most this share of the 180-per-minute
+    # responses.list quota; the rest stays for the pushes of live voting.
+    reconcile_quiet_seconds: int = 180
+    reconcile_quota_share: float = 0.25
     # Sign in with Google (OpenID Connect): the university's domain(s), comma-separated; empty turns it
     # off.  Only accounts whose `hd` claim and e-mail are of these domains get in.
     signin_domains: str = ""
@@ -111,6 +116,9 @@ class MoodleSettings:
     max_retries: int = 4
     # PHP's max_input_vars on the Moodle server: larger batches are split so none is silently truncated.
     max_input_vars: int = 1000
+    # How the accounts lms_bridge creates sign in: "manual" (Moodle e-mails a password to change at first
+    # sign-in) or "oauth2" (Google sign-in; no password, nothing to change).  Existing accounts are kept.
+    new_user_auth: str = "manual"
 
     @property
     def live(self) -> bool:
@@ -369,6 +377,8 @@ class Settings:
             raise ConfigError("google.mode is 'live' but google.service_account_file is not set")
         if self.google_live and not self.google.delegated_user:
             raise ConfigError("google.mode is 'live' but google.delegated_user is not set")
+        if self.moodle.new_user_auth not in ("manual", "oauth2"):
+            raise ConfigError(f"moodle.new_user_auth must be manual or oauth2, not {self.moodle.new_user_auth!r}")
         if self.moodle.plugin not in ("auto", "plugin", "core"):
             raise ConfigError(f"moodle.plugin must be auto, plugin or core, not {self.moodle.plugin!r}")
         if bool(self.moodle.url) != bool(self.moodle.token):
@@ -377,6 +387,9 @@ class Settings:
             raise ConfigError("run_lease_timeout_seconds must be at least twice run_heartbeat_seconds (> 0)")
         if self.default_language not in ("kk", "ru", "en"):
             raise ConfigError(f"default_language must be kk, ru or en, not {self.default_language!r}")
+        if not 0 < self.google.reconcile_quota_share <= 1 or self.google.reconcile_quiet_seconds < 0:
+            raise ConfigError("google.reconcile_quota_share must be above 0 and at most 1, and "
+                              "google.reconcile_quiet_seconds not negative")
         self.limits.check()
         self.exams.check()
         self.appeals.check()

@@ -146,7 +146,10 @@ def _actor() -> str:
 
 
 def draw(code: str) -> Any:
+    from datetime import UTC, datetime
+
     from lms_bridge.domain.kinds import rules_for
+    from lms_bridge.results.admission import draw_day, local_today, sitting_days
     from lms_bridge.results.admission import draw_tickets as draw_job
 
     with transaction(state().sessionmaker) as db:
@@ -155,10 +158,30 @@ def draw(code: str) -> Any:
             return {"error": "conflict", "message": "The session is not provisioned (or already sealed)."}, 409
         if not rules_for(exam.kind).tickets:
             return {"error": "conflict", "message": "This form of the exam has no tickets and no draw."}, 409
+        if draw_day(sitting_days(exam), local_today(exam, datetime.now(UTC))) is None:
+            return {"error": "conflict", "message": "Today is not a sitting day of this session: the students of "
+                    "each day draw on their day."}, 409
         db.add(AuditEvent(session_id=exam.id, actor=_actor(), action="admin.draw_tickets", detail={"via": "api"}))
         session_id = exam.id
     draw_job.enqueue(session_id)
     return {"session": code, "queued": True}, 202
+
+
+def admit(code: str, ref: str) -> Any:
+    """One student admitted (the session page's button, for the sitting board): to the draw, or at a
+    test exam to the closed test quiz (``ticket`` is then null)."""
+    from lms_bridge.domain.admission import AdmissionError
+    from lms_bridge.results.admission import admit_student
+
+    with transaction(state().sessionmaker) as db:
+        _exam(db, code)  # 404 for a session the token's owner has no role in
+    try:
+        done = admit_student(state().queue, code, ref, _actor())
+    except LookupError:
+        abort(404)
+    except AdmissionError as exc:
+        return {"error": "conflict", "code": exc.code, "message": str(exc)}, 409
+    return {"session": code, "student": ref, "ticket": done.ticket, "state": done.state}, 200
 
 
 def release(code: str) -> Any:
@@ -204,6 +227,7 @@ bp.add_url_rule("/sessions/<code>/decisions", "decisions", guard("session.board"
 bp.add_url_rule("/sessions/<code>/documents", "documents", guard("session.documents", documents))
 bp.add_url_rule("/sessions/<code>/documents/<name>", "document", guard("session.documents", document))
 bp.add_url_rule("/sessions/<code>/draw", "draw", guard("session.draw", draw), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/admit", "admit", guard("student.admit", admit), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/release", "release", guard("session.release", release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/seal", "seal", guard("session.seal", seal), methods=("POST",))
 
@@ -240,7 +264,7 @@ _nullable_str = {"type": ["string", "null"]}
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"],
               "properties": {"error": {"type": "string"}, "message": {"type": "string"},
-                             "action": {"type": "string"}}},
+                             "action": {"type": "string"}, "code": {"type": "string"}}},
     "Session": {"type": "object", "required": ["code", "title", "kind", "status", "starts_at"],
                 "properties": {"code": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string"},
                                "status": {"type": "string", "enum": ["imported", "provisioned", "sealed"]},
@@ -305,6 +329,18 @@ def openapi_document() -> dict[str, Any]:
                                             "schema": {"type": "string", "pattern": "^[^/]{1,200}$"}}]}},
             "/sessions/{code}/draw": {"post": _op("Start the ticket draw", "session.draw",
                                                   _json(obj, "Queued."), extra=CONFLICT, status="202")},
+            "/sessions/{code}/students/{ref}/admit": {"post": {
+                **_op("Admit one student to the draw: the verifiable draw gives the ticket, which opens in Moodle "
+                      "for that student alone (a test exam: the closed test quiz opens for that student, no "
+                      "ticket)", "student.admit",
+                      _json({"type": "object", "required": ["session", "student", "ticket", "state"],
+                             "properties": {"session": {"type": "string"}, "student": {"type": "string"},
+                                            "ticket": {"type": ["integer", "null"]},
+                                            "state": {"type": "string"}}},
+                            "Admitted; the ticket drawn."), extra=CONFLICT),
+                "parameters": [CODE_PARAM, {"name": "ref", "in": "path", "required": True,
+                                            "description": "The student's id in the session file.",
+                                            "schema": {"type": "string", "pattern": "^[^/]{1,64}$"}}]}},
             "/sessions/{code}/release": {"post": _op("Record the chair's release of the results",
                                                      "session.release", _json(obj, "Released."), extra=CONFLICT)},
             "/sessions/{code}/seal": {"post": _op("Seal the session", "session.seal", _json(obj, "Sealed."),

@@ -83,6 +83,29 @@ def appeal_summaries(db: Any, exam: ExamSession) -> list[dict[str, Any]]:
     return out
 
 
+def appeals_json(code: str) -> Any:
+    """Each appeal's state and next deadline, for a page that polls (docs/admin-page.md).  Dates are
+    ISO (the session's local days); the statement is left out: the page itself shows it."""
+    from lms_bridge.results.appeals import appeal_rows, appeal_settings
+
+    with state().sessionmaker() as db:
+        exam = _exam_or_404(db, code)
+        out = []
+        for row in appeal_rows(db, exam, settings=appeal_settings(state().settings)):
+            a, d = row.appeal, row.deadline
+            out.append({
+                "id": a.id, "ref": row.student.student_ref, "student": row.student.name, "status": a.status,
+                "status_label": STATUS_LABELS[a.status]() if a.status in STATUS_LABELS else a.status,
+                "filed_on": a.filed_on.isoformat(), "closes_on": a.closes_on.isoformat(),
+                "hearing_at": a.hearing_at.isoformat() if a.hearing_at else None,
+                "original": a.original_letter, "outcome": a.outcome, "new_letter": a.new_letter,
+                "deadline": None if d is None else {
+                    "kind": str(d.kind), "label": DEADLINE_LABELS[str(d.kind)](), "due": d.due.isoformat(),
+                    "overdue": d.overdue},
+            })
+        return {"session": code, "timezone": exam.timezone, "appeals": out}
+
+
 def appeals_page(code: str) -> Any:
     with state().sessionmaker() as db:
         exam = _exam_or_404(db, code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from lms_bridge.admin import appeals_view, views
+from lms_bridge.admin import appeals_view, board_view, views
 from lms_bridge.admin.policy import Refused, guard
 
 bp = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
@@ -48,14 +48,14 @@ bp.add_url_rule("/sessions/<code>/runs/<int:run_id>.json", "run_json", guard("se
 bp.add_url_rule("/sessions/<code>/identified", "identify_commission",
                 guard("session.identify_commission", views.identify_commission), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/draw", "draw_tickets", guard("session.draw", views.draw_tickets), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/students/<ref>/admit", "admit", guard("student.admit", views.admit),
+                methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/close-vote", "close_vote",
                 guard("student.close_vote", views.close_vote), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/exception", "record_exception",
                 guard("student.exception", views.record_exception), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commission_decision",
                 guard("student.commission_decision", views.commission_decision), methods=("POST",))
-bp.add_url_rule("/sessions/<code>/students/<ref>/admit", "admit", guard("student.admit", views.admit),
-                methods=("POST",))
 # The forms of the exam: a test exam's scores and lost connections, a defense's plagiarism check.
 bp.add_url_rule("/sessions/<code>/test/scores", "test_scores", guard("session.test_scores", views.quiz_action),
                 methods=("POST",), defaults={"action": "scores"})
@@ -84,6 +84,7 @@ bp.add_url_rule("/tokens/<int:token_id>/revoke", "revoke_token", guard("tokens.m
 # Appeals (lms_bridge.admin.appeals_view).
 _appeal = "/sessions/<code>/appeals/<int:appeal_id>"
 bp.add_url_rule("/sessions/<code>/appeals", "appeals_page", guard("appeals.view", appeals_view.appeals_page))
+bp.add_url_rule("/sessions/<code>/appeals.json", "appeals_json", guard("appeals.view", appeals_view.appeals_json))
 bp.add_url_rule("/sessions/<code>/appeals/read", "sync_appeals",
                 guard("appeals.manage", appeals_view.sync_appeals), methods=("POST",))
 bp.add_url_rule(f"{_appeal}/hearing", "appeal_hearing", guard("appeals.manage", appeals_view.schedule_hearing),
@@ -94,6 +95,21 @@ bp.add_url_rule(f"{_appeal}/answer", "appeal_answer", guard("appeals.manage", ap
                 methods=("POST",))
 bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", guard("appeals.manage", appeals_view.apply),
                 methods=("POST",))
+
+# The sitting board (lms_bridge.admin.board_view): the secretary runs it; the chair and the head of
+# department watch it.  Each of the secretary's steps is a route (and a policy line) of its own; the
+# board's close-vote, decision and exception forms post to the student routes above.
+bp.add_url_rule("/sessions/<code>/board", "board_page", guard("board.view", board_view.board_page))
+bp.add_url_rule("/sessions/<code>/board.json", "board_json", guard("board.view", board_view.board_json))
+bp.add_url_rule("/sessions/<code>/board/links", "board_links", guard("board.links", board_view.set_links),
+                methods=("POST",))
+bp.add_url_rule("/sessions/<code>/board/students/<ref>/upload", "board_upload",
+                guard("board.upload", board_view.upload_on_behalf), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/board/students/<ref>/files/<name>", "board_file",
+                guard("board.view", board_view.uploaded_file))
+for _step, _action in board_view.STEP_POLICY.items():
+    bp.add_url_rule(f"/sessions/<code>/board/students/<ref>/{_step.value}", f"board_{_step.value}",
+                    guard(_action, board_view.board_action), defaults={"action": _step.value}, methods=("POST",))
 
 bp.add_url_rule("/outbox", "outbox", guard("outbox.view", views.outbox))
 bp.add_url_rule("/outbox/<int:email_id>/attachments/<int:index>", "outbox_attachment",

@@ -98,6 +98,7 @@ STUDENT_STATUS: dict[str, Callable[[], str]] = {
     "technical_failure": lambda: _("Technical failure"),
     "breach": lambda: _("Stopped: breach of the rules"),
     "postponed": lambda: _("Postponed (I)"),
+    "cumulative": lambda: _("Cumulative grade, on application"),
 }
 
 # What the secretary may record, in the order the form offers them.
@@ -112,7 +113,7 @@ ADMISSION_STATE: dict[str, Callable[[], str]] = {
     "failed": lambda: _("Ticket drawn, Moodle not opened yet"),
 }
 
-EXCEPTION_KINDS = ("absent_valid", "no_show", "refused", "technical_failure", "breach", "postponed")
+EXCEPTION_KINDS = ("absent_valid", "no_show", "refused", "technical_failure", "breach", "postponed", "cumulative")
 
 CONTINUATION: dict[str, Callable[[], str]] = {
     "later": lambda: _("continue at another time"),

@@ -155,6 +155,10 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.store.repo import journal_entries
 
     test_admitted = {e.key.split(":", 1)[1] for e in journal_entries(db, session.id, "testexam.admit:")}
+    from lms_bridge.moodle.steps import CONFLICT_PREFIX, conflict_message
+
+    conflicts = {e.key.removeprefix(CONFLICT_PREFIX): conflict_message(e.data)
+                 for e in journal_entries(db, session.id, CONFLICT_PREFIX) if not e.data.get("resolved")}
     out = []
     for st in session.students:
         if not st.active:
@@ -174,6 +178,8 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             # Admission to the draw: the state, its words, and why Moodle could not open the ticket yet.
             "admission": admissions[st.student_ref][0].value,
             "admission_label": labels.label(labels.ADMISSION_STATE, admissions[st.student_ref][0].value),
+            # A Moodle account whose e-mail and ID number disagree with the session file: not enrolled.
+            "moodle_conflict": conflicts.get(st.email, ""),
             "admission_error": (_("Moodle: %(reason)s", reason=admissions[st.student_ref][1])
                                 if admissions[st.student_ref][1] else ""),
             "draw_error": (_("Not handed out in Classroom: %(reason)s", reason=not_handed_out[st.student_ref])
@@ -256,6 +262,26 @@ def _link(entry: JournalEntry, moodle_site: str) -> str | None:
 
 
 JOURNAL_PAGE_SIZE = 100
+# Students per page of the session page: 600 rows with their actions made a 1.5 MB page.
+STUDENTS_PAGE_SIZE = 50
+
+
+def student_pages(total: int, per_page: int = STUDENTS_PAGE_SIZE) -> int:
+    return max(1, -(-total // per_page))
+
+
+def students_on_page(students: list[dict[str, Any]], page: int,
+                     per_page: int = STUDENTS_PAGE_SIZE) -> list[dict[str, Any]]:
+    return students[(page - 1) * per_page:page * per_page]
+
+
+def sitting_page(students: list[dict[str, Any]], per_page: int = STUDENTS_PAGE_SIZE) -> int:
+    """The page the sitting is at: the first admitted student with neither a decision nor an
+    exception (the one the commission hears next), else the first page."""
+    for index, st in enumerate(students):
+        if st["admitted"] and st["decision"] is None and st["exception"] is None:
+            return index // per_page + 1
+    return 1
 
 
 def journal_count(db: Session, session: ExamSession) -> int:

@@ -26,6 +26,7 @@ def timetable_rows(exam: ExamSession) -> tuple[list[dict[str, Any]], str]:
     rows = []
     for slot in table.slots:
         rows.append({
+            "ref": slot.student_id,
             "day": format_date(slot.date, "medium", locale=locale),
             "student": names.get(slot.student_id, slot.student_id),
             "identification": format_time(slot.identification_local, "short", locale=locale),

@@ -332,6 +332,9 @@ def _titles() -> dict[str, str]:
 
 
 def session_page(code: str) -> Any:
+    """The session: its run, students (a page at a time in a large session), commission, draw,
+    timetable (the slots of the students shown) and a link to the created resources."""
+    requested = request.args.get("page", type=int)
     with state().sessionmaker() as db:
         exam = queries.get_session(db, code)
         if exam is None:
@@ -344,16 +347,31 @@ def session_page(code: str) -> Any:
                        if person is not None and may("session.ballots.own") else None)
         from lms_bridge.domain.kinds import commission_votes, rules_for
 
+        students = queries.students_view(db, exam)
+        pages = queries.student_pages(len(students))
+        page = requested if requested is not None else queries.sitting_page(students)
+        if page < 1 or page > pages:
+            abort(404)
+        shown = queries.students_on_page(students, page)
+        if pages > 1:
+            refs = {st["ref"] for st in shown}
+            timetable = [slot for slot in timetable if slot["ref"] in refs]
         return render_template(
             "admin/session.html", exam=exam, run=run_data, rules=rules_for(exam.kind),
             votes=commission_votes(exam.kind, (exam.options or {}).get("commission_vote")),
-            exams_settings=state().settings.exams,
-            students=queries.students_view(db, exam), members=queries.members_view(db, exam),
+            exams_settings=state().settings.exams, students=shown,
+            students_total=len(students), admitted_total=sum(1 for st in students if st["admitted"]),
+            page=page, pages=pages, members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
             timetable_error=timetable_error, tz=exam.timezone, own_ballots=own_ballots,
             identified=queries.latest_event(db, exam, "commission.identified"),
             signed_off=queries.latest_event(db, exam, "protocols.signed_off"),
             roles=sorted(str(r) for r in g.get("roles", ())), appeals=appeal_summaries(db, exam))
+
+
+def _students_url(code: str) -> str:
+    """Back to the students table, on the page the action was taken from."""
+    return url_for("admin.session_page", code=code, page=request.args.get("page", type=int), _anchor="students")
 
 
 def journal_page(code: str) -> Any:
@@ -376,7 +394,11 @@ def students_json(code: str) -> Any:
         exam = queries.get_session(db, code)
         if exam is None:
             abort(404)
-        return {"session": code, "status": exam.status, "students": queries.students_view(db, exam)}
+        students = queries.students_view(db, exam)
+        page = request.args.get("page", type=int)
+        # The page polls the rows it shows; without ?page= every student is listed.
+        return {"session": code, "status": exam.status,
+                "students": queries.students_on_page(students, page) if page else students}
 
 
 def provision(code: str) -> Any:
@@ -510,10 +532,19 @@ def draw_tickets(code: str) -> Any:
         if exam.status == "sealed":
             flash(_("The session is sealed; nothing can change any more."), "error")
             return redirect(url_for("admin.session_page", code=code))
+        from datetime import UTC, datetime
+
         from lms_bridge.domain.kinds import rules_for
+        from lms_bridge.results.admission import draw_day, local_today, sitting_days
 
         if not rules_for(exam.kind).tickets:
             flash(_("This form of the exam has no tickets and no draw."), "error")
+            return redirect(url_for("admin.session_page", code=code))
+        days = sitting_days(exam)
+        if draw_day(days, local_today(exam, datetime.now(UTC))) is None:
+            # No early draw: the students of each sitting day draw on that day.
+            flash(_("Today is not a sitting day of this session: the students of each day draw on their day "
+                    "(%(days)s).", days=", ".join(sorted({d.isoformat() for d in days.values()}))), "error")
             return redirect(url_for("admin.session_page", code=code))
         db.add(AuditEvent(session_id=exam.id, actor=g.user.username, action="admin.draw_tickets"))
         session_id = exam.id
@@ -552,12 +583,12 @@ def close_vote(code: str, ref: str) -> Any:
     else:
         make = OUTCOME_MESSAGES.get(outcome)
         flash(make() if make else outcome, "success" if outcome == "decided" else "info")
-    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    return _back_to(code, "students")
 
 
 def quiz_action(code: str, ref: str = "", action: str = "") -> Any:
-    """A test exam's actions: admit a student to the closed quiz, continue after a lost connection
-    (recorded as an incident), read the scores from Moodle now."""
+    """A test exam's actions: continue after a lost connection (recorded as an incident), read the
+    scores from Moodle now (the admission to the test is :func:`admit`)."""
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
@@ -565,12 +596,9 @@ def quiz_action(code: str, ref: str = "", action: str = "") -> Any:
     from lms_bridge.results import testexam
 
     try:
-        if action == "admit":
-            testexam.admit_now(state().queue, code, ref, g.user.username)
-            flash(_("The test is open for this student now."), "success")
-        elif action == "reconnect":
+        if action == "reconnect":
             if not _confirmed():
-                return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+                return redirect(_students_url(code))
             reason = request.form.get("reason", "").strip()[:2000]
             testexam.reconnect_now(state().queue, code, ref, g.user.username, reason)
             flash(_("The student continues the same attempt with the time lost given back; recorded as an "
@@ -588,7 +616,7 @@ def quiz_action(code: str, ref: str = "", action: str = "") -> Any:
     except Exception as exc:
         logger.exception("test exam action %s for %s in %s failed", action, ref, code)
         flash(_("Moodle could not be reached: %(reason)s", reason=describe_error(exc)), "error")
-    return redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    return redirect(_students_url(code))
 
 
 def plagiarism(code: str, ref: str) -> Any:
@@ -599,7 +627,7 @@ def plagiarism(code: str, ref: str) -> Any:
     from lms_bridge.remote import describe_error
     from lms_bridge.results.plagiarism import PlagiarismRefused, record_plagiarism, update_ballot
 
-    back = redirect(url_for("admin.session_page", code=code, _anchor="students"))
+    back = redirect(_students_url(code))
     with transaction(state().sessionmaker) as db:
         exam = _session_or_404(db, code)
         student = _student_or_404(db, exam, ref)
@@ -635,46 +663,52 @@ def _confirmed() -> bool:
     return False
 
 
+def _back_to(code: str, anchor: str) -> Any:
+    """The session page, or the sitting board when the board posted here and named itself."""
+    back = request.form.get("next", "")
+    if back.startswith(f"/sessions/{code}/board"):
+        return redirect(_safe_next(back))
+    if anchor == "students":
+        return redirect(_students_url(code))
+    return redirect(url_for("admin.session_page", code=code, _anchor=anchor))
+
+
 def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
     """The common start of an irreversible action: a valid form (else 400), the page to go back to,
     and whether the secretary confirmed it."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    return redirect(url_for("admin.session_page", code=code, _anchor=anchor)), _confirmed()
+    return _back_to(code, anchor), _confirmed()
 
 
 def admit(code: str, ref: str) -> Any:
-    """Admit one student to the draw (the red/green button): the verifiable draw gives the ticket and
-    Moodle opens the ticket quiz for that student alone, with that ticket."""
+    """Admit one student (the red/green button): to the draw — the verifiable draw gives the ticket and
+    Moodle opens the ticket quiz for that student alone, with that ticket — or, at a test exam, to the
+    closed test quiz.  The same dispatch as the sitting board's Admit and the API
+    (:func:`lms_bridge.results.admission.admit_student`)."""
     back, confirmed = _irreversible(code, "students")
     if not confirmed:
         return back
-    from lms_bridge.domain.kinds import rules_for
-
-    with state().sessionmaker() as db:
-        exam = queries.get_session(db, code)
-        if exam is None:
-            abort(404)
-        rules = rules_for(exam.kind)
-    if rules.test_quiz:
-        # The same admission, for a test exam: the closed test quiz opens for this student alone.
-        return quiz_action(code, ref, "admit")
-    if not rules.tickets:
-        flash(_("This form of the exam has no tickets and no draw."), "error")
-        return back
     from lms_bridge.domain.admission import AdmissionError
-    from lms_bridge.results.admission import admit_now
+    from lms_bridge.results.admission import admit_student
 
     try:
-        done = admit_now(state().queue, code, ref, g.user.username)
+        done = admit_student(state().queue, code, ref, g.user.username)
     except LookupError:
         abort(404)
     except AdmissionError as exc:
         flash(str(exc), "error")
         return back
-    flash(_("Admitted to the draw: ticket %(ticket)s. The ticket opens in Moodle for this student alone.",
-            ticket=done.ticket), "success")
+    flash(admitted_message(done), "success")
     return back
+
+
+def admitted_message(done: Any) -> str:
+    """What the secretary reads after an admission (the page and the board alike)."""
+    if done.test_quiz:
+        return str(_("The test is open for this student now."))
+    return str(_("Admitted to the draw: ticket %(ticket)s. The ticket opens in Moodle for this student alone.",
+                 ticket=done.ticket))
 
 
 def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:
@@ -704,15 +738,37 @@ def record_exception(code: str, ref: str) -> Any:
         with transaction(state().sessionmaker) as db:
             exam = _session_or_404(db, code)
             student = _student_or_404(db, exam, ref)
-            record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000], actor=g.user.username,
-                   chair_consent=request.form.get("chair_consent") == "yes", continuation=continuation)
-            name = student.name
+            entry = record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000],
+                           actor=g.user.username, chair_consent=request.form.get("chair_consent") == "yes",
+                           continuation=continuation)
+            name, email_ids = student.name, []
+            if kind == "technical_failure":
+                # The act goes to every member the same day (003 §23).
+                from lms_bridge.results.failure_act import draw_up_act
+
+                email_ids = [e.id for e in draw_up_act(db, exam, student, entry, data_dir=state().settings.data_dir,
+                                                       actor=g.user.username)]
     except ExamDayError as exc:
         flash(str(exc), "error")
     else:
         flash(_("Recorded for %(name)s: %(what)s.", name=name, what=labels.label(labels.STUDENT_STATUS, kind)),
               "success")
+        _send_after_commit(email_ids)
     return back
+
+
+def _send_after_commit(email_ids: list[int]) -> None:
+    """Queue the outbox e-mails just committed (without SMTP they wait on the outbox page)."""
+    if not email_ids:
+        return
+    if not state().settings.smtp.host:
+        flash(_("The act of the failure is in the outbox for every member."), "info")
+        return
+    from lms_bridge.results.mail import send_email
+
+    for email_id in email_ids:
+        send_email.enqueue(email_id)
+    flash(_("The act of the failure is being e-mailed to every member."), "info")
 
 
 def commission_decision(code: str, ref: str) -> Any:
@@ -755,10 +811,24 @@ def release(code: str) -> Any:
     except ExamDayError as exc:
         flash(str(exc), "error")
     else:
+        _announce_release(code)
         flash(ngettext("The results are released: %(num)s decision is being written to Moodle, Classroom and "
                        "the grade sheet.", "The results are released: %(num)s decisions are being written to "
                        "Moodle, Classroom and the grade sheet.", count), "success")
     return back
+
+
+def _announce_release(code: str) -> None:
+    """Tell the students in Classroom that the results are out (after the release is committed)."""
+    from lms_bridge.results.sitting import announce
+
+    try:
+        with state().sessionmaker() as db:
+            exam_id = _session_or_404(db, code).id
+        announce.enqueue(exam_id, "released")
+    except Exception:  # the release stands; the students can be told in the meeting
+        logger.exception("the release of %s could not be announced in Classroom", code)
+        flash(_("The students could not be told in Classroom; tell them in the meeting."), "error")
 
 
 def seal(code: str) -> Any:
@@ -766,13 +836,15 @@ def seal(code: str) -> Any:
     back, confirmed = _irreversible(code, "sitting")
     if not confirmed:
         return back
+    from lms_bridge.results.appeals import appeal_settings
     from lms_bridge.results.mail import send_email
     from lms_bridge.results.seal import SealRefused, seal_session
 
     try:
         with transaction(state().sessionmaker) as db:
             exam = _session_or_404(db, code)
-            emails = seal_session(db, exam, actor=g.user.username, data_dir=state().settings.data_dir)
+            emails = seal_session(db, exam, actor=g.user.username, data_dir=state().settings.data_dir,
+                                  appeals=appeal_settings(state().settings))
             email_ids = [e.id for e in emails]
     except SealRefused as exc:
         flash(str(exc), "error")

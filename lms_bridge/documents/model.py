@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.domain.examday import degree_award
 from lms_bridge.domain.grading import GradeScale
-from lms_bridge.domain.workdays import filing_closes
+from lms_bridge.domain.workdays import AppealSettings, filing_closes
 from lms_bridge.store.models import (
     BallotRecord,
     CommissionMember,
@@ -74,6 +74,9 @@ class ExceptionLine:
     continuation: str
     recorded_by: str
     recorded_at: datetime
+    # The cumulative grade: the control scores it is the mean of (the session file's).
+    current_score: float | None = None
+    midterm_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,9 @@ class SessionDocument:
         return moment.astimezone(ZoneInfo(self.timezone))
 
 
-def gather(db: Session, session: ExamSession) -> SessionDocument:
+def gather(db: Session, session: ExamSession, *, appeals: AppealSettings | None = None) -> SessionDocument:
+    """The session's documents' content.  ``appeals`` are the configured deadlines and calendar
+    (``[appeals]``, see :func:`lms_bridge.results.appeals.appeal_settings`); None gives the Ministry's."""
     scale = GradeScale.load(session.grading.get("scale", "kz_letter"))
     members = list(db.scalars(select(CommissionMember).where(
         CommissionMember.session_id == session.id, CommissionMember.active.is_(True))
@@ -160,9 +165,10 @@ def gather(db: Session, session: ExamSession) -> SessionDocument:
             remarks=tuple(remarks),
             # The window runs from the publication of the results (003 §64): the chair's release when
             # recorded (the appeal assignment in Classroom closes that day), else the decision's day.
-            appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date()) if d else None,
+            appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date(),
+                                        appeals) if d else None,
             commission_reason=d.commission_reason if d is not None and d.source == "commission" else "",
-            exception=_exception_line(exceptions.get(s.id), scale, session.language) if d is None else None))
+            exception=_exception_line(exceptions.get(s.id), scale, session.language, s) if d is None else None))
     chair = next((m.name for m in members if m.role == "chair"), "")
     secretary = next((m.name for m in members if m.role == "secretary"), "")
     return SessionDocument(
@@ -190,7 +196,8 @@ def _test_remark(votes: dict[str, Any], total: float, language: str) -> str:
     return str(text)
 
 
-def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, language: str) -> ExceptionLine | None:
+def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, language: str,
+                    student: StudentRecord | None = None) -> ExceptionLine | None:
     if e is None:
         return None
     word = ""
@@ -199,4 +206,6 @@ def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, languag
     elif e.mark and (status := scale.status(e.mark)) is not None:
         word = status.word(language)
     return ExceptionLine(kind=e.kind, reason=e.reason, mark=e.mark, mark_word=word, moved_to=e.moved_to,
-                         continuation=e.continuation, recorded_by=e.recorded_by, recorded_at=e.recorded_at)
+                         continuation=e.continuation, recorded_by=e.recorded_by, recorded_at=e.recorded_at,
+                         current_score=student.current_score if student is not None else None,
+                         midterm_score=student.midterm_score if student is not None else None)

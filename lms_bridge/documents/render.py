@@ -110,7 +110,15 @@ def exception_text(s: StudentResult) -> str:
     if e.kind == "postponed":
         return _("Postponed; temporary grade %(letter)s («%(word)s») until the new date.", letter=e.mark,
                  word=e.mark_word)
+    if e.kind == "cumulative":
+        return _("On the student's application, the cumulative grade «%(word)s» (%(letter)s): the mean of the "
+                 "current control score %(current)s and the midterm control score %(midterm)s.",
+                 word=e.mark_word, letter=e.mark, current=_score(e.current_score), midterm=_score(e.midterm_score))
     return e.kind
+
+
+def _score(value: float | None) -> str:
+    return number(value, 1) if value is not None else "—"
 
 
 def exception_record(doc: SessionDocument, s: StudentResult) -> str:
@@ -135,6 +143,7 @@ def _short_exception(s: StudentResult) -> str:
         "technical_failure": lambda: _("technical failure"),
         "breach": lambda: _("stopped for a breach of the rules"),
         "postponed": lambda: _("postponed"),
+        "cumulative": lambda: _("cumulative grade"),
     }.get(e.kind, lambda: e.kind)()
 
 
@@ -336,6 +345,41 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
         pdf.ln(4)
         pdf.signature(_("Chair"), doc.chair)
         pdf.signature(_("Technical secretary"), doc.secretary)
+        return bytes(pdf.output())
+
+
+def failure_act_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
+    """The act of a technical failure during a student's attestation (003 §23): what happened, when,
+    and what the commission decided; signed by every member present and sent to them the same day."""
+    e = student.exception
+    if e is None or e.kind != "technical_failure":
+        raise ValueError("an act is drawn up for a technical failure only")
+    with use_locale(doc.language):
+        when = doc.local(e.recorded_at)
+        pdf = _Pdf(f"{doc.code} · {student.ref}")
+        pdf.alias_nb_pages()
+        pdf.add_page()
+        for text in _head_lines(doc):
+            pdf.heading(text, size=10)
+        pdf.ln(2)
+        pdf.heading(_("ACT"))
+        pdf.heading(_("of a technical failure during the final attestation"), size=11, bold=False)
+        pdf.ln(3)
+        pdf.kv(_("Date"), _day(when))
+        pdf.kv(_("Time"), _clock(when))
+        pdf.kv(_("Place"), _place(doc))
+        pdf.kv(_("Sitting of the commission"), f"{doc.title} ({doc.code})")
+        pdf.kv(_("Type of attestation"), _attestation_type(doc.kind))
+        pdf.kv(_("Student"), f"{student.name} ({student.ref})")
+        if student.ticket_number is not None:
+            pdf.kv(_("Ticket"), _("Ticket No. %(number)s", number=student.ticket_number))
+        pdf.section(_("What happened"), [e.reason])
+        pdf.section(_("Decision of the commission"), [exception_text(student)])
+        pdf.line_text(_("Recorded by %(who)s.", who=e.recorded_by))
+        pdf.section(_("Present"), [f"• {m.name} — {_role(m.role)}" for m in doc.members])
+        pdf.ln(4)
+        for m in doc.members:
+            pdf.signature(_role(m.role), m.name)
         return bytes(pdf.output())
 
 

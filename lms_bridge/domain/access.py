@@ -87,6 +87,14 @@ POLICY: dict[str, Rule] = {
     "session.test_scores": _rule(SESSION, A, S),       # read a test exam's scores from Moodle now
     "student.test_reconnect": _rule(SESSION, A, S),    # a test continued after a lost connection
     "student.plagiarism": _rule(SESSION, A, S),        # a defense's plagiarism-check result
+    # -- the sitting board (003 §56-61): the secretary runs it, the chair and the head watch it ----------
+    "board.view": _rule(SESSION, A, S, C, H),          # the board, board.json, the uploaded answer sheets
+    "board.identify": _rule(SESSION, A, S),            # the student showed an ID on camera
+    "board.confirm_receipt": _rule(SESSION, A, S),     # the student has the ticket
+    "board.start_answer": _rule(SESSION, A, S),
+    "board.finish_answer": _rule(SESSION, A, S),
+    "board.upload": _rule(SESSION, A, S),              # answer sheets uploaded on the student's behalf
+    "board.links": _rule(SESSION, A, S),               # the meeting's and the recording's links
     # -- appeals (003 §64-67) -------------------------------------------------------------------------
     # The technical secretary runs them on the page; the appeal commission's own people are not yet
     # roles here (they act in Classroom and the voting form).

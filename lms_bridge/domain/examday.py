@@ -21,6 +21,9 @@ breach             F                           003 §46, §55: the exam is stopp
                                                commission ends it; unsatisfactory
 postponed          I (incomplete)              003 §14-15, §24, §41: postponed (no internet,
                                                illness); "I" until the new date
+cumulative         the cumulative grade        003 §24: postponed, and on the student's
+                                               application the mean of the current and midterm
+                                               control scores (the session file) instead
 =================  ==========================  ===================================================
 
 A failing mark (FX, F) never carries a degree award, whatever the degree vote said.
@@ -32,6 +35,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 from lms_bridge.domain.ballots import Outcome, OutcomeStatus
 from lms_bridge.domain.grading import GradeScale
@@ -51,6 +55,7 @@ class ExceptionKind(enum.StrEnum):
     TECHNICAL_FAILURE = "technical_failure"
     BREACH = "breach"
     POSTPONED = "postponed"
+    CUMULATIVE = "cumulative"
 
 
 class Continuation(enum.StrEnum):
@@ -69,6 +74,7 @@ class ExceptionOutcome:
     moved_to: date | None = None  # absent_valid: the commission's next sitting day
     continuation: Continuation | None = None  # technical_failure
     needs_act: bool = False  # technical failure: an act is written and sent the same day (003 §23)
+    points: float | None = None  # cumulative: the mean of the control scores, rounded half up
 
     @property
     def degree_award(self) -> bool:
@@ -87,9 +93,17 @@ def next_sitting_day(table: Timetable, student_id: str, settings: TimetableSetti
     return (settings or TimetableSettings()).calendar.next_working_day(table.days[-1].date)
 
 
+def cumulative_points(current: float, midterm: float) -> float:
+    """The cumulative grade's points: the mean of the current and midterm control scores, rounded
+    half up to whole points as the commission's mean is (lms_bridge.domain.ballots)."""
+    mean = (Decimal(str(current)) + Decimal(str(midterm))) / 2
+    return float(mean.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def exception_outcome(kind: ExceptionKind | str, *, reason: str, scale: GradeScale,
                       next_day: date | None = None, chair_consent: bool = False,
-                      continuation: Continuation | str | None = None) -> ExceptionOutcome:
+                      continuation: Continuation | str | None = None,
+                      scores: tuple[float | None, float | None] = (None, None)) -> ExceptionOutcome:
     """The outcome of recording ``kind`` for a student, or :class:`ExamDayError` when the rules refuse.
 
     ``reason`` is always required: every exception is recorded with why.  ``next_day`` is the
@@ -116,6 +130,14 @@ def exception_outcome(kind: ExceptionKind | str, *, reason: str, scale: GradeSca
         if continuation is None:
             raise ExamDayError(_("Say what the commission decided: continue later or end the exam."))
         return ExceptionOutcome(kind, None, continuation=Continuation(continuation), needs_act=True)
+    if kind is ExceptionKind.CUMULATIVE:
+        # 003 §24: on the student's application, instead of sitting the postponed exam.
+        current, midterm = scores
+        if current is None or midterm is None:
+            raise ExamDayError(_("The session file gives no current and midterm control scores for this "
+                                 "student; the cumulative grade cannot be computed."))
+        points = cumulative_points(current, midterm)
+        return ExceptionOutcome(kind, scale.band_for_points(points).letter, points=points)
     # POSTPONED: 003 §15, the temporary "I" until the postponed exam.
     if scale.status("I") is None:
         raise ExamDayError(_("The grade scale has no temporary grade I."))

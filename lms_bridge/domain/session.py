@@ -82,6 +82,10 @@ class Student:
     admission_rating: int | None = None  # test exams: 0..60
     # Defenses: the university checker's result (a percentage) or a link to its report, as given.
     plagiarism: str = ""
+    # The current and midterm control scores (0..100): on the student's application a postponed
+    # attestation may take their mean, the cumulative grade, instead of the exam (003 §24).
+    current_score: float | None = None
+    midterm_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,8 @@ class SessionSpec:
     department: str = ""
     head_of_department: str = ""
     registrar: str = ""
+    # The department's mailbox: the sealed documents also go there (optional).
+    department_email: str = ""
     # The appeal commission (003 §65): its own chair, members and secretary, none of them on the
     # attestation commission or among the administrative staff the file lists.
     appeal_commission: tuple[Member, ...] = ()

@@ -200,6 +200,18 @@ class ClassroomClient:
                          body={"draftGrade": grade, "assignedGrade": grade})
         return self.t.execute(req, api=API)
 
+    def set_draft_grade(self, course_id: str, course_work_id: str, submission_id: str, grade: float,
+                        ) -> dict[str, Any]:
+        """Set the draft grade alone: teachers see it, the student does not (StudentSubmission
+        reference, ``draftGrade``), so a decision not yet released stays a draft in Classroom.
+
+        :calls: PATCH /v1/courses/{courseId}/courseWork/{courseWorkId}/studentSubmissions/{id}
+        """
+        coll = self._svc("classroom.coursework").courses().courseWork().studentSubmissions()
+        req = coll.patch(courseId=course_id, courseWorkId=course_work_id, id=submission_id,
+                         updateMask="draftGrade", body={"draftGrade": grade})
+        return self.t.execute(req, api=API)
+
     def return_submission(self, course_id: str, course_work_id: str, submission_id: str) -> dict[str, Any]:
         """Return a submission to the student (its state becomes RETURNED; the student sees it returned
         and may hand in again).  Only the Developer project that made the course work may call it.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lms_bridge.google.auth import SCOPES
@@ -52,6 +52,21 @@ class DriveClient:
         return self.t.pages(lambda tok: files.list(q=q, pageSize=100, pageToken=tok, spaces="drive",
                                                    fields="nextPageToken,files(id,name,mimeType,appProperties)"),
                             api=API, items="files")
+
+    def copy_file(self, file_id: str, name: str, app_properties: Mapping[str, str], *,
+                  recover: Callable[[], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """A copy of ``file_id`` named ``name`` carrying ``app_properties`` (set in the same call:
+        files.copy applies the body with patch semantics, so the copy is findable by its tags from
+        the moment it exists).
+
+        Not idempotent: after an ambiguous failure ``recover`` looks the copy up (by its unique
+        name) before a retry.
+
+        :calls: POST /drive/v3/files/{fileId}/copy
+        """
+        req = self._files().copy(fileId=file_id, fields="id,name,mimeType,appProperties",
+                                 body={"name": name, "appProperties": dict(app_properties)})
+        return self.t.execute(req, api=API, idempotent=False, recover=recover)  # type: ignore[no-any-return]
 
     def set_app_properties(self, items: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
         """Set appProperties on many files, batched 100 a request; file id -> File or error.

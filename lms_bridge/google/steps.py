@@ -33,7 +33,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +48,8 @@ from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgum
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
+
+logger = logging.getLogger(__name__)
 
 # Drive appProperties (private to this app's OAuth client) that make our files findable.
 P_SESSION = "lmsBridgeSession"
@@ -361,14 +365,17 @@ def run_advance(ctx: StepContext) -> None:
 
 # -- voting forms ---------------------------------------------------------------------------------------
 
-def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
-                  grading_hours: int = 2) -> list[dict[str, Any]]:
-    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2).
+TEMPLATE_KEY = "forms.template"
+TEMPLATE_KIND = "form-template"
+
+
+def form_description(spec: SessionSpec, student: Student, *, submission: str = "",
+                     grading_hours: int = 2) -> str:
+    """The ballot's text for one student.
 
     ``submission``: the link to what the student handed in before the sitting (a defense's thesis,
     a creative exam's videos), so that every member opens it from the ballot before voting.
     """
-    letters = GradeScale.load(spec.grading.scale).letters()
     with use_locale(spec.language):
         # Only a member's first submission counts (an edit or a second submission is kept but not
         # counted: lms_bridge.domain.ballots), so the form must not promise otherwise.
@@ -383,6 +390,13 @@ def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
                                      hours=grading_hours)
         if student.plagiarism and rules_for(spec.kind).plagiarism:
             description += "\n" + _("Plagiarism check: %(result)s", result=student.plagiarism)
+    return str(description)
+
+
+def template_requests(spec: SessionSpec) -> list[dict[str, Any]]:
+    """What every ballot of the session shares: verified e-mail collection and the questions."""
+    letters = GradeScale.load(spec.grading.scale).letters()
+    with use_locale(spec.language):
         grade_title = _("Grade")
         degree_title = _("Award the degree (qualification)?")
         comment_title = _("Comment (optional)")
@@ -398,12 +412,77 @@ def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
     items.append({"title": comment_title, "questionItem": {"question": {
         "required": False, "textQuestion": {"paragraph": True}}}})
     requests: list[dict[str, Any]] = [
-        {"updateFormInfo": {"info": {"description": description}, "updateMask": "description"}},
         {"updateSettings": {"settings": {"emailCollectionType": "VERIFIED"},
                             "updateMask": "emailCollectionType"}},
     ]
     requests += [{"createItem": {"item": item, "location": {"index": i}}} for i, item in enumerate(items)]
     return requests
+
+
+def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
+                  grading_hours: int = 2) -> list[dict[str, Any]]:
+    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2); its first
+    request is the description alone (the draw and the plagiarism check rewrite just that)."""
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    return [{"updateFormInfo": {"info": {"description": text}, "updateMask": "description"}},
+            *template_requests(spec)]
+
+
+def copy_requests(spec: SessionSpec, student: Student, *, submission: str = "",
+                  grading_hours: int = 2) -> list[dict[str, Any]]:
+    """What turns a copy of the session's template into one student's ballot: its title and text
+    (the form of the exam's part of the text too: submission link, plagiarism result)."""
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    return [{"updateFormInfo": {"info": {"title": form_title(spec, student), "description": text},
+                                "updateMask": "title,description"}}]
+
+
+def _is_ballot_of(form: Mapping[str, Any], spec: SessionSpec, student: Student, *, submission: str = "",
+                  grading_hours: int = 2) -> bool:
+    """The form has the questions and this student's text (a copy before its batchUpdate has the
+    template's questions but not the text; the batch applies all or nothing)."""
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    return bool(form.get("items")) and form.get("info", {}).get("description") == text
+
+
+def template_document_title(spec: SessionSpec) -> str:
+    return f"{spec.code} · ballot template"
+
+
+def _ballot_template(ctx: StepContext, g: Any) -> str:
+    """The session's prepared ballot (never published, shared with nobody): each student's form is
+    a Drive copy of it, so the questions cost one Forms write per session instead of per student."""
+    spec = ctx.spec
+    entry = ctx.journaled(TEMPLATE_KEY)
+    if entry is None:
+        found = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: TEMPLATE_KIND}, mime_type=FORM_MIME)
+        if found:
+            entry = ctx.record(TEMPLATE_KEY, Made(found[0]["id"], {"stage": FormStage.TAGGED}), created=False)
+        else:
+            doc_title = template_document_title(spec)
+
+            def recover() -> dict[str, Any] | None:
+                hit = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
+                return {"formId": hit[0]["id"]} if hit else None
+
+            form = g.forms.create(doc_title, doc_title, recover=recover)
+            entry = ctx.record(TEMPLATE_KEY, Made(form["formId"], {"stage": FormStage.CREATED}), created=True)
+    template_id = str(entry.external_id)
+    if entry.data.get("stage") == FormStage.CREATED:
+        got = g.drive.set_app_properties({template_id: {P_SESSION: spec.code, P_KIND: TEMPLATE_KIND}})
+        _fail_on({k: v for k, v in got.items() if isinstance(v, GoogleApiError)},
+                 _("Tagging the voting forms in Drive"))
+        ctx.update_data(TEMPLATE_KEY, stage=FormStage.TAGGED)
+    entry = ctx.journaled(TEMPLATE_KEY)
+    if entry is not None and entry.data.get("stage") == FormStage.TAGGED:
+        def applied() -> dict[str, Any] | None:
+            current = g.forms.get(template_id)
+            return {"form": current} if current.get("items") else None
+
+        if applied() is None:
+            g.forms.batch_update(template_id, template_requests(spec), recover=applied)
+        ctx.update_data(TEMPLATE_KEY, stage=FormStage.CONFIGURED)
+    return str(template_id)
 
 
 def _question_ids(items: Iterable[Mapping[str, Any]], names: Sequence[str]) -> dict[str, str]:
@@ -424,80 +503,155 @@ def form_title(spec: SessionSpec, student: Student) -> str:
         return _("Vote: %(student)s — %(session)s", student=student.name, session=spec.title)
 
 
+# Forms published before their grants are sent, alongside the next forms' Forms writes.
+SHARE_CHUNK = 25
+
+
 def run_forms(ctx: StepContext) -> None:
-    """One ballot form per admitted student: made, tagged, configured, published, shared."""
+    """One ballot form per admitted student: copied from the session's template (tagged in the
+    same call), given the student's title and text, published and shared.
+
+    The Forms writes (the binding quota) run one form after another in this thread, each form
+    from copy to publication; the Drive copies run ahead of them in one helper thread and the
+    grants of each published chunk go out in another, on Drive's own quota.  The helpers only call
+    Google: every journal write happens here, so the run's fence guards them all, and a copy the
+    journal never got is found again by the tags it was made with."""
     g, spec = _google(ctx), ctx.spec
     students = list(spec.admitted)
     entries = {s.id: ctx.journaled(form_key(s)) for s in students}
-    fresh: set[str] = set()  # made in this run: known to be empty, no need to look inside
-    if any(e is None for e in entries.values()):
-        tagged = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: "form"}, mime_type=FORM_MIME)
-        by_ref = {f.get("appProperties", {}).get(P_STUDENT): f for f in tagged}
+    copying: dict[str, Future[dict[str, Any]]] = {}
+    copier = ThreadPoolExecutor(1, thread_name_prefix="forms-copy")
+    sharer = ThreadPoolExecutor(1, thread_name_prefix="forms-share")
+    try:
+        if any(e is None for e in entries.values()):
+            tagged = g.drive.find_by_app_properties({P_SESSION: spec.code, P_KIND: "form"}, mime_type=FORM_MIME)
+            by_ref = {f.get("appProperties", {}).get(P_STUDENT): f for f in tagged}
+            for s in students:
+                hit = by_ref.get(s.id)
+                if entries[s.id] is None and hit is not None:
+                    entries[s.id] = ctx.record(form_key(s), Made(hit["id"], {"stage": FormStage.TAGGED}),
+                                               created=False)
+            if any(e is None for e in entries.values()):
+                template_id = _ballot_template(ctx, g)
+                for s in students:
+                    if entries[s.id] is None:
+                        copying[s.id] = copier.submit(_copy_ballot, g, spec, s, template_id)
+        _tag_legacy_forms(ctx, g, students, entries)
+        sharing: list[Future[Any]] = []
+        chunk: list[tuple[str, str]] = []
+        voters = [m.email.lower() for m in spec.voters]
         for s in students:
-            if entries[s.id] is not None:
+            if s.id in copying:
+                copied = copying[s.id].result()
+                entries[s.id] = ctx.record(form_key(s), Made(copied["id"], {"stage": FormStage.TAGGED}), created=True)
+            e = entries[s.id]
+            assert e is not None
+            was_published = e.data.get("stage") == FormStage.PUBLISHED
+            _configure_and_publish(ctx, g, spec, s, fresh=s.id in copying)
+            e = entries[s.id] = ctx.journaled(form_key(s))
+            assert e is not None
+            if not was_published and e.data.get("stage") == FormStage.PUBLISHED:
+                chunk += [(e.external_id, email) for email in voters if email not in e.data.get("shared", [])]
+            if len(chunk) >= SHARE_CHUNK * max(1, len(voters)):
+                sharing.append(sharer.submit(_share_and_read_back, g, chunk))
+                chunk = []
+        if chunk:
+            sharing.append(sharer.submit(_share_and_read_back, g, chunk))
+        by_form = {e.external_id: s for s in students if (e := entries[s.id]) is not None}
+        for done in sharing:
+            try:
+                seen = done.result()
+            except Exception as exc:  # what did not stick is sent again below
+                logger.warning("sharing voting forms ahead failed: %s", exc)
                 continue
-            hit = by_ref.get(s.id)
-            if hit is not None:
-                entries[s.id] = ctx.record(form_key(s), Made(hit["id"], {"stage": FormStage.TAGGED}), created=False)
-                continue
-            doc_title = document_title(spec, s)
+            for fid, responders in seen.items():
+                if isinstance(responders, GoogleApiError) or fid not in by_form:
+                    continue  # read again below
+                s = by_form[fid]
+                ctx.update_data(form_key(s), shared=sorted(e for e in voters if e in responders), shared_read=True)
+                entries[s.id] = ctx.journaled(form_key(s))
+    finally:
+        copier.shutdown(wait=True, cancel_futures=True)
+        sharer.shutdown(wait=True, cancel_futures=True)
+    # Only what did not stick (or was never read back) is left for the rounds here.
+    _share_forms(ctx, g, students, entries)
 
-            def recover(doc_title: str = doc_title) -> dict[str, Any] | None:
-                found = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
-                return {"formId": found[0]["id"]} if found else None
 
-            form = g.forms.create(form_title(spec, s), doc_title, recover=recover)
-            entries[s.id] = ctx.record(form_key(s), Made(form["formId"], {
-                "stage": FormStage.CREATED, "url": form.get("responderUri", "")}), created=True)
-            fresh.add(s.id)
+def _share_and_read_back(g: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Grant a chunk of published forms to the voters and read who may respond (a helper thread;
+    Drive's answer to a grant is no proof, see :func:`_share_forms`)."""
+    g.drive.share_published(pairs)
+    return g.drive.published_responders(sorted({fid for fid, _email in pairs}))  # type: ignore[no-any-return]
 
+
+def _copy_ballot(g: Any, spec: SessionSpec, s: Student, template_id: str) -> dict[str, Any]:
+    """One student's form as a copy of the template, tagged in the same call (a helper thread)."""
+    doc_title = document_title(spec, s)
+
+    def recover() -> dict[str, Any] | None:
+        found = g.drive.find_by_name(doc_title, mime_type=FORM_MIME)
+        return found[0] if found else None
+
+    return g.drive.copy_file(template_id, doc_title, {P_SESSION: spec.code, P_STUDENT: s.id, P_KIND: "form"},
+                             recover=recover)  # type: ignore[no-any-return]
+
+
+def _tag_legacy_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any]) -> None:
+    """Forms an earlier version created empty and did not tag yet: tag them in Drive batches."""
     by_id = {s.id: s for s in students}
-    # Tag every new form in Drive batches (100 a request): from here on a lost journal still finds it.
-    to_tag = {e.external_id: {P_SESSION: spec.code, P_STUDENT: ref, P_KIND: "form"}
+    to_tag = {e.external_id: {P_SESSION: ctx.spec.code, P_STUDENT: ref, P_KIND: "form"}
               for ref, e in entries.items() if e is not None and e.data.get("stage") == FormStage.CREATED}
-    if to_tag:
-        got = g.drive.set_app_properties(to_tag)
-        errors = {fid: r for fid, r in got.items() if isinstance(r, GoogleApiError)}
-        for ref, e in entries.items():
-            if e is not None and e.external_id in to_tag and e.external_id not in errors:
-                ctx.update_data(form_key(by_id[ref]), stage=FormStage.TAGGED)
-        _fail_on(errors, _("Tagging the voting forms in Drive"))
+    if not to_tag:
+        return
+    got = g.drive.set_app_properties(to_tag)
+    errors = {fid: r for fid, r in got.items() if isinstance(r, GoogleApiError)}
+    for ref, e in entries.items():
+        if e is not None and e.external_id in to_tag and e.external_id not in errors:
+            ctx.update_data(form_key(by_id[ref]), stage=FormStage.TAGGED)
+            entries[ref] = ctx.journaled(form_key(by_id[ref]))
+    _fail_on(errors, _("Tagging the voting forms in Drive"))
 
-    names = _question_names(spec)
-    for s in students:
-        e = entries[s.id]
-        assert e is not None
-        if e.data.get("stage") != FormStage.TAGGED:
-            continue
-        if s.id not in fresh:
-            # Made by an earlier run: it may have been configured just before that run stopped.
+
+def _configure_and_publish(ctx: StepContext, g: Any, spec: SessionSpec, s: Student, *, fresh: bool) -> None:
+    """Give a tagged form the student's title and text (and, for an empty form an earlier version
+    made, the questions), then publish it."""
+    e = ctx.journaled(form_key(s))
+    assert e is not None
+    if e.data.get("stage") == FormStage.TAGGED:
+        names = _question_names(spec)
+        # The form of the exam's part of the text: the submission link, the written answers' grading time.
+        text = {"submission": advance_link(ctx, s), "grading_hours": g.settings.exams.written_grading_hours}
+        requests = copy_requests(spec, s, **text)
+        configured = False
+        if not fresh:
+            # Made by an earlier run: it may have been configured just before that run stopped, or
+            # be an empty form an earlier version created (then it needs the questions too).
             form = g.forms.get(e.external_id)
-            if form.get("items"):
+            if _is_ballot_of(form, spec, s, **text):
                 ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                                 url=form.get("responderUri", e.data.get("url", "")),
                                 questions=_question_ids(form["items"], names))
-                continue
-        def applied(form_id: str = e.external_id) -> dict[str, Any] | None:
-            # The batch is atomic: items present means it was applied before the answer was lost.
-            current = g.forms.get(form_id)
-            return {"form": current} if current.get("items") else None
+                configured = True
+            elif not form.get("items"):
+                requests = form_requests(spec, s, **text)
+        if not configured:
+            def applied(form_id: str = e.external_id) -> dict[str, Any] | None:
+                # The batch is atomic: the student's text present means it was applied before the
+                # answer was lost.
+                current = g.forms.get(form_id)
+                return {"form": current} if _is_ballot_of(current, spec, s, **text) else None
 
-        requests = form_requests(spec, s, submission=advance_link(ctx, s),
-                                 grading_hours=g.settings.exams.written_grading_hours)
-        reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
-        form = reply.get("form", {})
-        ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
-                        url=form.get("responderUri") or e.data.get("url", ""),
-                        questions=_question_ids(form.get("items", []), names))
-
-    for s in students:
-        e = entries[s.id]
+            reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
+            form = reply.get("form", {})
+            # A copy's question IDs are its own (Google does not say they are kept): read them here.
+            ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
+                            url=form.get("responderUri") or e.data.get("url", ""),
+                            questions=_question_ids(form.get("items", []), names))
+        e = ctx.journaled(form_key(s))
         assert e is not None
-        if e.data.get("stage") == FormStage.CONFIGURED:
-            g.forms.set_publish_state(e.external_id, published=True, accepting=True)
-            ctx.update_data(form_key(s), stage=FormStage.PUBLISHED)
-
-    _share_forms(ctx, g, students, entries)
+    if e.data.get("stage") == FormStage.CONFIGURED:
+        g.forms.set_publish_state(e.external_id, published=True, accepting=True)
+        ctx.update_data(form_key(s), stage=FormStage.PUBLISHED)
 
 
 def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries: dict[str, Any]) -> None:

@@ -163,6 +163,15 @@ class GoogleWorkspace:
                            reason="notFound", service="classroom")
         return self.classroom.set_grades(course_id, course_work_id, subs[0]["id"], round(grade, 2))
 
+    def set_draft_grade(self, course_id: str, course_work_id: str, student_email: str,
+                        grade: float) -> dict[str, Any]:
+        """Write the decision's points as the draft grade only (teachers see it, the student does not)."""
+        subs = self.classroom.list_submissions(course_id, course_work_id, user_id=student_email)
+        if not subs:
+            raise NotFound(f"no submission of {student_email} on course work {course_work_id}", status=404,
+                           reason="notFound", service="classroom")
+        return self.classroom.set_draft_grade(course_id, course_work_id, subs[0]["id"], round(grade, 2))
+
     def renew_watch(self, form_id: str, watch_id: str, topic_name: str | None = None) -> Watch:
         """Renew a watch for 7 more days; an expired one (NotFound) is created anew."""
         try:

@@ -50,7 +50,7 @@ from typing import Any
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.api import Task
 from huey.consumer import Consumer, Scheduler
-from huey.storage import SqliteStorage
+from huey.storage import PriorityRedisStorage, RedisPriorityQueue, SqliteStorage
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,6 +72,7 @@ TASK_MODULES: list[str] = [
     "lms_bridge.results.watches",
     "lms_bridge.results.appeal_jobs",
     "lms_bridge.results.mail",
+    "lms_bridge.results.sitting",
 ]
 
 QUEUE_NAME = "lms-bridge"
@@ -89,6 +90,7 @@ class _Declared:
     retry_delay: float
     schedule: Callable[[datetime], bool] | None
     on_failure: FailureHook | None
+    priority: int = 0
 
 
 _DECLARED: dict[str, _Declared] = {}
@@ -116,9 +118,10 @@ class Job:
 
 
 def _declare(fn: Callable[..., Any], name: str | None, retries: int, retry_delay: float,
-             schedule: Callable[[datetime], bool] | None, on_failure: FailureHook | None) -> Job:
+             schedule: Callable[[datetime], bool] | None, on_failure: FailureHook | None,
+             priority: int = 0) -> Job:
     job_name = name or f"{fn.__module__}.{fn.__qualname__}"
-    declared = _Declared(job_name, fn, retries, retry_delay, schedule, on_failure)
+    declared = _Declared(job_name, fn, retries, retry_delay, schedule, on_failure, priority)
     _DECLARED[job_name] = declared
     if _current is not None:
         # Declared after the queue was built (a module imported late): register it too.
@@ -127,13 +130,14 @@ def _declare(fn: Callable[..., Any], name: str | None, retries: int, retry_delay
 
 
 def job(*, retries: int = 3, retry_delay: float = 30.0, name: str | None = None,
-        on_failure: FailureHook | None = None) -> Callable[[Callable[..., Any]], Job]:
+        on_failure: FailureHook | None = None, priority: int = 0) -> Callable[[Callable[..., Any]], Job]:
     """Declare a job ``fn(queue, *ids)``.  It is retried ``retries`` times, ``retry_delay`` seconds apart;
     after the last attempt the failure is recorded as an audit event and ``on_failure(queue, *ids,
-    error=str)`` is called (e.g. to mark a run failed)."""
+    error=str)`` is called (e.g. to mark a run failed).  Waiting jobs of a higher ``priority`` are
+    taken first (on every queue but the in-memory one, which runs each job at once)."""
 
     def decorator(fn: Callable[..., Any]) -> Job:
-        return _declare(fn, name, retries, retry_delay, None, on_failure)
+        return _declare(fn, name, retries, retry_delay, None, on_failure, priority)
 
     return decorator
 
@@ -153,7 +157,7 @@ def build_huey(settings: Settings) -> Huey:
     url = settings.effective_queue_url
     if url.startswith(("redis://", "rediss://", "unix://")):
         # Task outcomes live in the store (run rows, audit events): no Huey result storage needed.
-        return RedisHuey(QUEUE_NAME, url=url, results=False)
+        return RedisHuey(QUEUE_NAME, url=url, results=False, storage_class=_PriorityRedisStorage)
     if url.startswith("memory://"):
         return MemoryHuey(QUEUE_NAME, immediate=True, results=False)
     if url.startswith("sqlite:///"):
@@ -183,6 +187,38 @@ class _SqliteQueueStorage(SqliteStorage):  # type: ignore[misc]
     def enqueue(self, data: bytes, priority: Any = None) -> None:
         with self._write_lock:
             super().enqueue(data, priority)
+
+
+class _PriorityRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
+    """Huey's Redis storage with priorities (a sorted set under the same key as the plain list).
+
+    A queue left by a version without priorities is a list under that key: on this process's first
+    use of the queue, its waiting jobs are moved into the sorted set, oldest first, at the default
+    priority (nothing connects to Redis before that)."""
+
+    _checked = False
+
+    def _upgrade_legacy_queue(self) -> None:
+        if self._checked:
+            return
+        if self.conn.type(self.queue_key) in (b"list", "list"):
+            legacy = f"{self.queue_key}.unprioritized"
+            if self.conn.renamenx(self.queue_key, legacy):  # one process moves them
+                while (data := self.conn.rpop(legacy)) is not None:  # LPUSH/RPOP: oldest first
+                    RedisPriorityQueue.enqueue(self, data)
+        self._checked = True
+
+    def enqueue(self, data: bytes, priority: Any = None) -> None:
+        self._upgrade_legacy_queue()
+        super().enqueue(data, priority)
+
+    def dequeue(self) -> Any:
+        self._upgrade_legacy_queue()
+        return super().dequeue()
+
+    def queue_size(self) -> int:
+        self._upgrade_legacy_queue()
+        return int(super().queue_size())
 
 
 class QueueUnavailable(Exception):
@@ -261,7 +297,8 @@ class JobQueue:
         call.__doc__ = declared.fn.__doc__
         if declared.schedule is None:
             wrapper = self.huey.task(retries=declared.retries, retry_delay=declared.retry_delay,
-                                     name=declared.name, context=True)(call)
+                                     priority=declared.priority or None, name=declared.name,
+                                     context=True)(call)
         else:
             wrapper = self.huey.periodic_task(declared.schedule, retries=declared.retries,
                                               retry_delay=declared.retry_delay, name=declared.name,

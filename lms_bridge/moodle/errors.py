@@ -179,11 +179,19 @@ class BadResponse(MoodleError):
 
 
 class UserConflict(MoodleError):
-    """A person's email is taken in Moodle by a user with a different idnumber."""
+    """A person's email is taken in Moodle by a user with a different idnumber, or the idnumber by a
+    user with another email."""
 
     @property
     def user_message(self) -> str:
         x = self.extra
+        if self.errorcode == "idnumbertaken":
+            return _(
+                'The Moodle user %(username)s has the ID number "%(idnumber)s" but the e-mail %(other)s, not '
+                "%(email)s. lms_bridge does not enrol that account: correct the e-mail in the session file or "
+                "in Moodle, then run the provisioning again.",
+                username=x.get("username", "?"), idnumber=x.get("idnumber", ""),
+                other=x.get("other_email", "?"), email=x.get("email", "?"))
         return _(
             "The email %(email)s already belongs to the Moodle user %(username)s with ID number "
             '"%(other)s", not "%(idnumber)s". Correct the email or the student ID in the session file, '

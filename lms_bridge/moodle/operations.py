@@ -45,6 +45,8 @@ TICKET_QUIZ_NAME = "Ticket"
 # the template); a course copy keeps it, while 4.5 backup drops the assignment's ``nosubmissions``.
 RESULT_IDNUMBER = "lmsbridge-result"
 # Its name as the plugin creates it (en, kk, ru): a copy keeps names too.
+# The errorcode of core\message\manager when no processor could send a message (a site without mail).
+MESSAGE_NOT_SENT = "Message was not sent."
 RESULT_NAMES = frozenset({"commission result", "комиссия шешімі", "решение комиссии"})
 
 
@@ -182,41 +184,63 @@ class MoodleOps:
         data = self.client.call("core_user_get_users", {"criteria": [{"key": "email", "value": email}]}) or {}
         return next((u for u in data.get("users", []) if str(u.get("email", "")).lower() == email.lower()), None)
 
-    def match_users(self, people: Sequence[Person]) -> dict[str, dict[str, Any]]:
-        """Existing Moodle users by email (any case); a taken email with another idnumber is an error."""
+    def find_users(self, people: Sequence[Person]) -> tuple[dict[str, dict[str, Any]], dict[str, UserConflict]]:
+        """Existing Moodle users, by e-mail (any case) and by ID number; and the people whose two
+        lookups disagree, which are never taken for one another (nor created: their e-mail is taken):
+
+        * ``emailtaken``: the e-mail belongs to a user with another ID number;
+        * ``idnumbertaken``: a user has the person's ID number but another e-mail (a namesake, or an
+          address changed on one side only: a person decides which).
+
+        A university's Moodle already has its students and staff (often with single sign-on); they
+        are found, never duplicated.
+
+        :calls: core_user_get_users_by_field (email, idnumber), core_user_get_users (e-mails in other case)
+        """
         spellings = [p.email for p in people] + [p.written for p in people if p.written]
         by_email = {u["email"].lower(): u for u in self.users_by("email", spellings)}
         by_idnumber = {
             u.get("idnumber", ""): u for u in self.users_by("idnumber", [p.idnumber for p in people])
         }
         found: dict[str, dict[str, Any]] = {}
+        conflicts: dict[str, UserConflict] = {}
         for p in people:
             user = by_email.get(p.email)
+            twin = by_idnumber.get(p.idnumber) if p.idnumber else None
             if user is not None:
                 other = user.get("idnumber") or ""
                 if p.idnumber and other and other != p.idnumber:
-                    raise UserConflict(
-                        "email taken by a user with another idnumber",
-                        errorcode="emailtaken",
-                        function="core_user_get_users_by_field",
-                        email=p.email,
-                        username=user.get("username", ""),
-                        other_idnumber=other,
-                        idnumber=p.idnumber,
-                    )
+                    conflicts[p.email] = UserConflict(
+                        "email taken by a user with another idnumber", errorcode="emailtaken",
+                        function="core_user_get_users_by_field", email=p.email,
+                        username=user.get("username", ""), other_idnumber=other, idnumber=p.idnumber)
+                    continue
                 found[p.email] = user
-            elif p.idnumber and p.idnumber in by_idnumber:
-                # Same person, new email in the university system: reuse the account.
-                found[p.email] = by_idnumber[p.idnumber]
+            elif twin is not None:
+                conflicts[p.email] = UserConflict(
+                    "idnumber taken by a user with another email", errorcode="idnumbertaken",
+                    function="core_user_get_users_by_field", email=p.email, username=twin.get("username", ""),
+                    other_email=str(twin.get("email", "")).lower(), idnumber=p.idnumber)
+        return found, conflicts
+
+    def match_users(self, people: Sequence[Person]) -> dict[str, dict[str, Any]]:
+        """Existing Moodle users by email (any case); any disagreement (see :meth:`find_users`) is an error."""
+        found, conflicts = self.find_users(people)
+        for conflict in conflicts.values():
+            raise conflict
         return found
 
     def create_users(self, people: Sequence[Person]) -> dict[str, int]:
         """:calls: core_user_create_users (chunked; each chunk is one Moodle transaction)"""
+        # "manual": Moodle makes a password and e-mails it (changed at first sign-in).  "oauth2": the
+        # person signs in with Google; no password, and never createpassword, which would also force a
+        # password change (auth_forcepasswordchange) on someone who has no Moodle password to change.
+        auth = self.settings.new_user_auth
+        signin: dict[str, Any] = {"auth": "manual", "createpassword": True} if auth == "manual" else {"auth": auth}
         users = [
             {
                 "username": username_for(p.email),
-                "auth": "manual",
-                "createpassword": True,
+                **signin,
                 "firstname": p.firstname,
                 "lastname": p.lastname,
                 "email": p.email,
@@ -374,8 +398,24 @@ class MoodleOps:
         # Without "suspend" Moodle makes the enrolment active: that is how a re-admission restores it.
         items = [{"roleid": role, "userid": uid, "courseid": courseid, **({"suspend": 1} if suspend else {})}
                  for uid, role in user_roles]
-        if items:
+        if not items:
+            return
+        try:
             self.client.call_batched("enrol_manual_enrol_users", "enrolments", items)
+        except MoodleError as exc:
+            if exc.errorcode != MESSAGE_NOT_SENT:
+                raise
+            # Moodle commits the enrolments, then fails sending the course welcome message on a site
+            # that cannot send mail (captured enrol_manual_enrol_users__message_not_sent).  Carry on
+            # when every enrolment is there (call_batched stops at the failing chunk: enrol the rest).
+            enrolled = self.enrolled_roles(courseid)
+            missing = [i for i in items if i["roleid"] not in enrolled.get(i["userid"], set())]
+            if missing:
+                if len(missing) == len(items):
+                    raise
+                self.enrol(courseid, [(i["userid"], i["roleid"]) for i in missing], suspend=suspend)
+            logger.warning("Moodle could not send the course welcome message (%s); the enrolments are in place",
+                           exc.errorcode)
 
     # -- activities --------------------------------------------------------------------------------
     def quizzes(self, courseid: int) -> list[dict[str, Any]]:
@@ -571,8 +611,11 @@ class MoodleOps:
 
         :calls: local_lmsbridge_ensure_result_assignment
         """
+        # With marking workflow, as the template course's result assignment: a decision saved in
+        # "readyforrelease" stays out of the gradebook and hidden from the student until the chair's
+        # release sets "released" (mod/assign/locallib.php ASSIGN_MARKING_WORKFLOW_STATE_*).
         return dict(self.client.call("local_lmsbridge_ensure_result_assignment", {
-            "courseid": courseid, "grademax": grademax}))
+            "courseid": courseid, "grademax": grademax, "markingworkflow": True}))
 
     # -- attempts, submissions, overrides ----------------------------------------------------------
     def attempts(self, quizid: int, userid: int) -> list[dict[str, Any]]:
@@ -654,8 +697,15 @@ class MoodleOps:
         *,
         feedback: str = "",
         assignment: dict[str, Any] | None = None,
+        release: bool = True,
     ) -> str:
-        """Write the commission's decision; returns "unchanged", "assign" or "gradebook".
+        """Write the commission's decision; returns "unchanged", "assign", "gradebook" or "draft".
+
+        ``release=False`` writes a draft the student cannot see: the result assignment's marking
+        workflow state "readyforrelease" (Moodle: with marking workflow, grades reach the gradebook
+        and the student only in the state "released").  Without marking workflow, or without
+        ``mod_assign_save_grade``, a grade would be visible at once, so nothing is written before the
+        release ("kept").
 
         Prefers the dedicated result assignment (``mod_assign_save_grade``, released under marking
         workflow) and reads the grade back, because Moodle ignores a grade above the maximum without
@@ -682,10 +732,14 @@ class MoodleOps:
             )
         aid = int(assignment.get("assignid") or assignment["id"])
         readback = self.client.has("mod_assign_get_grades")
+        workflowed = bool(int(assignment.get("markingworkflow", 0)))
+        if not release and not (workflowed and self.client.has("mod_assign_save_grade")):
+            return "kept"
         if self.client.has("mod_assign_save_grade"):
-            if readback and self.assign_grade(aid, userid) == grade:
+            # Under marking workflow the same grade may still wait in "readyforrelease": save it again.
+            if readback and not workflowed and self.assign_grade(aid, userid) == grade:
                 return "unchanged"
-            workflow = "released" if int(assignment.get("markingworkflow", 0)) else ""
+            workflow = ("released" if release else "readyforrelease") if workflowed else ""
             try:
                 # The feedback field always goes, empty or not: a re-grade without it, once feedback
                 # exists, fails on 4.5 (dml_write_exception, a null comment format) and keeps the old grade.
@@ -703,7 +757,9 @@ class MoodleOps:
                         raise GradeNotSaved("grade not stored", errorcode="gradenotsaved",
                                             function="mod_assign_save_grade", userid=userid,
                                             found="-" if found is None else found)
-                return "assign"
+                return "assign" if release else "draft"
+            if not release:
+                return "kept"  # the gradebook path below would show the grade at once
         status = self.client.call(
             "core_grades_update_grades",
             {

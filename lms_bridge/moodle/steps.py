@@ -18,7 +18,7 @@ from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
 from lms_bridge.journal import FunctionStep, Made, Step, StepContext, StepFailed
 from lms_bridge.moodle.client import MoodleClient
-from lms_bridge.moodle.errors import MoodleError, UsersRefused
+from lms_bridge.moodle.errors import MoodleError, UserConflict, UsersRefused
 from lms_bridge.moodle.operations import MoodleOps, Person, attempt_event
 from lms_bridge.moodle.xml_export import write_tickets_xml
 
@@ -55,6 +55,15 @@ def _guard(
         return run
 
     return bind
+
+
+CONFLICT_PREFIX = "moodle.user_conflict:"
+
+
+def conflict_message(data: dict[str, Any]) -> str:
+    """The plain-words text of a journaled account conflict (for the session page)."""
+    extra = {k: v for k, v in data.items() if k != "errorcode"}
+    return UserConflict("", errorcode=str(data.get("errorcode", "")), **extra).user_message
 
 
 def _people(ctx: StepContext) -> tuple[list[Person], list[Person]]:
@@ -101,7 +110,19 @@ def _users(ctx: StepContext, settings: Settings) -> None:
     if not todo:
         ctx.reused += len({p.email for p in (*students, *commission)})
         return
-    found = ops.match_users(todo)
+    found, conflicts = ops.find_users(todo)
+    for p in todo:
+        # A disagreement between Moodle's e-mail and ID number is shown on the session page and that
+        # account is neither taken nor enrolled; the next run looks again (and clears it when fixed).
+        key = f"{CONFLICT_PREFIX}{p.email}"
+        known = ctx.journaled(key)
+        if p.email in conflicts:
+            c = conflicts[p.email]
+            logger.warning("Moodle account conflict for %s: %s", p.email, c.errorcode)
+            ctx.remember(key, Made(p.email, {"errorcode": c.errorcode, **{k: str(v) for k, v in c.extra.items()}}))
+        elif known is not None and not known.data.get("resolved"):
+            ctx.remember(key, Made(p.email, {"resolved": True}))
+    todo = [p for p in todo if p.email not in conflicts]
     for p in todo:
         if p.email in found:
             u = found[p.email]
@@ -153,18 +174,25 @@ def _enrolments(ctx: StepContext, settings: Settings) -> None:
     students, commission = _people(ctx)
     wanted: dict[str, int] = {p.email: settings.moodle.teacher_role_id for p in commission}
     wanted.update({p.email: settings.moodle.student_role_id for p in students})
+    _follow_admission(ctx, ops, courseid, settings.moodle.student_role_id, set(wanted))
     todo = {e: r for e, r in wanted.items() if ctx.journaled(f"moodle.enrol:{e}") is None}
     ctx.reused += len(wanted) - len(todo)
     if not todo:
         return
     userids: dict[str, int] = {}
-    for email in todo:
+    for email in list(todo):
         entry = ctx.journaled(f"moodle.user:{email}")
+        conflict = ctx.journaled(f"{CONFLICT_PREFIX}{email}")
+        if entry is None and conflict is not None and not conflict.data.get("resolved"):
+            del todo[email]  # never enrolled silently: the session page names the conflict
+            continue
         if entry is None:
             raise StepFailed(
                 _("%(email)s has no Moodle account yet; run the provisioning again.", email=email)
             )
         userids[email] = int(entry.external_id)
+    if not todo:
+        return
     enrolled = ops.enrolled_roles(courseid)
     missing = [(userids[e], r) for e, r in todo.items() if r not in enrolled.get(userids[e], set())]
     ops.enrol(courseid, missing)
@@ -192,6 +220,44 @@ def _enrolments(ctx: StepContext, settings: Settings) -> None:
             ),
             retryable=False,
         )
+
+
+def _follow_admission(ctx: StepContext, ops: MoodleOps, courseid: int, student_role: int,
+                      wanted: set[str]) -> None:
+    """The enrolments follow the session file's admission (R-ADMIT-1): a student no longer admitted
+    has the enrolment suspended, never deleted (the attempts and grades stay, and the student can
+    neither enter the course nor be given a ticket); admitted again, the enrolment is restored.
+
+    :calls: enrol_manual_enrol_users (suspend=1 / without suspend)
+    """
+    suspend: list[tuple[str, int]] = []
+    for s in ctx.spec.students:
+        if s.admitted or s.email.lower() in wanted:
+            continue
+        user = ctx.journaled(f"moodle.user:{s.email}")
+        entry = ctx.journaled(f"moodle.enrol:{s.email}")
+        if user is None or entry is None:
+            continue  # never enrolled by the bridge: nothing to take away
+        if entry.data.get("suspended"):
+            ctx.reused += 1
+            continue
+        suspend.append((s.email, int(user.external_id)))
+    if suspend:
+        ops.enrol(courseid, [(uid, student_role) for _e, uid in suspend], suspend=True)
+        for email, uid in suspend:
+            ctx.record(f"moodle.enrol:{email}", Made(f"{courseid}:{uid}", {"roleid": student_role, "suspended": True}),
+                       created=False)
+    restore: list[tuple[str, int]] = []
+    for email in sorted(wanted):
+        entry = ctx.journaled(f"moodle.enrol:{email}")
+        if entry is not None and entry.data.get("suspended"):
+            restore.append((email, int(entry.external_id.split(":")[1])))
+    if restore:
+        ops.enrol(courseid, [(uid, student_role) for _e, uid in restore])
+        for email, uid in restore:
+            # Journal data is merged: "suspended" is set back explicitly.
+            ctx.record(f"moodle.enrol:{email}", Made(f"{courseid}:{uid}", {"roleid": student_role, "suspended": False}),
+                       created=False)
 
 
 @_guard
@@ -414,4 +480,5 @@ def poll_submissions(ops: MoodleOps, assignmentid: int, since: int = 0) -> list[
     return ops.submissions(assignmentid, since)
 
 
-__all__ = ["AttemptSeen", "moodle_steps", "poll_attempts", "poll_submissions"]
+__all__ = ["CONFLICT_PREFIX", "AttemptSeen", "conflict_message", "moodle_steps", "poll_attempts",
+           "poll_submissions"]

@@ -1,7 +1,10 @@
 """Admission to the draw, one student at a time: the draw, then the student's ticket opened in Moodle.
 
-The entry point for every caller (the session page's button, the sitting board) is
-:func:`admit_now`.  It checks the rules (``domain/admission.py``), takes the student's ticket from
+The entry point for every caller (the session page's button, the sitting board, the API) is
+:func:`admit_student`, which dispatches on the form of the exam: a test exam's admission opens its
+closed quiz (``results/testexam.py``), an exam with a draw goes to :func:`admit_now`.
+
+:func:`admit_now` checks the rules (``domain/admission.py``), takes the student's ticket from
 the verifiable draw and commits it, all in one transaction, then queues :func:`open_ticket_job`,
 which opens the ticket quiz in Moodle for that student alone with exactly that ticket (companion
 plugin, ``local_lmsbridge_open_ticket``) and hands the ticket out in Classroom.
@@ -25,7 +28,9 @@ from sqlalchemy.orm import Session
 from lms_bridge.backends import backends
 from lms_bridge.domain import admission as rules
 from lms_bridge.domain.draw import DrawError
+from lms_bridge.domain.kinds import rules_for
 from lms_bridge.domain.timetable import TimetableError, plan_timetable
+from lms_bridge.i18n import gettext as _
 from lms_bridge.jobs.queue import JobQueue, job
 from lms_bridge.remote import describe_error
 from lms_bridge.results.draw import HandOutIncomplete, draw_ticket, hand_out_tickets
@@ -105,6 +110,9 @@ def admit(db: Session, session: ExamSession, student: StudentRecord, *, actor: s
     Does not commit; returns the ticket.
     """
     at = now()
+    if session.status == "imported":
+        # Nothing in Moodle or Classroom to hand the ticket out through yet.
+        raise rules.AdmissionError("not_provisioned", _("Provision the session first."))
     rules.check_admission(candidate(db, session, student),
                           today=local_today(session, at) if today is None else today,
                           sealed=session.status == "sealed")
@@ -154,6 +162,50 @@ def admit_now(queue: JobQueue, code: str, student_ref: str, actor: str, *,
     return Admission(session_code=code, student_ref=student_ref, ticket=ticket, state=state, admitted_at=at)
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """What :func:`admit_student` did: a ticket drawn, or (a test exam) the test quiz opened."""
+
+    ticket: int | None
+    state: str
+    test_quiz: bool = False
+
+
+def admit_student(queue: JobQueue, code: str, student_ref: str, actor: str, *,
+                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Admitted:
+    """Admit one student, whatever the form of the exam: the one dispatch behind the session page's
+    button, the sitting board's Admit and the API.
+
+    A test exam opens its closed quiz for the student alone (:func:`lms_bridge.results.testexam.admit_now`);
+    an exam with a draw draws the ticket (:func:`admit_now`); a form with neither (a defense, a creative
+    exam) refuses.  Raises ``LookupError`` for an unknown session or student and
+    :class:`~lms_bridge.domain.admission.AdmissionError` when the admission is refused or Moodle fails.
+    """
+    with queue.sessions() as db:
+        session = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        if session is None:
+            raise LookupError(code)
+        kind_rules = rules_for(session.kind)
+    if kind_rules.test_quiz:
+        from lms_bridge.results import testexam
+
+        try:
+            testexam.admit_now(queue, code, student_ref, actor)
+        except LookupError:
+            raise
+        except testexam.TestExamRefused as exc:
+            raise rules.AdmissionError("test_refused", str(exc)) from exc
+        except Exception as exc:  # Moodle: nothing was recorded, the secretary may try again
+            logger.exception("admitting %s to the test of %s failed", student_ref, code)
+            raise rules.AdmissionError("moodle", _("Moodle could not be reached: %(reason)s",
+                                                   reason=describe_error(exc))) from exc
+        return Admitted(ticket=None, state="test_open", test_quiz=True)
+    if not kind_rules.tickets:
+        raise rules.AdmissionError("no_draw", _("This form of the exam has no tickets and no draw."))
+    done = admit_now(queue, code, student_ref, actor, now=now)
+    return Admitted(ticket=done.ticket, state=done.state.value)
+
+
 class TicketNotOpened(RuntimeError):
     """Moodle could not open the student's ticket (the job is retried; the page shows why)."""
 
@@ -173,9 +225,16 @@ def open_in_moodle(db: Session, session: ExamSession, student: StudentRecord, op
         return "already open"
     tickets = journal_entry(db, session.id, "moodle.tickets")
     user = journal_entry(db, session.id, f"moodle.user:{student.email}")
-    if tickets is None or tickets.data.get("mode") != "plugin" or user is None:
+    if tickets is None or tickets.data.get("mode") != "plugin":
         pending.data = {**pending.data, "moodle": "not_used", "failure": None}
         return "moodle not used"
+    if user is None:
+        from lms_bridge.moodle.steps import CONFLICT_PREFIX, conflict_message
+
+        conflict = journal_entry(db, session.id, f"{CONFLICT_PREFIX}{student.email}")
+        if conflict is not None and not conflict.data.get("resolved"):
+            raise TicketNotOpened(conflict_message(conflict.data))
+        raise TicketNotOpened(f"{student.email} has no Moodle account yet; run the provisioning again")
     opens = datetime.fromisoformat(pending.data["opens"])
     closes = datetime.fromisoformat(pending.data["closes"])
     out = ops.open_ticket(int(tickets.data["quizid"]), int(user.external_id), student.ticket_number,
@@ -284,15 +343,10 @@ def admission_states(db: Session, session: ExamSession, *, now: datetime | None 
     return out
 
 
-def draw_day(days: dict[str, Any], undrawn: list[str], today: Any) -> Any:
-    """The sitting day whose students a "Draw tickets" draws for: today when today is a sitting day,
-    otherwise the first day that still has students without a ticket.  Students of a later day
-    never draw with an earlier day's students (they draw on their own day)."""
-    known = set(days.values())
-    if today in known:
-        return today
-    pending = sorted(days[ref] for ref in undrawn if ref in days)
-    return pending[0] if pending else None
+def draw_day(days: dict[str, date], today: date) -> date | None:
+    """The sitting day whose students a "Draw tickets" draws for: today, when today is a sitting day
+    of the session; otherwise none (no early draw, and students of a later day draw on their day)."""
+    return today if today in set(days.values()) else None
 
 
 @job(retries=5, retry_delay=30.0, name="results.draw_tickets")
@@ -310,15 +364,15 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
             StudentRecord.active.is_(True)).order_by(StudentRecord.position)))
         at = datetime.now(UTC)
         days = sitting_days(session)
-        day = draw_day(days, [s.student_ref for s in students if s.ticket_number is None],
-                       local_today(session, at))
+        day = draw_day(days, local_today(session, at))
         for student in students:
-            if student.ticket_number is None and days.get(student.student_ref) == day:
+            if student.ticket_number is None and day is not None:
                 try:
-                    # Checked against the day the batch draws for; the rules of admission otherwise apply.
+                    # The rules of admission for the day the batch draws for: a student of another day
+                    # (by the timetable, or moved there after a valid-reason absence) does not draw now.
                     admit(db, session, student, actor="draw", now=lambda: at, today=day)
                 except rules.AdmissionError:
-                    continue  # an exception recorded today, or moved to another day: no draw now
+                    continue
         # The draws are committed before any outside call: a failing Moodle or Classroom never undoes a draw.
         db.commit()
         b = backends(queue)

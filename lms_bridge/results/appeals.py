@@ -108,6 +108,7 @@ def _closing_moment(session: ExamSession, closes: date) -> datetime:
 
 
 COURSE_KEY = "appeals.course"
+REGISTRATION_KEY = "appeals.registration"  # the appeals course's COURSE_WORK_CHANGES registration
 
 
 def _add_people(google: Any, course_id: str, emails: Sequence[str], role: str) -> None:
@@ -160,8 +161,14 @@ def appeals_course(db: Session, google: Any, session: ExamSession, students: Seq
         db.flush()
         try:
             # Turn-ins are pushed like the sitting's (COURSE_WORK_CHANGES); without the secretary's
-            # grant the appeals sweep reads them.
-            google.renew_registration(entry.external_id)
+            # grant the appeals sweep reads them.  A registration lasts 7 days and a filing window
+            # of more working days across holidays can outlast it: journaled, it is renewed with the
+            # sitting's (lms_bridge.results.watches).
+            reg = google.renew_registration(entry.external_id)
+            db.add(JournalEntry(session_id=session.id, step="appeals.filing", key=REGISTRATION_KEY,
+                                external_id=str(reg.get("registrationId", "")),
+                                data={"expiryTime": str(reg.get("expiryTime", "")), "courseId": entry.external_id}))
+            db.flush()
         except GoogleApiError as exc:
             logger.warning("no push registration for the appeals course: %s", exc)
     members = appeal_members(db, session)
@@ -400,8 +407,27 @@ def _form_requests(session: ExamSession, student: StudentRecord, original: str) 
     ]
 
 
+WATCH_KEY_PREFIX = "appeals.watch:"
+
+
+def watch_key(appeal_id: int) -> str:
+    """Journal key of the RESPONSES watch on an appeal's voting form (renewed by
+    :func:`lms_bridge.results.watches.renew_watches` while the appeal commission votes)."""
+    return f"{WATCH_KEY_PREFIX}{appeal_id}"
+
+
+def _watch_form(google: Any, form_id: str) -> dict[str, Any] | None:
+    """The form's RESPONSES watch: made, or found when a run that did not commit made it already
+    (one watch per event type and form: a second create answers ALREADY_EXISTS)."""
+    try:
+        return dict(google.forms.create_watch(form_id, google.settings.google.pubsub_topic))
+    except AlreadyExists:
+        return next((dict(w) for w in google.forms.list_watches(form_id) if w.get("eventType") == "RESPONSES"),
+                    None)
+
+
 def _make_form(google: Any, session: ExamSession, student: StudentRecord, appeal: AppealRecord,
-               voters: Sequence[str]) -> tuple[str, str, dict[str, str]]:
+               voters: Sequence[str]) -> tuple[str, str, dict[str, str], dict[str, Any] | None]:
     with use_locale(session.language):
         title = _("Appeal: %(student)s — %(session)s", student=student.name, session=session.title)
     doc_title = f"{session.code} appeal {student.student_ref}"
@@ -425,13 +451,15 @@ def _make_form(google: Any, session: ExamSession, student: StudentRecord, appeal
             questions[name] = str(qid)
     google.forms.set_publish_state(form_id, published=True, accepting=True)
     google.drive.share_published([(form_id, email) for email in voters])
+    watch = None
     try:
-        # Ballots arrive by push like the commission's (a watch lasts 7 days, longer than an
-        # appeal's life); without a watch the appeals sweep still reads them.
-        google.forms.create_watch(form_id, google.settings.google.pubsub_topic)
+        # Ballots arrive by push like the commission's.  A watch lasts 7 days and a vote can outlast
+        # it (a hearing put off, holidays), so it is journaled and renewed like the sitting's forms'
+        # watches; without a watch the appeals sweep still reads the ballots.
+        watch = _watch_form(google, form_id)
     except GoogleApiError as exc:
         logger.warning("no watch on the appeal form %s: %s", form_id, exc)
-    return form_id, str(current.get("responderUri") or form.get("responderUri", "")), questions
+    return form_id, str(current.get("responderUri") or form.get("responderUri", "")), questions, watch
 
 
 def check_hearing(db: Session, session: ExamSession, appeal: AppealRecord, *, at: datetime, link: str,
@@ -475,8 +503,12 @@ def schedule_hearing(db: Session, google: Any, session: ExamSession, appeal: App
     student = db.get(StudentRecord, appeal.student_id)
     assert student is not None
     voters = [m.email for m in members if m.role in ("chair", "member")]
-    form_id, url, questions = _make_form(google, session, student, appeal, voters)
+    form_id, url, questions, watch = _make_form(google, session, student, appeal, voters)
     appeal.form_id, appeal.form_url, appeal.form_questions = form_id, url, questions
+    if watch is not None and journal_entry(db, session.id, watch_key(appeal.id)) is None:
+        db.add(JournalEntry(session_id=session.id, step="appeals.vote", key=watch_key(appeal.id),
+                            external_id=str(watch["id"]),
+                            data={"formId": form_id, "expireTime": str(watch.get("expireTime", ""))}))
     appeal.hearing_at, appeal.meeting_link = at, link
     appeal.status = str(AppealStatus.HEARING)
     local = at.astimezone(ZoneInfo(session.timezone)).strftime("%d.%m.%Y %H:%M")

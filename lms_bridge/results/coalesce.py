@@ -43,6 +43,15 @@ class FormRefreshes:
     def _lock_key(form_id: str) -> str:
         return f"lms-bridge.form-refresh.{form_id}"
 
+    @staticmethod
+    def _listed_key(form_id: str) -> str:
+        return f"lms-bridge.form-listed.{form_id}"
+
+    def listed_at(self, form_id: str) -> float | None:
+        """When a refresh of the form last listed its responses (epoch seconds), if ever."""
+        value = self._huey.get(self._listed_key(form_id), peek=True)
+        return float(value) if value is not None else None
+
     def mark(self, form_id: str) -> None:
         self._huey.put(self._mark_key(form_id), 1)
 
@@ -76,12 +85,15 @@ class FormRefreshes:
         while self._acquire(form_id):
             try:
                 while self._take_mark(form_id):
+                    started = self._clock()
                     try:
                         refresh()
                     except BaseException:
                         self.mark(form_id)
                         raise
                     runs += 1
+                    # The listing began at ``started``: what was submitted before then is in.
+                    self._huey.put(self._listed_key(form_id), started)
             finally:
                 self._release(form_id)
             if not self.marked(form_id):

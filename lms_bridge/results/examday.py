@@ -78,7 +78,8 @@ def record_exception(db: Session, session: ExamSession, student: StudentRecord, 
     kind = rules.ExceptionKind(kind)
     next_day = _next_day(session, student) if kind is rules.ExceptionKind.ABSENT_VALID else None
     outcome = rules.exception_outcome(kind, reason=reason, scale=_scale(session), next_day=next_day,
-                                      chair_consent=chair_consent, continuation=continuation)
+                                      chair_consent=chair_consent, continuation=continuation,
+                                      scores=(student.current_score, student.midterm_score))
     record = StudentExceptionRecord(
         session_id=session.id, student_id=student.id, kind=str(kind), reason=reason.strip(),
         mark=outcome.mark or "", moved_to=outcome.moved_to,
@@ -89,7 +90,7 @@ def record_exception(db: Session, session: ExamSession, student: StudentRecord, 
     db.add(AuditEvent(session_id=session.id, actor=actor, action="exception.recorded", detail={
         "student": student.student_ref, "kind": str(kind), "reason": record.reason, "mark": record.mark,
         "moved_to": outcome.moved_to.isoformat() if outcome.moved_to else None,
-        "continuation": record.continuation, "chair_consent": chair_consent}))
+        "continuation": record.continuation, "chair_consent": chair_consent, "points": outcome.points}))
     db.flush()
     return record
 

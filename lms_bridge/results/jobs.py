@@ -32,7 +32,7 @@ def _enqueue_writebacks(decision_ids: list[int]) -> None:
             write_decision.enqueue(decision_id, target)
 
 
-@job(retries=5, retry_delay=30.0, name="webhooks.process_delivery")
+@job(retries=5, retry_delay=30.0, name="webhooks.process_delivery", priority=0)
 def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
     """Handle one recorded webhook delivery; a delivery already processed is a no-op.
 
@@ -100,7 +100,7 @@ def _process_in_one_transaction(queue: JobQueue, delivery_pk: int) -> None:
     _enqueue_writebacks(sorted(handled.decisions))
 
 
-@job(retries=8, retry_delay=60.0, name="results.write_decision")
+@job(retries=8, retry_delay=60.0, name="results.write_decision", priority=10)
 def write_decision(queue: JobQueue, decision_id: int, target: str) -> None:
     """Write a decision to one target (sheet, moodle, classroom); retried until it succeeds."""
     from lms_bridge.results.writeback import run_target
@@ -154,12 +154,41 @@ def release_now(queue: JobQueue, session_code: str, actor: str, *, now: datetime
     return len(decision_ids)
 
 
+# The reconcile sweep's period (its crontab below) over which it spaces the forms it lists.
+RECONCILE_INTERVAL_SECONDS = 600
+
+
+def forms_to_reconcile(forms: list[tuple[int, str, bool]], listed_at: dict[str, float | None], now: float, *,
+                       quiet_seconds: float, budget: int) -> list[tuple[int, str]]:
+    """Which forms the sweep lists, in order: ``forms`` are (journal entry id, form id, decided).
+
+    A form listed less than ``quiet_seconds`` ago (a push's refresh, or the last sweep) is left
+    out: its ballots are fresh.  Undecided forms come first, then the longest unlisted; at most
+    ``budget`` forms, the rest wait for the next sweep (they are then the stalest)."""
+    due = [(decided, listed_at.get(form_id) or 0.0, entry_id, form_id) for entry_id, form_id, decided in forms
+           if (listed_at.get(form_id) or 0.0) <= now - quiet_seconds]
+    due.sort()
+    return [(entry_id, form_id) for _decided, _listed, entry_id, form_id in due[:max(0, budget)]]
+
+
+def reconcile_budget(settings: Any) -> int:
+    """Forms one sweep may list: its share of the responses.list quota over the sweep's period."""
+    from lms_bridge.google.transport import QUOTAS_PER_MINUTE
+
+    per_minute = QUOTAS_PER_MINUTE["forms.expensive"] * settings.google.reconcile_quota_share
+    return int(per_minute * RECONCILE_INTERVAL_SECONDS / 60)
+
+
 @periodic_job(crontab(minute="*/10"), name="results.reconcile")
 def reconcile(queue: JobQueue) -> None:
-    """Catch what a lost push would have brought: re-fetch every open form, re-run stuck deliveries
-    and pending write-backs."""
+    """Catch what a lost push would have brought: re-run stuck deliveries and pending write-backs,
+    and list the responses of the open forms no push has brought for a while.
+
+    The listings are spaced evenly over the ten minutes, at most the configured share of the
+    ``responses.list`` quota, so that the pushes of live voting keep the rest of it."""
     from lms_bridge.results.coalesce import FormRefreshes
-    from lms_bridge.results.service import FORM_KEY_PREFIX, refresh_form
+    from lms_bridge.results.service import FORM_KEY_PREFIX
+    from lms_bridge.store.models import DecisionRecord, StudentRecord
 
     now = datetime.now(UTC)
     with queue.sessions() as db:
@@ -167,30 +196,61 @@ def reconcile(queue: JobQueue) -> None:
             WebhookDelivery.status == "queued", WebhookDelivery.received_at < now - STUCK_AFTER)))
         pending = list(db.execute(select(WritebackRecord.decision_id, WritebackRecord.target).where(
             WritebackRecord.status != "done")).all())
-        forms = [(e.id, e.external_id) for e in db.scalars(select(JournalEntry).join(ExamSession).where(
-            JournalEntry.key.startswith(FORM_KEY_PREFIX), ExamSession.status != "sealed"))
-            if not e.data.get("closed") and e.data.get("stage") == "published"]
+        decided_refs = {(session_id, ref) for session_id, ref in db.execute(
+            select(StudentRecord.session_id, StudentRecord.student_ref).join(
+                DecisionRecord, DecisionRecord.student_id == StudentRecord.id))}
+        forms = [(e.id, e.external_id, (e.session_id, e.key.removeprefix(FORM_KEY_PREFIX)) in decided_refs)
+                 for e in db.scalars(select(JournalEntry).join(ExamSession).where(
+                     JournalEntry.key.startswith(FORM_KEY_PREFIX), ExamSession.status != "sealed"))
+                 if not e.data.get("closed") and e.data.get("stage") == "published"]
     for delivery_pk in stuck:
         process_delivery.enqueue(delivery_pk)
     for decision_id, target in pending:
         write_decision.enqueue(int(decision_id), str(target))
     refreshes = FormRefreshes(queue.huey)
-    for entry_id, form_id in forms:
-        new: list[int] = []
+    listed = {form_id: refreshes.listed_at(form_id) for _entry, form_id, _decided in forms}
+    quiet = queue.settings.google.reconcile_quiet_seconds
+    due = forms_to_reconcile(forms, listed, now.timestamp(), quiet_seconds=quiet,
+                             budget=reconcile_budget(queue.settings))
+    if len(due) < len(forms):
+        logger.info("reconcile: %s of %s open forms due (the others were listed recently or wait for "
+                    "the next sweep)", len(due), len(forms))
+    spacing = RECONCILE_INTERVAL_SECONDS / max(1, len(due))
+    for i, (entry_id, _form_id) in enumerate(due):
+        # An immediate (in-memory) queue runs jobs inline and has no scheduler for delayed ones.
+        reconcile_form.enqueue(entry_id, delay=None if queue.immediate else i * spacing or None)
 
-        def run_once(entry_id: int = entry_id, new: list[int] = new) -> None:
-            with queue.transaction() as db:
-                entry = db.get(JournalEntry, entry_id)
-                if entry is None:
-                    return
-                result = refresh_form(db, backends(queue).google, entry)
-                if result is not None and result.newly_decided and result.decision is not None:
-                    new.append(result.decision.id)
 
-        try:
-            # A form a push is refreshing right now is left to that refresh (it runs once more).
-            refreshes.run(form_id, run_once)
-        except Exception:
-            logger.exception("reconciliation of form entry %s failed", entry_id)
-            continue
-        _enqueue_writebacks(new)
+@job(retries=0, name="results.reconcile_form", priority=-10)
+def reconcile_form(queue: JobQueue, entry_id: int) -> None:
+    """List one form's responses for the sweep, unless a push had it listed since it was planned."""
+    from lms_bridge.results.coalesce import FormRefreshes
+    from lms_bridge.results.service import refresh_form
+
+    with queue.sessions() as db:
+        entry = db.get(JournalEntry, entry_id)
+        if entry is None or entry.data.get("closed"):
+            return
+        form_id = entry.external_id
+    refreshes = FormRefreshes(queue.huey)
+    listed = refreshes.listed_at(form_id)
+    if listed is not None and listed > datetime.now(UTC).timestamp() - queue.settings.google.reconcile_quiet_seconds:
+        return
+    new: list[int] = []
+
+    def run_once() -> None:
+        with queue.transaction() as db:
+            entry = db.get(JournalEntry, entry_id)
+            if entry is None:
+                return
+            result = refresh_form(db, backends(queue).google, entry)
+            if result is not None and result.newly_decided and result.decision is not None:
+                new.append(result.decision.id)
+
+    try:
+        # A form a push is refreshing right now is left to that refresh (it runs once more).
+        refreshes.run(form_id, run_once)
+    except Exception:
+        logger.exception("reconciliation of form entry %s failed", entry_id)
+        return
+    _enqueue_writebacks(new)

@@ -1,4 +1,5 @@
-"""Sealing a session: the documents are drawn up and sent to every commission member (R-PROT-1).
+"""Sealing a session: the documents are drawn up and sent to every commission member (R-PROT-1), and
+to the registrar and the department when the session file names them.
 
 The PDFs and workbooks are written under ``data_dir/documents/<code>/``; one e-mail per member is put
 in the outbox with them attached.  With SMTP configured a job sends the outbox; the embedded
@@ -22,6 +23,7 @@ from lms_bridge.config import SmtpSettings
 from lms_bridge.documents.model import gather
 from lms_bridge.documents.render import grade_sheet_pdf, grade_sheet_xlsx, protocol_pdf, protocol_xlsx
 from lms_bridge.domain.examday import ExamDayError, may_seal
+from lms_bridge.domain.workdays import AppealSettings
 from lms_bridge.i18n import gettext as _
 from lms_bridge.i18n import use_locale
 from lms_bridge.results.examday import day_states
@@ -55,9 +57,11 @@ class SealRefused(Exception):
     """The session cannot be sealed yet; the message says why."""
 
 
-def write_documents(db: Session, session: ExamSession, data_dir: Path) -> list[dict[str, str]]:
-    """Render every document of the session; returns attachment descriptors (paths relative to data_dir)."""
-    doc = gather(db, session)
+def write_documents(db: Session, session: ExamSession, data_dir: Path, *,
+                    appeals: AppealSettings | None = None) -> list[dict[str, str]]:
+    """Render every document of the session; returns attachment descriptors (paths relative to data_dir).
+    ``appeals``: the configured appeal deadlines, for the protocol's last day to appeal."""
+    doc = gather(db, session, appeals=appeals)
     folder = data_dir / "documents" / session.code
     folder.mkdir(parents=True, exist_ok=True)
     files: list[tuple[str, bytes, str]] = [
@@ -80,7 +84,7 @@ def write_documents(db: Session, session: ExamSession, data_dir: Path) -> list[d
 
 
 def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Path,
-                 allow_undecided: bool = False) -> list[OutboxEmail]:
+                 allow_undecided: bool = False, appeals: AppealSettings | None = None) -> list[OutboxEmail]:
     """Seal the session: documents drawn up, one e-mail per member queued; returns the e-mails."""
     if session.status == "sealed":
         raise SealRefused(_("The session is already sealed."))
@@ -91,7 +95,7 @@ def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Pat
             may_seal(day_states(db, session), released=session.released_at is not None)
         except ExamDayError as exc:
             raise SealRefused(str(exc)) from None
-    attachments = write_documents(db, session, data_dir)
+    attachments = write_documents(db, session, data_dir, appeals=appeals)
     members = list(db.scalars(select(CommissionMember).where(CommissionMember.session_id == session.id,
                                                              CommissionMember.active.is_(True))))
     emails = []
@@ -103,6 +107,20 @@ def seal_session(db: Session, session: ExamSession, *, actor: str, data_dir: Pat
                      "sheet and the protocol of the vote for each student are attached.\n\nlms_bridge",
                      name=m.name, title=session.title, code=session.code)
             email = OutboxEmail(session_id=session.id, recipient=m.email, subject=subject, body=body,
+                                attachments=attachments)
+            db.add(email)
+            emails.append(email)
+        # The registrar and the department keep the sealed documents too (addresses in the session
+        # file); an address that is also a member's gets one e-mail.
+        sent_to = {m.email for m in members}
+        for office in (session.registrar_email, session.department_email):
+            if not office or office in sent_to:
+                continue
+            sent_to.add(office)
+            body = _("Dear colleagues,\n\nthe attestation session %(title)s (%(code)s) is sealed. The grade sheet "
+                     "and the protocol of each student are attached for your records.\n\nlms_bridge",
+                     title=session.title, code=session.code)
+            email = OutboxEmail(session_id=session.id, recipient=office, subject=subject, body=body,
                                 attachments=attachments)
             db.add(email)
             emails.append(email)

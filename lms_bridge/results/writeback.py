@@ -24,7 +24,7 @@ class TargetUnavailable(Exception):
     """The target cannot take the decision yet (not provisioned); the job retries later."""
 
 
-def write_sheet(db: Session, google: Any, decision_id: int) -> str:
+def write_sheet(db: Session, google: Any, decision_id: int, *, draft: bool = False) -> str:
     from lms_bridge.domain.grading import GradeScale
     from lms_bridge.google.steps import SheetLayout
 
@@ -42,22 +42,26 @@ def write_sheet(db: Session, google: Any, decision_id: int) -> str:
     degree_votes = {b.voter_email: b.degree == "yes" for b in counted if b.degree} \
         if session.degree_vote == "open" else None
     degree_decision = ""
-    if decision.degree_award is not None:
-        from lms_bridge.i18n import gettext as _
-        from lms_bridge.i18n import use_locale
+    from lms_bridge.i18n import gettext as _
+    from lms_bridge.i18n import use_locale
 
-        with use_locale(session.language):
+    word = band.word(session.language)
+    with use_locale(session.language):
+        if decision.degree_award is not None:
             degree_decision = _("awarded") if decision.degree_award else _("not awarded")
+        if draft:
+            # Until the chair's release the sheet says the decision is provisional (003 §61).
+            word = _("%(word)s (provisional)", word=word)
     cells = layout.decision_cells(
         ticket=student.ticket_number, votes={b.voter_email: b.grade for b in counted},
-        letter=decision.letter, points=decision.points, gpa=decision.gpa, word=band.word(session.language),
+        letter=decision.letter, points=decision.points, gpa=decision.gpa, word=word,
         degree_votes=degree_votes, degree_for=int(decision.degree_totals.get("yes", 0)),
         degree_against=int(decision.degree_totals.get("no", 0)), degree_decision=degree_decision)
     google.write_decision_row(entry.external_id, int(row), layout.ticket_column, cells)
-    return f"row {row}"
+    return f"row {row}, provisional" if draft else f"row {row}"
 
 
-def write_moodle(db: Session, moodle_ops: Any, decision_id: int) -> str:
+def write_moodle(db: Session, moodle_ops: Any, decision_id: int, *, draft: bool = False) -> str:
     decision, session, student = decision_for(db, decision_id)
     course = moodle_ops.find_course(session.code)
     if course is None:
@@ -66,11 +70,11 @@ def write_moodle(db: Session, moodle_ops: Any, decision_id: int) -> str:
     if not users:
         raise TargetUnavailable(f"no Moodle user with the e-mail {student.email}")
     how = moodle_ops.save_decision(int(course["id"]), int(users[0]["id"]), float(decision.points),
-                                   feedback=f"{decision.letter} ({decision.points:g})")
+                                   feedback=f"{decision.letter} ({decision.points:g})", release=not draft)
     return how
 
 
-def write_classroom(db: Session, google: Any, decision_id: int, enabled: bool) -> str:
+def write_classroom(db: Session, google: Any, decision_id: int, enabled: bool, *, draft: bool = False) -> str:
     decision, session, student = decision_for(db, decision_id)
     if not enabled:
         return "skipped: Classroom grade write-back is off"
@@ -80,6 +84,10 @@ def write_classroom(db: Session, google: Any, decision_id: int, enabled: bool) -
     work = journal_entry(db, session.id, ticket_key(student.student_ref))
     if course is None or work is None:
         raise TargetUnavailable("the student's ticket assignment does not exist yet")
+    if draft:
+        # draftGrade only: teachers see it, the student does not (StudentSubmission reference).
+        google.set_draft_grade(course.external_id, work.external_id, student.email, float(decision.points))
+        return "draftGrade set"
     google.set_assigned_grade(course.external_id, work.external_id, student.email, float(decision.points))
     return "assignedGrade set"
 
@@ -94,25 +102,28 @@ def run_target(db: Session, decision_id: int, target: str, backends: Any, *,
     if record.status == "done":
         return record
     _decision, session, _student = decision_for(db, decision_id)
-    if session.released_at is None:
-        # Decisions are drafts until the chair's release (003 §61): nothing leaves for Moodle,
-        # Classroom or the sheet.  The record stays pending; the release enqueues it again.
+    # Decisions are drafts until the chair's release (003 §61): before it each target gets a draft
+    # the student cannot see (Classroom draftGrade, Moodle "readyforrelease", "provisional" on the
+    # sheet) and the record says "draft"; the release enqueues every record again for the final write.
+    draft = session.released_at is None
+    if draft and record.status == "draft":
         return record
     record.attempts += 1
     try:
         if target == "sheet":
-            note = write_sheet(db, backends.google, decision_id)
+            note = write_sheet(db, backends.google, decision_id, draft=draft)
         elif target == "moodle":
             from lms_bridge.moodle.operations import MoodleOps
 
-            note = write_moodle(db, MoodleOps(backends.moodle, backends.settings.moodle), decision_id)
+            note = write_moodle(db, MoodleOps(backends.moodle, backends.settings.moodle), decision_id,
+                                draft=draft)
         elif target == "classroom":
-            note = write_classroom(db, backends.google, decision_id, classroom_enabled)
+            note = write_classroom(db, backends.google, decision_id, classroom_enabled, draft=draft)
         else:
             raise LookupError(f"unknown write-back target {target}")
     except Exception as exc:
         record.status, record.last_error = "failed", describe_error(exc)
         db.commit()
         raise
-    record.status, record.last_error = "done", note[:500]
+    record.status, record.last_error = ("draft" if draft else "done"), note[:500]
     return record

@@ -170,6 +170,33 @@ class _Validator:
             return None
         return address
 
+    def optional_email(self, rec_loc: Location, cells: dict[str, Cell], key: str) -> str | None:
+        """An e-mail address that may be left out ("" then); None when it is given and wrong."""
+        if _blank(cells.get(key)):
+            return ""
+        return self.email(rec_loc, cells, key)
+
+    def score(self, cells: dict[str, Cell], key: str) -> float | None:
+        """A control score from 0 to 100 (decimals allowed); None when blank or wrong (reported)."""
+        cell = cells.get(key)
+        if _blank(cell):
+            return None
+        assert cell is not None
+        value = cell.value
+        number: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str) and re.fullmatch(r"\s*\d+([.,]\d+)?\s*", value):
+            number = float(value.strip().replace(",", "."))
+        if number is None or number != number:  # NaN
+            self.problem(cell.loc, key, _l("%(value)s is not a number."), value=_show(value))
+            return None
+        if not 0 <= number <= 100:
+            self.problem(cell.loc, key, _l("%(value)s is out of range: it must be from %(low)s to %(high)s."),
+                         value=_show(value), low=0, high=100)
+            return None
+        return number
+
     # -- sections ------------------------------------------------------------------------------
     def session(self) -> dict[str, Any]:
         raw, loc = self.raw.session, self.raw.session_loc
@@ -191,9 +218,10 @@ class _Validator:
         for key in ("university", "commission_name", "platform"):
             out[key] = self.text(loc, raw, key, required=False)
         out["department"] = self.text(loc, raw, "department", required=False)
-        # The head of department and the registrar sign in with these addresses (optional).
-        for key in ("head_of_department", "registrar"):
-            out[key] = "" if _blank(raw.get(key)) else self.email(loc, raw, key)
+        # The head of department and the registrar sign in with these addresses; the sealed documents
+        # also go to the registrar and the department's mailbox (all optional).
+        for key in ("head_of_department", "registrar", "department_email"):
+            out[key] = self.optional_email(loc, raw, key)
         out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
         out["timezone"] = self.zone(loc, raw)
         out["starts_at"] = self.starts_at(loc, raw, out["timezone"])
@@ -446,6 +474,11 @@ class _Validator:
                                   required=False)
             plagiarism = self.text(rec.loc, rec.fields, "plagiarism", required=False)
             bad_rating = rating is None and not _blank(rec.fields.get("admission_rating"))
+            current = self.score(rec.fields, "current_score")
+            midterm = self.score(rec.fields, "midterm_score")
+            bad_rating = bad_rating or any(value is None and not _blank(rec.fields.get(key))
+                                           for key, value in (("current_score", current),
+                                                              ("midterm_score", midterm)))
             if sid is not None and sid in by_id:
                 self.problem(rec.fields["id"].loc, "id",
                              _l("Student %(id)s is listed twice (first at %(first)s)."),
@@ -478,7 +511,8 @@ class _Validator:
             assert email is not None
             assert note is not None
             out.append(Student(id=sid, name=name, email=email, admitted=bool(admitted), admission_note=note,
-                               admission_rating=rating, plagiarism=plagiarism or ""))
+                               admission_rating=rating, plagiarism=plagiarism or "", current_score=current,
+                               midterm_score=midterm))
         if not records:
             self.problem(self.raw.students_loc, "", _l("The student list is empty."))
             ok = False
@@ -576,7 +610,8 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None, *,
         code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
         group=head["group"], university=head["university"], commission_name=head["commission_name"],
         platform=head["platform"], department=head["department"],
-        head_of_department=head["head_of_department"], registrar=head["registrar"], language=head["language"],
+        head_of_department=head["head_of_department"], registrar=head["registrar"],
+        department_email=head["department_email"], language=head["language"],
         timezone=head["timezone"].key,
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],

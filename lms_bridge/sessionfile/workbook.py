@@ -43,6 +43,7 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("department", "Кафедра / Кафедра"),
     ("head_of_department", "Кафедра меңгерушісінің e-mail / E-mail заведующего кафедрой"),
     ("registrar", "Тіркеу кеңсесінің e-mail / E-mail офиса регистратора"),
+    ("department_email", "Кафедра, мөрленген құжаттар үшін / Кафедра, для запечатанных документов"),
     ("language", "kk | ru | en"),
     ("timezone", "Asia/Almaty"),
     ("starts_at", "2026-06-10T09:00 (жергілікті уақыт / местное время)"),
@@ -135,6 +136,7 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
             "group": spec.group, "university": spec.university, "commission_name": spec.commission_name,
             "platform": spec.platform, "department": spec.department,
             "head_of_department": spec.head_of_department, "registrar": spec.registrar,
+            "department_email": spec.department_email or None,
             "language": spec.language, "timezone": spec.timezone,
             # Excel shows and edits local date-times; the time zone is its own row.
             "starts_at": spec.starts_at.replace(tzinfo=None),
@@ -164,11 +166,11 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
     _list_validation(ws, ROLES, f"C2:C{TEMPLATE_ROWS}")
 
     ws = wb.create_sheet("students")
-    _header(ws, ["id", "name", "email", "admitted", "admission_note", "admission_rating", "plagiarism"],
-            [14, 40, 36, 11, 50, 17, 30])
+    _header(ws, ["id", "name", "email", "admitted", "admission_note", "admission_rating", "plagiarism",
+                 "current_score", "midterm_score"], [14, 40, 36, 11, 50, 17, 30, 15, 15])
     for s in spec.students if spec else ():
         ws.append([s.id, s.name, s.email, "yes" if s.admitted else "no", s.admission_note or None,
-                   s.admission_rating, s.plagiarism or None])
+                   s.admission_rating, s.plagiarism or None, s.current_score, s.midterm_score])
     for row in range(2, TEMPLATE_ROWS + 1):
         ws.cell(row=row, column=1).number_format = "@"  # ids with leading zeros stay text
     _list_validation(ws, YES_NO, f"D2:D{TEMPLATE_ROWS}")

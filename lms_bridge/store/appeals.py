@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lms_bridge.domain.session import SessionSpec
+from lms_bridge.domain.session import Member, Role, SessionSpec
 from lms_bridge.store.models import AppealMember, ExamSession
 
 
@@ -25,3 +25,11 @@ def sync_appeal_commission(db: Session, session: ExamSession, spec: SessionSpec)
         if email not in wanted:
             row.active = False
     db.flush()
+
+
+def stored_appeal_commission(db: Session, session: ExamSession) -> tuple[Member, ...]:
+    """The active appeal commission as stored, in the file's order (the administrative staff is
+    only checked at import, not stored)."""
+    return tuple(Member(name=m.name, email=m.email, role=Role(m.role)) for m in db.scalars(
+        select(AppealMember).where(AppealMember.session_id == session.id, AppealMember.active.is_(True))
+        .order_by(AppealMember.position)))

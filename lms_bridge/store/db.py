@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Insert, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +42,27 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS)
 
 
+_autocommit_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_autocommit_lock = threading.Lock()
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    """For PostgreSQL, a second small pool on the same database whose connections are in autocommit
+    from the moment they connect (``engine`` itself on SQLite).
+
+    A single-statement write there is one round trip: no ``BEGIN`` before it and no ``COMMIT``
+    after it, the statement commits by itself (durably: ``synchronous_commit`` stays on).  Setting
+    autocommit per checkout instead costs more round trips than it saves."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    with _autocommit_lock:
+        made = _autocommit_engines.get(engine)
+        if made is None:
+            made = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_recycle=POOL_RECYCLE_SECONDS)
+            _autocommit_engines[engine] = made
+        return made
+
+
 @functools.cache
 def _insert_new_statement(table: Table, dialect: str, unique: tuple[str, ...],
                           returning: tuple[str, ...]) -> Insert:
@@ -59,7 +82,12 @@ def insert_new(db: Session, model: type[Any], rows: Sequence[Mapping[str, Any]],
     as plain SQL (column defaults still apply): it sits on the webhook's hot path."""
     if not rows:
         return []
-    conn = db.connection()
+    return insert_new_on(db.connection(), model, rows, unique, returning)
+
+
+def insert_new_on(conn: Connection, model: type[Any], rows: Sequence[Mapping[str, Any]],
+                  unique: Sequence[str], returning: Sequence[str] = ("id",)) -> list[Any]:
+    """:func:`insert_new` on a connection (e.g. an autocommit one, where each row commits)."""
     stmt = _insert_new_statement(model.__table__, conn.dialect.name, tuple(unique), tuple(returning))
     inserted: list[Any] = []
     for row in rows:

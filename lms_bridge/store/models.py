@@ -132,6 +132,8 @@ class ExamSession(Base):
     # Moodle, Classroom or the sheet before it; recorded by the secretary on the chair's word.
     released_at: Mapped[datetime | None]
     released_by: Mapped[str] = mapped_column(String(255), default="")
+    # The department's mailbox: the sealed documents also go there (and to `registrar_email` above).
+    department_email: Mapped[str] = mapped_column(String(254), default="")
 
     members: Mapped[list[CommissionMember]] = relationship(
         back_populates="session", cascade="all, delete-orphan", order_by="CommissionMember.position")
@@ -169,6 +171,9 @@ class StudentRecord(Base):
     admission_rating: Mapped[int | None]
     # A defense: the plagiarism check's result or a link to its report (session file or the page).
     plagiarism_check: Mapped[str] = mapped_column(Text, default="")
+    # The current and midterm control scores (the cumulative grade on application, 003 §24).
+    current_score: Mapped[float | None]
+    midterm_score: Mapped[float | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Ticket draw (R-TICKET-1..3)
     ticket_number: Mapped[int | None]
@@ -347,6 +352,37 @@ class StudentExceptionRecord(Base):
     continuation: Mapped[str] = mapped_column(String(10), default="")  # technical failure: later|end
     recorded_by: Mapped[str] = mapped_column(String(255))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BoardEvent(Base):
+    """One step of a student on the sitting board (identified, admitted to the draw, receipt
+    confirmed, answer started/ended, announced in Classroom), with who and when.  The newest event of
+    each kind is the student's; the stage itself is derived by lms_bridge.domain.sitting."""
+
+    __tablename__ = "board_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SittingDayRecord(Base):
+    """A sitting day's meeting link and recording link (Zoom, Webex, Meet…), shown to the
+    commission on the board and posted to the students in Classroom."""
+
+    __tablename__ = "sitting_days"
+    __table_args__ = (UniqueConstraint("session_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    meeting_url: Mapped[str] = mapped_column(String(2000), default="")
+    recording_url: Mapped[str] = mapped_column(String(2000), default="")
+    updated_by: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None]
 
 
 class WritebackRecord(Base):

@@ -45,7 +45,7 @@ from lms_bridge.domain.session import (
     Ticket,
 )
 from lms_bridge.i18n import gettext
-from lms_bridge.store.appeals import sync_appeal_commission
+from lms_bridge.store.appeals import stored_appeal_commission, sync_appeal_commission
 from lms_bridge.store.models import (
     AuditEvent,
     BallotRecord,
@@ -166,6 +166,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
         group=session.group_name, language=session.language, timezone=session.timezone,
         university=session.university, commission_name=session.commission_name, platform=session.platform,
         department=session.department, head_of_department=session.head_email, registrar=session.registrar_email,
+        department_email=session.department_email,
         starts_at=session.starts_at.astimezone(zone), preparation_minutes=session.preparation_minutes,
         answer_minutes=session.answer_minutes,
         grading=Grading(scale=grading.get("scale", "kz_letter"),
@@ -176,13 +177,15 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
                          for m in session.members if m.active),
         students=tuple(Student(id=s.student_ref, name=s.name, email=s.email, admitted=s.admitted,
                                admission_note=s.admission_note, admission_rating=s.admission_rating,
-                               plagiarism=s.plagiarism_check)
+                               plagiarism=s.plagiarism_check, current_score=s.current_score,
+                               midterm_score=s.midterm_score)
                        for s in session.students if s.active),
         tickets=tuple(Ticket(number=t.number, questions=tuple(t.questions)) for t in session.tickets),
         question_bank=tuple(TestQuestion(text=q["text"], answers=tuple(q["answers"]), correct=int(q["correct"]),
                                          name=q.get("name", ""))
                             for q in (session.options or {}).get("question_bank", [])),
         commission_vote=(session.options or {}).get("commission_vote"),
+        appeal_commission=stored_appeal_commission(db, session),
     )
 
 
@@ -196,6 +199,7 @@ def _session_values(spec: SessionSpec) -> dict[str, Any]:
         "title": spec.title, "kind": spec.kind.value, "programme": spec.programme, "group_name": spec.group,
         "university": spec.university, "commission_name": spec.commission_name, "platform": spec.platform,
         "department": spec.department, "head_email": spec.head_of_department, "registrar_email": spec.registrar,
+        "department_email": spec.department_email,
         "language": spec.language, "timezone": spec.timezone, "starts_at": spec.starts_at,
         "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,
         "grading": _grading(spec), "degree_vote": spec.degree_vote.value, "options": _options(spec),
@@ -254,7 +258,8 @@ def _create(db: Session, spec: SessionSpec, source_name: str) -> ImportResult:
 def _new_student(position: int, s: Student) -> StudentRecord:
     return StudentRecord(position=position, student_ref=s.id, name=s.name, email=s.email, admitted=s.admitted,
                          admission_note=s.admission_note, admission_rating=s.admission_rating,
-                         plagiarism_check=s.plagiarism)
+                         plagiarism_check=s.plagiarism, current_score=s.current_score,
+                         midterm_score=s.midterm_score)
 
 
 class _Reconcile:
@@ -492,13 +497,15 @@ class _Reconcile:
             self.change(_l("Student %(id)s %(name)s: admission note changed."), **label)
         if rec.plagiarism_check != s.plagiarism and s.plagiarism:
             self.change(_l("Student %(id)s %(name)s: plagiarism check result changed."), **label)
+        if (rec.current_score, rec.midterm_score) != (s.current_score, s.midterm_score):
+            self.change(_l("Student %(id)s %(name)s: control scores changed."), **label)
         if not rec.active:
             self.change(_l("Student %(id)s %(name)s is back in the session."), **label)
         # A result recorded on the page stays when the file gives none.
         self.writes.append(partial(
             _assign, rec, name=s.name, admitted=s.admitted, admission_note=s.admission_note,
-            admission_rating=s.admission_rating, active=True, position=position,
-            plagiarism_check=s.plagiarism or rec.plagiarism_check))
+            admission_rating=s.admission_rating, current_score=s.current_score, midterm_score=s.midterm_score,
+            active=True, position=position, plagiarism_check=s.plagiarism or rec.plagiarism_check))
 
     def plan_tickets(self) -> None:
         stored = {t.number: t for t in self.session.tickets}

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from lms_bridge.store.db import insert_new
+from lms_bridge.store.db import autocommit_engine, insert_new, insert_new_on
 from lms_bridge.store.models import WebhookDelivery
 
 
@@ -152,8 +152,15 @@ def record_delivery(db: Session, source: str, parsed: Parsed) -> int | None:
 
     One statement (insert … on conflict do nothing … returning): a redelivery, even one racing
     the first copy in another worker, is a no-op, with no read before the write."""
-    inserted = insert_new(db, WebhookDelivery, [dict(
-        source=source, delivery_id=parsed.delivery_id, kind=parsed.kind, payload=parsed.payload,
-        status="queued")], unique=("source", "delivery_id"))
-    db.commit()
+    row = dict(source=source, delivery_id=parsed.delivery_id, kind=parsed.kind, payload=parsed.payload,
+               status="queued")
+    bind = db.get_bind()
+    if bind.dialect.name == "postgresql":
+        # On an autocommit connection the statement commits by itself: one round trip to the
+        # server instead of three (BEGIN, the insert, COMMIT), and the row is durable before 202.
+        with autocommit_engine(bind).connect() as conn:
+            inserted = insert_new_on(conn, WebhookDelivery, [row], unique=("source", "delivery_id"))
+    else:
+        inserted = insert_new(db, WebhookDelivery, [row], unique=("source", "delivery_id"))
+        db.commit()
     return int(inserted[0]) if inserted else None

@@ -79,13 +79,19 @@ class examroom {
         require_once($CFG->dirroot . '/mod/quiz/lib.php');
         $quiz = $DB->get_record('quiz', ['id' => $cm->instance], '*', MUST_EXIST);
         $now = time();
-        $closed = ($quiz->timeclose > 0 && $quiz->timeclose <= $now) || $quiz->timeopen > $now;
-        if ($closed) {
+        // Closed means no open time and a close time past. Not an open time in the future: Moodle 5.x makes
+        // attempts ahead of time (with questions it picks) for a quiz that opens soon (precreate_attempts).
+        $closed = (int)$quiz->timeopen === 0 && $quiz->timeclose > 0 && $quiz->timeclose <= $now;
+        $noprecreate = !property_exists($quiz, 'precreateattempts') || (string)$quiz->precreateattempts === '0';
+        if ($closed && $noprecreate) {
             return false;
         }
         // Closed since a minute before now: the quiz page says "closed", and nobody can start an attempt.
         $quiz->timeopen = 0;
-        $quiz->timeclose = $now - 60;
+        $quiz->timeclose = $closed ? $quiz->timeclose : $now - 60;
+        if (property_exists($quiz, 'precreateattempts')) {
+            $quiz->precreateattempts = 0;
+        }
         $quiz->timemodified = $now;
         $DB->update_record('quiz', $quiz);
         $quiz->coursemodule = $cm->id;
@@ -165,7 +171,14 @@ class examroom {
         $slot = self::ticket_slot($quizid, (int)$category->id);
 
         $transaction = $DB->start_delegated_transaction();
-        $overrideid = self::save_override($quizobj, $userid, $timeopen, $timeclose);
+        // Moodle 5.x may have made an attempt ahead of time (state notstarted) with a question it picked; the
+        // student has not seen it, so it goes, and the attempt begins with the drawn ticket.
+        foreach ($DB->get_records('quiz_attempts', ['quiz' => $quizid, 'userid' => $userid, 'state' => 'notstarted']) as $ready) {
+            quiz_delete_attempt($ready, $quizobj->get_quiz());
+        }
+        // The quiz's own settings, not the user's effective ones: the override manager drops every value equal
+        // to the quiz it is given, and with the user's override applied it would drop them all.
+        $overrideid = self::save_override(\mod_quiz\quiz_settings::create($quizid), $userid, $timeopen, $timeclose);
         $attempts = self::user_attempts($quizid, $userid, $slot);
         $created = false;
         if ($attempts) {
@@ -215,8 +228,8 @@ class examroom {
             int $timeclose): int {
         global $DB;
         $existing = $DB->get_record('quiz_overrides', ['quiz' => $quizobj->get_quizid(), 'userid' => $userid]);
-        if ($existing && (int)$existing->timeopen === $timeopen && (int)$existing->timeclose === $timeclose
-                && (int)$existing->attempts === 1) {
+        // attempts = 1 is stored as null: the manager keeps only values that differ from the quiz (one attempt).
+        if ($existing && (int)$existing->timeopen === $timeopen && (int)$existing->timeclose === $timeclose) {
             return (int)$existing->id;
         }
         $data = ['userid' => $userid, 'timeopen' => $timeopen, 'timeclose' => $timeclose, 'attempts' => 1];

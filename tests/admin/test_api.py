@@ -120,7 +120,8 @@ def test_the_secretary_drives_the_session_and_others_do_not_see_it(people_app: F
 def test_openapi_document_describes_every_api_route(people_app: Flask) -> None:
     doc = people_app.test_client().get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    documented = {(m.upper(), "/api" + p.replace("{code}", "<code>").replace("{name}", "<name>"))
+    documented = {(m.upper(), "/api" + p.replace("{code}", "<code>").replace("{name}", "<name>")
+                   .replace("{ref}", "<ref>"))
                   for p, ops in doc["paths"].items() for m in ops}
     served = {(m, r.rule) for r in people_app.url_map.iter_rules() if r.endpoint.startswith("api.")
               and r.endpoint != "api.openapi" for m in (r.methods or set()) - {"HEAD", "OPTIONS"}}

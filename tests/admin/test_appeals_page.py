@@ -88,3 +88,25 @@ def test_an_overdue_hearing_offers_to_go_ahead_and_still_checks_the_day(
     res = signed_in.post(f"/sessions/{code}/appeals/{appeal_id}/hearing", follow_redirects=True,
                          data={"at": "2026-07-11T10:00", "link": "https://meet.google.com/x", "overdue": "yes"})
     assert "The hearing day is not a working day." in res.get_data(as_text=True)
+
+
+def test_the_appeals_state_and_next_deadline_are_readable_as_json(
+        app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _with_appeals(app, upload)
+    data = signed_in.get(f"/sessions/{code}/appeals.json").get_json()
+    assert data["session"] == code
+    by_status = {a["status"]: a for a in data["appeals"]}
+    assert set(by_status) == {"filed", "refused"}
+    filed = by_status["filed"]
+    assert (filed["filed_on"], filed["closes_on"], filed["original"]) == ("2026-07-03", "2026-07-07", "C+")
+    # Monday 6 July is Capital Day: two working days after Friday 3 July end on Wednesday 8 July.
+    assert filed["deadline"] == {"kind": "hearing", "label": "hearing by", "due": "2026-07-08", "overdue": True}
+    assert by_status["refused"]["deadline"] is None
+    assert by_status["refused"]["status_label"] == "refused: filed late"
+    # The statement is for the page itself, not for what polls it.
+    assert "statement" not in filed
+    assert "drive.example" not in signed_in.get(f"/sessions/{code}/appeals.json").get_data(as_text=True)
+    assert signed_in.get("/sessions/NO-SUCH-SESSION/appeals.json").status_code == 404
+    res = app.test_client().get(f"/sessions/{code}/appeals.json")  # not signed in
+    assert res.status_code == 401
+    assert res.get_json() == {"error": "sign-in required"}

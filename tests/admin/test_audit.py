@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -48,6 +49,9 @@ def _sitting(app: Flask, admin: FlaskClient) -> str:
         run.status, run.started_at, run.finished_at, run.created = "succeeded", datetime.now(UTC), datetime.now(
             UTC), 42
         exam.status = "provisioned"
+        # The sitting is today (tickets are drawn on a sitting day only), in the session's own time zone.
+        zone = ZoneInfo(exam.timezone)
+        exam.starts_at = datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone)
     assert admin.post(f"/sessions/{CODE}/identified", data={"confirm": "yes"}).status_code == 302
     assert admin.post(f"/sessions/{CODE}/draw").status_code == 302
     with transaction(state(app).sessionmaker) as db:  # the draw job, and the commission's votes

@@ -19,7 +19,7 @@ from werkzeug.security import generate_password_hash
 from lms_bridge.app import state
 from lms_bridge.domain.access import POLICY
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import AuditEvent, ExamSession, OutboxEmail, ProvisioningRun, User
+from lms_bridge.store.models import AuditEvent, BoardEvent, ExamSession, OutboxEmail, ProvisioningRun, User
 
 from .conftest import SAMPLE_YAML
 
@@ -60,6 +60,17 @@ ROUTES: list[tuple[str, str, set[str]]] = [
     ("POST", f"/sessions/{CODE}/release", {"admin", "secretary", "chair"}),
     ("POST", f"/sessions/{CODE}/sign-off", {"chair"}),
     ("POST", f"/sessions/{CODE}/seal", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/students/{REF}/admit", {"admin", "secretary"}),
+    # The sitting board: the secretary runs it; the chair and the head of department watch it.
+    ("GET", f"/sessions/{CODE}/board", {"admin", "secretary", "chair", "head"}),
+    ("GET", f"/sessions/{CODE}/board.json", {"admin", "secretary", "chair", "head"}),
+    ("POST", f"/sessions/{CODE}/board/links?day=2026-06-10", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/board/students/{REF}/upload", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/board/students/{REF}/identify", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/board/students/{REF}/admit", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/board/students/{REF}/confirm_receipt", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/board/students/{REF}/start_answer", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/board/students/{REF}/finish_answer", {"admin", "secretary"}),
 ]
 IN_SESSION = {"admin", "secretary", "chair", "member", "head"}
 
@@ -96,7 +107,10 @@ def test_each_role_may_do_what_it_may_and_is_refused_the_rest(session_app: Flask
     client = sign_in(session_app, who)
     for method, path, allowed in ROUTES:
         res = client.open(path, method=method)
+        # A JSON address is refused in JSON: its message carries the words.
         body = res.get_data(as_text=True)
+        if res.is_json and res.status_code == 403:
+            body = res.get_json()["message"]
         if who not in IN_SESSION:
             # Not their session: it does not exist for them, and the answer names nobody.
             assert res.status_code == 404, (who, method, path)
@@ -243,3 +257,32 @@ def test_every_guarded_route_names_an_action_of_the_table(app: Flask) -> None:
         if not endpoint.startswith("admin.") or endpoint in PUBLIC_ENDPOINTS:
             continue
         assert getattr(view, "policy_action", None) in POLICY, endpoint
+
+
+def test_the_secretary_runs_the_board_the_chair_and_the_head_watch_it(session_app: Flask) -> None:
+    secretary = sign_in(session_app, "secretary")
+    page = secretary.get(f"/sessions/{CODE}/board").get_data(as_text=True)
+    assert 'data-action="identify"' in page
+    assert 'id="links-button"' in page
+    assert f'href="/sessions/{CODE}/board"' in secretary.get(f"/sessions/{CODE}").get_data(as_text=True)
+    for who in ("chair", "head"):
+        client = sign_in(session_app, who)
+        page = client.get(f"/sessions/{CODE}/board").get_data(as_text=True)
+        assert f'id="st-{REF}"' in page, who
+        for hidden in ('data-action="identify"', 'id="links-button"', "Upload on the student", "board-action",
+                       "exception-form"):
+            assert hidden not in page, (who, hidden)
+        data = client.get(f"/sessions/{CODE}/board.json").get_json()
+        assert all(st["actions"] == [] and not st["may_record_exception"] for st in data["students"]), who
+        assert not any(data["may"].values()) or (who == "chair" and data["may"] == {
+            "upload": False, "links": False, "close_vote": False, "decide": True})
+        # Refused on the server too, and nothing is recorded.
+        res = client.post(f"/sessions/{CODE}/board/students/{REF}/identify", data={"confirm": "yes"})
+        assert res.status_code == 403, who
+        assert f'href="/sessions/{CODE}/board"' in client.get(f"/sessions/{CODE}").get_data(as_text=True)
+    with state(session_app).sessionmaker() as db:
+        assert db.scalar(select(BoardEvent.id)) is None
+    # A member of the commission votes; the board is not theirs.
+    member = sign_in(session_app, "member")
+    assert member.get(f"/sessions/{CODE}/board").status_code == 403
+    assert f'href="/sessions/{CODE}/board"' not in member.get(f"/sessions/{CODE}").get_data(as_text=True)

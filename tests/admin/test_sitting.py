@@ -32,9 +32,20 @@ def test_buttons_wait_for_provisioning(app: Flask, upload: Any, signed_in: Flask
 
 
 def test_draw_tickets_is_queued(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
     code = _imported(app, upload)
     queue = state(app).queue
     before = queue.huey.pending_count()
+    # Not a sitting day (the sample sits in June): no early draw, and the page says when.
+    res = signed_in.post(f"/sessions/{code}/draw", follow_redirects=True)
+    assert "Today is not a sitting day" in res.get_data(as_text=True)
+    assert queue.huey.pending_count() == before
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession))
+        zone = ZoneInfo(exam.timezone)
+        exam.starts_at = datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone)  # today, there
     res = signed_in.post(f"/sessions/{code}/draw")
     assert res.status_code == 302
     assert queue.huey.pending_count() == before + 1
@@ -98,7 +109,8 @@ def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClien
         assert exam.status == "sealed"
         members = [m for m in exam.members if m.active]
         emails = list(db.scalars(select(OutboxEmail)))
-        assert {e.recipient for e in emails} == {m.email for m in members}
+        assert {e.recipient for e in emails} == {m.email for m in members} | {
+            exam.registrar_email, exam.department_email}
         first = emails[0]
     for i, att in enumerate(first.attachments):
         assert att["filename"] in page
@@ -121,7 +133,8 @@ def test_seal_refused_then_sealed(app: Flask, upload: Any, signed_in: FlaskClien
 
 
 def test_admit_to_the_draw_is_a_plain_form_post(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
 
     code = _imported(app, upload)
     with transaction(state(app).sessionmaker) as db:
@@ -135,7 +148,8 @@ def test_admit_to_the_draw_is_a_plain_form_post(app: Flask, upload: Any, signed_
     with transaction(state(app).sessionmaker) as db:
         exam = db.scalar(select(ExamSession))
         assert all(st.ticket_number is None for st in exam.students)
-        exam.starts_at = datetime.now(UTC) - timedelta(minutes=5)  # the sitting is today
+        zone = ZoneInfo(exam.timezone)
+        exam.starts_at = datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone)  # today, there
     page = signed_in.get(f"/sessions/{code}").get_data(as_text=True)
     assert f'action="/sessions/{code}/students/{ref}/admit"' in page
     assert 'data-admission="waiting"' in page

@@ -134,14 +134,21 @@ def test_sign_in_upload_and_provision(live_app: LiveApp, browser: Any, screensho
 
 
 def _student_progress_arrives(driver: Any, app: LiveApp) -> None:
+    # On the sitting day the secretary starts the draw; the worker draws and the tickets appear live.
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
     from selenium.webdriver.common.by import By
     from sqlalchemy import select
 
     from lms_bridge.app import state
     from lms_bridge.store.db import transaction
-    from lms_bridge.store.models import DecisionRecord, StudentRecord
+    from lms_bridge.store.models import DecisionRecord, ExamSession, StudentRecord
 
-    # The secretary starts the draw; the worker draws and the tickets appear in the table live.
+    with transaction(state(app.app).sessionmaker) as db:
+        for exam in db.scalars(select(ExamSession)):
+            zone = ZoneInfo(exam.timezone)
+            exam.starts_at = datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone)
     driver.find_element(By.ID, "draw-button").click()
     # The page first says what the draw will do and asks to confirm.
     alert = driver.switch_to.alert

@@ -50,6 +50,10 @@ def test_demo_serves_the_admin_page_with_the_sample_session_and_provisions_it(tm
         assert signed_in.status_code == 200
         sessions_page = http.get(f"{demo.url}/sessions", timeout=10)
         assert demo.session_code in sessions_page.text
+        # The sample has an appeal commission, so the demo shows the appeals flow.
+        appeals_page = http.get(f"{demo.url}/sessions/{demo.session_code}/appeals", timeout=10)
+        assert appeals_page.status_code == 200
+        assert "Ахметов Нұрлан Серікұлы" in appeals_page.text
 
         # The button's path: a run is queued in the SQLite queue and the consumer threads run it.
         run = service.provision(demo.settings, demo.session_code, trigger="admin")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,24 +47,6 @@ CHAIR = "e.zhumabekov@univ.edu.kz"
 MEMBERS = ["g.seitkaliyeva@univ.edu.kz", "d.omarov@univ.edu.kz", "a.baizhanova@univ.edu.kz"]
 APPEAL_CHAIR, APPEAL_1, APPEAL_2 = "n.akhmetov@univ.edu.kz", "a.serikova@univ.edu.kz", "b.kasymov@univ.edu.kz"
 APPEAL_SECRETARY = "zh.aliyeva@univ.edu.kz"
-APPEAL_SECTION = f"""
-appeal_commission:
-  - name: "Ахметов Нұрлан Серікұлы"
-    email: {APPEAL_CHAIR}
-    role: chair
-  - name: "Серікова Әсел Маратқызы"
-    email: {APPEAL_1}
-    role: member
-  - name: "Қасымов Бауыржан Ерланұлы"
-    email: {APPEAL_2}
-    role: member
-  - name: "Әлиева Жанар Болатқызы"
-    email: {APPEAL_SECRETARY}
-    role: secretary
-administrative_staff:
-  - name: "Оқу ісі жөніндегі проректор"
-    email: vice.rector@univ.edu.kz
-"""
 
 
 def _at(text: str) -> float:
@@ -114,7 +96,8 @@ def world(tmp_path: Path) -> Iterator[Appeals]:
 
     clock = Clock("2026-07-02T10:00:00+05:00")  # Thursday, the day of the release
     path = tmp_path / "session.yaml"
-    path.write_text(SAMPLE.read_text(encoding="utf-8") + APPEAL_SECTION, encoding="utf-8")
+    # The sample session has an appeal commission (the APPEAL_* people above).
+    path.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     base = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://")
     url, stop = start_server(sandbox_app(base.data_dir / "sandbox", push_endpoint=None, webhook_url=None,
                                          google_clock=clock))
@@ -159,11 +142,21 @@ def _hand_in(w: Appeals, course_id: str, work_id: str, email: str, titles: list[
     assert requests.post(f"{base}/turnIn", json={}, timeout=10).status_code == 200
 
 
+def _expire_appeal_watch(w: Appeals, appeal_id: int, form_id: str) -> None:
+    """Pretend the appeal form's watch has a day left."""
+    with w.sessions() as db:
+        watch = db.scalar(select(JournalEntry).where(JournalEntry.key == f"appeals.watch:{appeal_id}"))
+        assert watch is not None
+        assert watch.data["formId"] == form_id
+        watch.data = {**watch.data, "expireTime": "2000-01-01T00:00:00Z"}
+        db.commit()
+
+
 def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade_reaches_sheet_and_moodle(
         world: Appeals, tmp_path: Path) -> None:
     from lms_bridge.google.steps import degree_options
     from lms_bridge.moodle.operations import MoodleOps
-    from lms_bridge.results import appeals, jobs
+    from lms_bridge.results import appeal_jobs, appeals, jobs, watches
     from lms_bridge.results.appeal_jobs import sweep_session
     from lms_bridge.results.examday import record_exception
 
@@ -236,7 +229,16 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
         assert all("07.07.2026 15:00" in e.body and "https://meet.google.com/abc-defg-hij" in e.body
                    for e in emails)
         form_id, questions = appeal.form_id, dict(appeal.form_questions)
+        appeal_id = appeal.id
         db.commit()
+    # The form's watch is journaled and renewed like the sitting's forms' (a watch lasts 7 days).
+    _expire_appeal_watch(w, appeal_id, form_id)
+    watches.renew_watches.run(w.queue)
+    with w.sessions() as db:
+        watch = db.scalar(select(JournalEntry).where(JournalEntry.key == f"appeals.watch:{appeal_id}"))
+        assert watch is not None
+        assert watch.data["expireTime"] > "2026-07-03"
+        assert {x["id"] for x in google.forms.list_watches(form_id)} == {watch.external_id}
 
     # Tuesday 7 July: the appeal commission votes; one member votes twice, only the first counts.
     w.clock.set("2026-07-07T15:30:00+05:00")
@@ -261,6 +263,13 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
         assert (APPEAL_1, "B", "counted") in ballots
         assert (APPEAL_1, "A", "duplicate") in ballots
         assert len([b for b in ballots if b[2] == "counted"]) == 3
+    # Decided: the form is closed and its watch is left to lapse.
+    _expire_appeal_watch(w, appeal.id, form_id)
+    watches.renew_watches.run(w.queue)
+    with w.sessions() as db:
+        watch = db.scalar(select(JournalEntry).where(JournalEntry.key == f"appeals.watch:{appeal.id}"))
+        assert watch is not None
+        assert watch.data["expireTime"] == "2000-01-01T00:00:00Z"
 
     # Wednesday 8 July: the second student appeals, a day after the window closed: refused.
     w.clock.set("2026-07-08T09:30:00+05:00")
@@ -333,6 +342,23 @@ def test_two_appeals_one_in_time_one_late_across_capital_day_and_a_changed_grade
         assert ops.assign_grade(int(result["id"]), int(user["id"])) == pytest.approx(decision.points)
         subjects = [m.subject for m in db.scalars(select(OutboxEmail).where(OutboxEmail.recipient == first.email))]
         assert any(s.startswith("Апелляцияңызға жауап") for s in subjects), subjects
+
+    # The appeals course's push registration is journaled and renewed while filings are read (the
+    # sweep's horizon after the release), then left to lapse.
+    for released_days_ago, renewed in ((1, True), (appeal_jobs.SWEEP_DAYS + 1, False)):
+        with w.sessions() as db:
+            exam = exam_of(db)
+            exam.released_at = datetime.now(UTC) - timedelta(days=released_days_ago)
+            registration = db.scalar(select(JournalEntry).where(JournalEntry.key == "appeals.registration"))
+            assert registration is not None
+            assert registration.data["courseId"] == course_id
+            registration.data = {**registration.data, "expiryTime": "2000-01-01T00:00:00Z"}
+            db.commit()
+        watches.renew_watches.run(w.queue)
+        with w.sessions() as db:
+            registration = db.scalar(select(JournalEntry).where(JournalEntry.key == "appeals.registration"))
+            assert registration is not None
+            assert (registration.data["expiryTime"] != "2000-01-01T00:00:00Z") is renewed
 
     # The documents read in Kazakh (their text layer; rendered with pdftoppm and read as images too,
     # see docs/appeals.md).
@@ -485,7 +511,8 @@ def _push_world(tmp_path: Path) -> Iterator[PushWorld]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     path = tmp_path / "session.yaml"
-    path.write_text(SAMPLE.read_text(encoding="utf-8") + APPEAL_SECTION, encoding="utf-8")
+    # The sample session has an appeal commission (the APPEAL_* people above).
+    path.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     try:
         yield PushWorld(settings, sandbox_url, state(app).sessionmaker, path)
     finally:

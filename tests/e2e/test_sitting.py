@@ -265,9 +265,29 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
         counted = [b for b in db.scalars(select(BallotRecord)) if b.status == "counted"]
         assert len(counted) == 4 * len(admitted)
 
-    # Decisions are drafts until the chair's release: nothing has gone to the sheet or Moodle yet.
+    # Decisions are drafts until the chair's release: each target holds a draft the students cannot
+    # see (a provisional sheet row, Moodle's "readyforrelease" outside the gradebook, Classroom's
+    # draftGrade alone).
+    def all_drafts() -> bool:
+        with w.sessions() as db:
+            return {r.status for r in db.scalars(select(WritebackRecord))} == {"draft"}
+
+    _wait(all_drafts, "a draft of every decision in every target")
+    moodle_world = requests.get(f"{w.sandbox_url}/moodle/_actor/state", timeout=10).json()
+    result_item = ops.result_assignment(int(course["id"]))
+    assert result_item is not None
+    drafts = [g for g in moodle_world["assign_grades"].values() if g["assignment"] == int(result_item["id"])]
+    assert len(drafts) == len(admitted)
+    assert {g["workflowstate"] for g in drafts} == {"readyforrelease"}
+    assert not [g for g in moodle_world["grades"].values() if g["grade"] is not None
+                and g["userid"] in {d["userid"] for d in drafts}]
     with w.sessions() as db:
-        assert {r.status for r in db.scalars(select(WritebackRecord))} == {"pending"}
+        sheet_id = db.scalar(select(JournalEntry.external_id).where(JournalEntry.key == "sheets.gradesheet"))
+    rows = backends.google.sheets.read_values(sheet_id, "A1:Z40")
+    refs = {s.id for s in admitted}
+    provisional = [r for r in rows if len(r) > 1 and r[1] in refs]
+    assert len(provisional) == len(admitted)
+    assert all("(алдын ала)" in " ".join(map(str, r)) for r in provisional)
     from lms_bridge.results.jobs import release_now
 
     assert release_now(jobqueue.get_queue(), spec.code, "secretary") == len(admitted)
@@ -288,6 +308,12 @@ def test_a_sitting_from_votes_to_gradebook_and_replays_change_nothing(world: Wor
         for s in admitted:
             got = ops.assign_grade(int(result["id"]), int(users[s.email]["id"]))
             assert got == pytest.approx(decisions[students[s.id].id].points)
+        # Released: in the gradebook now, assignedGrade in Classroom, no longer provisional.
+        moodle_world = requests.get(f"{w.sandbox_url}/moodle/_actor/state", timeout=10).json()
+        assert {g["workflowstate"] for g in moodle_world["assign_grades"].values()
+                if g["assignment"] == int(result["id"])} == {"released"}
+        rows = google.sheets.read_values(sheet.external_id, "A1:Z40")
+        assert not any("(алдын ала)" in " ".join(map(str, r)) for r in rows)
 
     _quiesce(w)
     before = _snapshot(w)
@@ -334,7 +360,11 @@ def test_tickets_are_drawn_verifiably_handed_out_in_classroom_and_uploads_tracke
     w = world
     spec = w.provision_sample()
     with w.sessions() as db:
-        session_id = db.scalar(select(ExamSession.id))
+        exam = db.scalar(select(ExamSession))
+        assert exam is not None
+        exam.starts_at = _today(spec).starts_at  # the sitting day
+        session_id = exam.id
+        db.commit()
     draw_tickets.enqueue(session_id)
     draw_tickets.enqueue(session_id)  # again: nothing is drawn twice, no assignment made twice
 
@@ -399,6 +429,16 @@ def quiet(tmp_path: Path) -> Iterator[Quiet]:
     yield from _quiet(tmp_path)
 
 
+def _today(spec: Any) -> Any:
+    """The session moved to today, in its own time zone (tickets are drawn on a sitting day only): it starts at
+    the day's first minute, so that the test's clock never crosses into another date."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(spec.timezone)
+    return replace(spec, starts_at=datetime.combine(datetime.now(zone).date(), time(0, 1), tzinfo=zone))
+
+
 def _quiet(tmp_path: Path, change: Callable[[Any], Any] = lambda spec: spec) -> Iterator[Quiet]:
     from lms_bridge.provisioning.service import run_now
     from lms_bridge.sandbox import create_app as sandbox_app
@@ -457,7 +497,7 @@ def test_reconciliation_catches_votes_whose_push_was_lost(quiet: Quiet) -> None:
         assert decision.degree_award is True
         sheet = db.scalar(select(WritebackRecord).where(WritebackRecord.target == "sheet"))
         assert sheet is not None
-        assert sheet.status == "pending"  # a draft until the chair's release
+        assert sheet.status == "draft"  # written as provisional until the chair's release
     # The others did not appear; the chair releases the results and the sweep writes the grade.
     from lms_bridge.results.examday import record_exception
     from lms_bridge.store.models import ExamSession
@@ -568,7 +608,7 @@ def test_no_preparation_time_hands_out_every_ticket_with_no_past_due_time_and_sh
     from lms_bridge.results.draw import HandOutIncomplete
     from lms_bridge.store.models import ExamSession
 
-    for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.ORAL_EXAM, preparation_minutes=0)):
+    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, kind=ExamKind.ORAL_EXAM, preparation_minutes=0))):
         admitted = list(q.spec.admitted)
         gone = admitted[1]  # not first: the ones after a failure must still get their tickets
         with q.sessions() as db:
@@ -627,7 +667,7 @@ def test_a_written_exams_ballot_links_to_the_students_answers(tmp_path: Path) ->
     from lms_bridge.results.admission import draw_tickets
     from lms_bridge.store.models import ExamSession
 
-    for q in _quiet(tmp_path, lambda spec: replace(spec, kind=ExamKind.WRITTEN_EXAM, preparation_minutes=120)):
+    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, kind=ExamKind.WRITTEN_EXAM, preparation_minutes=120))):
         with q.sessions() as db:
             session_id = db.scalar(select(ExamSession.id))
         draw_tickets.run(q.queue, session_id)
@@ -644,3 +684,34 @@ def test_a_written_exams_ballot_links_to_the_students_answers(tmp_path: Path) ->
             description = google.forms.get(forms[ref].external_id)["info"]["description"]
             assert work.data["link"] in description
             assert "2 сағат ішінде" in description  # the grading time, in the session's language (kk)
+def test_draw_tickets_draws_the_sitting_day_and_opens_each_ticket_in_moodle(tmp_path: Path) -> None:
+    """Two students a day: "Draw tickets" draws for the first sitting day only (later days draw on their
+    day), and every ticket drawn is the one open in that student's Moodle attempt."""
+    from lms_bridge.backends import build_backends
+    from lms_bridge.moodle.operations import MoodleOps
+    from lms_bridge.remote import ApiCalls
+    from lms_bridge.results.admission import draw_tickets, sitting_days
+    from lms_bridge.store.models import ExamSession
+
+    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, preparation_minutes=60, answer_minutes=120))):
+        with q.sessions() as db:
+            exam = db.scalar(select(ExamSession))
+            assert exam is not None
+            session_id = exam.id
+            days = sitting_days(exam)
+            first = min(days.values())
+            tickets = db.scalar(select(JournalEntry).where(JournalEntry.key == "moodle.tickets"))
+            assert tickets is not None
+            quizid = int(tickets.data["quizid"])
+            users = {e.key.split(":", 1)[1]: int(e.external_id) for e in db.scalars(select(JournalEntry).where(
+                JournalEntry.key.startswith("moodle.user:")))}
+        assert len(set(days.values())) > 1
+        draw_tickets.run(q.queue, session_id)
+        draw_tickets.run(q.queue, session_id)  # again: nothing more; day 2 draws tomorrow
+        with q.sessions() as db:
+            rows = {r.student_ref: r for r in db.scalars(select(StudentRecord).where(StudentRecord.admitted.is_(True)))}
+        drew = {ref for ref, r in rows.items() if r.ticket_number is not None}
+        assert drew == {ref for ref, d in days.items() if d == first}
+        ops = MoodleOps(build_backends(q.settings, ApiCalls()).moodle, q.settings.moodle)
+        in_moodle = {d["userid"]: d["ticketnumber"] for d in ops.drawn_tickets(quizid)}
+        assert in_moodle == {users[rows[ref].email]: rows[ref].ticket_number for ref in drew}

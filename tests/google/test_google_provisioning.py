@@ -209,6 +209,12 @@ def test_tally_calls_votes_close_decision_ticket_and_grade(world: World) -> None
     assert work["assigneeMode"] == "INDIVIDUAL_STUDENTS"
     assert len(work["individualStudentsOptions"]["studentIds"]) == 1
     assert work["dueTime"]["minutes"] == due.minute
+    # Before the chair's release the decision is a draft: draftGrade alone (teachers see it; the
+    # student's view is tested in tests/google_sandbox); the release sets assignedGrade.
+    ws.set_draft_grade(course, work["id"], "s1@sandbox.test", 92)
+    sub = ws.classroom.list_submissions(course, work["id"], user_id="s1@sandbox.test")[0]
+    assert sub["draftGrade"] == 92
+    assert "assignedGrade" not in sub
     ws.set_assigned_grade(course, work["id"], "s1@sandbox.test", 92)
     sub = ws.classroom.list_submissions(course, work["id"], user_id="s1@sandbox.test")[0]
     assert sub["assignedGrade"] == 92
@@ -367,9 +373,10 @@ def test_every_voter_can_vote_on_every_form_in_twenty_provisionings(world: World
         before = calls.snapshot()["drive"]
         forms = _provision_forms(world, f"SHARE-{n:02d}", ws)
         assert len(forms) == 2
-        # Drive: the tag search, the tag batch, one grant batch per voter (one grant per form in
-        # each), the read-back: nothing had to be repaired.
-        assert calls.snapshot()["drive"] - before == 1 + 1 + len(voters) + 1
+        # Drive: the tag search, the ballot template's search and tag, one copy per form (tagged in
+        # the same call), one grant batch per voter (one grant per form in each), the read-back:
+        # nothing had to be repaired.
+        assert calls.snapshot()["drive"] - before == 1 + 2 + len(forms) + len(voters) + 1
         for form in forms:
             assert sorted(form.data["shared"]) == sorted(voters)
             grade = form.data["questions"]["grade"]
@@ -378,6 +385,28 @@ def test_every_voter_can_vote_on_every_form_in_twenty_provisionings(world: World
                                     json={"email": email, "answers": {grade: "B", form.data["questions"]["degree"]:
                                                                       YES_KK}}, timeout=10)
                 assert res.status_code == 200, (n, email, res.text)
+
+
+def test_each_ballot_is_a_copy_of_the_template_two_forms_writes_per_student_here(world: World) -> None:
+    # The binding quota is Forms writes (150 a minute): the questions are written once, into the
+    # session's template, and each student's form is a Drive copy given its title and text in one
+    # batchUpdate, then published (its watch, the third write, is the watches step's).
+    for students in (2, 5):
+        calls = ApiCalls()
+        spec = make_spec(code=f"COPY-{students}", students=students)
+        session = add_session(world.db, spec)
+        plan = [s for s in google_steps(world.settings) if s.name == "google.forms"]
+        run = execute_run(world.db, start_run(world.db, session, plan), plan, spec,
+                          SimpleNamespace(google=world.workspace(calls)), calls)
+        assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+        # The template: create, a read (is it configured?), one batchUpdate; then 2 per student.
+        assert calls.snapshot()["forms"] == 3 + 2 * students
+        entries = list(world.db.scalars(select(JournalEntry).where(JournalEntry.session_id == session.id)))
+        template = next(e for e in entries if e.key == "forms.template")
+        ballots = [e for e in entries if e.key.startswith("forms.form:")]
+        assert len(ballots) == students
+        assert template.external_id not in {e.external_id for e in ballots}
+        assert len({e.data["questions"]["grade"] for e in ballots}) == students  # each copy's own IDs
 
 
 def test_a_batch_of_grants_on_one_form_keeps_one_in_the_sandbox(world: World) -> None:

@@ -154,6 +154,12 @@ def test_individual_ticket_assignment_submission_lifecycle_and_push(google: Goog
     assert back["state"] == "RETURNED"
     assert back["draftGrade"] == 91.5
     assert "assignedGrade" not in back
+    # draftGrade is "only visible to and modifiable by course teachers" (StudentSubmission
+    # reference): the student's own view of the same submission does not carry it.
+    mine = google.as_user("classroom", STUDENTS[0], "classroom.coursework.me").courses().courseWork(
+        ).studentSubmissions().get(courseId=course["id"], courseWorkId=cw["id"], id=sub["id"]).execute()
+    assert mine["state"] == "RETURNED"
+    assert "draftGrade" not in mine
 
     # Another Developer project may not grade this course work.
     foreign = google.as_user("classroom", SECRETARY, "classroom.coursework.students", project="other-project")

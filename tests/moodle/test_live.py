@@ -241,3 +241,144 @@ def test_a_student_who_also_teaches_stops_the_enrolments(tmp_path: Path) -> None
         assert step.status == "failed"
         assert spec.students[0].email in step.error
     engine.dispose()
+
+
+ROOM_PASSWORD = "Room-check-1!"  # the throwaway students of the live check, on a loopback Moodle
+
+
+def _student_token(username: str) -> str:
+    """The student's own token of the standard mobile service (login/token.php), as the app would get it."""
+    import requests
+
+    resp = requests.post(f"{URL.rstrip('/')}/login/token.php", data={
+        "username": username, "password": ROOM_PASSWORD, "service": "moodle_mobile_app"}, timeout=30)
+    return str(resp.json()["token"])
+
+
+def _as_student(token: str, function: str, params: dict) -> object:
+    import requests
+
+    from lms_bridge.moodle.client import encode_params
+
+    data = [("wstoken", token), ("wsfunction", function), ("moodlewsrestformat", "json"), *encode_params(params)]
+    return requests.post(f"{URL.rstrip('/')}/webservice/rest/server.php", data=data, timeout=60).json()
+
+
+def test_the_exam_room_twelve_students_one_verifiable_draw(tmp_path: Path) -> None:
+    """Before admission nobody can start the ticket quiz; after admission each of 12 students sees exactly
+    the ticket of the verifiable draw (no repeat); verify-draw confirms every one; a student made not
+    admitted (enrolment suspended) cannot start or be opened."""
+    import json
+    import time
+
+    ops = _live_ops(tmp_path)
+    code = f"LMSB-ROOM-{int(time.time())}"
+    people = [(f"lmsb-room-{n:02d}", f"ROOM-{n:02d}") for n in range(1, 14)]
+    existing = {u["username"] for u in ops.users_by("idnumber", [i for _u, i in people])}
+    new = [{"username": u, "password": ROOM_PASSWORD, "firstname": "Room", "lastname": i, "auth": "manual",
+            "email": f"{u}@example.edu", "idnumber": i} for u, i in people if u not in existing]
+    if new:
+        ops.client.call("core_user_create_users", {"users": new})
+    ids = {u["idnumber"]: int(u["id"]) for u in ops.users_by("idnumber", [i for _u, i in people])}
+    course = ops.create_course(idnumber=code, fullname=code, shortname=code)["id"]
+    ops.enrol(course, [(uid, 5) for uid in ids.values()])
+    tickets = [Ticket(n, (f"Room question {n}a", f"Room question {n}b")) for n in range(1, 13)]
+    made = ops.setup_tickets_plugin(course, tickets, timelimit=1800)
+    quizid = int(made["quizid"])
+    tokens = {i: _student_token(u) for u, i in people}
+
+    # Before admission: closed to everyone.
+    refused = _as_student(tokens["ROOM-01"], "mod_quiz_start_attempt", {"quizid": quizid})
+    print("before admission:", json.dumps(refused, ensure_ascii=False))
+    assert isinstance(refused, dict)
+    assert not refused.get("attempt")
+    assert "not available" in json.dumps(refused.get("warnings"))
+    assert ops.drawn_tickets(quizid) == []
+
+    # Student 13 is no longer admitted: the enrolment is suspended, never deleted.
+    ops.enrol(course, [(ids["ROOM-13"], 5)], suspend=True)
+    suspended = _as_student(tokens["ROOM-13"], "mod_quiz_start_attempt", {"quizid": quizid})
+    print("suspended student starts:", json.dumps(suspended, ensure_ascii=False))
+    assert isinstance(suspended, dict)
+    assert suspended.get("exception") or not suspended.get("attempt")
+
+    # Admission: each draws from the committed draw; Moodle opens exactly that ticket.
+    seed = draw.new_seed()
+    record = draw.DrawRecord(session_code=code, commitment=draw.commitment(seed), tickets=tuple(range(1, 13)))
+    seen: dict[str, int] = {}
+    for _u, idnumber in people[:12]:
+        record, entry = draw.draw_next(record, seed, idnumber, drawn_at=datetime.now(UTC))
+        now = int(time.time())
+        out = ops.open_ticket(quizid, ids[idnumber], entry.ticket, timeopen=now - 60, timeclose=now + 1800)
+        assert out["ticketnumber"] == entry.ticket
+        data = _as_student(tokens[idnumber], "mod_quiz_get_attempt_data", {"attemptid": out["attemptid"], "page": 0})
+        html = " ".join(q["html"] for q in data["questions"])  # type: ignore[index]
+        shown = sorted({n for n in range(1, 13) if f"Room question {n}a" in html})
+        seen[idnumber] = shown[0] if len(shown) == 1 else -1
+        twice = ops.open_ticket(quizid, ids[idnumber], entry.ticket, timeopen=now - 60, timeclose=now + 1800)
+        assert (twice["attemptid"], twice["created"]) == (out["attemptid"], False)
+        again = _as_student(tokens[idnumber], "mod_quiz_start_attempt", {"quizid": quizid})
+        assert isinstance(again, dict)
+        assert again.get("errorcode") == "attemptstillinprogress"
+    print("tickets the students saw:", json.dumps(seen))
+    drawn = {d["userid"]: d["ticketnumber"] for d in ops.drawn_tickets(quizid)}
+    print("drawn tickets (plugin):", json.dumps(sorted(drawn.values())))
+    assert seen == {d.student_id: d.ticket for d in record.draws}
+    assert sorted(seen.values()) == list(range(1, 13))  # 12 students, 12 tickets, no repeat
+    assert drawn == {ids[d.student_id]: d.ticket for d in record.draws}
+
+    from lms_bridge.moodle.errors import MoodleError
+
+    now = int(time.time())
+    with pytest.raises(MoodleError) as no_ticket:
+        ops.open_ticket(quizid, ids["ROOM-13"], 1, timeopen=now - 60, timeclose=now + 600)
+    print("open_ticket for the suspended student:", no_ticket.value.errorcode)
+    assert no_ticket.value.errorcode == "notenrolledactive"
+
+    path = tmp_path / "record.json"
+    path.write_text(record.revealed(seed).to_json(), encoding="utf-8")
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "lms_bridge", "verify-draw", str(path)], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "LMS_BRIDGE_LANGUAGE": "en"}, check=False)
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_student_made_not_admitted_is_suspended_then_restored(tmp_path: Path) -> None:
+    """The provisioning steps after a re-import with ``admitted: false``: the enrolment stays but is no longer
+    active (Moodle's onlyactive list drops it); admitted again, it is active."""
+    spec = replace(SPEC, code="LMSB-LIVE-ADMISSION")
+    settings = _settings(tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    Base.metadata.create_all(engine)
+    ops = _live_ops(tmp_path)
+
+    def active(courseid: int) -> set[str]:
+        users = ops.client.call("core_enrol_get_enrolled_users", {"courseid": courseid, "options": [
+            {"name": "onlyactive", "value": 1}, {"name": "userfields", "value": "id,email"}]})
+        return {u["email"].lower() for u in users}
+
+    with make_sessionmaker(engine)() as db:
+        seed = draw.new_seed()
+        row = ExamSession(code=spec.code, title=spec.title, kind=str(spec.kind), language="en",
+                          timezone=spec.timezone, starts_at=spec.starts_at, preparation_minutes=30,
+                          draw_seed=seed, draw_commitment=draw.commitment(seed))
+        db.add(row)
+        db.commit()
+        assert _run(db, settings, row, spec).status == "succeeded"
+        course = ops.find_course(spec.code)
+        assert course is not None
+        second = spec.students[1].email
+        print("active before:", sorted(active(int(course["id"]))))
+        assert second in active(int(course["id"]))
+        out = replace(spec, students=(spec.students[0], replace(spec.students[1], admitted=False)))
+        assert _run(db, settings, row, out).status == "succeeded"
+        print("active after admitted: false:", sorted(active(int(course["id"]))))
+        assert second not in active(int(course["id"]))
+        assert int(ops.users_by("email", [second])[0]["id"]) in ops.enrolled_roles(int(course["id"]))  # kept
+        assert _run(db, settings, row, spec).status == "succeeded"
+        print("active after admitted again:", sorted(active(int(course["id"]))))
+        assert second in active(int(course["id"]))
+    engine.dispose()

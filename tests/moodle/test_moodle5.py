@@ -8,6 +8,7 @@ saves' feedback field.  Each test here fails when the product or the sandbox goe
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from lms_bridge.moodle.sandbox.world import _new_qcat, _new_quiz
 from lms_bridge.moodle.steps import poll_attempts
 from lms_bridge.store.models import JournalEntry
 
-from .conftest import Served
+from .conftest import Served, reopen_quiz
 from .test_steps import SPEC, _run, _session_row, _settings
 from .test_steps import db as db  # the store fixture of the steps' tests
 
@@ -58,13 +59,6 @@ def _course_with_students(ops: MoodleOps, code: str) -> tuple[int, dict[str, int
     return course, users
 
 
-def _open_for(ops: MoodleOps, quizid: int, users: dict[str, int]) -> None:
-    """The ticket quiz is closed to everyone until a student is admitted; these checks are about 5.x's
-    attempt states, so the students get the window admission gives them, as plain user overrides."""
-    ops.client.call("mod_quiz_save_overrides", {"data": {"quizid": quizid, "overrides": [
-        {"userid": uid, "timeopen": 1, "timeclose": 4102444800} for uid in users.values()]}})
-
-
 # -- release-dependent functions ---------------------------------------------------------------------------
 def test_the_renamed_attempts_function_exists_from_50_only(sandbox: Served) -> None:
     ops = _ops(sandbox)
@@ -91,7 +85,7 @@ def test_on_51_the_poll_logs_no_deprecation_and_the_old_function_would(sandbox: 
     ops = _ops(sandbox)
     course, users = _course_with_students(ops, "DEP-1")
     out = ops.setup_tickets_plugin(course, TICKETS)
-    _open_for(ops, int(out["quizid"]), users)
+    reopen_quiz(sandbox, int(out["quizid"]))  # Moodle's own attempt, for the poll
     sandbox.actor(f"/quiz/{out['quizid']}/attempt", {"email": "s1.dep-1@uni.kz"}).raise_for_status()
     seen = poll_attempts(ops, int(out["quizid"]), list(users.values()), plugin=False)
     assert [s.state for s in seen] == ["inprogress"]
@@ -117,6 +111,7 @@ def test_an_attempt_made_ahead_of_time_is_no_draw_until_the_student_starts_it(sa
     ops = _ops(sandbox)
     course, users = _course_with_students(ops, "PRE-1")
     quizid = int(ops.setup_tickets_plugin(course, TICKETS)["quizid"])
+    reopen_quiz(sandbox, quizid)  # a quiz someone opened by hand, which 5.x then precreates attempts for
     assert sandbox.actor(f"/quiz/{quizid}/precreate").json()["attempts"]
     uids = list(users.values())
     # Moodle holds a notstarted attempt per student, its question chosen: no poll reports it.
@@ -124,7 +119,6 @@ def test_an_attempt_made_ahead_of_time_is_no_draw_until_the_student_starts_it(sa
     assert true_states == ["notstarted", "notstarted"]
     assert poll_attempts(ops, quizid, uids, plugin=False) == []
     assert poll_attempts(ops, quizid, uids, plugin=True) == []
-    _open_for(ops, quizid, users)
     drawn = sandbox.actor(f"/quiz/{quizid}/attempt", {"email": "s1.pre-1@uni.kz"}).json()
     seen = poll_attempts(ops, quizid, uids, plugin=True)
     assert [(s.state, s.ticket) for s in seen] == [("inprogress", int(drawn["ticket"].split("-")[1]))]
@@ -167,7 +161,7 @@ def _as_on_45(state: dict[str, Any], courseid: int, categoryid: int) -> None:
 
 def test_an_upgraded_course_keeps_one_ticket_slot_and_one_tickets_category(sandbox: Served) -> None:
     ops = _ops(sandbox)
-    course, users = _course_with_students(ops, "UPG-1")
+    course, _users = _course_with_students(ops, "UPG-1")
     first = ops.setup_tickets_plugin(course, TICKETS)
     with _edit(sandbox) as state:
         _as_on_45(state, course, int(first["categoryid"]))
@@ -184,10 +178,33 @@ def test_an_upgraded_course_keeps_one_ticket_slot_and_one_tickets_category(sandb
         first["categoryid"]]
     bank = state["cms"][str(moved["qbankcmid"])]
     assert (bank["modname"], bank["course"]) == ("qbank", course)
-    # Each attempt holds one ticket.
-    _open_for(ops, int(first["quizid"]), users)
+    # Each attempt holds one ticket: the one opened for the student.
+    now = int(time.time())
+    ops.open_ticket(int(first["quizid"]), _users["s1.upg-1@uni.kz"], 2, timeopen=now - 60, timeclose=now + 600)
     drawn = sandbox.actor(f"/quiz/{first['quizid']}/attempt", {"email": "s1.upg-1@uni.kz"}).json()
-    assert drawn["ticket"].startswith("ticket-")
+    assert drawn["ticket"] == "ticket-2"
+
+
+def test_open_ticket_replaces_an_attempt_made_ahead_of_time(sandbox: Served) -> None:
+    """5.x precreates attempts (state notstarted) with a question Moodle picked; the student has not seen it, so
+    opening the drawn ticket deletes it and the student's attempt holds exactly the drawn ticket."""
+    sandbox.configure(release="5.1")
+    ops = _ops(sandbox)
+    course, users = _course_with_students(ops, "PRE-2")
+    quizid = int(ops.setup_tickets_plugin(course, TICKETS)["quizid"])
+    reopen_quiz(sandbox, quizid)
+    sandbox.actor(f"/quiz/{quizid}/precreate").raise_for_status()
+    uid = users["s1.pre-2@uni.kz"]
+    picked = next(a for a in sandbox.state()["attempts"].values() if a["userid"] == uid)
+    ticket = next(int(q["idnumber"].split("-")[1]) for q in sandbox.state()["questions"].values()
+                  if q["id"] != picked["questionid"] and (q.get("idnumber") or "").startswith("ticket-")
+                  and not q.get("hidden"))
+    now = int(time.time())
+    out = ops.open_ticket(quizid, uid, ticket, timeopen=now - 60, timeclose=now + 600)
+    assert out["created"]
+    mine = [a for a in sandbox.state()["attempts"].values() if a["userid"] == uid]
+    assert [a["state"] for a in mine] == ["inprogress"]
+    assert sandbox.actor(f"/quiz/{quizid}/attempt", {"email": "s1.pre-2@uni.kz"}).json()["ticket"] == f"ticket-{ticket}"
 
 
 def test_a_moved_category_without_its_slot_gets_exactly_one_slot_drawing_from_it(sandbox: Served) -> None:

@@ -39,10 +39,30 @@ def test_usernames_are_lowercase() -> None:
     assert username_for(" Aruzhan.S@Uni.KZ ") == "aruzhan.s@uni.kz"
 
 
-def test_a_user_is_found_by_idnumber_when_the_email_changed(ops: MoodleOps) -> None:
-    first = ops.ensure_users(STUDENTS[:1])
+def test_an_idnumber_with_another_email_is_a_conflict_never_taken_silently(ops: MoodleOps) -> None:
+    ops.ensure_users(STUDENTS[:1])
     moved = Person("aruzhan.new@uni.kz", "Аружан", "Сейтқали", "201103551234")
-    assert ops.ensure_users([moved]) == {"aruzhan.new@uni.kz": first["aruzhan@uni.kz"]}
+    found, conflicts = ops.find_users([moved])
+    assert found == {}
+    assert conflicts["aruzhan.new@uni.kz"].errorcode == "idnumbertaken"
+    with use_locale("en"):
+        text = conflicts["aruzhan.new@uni.kz"].user_message
+    assert "aruzhan@uni.kz" in text
+    assert "201103551234" in text
+    with pytest.raises(UserConflict):
+        ops.ensure_users([moved])
+
+
+def test_new_accounts_sign_in_as_configured(sandbox: Served, client: MoodleClient) -> None:
+    google = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), new_user_auth="oauth2"))
+    made = google.ensure_users([Person("g.student@uni.kz", "Г", "Студент", "G-1")])
+    manual = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token")))
+    made.update(manual.ensure_users([Person("m.student@uni.kz", "М", "Студент", "M-1")]))
+    users = sandbox.state()["users"]
+    g, m = users[str(made["g.student@uni.kz"])], users[str(made["m.student@uni.kz"])]
+    # A Google sign-in student has no Moodle password and is never asked to change one.
+    assert (g["auth"], g["forcepasswordchange"]) == ("oauth2", 0)
+    assert (m["auth"], m["forcepasswordchange"]) == ("manual", 1)
 
 
 def test_an_email_taken_with_another_idnumber_is_a_clear_error(ops: MoodleOps) -> None:
@@ -242,7 +262,11 @@ def test_decision_lands_in_the_gradebook_once(sandbox: Served, ops: MoodleOps) -
     courseid, ids, result = _result(ops)
     uid = ids["dias@uni.kz"]
     assert ops.save_decision(courseid, uid, 87, feedback="B+", assignment=result) == "assign"
-    assert ops.save_decision(courseid, uid, 87, assignment=result) == "unchanged"
+    # Without marking workflow the same grade is not saved again; with it (the product's result
+    # assignment) it is, since a draft of the same grade may still wait for its release.
+    again = ops.save_decision(courseid, uid, 87, assignment=result)
+    assert again == ("assign" if result.get("markingworkflow") else "unchanged")
+    assert ops.save_decision(courseid, uid, 87, assignment={**result, "markingworkflow": 0}) == "unchanged"
     state = sandbox.state()
     book = [g for g in state["grades"].values() if g["userid"] == uid]
     assert [g["grade"] for g in book] == [87.0]
@@ -258,6 +282,27 @@ def test_marking_workflow_grades_are_released(sandbox: Served, client: MoodleCli
     assert ops.save_decision(course["id"], ids["dias@uni.kz"], 70, assignment=result) == "assign"
     book = [g for g in sandbox.state()["grades"].values() if g["userid"] == ids["dias@uni.kz"]]
     assert [g["grade"] for g in book] == [70.0]
+
+
+def test_a_draft_stays_out_of_the_gradebook_until_the_release(sandbox: Served, client: MoodleClient) -> None:
+    ops = MoodleOps(client, MoodleSettings(url=sandbox.url, token=Secret("sandbox-token"), template_course_id=2))
+    ids = ops.ensure_users(STUDENTS)
+    course = ops.create_course(idnumber="SE-D", fullname="Exam", shortname="SE-D")
+    result = ops.result_assignment(course["id"])
+    assert result is not None
+    uid = ids["dias@uni.kz"]
+    assert ops.save_decision(course["id"], uid, 70, assignment=result, release=False) == "draft"
+    state = sandbox.state()
+    graded = [g for g in state["assign_grades"].values() if g["userid"] == uid]
+    assert [(g["grade"], g["workflowstate"]) for g in graded] == [(70.0, "readyforrelease")]
+    assert not [g for g in state["grades"].values() if g["userid"] == uid and g["grade"] is not None]
+    # The release: the same grade again, now "released", reaches the gradebook.
+    assert ops.save_decision(course["id"], uid, 70, assignment=result) == "assign"
+    book = [g for g in sandbox.state()["grades"].values() if g["userid"] == uid]
+    assert [g["grade"] for g in book] == [70.0]
+    # Without marking workflow a grade would show at once: nothing is written before the release.
+    assert ops.save_decision(course["id"], uid, 70, assignment={**result, "markingworkflow": 0},
+                             release=False) == "kept"
 
 
 def test_grade_outside_the_range_is_refused_before_moodle_ignores_it(ops: MoodleOps) -> None:
@@ -316,3 +361,38 @@ def test_a_template_copy_is_found_by_short_name_when_its_idnumber_cannot_be_set(
     found = ops.find_course("SE-N")
     assert found is not None
     assert found["id"] == made["id"]
+
+
+def test_the_exam_room_twelve_students_one_verifiable_draw(sandbox: Served, ops: MoodleOps) -> None:
+    """The sandbox twin of the live check (tests/moodle/test_live.py): before admission nobody can start;
+    after admission each of 12 students reads exactly the drawn ticket, no repeat; the draw verifies; a
+    student made not admitted can neither start nor be given a ticket."""
+    from datetime import UTC, datetime
+
+    from lms_bridge.domain import draw
+
+    people = [Person(f"room{n:02d}@uni.kz", "Room", f"{n:02d}", f"ROOM-{n:02d}") for n in range(1, 14)]
+    ids = ops.ensure_users(people)
+    course = ops.create_course(idnumber="ROOM-1", fullname="Room", shortname="ROOM-1")["id"]
+    ops.enrol(course, [(uid, 5) for uid in ids.values()])
+    quiz = ops.setup_tickets_plugin(course, [Ticket(n, (f"Room question {n}a",)) for n in range(1, 13)])["quizid"]
+    assert all(sandbox.actor(f"/quiz/{quiz}/attempt", {"email": p.email}).status_code == 400 for p in people)
+    ops.enrol(course, [(ids[people[12].email], 5)], suspend=True)
+    seed = draw.new_seed()
+    record = draw.DrawRecord(session_code="ROOM-1", commitment=draw.commitment(seed), tickets=tuple(range(1, 13)))
+    seen = {}
+    now = int(time.time())
+    for p in people[:12]:
+        record, entry = draw.draw_next(record, seed, p.idnumber, drawn_at=datetime.now(UTC))
+        ops.open_ticket(quiz, ids[p.email], entry.ticket, timeopen=now - 60, timeclose=now + 1800)
+        r = sandbox.actor(f"/quiz/{quiz}/attempt", {"email": p.email})
+        assert r.status_code == 200, r.text
+        seen[p.idnumber] = int(r.json()["ticket"].removeprefix("ticket-"))
+    assert seen == {d.student_id: d.ticket for d in record.draws}
+    assert sorted(seen.values()) == list(range(1, 13))
+    assert draw.verify(record.revealed(seed)) == []
+    assert {d["ticketnumber"] for d in ops.drawn_tickets(quiz)} == set(range(1, 13))
+    assert sandbox.actor(f"/quiz/{quiz}/attempt", {"email": people[12].email}).status_code == 400
+    with pytest.raises(MoodleError) as refused:
+        ops.open_ticket(quiz, ids[people[12].email], 1, timeopen=now - 60, timeclose=now + 1800)
+    assert refused.value.errorcode == "notenrolledactive"

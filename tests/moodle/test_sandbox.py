@@ -82,6 +82,45 @@ class Receiver:
         return Response(b"", status=status)(environ, start_response)
 
 
+def test_a_course_the_bridge_does_not_manage_sends_nothing(tmp_path: Path) -> None:
+    """Like the plugin: an attempt at a quiz in a course the bridge never set up posts no webhook."""
+    receiver = Receiver(failures=0)
+    rserver, rurl, _t = serve(receiver)
+    app = create_app(tmp_path, webhook_url=f"{rurl}/webhooks/moodle", webhook_secret=SECRET)
+    server, url, _t2 = serve(app)
+    try:
+        settings = MoodleSettings(url=url, token=Secret("sandbox-token"))
+        ops = MoodleOps(MoodleClient(url, Secret("sandbox-token"), timeout=5), settings)
+        ids = ops.ensure_users([Person("dias@uni.kz", "Диас", "Омаров", "201103551235")])
+        # A teacher's own course: its quiz was copied from the template by hand, never set up by the bridge.
+        other = ops.client.call("core_course_duplicate_course", {
+            "courseid": 2, "fullname": "Other", "shortname": "OTHER-1", "categoryid": 1, "visible": 1,
+            "options": [{"name": "users", "value": 0}]})
+        ops.enrol(int(other["id"]), [(ids["dias@uni.kz"], 5)])
+        quiz = ops.ticket_quiz(int(other["id"]))
+        assert quiz is not None
+        actor = Served(app, url)
+        actor.actor(f"/course/{other['id']}/import-questions", {
+            "xml": '<quiz><question type="category"><category><text>$module$/top/Tickets</text></category>'
+                   '</question><question type="essay"><name><text>T1</text></name><idnumber>ticket-1</idnumber>'
+                   '<questiontext><text>Q</text></questiontext></question></quiz>',
+            "cmid": quiz["coursemodule"]}).raise_for_status()
+        with app.world.lock:  # type: ignore[attr-defined]
+            state = app.world.state  # type: ignore[attr-defined]
+            cat = max(state["qcats"].values(), key=lambda c: c["id"])
+            state["quizzes"][str(quiz["id"])]["slots"][0]["categoryid"] = cat["id"]
+            app.world.save()  # type: ignore[attr-defined]
+        assert actor.actor(f"/quiz/{quiz['id']}/attempt", {"email": "dias@uni.kz"}).status_code == 200
+        assert app.webhooks.wait_idle(10)  # type: ignore[union-attr]
+    finally:
+        server.shutdown()
+        server.server_close()
+        rserver.shutdown()
+        rserver.server_close()
+    assert receiver.posts == []
+    assert app.webhooks.deliveries == []  # type: ignore[union-attr]
+
+
 def test_attempts_and_submissions_post_signed_webhooks_with_retries(tmp_path: Path) -> None:
     receiver = Receiver(failures=1)
     rserver, rurl, _t = serve(receiver)

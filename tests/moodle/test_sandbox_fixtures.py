@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -305,7 +306,28 @@ def _no_feedback(w: World, userid: int, grade: int) -> dict[str, Any]:
     return params
 
 
+def _open(w: World, ticket: int, userid: int | None = None) -> dict[str, Any]:
+    now = int(time.time())
+    return {"quizid": w.quiz, "userid": w.d if userid is None else userid, "ticketnumber": ticket,
+            "timeopen": now - 60, "timeclose": now + 3900}
+
+
+def _opened(w: World) -> None:
+    w.post("local_lmsbridge_open_ticket", _open(w, 2)).raise_for_status()
+
+
+def _suspended(w: World) -> None:
+    w.ops.enrol(w.course, [(w.d, 5)], suspend=True)
+
+
 SCENARIOS.update({
+    "local_lmsbridge_open_ticket": lambda w: _open(w, 2),
+    "local_lmsbridge_open_ticket__again": _then(_opened, lambda w: _open(w, 2)),
+    "local_lmsbridge_open_ticket__ticketmismatch": _then(_opened, lambda w: _open(w, 3)),
+    "local_lmsbridge_open_ticket__ticketnotfound": lambda w: _open(w, 9),
+    "local_lmsbridge_open_ticket__notenrolledactive": _then(_suspended, lambda w: _open(w, 1)),
+    "enrol_manual_enrol_users__suspend": lambda w: {"enrolments": [
+        {"roleid": 5, "userid": w.d, "courseid": w.course, "suspend": 1}]},
     "core_course_create_courses__unknown_category": lambda w: {"courses": [{
         "fullname": "X", "shortname": "X-CAT", "categoryid": 999}]},
     "core_course_duplicate_course__enrolments_option": lambda w: _duplicate(
@@ -329,6 +351,10 @@ SCENARIOS.update({
         {"key": "email", "value": "mixed.x@uni.kz"}]}),
     "core_user_get_users_by_field__email_other_case": _then(_mixed_case_user, lambda w: {
         "field": "email", "values": ["mixed.x@uni.kz"]}),
+    # A site without mail: the new enrolment is committed, then the welcome message fails.
+    "enrol_manual_enrol_users__message_not_sent": lambda w: {"_config": {"mail": False}, "enrolments": [
+        {"roleid": 5, "userid": w.ops.ensure_users([Person("new@uni.kz", "Жаңа", "Білім", "S-9")])["new@uni.kz"],
+         "courseid": w.course}]},
     "enrol_manual_enrol_users__unknown_user": lambda w: {"enrolments": [
         {"roleid": 5, "userid": 9999, "courseid": w.course}]},
     "mod_assign_get_assignments__copied_course": lambda w: {"courseids": [w.course], "includenotenrolledcourses": 1},

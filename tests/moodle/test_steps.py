@@ -175,17 +175,23 @@ def test_core_only_without_a_quiz_tells_the_secretary_what_to_do(
     assert "template_course_id" in step.error
 
 
-def test_an_email_taken_with_another_idnumber_stops_the_users_step(
+def test_an_email_taken_with_another_idnumber_is_reported_not_enrolled(
         tmp_path: Path, sandbox: Served, db: Session, client: MoodleClient) -> None:
-    MoodleOps(client, MoodleSettings()).create_users([Person("dias@uni.kz", "Диас", "Омаров", "000")])
+    from lms_bridge.moodle.steps import conflict_message
+
+    other = MoodleOps(client, MoodleSettings()).create_users([Person("dias@uni.kz", "Диас", "Омаров", "000")])
     settings = _settings(tmp_path, sandbox)
     row = _session_row(db, SPEC)
+    run = _run(db, settings, SPEC, row)
+    steps = {s.name: s.status for s in run.steps}
+    assert steps["moodle.users"] == "done"
+    assert steps["moodle.enrolments"] == "done"
+    conflict = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.user_conflict:dias@uni.kz").one()
     with use_locale("en"):
-        run = _run(db, settings, SPEC, row)
-    step = next(s for s in run.steps if s.name == "moodle.users")
-    assert step.status == "failed"
-    assert "dias@uni.kz" in step.error
-    assert "000" in step.error
+        text = conflict_message(conflict.data)
+    assert "dias@uni.kz" in text
+    assert "000" in text
+    assert not [e for e in sandbox.state()["enrolments"] if e["userid"] == other["dias@uni.kz"]]
 
 
 def test_invalid_token_fails_connect_in_plain_words(tmp_path: Path, sandbox: Served, db: Session) -> None:
@@ -238,3 +244,88 @@ def test_a_student_who_also_teaches_in_the_course_stops_the_enrolments(
     assert "moodle.enrol:aruzhan@uni.kz" in keys
     assert "moodle.enrol:dias@uni.kz" not in keys
     assert _run(db, settings, SPEC, row).status == "failed"  # still, until the teacher role is removed
+
+
+def test_admission_follows_the_session_file_suspended_never_deleted(
+        tmp_path: Path, sandbox: Served, db: Session) -> None:
+    settings = _settings(tmp_path, sandbox)
+    row = _session_row(db, SPEC)
+    assert _run(db, settings, SPEC, row).status == "succeeded"
+    dias = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.user:dias@uni.kz").one()
+    uid = int(dias.external_id)
+
+    def status() -> list[int]:
+        return [e.get("status", 0) for e in sandbox.state()["enrolments"] if e["userid"] == uid]
+
+    assert status() == [0]
+    # Re-imported with Dias no longer admitted: his enrolment is suspended, not removed.
+    out = replace(SPEC, students=tuple(replace(s, admitted=s.email != "dias@uni.kz") if s.email != "alina@uni.kz"
+                                       else s for s in SPEC.students))
+    assert _run(db, settings, out, row).status == "succeeded"
+    assert status() == [1]
+    tickets = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.tickets").one()
+    r = sandbox.actor(f"/quiz/{tickets.data['quizid']}/attempt", {"email": "dias@uni.kz"})
+    assert r.status_code == 400
+    assert "suspended" in r.text
+    again = _run(db, settings, out, row)
+    assert again.status == "succeeded"
+    assert again.created == 0
+    # Admitted again: restored.
+    assert _run(db, settings, SPEC, row).status == "succeeded"
+    assert status() == [0]
+    entry = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.enrol:dias@uni.kz").one()
+    assert entry.data.get("suspended") is False
+
+
+def test_provisioning_completes_on_a_moodle_that_cannot_send_mail(
+        tmp_path: Path, sandbox: Served, db: Session) -> None:
+    sandbox.configure(mail=False)
+    settings = _settings(tmp_path, sandbox)
+    row = _session_row(db, SPEC)
+    run = _run(db, settings, SPEC, row)
+    assert run.status == "succeeded", run.error
+    assert {s.name: s.status for s in run.steps}["moodle.enrolments"] == "done"
+    state = sandbox.state()
+    cid = next(c["id"] for c in state["courses"].values() if c.get("idnumber") == SPEC.code)
+    assert len([e for e in state["enrolments"] if e["courseid"] == cid]) == 5
+    keys = {e.key for e in db.query(JournalEntry).filter_by(session_id=row.id)}
+    assert {"moodle.tickets", "moodle.result_assignment"} <= keys
+    assert _run(db, settings, SPEC, row).created == 0
+
+
+def test_an_account_conflict_is_reported_and_never_enrolled(tmp_path: Path, sandbox: Served, db: Session) -> None:
+    from lms_bridge.moodle.steps import conflict_message
+
+    # The university's Moodle already has a namesake with Dias's ID number but another e-mail.
+    client = MoodleClient(sandbox.url, Secret("sandbox-token"), timeout=5)
+    client.call("core_user_create_users", {"users": [{
+        "username": "d.omarov", "firstname": "Диас", "lastname": "Омаров", "email": "d.omarov@old.kz",
+        "idnumber": "201103551235", "createpassword": 1}]})
+    settings = _settings(tmp_path, sandbox)
+    row = _session_row(db, SPEC)
+    run = _run(db, settings, SPEC, row)
+    assert run.status == "succeeded", run.error
+    conflict = db.query(JournalEntry).filter_by(session_id=row.id, key="moodle.user_conflict:dias@uni.kz").one()
+    assert conflict.data["errorcode"] == "idnumbertaken"
+    with use_locale("en"):
+        assert "d.omarov@old.kz" in conflict_message(conflict.data)
+    state = sandbox.state()
+    cid = next(c["id"] for c in state["courses"].values() if c.get("idnumber") == SPEC.code)
+    namesake = next(u["id"] for u in state["users"].values() if u["username"] == "d.omarov")
+    assert not [e for e in state["enrolments"] if e["courseid"] == cid and e["userid"] == namesake]
+    assert not [u for u in state["users"].values() if u["email"] == "dias@uni.kz"]  # not created either
+    # Fixed in Moodle (the e-mail corrected): the next run takes the account and enrols it.
+    _set_email(sandbox, namesake, "dias@uni.kz")
+    assert _run(db, settings, SPEC, row).status == "succeeded"
+    db.refresh(conflict)
+    assert conflict.data.get("resolved") is True
+    state = sandbox.state()
+    assert [e["roleid"] for e in state["enrolments"] if e["courseid"] == cid and e["userid"] == namesake] == [5]
+
+
+def _set_email(sandbox: Served, userid: int, email: str) -> None:
+    app = sandbox.app
+    with app.world.lock:  # type: ignore[attr-defined]
+        app.world.refresh()  # type: ignore[attr-defined]
+        app.world.state["users"][str(userid)]["email"] = email  # type: ignore[attr-defined]
+        app.world.save()  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from lms_bridge import sandbox
 from lms_bridge.admin.auth import create_user
 from lms_bridge.app import create_app, state
 from lms_bridge.config import Settings, load_settings
-from lms_bridge.google.steps import P_SESSION, P_STUDENT
+from lms_bridge.google.steps import P_KIND, P_SESSION, P_STUDENT, TEMPLATE_KIND
 from lms_bridge.jobs import queue as jobqueue
 from lms_bridge.sessionfile import load_session
 from lms_bridge.store import repo
@@ -74,7 +74,10 @@ def assert_one_form_per_student_and_journal_matches(url: str, data: Path) -> Non
     with urllib.request.urlopen(url + "/google/_actor/state") as res:
         world = json.load(res)
     admitted = {s.id for s in SPEC.admitted}
-    forms = {f["formId"]: f for f in world.get("form", [])}
+    kinds = {f["id"]: f.get("appProperties", {}).get(P_KIND) for f in world.get("file", [])}
+    templates = [f for f in world.get("form", []) if kinds.get(f["formId"]) == TEMPLATE_KIND]
+    assert len(templates) == 1, "one ballot template per session, copied for each student"
+    forms = {f["formId"]: f for f in world.get("form", []) if kinds.get(f["formId"]) != TEMPLATE_KIND}
     assert len(forms) == len(admitted), "a duplicate (or missing) voting form"
     tags = {f["id"]: f.get("appProperties", {}) for f in world.get("file", []) if f["id"] in forms}
     assert sorted(t.get(P_STUDENT) for t in tags.values()) == sorted(admitted)

@@ -113,10 +113,10 @@ def test_draw_day_never_mixes_days() -> None:
 
     d1, d2 = date(2027, 6, 10), date(2027, 6, 11)
     days = {"S1": d1, "S2": d1, "S3": d2}
-    assert draw_day(days, ["S1", "S3"], d2) == d2  # on day 2, day 2's students
-    assert draw_day(days, ["S1", "S3"], date(2027, 6, 1)) == d1  # before the sitting: the first day
-    assert draw_day(days, ["S3"], date(2027, 7, 1)) == d2
-    assert draw_day(days, [], date(2027, 7, 1)) is None
+    assert draw_day(days, d1) == d1
+    assert draw_day(days, d2) == d2  # on day 2, day 2's students
+    assert draw_day(days, date(2027, 6, 1)) is None  # before the sitting: no early draw
+    assert draw_day(days, date(2027, 7, 1)) is None
 
 
 class FakeOps:
@@ -198,3 +198,13 @@ def test_a_ticket_moodle_picked_by_itself_is_never_recorded(db: Session) -> None
     refused = db.scalar(select(AuditEvent).where(AuditEvent.action == "ticket.unverified_refused"))
     assert refused is not None
     assert refused.detail == {"student": first.student_ref, "offered": 3}
+
+
+def test_nothing_is_drawn_before_provisioning(db: Session) -> None:
+    exam = _exam(db)
+    exam.status = "imported"
+    first = _admitted(db)[0]
+    with pytest.raises(AdmissionError) as refused:
+        admit(db, exam, first, actor="secretary", now=lambda: _on(sitting_days(exam)[first.student_ref], exam))
+    assert refused.value.code == "not_provisioned"
+    assert first.ticket_number is None

@@ -56,7 +56,13 @@ def test_sealing_writes_the_documents_and_emails_every_member(db: Session, tmp_p
     db.commit()
     assert session.status == "sealed"
     assert session.draw_revealed_at is not None
-    assert sorted(e.recipient for e in emails) == sorted(m.email for m in session.members)
+    # Every member, then the registrar and the department named in the session file.
+    assert session.registrar_email == "registrar@univ.edu.kz"
+    assert session.department_email == "is-department@univ.edu.kz"
+    assert sorted(e.recipient for e in emails) == sorted(
+        [m.email for m in session.members] + [session.registrar_email, session.department_email])
+    office = next(e for e in emails if e.recipient == session.registrar_email)
+    assert office.attachments == emails[0].attachments
     names = [a["filename"] for a in emails[0].attachments]
     admitted = [s for s in session.students if s.admitted]
     assert len(names) == 2 + 2 * len(admitted)
@@ -178,3 +184,11 @@ def test_a_title_with_line_breaks_still_makes_sendable_emails(db: Session, tmp_p
     assert b"\nBcc:" not in wire
     assert msg["Subject"] == "Old Bcc: x@evil.example"  # type: ignore[index]
     assert msg["Bcc"] is None  # type: ignore[index]
+
+
+def test_an_office_address_that_is_a_members_gets_one_email(db: Session, tmp_path: Path) -> None:
+    session = _decide_everyone(db)
+    session.registrar_email = session.members[0].email
+    session.department_email = ""
+    emails = seal_session(db, session, actor="secretary", data_dir=tmp_path)
+    assert sorted(e.recipient for e in emails) == sorted(m.email for m in session.members)

@@ -634,6 +634,11 @@ def _sub_view(ctx: Ctx, sub: dict[str, Any]) -> dict[str, Any]:
                             f"#cw{sub['courseWorkId']}")
     if not out.get("assignmentSubmission"):
         out["assignmentSubmission"] = {}
+    if not (ctx.is_admin() or is_teacher(ctx, sub["courseId"], ctx.me)):
+        # StudentSubmission.draftGrade: "This is only visible to and modifiable by course
+        # teachers" (Classroom API reference; the grades guide: "a tentative grade visible only to
+        # teachers").  The student sees assignedGrade only.
+        out.pop("draftGrade", None)
     return out
 
 

@@ -19,7 +19,7 @@ from .files import (
     reachable,
     role_of,
 )
-from .forms import new_form
+from .forms import copy_form, new_form
 from .sheets import new_spreadsheet
 
 HANDLERS: dict[str, Handler] = {}
@@ -149,6 +149,43 @@ def files_create(ctx: Ctx) -> dict[str, Any]:
         new_spreadsheet(ctx, doc["id"], doc["name"])
     elif mime == FORM_MIME:
         new_form(ctx, doc["id"], doc["name"], doc["name"])
+    return _view(ctx, doc)
+
+
+@handler("drive.files.copy")
+def files_copy(ctx: Ctx) -> dict[str, Any]:
+    """A copy of a form or spreadsheet, owned by the caller, with the body's fields patched on.
+
+    Google's files.copy "creates a copy of a file and applies any requested updates with patch
+    semantics", and its Forms guide duplicates a form with it "to reuse content".  Where neither
+    says more, the sandbox takes the stricter reading: a copied form keeps its info, settings and
+    items, but its items and questions get new IDs, it has no responses and no watches, it starts
+    unpublished (as forms made through the API since 30 June 2026 do) and it is shared with
+    nobody (only parent folders' permissions are inherited, and these files have none)."""
+    source = get_file(ctx, ctx.params["fileId"])
+    body = ctx.body
+    if source["mimeType"] not in (FORM_MIME, SHEET_MIME):
+        raise ApiError(400, "The sandbox copies forms and spreadsheets only.", reason="invalid",
+                       location="fileId")
+    doc = create_file(ctx, name=body.get("name") or f"Copy of {source['name']}", mime=source["mimeType"],
+                      owner=ctx.me, file_id=token_id(44) if source["mimeType"] == FORM_MIME else None)
+    doc["appProperties"] = dict(source.get("appProperties") or {})
+    doc["properties"] = dict(source.get("properties") or {})
+    for key in ("appProperties", "properties"):
+        for k, v in (body.get(key) or {}).items():  # patch semantics: a null value removes the key
+            if v is None:
+                doc[key].pop(k, None)
+            else:
+                doc[key][k] = str(v)
+    if body.get("description") is not None:
+        doc["description"] = body["description"]
+    if body.get("parents"):
+        doc["parents"] = list(body["parents"])
+    ctx.store.put("file", doc["id"], doc)
+    if source["mimeType"] == FORM_MIME:
+        copy_form(ctx, source["id"], doc["id"], doc["name"])
+    else:
+        new_spreadsheet(ctx, doc["id"], doc["name"])
     return _view(ctx, doc)
 
 

@@ -44,6 +44,31 @@ def new_form(ctx: Ctx, form_id: str, title: str, document_title: str) -> dict[st
     return form
 
 
+def copy_form(ctx: Ctx, source_id: str, form_id: str, document_title: str) -> dict[str, Any]:
+    """The form behind a Drive copy (see ``drive.files_copy``): the source's info, settings and
+    items with fresh item and question IDs; unpublished, no responses, no watches."""
+    source = ctx.store.get("form", source_id)
+    form = new_form(ctx, form_id, "", document_title)
+    if source is not None:
+        form["info"] = dict(copy.deepcopy(source["info"]), documentTitle=document_title)
+        form["settings"] = copy.deepcopy(source["settings"])
+        used: set[str] = set()
+        for item in copy.deepcopy(source["items"]):
+            item.pop("itemId", None)
+            for question in _questions_of(item):
+                question.pop("questionId", None)
+            _assign_ids(item, used)
+            form["items"].append(item)
+        ctx.store.put("form", form_id, form)
+    return form
+
+
+def _questions_of(item: dict[str, Any]) -> list[dict[str, Any]]:
+    if "questionItem" in item:
+        return [item["questionItem"]["question"]]
+    return list((item.get("questionGroupItem") or {}).get("questions") or [])
+
+
 # Forms scopes that reach every form of the user; a token with only drive.file reaches the app's own.
 WHOLE_FORMS_SCOPES = WHOLE_DRIVE_SCOPES | {"https://www.googleapis.com/auth/" + s for s in (
     "forms.body", "forms.body.readonly", "forms.responses.readonly")}

@@ -2,7 +2,7 @@
 student's plagiarism-check result.
 
 Revision ID: 0007_h16
-Revises: 0007_h13
+Revises: 0007_h14
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0007_h16'
-down_revision: str | Sequence[str] | None = '0007_h13'
+down_revision: str | Sequence[str] | None = '0007_h14'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

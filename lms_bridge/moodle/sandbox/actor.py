@@ -122,7 +122,6 @@ class ActorApi(SandboxBase):
         if ready is not None:
             # 5.x: the attempt made ahead of time starts with the question it already holds
             # (quiz_attempt::process_attempt_started, MDL-68806); only now is the ticket drawn for the student.
-            now = _now()
             ready.update(state="inprogress", timestart=now, timemodified=now)
             cm = st["cms"][str(quiz["coursemodule"])]
             self._emit(self._event(st, "quiz_attempt_started", "\\mod_quiz\\event\\attempt_started", cm, ready["id"],
@@ -131,8 +130,7 @@ class ActorApi(SandboxBase):
         allowed = (override or {}).get("attempts") or quiz["attempts"]
         if allowed and len(mine) >= allowed:
             raise _BadActor("no more attempts are allowed")
-        question = self._draw(st, quiz)
-        return self._attempt_view(st, self._begin_attempt(st, quiz, user, question))
+        return self._attempt_view(st, self._begin_attempt(st, quiz, user, self._draw(st, quiz)))
 
     def _begin_attempt(self, st: dict[str, Any], quiz: dict[str, Any], user: dict[str, Any],
                        questionid: int) -> dict[str, Any]:

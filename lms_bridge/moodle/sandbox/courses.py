@@ -345,6 +345,7 @@ class CoursesFunctions(SandboxBase):
                     f"({e['roleid']}) to this user ({e['userid']}) in this course"
                     f"({e['courseid']}).",
                 )
+        new_enrolment = False
         for e in p["enrolments"]:
             # The enrolment's status follows "suspend" on every call, for an existing enrolment too: absent
             # or 0 makes it active (enrol/manual/externallib.php sets status from it; enrol_user() updates
@@ -358,6 +359,8 @@ class CoursesFunctions(SandboxBase):
                 x["courseid"] == e["courseid"] and x["userid"] == e["userid"] and x["roleid"] == e["roleid"]
                 for x in state["enrolments"]
             ):
+                new_enrolment = new_enrolment or not any(
+                    x["courseid"] == e["courseid"] and x["userid"] == e["userid"] for x in state["enrolments"])
                 state["enrolments"].append(
                     {
                         "id": _next(state, "enrol"),
@@ -369,6 +372,16 @@ class CoursesFunctions(SandboxBase):
                         "status": status,
                     }
                 )
+        # A new enrolment sends the course welcome message from the course contact (an editing teacher;
+        # enrol/manual user_enrolment_callbacks, enrol_plugin::send_course_welcome_message_to_user).  After
+        # the enrolments are committed, a site that cannot send mail answers "Message was not sent."
+        # (core\message\manager::send_message_to_processors; captured
+        # enrol_manual_enrol_users__message_not_sent): the enrolments stay.
+        courses = {e["courseid"] for e in p["enrolments"]}
+        has_contact = any(x["courseid"] in courses and x["roleid"] == 3 for x in state["enrolments"])
+        if new_enrolment and has_contact and not state["config"].get("mail", True):
+            self.world.save()  # committed before the message fails
+            raise MoodleException(EXC_MOODLE, "Message was not sent.", "error/Message was not sent.")
         return None
 
 

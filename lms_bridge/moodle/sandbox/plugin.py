@@ -148,7 +148,8 @@ class PluginFunctions(SandboxBase):
         # admitted student gets a user override (local_lmsbridge_open_ticket).
         now = _now()
         closes, opens = quiz.get("timeclose") or 0, quiz.get("timeopen") or 0
-        quizclosed = not ((closes and closes <= now) or opens > now)
+        # Not an open time in the future: 5.x makes attempts ahead of time for a quiz that opens soon.
+        quizclosed = not (opens == 0 and closes and closes <= now)
         if quizclosed:
             quiz.update(timeopen=0, timeclose=now - 60)
         self._managed(state, course["id"])
@@ -257,8 +258,7 @@ class PluginFunctions(SandboxBase):
         if p["timeclose"] <= p["timeopen"]:
             raise MoodleException(EXC_MOODLE, "closebeforeopen",
                                   "You have specified a close date before the open date.")
-        cat = next((c for c in state["qcats"].values()
-                    if c["contextid"] == cm["contextid"] and c.get("idnumber") == "lmsbridge-tickets"), None)
+        cat = tickets_category(state, quiz)
         if cat is None:
             raise MoodleException(EXC_MOODLE, "notaticketquiz",
                                   f"Quiz {quiz['id']} has no Tickets question category made by lms_bridge.")
@@ -272,7 +272,7 @@ class PluginFunctions(SandboxBase):
         if question is None:
             raise MoodleException(EXC_MOODLE, "ticketnotfound",
                                   f"Ticket {p['ticketnumber']} is not a drawable question of the Tickets category.")
-        slot = next((s for s in quiz["slots"] if s["type"] == "random" and s["categoryid"] == cat["id"]), None)
+        slot = ticket_slot(state, quiz, cat)
         if slot is None:
             raise MoodleException(EXC_MOODLE, "noticketslot",
                                   f"Quiz {quiz['id']} has no random slot drawing from its Tickets category.")
@@ -285,6 +285,11 @@ class PluginFunctions(SandboxBase):
             state["overrides"][str(oid)] = override
         override.update(timeopen=p["timeopen"], timeclose=p["timeclose"], attempts=1)
         self._managed(state, quiz["course"])
+        # 5.x may have made an attempt ahead of time (notstarted) with a question Moodle picked; the student has
+        # not seen it: it is deleted (quiz_delete_attempt) and the attempt begins with the drawn ticket.
+        for a in [a for a in state["attempts"].values()
+                  if a["quiz"] == quiz["id"] and a["userid"] == user["id"] and a["state"] == "notstarted"]:
+            del state["attempts"][str(a["id"])]
         mine = sorted((a for a in state["attempts"].values() if a["quiz"] == quiz["id"] and a["userid"] == user["id"]),
                       key=lambda a: a["attempt"])
         created = False

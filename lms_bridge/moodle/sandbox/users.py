@@ -112,7 +112,12 @@ class UsersFunctions(SandboxBase):
                 raise invalid_parameter(f"Email address already exists: {u['email']}")
             if "@" not in u["email"]:
                 raise invalid_parameter(f"Email address is invalid: {u['email']}")
-            if not u.get("createpassword") and not u.get("password"):
+            if (u.get("auth") or "manual") not in ("manual", "oauth2", "email", "nologin", "ldap", "cas", "db"):
+                raise invalid_parameter(f"Invalid authentication type: {u.get('auth')}")
+            # Only an internal authentication (manual) keeps a password in Moodle and needs one
+            # (user/externallib.php: $authplugin->is_internal()); OAuth 2 accounts sign in elsewhere.
+            internal = (u.get("auth") or "manual") in ("manual", "email", "nologin")
+            if internal and not u.get("createpassword") and not u.get("password"):
                 raise invalid_parameter(
                     "Invalid password: you must provide a password, or set createpassword."
                 )
@@ -128,6 +133,8 @@ class UsersFunctions(SandboxBase):
                 "email": u["email"],
                 "idnumber": u.get("idnumber") or "",
                 "auth": u.get("auth") or "manual",
+                # createpassword also sets the preference auth_forcepasswordchange, whatever the auth.
+                "forcepasswordchange": 1 if u.get("createpassword") else 0,
                 "suspended": 0,
                 "confirmed": 1,
                 "timecreated": _now(),

@@ -1,0 +1,271 @@
+"""The sitting board's rules: where each student is in the day, what the secretary may do next, the
+answer timers, the answer queue and the overruns against the timetable.
+
+Plain rules, no store.  The stages follow the oral exam procedure (004) and the attestation rules
+(003) as ``attestation-rules.md`` digests them:
+
+==============  =================================================================================
+stage           reached when
+==============  =================================================================================
+expected        the student is on today's list
+identified      the ID was shown on camera, recorded by the secretary or head of department (R-ID-1)
+admitted        admitted to the draw: Moodle/Classroom opened for this student alone
+drawn           the ticket is drawn (preparation starts at the draw, R-TICKET-3)
+preparing       the student (or the secretary) confirmed the ticket's receipt; counts down
+uploaded        answer sheets uploaded (by the student, or by the secretary on the student's behalf)
+answering       answering now: ``answer`` minutes of answer, then ``questions`` minutes of questions
+answered        the answer is over; the commission votes
+voting          at least one ballot is in: k of n
+decided         the commission's decision exists (vote or the commission's own decision)
+exception       an exception of the day is recorded (see :mod:`lms_bridge.domain.examday`)
+==============  =================================================================================
+
+A stage is never entered by skipping what must come before it on the board: the secretary's
+actions are checked by :func:`check_action`.  One student answers at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from lms_bridge.domain.examday import Continuation, ExceptionKind
+from lms_bridge.i18n import gettext as _
+
+# 004 oral §6-7: up to 10 minutes of answer, then the commission's questions (5 minutes), in the
+# 15-minute slot the timetable gives each student.
+QUESTION_MINUTES = 5
+
+
+class Stage(enum.StrEnum):
+    EXPECTED = "expected"
+    IDENTIFIED = "identified"
+    ADMITTED = "admitted"
+    DRAWN = "drawn"
+    PREPARING = "preparing"
+    UPLOADED = "uploaded"
+    ANSWERING = "answering"
+    ANSWERED = "answered"
+    VOTING = "voting"
+    DECIDED = "decided"
+    EXCEPTION = "exception"
+
+
+ORDER: tuple[Stage, ...] = tuple(Stage)
+
+
+class Action(enum.StrEnum):
+    """What the secretary does on the board (each one a POST of its own)."""
+
+    IDENTIFY = "identify"
+    ADMIT = "admit"  # admission to the draw (lms_bridge.results.admission does the draw)
+    CONFIRM_RECEIPT = "confirm_receipt"
+    START_ANSWER = "start_answer"
+    FINISH_ANSWER = "finish_answer"
+
+
+class BoardError(ValueError):
+    """The board refuses the action; the message says why and what to do first."""
+
+
+@dataclass(frozen=True)
+class StudentFacts:
+    """What is known of one student today (UTC instants; ``None``: not yet)."""
+
+    ref: str
+    name: str
+    identified_at: datetime | None = None
+    admitted_at: datetime | None = None
+    ticket_drawn_at: datetime | None = None
+    ticket_confirmed_at: datetime | None = None
+    files: int = 0
+    uploaded_at: datetime | None = None
+    answer_started_at: datetime | None = None
+    answer_ended_at: datetime | None = None
+    ballots: int = 0
+    first_ballot_at: datetime | None = None
+    decided_at: datetime | None = None
+    exception: ExceptionKind | None = None
+    exception_at: datetime | None = None
+    continuation: Continuation | None = None
+
+
+def resumes(facts: StudentFacts) -> bool:
+    """An exception after which the student still sits: absent for a valid reason (moved to the next
+    sitting day) or a technical failure the commission continues later (003 §22, §23)."""
+    return facts.exception is ExceptionKind.ABSENT_VALID or (
+        facts.exception is ExceptionKind.TECHNICAL_FAILURE and facts.continuation is Continuation.LATER)
+
+
+def _after_exception(facts: StudentFacts, moment: datetime | None) -> datetime | None:
+    """A fact counts after a resumable exception only when it is newer than the exception."""
+    if moment is None or facts.exception is None or facts.exception_at is None:
+        return moment
+    return moment if moment > facts.exception_at else None
+
+
+def stage_of(facts: StudentFacts, now: datetime) -> tuple[Stage, datetime | None]:
+    """The student's stage and since when.  A decision outranks everything; an exception outranks
+    the steps before it, except a resumable one after which the student has started answering again."""
+    if facts.decided_at is not None:
+        return Stage.DECIDED, facts.decided_at
+    if facts.exception is not None:
+        if not resumes(facts):
+            return Stage.EXCEPTION, facts.exception_at
+        started = _after_exception(facts, facts.answer_started_at)
+        if started is None:
+            return Stage.EXCEPTION, facts.exception_at
+        facts = StudentFacts(**{**facts.__dict__, "answer_started_at": started,
+                                "answer_ended_at": _after_exception(facts, facts.answer_ended_at)})
+    if facts.ballots:
+        return Stage.VOTING, facts.first_ballot_at or facts.answer_ended_at
+    if facts.answer_ended_at is not None:
+        return Stage.ANSWERED, facts.answer_ended_at
+    if facts.answer_started_at is not None:
+        return Stage.ANSWERING, facts.answer_started_at
+    if facts.files > 0:
+        return Stage.UPLOADED, facts.uploaded_at
+    if facts.ticket_confirmed_at is not None and facts.ticket_drawn_at is not None:
+        return Stage.PREPARING, facts.ticket_confirmed_at
+    if facts.ticket_drawn_at is not None:
+        return Stage.DRAWN, facts.ticket_drawn_at
+    if facts.admitted_at is not None:
+        return Stage.ADMITTED, facts.admitted_at
+    if facts.identified_at is not None:
+        return Stage.IDENTIFIED, facts.identified_at
+    return Stage.EXPECTED, None
+
+
+def check_action(action: Action | str, facts: StudentFacts, others: Sequence[StudentFacts], now: datetime) -> None:
+    """Raise :class:`BoardError` unless the secretary may do ``action`` for this student now."""
+    action = Action(action)
+    stage, _since = stage_of(facts, now)
+    if stage is Stage.DECIDED:
+        raise BoardError(_("%(name)s already has a decision.", name=facts.name))
+    if stage is Stage.EXCEPTION and not resumes(facts):
+        raise BoardError(_("An exception is recorded for %(name)s; the board has nothing more to do.",
+                           name=facts.name))
+    if action is Action.IDENTIFY:
+        if facts.identified_at is not None:
+            raise BoardError(_("%(name)s is already identified.", name=facts.name))
+        return
+    if action is Action.ADMIT:
+        # R-ID-1: identified before the draw; the admission's own rules (the student's day, one
+        # ticket) are checked where the draw is made.
+        if facts.identified_at is None:
+            raise BoardError(_("Identify %(name)s first.", name=facts.name))
+        if facts.admitted_at is not None or facts.ticket_drawn_at is not None:
+            raise BoardError(_("%(name)s is already admitted to the draw.", name=facts.name))
+        return
+    if action is Action.CONFIRM_RECEIPT:
+        if facts.ticket_drawn_at is None:
+            raise BoardError(_("%(name)s has not drawn a ticket yet.", name=facts.name))
+        if facts.ticket_confirmed_at is not None:
+            raise BoardError(_("The receipt of the ticket is already confirmed."))
+        return
+    if action is Action.START_ANSWER:
+        if facts.identified_at is None:
+            raise BoardError(_("Identify %(name)s first.", name=facts.name))
+        if facts.ticket_drawn_at is None:
+            raise BoardError(_("%(name)s has not drawn a ticket yet.", name=facts.name))
+        if facts.files <= 0:
+            raise BoardError(_("No answer sheets from %(name)s yet: wait for the upload, or upload them on "
+                               "the student's behalf.", name=facts.name))
+        if stage in (Stage.ANSWERING, Stage.ANSWERED, Stage.VOTING):
+            raise BoardError(_("%(name)s has already answered.", name=facts.name))
+        busy = [o for o in others if o.ref != facts.ref and stage_of(o, now)[0] is Stage.ANSWERING]
+        if busy:
+            raise BoardError(_("%(name)s is answering now; one student answers at a time.", name=busy[0].name))
+        return
+    # FINISH_ANSWER
+    if stage is not Stage.ANSWERING:
+        raise BoardError(_("%(name)s is not answering now.", name=facts.name))
+
+
+@dataclass(frozen=True)
+class AnswerTimer:
+    """The answering student's clock: ``answer`` minutes, then ``questions`` minutes."""
+
+    phase: str  # "answer" | "questions" | "over"
+    answer_ends_at: datetime
+    questions_end_at: datetime
+    overrun_seconds: int  # past the end of the questions, 0 before
+
+
+def answer_timer(started_at: datetime, now: datetime, *, slot_minutes: int,
+                 question_minutes: int = QUESTION_MINUTES) -> AnswerTimer:
+    """Answer then questions in the student's slot (the questions take ``question_minutes`` of it,
+    or half of a slot too short for them)."""
+    questions = min(question_minutes, slot_minutes // 2)
+    answer_ends = started_at + timedelta(minutes=slot_minutes - questions)
+    questions_end = started_at + timedelta(minutes=slot_minutes)
+    if now < answer_ends:
+        phase = "answer"
+    elif now < questions_end:
+        phase = "questions"
+    else:
+        phase = "over"
+    return AnswerTimer(phase, answer_ends, questions_end, max(0, int((now - questions_end).total_seconds())))
+
+
+def preparation_ends(drawn_at: datetime, preparation_minutes: int) -> datetime:
+    """Preparation starts when the ticket is drawn (R-TICKET-3)."""
+    return drawn_at + timedelta(minutes=preparation_minutes)
+
+
+def next_to_answer(queue: Sequence[StudentFacts], now: datetime) -> StudentFacts | None:
+    """The first student in the day's order who has still to answer (and may: no final exception)."""
+    for facts in queue:
+        stage, _since = stage_of(facts, now)
+        if stage in (Stage.ANSWERING, Stage.ANSWERED, Stage.VOTING, Stage.DECIDED):
+            continue
+        if stage is Stage.EXCEPTION:
+            continue
+        return facts
+    return None
+
+
+def overrun_minutes(planned_end: datetime, actual_end: datetime | None, started: datetime | None,
+                    now: datetime) -> int:
+    """How many minutes past the timetable's end of the slot the answer ended (or, while it runs,
+    already is); 0 when on time or not started."""
+    if started is None:
+        return 0
+    end = actual_end or now
+    return max(0, int((end - planned_end).total_seconds() // 60))
+
+
+@dataclass(frozen=True)
+class Votes:
+    """Votes k of n, and who has not voted yet (the voting members' names)."""
+
+    cast: int
+    of: int
+    missing: tuple[str, ...] = field(default_factory=tuple)
+
+
+def votes(voting_members: Sequence[tuple[str, str]], voted_emails: set[str]) -> Votes:
+    """``voting_members`` as (email, name); the secretary does not vote and is not listed."""
+    missing = tuple(name for email, name in voting_members if email not in voted_emails)
+    return Votes(len(voting_members) - len(missing), len(voting_members), missing)
+
+
+def extra_slots(day_ends_at: datetime, count: int, slot_minutes: int) -> list[tuple[datetime, datetime]]:
+    """New slots after the day's last one, for students moved to this day or continuing later
+    (003 §22-23): one ``slot_minutes`` slot each, in the order they are given."""
+    return [(day_ends_at + timedelta(minutes=slot_minutes * i), day_ends_at + timedelta(minutes=slot_minutes * (i + 1)))
+            for i in range(count)]
+
+
+def board_day(days: Sequence[date], today: date) -> date:
+    """The sitting day the board opens on: today when the commission sits today, else the next
+    sitting day, else the last one."""
+    if not days:
+        return today
+    ordered = sorted(days)
+    for d in ordered:
+        if d >= today:
+            return d
+    return ordered[-1]
