@@ -122,3 +122,59 @@ def test_an_oral_exam_records_no_plagiarism_check(app: Flask, upload: Any, signe
         student_ref = db.scalar(select(ExamSession).where(ExamSession.code == code)).students[0].student_ref
     res = signed_in.post(f"/sessions/{code}/students/{student_ref}/plagiarism", data={"result": "5%"})
     assert "Only a defense" in signed_in.get(res.location).get_data(as_text=True)
+
+
+def _provisioned(app: Flask, code: str) -> list[str]:
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        exam.status = "provisioned"
+        refs = [s.student_ref for s in sorted(exam.students, key=lambda s: s.position) if s.admitted and s.active]
+        db.commit()
+    return refs
+
+
+def test_a_test_exams_admission_is_one_dispatch_for_the_page_and_the_board(
+        app: Flask, upload: Any, signed_in: FlaskClient, monkeypatch: Any) -> None:
+    """The board's Admit and the page's button both open the test quiz (results.testexam.admit_now), never
+    the draw (results.admission.admit_now)."""
+    from lms_bridge.results import admission, testexam
+
+    code = _upload_kind(app, upload, "test_exam")
+    refs = _provisioned(app, code)
+    opened: list[tuple[str, str]] = []
+
+    def no_draw(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("a test exam has no draw")
+
+    monkeypatch.setattr(testexam, "admit_now", lambda _q, c, ref, _actor: opened.append((c, ref)) or 7)
+    monkeypatch.setattr(admission, "admit_now", no_draw)
+    base = f"/sessions/{code}/board/students/{refs[0]}"
+    signed_in.post(f"{base}/identify", data={"confirm": "yes"})
+    data = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    row = next(s for s in data["students"] if s["ref"] == refs[0])
+    admit = next(a for a in row["actions"] if a["action"] == "admit")
+    assert admit["label"] == "Admit to the test"
+    assert "Ticket drawn" not in data["html"]
+    assert "Admitted to the draw" not in data["html"]
+    page = signed_in.post(f"{base}/admit", data={"confirm": "yes"}, follow_redirects=True).get_data(as_text=True)
+    assert "The test is open for this student now." in page
+    page = signed_in.post(f"/sessions/{code}/students/{refs[1]}/admit", data={"confirm": "yes"},
+                          follow_redirects=True).get_data(as_text=True)
+    assert "The test is open for this student now." in page
+    assert opened == [(code, refs[0]), (code, refs[1])]
+
+
+def test_a_defense_board_shows_no_ticket_steps(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _upload_kind(app, upload, "defense")
+    refs = _provisioned(app, code)
+    signed_in.post(f"/sessions/{code}/board/students/{refs[0]}/identify", data={"confirm": "yes"})
+    data = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    row = next(s for s in data["students"] if s["ref"] == refs[0])
+    assert data["draw"] is False
+    assert "Ticket drawn" not in data["html"]
+    assert "Admitted to the draw" not in data["html"]
+    # No admission and no ticket to receive: the identified student goes straight to the answer.
+    assert [a["action"] for a in row["actions"]] == ["start_answer"]
+    res = signed_in.post(f"/sessions/{code}/board/students/{refs[0]}/confirm_receipt", data={"confirm": "yes"},
+                         follow_redirects=True)
+    assert "no tickets and no draw" in res.get_data(as_text=True)
