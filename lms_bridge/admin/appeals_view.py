@@ -1,7 +1,8 @@
 """The appeals page of a session: each appeal with its next deadline (an overdue one stands out), the
 student's statement (only for the appeal commission and the technical secretary: ``appeals.statement``),
 and the actions along the appeal's life: read the filings, schedule the hearing, count the votes, answer
-(the technical secretary or the appeal commission's secretary), apply (the technical secretary).  The rules and the work are in :mod:`lms_bridge.results.appeals`."""
+(the technical secretary or the appeal commission's secretary), apply (the technical secretary).
+The rules and the work are in :mod:`lms_bridge.results.appeals`."""
 
 from __future__ import annotations
 
