@@ -7,8 +7,8 @@ what"), not read from the policy table, so a wrong line in the table fails this 
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -404,7 +404,8 @@ def test_appeal_roles_come_from_the_appeal_commission_by_email() -> None:
     assert Role.SECRETARY not in roles("zh.aliyeva@univ.edu.kz")
     assert roles("m.t@univ.edu.kz") == {Role.SECRETARY}
     for role in (Role.APPEAL_CHAIR, Role.APPEAL_MEMBER, Role.APPEAL_SECRETARY):
-        assert allowed("appeals.view", {role}) and allowed("appeals.statement", {role})
+        assert allowed("appeals.view", {role}), role
+        assert allowed("appeals.statement", {role}), role
         for action in ("session.view", "session.students", "session.board", "board.view", "session.ballots.own",
                        "session.documents", "session.audit", "appeals.apply"):
             assert not allowed(action, {role}), (role, action)
