@@ -16,6 +16,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import click
 from sqlalchemy import Engine, select
 
 from lms_bridge.config import Settings, ensure_secret_key
+from lms_bridge.domain.workdays import WorkCalendar
 from lms_bridge.i18n import gettext as _
 from lms_bridge.store.commands import settings_or_exit
 
@@ -84,13 +86,32 @@ def ensure_demo_login(settings: Settings, engine: Engine) -> DemoLogin:
     return DemoLogin(username, password)
 
 
-def load_sample_session(engine: Engine, path: Path | None = None) -> str:
-    """Import the sample session unless a session with its code is already stored; returns the code."""
+def demo_sitting_start(planned: datetime, now: datetime, calendar: WorkCalendar | None = None) -> datetime:
+    """When the demo's sitting begins: the sample's own start while it is still ahead; otherwise today,
+    on the next half hour, if today is a working day with time left for the sitting, else the next
+    working day at the sample's hour.  The sample file is dated once; without this the demo's day
+    would lie in the past and nobody could be admitted to the draw."""
+    if planned > now:
+        return planned
+    zone = planned.tzinfo
+    local = now.astimezone(zone)
+    days = calendar or WorkCalendar()
+    if days.is_working_day(local.date()) and local.hour < 15:
+        return local.replace(second=0, microsecond=0) + timedelta(minutes=30 - local.minute % 30)
+    day = days.next_working_day(local.date())
+    return datetime.combine(day, planned.timetz())
+
+
+def load_sample_session(engine: Engine, path: Path | None = None, *, now: datetime | None = None) -> str:
+    """Import the sample session unless a session with its code is already stored; returns the code.
+    With ``now``, its sitting is moved to a day that can still be tried (``demo_sitting_start``)."""
     from lms_bridge.sessionfile import load_session
     from lms_bridge.store import repo
     from lms_bridge.store.db import make_sessionmaker, transaction
 
     spec = load_session(path or sample_session_path())
+    if now is not None:
+        spec = replace(spec, starts_at=demo_sitting_start(spec.starts_at, now))
     with transaction(make_sessionmaker(engine)) as db:
         if repo.get_session(db, spec.code) is None:
             repo.import_session(db, spec, source_name=(path or sample_session_path()).name, actor="demo")
@@ -150,7 +171,7 @@ def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
         closers.append(engine.dispose)
         ensure_schema(engine)
         login = ensure_demo_login(settings, engine)
-        code = load_sample_session(engine)
+        code = load_sample_session(engine, now=datetime.now(UTC))
         closers.append(stop_embedded)
         settings = effective_settings(settings)  # starts the embedded sandboxes unless configured
         if not settings.google.signin_domains and not settings.google_live:

@@ -1,7 +1,8 @@
 """The appeals page of a session: each appeal with its next deadline (an overdue one stands out), the
-student's statement (for the secretary, who acts for the appeal commission here), and the secretary's
-actions along the appeal's life: read the filings, schedule the hearing, count the votes, answer,
-apply.  The rules and the work are in :mod:`lms_bridge.results.appeals`."""
+student's statement (only for the appeal commission and the technical secretary: ``appeals.statement``),
+and the actions along the appeal's life: read the filings, schedule the hearing, count the votes, answer
+(the technical secretary or the appeal commission's secretary), apply (the technical secretary).
+The rules and the work are in :mod:`lms_bridge.results.appeals`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from lms_bridge.admin import queries
 from lms_bridge.admin.forms import ActionForm
+from lms_bridge.admin.policy import may
 from lms_bridge.appstate import state
 from lms_bridge.backends import backends
 from lms_bridge.domain.appeals import AppealError
@@ -53,8 +55,9 @@ def _exam_or_404(db: Any, code: str) -> ExamSession:
     return exam  # type: ignore[no-any-return]
 
 
-def appeal_summaries(db: Any, exam: ExamSession) -> list[dict[str, Any]]:
-    """What the session page and the appeals page show of each appeal."""
+def appeal_summaries(db: Any, exam: ExamSession, *, statement: bool = False) -> list[dict[str, Any]]:
+    """What the session page and the appeals page show of each appeal; the student's statement only
+    when ``statement`` (the viewer may read it: ``appeals.statement``)."""
     from lms_bridge.results.appeals import appeal_rows, appeal_settings
 
     locale = get_locale() or "en"
@@ -67,7 +70,7 @@ def appeal_summaries(db: Any, exam: ExamSession) -> list[dict[str, Any]]:
             "status_label": STATUS_LABELS[a.status]() if a.status in STATUS_LABELS else a.status,
             "filed": format_date(a.filed_on, "medium", locale=locale),
             "closes": format_date(a.closes_on, "medium", locale=locale),
-            "refusal": a.refusal, "statement": a.statement or [],
+            "refusal": a.refusal, "statement": (a.statement or []) if statement else None,
             "original": a.original_letter, "new_letter": a.new_letter,
             "outcome": OUTCOME_LABELS[a.outcome]() if a.outcome in OUTCOME_LABELS else "",
             "hearing_at": a.hearing_at, "meeting_link": a.meeting_link, "form_url": a.form_url,
@@ -111,7 +114,7 @@ def appeals_page(code: str) -> Any:
         exam = _exam_or_404(db, code)
         from lms_bridge.results.appeals import appeal_members, appeal_settings, hearing_default
 
-        appeals = appeal_summaries(db, exam)
+        appeals = appeal_summaries(db, exam, statement=may("appeals.statement"))
         defaults = {}
         for a in db.scalars(select(AppealRecord).where(AppealRecord.session_id == exam.id,
                                                        AppealRecord.status == "filed")):

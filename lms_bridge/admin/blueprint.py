@@ -93,7 +93,7 @@ bp.add_url_rule(f"{_appeal}/count", "appeal_count", guard("appeals.manage", appe
                 methods=("POST",))
 bp.add_url_rule(f"{_appeal}/answer", "appeal_answer", guard("appeals.manage", appeals_view.answer),
                 methods=("POST",))
-bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", guard("appeals.manage", appeals_view.apply),
+bp.add_url_rule(f"{_appeal}/apply", "appeal_apply", guard("appeals.apply", appeals_view.apply),
                 methods=("POST",))
 
 # The sitting board (lms_bridge.admin.board_view): the secretary runs it; the chair and the head of

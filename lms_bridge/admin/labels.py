@@ -37,6 +37,9 @@ ACCESS_ROLE: dict[str, Callable[[], str]] = {
     "member": lambda: _("Member"),
     "head_of_department": lambda: _("Head of department"),
     "registrar": lambda: _("Registrar"),
+    "appeal_secretary": lambda: _("Secretary of the appeal commission"),
+    "appeal_chair": lambda: _("Chair of the appeal commission"),
+    "appeal_member": lambda: _("Member of the appeal commission"),
 }
 
 ROLE_WHO: dict[str, Callable[[], str]] = {
@@ -47,6 +50,9 @@ ROLE_WHO: dict[str, Callable[[], str]] = {
     "member": lambda: _("a member of this session's commission"),
     "head_of_department": lambda: _("the head of department of this session"),
     "registrar": lambda: _("the registrar, once the session is sealed"),
+    "appeal_secretary": lambda: _("the secretary of this session's appeal commission"),
+    "appeal_chair": lambda: _("the chair of this session's appeal commission"),
+    "appeal_member": lambda: _("a member of this session's appeal commission"),
 }
 
 

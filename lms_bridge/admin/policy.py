@@ -23,6 +23,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain.access import (
+    APPEAL_ROLE_OF,
+    APPEAL_ROLES,
     Role,
     Scope,
     allowed,
@@ -31,7 +33,7 @@ from lms_bridge.domain.access import (
     session_roles,
     who_may,
 )
-from lms_bridge.store.models import CommissionMember, ExamSession, User
+from lms_bridge.store.models import AppealMember, CommissionMember, ExamSession, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,8 +84,11 @@ def roles_in(db: Session, person: Person, exam: ExamSession) -> frozenset[Role]:
     """The person's site roles and their roles in ``exam``, narrowed by a token's role."""
     members = db.execute(select(CommissionMember.email, CommissionMember.role).where(
         CommissionMember.session_id == exam.id, CommissionMember.active.is_(True))).all()
+    appeal = db.execute(select(AppealMember.email, AppealMember.role).where(
+        AppealMember.session_id == exam.id, AppealMember.active.is_(True))).all()
     found = session_roles(person.email, members=[(m, r) for m, r in members], head=exam.head_email,
-                          registrar=exam.registrar_email, sealed=exam.status == "sealed")
+                          registrar=exam.registrar_email, sealed=exam.status == "sealed",
+                          appeal=[(m, r) for m, r in appeal])
     return person.narrowed(found | person.site)
 
 
@@ -95,6 +100,10 @@ def roles_anywhere(db: Session, person: Person) -> frozenset[Role]:
         for (role,) in db.execute(select(CommissionMember.role).distinct().where(
                 func.lower(CommissionMember.email) == person.email, CommissionMember.active.is_(True))):
             found.add(Role(role))
+        for (role,) in db.execute(select(AppealMember.role).distinct().where(
+                func.lower(AppealMember.email) == person.email, AppealMember.active.is_(True))):
+            if role in APPEAL_ROLE_OF:
+                found.add(APPEAL_ROLE_OF[role])
         if db.scalar(select(ExamSession.id).where(func.lower(ExamSession.head_email) == person.email).limit(1)):
             found.add(Role.HEAD)
         if db.scalar(select(ExamSession.id).where(func.lower(ExamSession.registrar_email) == person.email,
@@ -117,6 +126,11 @@ def visible_sessions(person: Person, *, roles: Iterable[Role] | None = None) -> 
         clauses.append(ExamSession.id.in_(select(CommissionMember.session_id).where(
             func.lower(CommissionMember.email) == person.email, CommissionMember.active.is_(True),
             CommissionMember.role.in_(commission))))
+    appeal = {file_role for file_role, role in APPEAL_ROLE_OF.items() if role in wanted}
+    if appeal:
+        clauses.append(ExamSession.id.in_(select(AppealMember.session_id).where(
+            func.lower(AppealMember.email) == person.email, AppealMember.active.is_(True),
+            AppealMember.role.in_(appeal))))
     if Role.HEAD in wanted:
         clauses.append(func.lower(ExamSession.head_email) == person.email)
     if Role.REGISTRAR in wanted:
@@ -147,6 +161,11 @@ def _holders(db: Session, exam: ExamSession, role: Role) -> list[str]:
         return list(db.scalars(select(CommissionMember.name).where(
             CommissionMember.session_id == exam.id, CommissionMember.active.is_(True),
             CommissionMember.role == role.value).order_by(CommissionMember.position)))
+    if role in APPEAL_ROLES:
+        file_role = next(k for k, v in APPEAL_ROLE_OF.items() if v is role)
+        return list(db.scalars(select(AppealMember.name).where(
+            AppealMember.session_id == exam.id, AppealMember.active.is_(True),
+            AppealMember.role == file_role).order_by(AppealMember.position)))
     if role is Role.HEAD and exam.head_email:
         return [exam.head_email]
     if role is Role.REGISTRAR and exam.registrar_email:
@@ -195,7 +214,15 @@ def guard(action: str, view: F) -> F:
             exam = None
             if code is not None:
                 exam = db.scalar(select(ExamSession).where(ExamSession.code == code))
-            g.roles = check(db, action, exam)
+            try:
+                g.roles = check(db, action, exam)
+            except Refused:
+                # The appeal commission sees a session only through its appeals: its page is theirs.
+                if action == "session.view" and exam is not None and request.blueprint != "api":
+                    person = current_person()
+                    if person is not None and allowed("appeals.view", roles_in(db, person, exam)):
+                        return redirect(url_for("admin.appeals_page", code=code))
+                raise
             g.roles_session = code
         return view(*args, **kwargs)
 

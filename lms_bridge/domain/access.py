@@ -6,7 +6,10 @@ session) and the importer (a secretary allowed to import sessions).  *Session ro
 session file and are matched by e-mail when a person signs in: the commission's chair, members and
 technical secretary, the head of department and the registrar (003 §56-73, 002 steps 1-5; see
 ``shared/docs/attestation-rules.md``, "Who").  The registrar's role counts only once the session is
-sealed: what they receive are the signed documents.
+sealed: what they receive are the signed documents.  The appeal commission's chair, members and
+secretary (003 §65, the session file's ``appeal_commission``) are session roles of their own: they see
+the session only through its appeals, and the student's statement is theirs and the technical
+secretary's alone.
 
 Adding an action is one line in :data:`POLICY`: its name, whether it is about one session or the
 site, and the roles that may take it.  An action missing from the table is refused to everybody.
@@ -26,12 +29,18 @@ class Role(enum.StrEnum):
     MEMBER = "member"
     HEAD = "head_of_department"
     REGISTRAR = "registrar"
+    APPEAL_SECRETARY = "appeal_secretary"
+    APPEAL_CHAIR = "appeal_chair"
+    APPEAL_MEMBER = "appeal_member"
     IMPORTER = "importer"
     ADMINISTRATOR = "administrator"
 
 
 SITE_ROLES = frozenset({Role.ADMINISTRATOR, Role.IMPORTER})
 SESSION_ROLES = frozenset(Role) - SITE_ROLES
+APPEAL_ROLES = frozenset({Role.APPEAL_CHAIR, Role.APPEAL_MEMBER, Role.APPEAL_SECRETARY})
+# The session file's appeal_commission role -> the session role it gives.
+APPEAL_ROLE_OF = {"chair": Role.APPEAL_CHAIR, "member": Role.APPEAL_MEMBER, "secretary": Role.APPEAL_SECRETARY}
 
 
 class Scope(enum.StrEnum):
@@ -52,13 +61,15 @@ def _rule(scope: Scope, *roles: Role) -> Rule:
 A, I = Role.ADMINISTRATOR, Role.IMPORTER  # noqa: E741 - one letter per role keeps the table readable
 S, C, M, H, R = Role.SECRETARY, Role.CHAIR, Role.MEMBER, Role.HEAD, Role.REGISTRAR
 SESSION, SITE = Scope.SESSION, Scope.SITE
+AC, AM, AS = Role.APPEAL_CHAIR, Role.APPEAL_MEMBER, Role.APPEAL_SECRETARY
 EVERYONE = (A, I, S, C, M, H, R)
+APPEAL = (AC, AM, AS)
 
 # action -> who may take it.  One line per action; keep the names stable (the API and the audit
 # trail show them).
 POLICY: dict[str, Rule] = {
     # -- the site ---------------------------------------------------------------------------------
-    "sessions.list": _rule(SITE, *EVERYONE),           # each sees the sessions they have a role in
+    "sessions.list": _rule(SITE, *EVERYONE, *APPEAL),  # each sees the sessions they have a role in
     "sessions.import": _rule(SITE, A, I),              # a new session from a file
     "outbox.view": _rule(SITE, A, S),                  # the secretary sees their sessions' mail
     "audit.view_all": _rule(SITE, A),                  # the audit trail of every session and sign-ins
@@ -96,10 +107,18 @@ POLICY: dict[str, Rule] = {
     "board.upload": _rule(SESSION, A, S),              # answer sheets uploaded on the student's behalf
     "board.links": _rule(SESSION, A, S),               # the meeting's and the recording's links
     # -- appeals (003 §64-67) -------------------------------------------------------------------------
-    # The technical secretary runs them on the page; the appeal commission's own people are not yet
-    # roles here (they act in Classroom and the voting form).
-    "appeals.view": _rule(SESSION, A, S, C, H),
-    "appeals.manage": _rule(SESSION, A, S),
+    # One appeal commission per session, so every appeal of the session is its members' own.  The
+    # attestation commission's chair and the head follow the appeals' status and deadlines only.
+    "appeals.view": _rule(SESSION, A, S, C, H, *APPEAL),
+    # The student's statement: the appeal commission and the technical secretary, nobody else
+    # (not the administrator, not the attestation commission whose grade is appealed).
+    "appeals.statement": _rule(SESSION, S, *APPEAL),
+    # The hearing (003 §66) and the answer (§67) are the appeal commission's acts: its secretary
+    # records them, or the technical secretary for it.
+    "appeals.manage": _rule(SESSION, A, S, AS),        # read the filings, schedule, count, answer
+    # Applying the outcome rewrites the attestation's own record (the grade in the sheet, Moodle
+    # and Classroom, or a new sitting): the session's technical secretary keeps that record.
+    "appeals.apply": _rule(SESSION, A, S),
 }
 
 
@@ -121,13 +140,16 @@ def who_may(action: str) -> tuple[Role, ...]:
 
 
 def session_roles(email: str, *, members: Iterable[tuple[str, str]], head: str, registrar: str,
-                  sealed: bool) -> frozenset[Role]:
+                  sealed: bool, appeal: Iterable[tuple[str, str]] = ()) -> frozenset[Role]:
     """A person's roles in one session, by e-mail: ``members`` are the active commission's
-    (email, role) pairs.  No e-mail, no role: a local account without one has site roles only."""
+    (email, role) pairs, ``appeal`` the active appeal commission's (role as the session file names
+    it: chair, member, secretary).  No e-mail, no role: a local account without one has site roles
+    only."""
     address = email.strip().lower()
     if not address:
         return frozenset()
     roles = {Role(role) for mail, role in members if mail.lower() == address}
+    roles |= {APPEAL_ROLE_OF[role] for mail, role in appeal if mail.lower() == address and role in APPEAL_ROLE_OF}
     if head and head.lower() == address:
         roles.add(Role.HEAD)
     if sealed and registrar and registrar.lower() == address:

@@ -235,7 +235,8 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
     delay = 0
     if answering is not None and answering.planned_start and answering.facts.answer_started_at:
         delay = int((answering.facts.answer_started_at - answering.planned_start).total_seconds() // 60)
-    elif next_up is not None and next_up.planned_start and now > next_up.planned_start:
+    elif next_up is not None and next_up.planned_start and now > next_up.planned_start and chosen == today:
+        # Waiting counts only on the day itself: a past day's board is a record, not a running late.
         delay = int((now - next_up.planned_start).total_seconds() // 60)
     links = db.scalar(select(SittingDayRecord).where(SittingDayRecord.session_id == session.id,
                                                      SittingDayRecord.day == chosen))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from lms_bridge.app import state
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import AppealRecord, ExamSession, StudentRecord
+from lms_bridge.store.models import AppealRecord, ExamSession, StudentRecord, User
 
 from .conftest import SAMPLE_YAML
 
@@ -51,6 +51,12 @@ def test_the_session_page_shows_each_appeals_next_deadline_and_an_overdue_one_st
 def test_the_appeals_page_lists_statement_deadline_and_refusal_safely(
         app: Flask, upload: Any, signed_in: FlaskClient) -> None:
     code = _with_appeals(app, upload)
+    # The statement is the technical secretary's to read (and the appeal commission's), not the
+    # administrator's: the signed-in administrator is this session's technical secretary here.
+    with transaction(state(app).sessionmaker) as db:
+        account = db.scalar(select(User).where(User.username == "secretary"))
+        assert account is not None
+        account.email = "m.tursynbayeva@univ.edu.kz"
     page = signed_in.get(f"/sessions/{code}/appeals").get_data(as_text=True)
     assert '<tr id="appeal-' in page
     assert 'class="overdue"' in page

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -250,3 +251,20 @@ def test_closing_a_vote_from_the_board_returns_to_the_board(app: Flask, upload: 
     assert res.location == f"/sessions/{code}/board"
     res = signed_in.post(f"/sessions/{code}/students/{refs[0]}/close-vote", data={"next": "//evil.example/x"})
     assert res.location.startswith(f"/sessions/{code}#")
+
+
+
+def test_a_day_other_than_today_is_never_running_late(app: Flask, upload: Any) -> None:
+    from lms_bridge.results.sitting import build_board
+
+    _imported(app, upload)
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession))
+        day = exam.starts_at.astimezone(ZoneInfo(exam.timezone)).date()
+        # Three hours into the sitting day and nobody has answered: the board runs late.
+        on_the_day = build_board(db, exam, day, now=exam.starts_at + timedelta(hours=3))
+        assert on_the_day.delay_minutes > 0
+        # The same day's board a month later is a record of the day, not a running late.
+        later = build_board(db, exam, day, now=exam.starts_at + timedelta(days=30))
+        assert later.day == day
+        assert later.delay_minutes == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +20,16 @@ from werkzeug.security import generate_password_hash
 from lms_bridge.app import state
 from lms_bridge.domain.access import POLICY
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import AuditEvent, BoardEvent, ExamSession, OutboxEmail, ProvisioningRun, User
+from lms_bridge.store.models import (
+    AppealRecord,
+    AuditEvent,
+    BoardEvent,
+    ExamSession,
+    OutboxEmail,
+    ProvisioningRun,
+    StudentRecord,
+    User,
+)
 
 from .conftest import SAMPLE_YAML
 
@@ -34,10 +44,16 @@ PEOPLE = {
     "member": ("g.seitkaliyeva@univ.edu.kz", ""),
     "head": ("b.kemelbayev@univ.edu.kz", ""),
     "registrar": ("registrar@univ.edu.kz", ""),
+    # The appeal commission (the session file's appeal_commission).
+    "appeal_chair": ("n.akhmetov@univ.edu.kz", ""),
+    "appeal_member": ("a.serikova@univ.edu.kz", ""),
+    "appeal_secretary": ("zh.aliyeva@univ.edu.kz", ""),
     "importer": ("importer@univ.edu.kz", "importer"),
     "outsider": ("someone.else@univ.edu.kz", ""),
     "admin": ("", "administrator"),
 }
+
+APPEAL_PEOPLE = {"appeal_chair", "appeal_member", "appeal_secretary"}
 
 # (method, path, who may) for one session not yet sealed.  "-" = 404 for everyone else (not their
 # session) is checked separately; here the people of the session are refused with 403.
@@ -46,7 +62,17 @@ ROUTES: list[tuple[str, str, set[str]]] = [
     ("GET", f"/sessions/{CODE}/students.json", {"admin", "secretary", "chair", "member", "head"}),
     ("GET", f"/sessions/{CODE}/journal", {"admin", "secretary", "chair", "head"}),
     ("GET", f"/sessions/{CODE}/documents", {"admin", "secretary", "chair", "head"}),
-    ("GET", f"/sessions/{CODE}/appeals", {"admin", "secretary", "chair", "head"}),
+    # Appeals: every appeal of the session is its appeal commission's; the attestation commission's
+    # chair and the head follow them; the hearing and the answer are the appeal commission's acts
+    # (its secretary or the technical secretary records them); applying the outcome rewrites the
+    # attestation's record and stays with the technical secretary.
+    ("GET", f"/sessions/{CODE}/appeals", {"admin", "secretary", "chair", "head", *APPEAL_PEOPLE}),
+    ("GET", f"/sessions/{CODE}/appeals.json", {"admin", "secretary", "chair", "head", *APPEAL_PEOPLE}),
+    ("POST", f"/sessions/{CODE}/appeals/read", {"admin", "secretary", "appeal_secretary"}),
+    ("POST", f"/sessions/{CODE}/appeals/{{appeal}}/hearing", {"admin", "secretary", "appeal_secretary"}),
+    ("POST", f"/sessions/{CODE}/appeals/{{appeal}}/count", {"admin", "secretary", "appeal_secretary"}),
+    ("POST", f"/sessions/{CODE}/appeals/{{appeal}}/answer", {"admin", "secretary", "appeal_secretary"}),
+    ("POST", f"/sessions/{CODE}/appeals/{{appeal}}/apply", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/identified", {"admin", "secretary", "head"}),
     ("POST", f"/sessions/{CODE}/provision", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/draw", {"admin", "secretary"}),
@@ -72,7 +98,7 @@ ROUTES: list[tuple[str, str, set[str]]] = [
     ("POST", f"/sessions/{CODE}/board/students/{REF}/start_answer", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/board/students/{REF}/finish_answer", {"admin", "secretary"}),
 ]
-IN_SESSION = {"admin", "secretary", "chair", "member", "head"}
+IN_SESSION = {"admin", "secretary", "chair", "member", "head", *APPEAL_PEOPLE}
 
 
 def _add_people(app: Flask) -> None:
@@ -85,10 +111,28 @@ def _add_people(app: Flask) -> None:
                             site_roles=site))
 
 
+def _add_appeal(app: Flask) -> int:
+    """One appeal filed in the session (with the student's statement), for the appeals' routes."""
+    with transaction(state(app).sessionmaker) as db:
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == CODE))
+        assert exam is not None
+        student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == exam.id,
+                                                        StudentRecord.student_ref == REF))
+        assert student is not None
+        appeal = AppealRecord(session_id=exam.id, student_id=student.id, status="filed",
+                              filed_at=datetime(2026, 7, 3, 7, tzinfo=UTC), filed_on=date(2026, 7, 3),
+                              closes_on=date(2026, 7, 7), original_letter="C+", original_points=72,
+                              statement=[{"title": "STATEMENT-TITLE.pdf", "link": "https://drive.example/statement"}])
+        db.add(appeal)
+        db.flush()
+        return appeal.id
+
+
 @pytest.fixture
 def session_app(app: Flask, upload: Callable[..., Any]) -> Flask:
     assert upload(SAMPLE_YAML.read_bytes(), "sample-session.yaml").status_code == 302
     _add_people(app)
+    app.config["TEST_APPEAL_ID"] = _add_appeal(app)
     return app
 
 
@@ -106,6 +150,7 @@ def sign_in(app: Flask, who: str) -> FlaskClient:
 def test_each_role_may_do_what_it_may_and_is_refused_the_rest(session_app: Flask, who: str) -> None:
     client = sign_in(session_app, who)
     for method, path, allowed in ROUTES:
+        path = path.replace("{appeal}", str(session_app.config["TEST_APPEAL_ID"]))
         res = client.open(path, method=method)
         # A JSON address is refused in JSON: its message carries the words.
         body = res.get_data(as_text=True)
@@ -115,6 +160,11 @@ def test_each_role_may_do_what_it_may_and_is_refused_the_rest(session_app: Flask
             # Not their session: it does not exist for them, and the answer names nobody.
             assert res.status_code == 404, (who, method, path)
             assert "Тұрсынбаева" not in body
+        elif who in APPEAL_PEOPLE and path == f"/sessions/{CODE}":
+            # The appeal commission sees the session only through its appeals: the session's page
+            # sends them to the appeals page.
+            assert res.status_code == 302, (who, path, res.status_code)
+            assert res.headers["Location"].endswith(f"/sessions/{CODE}/appeals"), who
         elif who in allowed:
             assert res.status_code in (200, 302), (who, method, path, res.status_code)
         else:
@@ -125,6 +175,8 @@ def test_each_role_may_do_what_it_may_and_is_refused_the_rest(session_app: Flask
                 assert "Тұрсынбаева Мадина Асқарқызы" in body
             if allowed == {"chair"}:
                 assert "Жұмабеков Ерлан Серікұлы" in body
+            if "appeal_secretary" in allowed:
+                assert "Әлиева Жанар Болатқызы" in body
 
 
 def test_the_list_shows_only_ones_own_sessions(session_app: Flask) -> None:
@@ -286,3 +338,80 @@ def test_the_secretary_runs_the_board_the_chair_and_the_head_watch_it(session_ap
     member = sign_in(session_app, "member")
     assert member.get(f"/sessions/{CODE}/board").status_code == 403
     assert f'href="/sessions/{CODE}/board"' not in member.get(f"/sessions/{CODE}").get_data(as_text=True)
+
+
+def test_the_statement_is_for_the_appeal_commission_and_the_secretary_only(session_app: Flask) -> None:
+    # 003 §65-67 and the appeals' privacy: the student's statement is read by the appeal commission
+    # and the technical secretary; the attestation commission whose grade is appealed, the head and
+    # the administrator see the appeal's status and deadline, not the statement.
+    appeal = session_app.config["TEST_APPEAL_ID"]
+    for who in ("secretary", *sorted(APPEAL_PEOPLE), "chair", "head", "admin"):
+        client = sign_in(session_app, who)
+        page = client.get(f"/sessions/{CODE}/appeals").get_data(as_text=True)
+        assert f'<tr id="appeal-{appeal}"' in page, who
+        assert "hearing by" in page, who
+        sees = who in ("secretary", *APPEAL_PEOPLE)
+        assert ("STATEMENT-TITLE.pdf" in page) is sees, who
+        assert ("drive.example/statement" in page) is sees, who
+        assert ('data-field="statement"' in page) is sees, who
+        # What polls the page never carries the statement, whoever asks.
+        data = client.get(f"/sessions/{CODE}/appeals.json")
+        assert data.status_code == 200, who
+        assert [a["id"] for a in data.get_json()["appeals"]] == [appeal], who
+        assert data.get_json()["appeals"][0]["deadline"]["kind"] == "hearing", who
+        assert "STATEMENT-TITLE" not in data.get_data(as_text=True), who
+        assert "drive.example/statement" not in data.get_data(as_text=True), who
+    # The API exposes no appeal: no route under /api/ names appeals (were one added, it must keep
+    # the statement to the same people).
+    assert not [r.rule for r in session_app.url_map.iter_rules() if r.rule.startswith("/api/") and "appeal" in r.rule]
+
+
+def test_the_appeal_commission_sees_the_session_only_through_its_appeals(session_app: Flask) -> None:
+    for who in sorted(APPEAL_PEOPLE):
+        client = sign_in(session_app, who)
+        # Their sessions are listed, and the session's page sends them to its appeals.
+        assert CODE in client.get("/sessions").get_data(as_text=True), who
+        res = client.get(f"/sessions/{CODE}", follow_redirects=True)
+        page = res.get_data(as_text=True)
+        assert res.request.path == f"/sessions/{CODE}/appeals", who
+        assert "STATEMENT-TITLE.pdf" in page, who
+        # Nothing of the attestation commission's work: the students, the board, the ballots.
+        for path in (f"/sessions/{CODE}/students.json", f"/sessions/{CODE}/board", f"/sessions/{CODE}/board.json",
+                     f"/sessions/{CODE}/journal", f"/sessions/{CODE}/documents"):
+            assert client.get(path).status_code == 403, (who, path)
+        # Only their secretary may record the hearing; none may apply the outcome.
+        assert ("Schedule the hearing" in page) is (who == "appeal_secretary"), who
+        assert "Apply the outcome" not in page, who
+    # An appeal commission's member of another session has no role in this one.
+    with transaction(state(session_app).sessionmaker) as db:
+        from lms_bridge.store.models import AppealMember
+
+        for row in db.scalars(select(AppealMember).where(AppealMember.email == "a.serikova@univ.edu.kz")):
+            row.active = False  # dropped from the appeal commission by a re-import
+    assert sign_in(session_app, "appeal_member").get(f"/sessions/{CODE}/appeals").status_code == 404
+
+
+def test_appeal_roles_come_from_the_appeal_commission_by_email() -> None:
+    from lms_bridge.domain.access import Role, allowed, session_roles
+
+    appeal = [("N.Akhmetov@univ.edu.kz", "chair"), ("a.serikova@univ.edu.kz", "member"),
+              ("zh.aliyeva@univ.edu.kz", "secretary")]
+
+    def roles(email: str) -> frozenset[Role]:
+        return session_roles(email, members=[("m.t@univ.edu.kz", "secretary")], head="", registrar="",
+                             sealed=False, appeal=appeal)
+
+    assert roles("n.akhmetov@univ.edu.kz") == {Role.APPEAL_CHAIR}
+    assert roles("a.serikova@univ.edu.kz") == {Role.APPEAL_MEMBER}
+    assert roles("zh.aliyeva@univ.edu.kz") == {Role.APPEAL_SECRETARY}
+    # The appeal commission's secretary is not the session's technical secretary.
+    assert Role.SECRETARY not in roles("zh.aliyeva@univ.edu.kz")
+    assert roles("m.t@univ.edu.kz") == {Role.SECRETARY}
+    for role in (Role.APPEAL_CHAIR, Role.APPEAL_MEMBER, Role.APPEAL_SECRETARY):
+        assert allowed("appeals.view", {role}), role
+        assert allowed("appeals.statement", {role}), role
+        for action in ("session.view", "session.students", "session.board", "board.view", "session.ballots.own",
+                       "session.documents", "session.audit", "appeals.apply"):
+            assert not allowed(action, {role}), (role, action)
+    for role in (Role.CHAIR, Role.HEAD, Role.ADMINISTRATOR, Role.MEMBER, Role.REGISTRAR):
+        assert not allowed("appeals.statement", {role}), role

@@ -7,18 +7,22 @@ import re
 import stat
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 import requests
 from sqlalchemy import select
 
 from lms_bridge import sandbox
 from lms_bridge.config import load_settings
-from lms_bridge.demo import LOGIN_FILE, ensure_demo_login, start_demo
+from lms_bridge.demo import LOGIN_FILE, demo_sitting_start, ensure_demo_login, load_sample_session, start_demo
 from lms_bridge.jobs import queue as jobqueue
 from lms_bridge.provisioning import service
-from lms_bridge.store.db import make_engine
-from lms_bridge.store.models import ProvisioningRun
+from lms_bridge.store.db import make_engine, make_sessionmaker
+from lms_bridge.store.models import ExamSession, ProvisioningRun
+from lms_bridge.store.schema import ensure_schema
 
 
 def _sign_in(http: requests.Session, url: str, username: str, password: str) -> requests.Response:
@@ -102,3 +106,34 @@ def test_the_demo_login_is_generated_once_and_kept(tmp_path: Path) -> None:
             assert len(list(db.scalars(select(User)))) == 1
     finally:
         engine.dispose()
+
+
+ALMATY = ZoneInfo("Asia/Almaty")
+PLANNED = datetime(2026, 6, 10, 9, 0, tzinfo=ALMATY)
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    # Before the sample's own day: its own start.
+    (datetime(2026, 6, 1, 12, 0, tzinfo=ALMATY), PLANNED),
+    # A working morning after it: today, on the next half hour.
+    (datetime(2026, 12, 2, 10, 7, tzinfo=ALMATY), datetime(2026, 12, 2, 10, 30, tzinfo=ALMATY)),
+    # A working afternoon too late for a sitting: the next working day at the sample's hour.
+    (datetime(2026, 12, 2, 16, 0, tzinfo=ALMATY), datetime(2026, 12, 3, 9, 0, tzinfo=ALMATY)),
+    # Friday evening: Monday.  Independence Day (16 December, a Wednesday in 2026): the 17th.
+    (datetime(2026, 12, 4, 18, 0, tzinfo=ALMATY), datetime(2026, 12, 7, 9, 0, tzinfo=ALMATY)),
+    (datetime(2026, 12, 16, 10, 0, tzinfo=ALMATY), datetime(2026, 12, 17, 9, 0, tzinfo=ALMATY)),
+])
+def test_the_demo_moves_a_past_sitting_to_a_day_that_can_be_tried(now: datetime, expected: datetime) -> None:
+    assert demo_sitting_start(PLANNED, now.astimezone(UTC)) == expected
+
+
+def test_the_demo_sample_sits_on_a_day_still_ahead_or_today(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    ensure_schema(engine)
+    now = datetime.now(UTC)
+    code = load_sample_session(engine, now=now)
+    with make_sessionmaker(engine)() as db:
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        starts = exam.starts_at if exam.starts_at.tzinfo else exam.starts_at.replace(tzinfo=UTC)
+        local_today = now.astimezone(ZoneInfo(exam.timezone)).date()
+        assert starts.astimezone(ZoneInfo(exam.timezone)).date() >= local_today
