@@ -201,6 +201,36 @@ class SignInSettings:
 
 
 @dataclass(frozen=True)
+class ExamSettings:
+    """The numbers of the forms of the exam (one university's practice, 004 test §2-9, 001 §15, §19)."""
+
+    # Defense and creative exam: the thesis PDF / performance video links are due this many days before.
+    advance_days: int = 2
+    # Test exam: random questions drawn from the bank, points each, minutes, attempts.
+    test_questions: int = 20
+    test_points_per_question: int = 2
+    test_minutes: int = 40
+    test_attempts: int = 1
+    # Final = admission rating (up to this) + exam points; an exam score below the threshold fails.
+    test_admission_max: int = 60
+    test_pass_threshold: int = 26
+    # A lost connection may be continued the same day within this many hours, time and points kept.
+    test_reconnect_hours: int = 3
+    # Written and open-book exams: the members grade within this many hours of the end of writing.
+    written_grading_hours: int = 2
+
+    def check(self) -> None:
+        for f in fields(self):
+            if not isinstance(getattr(self, f.name), int) or getattr(self, f.name) < 0:
+                raise ConfigError(f"exams.{f.name} must be a whole number ≥ 0")
+        if self.test_questions < 1 or self.test_points_per_question < 1 or self.test_minutes < 1:
+            raise ConfigError("exams.test_questions, test_points_per_question and test_minutes must be above 0")
+        if self.test_pass_threshold > self.test_questions * self.test_points_per_question:
+            raise ConfigError("exams.test_pass_threshold is above the exam's maximum "
+                              "(test_questions × test_points_per_question)")
+
+
+@dataclass(frozen=True)
 class AppealsSettings:
     """Appeal deadlines in working days (003 §64-67; docs/appeals.md) and the calendar's exceptions."""
 
@@ -259,6 +289,7 @@ class Settings:
     moodle: MoodleSettings = field(default_factory=MoodleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    exams: ExamSettings = field(default_factory=ExamSettings)
     appeals: AppealsSettings = field(default_factory=AppealsSettings)
 
     @property
@@ -360,11 +391,13 @@ class Settings:
             raise ConfigError("google.reconcile_quota_share must be above 0 and at most 1, and "
                               "google.reconcile_quiet_seconds not negative")
         self.limits.check()
+        self.exams.check()
         self.appeals.check()
 
 
 _SECTIONS: dict[str, type] = {"google": GoogleSettings, "moodle": MoodleSettings, "smtp": SmtpSettings,
-                              "limits": LimitsSettings, "signin": SignInSettings, "appeals": AppealsSettings}
+                              "limits": LimitsSettings, "signin": SignInSettings, "exams": ExamSettings,
+                              "appeals": AppealsSettings}
 
 
 def _coerce(name: str, annotation: Any, raw: Any) -> Any:

@@ -148,6 +148,7 @@ def _actor() -> str:
 def draw(code: str) -> Any:
     from datetime import UTC, datetime
 
+    from lms_bridge.domain.kinds import rules_for
     from lms_bridge.results.admission import draw_day, local_today, sitting_days
     from lms_bridge.results.admission import draw_tickets as draw_job
 
@@ -155,6 +156,8 @@ def draw(code: str) -> Any:
         exam = _exam(db, code)
         if exam.status != "provisioned":
             return {"error": "conflict", "message": "The session is not provisioned (or already sealed)."}, 409
+        if not rules_for(exam.kind).tickets:
+            return {"error": "conflict", "message": "This form of the exam has no tickets and no draw."}, 409
         if draw_day(sitting_days(exam), local_today(exam, datetime.now(UTC))) is None:
             return {"error": "conflict", "message": "Today is not a sitting day of this session: the students of "
                     "each day draw on their day."}, 409
@@ -165,19 +168,20 @@ def draw(code: str) -> Any:
 
 
 def admit(code: str, ref: str) -> Any:
-    """One student admitted to the draw (the session page's button, for the sitting board)."""
+    """One student admitted (the session page's button, for the sitting board): to the draw, or at a
+    test exam to the closed test quiz (``ticket`` is then null)."""
     from lms_bridge.domain.admission import AdmissionError
-    from lms_bridge.results.admission import admit_now
+    from lms_bridge.results.admission import admit_student
 
     with transaction(state().sessionmaker) as db:
         _exam(db, code)  # 404 for a session the token's owner has no role in
     try:
-        done = admit_now(state().queue, code, ref, _actor())
+        done = admit_student(state().queue, code, ref, _actor())
     except LookupError:
         abort(404)
     except AdmissionError as exc:
         return {"error": "conflict", "code": exc.code, "message": str(exc)}, 409
-    return {"session": code, "student": ref, "ticket": done.ticket, "state": done.state.value}, 200
+    return {"session": code, "student": ref, "ticket": done.ticket, "state": done.state}, 200
 
 
 def release(code: str) -> Any:
@@ -327,10 +331,12 @@ def openapi_document() -> dict[str, Any]:
                                                   _json(obj, "Queued."), extra=CONFLICT, status="202")},
             "/sessions/{code}/students/{ref}/admit": {"post": {
                 **_op("Admit one student to the draw: the verifiable draw gives the ticket, which opens in Moodle "
-                      "for that student alone", "student.admit",
+                      "for that student alone (a test exam: the closed test quiz opens for that student, no "
+                      "ticket)", "student.admit",
                       _json({"type": "object", "required": ["session", "student", "ticket", "state"],
                              "properties": {"session": {"type": "string"}, "student": {"type": "string"},
-                                            "ticket": {"type": "integer"}, "state": {"type": "string"}}},
+                                            "ticket": {"type": ["integer", "null"]},
+                                            "state": {"type": "string"}}},
                             "Admitted; the ticket drawn."), extra=CONFLICT),
                 "parameters": [CODE_PARAM, {"name": "ref", "in": "path", "required": True,
                                             "description": "The student's id in the session file.",

@@ -56,6 +56,13 @@ bp.add_url_rule("/sessions/<code>/students/<ref>/exception", "record_exception",
                 guard("student.exception", views.record_exception), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/commission-decision", "commission_decision",
                 guard("student.commission_decision", views.commission_decision), methods=("POST",))
+# The forms of the exam: a test exam's scores and lost connections, a defense's plagiarism check.
+bp.add_url_rule("/sessions/<code>/test/scores", "test_scores", guard("session.test_scores", views.quiz_action),
+                methods=("POST",), defaults={"action": "scores"})
+bp.add_url_rule("/sessions/<code>/students/<ref>/test/reconnect", "test_reconnect",
+                guard("student.test_reconnect", views.quiz_action), methods=("POST",), defaults={"action": "reconnect"})
+bp.add_url_rule("/sessions/<code>/students/<ref>/plagiarism", "plagiarism",
+                guard("student.plagiarism", views.plagiarism), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/release", "release", guard("session.release", views.release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/sign-off", "sign_off", guard("session.sign_off", views.sign_off),
                 methods=("POST",))

@@ -25,6 +25,7 @@ from lms_bridge.admin.forms import ActionForm
 from lms_bridge.admin.policy import may
 from lms_bridge.appstate import state
 from lms_bridge.domain import sitting as rules
+from lms_bridge.domain.kinds import rules_for
 from lms_bridge.store.db import transaction
 from lms_bridge.store.models import ExamSession, StudentRecord
 
@@ -119,17 +120,26 @@ def _actions(row: Any, exam: ExamSession, others: list[rules.StudentFacts], now:
     may use (both checked again on POST); the chair and the head of department see none."""
     if exam.status == "sealed" or (row.stage is rules.Stage.EXCEPTION and not row.extra_slot):
         return []
+    kind = rules_for(exam.kind)
     out = []
     for action in rules.Action:
         if not may(STEP_POLICY[action]):
             continue
+        if action is rules.Action.ADMIT and not (kind.tickets or kind.test_quiz):
+            continue  # a defense or a creative exam: nobody is admitted to a draw or a quiz
         try:
-            rules.check_action(action, row.facts, others, now)
+            rules.check_action(action, row.facts, others, now, draw=kind.tickets)
         except rules.BoardError:
             continue
-        out.append({"action": str(action), "label": ACTION_BUTTONS[action](),
+        label, confirm = ACTION_BUTTONS[action](), ACTION_CONFIRM[action](row.facts.name)
+        if action is rules.Action.ADMIT and kind.test_quiz:
+            # The same admission as the session page's (lms_bridge.results.admission.admit_student).
+            label = _("Admit to the test")
+            confirm = _("Admit %(name)s to the test now: the test quiz opens in Moodle for this student alone.",
+                        name=row.facts.name)
+        out.append({"action": str(action), "label": label,
                     "url": url_for(f"admin.board_{action.value}", code=exam.code, ref=row.facts.ref),
-                    "confirm": ACTION_CONFIRM[action](row.facts.name)})
+                    "confirm": confirm})
     return out
 
 
@@ -152,7 +162,8 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
             "name": f.name,
             "position": row.position,
             "stage": str(row.stage),
-            "stage_label": STAGE_LABELS[row.stage](),
+            "stage_label": _("Admitted") if row.stage is rules.Stage.ADMITTED and not rules_for(exam.kind).tickets
+            else STAGE_LABELS[row.stage](),
             "tone": STAGE_TONES.get(row.stage, "neutral"),
             "since": _iso(row.since),
             "since_label": _t(row.since, tz),
@@ -221,6 +232,10 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
         "links_posted": _t(board.links_posted_at, tz),
         "timetable_error": board.timetable_error,
         "students": students,
+        # The form of the exam (lms_bridge.domain.kinds): without a draw the board shows no ticket steps;
+        # a test exam's admission opens the test quiz.
+        "draw": rules_for(exam.kind).tickets,
+        "test_quiz": rules_for(exam.kind).test_quiz,
         "released": exam.released_at is not None,
         # What the viewer's roles allow beyond the steps (the policy table; checked again on POST).
         "may": {"upload": may("board.upload"), "links": may("board.links"),
@@ -292,24 +307,25 @@ def board_action(code: str, ref: str, action: str) -> Any:
 
 
 def _admit(code: str, ref: str, back: Any) -> Any:
-    """Admission to the draw from the board: the board's rule first (identified, not admitted yet),
-    then the admission itself (lms_bridge.results.admission: the student's day, the draw, Moodle)."""
+    """Admission from the board: the board's rule first (identified, not admitted yet), then the same
+    dispatch as the session page's button (lms_bridge.results.admission.admit_student: the draw and
+    Moodle for an exam with tickets, the closed quiz for a test exam)."""
+    from lms_bridge.admin.views import admitted_message
     from lms_bridge.domain.admission import AdmissionError
-    from lms_bridge.results.admission import admit_now
+    from lms_bridge.results.admission import admit_student
     from lms_bridge.results.sitting import act
 
     try:
         with state().sessionmaker() as db:
             exam = _session_or_404(db, code)
             act(db, exam, _student_or_404(db, exam, ref), rules.Action.ADMIT, actor=g.user.username)
-        done = admit_now(state().queue, code, ref, g.user.username)
+        done = admit_student(state().queue, code, ref, g.user.username)
     except (rules.BoardError, AdmissionError) as exc:
         flash(str(exc), "error")
         return back
     except LookupError:
         abort(404)
-    flash(_("Admitted to the draw: ticket %(ticket)s. The ticket opens in Moodle for this student alone.",
-            ticket=done.ticket), "success")
+    flash(admitted_message(done), "success")
     return back
 
 

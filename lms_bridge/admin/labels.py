@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 KIND: dict[str, Callable[[], str]] = {
     "oral_exam": lambda: _("Oral exam"),
     "written_exam": lambda: _("Written exam"),
+    "open_book": lambda: _("Open-book exam"),
     "test_exam": lambda: _("Test exam"),
     "creative_exam": lambda: _("Creative exam"),
     "defense": lambda: _("Thesis defense"),

@@ -144,8 +144,18 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     from lms_bridge.results.admission import admission_states
 
     admissions = admission_states(db, session)
-    from lms_bridge.moodle.steps import CONFLICT_PREFIX, conflict_message
+    # Kind-specific: the files sent before the sitting (defense, creative exam) and a test's incidents.
+    from lms_bridge.store.repo import journal_entry
+
+    advance = journal_entry(db, session.id, "classroom.advance")
+    advance_links = dict((advance.data.get("links") or {}) if advance is not None else {})
+    from lms_bridge.results.testexam import incidents as test_incidents
+
+    reconnections = test_incidents(db, session)
     from lms_bridge.store.repo import journal_entries
+
+    test_admitted = {e.key.split(":", 1)[1] for e in journal_entries(db, session.id, "testexam.admit:")}
+    from lms_bridge.moodle.steps import CONFLICT_PREFIX, conflict_message
 
     conflicts = {e.key.removeprefix(CONFLICT_PREFIX): conflict_message(e.data)
                  for e in journal_entries(db, session.id, CONFLICT_PREFIX) if not e.data.get("resolved")}
@@ -182,6 +192,12 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "late": st.turned_in_late,
             "attempt_state": st.attempt_state,
             "attempt_score": st.attempt_score,
+            "plagiarism": st.plagiarism_check,
+            "submission_link": advance_links.get(st.student_ref, ""),
+            "reconnections": len(reconnections.get(st.student_ref, [])),
+            "test_admitted": st.student_ref in test_admitted,
+            "test_auto_failed": bool(decision is not None and decision.source == "test"
+                                     and (decision.votes or {}).get("auto_failed")),
             "status": status,
             "status_label": labels.label(labels.STUDENT_STATUS, status),
             "tone": labels.tone(status),
@@ -308,6 +324,13 @@ def _exception_view(e: StudentExceptionRecord | None) -> dict[str, Any] | None:
             "mark": e.mark, "moved_to": e.moved_to.isoformat() if e.moved_to else None,
             "continuation": labels.label(labels.CONTINUATION, e.continuation) if e.continuation else "",
             "recorded_by": e.recorded_by, "recorded_at": iso(e.recorded_at)}
+
+
+def has_ballot(db: Session, session: ExamSession, student_ref: str) -> bool:
+    """Whether provisioning made the student's voting form."""
+    from lms_bridge.store.repo import journal_entry
+
+    return journal_entry(db, session.id, f"forms.form:{student_ref}") is not None
 
 
 # -- what one person sees of a session ------------------------------------------------------------------

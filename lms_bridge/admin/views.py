@@ -345,6 +345,8 @@ def session_page(code: str) -> Any:
         person = current_person()
         own_ballots = (queries.own_ballots(db, exam, person.email)
                        if person is not None and may("session.ballots.own") else None)
+        from lms_bridge.domain.kinds import commission_votes, rules_for
+
         students = queries.students_view(db, exam)
         pages = queries.student_pages(len(students))
         page = requested if requested is not None else queries.sitting_page(students)
@@ -355,7 +357,9 @@ def session_page(code: str) -> Any:
             refs = {st["ref"] for st in shown}
             timetable = [slot for slot in timetable if slot["ref"] in refs]
         return render_template(
-            "admin/session.html", exam=exam, run=run_data, students=shown,
+            "admin/session.html", exam=exam, run=run_data, rules=rules_for(exam.kind),
+            votes=commission_votes(exam.kind, (exam.options or {}).get("commission_vote")),
+            exams_settings=state().settings.exams, students=shown,
             students_total=len(students), admitted_total=sum(1 for st in students if st["admitted"]),
             page=page, pages=pages, members=queries.members_view(db, exam),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
@@ -530,8 +534,12 @@ def draw_tickets(code: str) -> Any:
             return redirect(url_for("admin.session_page", code=code))
         from datetime import UTC, datetime
 
+        from lms_bridge.domain.kinds import rules_for
         from lms_bridge.results.admission import draw_day, local_today, sitting_days
 
+        if not rules_for(exam.kind).tickets:
+            flash(_("This form of the exam has no tickets and no draw."), "error")
+            return redirect(url_for("admin.session_page", code=code))
         days = sitting_days(exam)
         if draw_day(days, local_today(exam, datetime.now(UTC))) is None:
             # No early draw: the students of each sitting day draw on that day.
@@ -578,6 +586,74 @@ def close_vote(code: str, ref: str) -> Any:
     return _back_to(code, "students")
 
 
+def quiz_action(code: str, ref: str = "", action: str = "") -> Any:
+    """A test exam's actions: continue after a lost connection (recorded as an incident), read the
+    scores from Moodle now (the admission to the test is :func:`admit`)."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    from lms_bridge.remote import describe_error
+    from lms_bridge.results import testexam
+
+    try:
+        if action == "reconnect":
+            if not _confirmed():
+                return redirect(_students_url(code))
+            reason = request.form.get("reason", "").strip()[:2000]
+            testexam.reconnect_now(state().queue, code, ref, g.user.username, reason)
+            flash(_("The student continues the same attempt with the time lost given back; recorded as an "
+                    "incident."), "success")
+        elif action == "scores":
+            read = testexam.read_scores_now(state().queue, code)
+            flash(_("Scores read from Moodle: %(scored)s of %(total)s students have finished.",
+                    scored=sum(1 for r in read if r.points is not None), total=len(read)), "info")
+        else:
+            abort(404)
+    except testexam.TestExamRefused as exc:
+        flash(str(exc), "error")
+    except LookupError:
+        abort(404)
+    except Exception as exc:
+        logger.exception("test exam action %s for %s in %s failed", action, ref, code)
+        flash(_("Moodle could not be reached: %(reason)s", reason=describe_error(exc)), "error")
+    return redirect(_students_url(code))
+
+
+def plagiarism(code: str, ref: str) -> Any:
+    """A defense: the secretary records a student's plagiarism-check result; the ballot shows it."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    from lms_bridge.remote import describe_error
+    from lms_bridge.results.plagiarism import PlagiarismRefused, record_plagiarism, update_ballot
+
+    back = redirect(_students_url(code))
+    with transaction(state().sessionmaker) as db:
+        exam = _session_or_404(db, code)
+        student = _student_or_404(db, exam, ref)
+        try:
+            record_plagiarism(db, exam, student, request.form.get("result", ""), actor=g.user.username)
+        except PlagiarismRefused as exc:
+            flash(str(exc), "error")
+            return back
+    try:
+        from lms_bridge.backends import backends
+
+        with transaction(state().sessionmaker) as db:
+            exam = _session_or_404(db, code)
+            # No ballot yet: provisioning writes the result into it; no Google client is needed.
+            updated = (queries.has_ballot(db, exam, ref)
+                       and update_ballot(db, exam, _student_or_404(db, exam, ref), backends(state().queue).google))
+    except Exception as exc:
+        logger.exception("updating the ballot of %s in %s failed", ref, code)
+        flash(_("The result is recorded, but the ballot could not be updated: %(reason)s",
+                reason=describe_error(exc)), "error")
+        return back
+    flash(_("The plagiarism check is recorded and shown on the ballot.") if updated
+          else _("The plagiarism check is recorded; the ballot shows it once the session is provisioned."), "success")
+    return back
+
+
 def _confirmed() -> bool:
     """An irreversible action goes ahead only when the secretary ticked the box that says what it does
     (checked here, so the rule holds without the page's script too)."""
@@ -606,24 +682,33 @@ def _irreversible(code: str, anchor: str) -> tuple[Any, bool]:
 
 
 def admit(code: str, ref: str) -> Any:
-    """Admit one student to the draw (the red/green button): the verifiable draw gives the ticket and
-    Moodle opens the ticket quiz for that student alone, with that ticket."""
+    """Admit one student (the red/green button): to the draw — the verifiable draw gives the ticket and
+    Moodle opens the ticket quiz for that student alone, with that ticket — or, at a test exam, to the
+    closed test quiz.  The same dispatch as the sitting board's Admit and the API
+    (:func:`lms_bridge.results.admission.admit_student`)."""
     back, confirmed = _irreversible(code, "students")
     if not confirmed:
         return back
     from lms_bridge.domain.admission import AdmissionError
-    from lms_bridge.results.admission import admit_now
+    from lms_bridge.results.admission import admit_student
 
     try:
-        done = admit_now(state().queue, code, ref, g.user.username)
+        done = admit_student(state().queue, code, ref, g.user.username)
     except LookupError:
         abort(404)
     except AdmissionError as exc:
         flash(str(exc), "error")
         return back
-    flash(_("Admitted to the draw: ticket %(ticket)s. The ticket opens in Moodle for this student alone.",
-            ticket=done.ticket), "success")
+    flash(admitted_message(done), "success")
     return back
+
+
+def admitted_message(done: Any) -> str:
+    """What the secretary reads after an admission (the page and the board alike)."""
+    if done.test_quiz:
+        return str(_("The test is open for this student now."))
+    return str(_("Admitted to the draw: ticket %(ticket)s. The ticket opens in Moodle for this student alone.",
+                 ticket=done.ticket))
 
 
 def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -139,6 +140,8 @@ def gather(db: Session, session: ExamSession, *, appeals: AppealSettings | None 
             remarks.append(("", s.protocol_remarks.strip()))
         remarks.extend((names.get(b.voter_email, b.voter_email), b.comment.strip()) for b in mine
                        if b.comment.strip())
+        if d is not None and d.source == "test":
+            remarks.append(("", _test_remark(d.votes or {}, d.points, session.language)))
         if session.degree_vote == "open":
             per_member_degree = tuple((names.get(b.voter_email, b.voter_email), b.degree) for b in mine
                                       if b.degree)
@@ -175,6 +178,22 @@ def gather(db: Session, session: ExamSession, *, appeals: AppealSettings | None 
         members=tuple(MemberLine(m.name, m.role, m.email in voted_emails) for m in members),
         students=tuple(students), university=session.university, commission_name=session.commission_name,
         platform=session.platform, released=session.released_at is not None)
+
+
+def _test_remark(votes: dict[str, Any], total: float, language: str) -> str:
+    """How a test exam's grade came about (004 test §2-5): the admission rating plus Moodle's score, and
+    an automatic fail under the threshold."""
+    from lms_bridge.i18n import gettext as _
+    from lms_bridge.i18n import use_locale
+
+    with use_locale(language):
+        text = _("Test exam: admission rating %(rating)s + test points %(exam)s = %(total)s.",
+                 rating=f"{float(votes.get('admission_rating', 0)):g}", exam=f"{float(votes.get('exam_points', 0)):g}",
+                 total=f"{total:g}")
+        if votes.get("auto_failed"):
+            text += " " + _("The test points are under the threshold of %(threshold)s: the grade is a fail whatever "
+                            "the total.", threshold=votes.get("pass_threshold", ""))
+    return str(text)
 
 
 def _exception_line(e: StudentExceptionRecord | None, scale: GradeScale, language: str,

@@ -87,13 +87,17 @@ POLICY: dict[str, Rule] = {
     "session.provision": _rule(SESSION, A, S),
     "session.identify_commission": _rule(SESSION, A, S, H),
     "session.draw": _rule(SESSION, A, S),
-    "student.admit": _rule(SESSION, A, S),             # one student admitted to the draw (the red/green button)
+    "student.admit": _rule(SESSION, A, S),             # admitted to the draw, or to a test exam's quiz
     "student.exception": _rule(SESSION, A, S),
     "student.close_vote": _rule(SESSION, A, S),
     "student.commission_decision": _rule(SESSION, A, S, C),
     "session.release": _rule(SESSION, A, S, C),        # the chair announces; the secretary records it
     "session.sign_off": _rule(SESSION, C),             # the chair signs off the protocols
     "session.seal": _rule(SESSION, A, S),
+    # -- the forms of the exam (lms_bridge.domain.kinds) ----------------------------------------------
+    "session.test_scores": _rule(SESSION, A, S),       # read a test exam's scores from Moodle now
+    "student.test_reconnect": _rule(SESSION, A, S),    # a test continued after a lost connection
+    "student.plagiarism": _rule(SESSION, A, S),        # a defense's plagiarism-check result
     # -- the sitting board (003 §56-61): the secretary runs it, the chair and the head watch it ----------
     "board.view": _rule(SESSION, A, S, C, H),          # the board, board.json, the uploaded answer sheets
     "board.identify": _rule(SESSION, A, S),            # the student showed an ID on camera

@@ -14,6 +14,7 @@ from datetime import datetime
 class ExamKind(enum.StrEnum):
     ORAL_EXAM = "oral_exam"
     WRITTEN_EXAM = "written_exam"
+    OPEN_BOOK = "open_book"  # the written flow with materials allowed (003 §13, 000 step 5)
     TEST_EXAM = "test_exam"
     CREATIVE_EXAM = "creative_exam"
     DEFENSE = "defense"
@@ -48,6 +49,7 @@ LANGUAGES = ("kk", "ru", "en")
 DEFAULT_PREPARATION_MINUTES: dict[ExamKind, int] = {
     ExamKind.ORAL_EXAM: 50,
     ExamKind.WRITTEN_EXAM: 100,
+    ExamKind.OPEN_BOOK: 100,
     ExamKind.TEST_EXAM: 40,
     ExamKind.CREATIVE_EXAM: 50,
     ExamKind.DEFENSE: 0,
@@ -78,6 +80,8 @@ class Student:
     admitted: bool = True
     admission_note: str = ""  # why not admitted (debts, ...), shown to the secretary
     admission_rating: int | None = None  # test exams: 0..60
+    # Defenses: the university checker's result (a percentage) or a link to its report, as given.
+    plagiarism: str = ""
     # The current and midterm control scores (0..100): on the student's application a postponed
     # attestation may take their mean, the cumulative grade, instead of the exam (003 §24).
     current_score: float | None = None
@@ -88,6 +92,18 @@ class Student:
 class Ticket:
     number: int
     questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TestQuestion:
+    """One question of a test exam's bank: a single-answer multiple choice (true/false is two answers)."""
+
+    __test__ = False  # not a pytest test class
+
+    text: str
+    answers: tuple[str, ...]
+    correct: int  # 0-based index into ``answers``
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,10 @@ class SessionSpec:
     university: str = ""
     commission_name: str = ""
     platform: str = ""
+    # Test exams: the bank the Moodle quiz draws its random questions from, and whether the
+    # commission also votes (None: the kind's default, see lms_bridge.domain.kinds).
+    question_bank: tuple[TestQuestion, ...] = ()
+    commission_vote: bool | None = None
     # Who else has a part in the session (matched by e-mail when they sign in): the department that
     # prepares it, its head (reads the session, records that the commission was identified) and the
     # registrar who receives the signed documents once it is sealed.  Optional; e-mails lower-cased.

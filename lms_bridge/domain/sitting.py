@@ -138,8 +138,13 @@ def stage_of(facts: StudentFacts, now: datetime) -> tuple[Stage, datetime | None
     return Stage.EXPECTED, None
 
 
-def check_action(action: Action | str, facts: StudentFacts, others: Sequence[StudentFacts], now: datetime) -> None:
-    """Raise :class:`BoardError` unless the secretary may do ``action`` for this student now."""
+def check_action(action: Action | str, facts: StudentFacts, others: Sequence[StudentFacts], now: datetime, *,
+                 draw: bool = True) -> None:
+    """Raise :class:`BoardError` unless the secretary may do ``action`` for this student now.
+
+    ``draw``: the form of the exam has tickets and a draw (``lms_bridge.domain.kinds``).  Without one (a
+    defense, a creative exam, a test exam) there is no ticket to receive, and the answer does not wait
+    for a ticket or for answer sheets written in a preparation time."""
     action = Action(action)
     stage, _since = stage_of(facts, now)
     if stage is Stage.DECIDED:
@@ -160,6 +165,8 @@ def check_action(action: Action | str, facts: StudentFacts, others: Sequence[Stu
             raise BoardError(_("%(name)s is already admitted to the draw.", name=facts.name))
         return
     if action is Action.CONFIRM_RECEIPT:
+        if not draw:
+            raise BoardError(_("This form of the exam has no tickets and no draw."))
         if facts.ticket_drawn_at is None:
             raise BoardError(_("%(name)s has not drawn a ticket yet.", name=facts.name))
         if facts.ticket_confirmed_at is not None:
@@ -168,9 +175,9 @@ def check_action(action: Action | str, facts: StudentFacts, others: Sequence[Stu
     if action is Action.START_ANSWER:
         if facts.identified_at is None:
             raise BoardError(_("Identify %(name)s first.", name=facts.name))
-        if facts.ticket_drawn_at is None:
+        if draw and facts.ticket_drawn_at is None:
             raise BoardError(_("%(name)s has not drawn a ticket yet.", name=facts.name))
-        if facts.files <= 0:
+        if draw and facts.files <= 0:
             raise BoardError(_("No answer sheets from %(name)s yet: wait for the upload, or upload them on "
                                "the student's behalf.", name=facts.name))
         if stage in (Stage.ANSWERING, Stage.ANSWERED, Stage.VOTING):

@@ -17,6 +17,7 @@ forms.watch:<student id>    the RESPONSES watch                          ALREADY
 sheets.gradesheet           the grade sheet                              Drive appProperties
 classroom.registration      the COURSE_WORK_CHANGES push registration    an identical create renews it
 classroom.ticket:<id>       the ticket assignment (made at the draw)     its title in courseWork.list
+classroom.advance           the thesis / performance assignment          its title in courseWork.list
 ==========================  ==========================================  ==================================
 
 Calls are batched wherever Google allows: roster adds/invitations (50 a batch), appProperties (100 a
@@ -36,10 +37,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lms_bridge.domain.grading import GradeScale
+from lms_bridge.domain.kinds import Advance, rules_for
 from lms_bridge.domain.session import DegreeVote, SessionSpec, Student
 from lms_bridge.google.drive import FORM_MIME, SHEET_MIME
 from lms_bridge.google.errors import AlreadyExists, GoogleApiError, InvalidArgument, NotFound, PermissionDenied
@@ -224,11 +226,27 @@ def _already_member(g: Any, course_id: str, email: str, role: str, error: Google
 # -- posts ----------------------------------------------------------------------------------------------
 
 def instructions_text(spec: SessionSpec) -> str:
+    """The instructions post, worded for the form of the exam (an oral exam's text is unchanged, so a
+    rerun still finds the post made before)."""
+    rules = rules_for(spec.kind)
     with use_locale(spec.language):
-        return _("Final attestation: %(title)s. Join the video meeting on time. At the draw each student "
+        if rules.test_quiz:
+            return _("Final attestation: %(title)s. Join the video meeting on time. The test is in Moodle; it "
+                     "opens for you when the secretary admits you after identification. If the connection is "
+                     "lost, tell the secretary at once: the test continues with your answers and the time you "
+                     "had left.", title=spec.title)
+        if rules.advance:
+            return _("Final attestation: %(title)s. Turn in your files to the assignment in this course by its due "
+                     "date, before the sitting: the commission studies them in advance. Join the video meeting on "
+                     "time for your slot.", title=spec.title)
+        text = _("Final attestation: %(title)s. Join the video meeting on time. At the draw each student "
                  "gets an individual assignment with the ticket; write the answers by hand on the answer "
                  "sheets, photograph every sheet and upload them to that assignment before the preparation "
                  "time ends.", title=spec.title)
+        if rules.materials_allowed:
+            text += " " + _("This is an open-book exam: you may use books, notes and other materials while "
+                            "writing; the answers must be your own.")
+        return text
 
 
 def topic_name(spec: SessionSpec) -> str:
@@ -264,18 +282,115 @@ def run_posts(ctx: StepContext) -> None:
     ctx.ensure("classroom.announcement", make_post, find_post)
 
 
+# -- files handed in before the sitting (defense, creative exam) ----------------------------------------
+
+ADVANCE_KEY = "classroom.advance"
+DUE_MARGIN = timedelta(minutes=1)
+
+
+def advance_texts(spec: SessionSpec, due: datetime) -> tuple[str, str]:
+    """Title and instructions of the assignment the files are handed in to (in the session's language)."""
+    local = due.astimezone(spec.starts_at.tzinfo).strftime("%Y-%m-%d %H:%M")
+    with use_locale(spec.language):
+        if rules_for(spec.kind).advance is Advance.THESIS:
+            return (_("Thesis for the defense (PDF) — %(code)s", code=spec.code),
+                    _("Upload your thesis as one PDF file and turn it in by %(due)s. The commission reads it "
+                      "before the defense.", due=local))
+        return (_("Performance videos for the creative exam — %(code)s", code=spec.code),
+                _("Add the links to your performance videos and turn them in by %(due)s. The commission "
+                  "watches them before the exam.", due=local))
+
+
+def advance_link(ctx: StepContext, student: Student) -> str:
+    entry = ctx.journaled(ADVANCE_KEY) if rules_for(ctx.spec.kind).advance else None
+    return str((entry.data.get("links") or {}).get(student.id, "")) if entry else ""
+
+
+def _due_fields(due: datetime) -> dict[str, Any]:
+    utc = due.astimezone(UTC)
+    # dueDate and dueTime go together or not at all (Classroom reference).
+    return {"dueDate": {"year": utc.year, "month": utc.month, "day": utc.day},
+            "dueTime": {"hours": utc.hour, "minutes": utc.minute}}
+
+
+def run_advance(ctx: StepContext) -> None:
+    """One assignment for all students, due ``exams.advance_days`` before the sitting, where a defense's
+    thesis PDF (001 §19) or a creative exam's video links (004 creative §4) are turned in.  The
+    commission are the course's teachers and see every submission; each ballot links to the student's
+    own (its ``alternateLink``), journaled here per student."""
+    g, spec = _google(ctx), ctx.spec
+    if not rules_for(spec.kind).advance:
+        return  # only a defense's or a creative exam's plan holds this step
+    course_id = _course_id(ctx)
+    due = spec.starts_at - timedelta(days=g.settings.exams.advance_days)
+    title, description = advance_texts(spec, due)
+
+    def find() -> Made | None:
+        hit = next((w for w in g.classroom.list_course_work(course_id) if w.get("title") == title), None)
+        return Made(hit["id"], {"link": hit.get("alternateLink", "")}) if hit else None
+
+    def create() -> Made:
+        body: dict[str, Any] = {"title": title, "description": description, "workType": "ASSIGNMENT",
+                                "state": "PUBLISHED", "assigneeMode": "ALL_STUDENTS"}
+        topic = ctx.journaled("classroom.topic")
+        if topic is not None:
+            body["topicId"] = topic.external_id
+        # Classroom refuses a due time already past (@DueDateInPast): a session provisioned late
+        # still gets the assignment, without a due time (the page shows the date it should have had).
+        if due - ctx.now() > DUE_MARGIN:
+            body.update(_due_fields(due))
+        work = g.classroom.create_course_work(course_id, body)
+        return Made(work["id"], {"link": work.get("alternateLink", ""), "due": due.isoformat(),
+                                 "due_set": "dueDate" in body})
+
+    entry = ctx.ensure(ADVANCE_KEY, create, find)
+    links: dict[str, str] = dict(entry.data.get("links") or {})
+    missing = [s for s in spec.admitted if not links.get(s.id)]
+    if not missing:
+        return
+    # One listing gives every submission; students are told apart by the ids the roster step kept,
+    # and a student added by invitation (no id known yet) is looked up by e-mail.
+    by_user = {sub.get("userId", ""): sub for sub in g.classroom.list_submissions(course_id, entry.external_id)}
+    for s in missing:
+        roster = ctx.journaled(f"classroom.student:{s.email}")
+        uid = roster.data.get("userId", "") if roster else ""
+        sub = by_user.get(uid) if uid else None
+        if sub is None:
+            subs = g.classroom.list_submissions(course_id, entry.external_id, user_id=s.email)
+            sub = subs[0] if subs else None
+        if sub is not None and sub.get("alternateLink"):
+            links[s.id] = sub["alternateLink"]
+    ctx.update_data(ADVANCE_KEY, links=links)
+
+
 # -- voting forms ---------------------------------------------------------------------------------------
 
 TEMPLATE_KEY = "forms.template"
 TEMPLATE_KIND = "form-template"
 
 
-def form_description(spec: SessionSpec, student: Student) -> str:
+def form_description(spec: SessionSpec, student: Student, *, submission: str = "",
+                     grading_hours: int = 2) -> str:
+    """The ballot's text for one student.
+
+    ``submission``: the link to what the student handed in before the sitting (a defense's thesis,
+    a creative exam's videos), so that every member opens it from the ballot before voting.
+    """
     with use_locale(spec.language):
         # Only a member's first submission counts (an edit or a second submission is kept but not
         # counted: lms_bridge.domain.ballots), so the form must not promise otherwise.
-        return _("Commission member's ballot for %(student)s. Choose one grade. Only your first "
-                 "submission counts; to correct it, tell the secretary.", student=student.name)
+        description = _("Commission member's ballot for %(student)s. Choose one grade. Only your first "
+                        "submission counts; to correct it, tell the secretary.", student=student.name)
+        if submission:
+            description += "\n" + _("The student's submission: %(link)s", link=submission)
+        if rules_for(spec.kind).writing:
+            # 001 §15: the members check the written answers within 2 hours and grade them.
+            description += "\n" + _("Grade the written answers within %(hours)s hours of the end of the writing "
+                                     "time; they are in the student's ticket assignment in Classroom.",
+                                     hours=grading_hours)
+        if student.plagiarism and rules_for(spec.kind).plagiarism:
+            description += "\n" + _("Plagiarism check: %(result)s", result=student.plagiarism)
+    return str(description)
 
 
 def template_requests(spec: SessionSpec) -> list[dict[str, Any]]:
@@ -304,23 +419,30 @@ def template_requests(spec: SessionSpec) -> list[dict[str, Any]]:
     return requests
 
 
-def form_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
-    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2)."""
-    return [{"updateFormInfo": {"info": {"description": form_description(spec, student)},
-                                "updateMask": "description"}}, *template_requests(spec)]
+def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
+                  grading_hours: int = 2) -> list[dict[str, Any]]:
+    """The one atomic batchUpdate that turns an empty form into a ballot (facts §2); its first
+    request is the description alone (the draw and the plagiarism check rewrite just that)."""
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    return [{"updateFormInfo": {"info": {"description": text}, "updateMask": "description"}},
+            *template_requests(spec)]
 
 
-def copy_requests(spec: SessionSpec, student: Student) -> list[dict[str, Any]]:
-    """What turns a copy of the session's template into one student's ballot: its title and text."""
-    return [{"updateFormInfo": {"info": {"title": form_title(spec, student),
-                                         "description": form_description(spec, student)},
+def copy_requests(spec: SessionSpec, student: Student, *, submission: str = "",
+                  grading_hours: int = 2) -> list[dict[str, Any]]:
+    """What turns a copy of the session's template into one student's ballot: its title and text
+    (the form of the exam's part of the text too: submission link, plagiarism result)."""
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    return [{"updateFormInfo": {"info": {"title": form_title(spec, student), "description": text},
                                 "updateMask": "title,description"}}]
 
 
-def _is_ballot_of(form: Mapping[str, Any], spec: SessionSpec, student: Student) -> bool:
+def _is_ballot_of(form: Mapping[str, Any], spec: SessionSpec, student: Student, *, submission: str = "",
+                  grading_hours: int = 2) -> bool:
     """The form has the questions and this student's text (a copy before its batchUpdate has the
     template's questions but not the text; the batch applies all or nothing)."""
-    return bool(form.get("items")) and form.get("info", {}).get("description") == form_description(spec, student)
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    return bool(form.get("items")) and form.get("info", {}).get("description") == text
 
 
 def template_document_title(spec: SessionSpec) -> str:
@@ -497,25 +619,27 @@ def _configure_and_publish(ctx: StepContext, g: Any, spec: SessionSpec, s: Stude
     assert e is not None
     if e.data.get("stage") == FormStage.TAGGED:
         names = _question_names(spec)
-        requests = copy_requests(spec, s)
+        # The form of the exam's part of the text: the submission link, the written answers' grading time.
+        text = {"submission": advance_link(ctx, s), "grading_hours": g.settings.exams.written_grading_hours}
+        requests = copy_requests(spec, s, **text)
         configured = False
         if not fresh:
             # Made by an earlier run: it may have been configured just before that run stopped, or
             # be an empty form an earlier version created (then it needs the questions too).
             form = g.forms.get(e.external_id)
-            if _is_ballot_of(form, spec, s):
+            if _is_ballot_of(form, spec, s, **text):
                 ctx.update_data(form_key(s), stage=FormStage.CONFIGURED,
                                 url=form.get("responderUri", e.data.get("url", "")),
                                 questions=_question_ids(form["items"], names))
                 configured = True
             elif not form.get("items"):
-                requests = form_requests(spec, s)
+                requests = form_requests(spec, s, **text)
         if not configured:
             def applied(form_id: str = e.external_id) -> dict[str, Any] | None:
                 # The batch is atomic: the student's text present means it was applied before the
                 # answer was lost.
                 current = g.forms.get(form_id)
-                return {"form": current} if _is_ballot_of(current, spec, s) else None
+                return {"form": current} if _is_ballot_of(current, spec, s, **text) else None
 
             reply = g.forms.batch_update(e.external_id, requests, include_form=True, recover=applied)
             form = reply.get("form", {})
@@ -741,6 +865,8 @@ def google_steps(settings: Any = None) -> list[Step]:
         ("google.classroom.course", lambda: _("Google Classroom course"), run_course),
         ("google.classroom.roster", lambda: _("Classroom roster: commission and students"), run_roster),
         ("google.classroom.posts", lambda: _("Classroom topic and instructions"), run_posts),
+        ("google.classroom.advance", lambda: _("Classroom assignment for the files sent before the sitting"),
+         run_advance),
         ("google.forms", lambda: _("Voting forms, one per student"), run_forms),
         ("google.sheet", lambda: _("Grade sheet"), run_sheet),
         ("google.watches", lambda: _("Notifications of new votes"), run_watches),

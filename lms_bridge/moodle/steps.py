@@ -316,6 +316,43 @@ def _tickets(ctx: StepContext, settings: Settings) -> None:
     )
 
 
+@_guard
+def _test_quiz(ctx: StepContext, settings: Settings) -> None:
+    """The test exam's quiz: ``exams.test_questions`` random questions from the session's bank, each
+    worth ``exams.test_points_per_question``, ``exams.test_minutes`` long, ``exams.test_attempts``
+    attempt(s), closed until each student is admitted (lms_bridge.moodle.testquiz)."""
+    from lms_bridge.domain.kinds import rules_for
+    from lms_bridge.i18n import use_locale
+    from lms_bridge.moodle.testquiz import QuizShape, setup_test_quiz
+
+    spec, exams = ctx.spec, settings.exams
+    if not rules_for(spec.kind).test_quiz:
+        return  # only a test exam's plan holds this step; a plan run whole does nothing here
+    ops = _ops(ctx, settings)
+    courseid = _course_id(ctx)
+    if len(spec.question_bank) < exams.test_questions:
+        raise StepFailed(_("The question bank has %(have)s questions; the test draws %(need)s at random, so it "
+                           "needs at least that many. Add questions to the session file and import it again.",
+                           have=len(spec.question_bank), need=exams.test_questions), retryable=False)
+    if not ops.client.use_plugin(settings.moodle):
+        raise StepFailed(_("Moodle has no web-service function that creates a quiz or its questions: install the "
+                           "companion plugin local_lmsbridge (docs/moodle-setup.md), then run again."),
+                         retryable=False)
+    with use_locale(spec.language):
+        shape = QuizShape(
+            name=_("Test: %(title)s", title=spec.title),
+            intro=_("%(count)s questions, %(minutes)s minutes, one attempt. The test opens when the secretary "
+                    "admits you.", count=exams.test_questions, minutes=exams.test_minutes),
+            questions=exams.test_questions, mark=exams.test_points_per_question,
+            timelimit=60 * exams.test_minutes, attempts=exams.test_attempts)
+    out = setup_test_quiz(ops, courseid, spec.question_bank, shape)
+    ctx.journaled("moodle.test_quiz")
+    ctx.record("moodle.test_quiz", Made(str(out["quizid"]), {
+        "quizid": int(out["quizid"]), "cmid": int(out["cmid"]), "categoryid": int(out["categoryid"]),
+        "questions": int(out["questions"]), "slots": int(out["slots"]), "mark": shape.mark,
+        "timelimit": shape.timelimit, "attempts": shape.attempts}), created=bool(out.get("changed")))
+
+
 def _safe(code: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", code)
 
@@ -373,6 +410,7 @@ def moodle_steps(settings: Settings) -> list[Step]:
         FunctionStep("moodle.course", lambda: _("Moodle: course"), _course(settings)),
         FunctionStep("moodle.enrolments", lambda: _("Moodle: enrolments"), _enrolments(settings)),
         FunctionStep("moodle.tickets", lambda: _("Moodle: ticket quiz"), _tickets(settings)),
+        FunctionStep("moodle.test_quiz", lambda: _("Moodle: test quiz"), _test_quiz(settings)),
         FunctionStep(
             "moodle.result_assignment", lambda: _("Moodle: result assignment"), _result_assignment(settings)
         ),

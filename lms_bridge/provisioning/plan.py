@@ -2,12 +2,18 @@
 
 Step names are stable (they key the journal and the progress rows shown on the admin page); the
 order matters: the Google and Moodle steps read what the core steps journaled (the timetable).
+Each form of the exam runs only the steps it needs (:func:`step_names`, from the kind's rules in
+``lms_bridge.domain.kinds``): no draw commitment or ticket quiz without tickets, no voting forms
+when the commission does not vote, the advance-submission assignment only for a defense or a
+creative exam, the test quiz only for a test exam.
 """
 
 from __future__ import annotations
 
 from lms_bridge.config import Settings
 from lms_bridge.domain import draw
+from lms_bridge.domain.kinds import commission_votes, rules_for
+from lms_bridge.domain.session import ExamKind
 from lms_bridge.domain.timetable import TimetableError, build_timetable
 from lms_bridge.google.steps import google_steps
 from lms_bridge.i18n import gettext as _
@@ -71,6 +77,44 @@ def core_steps(settings: Settings) -> list[Step]:
     ]
 
 
-def build_plan(settings: Settings) -> list[Step]:
-    """Every step of a session's provisioning, in order."""
+def step_names(kind: ExamKind | str, *, commission_vote: bool | None = None) -> tuple[str, ...]:
+    """The names of the steps a session of this kind runs, in plan order."""
+    rules = rules_for(kind)
+    votes = commission_votes(kind, commission_vote)
+    wanted = {
+        "core.draw_commitment": rules.tickets,
+        "core.timetable": True,
+        "google.classroom.course": True,
+        "google.classroom.roster": True,
+        "google.classroom.posts": True,
+        "google.classroom.advance": bool(rules.advance),
+        "google.forms": votes,
+        "google.sheet": True,
+        "google.watches": votes,
+        # Turn-ins come back by push: answer sheets (tickets) and files sent in advance.
+        "google.classroom.push": rules.tickets or bool(rules.advance),
+        "moodle.connect": True,
+        "moodle.users": True,
+        "moodle.course": True,
+        "moodle.enrolments": True,
+        "moodle.tickets": rules.tickets,
+        "moodle.test_quiz": rules.test_quiz,
+        "moodle.result_assignment": True,
+    }
+    return tuple(name for name, needed in wanted.items() if needed)
+
+
+def all_steps(settings: Settings) -> list[Step]:
+    """Every step any kind may run, in plan order (e.g. for the titles of the progress rows)."""
     return [*core_steps(settings), *google_steps(settings), *moodle_steps(settings)]
+
+
+def build_plan(settings: Settings, kind: ExamKind | str | None = None, *,
+               commission_vote: bool | None = None) -> list[Step]:
+    """The steps of a session's provisioning, in order: only those its kind needs (every step when
+    no kind is given)."""
+    steps = all_steps(settings)
+    if kind is None:
+        return steps
+    names = step_names(kind, commission_vote=commission_vote)
+    return [step for step in steps if step.name in names]

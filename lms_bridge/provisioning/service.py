@@ -120,7 +120,8 @@ def _new_run(settings: Settings, db: Session, code: str, trigger: str) -> Provis
     from lms_bridge.provisioning.plan import build_plan
 
     session = _session_by_code(db, code)
-    return start_run(db, session, build_plan(settings), trigger)
+    plan = build_plan(settings, session.kind, commission_vote=(session.options or {}).get("commission_vote"))
+    return start_run(db, session, plan, trigger)
 
 
 def provision(settings: Settings, code: str, trigger: str = "admin", *,
@@ -209,7 +210,8 @@ def execute(settings: Settings, sessions: sessionmaker[Session], run_id: int, *,
             spec = spec_from_store(db, session)
             api_calls = ApiCalls()
             backends = build_backends(settings, api_calls)
-            result = execute_run(db, run, build_plan(settings), spec, backends, api_calls, fence=lease.fence)
+            plan = build_plan(settings, spec.kind, commission_vote=spec.commission_vote)
+            result = execute_run(db, run, plan, spec, backends, api_calls, fence=lease.fence)
         except LeaseLost as lost:
             # Another process took over and marked this run interrupted: leave its rows as they are.
             db.rollback()

@@ -1,7 +1,10 @@
 """Admission to the draw, one student at a time: the draw, then the student's ticket opened in Moodle.
 
-The entry point for every caller (the session page's button, the sitting board) is
-:func:`admit_now`.  It checks the rules (``domain/admission.py``), takes the student's ticket from
+The entry point for every caller (the session page's button, the sitting board, the API) is
+:func:`admit_student`, which dispatches on the form of the exam: a test exam's admission opens its
+closed quiz (``results/testexam.py``), an exam with a draw goes to :func:`admit_now`.
+
+:func:`admit_now` checks the rules (``domain/admission.py``), takes the student's ticket from
 the verifiable draw and commits it, all in one transaction, then queues :func:`open_ticket_job`,
 which opens the ticket quiz in Moodle for that student alone with exactly that ticket (companion
 plugin, ``local_lmsbridge_open_ticket``) and hands the ticket out in Classroom.
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 from lms_bridge.backends import backends
 from lms_bridge.domain import admission as rules
 from lms_bridge.domain.draw import DrawError
+from lms_bridge.domain.kinds import rules_for
 from lms_bridge.domain.timetable import TimetableError, plan_timetable
 from lms_bridge.i18n import gettext as _
 from lms_bridge.jobs.queue import JobQueue, job
@@ -156,6 +160,50 @@ def admit_now(queue: JobQueue, code: str, student_ref: str, actor: str, *,
                                                         StudentRecord.student_ref == student_ref))
         state = state_of(db, session, student, now=now())
     return Admission(session_code=code, student_ref=student_ref, ticket=ticket, state=state, admitted_at=at)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What :func:`admit_student` did: a ticket drawn, or (a test exam) the test quiz opened."""
+
+    ticket: int | None
+    state: str
+    test_quiz: bool = False
+
+
+def admit_student(queue: JobQueue, code: str, student_ref: str, actor: str, *,
+                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Admitted:
+    """Admit one student, whatever the form of the exam: the one dispatch behind the session page's
+    button, the sitting board's Admit and the API.
+
+    A test exam opens its closed quiz for the student alone (:func:`lms_bridge.results.testexam.admit_now`);
+    an exam with a draw draws the ticket (:func:`admit_now`); a form with neither (a defense, a creative
+    exam) refuses.  Raises ``LookupError`` for an unknown session or student and
+    :class:`~lms_bridge.domain.admission.AdmissionError` when the admission is refused or Moodle fails.
+    """
+    with queue.sessions() as db:
+        session = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        if session is None:
+            raise LookupError(code)
+        kind_rules = rules_for(session.kind)
+    if kind_rules.test_quiz:
+        from lms_bridge.results import testexam
+
+        try:
+            testexam.admit_now(queue, code, student_ref, actor)
+        except LookupError:
+            raise
+        except testexam.TestExamRefused as exc:
+            raise rules.AdmissionError("test_refused", str(exc)) from exc
+        except Exception as exc:  # Moodle: nothing was recorded, the secretary may try again
+            logger.exception("admitting %s to the test of %s failed", student_ref, code)
+            raise rules.AdmissionError("moodle", _("Moodle could not be reached: %(reason)s",
+                                                   reason=describe_error(exc))) from exc
+        return Admitted(ticket=None, state="test_open", test_quiz=True)
+    if not kind_rules.tickets:
+        raise rules.AdmissionError("no_draw", _("This form of the exam has no tickets and no draw."))
+    done = admit_now(queue, code, student_ref, actor, now=now)
+    return Admitted(ticket=done.ticket, state=done.state.value)
 
 
 class TicketNotOpened(RuntimeError):

@@ -98,10 +98,45 @@ def ticket_assignment(db: Session, session: ExamSession, student: StudentRecord,
         course.external_id, Student(id=student.student_ref, name=student.name, email=student.email),
         Ticket(number=student.ticket_number, questions=tuple(ticket.questions) if ticket else ()), due,
         language=session.language, topic_id=topic.external_id if topic else None)
+    link = str(work.get("alternateLink") or "")
     db.add(JournalEntry(session_id=session.id, step="draw", key=key, external_id=str(work["id"]),
-                        data={"ticket": student.ticket_number, "due": due.isoformat() if due else None}))
+                        data={"ticket": student.ticket_number, "due": due.isoformat() if due else None,
+                              "link": link}))
     db.flush()
+    link_answers_in_ballot(db, session, student, google, link)
     return str(work["id"])
+
+
+def link_answers_in_ballot(db: Session, session: ExamSession, student: StudentRecord, google: Any,
+                           link: str) -> bool:
+    """A written (or open-book) exam's ballot links to the student's ticket assignment, where the answer
+    sheets are, so that the members grade from the form within the grading time (001 §15).  Best effort:
+    the ballot already says where the answers are, so a failure here is logged and never stops the
+    hand-out."""
+    import logging
+
+    from lms_bridge.domain.kinds import rules_for
+    from lms_bridge.google.steps import form_requests
+    from lms_bridge.store.repo import spec_from_store
+
+    if not link or not rules_for(session.kind).writing:
+        return False
+    entry = journal_entry(db, session.id, f"forms.form:{student.student_ref}")
+    if entry is None or entry.data.get("answers_link") == link:
+        return False
+    try:
+        spec = spec_from_store(db, session)
+        person = next(s for s in spec.students if s.id == student.student_ref)
+        hours = google.settings.exams.written_grading_hours
+        info = form_requests(spec, person, submission=link, grading_hours=hours)[0]  # the description only
+        google.forms.batch_update(entry.external_id, [info])
+    except Exception:
+        logging.getLogger(__name__).warning("the ballot of %s could not be linked to the answers", student.student_ref,
+                                            exc_info=True)
+        return False
+    entry.data = {**entry.data, "answers_link": link}
+    db.flush()
+    return True
 
 
 def assignment_due(drawn_at: datetime, preparation_minutes: int, now: datetime) -> datetime | None:

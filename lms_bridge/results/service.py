@@ -139,7 +139,11 @@ def refresh_form_by_id(db: Session, backends_factory: Any, form_id: str) -> Hand
 def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: Any) -> Handled:
     """Do what one recorded delivery asks (see :class:`Handled`)."""
     if delivery.source == "moodle":
-        return Handled(apply_moodle_event(db, delivery.payload))
+        from lms_bridge.results.testexam import score_from_push
+
+        note = apply_moodle_event(db, delivery.payload)
+        # A test exam's submitted attempt: its score is read at once (the poll is the safety net).
+        return Handled(note, decisions=score_from_push(db, delivery.payload, backends_factory))
     attributes = delivery.payload.get("attributes") or {}
     if delivery.kind.startswith("forms."):
         return refresh_form_by_id(db, backends_factory, str(attributes.get("formId", "")))

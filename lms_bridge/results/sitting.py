@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from lms_bridge.backends import backends
 from lms_bridge.domain import sitting as rules
 from lms_bridge.domain.examday import Continuation, ExceptionKind
+from lms_bridge.domain.kinds import rules_for
 from lms_bridge.domain.timetable import TimetableError, plan_timetable
 from lms_bridge.i18n import gettext as _
 from lms_bridge.jobs.queue import JobQueue, job
@@ -107,14 +108,16 @@ def _latest_events(db: Session, session: ExamSession) -> dict[tuple[int, str], d
 
 
 def _admitted_at(db: Session, session: ExamSession) -> dict[str, datetime]:
-    """When each student was admitted to the draw (lms_bridge.results.admission journals it)."""
+    """When each student was admitted to the draw (lms_bridge.results.admission journals it), or at a
+    test exam to the test quiz (lms_bridge.results.testexam journals it)."""
     from lms_bridge.results.admission import ADMISSION_PREFIX
     from lms_bridge.store.repo import journal_entries
 
+    prefix = "testexam.admit:" if rules_for(session.kind).test_quiz else ADMISSION_PREFIX
     out = {}
-    for entry in journal_entries(db, session.id, ADMISSION_PREFIX):
+    for entry in journal_entries(db, session.id, prefix):
         try:
-            out[entry.key.removeprefix(ADMISSION_PREFIX)] = datetime.fromisoformat(str(entry.data.get("at")))
+            out[entry.key.removeprefix(prefix)] = datetime.fromisoformat(str(entry.data.get("at")))
         except ValueError:
             continue
     return out
@@ -262,7 +265,7 @@ def act(db: Session, session: ExamSession, student: StudentRecord, action: str, 
     if student.id not in facts:
         raise rules.BoardError(_("The student is not admitted to this sitting."))
     mine = facts[student.id]
-    rules.check_action(action, mine, list(facts.values()), now)
+    rules.check_action(action, mine, list(facts.values()), now, draw=rules_for(session.kind).tickets)
     if action is rules.Action.ADMIT:
         return None  # checked only: the caller admits through lms_bridge.results.admission
     if action is rules.Action.CONFIRM_RECEIPT:

@@ -32,12 +32,13 @@ def too_big(file: str, limits: LimitsSettings) -> Problem:
                    {"mb": f"{limits.file_bytes / (1024 * 1024):g}"})
 
 
-def read_session(data: bytes, file: str,
-                 limits: LimitsSettings | None = None) -> tuple[SessionSpec | None, list[Problem]]:
+def read_session(data: bytes, file: str, limits: LimitsSettings | None = None, *,
+                 beside: Path | None = None) -> tuple[SessionSpec | None, list[Problem]]:
     """Parse and validate ``data`` read from ``file`` (the name decides YAML or workbook).
 
     A name with neither suffix (an upload without a name, say) is told apart by its first bytes.
-    ``limits`` bound what is read (the defaults when None).
+    ``limits`` bound what is read (the defaults when None).  ``beside``: the folder the file was
+    read from, where a test exam's question bank file named in the session is looked for.
     """
     limits = limits or LimitsSettings()
     if len(data) > limits.file_bytes:
@@ -52,7 +53,7 @@ def read_session(data: bytes, file: str,
         raw, problems = read_yaml(data, file, limits)
     if raw is None:
         return None, problems
-    spec, more = build_spec(raw, limits)
+    spec, more = build_spec(raw, limits, beside=beside)
     problems = problems + more
     # The reader and the validator each report in file order; merge the two the same way.  Problems
     # about a whole file, section or sheet (a missing section, no secretary) come after its rows.
@@ -83,9 +84,11 @@ def read_session_file(path: Path,
     except OSError as exc:
         return None, [Problem(str(path), Location(), "", _l("The file cannot be read (%(reason)s)."),
                               {"reason": exc.strerror or type(exc).__name__})]
-    spec, problems = read_session(data, path.name, limits)
-    # Name the file as the user typed it (a relative path stays relative).
-    return spec, [Problem(str(path), p.location, p.field, p.msgid, p.params) for p in problems]
+    spec, problems = read_session(data, path.name, limits, beside=path.parent)
+    # Name the file as the user typed it (a relative path stays relative); a problem of the question
+    # bank file beside it keeps that file's name.
+    return spec, [Problem(str(path) if p.file == path.name else str(path.parent / p.file), p.location, p.field,
+                          p.msgid, p.params) for p in problems]
 
 
 def load_session(path: Path, limits: LimitsSettings | None = None) -> SessionSpec:

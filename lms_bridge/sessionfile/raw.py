@@ -57,11 +57,11 @@ SESSION_KEYS = (
     "code", "title", "kind", "programme", "group", "university", "commission_name", "platform",
     "department", "head_of_department", "registrar", "department_email", "language", "timezone", "starts_at",
     "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
-    "degree_vote",
+    "degree_vote", "commission_vote", "question_bank",
 )
 COMMISSION_FIELDS = ("name", "email", "role")
-STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating", "current_score",
-                  "midterm_score")
+STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating", "plagiarism",
+                  "current_score", "midterm_score")
 TICKET_FIELDS = ("number", "questions")
 STAFF_FIELDS = ("name", "email")
 # Sections a file may leave out; the workbook's sheets of the same names.

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lms_bridge.config import LimitsSettings
+from lms_bridge.domain.kinds import rules_for
 from lms_bridge.domain.session import (
     DEFAULT_PREPARATION_MINUTES,
     LANGUAGES,
@@ -23,10 +25,12 @@ from lms_bridge.domain.session import (
     Role,
     SessionSpec,
     Student,
+    TestQuestion,
     Ticket,
 )
 from lms_bridge.sessionfile import appeals as appeal_rules
 from lms_bridge.sessionfile.bounds import CODE_RE, ID_RE, MULTILINE, bad_character, column_lengths
+from lms_bridge.sessionfile.gift import parse_gift
 from lms_bridge.sessionfile.problems import Location, Problem, _l
 from lms_bridge.sessionfile.raw import Cell, RawRecord, RawSession
 
@@ -36,19 +40,23 @@ EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@([a-z0-9](?:[a-z0-9-]*[a-
 QUORUM_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 SCALES = ("kz_letter",)
 MAX_ADMISSION_RATING = 60
-# Kinds whose sitting hands out tickets; a defense and a Moodle test exam have none (attestation-rules).
-TICKET_KINDS = (ExamKind.ORAL_EXAM, ExamKind.WRITTEN_EXAM, ExamKind.CREATIVE_EXAM)
-# The written exam gets at least 2 academic hours to prepare (001 §12, 003 §37).
+# Kinds whose sitting hands out tickets; a defense, a creative exam and a Moodle test exam have none
+# (attestation-rules, lms_bridge.domain.kinds).
+TICKET_KINDS = tuple(k for k in ExamKind if rules_for(k).tickets)
+# The written (and open-book) exam gets at least 2 academic hours to write (001 §12, 003 §37).
 MIN_WRITTEN_PREPARATION = 100
+# A question bank file beside the session file: a plain name, no folders.
+BANK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 
 _TRUE = {"true", "yes", "y", "1", "иә", "ия", "да", "+"}
 _FALSE = {"false", "no", "n", "0", "жоқ", "нет", "-"}
 
 
 class _Validator:
-    def __init__(self, raw: RawSession, limits: LimitsSettings) -> None:
+    def __init__(self, raw: RawSession, limits: LimitsSettings, beside: Path | None = None) -> None:
         self.raw = raw
         self.limits = limits
+        self.beside = beside
         self.problems: list[Problem] = []
         self.section = "session"  # the section being validated: picks each field's length
         self.lengths = column_lengths()
@@ -220,7 +228,8 @@ class _Validator:
         prep = self.integer(loc, raw, "preparation_minutes", low=0, high=600, required=False)
         if prep is None and _blank(raw.get("preparation_minutes")) and out["kind"] is not None:
             prep = DEFAULT_PREPARATION_MINUTES[out["kind"]]
-        if (prep is not None and out["kind"] is ExamKind.WRITTEN_EXAM and prep < MIN_WRITTEN_PREPARATION):
+        writing = out["kind"] is not None and rules_for(out["kind"]).writing
+        if prep is not None and writing and prep < MIN_WRITTEN_PREPARATION:
             cell = raw.get("preparation_minutes")
             self.problem(cell.loc if cell else loc, "preparation_minutes",
                          _l("A written exam needs at least %(min)s minutes of preparation (2 academic hours)."),
@@ -229,6 +238,18 @@ class _Validator:
         out["preparation_minutes"] = prep
         answer = self.integer(loc, raw, "answer_minutes", low=1, high=240, required=False)
         out["answer_minutes"] = 15 if answer is None and _blank(raw.get("answer_minutes")) else answer
+        if out["kind"] is not None and out["answer_minutes"] is not None:
+            rules = rules_for(out["kind"])
+            if not rules.min_answer_minutes <= out["answer_minutes"] <= rules.max_answer_minutes:
+                cell = raw.get("answer_minutes")
+                self.problem(cell.loc if cell else loc, "answer_minutes",
+                             _l("A slot of this kind of exam lasts from %(low)s to %(high)s minutes, not %(value)s."),
+                             low=rules.min_answer_minutes, high=rules.max_answer_minutes,
+                             value=out["answer_minutes"])
+                out["answer_minutes"] = None
+        vote = self.boolean(raw, "commission_vote", default=False) if not _blank(raw.get("commission_vote")) else None
+        out["commission_vote"] = vote
+        out["question_bank"] = self.question_bank(loc, raw, out["kind"])
         scale = self.choice(loc, raw, "grading.scale", SCALES, default="kz_letter")
         decision = self.choice(loc, raw, "grading.decision", tuple(d.value for d in DecisionRule),
                                default="mean")
@@ -241,6 +262,67 @@ class _Validator:
         else:
             out["grading"] = None
         return out
+
+    def question_bank(self, loc: Location, raw: dict[str, Cell], kind: ExamKind | None) -> tuple[TestQuestion, ...]:
+        """A test exam's bank: GIFT text in the file itself, or the name of a GIFT file beside it."""
+        cell = raw.get("question_bank")
+        needed = kind is not None and rules_for(kind).test_quiz
+        if _blank(cell):
+            if needed:
+                self.problem(loc, "question_bank",
+                             _l("A test exam needs its question bank: the questions in GIFT format, or the name "
+                                "of a GIFT file beside the session file."))
+            return ()
+        assert cell is not None
+        if not needed:
+            self.problem(cell.loc, "question_bank", _l("Only a test exam has a question bank."))
+            return ()
+        value = str(cell.source if cell.source is not None else cell.value)
+        if "{" in value:
+            # Inline: a YAML block's text starts on the line after its key.
+            text, file, first = value, self.raw.file, (cell.loc.line or 0)
+            where = cell.loc
+        else:
+            name = value.strip()
+            if not BANK_NAME_RE.match(name) or ".." in name:
+                self.problem(cell.loc, "question_bank",
+                             _l("%(value)s is not a file name: write only the name of a file in the same folder "
+                                "as the session file."), value=_show(name))
+                return ()
+            if self.beside is None:
+                self.problem(cell.loc, "question_bank",
+                             _l("The question bank file %(name)s can only be read beside a session file on disk "
+                                "(lms-bridge import); write the questions into the session file instead."),
+                             name=name)
+                return ()
+            path = self.beside / name
+            try:
+                with path.open("rb") as fh:
+                    data = fh.read(self.limits.file_bytes + 1)
+            except OSError:
+                self.problem(cell.loc, "question_bank",
+                             _l("The question bank file %(name)s cannot be read beside the session file."),
+                             name=name)
+                return ()
+            if len(data) > self.limits.file_bytes:
+                self.problem(cell.loc, "question_bank", _l("The question bank file %(name)s is too large."),
+                             name=name)
+                return ()
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                self.problem(cell.loc, "question_bank",
+                             _l("The question bank file %(name)s is not UTF-8 text."), name=name)
+                return ()
+            file, first, where = name, 0, Location()
+        questions, problems = parse_gift(text)
+        for line, msgid, params in problems:
+            at = Location(path=where.path, line=first + line) if (where.line is not None or not where.sheet) \
+                else Location(sheet=where.sheet, row=where.row, column=where.column)
+            self.problems.append(Problem(file, at, "question_bank", msgid, dict(params)))
+        if not problems and not questions:
+            self.problem(cell.loc, "question_bank", _l("The question bank has no questions."))
+        return tuple(questions) if not problems else ()
 
     def zone(self, loc: Location, raw: dict[str, Cell]) -> ZoneInfo | None:
         name = self.text(loc, raw, "timezone", required=True)
@@ -390,6 +472,7 @@ class _Validator:
             note = self.text(rec.loc, rec.fields, "admission_note", required=False)
             rating = self.integer(rec.loc, rec.fields, "admission_rating", low=0, high=MAX_ADMISSION_RATING,
                                   required=False)
+            plagiarism = self.text(rec.loc, rec.fields, "plagiarism", required=False)
             bad_rating = rating is None and not _blank(rec.fields.get("admission_rating"))
             current = self.score(rec.fields, "current_score")
             midterm = self.score(rec.fields, "midterm_score")
@@ -420,7 +503,7 @@ class _Validator:
                 self.problem(where, "admission_rating",
                              _l("A test exam needs the admission rating (0 to 60) of every admitted student."))
                 bad_rating = True
-            if None in (sid, name, email, admitted, note) or bad_rating:
+            if None in (sid, name, email, admitted, note, plagiarism) or bad_rating:
                 ok = False
                 continue
             assert sid is not None
@@ -428,7 +511,8 @@ class _Validator:
             assert email is not None
             assert note is not None
             out.append(Student(id=sid, name=name, email=email, admitted=bool(admitted), admission_note=note,
-                               admission_rating=rating, current_score=current, midterm_score=midterm))
+                               admission_rating=rating, plagiarism=plagiarism or "", current_score=current,
+                               midterm_score=midterm))
         if not records:
             self.problem(self.raw.students_loc, "", _l("The student list is empty."))
             ok = False
@@ -461,6 +545,11 @@ class _Validator:
             out.append(Ticket(number=number, questions=tuple(questions)))
         if ok and not out and kind in TICKET_KINDS:
             self.problem(self.raw.tickets_loc, "number", _l("An exam of this kind needs at least one ticket."))
+            ok = False
+        if ok and out and kind is not None and kind not in TICKET_KINDS:
+            # No draw at a defense, a creative exam or a test exam: tickets there would never be used.
+            self.problem(self.raw.tickets_loc, "number",
+                         _l("An exam of this kind has no tickets and no draw; leave the tickets section empty."))
             ok = False
         return sorted(out, key=lambda t: t.number) if ok else None
 
@@ -498,9 +587,10 @@ def _show(value: Any) -> str:
     return f'"{text[:60]}…"' if len(text) > 60 else f'"{text}"'
 
 
-def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[SessionSpec | None, list[Problem]]:
+def build_spec(raw: RawSession, limits: LimitsSettings | None = None, *,
+               beside: Path | None = None) -> tuple[SessionSpec | None, list[Problem]]:
     """The validated session, or None and every problem found."""
-    v = _Validator(raw, limits or LimitsSettings())
+    v = _Validator(raw, limits or LimitsSettings(), beside)
     head = v.session()
     members = v.commission()
     commission_emails: dict[str, Location] = {}
@@ -515,7 +605,7 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
     appeal = appeal_rules.appeal_commission(v, raw, commission_emails, staff)
     if v.problems or members is None or students is None or tickets is None or appeal is None or staff is None:
         return None, v.problems
-    assert None not in head.values()
+    assert None not in (v for k, v in head.items() if k != "commission_vote")
     spec = SessionSpec(
         code=head["code"], title=head["title"], kind=head["kind"], programme=head["programme"],
         group=head["group"], university=head["university"], commission_name=head["commission_name"],
@@ -526,6 +616,7 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None) -> tuple[S
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],
         commission=tuple(members), students=tuple(students), tickets=tuple(tickets),
+        question_bank=head["question_bank"], commission_vote=head["commission_vote"],
         appeal_commission=tuple(appeal), administrative_staff=tuple(staff),
     )
     return spec, []

@@ -34,7 +34,7 @@ HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("code", "Бірегей код: A-Z a-z 0-9 - _ / Уникальный код: A-Z a-z 0-9 - _"),
     ("title", "Атауы / Название"),
-    ("kind", "oral_exam | written_exam | test_exam | creative_exam | defense"),
+    ("kind", "oral_exam | written_exam | open_book | test_exam | creative_exam | defense"),
     ("programme", "Білім беру бағдарламасы / Образовательная программа"),
     ("group", "Топ / Группа"),
     ("university", "Университет атауы / Название университета"),
@@ -53,6 +53,8 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("grading.decision", "mean | majority"),
     ("grading.quorum", "2/3 (мәтін / текст)"),
     ("degree_vote", "none | open | secret"),
+    ("commission_vote", "test_exam: yes | no (бос: жоқ / пусто: нет)"),
+    ("question_bank", "test_exam: bank.gift (GIFT)"),
 )
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -142,6 +144,7 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
             "grading.scale": spec.grading.scale, "grading.decision": spec.grading.decision.value,
             "grading.quorum": f"{spec.grading.quorum_num}/{spec.grading.quorum_den}",
             "degree_vote": spec.degree_vote.value,
+            "commission_vote": None if spec.commission_vote is None else ("yes" if spec.commission_vote else "no"),
         }
     ws = wb.create_sheet("session")
     _header(ws, ["key", "value", "note"], [24, 52, 70])
@@ -163,11 +166,11 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
     _list_validation(ws, ROLES, f"C2:C{TEMPLATE_ROWS}")
 
     ws = wb.create_sheet("students")
-    _header(ws, ["id", "name", "email", "admitted", "admission_note", "admission_rating", "current_score",
-                 "midterm_score"], [14, 40, 36, 11, 50, 17, 15, 15])
+    _header(ws, ["id", "name", "email", "admitted", "admission_note", "admission_rating", "plagiarism",
+                 "current_score", "midterm_score"], [14, 40, 36, 11, 50, 17, 30, 15, 15])
     for s in spec.students if spec else ():
         ws.append([s.id, s.name, s.email, "yes" if s.admitted else "no", s.admission_note or None,
-                   s.admission_rating, s.current_score, s.midterm_score])
+                   s.admission_rating, s.plagiarism or None, s.current_score, s.midterm_score])
     for row in range(2, TEMPLATE_ROWS + 1):
         ws.cell(row=row, column=1).number_format = "@"  # ids with leading zeros stay text
     _list_validation(ws, YES_NO, f"D2:D{TEMPLATE_ROWS}")

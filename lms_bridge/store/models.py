@@ -115,6 +115,9 @@ class ExamSession(Base):
     # {"scale": ..., "decision": "mean"|"majority", "quorum": [num, den]}
     grading: Mapped[dict[str, Any]] = mapped_column(default=dict)
     degree_vote: Mapped[str] = mapped_column(String(10), default="none")
+    # What only some kinds use (see lms_bridge.domain.kinds): {"commission_vote": bool | None,
+    # "question_bank": [{"text", "answers", "correct", "name"}, ...]} for a test exam.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Verifiable draw (see lms_bridge.domain.draw): the commitment is public from import on,
     # the seed stays secret until `draw_revealed_at`.
     draw_seed: Mapped[str] = mapped_column(String(128))
@@ -166,6 +169,8 @@ class StudentRecord(Base):
     admitted: Mapped[bool] = mapped_column(Boolean, default=True)
     admission_note: Mapped[str] = mapped_column(Text, default="")
     admission_rating: Mapped[int | None]
+    # A defense: the plagiarism check's result or a link to its report (session file or the page).
+    plagiarism_check: Mapped[str] = mapped_column(Text, default="")
     # The current and midterm control scores (the cumulative grade on application, 003 §24).
     current_score: Mapped[float | None]
     midterm_score: Mapped[float | None]

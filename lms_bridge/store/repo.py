@@ -41,6 +41,7 @@ from lms_bridge.domain.session import (
     Role,
     SessionSpec,
     Student,
+    TestQuestion,
     Ticket,
 )
 from lms_bridge.i18n import gettext
@@ -176,9 +177,14 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
                          for m in session.members if m.active),
         students=tuple(Student(id=s.student_ref, name=s.name, email=s.email, admitted=s.admitted,
                                admission_note=s.admission_note, admission_rating=s.admission_rating,
-                               current_score=s.current_score, midterm_score=s.midterm_score)
+                               plagiarism=s.plagiarism_check, current_score=s.current_score,
+                               midterm_score=s.midterm_score)
                        for s in session.students if s.active),
         tickets=tuple(Ticket(number=t.number, questions=tuple(t.questions)) for t in session.tickets),
+        question_bank=tuple(TestQuestion(text=q["text"], answers=tuple(q["answers"]), correct=int(q["correct"]),
+                                         name=q.get("name", ""))
+                            for q in (session.options or {}).get("question_bank", [])),
+        commission_vote=(session.options or {}).get("commission_vote"),
         appeal_commission=stored_appeal_commission(db, session),
     )
 
@@ -196,8 +202,18 @@ def _session_values(spec: SessionSpec) -> dict[str, Any]:
         "department_email": spec.department_email,
         "language": spec.language, "timezone": spec.timezone, "starts_at": spec.starts_at,
         "preparation_minutes": spec.preparation_minutes, "answer_minutes": spec.answer_minutes,
-        "grading": _grading(spec), "degree_vote": spec.degree_vote.value,
+        "grading": _grading(spec), "degree_vote": spec.degree_vote.value, "options": _options(spec),
     }
+
+
+def _options(spec: SessionSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if spec.commission_vote is not None:
+        out["commission_vote"] = spec.commission_vote
+    if spec.question_bank:
+        out["question_bank"] = [{"text": q.text, "answers": list(q.answers), "correct": q.correct, "name": q.name}
+                                for q in spec.question_bank]
+    return out
 
 
 def import_session(db: Session, spec: SessionSpec, *, source_name: str, actor: str,
@@ -242,7 +258,8 @@ def _create(db: Session, spec: SessionSpec, source_name: str) -> ImportResult:
 def _new_student(position: int, s: Student) -> StudentRecord:
     return StudentRecord(position=position, student_ref=s.id, name=s.name, email=s.email, admitted=s.admitted,
                          admission_note=s.admission_note, admission_rating=s.admission_rating,
-                         current_score=s.current_score, midterm_score=s.midterm_score)
+                         plagiarism_check=s.plagiarism, current_score=s.current_score,
+                         midterm_score=s.midterm_score)
 
 
 class _Reconcile:
@@ -328,6 +345,11 @@ class _Reconcile:
                             field=key)
             else:
                 shown_old, shown_new = old[key], new[key]
+                if key == "options":
+                    # The test bank can be long: say what changed, not every question.
+                    self.change(_l("The kind's options changed (question bank or the commission's vote)."))
+                    self.writes.append(partial(setattr, s, key, new[key]))
+                    continue
                 if key == "starts_at":
                     zone = ZoneInfo(self.spec.timezone)
                     shown_old = old[key].astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -473,14 +495,17 @@ class _Reconcile:
                         old=_dash(rec.admission_rating), new=_dash(s.admission_rating), **label)
         if rec.admission_note != s.admission_note:
             self.change(_l("Student %(id)s %(name)s: admission note changed."), **label)
+        if rec.plagiarism_check != s.plagiarism and s.plagiarism:
+            self.change(_l("Student %(id)s %(name)s: plagiarism check result changed."), **label)
         if (rec.current_score, rec.midterm_score) != (s.current_score, s.midterm_score):
             self.change(_l("Student %(id)s %(name)s: control scores changed."), **label)
         if not rec.active:
             self.change(_l("Student %(id)s %(name)s is back in the session."), **label)
+        # A result recorded on the page stays when the file gives none.
         self.writes.append(partial(
             _assign, rec, name=s.name, admitted=s.admitted, admission_note=s.admission_note,
             admission_rating=s.admission_rating, current_score=s.current_score, midterm_score=s.midterm_score,
-            active=True, position=position))
+            active=True, position=position, plagiarism_check=s.plagiarism or rec.plagiarism_check))
 
     def plan_tickets(self) -> None:
         stored = {t.number: t for t in self.session.tickets}

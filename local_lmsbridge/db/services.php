@@ -45,6 +45,13 @@ $functions = [
         'type' => 'write',
         'capabilities' => 'local/lmsbridge:admit, mod/quiz:manageoverrides',
     ],
+    'local_lmsbridge_setup_test_quiz' => [
+        'classname' => 'local_lmsbridge\external\setup_test_quiz',
+        'description' => 'Ensure a test exam\'s quiz (closed until a user override admits a student), its Test question '
+            . 'category, one multiple-choice question per bank entry and the random slots. Idempotent.',
+        'type' => 'write',
+        'capabilities' => 'local/lmsbridge:managetickets, mod/quiz:manage, moodle/question:add, moodle/question:useall',
+    ],
     'local_lmsbridge_ensure_result_assignment' => [
         'classname' => 'local_lmsbridge\external\ensure_result_assignment',
         'description' => 'Ensure the "Commission result" assignment the decisions are graded through. Idempotent.',
@@ -97,6 +104,7 @@ $services = [
             'local_lmsbridge_get_drawn_tickets',
             'local_lmsbridge_ensure_result_assignment',
             'local_lmsbridge_open_ticket',
+            'local_lmsbridge_setup_test_quiz',
         ],
         'enabled' => 1,
         // Only the users an administrator lists may use tokens of this service.

@@ -89,6 +89,18 @@ def test_the_answer_needs_identification_a_ticket_and_answer_sheets():
     check_action(Action.START_ANSWER, replace(facts, ticket_drawn_at=m(0)), [], m(45))
 
 
+def test_without_a_draw_there_is_no_ticket_to_receive_and_the_answer_waits_for_none():
+    """A defense, a creative exam, a test exam (lms_bridge.domain.kinds): no ticket, no preparation's sheets."""
+    facts = replace(BASE, identified_at=m(-30))
+    with pytest.raises(BoardError, match="ticket"):
+        check_action(Action.START_ANSWER, facts, [], m(45))
+    check_action(Action.START_ANSWER, facts, [], m(45), draw=False)
+    with pytest.raises(BoardError, match="no tickets and no draw"):
+        check_action(Action.CONFIRM_RECEIPT, replace(facts, ticket_drawn_at=m(0)), [], m(45), draw=False)
+    with pytest.raises(BoardError, match="Identify"):
+        check_action(Action.START_ANSWER, BASE, [], m(45), draw=False)
+
+
 def test_one_student_answers_at_a_time_and_only_once():
     ready = replace(BASE, identified_at=m(-30), ticket_drawn_at=m(0), files=1)
     other = replace(ready, ref="s2", name="Бауыржан", answer_started_at=m(45))

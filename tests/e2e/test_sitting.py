@@ -595,8 +595,9 @@ def test_without_the_companion_plugin_moodle_is_polled(quiet: Quiet) -> None:
         assert db.scalar(select(ExamSession)).status == "provisioned"
 
 
-def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_failure(tmp_path: Path) -> None:
-    """A defense has no preparation time: its end is the draw itself, already past when the assignment
+def test_no_preparation_time_hands_out_every_ticket_with_no_past_due_time_and_shows_each_failure(
+        tmp_path: Path) -> None:
+    """Without preparation time the end of preparation is the draw itself, already past when the assignment
     is made, and Classroom refuses a due date in the past (@DueDateInPast, modelled by the sandbox).
     The assignments carry no due time; a student who cannot get one (gone from the course) is shown
     on the page, and everyone after that student still gets a ticket."""
@@ -607,7 +608,7 @@ def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_f
     from lms_bridge.results.draw import HandOutIncomplete
     from lms_bridge.store.models import ExamSession
 
-    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, kind=ExamKind.DEFENSE, preparation_minutes=0))):
+    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, kind=ExamKind.ORAL_EXAM, preparation_minutes=0))):
         admitted = list(q.spec.admitted)
         gone = admitted[1]  # not first: the ones after a failure must still get their tickets
         with q.sessions() as db:
@@ -657,6 +658,32 @@ def test_a_defense_hands_out_every_ticket_with_no_past_due_time_and_shows_each_f
         assert not rows[gone.id]["draw_error"]
 
 
+def test_a_written_exams_ballot_links_to_the_students_answers(tmp_path: Path) -> None:
+    """A written exam: each drawn ticket is the student's writing assignment, open for the writing time,
+    and the student's ballot links to it, with the grading time (001 §15)."""
+    from lms_bridge.backends import build_backends
+    from lms_bridge.domain.session import ExamKind
+    from lms_bridge.remote import ApiCalls
+    from lms_bridge.results.admission import draw_tickets
+    from lms_bridge.store.models import ExamSession
+
+    for q in _quiet(tmp_path, lambda spec: _today(replace(spec, kind=ExamKind.WRITTEN_EXAM, preparation_minutes=120))):
+        with q.sessions() as db:
+            session_id = db.scalar(select(ExamSession.id))
+        draw_tickets.run(q.queue, session_id)
+        google = build_backends(q.settings, ApiCalls()).google
+        with q.sessions() as db:
+            works = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
+                JournalEntry.key.startswith("classroom.ticket:")))}
+            forms = {e.key.split(":", 1)[1]: e for e in db.scalars(select(JournalEntry).where(
+                JournalEntry.key.startswith("forms.form:")))}
+        assert works
+        for ref, work in works.items():
+            assert work.data["link"]
+            assert forms[ref].data["answers_link"] == work.data["link"]
+            description = google.forms.get(forms[ref].external_id)["info"]["description"]
+            assert work.data["link"] in description
+            assert "2 сағат ішінде" in description  # the grading time, in the session's language (kk)
 def test_draw_tickets_draws_the_sitting_day_and_opens_each_ticket_in_moodle(tmp_path: Path) -> None:
     """Two students a day: "Draw tickets" draws for the first sitting day only (later days draw on their
     day), and every ticket drawn is the one open in that student's Moodle attempt."""

@@ -626,3 +626,71 @@ def test_sharing_journaled_without_a_read_back_is_read_and_repaired(world: World
     world.db.refresh(form)
     assert form.data["shared_read"] is True
     assert sorted(form.data["shared"]) == sorted(m.email for m in spec.voters)
+
+
+def test_a_defense_collects_the_thesis_two_days_before_and_each_ballot_links_to_it(world: World) -> None:
+    """The thesis assignment is due two days before the sitting (001 §19); every ballot names the
+    student's own submission and the plagiarism check, so the commission reads both before voting."""
+    from dataclasses import replace
+
+    from lms_bridge.domain.session import ExamKind as Kind
+
+    starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=5)
+    base = make_spec(code="DEF-2026", students=3)
+    students = tuple(replace(s, plagiarism=f"{10 + i}%") for i, s in enumerate(base.students))
+    spec = replace(base, kind=Kind.DEFENSE, starts_at=starts, students=students)
+    session = add_session(world.db, spec)
+    summary, ws = world.provision(spec, session)
+    assert summary["status"] == "succeeded", summary
+
+    advance = _journal(world.db, "classroom.advance")
+    assert len(advance) == 1
+    course_id = _journal(world.db, "classroom.course")[0].external_id
+    work = next(w for w in ws.classroom.list_course_work(course_id) if w["id"] == advance[0].external_id)
+    due = datetime(work["dueDate"]["year"], work["dueDate"]["month"], work["dueDate"]["day"],
+                   work["dueTime"].get("hours", 0), work["dueTime"].get("minutes", 0), tzinfo=UTC)
+    assert due == starts - timedelta(days=2)
+    assert work["assigneeMode"] == "ALL_STUDENTS"
+    assert work["state"] == "PUBLISHED"
+    links = advance[0].data["links"]
+    assert sorted(links) == sorted(s.id for s in spec.admitted)
+    subs = {sub["alternateLink"] for sub in ws.classroom.list_submissions(course_id, work["id"])}
+    assert set(links.values()) <= subs
+
+    for s in spec.admitted:
+        form_id = next(f.external_id for f in _journal(world.db, "forms.form:") if f.key.endswith(":" + s.id))
+        description = ws.forms.get(form_id)["info"]["description"]
+        assert links[s.id] in description
+        assert s.plagiarism in description
+
+    # A rerun makes no second assignment.
+    again, _ws = world.provision(spec, session)
+    assert again["status"] == "succeeded"
+    course_work = [w for w in ws.classroom.list_course_work(course_id) if w["title"] == work["title"]]
+    assert len(course_work) == 1
+
+
+def test_a_plagiarism_result_recorded_later_reaches_the_ballot(world: World) -> None:
+    from dataclasses import replace
+
+    from lms_bridge.domain.session import ExamKind as Kind
+    from lms_bridge.results.plagiarism import PlagiarismRefused, record_plagiarism, update_ballot
+    from lms_bridge.store.repo import import_session
+
+    starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=5)
+    spec = replace(make_spec(code="DEF-PL", students=2), kind=Kind.DEFENSE, starts_at=starts)
+    session = import_session(world.db, spec, source_name="f.yaml", actor="secretary").session
+    world.db.commit()
+    summary, ws = world.provision(spec, session)
+    assert summary["status"] == "succeeded", summary
+    student = next(s for s in session.students if s.student_ref == "S1")
+    with pytest.raises(PlagiarismRefused):
+        record_plagiarism(world.db, session, student, "two\nlines", actor="secretary")
+    record_plagiarism(world.db, session, student, "37% https://checker.example/r/1", actor="secretary")
+    assert update_ballot(world.db, session, student, ws)
+    world.db.commit()
+    form_id = next(f.external_id for f in _journal(world.db, "forms.form:") if f.key.endswith(":S1"))
+    description = ws.forms.get(form_id)["info"]["description"]
+    assert "37% https://checker.example/r/1" in description
+    link = _journal(world.db, "classroom.advance")[0].data["links"]["S1"]
+    assert link in description  # the thesis link stays

@@ -191,6 +191,9 @@ SCENARIOS: dict[str, Callable[[World], dict[str, Any]]] = {
     "local_lmsbridge_setup_tickets__duplicated_course": lambda w: {
         "courseid": w.ops.create_course(idnumber="", fullname="Copy", shortname="GAK-COPY")["id"],
         "timelimit": 3600, "tickets": _tickets(w)},
+    "local_lmsbridge_setup_test_quiz": lambda w: {
+        **json.loads((FIXTURES / "local_lmsbridge_setup_test_quiz.json").read_text(encoding="utf-8"))
+        ["request"]["params"], "courseid": w.course},
     "mod_assign_get_assignments": lambda w: {"courseids": [w.course], "includenotenrolledcourses": 1},
     "mod_assign_get_assignments__invalidparameter_boolean": lambda w: {"courseids": [w.course],
                                                                        "includenotenrolledcourses": "true"},

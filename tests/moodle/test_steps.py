@@ -76,7 +76,7 @@ def _run(db: Session, settings: Settings, spec: SessionSpec, row: ExamSession) -
 def test_plan_names_are_stable(tmp_path: Path, sandbox: Served) -> None:
     names = [s.name for s in moodle_steps(_settings(tmp_path, sandbox))]
     assert names == ["moodle.connect", "moodle.users", "moodle.course", "moodle.enrolments", "moodle.tickets",
-                     "moodle.result_assignment"]
+                     "moodle.test_quiz", "moodle.result_assignment"]
     with use_locale("en"):
         assert all(s.title() for s in moodle_steps(_settings(tmp_path, sandbox)))
 

@@ -42,7 +42,7 @@ CORE_FUNCTIONS = {
 }
 PLUGIN_FUNCTIONS = {
     "local_lmsbridge_setup_tickets", "local_lmsbridge_get_drawn_tickets", "local_lmsbridge_ensure_result_assignment",
-    "local_lmsbridge_open_ticket",
+    "local_lmsbridge_setup_test_quiz", "local_lmsbridge_open_ticket",
 }
 
 

@@ -48,7 +48,7 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setenv("LMS_BRIDGE_LANGUAGE", "en")  # messages are asserted in English
     world = World()
-    monkeypatch.setattr(plan_module, "build_plan", lambda settings: [
+    monkeypatch.setattr(plan_module, "build_plan", lambda settings, *_a, **_k: [
         *plan_module.core_steps(settings), *plan_for(world)])
     monkeypatch.setattr("lms_bridge.backends.build_backends", lambda settings, api_calls: None)
     return world
@@ -306,7 +306,7 @@ def test_a_run_that_lost_its_lease_writes_nothing_more(
             db.commit()
         ctx.record("after", Made("a-1"), created=True)
 
-    monkeypatch.setattr(plan_module, "build_plan", lambda settings: [
+    monkeypatch.setattr(plan_module, "build_plan", lambda settings, *_a, **_k: [
         *plan_module.core_steps(settings), FunctionStep("test.taken_over", lambda: "Taken over", taken_over),
         *plan_for(world)])
     spec = make_spec(students=1)

@@ -35,7 +35,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample-session.yaml"
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setenv("LMS_BRIDGE_LANGUAGE", "en")  # messages are asserted in English
     world = World()
-    monkeypatch.setattr(plan_module, "build_plan", lambda settings: [
+    monkeypatch.setattr(plan_module, "build_plan", lambda settings, *_a, **_k: [
         *plan_module.core_steps(settings), *plan_for(world)])
     monkeypatch.setattr("lms_bridge.backends.build_backends", lambda settings, api_calls: None)
     return world

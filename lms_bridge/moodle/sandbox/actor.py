@@ -40,9 +40,13 @@ class ActorApi(SandboxBase):
         return self._json(result)
 
     def view_actor_attempt(self, request: Request, quizid: int) -> Response:
+        if self._is_test_quiz(quizid):
+            return self._test_actor(request, quizid, "attempt")
         return self._actor(lambda st, body: self._start_attempt(st, quizid, body), request)
 
     def view_actor_finish(self, request: Request, quizid: int) -> Response:
+        if self._is_test_quiz(quizid):
+            return self._test_actor(request, quizid, "finish")
         return self._actor(lambda st, body: self._finish_attempt(st, quizid, body), request)
 
     def view_actor_submit(self, request: Request, assignid: int) -> Response:

@@ -40,6 +40,7 @@ from lms_bridge.moodle.sandbox.params import decode_form as decode_form
 from lms_bridge.moodle.sandbox.plugin import PluginFunctions
 from lms_bridge.moodle.sandbox.quiz import QuizFunctions
 from lms_bridge.moodle.sandbox.signatures import CAPABILITIES, SIGNATURES
+from lms_bridge.moodle.sandbox.testquiz import TestQuizFunctions
 from lms_bridge.moodle.sandbox.users import UsersFunctions
 from lms_bridge.moodle.sandbox.webhooks import WebhookSender
 from lms_bridge.moodle.sandbox.world import DEPRECATED_SINCE, TOKEN, World, defines, php_log, release_of
@@ -55,7 +56,7 @@ _COURSE_LEVEL = frozenset({
 
 
 class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunctions, GradesFunctions,
-                    PluginFunctions, ActorApi):
+                    PluginFunctions, TestQuizFunctions, ActorApi):
     """The WSGI application (see the module docstring); each group of functions lives in its module."""
 
     def __init__(
@@ -78,6 +79,7 @@ class MoodleSandbox(UsersFunctions, CoursesFunctions, QuizFunctions, AssignFunct
                 Rule("/webservice/rest/server.php", endpoint="rest", methods=["GET", "POST"]),
                 Rule("/_actor/quiz/<int:quizid>/attempt", endpoint="actor_attempt", methods=["POST"]),
                 Rule("/_actor/quiz/<int:quizid>/finish", endpoint="actor_finish", methods=["POST"]),
+                Rule("/_actor/quiz/<int:quizid>/answer", endpoint="actor_answer", methods=["POST"]),
                 Rule("/_actor/assign/<int:assignid>/submit", endpoint="actor_submit", methods=["POST"]),
                 Rule(
                     "/_actor/course/<int:courseid>/import-questions",

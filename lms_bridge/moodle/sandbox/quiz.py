@@ -147,7 +147,9 @@ class QuizFunctions(SandboxBase):
     def _user_attempts(self, state: dict[str, Any], p: dict[str, Any], *, true_states: bool) -> Any:
         """quiz_get_user_attempts() (mod/quiz/lib.php): ``finished`` = finished, abandoned and (5.x) submitted;
         ``unfinished`` = inprogress and overdue; ``all`` = every state, 5.x's notstarted included."""
-        self._quiz(state, p["quizid"])
+        quiz = self._quiz(state, p["quizid"])
+        if quiz.get("kind") == "test":
+            self._settle_overdue(state, quiz)  # type: ignore[attr-defined]
         if p["status"] not in ("all", "finished", "unfinished"):
             raise invalid_parameter("Invalid status value")
         userid = p["userid"] or 2

@@ -211,6 +211,18 @@ SIGNATURES: dict[str, dict[str, Any]] = {
         "section": dflt(INT, 0),
         "tickets": M(S({"number": INT, "name": dflt(TEXT, ""), "questions": M(TEXT)})),
     },
+    "local_lmsbridge_setup_test_quiz": {
+        "courseid": INT,
+        "quizidnumber": dflt(RAW, "lmsbridge-test"),
+        "quizname": TEXT,
+        "intro": dflt(RAW, ""),
+        "timelimit": INT,
+        "attempts": dflt(INT, 1),
+        "questioncount": INT,
+        "mark": dflt(INT, 1),
+        "questions": M(S({"idnumber": RAW, "name": TEXT, "text": RAW,
+                          "answers": M(S({"text": RAW, "correct": BOOL}))})),
+    },
     "local_lmsbridge_get_drawn_tickets": {
         "quizid": INT,
         "userid": dflt(INT, 0),
@@ -255,4 +267,5 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "local_lmsbridge_setup_tickets": ("local/lmsbridge:managetickets", "Manage the exam tickets"),
     "local_lmsbridge_ensure_result_assignment": ("mod/assign:addinstance", "Add a new assignment"),
     "local_lmsbridge_open_ticket": ("local/lmsbridge:admit", "Admit a student to the draw"),
+    "local_lmsbridge_setup_test_quiz": ("local/lmsbridge:managetickets", "Manage the exam tickets"),
 }

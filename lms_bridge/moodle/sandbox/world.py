@@ -114,6 +114,8 @@ def _initial_state() -> dict[str, Any]:
             # False: the site cannot send mail (no SMTP, no sendmail), as captured on 4.5.
             "mail": True,
             "release": "4.5",
+            # Seconds added to the clock of the test quiz's attempts (a test lets time pass).
+            "clock_offset": 0,
         },
         "users": users,
         "categories": {"1": {"id": 1, "name": "Category 1"}},

@@ -1,0 +1,71 @@
+"""What each form of the exam needs (attestation rules, "Forms of the exam"; 003 §13, §32-37; 001 §12,
+§15, §19; 004 test and creative).
+
+One table says, per kind, whether tickets are drawn at the sitting, whether files are collected in
+advance (the thesis PDF, the performance video links), whether the students write in an assignment
+open for the writing time, whether a Moodle test quiz is taken, whether the commission votes, and
+how long an answer slot may be.  The provisioning plan, the session file's checks and the session
+page all read it, so that a defense never offers a ticket draw and a test exam never waits for votes
+nobody asked for.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from lms_bridge.domain.session import ExamKind, SessionSpec
+
+
+class Advance(enum.StrEnum):
+    """What the students hand in before the sitting."""
+
+    NONE = ""
+    THESIS = "thesis"  # the thesis PDF (001 §19)
+    PERFORMANCE = "performance"  # links to the performance videos (000 step 5, 004 creative §4)
+
+
+@dataclass(frozen=True)
+class KindRules:
+    tickets: bool  # tickets are drawn at the sitting and handed out in Classroom
+    advance: Advance  # files collected before the sitting
+    writing: bool  # answers written in an assignment open for the writing time (the ticket assignment)
+    materials_allowed: bool  # open book: the instructions say so
+    test_quiz: bool  # a Moodle quiz of random questions from the session's bank, scored by Moodle
+    vote_by_default: bool  # the commission votes through one form per student
+    plagiarism: bool  # a plagiarism-check result is recorded per student
+    min_answer_minutes: int = 1
+    max_answer_minutes: int = 240
+
+
+RULES: dict[ExamKind, KindRules] = {
+    ExamKind.ORAL_EXAM: KindRules(tickets=True, advance=Advance.NONE, writing=False, materials_allowed=False,
+                                  test_quiz=False, vote_by_default=True, plagiarism=False),
+    ExamKind.WRITTEN_EXAM: KindRules(tickets=True, advance=Advance.NONE, writing=True, materials_allowed=False,
+                                     test_quiz=False, vote_by_default=True, plagiarism=False),
+    ExamKind.OPEN_BOOK: KindRules(tickets=True, advance=Advance.NONE, writing=True, materials_allowed=True,
+                                  test_quiz=False, vote_by_default=True, plagiarism=False),
+    # A 10-15 minute presentation slot (004 creative).
+    ExamKind.CREATIVE_EXAM: KindRules(tickets=False, advance=Advance.PERFORMANCE, writing=False,
+                                      materials_allowed=False, test_quiz=False, vote_by_default=True,
+                                      plagiarism=False, min_answer_minutes=10, max_answer_minutes=15),
+    # The whole defense takes at most 15 minutes per student (003 §32-33).
+    ExamKind.DEFENSE: KindRules(tickets=False, advance=Advance.THESIS, writing=False, materials_allowed=False,
+                                test_quiz=False, vote_by_default=True, plagiarism=True, max_answer_minutes=15),
+    # Scored by Moodle; the commission votes only when the session asks (004 test §2-5).
+    ExamKind.TEST_EXAM: KindRules(tickets=False, advance=Advance.NONE, writing=False, materials_allowed=False,
+                                  test_quiz=True, vote_by_default=False, plagiarism=False),
+}
+
+
+def rules_for(kind: ExamKind | str) -> KindRules:
+    return RULES[ExamKind(kind)]
+
+
+def commission_votes(kind: ExamKind | str, asked: bool | None) -> bool:
+    """Whether the commission votes: the session's own choice, else the kind's default."""
+    return rules_for(kind).vote_by_default if asked is None else bool(asked)
+
+
+def spec_votes(spec: SessionSpec) -> bool:
+    return commission_votes(spec.kind, spec.commission_vote)

@@ -1,0 +1,323 @@
+"""A test exam's sitting (004 test §2-9): the secretary admits each student to the closed Moodle quiz,
+Moodle scores the attempt, the score is read back, and the final grade follows from the admission
+rating and the exam points (``lms_bridge.domain.testexam``): an exam score under the threshold fails
+automatically.  The commission votes only when the session asks; otherwise the decision is the
+score's, recorded like any other decision and written back after the chair's release.
+
+A lost connection: the secretary gives the student back the time lost, the same attempt, its saved
+answers and the time already used kept, by a user override, at most ``exams.test_reconnect_hours``
+after the attempt started; it is recorded as an incident (an audit event and a journal entry).
+
+Journal keys: ``testexam.admit:<student id>`` (the override opening the quiz), ``testexam.reconnect:<student
+id>`` (the incident and the override that resumed the attempt).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from huey import crontab
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lms_bridge.backends import backends
+from lms_bridge.config import Settings
+from lms_bridge.domain.grading import GradeScale
+from lms_bridge.domain.kinds import commission_votes, rules_for
+from lms_bridge.domain.testexam import TestExamSettings, score_test_exam
+from lms_bridge.i18n import gettext as _
+from lms_bridge.jobs.queue import JobQueue, periodic_job
+from lms_bridge.moodle.operations import plan_resume
+from lms_bridge.moodle.testquiz import finished_score, open_for
+from lms_bridge.store.models import (
+    AuditEvent,
+    DecisionRecord,
+    ExamSession,
+    JournalEntry,
+    StudentRecord,
+    WritebackRecord,
+)
+from lms_bridge.store.repo import journal_entry
+
+logger = logging.getLogger(__name__)
+
+QUIZ_KEY = "moodle.test_quiz"
+WRITEBACK_TARGETS = ("sheet", "moodle", "classroom")
+# Admission leaves this much room after the time limit before the window closes (late joiners
+# still get their full time: Moodle ends an attempt at timestart + timelimit or at timeclose).
+ADMISSION_GRACE_SECONDS = 15 * 60
+
+
+class TestExamRefused(RuntimeError):
+    """The action cannot be taken; the message says why in plain words."""
+
+    __test__ = False
+
+
+def exam_settings(settings: Settings) -> TestExamSettings:
+    e = settings.exams
+    return TestExamSettings(questions=e.test_questions, points_per_question=e.test_points_per_question,
+                            admission_max=e.test_admission_max, pass_threshold=e.test_pass_threshold,
+                            minutes=e.test_minutes)
+
+
+def _quiz(db: Session, session: ExamSession) -> JournalEntry:
+    if not rules_for(session.kind).test_quiz:
+        raise TestExamRefused(_("Session %(code)s is not a test exam.", code=session.code))
+    entry = journal_entry(db, session.id, QUIZ_KEY)
+    if entry is None:
+        raise TestExamRefused(_("The test quiz is not in Moodle yet: provision the session first."))
+    return entry
+
+
+def _userid(db: Session, session: ExamSession, student: StudentRecord) -> int:
+    entry = journal_entry(db, session.id, f"moodle.user:{student.email}")
+    if entry is None:
+        raise TestExamRefused(_("%(student)s has no Moodle account yet: provision the session first.",
+                                student=student.name))
+    return int(entry.external_id)
+
+
+def _remember(db: Session, session: ExamSession, key: str, external_id: str, data: dict[str, Any]) -> None:
+    entry = journal_entry(db, session.id, key)
+    if entry is None:
+        db.add(JournalEntry(session_id=session.id, step="testexam", key=key, external_id=external_id, data=data))
+    else:
+        entry.external_id, entry.data = external_id, {**entry.data, **data}
+    db.flush()
+
+
+def admit_to_test(db: Session, session: ExamSession, student: StudentRecord, ops: Any, settings: Settings, *,
+                  actor: str, now: datetime) -> int:
+    """Open the closed quiz for one admitted student from now on: time limit, attempts and a window
+    of the limit plus a grace period.  Returns the override's id (the same one when admitted again)."""
+    if not (student.admitted and student.active):
+        raise TestExamRefused(_("%(student)s is not admitted to the session.", student=student.name))
+    quiz = _quiz(db, session)
+    userid = _userid(db, session, student)
+    start = int(now.timestamp())
+    limit = int(quiz.data["timelimit"])
+    override = open_for(ops, int(quiz.external_id), userid, timeopen=start,
+                        timeclose=start + limit + ADMISSION_GRACE_SECONDS, timelimit=limit,
+                        attempts=int(quiz.data.get("attempts", 1)))
+    _remember(db, session, f"testexam.admit:{student.student_ref}", str(override),
+              {"at": now.isoformat(), "by": actor, "timeclose": start + limit + ADMISSION_GRACE_SECONDS})
+    if student.status in ("registered", "invited", "enrolled"):
+        student.status = "answering"
+    db.add(AuditEvent(session_id=session.id, at=now, actor=actor, action="testexam.admitted",
+                      detail={"student": student.student_ref, "override": override}))
+    db.flush()
+    return override
+
+
+def reconnect(db: Session, session: ExamSession, student: StudentRecord, ops: Any, settings: Settings, *,
+              actor: str, now: datetime, reason: str = "") -> int:
+    """Give the student back the time lost while disconnected (004 test §8-9): the same attempt, its
+    answers and the time already used kept.  The time used is counted up to the attempt's last save
+    (Moodle's ``timemodified``); the override's window ends ``exams.test_reconnect_hours`` after the
+    attempt started.  Recorded as an incident."""
+    quiz = _quiz(db, session)
+    userid = _userid(db, session, student)
+    attempts = ops.attempts(int(quiz.external_id), userid)
+    if not attempts:
+        raise TestExamRefused(_("%(student)s has not started the test; admit the student instead.",
+                                student=student.name))
+    last = max(attempts, key=lambda a: int(a.get("attempt", 0)))
+    if last.get("state") not in ("inprogress", "overdue"):
+        # Moodle submitted the attempt when its time ran out (autosubmit): its points stand, and a new
+        # attempt would draw new questions.  The commission decides (003 §31).
+        raise TestExamRefused(_("Moodle has already closed the attempt of %(student)s (the time ran out or it was "
+                                "submitted); its points stand. The commission decides whether the student "
+                                "continues another time.", student=student.name))
+    at = int(now.timestamp())
+    timestart = int(last["timestart"])
+    window_end = timestart + 3600 * settings.exams.test_reconnect_hours
+    time_used = max(0, int(last.get("timemodified") or timestart) - timestart)
+    limit = int(quiz.data["timelimit"])
+    try:
+        plan = plan_resume(timelimit=limit, timestart=timestart, time_used=time_used, now=at, window_end=window_end,
+                           attempts_used=len(attempts), attempts_allowed=int(quiz.data.get("attempts", 1)),
+                           attempt_open=True)
+    except ValueError:
+        raise TestExamRefused(_("The test of %(student)s cannot be continued: more than %(hours)s hours have passed "
+                                "since it started, or no time is left.", student=student.name,
+                                hours=settings.exams.test_reconnect_hours)) from None
+    override = open_for(ops, int(quiz.external_id), userid, timeopen=timestart, timeclose=plan.timeclose,
+                        timelimit=plan.timelimit, attempts=plan.attempts)
+    detail = {"student": student.student_ref, "attempt": int(last["id"]), "time_used": time_used,
+              "remaining": limit - time_used, "timelimit": plan.timelimit, "reason": reason}
+    key = f"testexam.reconnect:{student.student_ref}"
+    previous = journal_entry(db, session.id, key)
+    history = list((previous.data.get("incidents") if previous else None) or [])
+    history.append({"at": now.isoformat(), "by": actor, **detail})
+    _remember(db, session, key, str(override), {"incidents": history})
+    db.add(AuditEvent(session_id=session.id, at=now, actor=actor, action="testexam.reconnected", detail=detail))
+    db.flush()
+    return override
+
+
+@dataclass(frozen=True)
+class ScoreRead:
+    student_ref: str
+    state: str
+    points: float | None
+    decided: bool
+
+
+def read_scores(db: Session, session: ExamSession, ops: Any, settings: Settings) -> list[ScoreRead]:
+    """Read each admitted student's attempt from Moodle (the poll); record the score, and the decision
+    when the commission does not vote."""
+    quiz = _quiz(db, session)
+    out: list[ScoreRead] = []
+    students = db.scalars(select(StudentRecord).where(
+        StudentRecord.session_id == session.id, StudentRecord.admitted.is_(True), StudentRecord.active.is_(True))
+        .order_by(StudentRecord.position))
+    for student in students:
+        user = journal_entry(db, session.id, f"moodle.user:{student.email}")
+        if user is None:
+            continue
+        state, points = finished_score(ops.attempts(int(quiz.external_id), int(user.external_id)))
+        if state and state != student.attempt_state:
+            student.attempt_state = state
+        if points is not None and student.attempt_score != points:
+            student.attempt_score = points
+        decided = points is not None and decide(db, session, student, settings) is not None
+        out.append(ScoreRead(student.student_ref, state, points, decided))
+    db.flush()
+    return out
+
+
+def decide(db: Session, session: ExamSession, student: StudentRecord, settings: Settings) -> DecisionRecord | None:
+    """The score's decision: admission rating + exam points, an automatic fail under the threshold.
+    None when the commission votes (the score only informs it) or nothing is to decide yet."""
+    if commission_votes(session.kind, (session.options or {}).get("commission_vote")):
+        return None
+    existing = db.scalar(select(DecisionRecord).where(DecisionRecord.student_id == student.id))
+    if existing is not None or student.attempt_score is None or student.admission_rating is None:
+        return existing
+    scale = GradeScale.load((session.grading or {}).get("scale", "kz_letter"))
+    result = score_test_exam(student.admission_rating, scale, exam_points=student.attempt_score,
+                             settings=exam_settings(settings))
+    decision = DecisionRecord(
+        session_id=session.id, student_id=student.id, rule="test", letter=result.letter, points=result.total,
+        gpa=float(result.band.gpa),
+        votes={"admission_rating": result.admission_rating, "exam_points": result.exam_points,
+               "auto_failed": result.auto_failed, "pass_threshold": settings.exams.test_pass_threshold},
+        decided_at=datetime.now(UTC), closed_by="", source="test")
+    db.add(decision)
+    db.flush()
+    for target in WRITEBACK_TARGETS:
+        db.add(WritebackRecord(decision_id=decision.id, target=target, status="pending"))
+    student.status = "decided"
+    db.add(AuditEvent(session_id=session.id, actor="moodle", action="decision.test_score",
+                      detail={"student": student.student_ref, "letter": decision.letter, "total": result.total,
+                              "exam_points": result.exam_points, "auto_failed": result.auto_failed}))
+    db.flush()
+    return decision
+
+
+def score_from_push(db: Session, payload: dict[str, Any], backends_factory: Any) -> tuple[int, ...]:
+    """A submitted attempt announced by the companion plugin's webhook: read that student's score at
+    once (the poll is the safety net).  Returns the ids of the decisions it recorded."""
+    if str(payload.get("event", "")) != "quiz_attempt_submitted":
+        return ()
+    session = db.scalar(select(ExamSession).where(ExamSession.code == str(payload.get("courseidnumber") or "")))
+    if session is None or not rules_for(session.kind).test_quiz:
+        return ()
+    quiz = journal_entry(db, session.id, QUIZ_KEY)
+    if quiz is None or int(payload.get("cmid") or 0) != int(quiz.data.get("cmid", -1)):
+        return ()
+    email = str(payload.get("useremail") or "").lower()
+    student = next((s for s in session.students if s.email == email and s.active and s.admitted), None)
+    user = journal_entry(db, session.id, f"moodle.user:{email}")
+    if student is None or user is None:
+        return ()
+    from lms_bridge.moodle.operations import MoodleOps
+
+    b = backends_factory()
+    ops = MoodleOps(b.moodle, b.settings.moodle)
+    state, points = finished_score(ops.attempts(int(quiz.external_id), int(user.external_id)))
+    if state:
+        student.attempt_state = state
+    if points is None:
+        return ()
+    student.attempt_score = points
+    decision = decide(db, session, student, b.settings)
+    return (decision.id,) if decision is not None else ()
+
+
+@periodic_job(crontab(minute="*/2"), name="results.poll_test_scores")
+def poll_test_scores(queue: JobQueue) -> None:
+    """Every two minutes, read the scores of the provisioned test exams from Moodle."""
+    from lms_bridge.moodle.operations import MoodleOps
+
+    with queue.sessions() as db:
+        ids = [s.id for s in db.scalars(select(ExamSession).where(ExamSession.status == "provisioned"))
+               if rules_for(s.kind).test_quiz and journal_entry(db, s.id, QUIZ_KEY) is not None]
+    if not ids:
+        return
+    b = backends(queue)
+    ops = MoodleOps(b.moodle, b.settings.moodle)
+    for session_id in ids:
+        try:
+            with queue.transaction() as db:
+                session = db.get(ExamSession, session_id)
+                if session is not None:
+                    read_scores(db, session, ops, b.settings)
+        except Exception:
+            logger.exception("reading the test scores of session %s failed; the next poll tries again", session_id)
+
+
+# -- the page's actions: one transaction each, Moodle's clients from the queue's backends -------------------
+
+def _ops(queue: JobQueue) -> tuple[Any, Settings]:
+    from lms_bridge.moodle.operations import MoodleOps
+
+    b = backends(queue)
+    return MoodleOps(b.moodle, b.settings.moodle), b.settings
+
+
+def _session_student(db: Session, code: str, ref: str) -> tuple[ExamSession, StudentRecord]:
+    session = db.scalar(select(ExamSession).where(ExamSession.code == code))
+    student = None if session is None else next(
+        (s for s in session.students if s.student_ref == ref and s.active), None)
+    if session is None or student is None:
+        raise LookupError(f"no student {ref} in session {code}")
+    return session, student
+
+
+def admit_now(queue: JobQueue, code: str, ref: str, actor: str) -> int:
+    with queue.transaction() as db:
+        session, student = _session_student(db, code, ref)
+        _quiz(db, session)  # says what is missing before any client is built
+        ops, settings = _ops(queue)
+        return admit_to_test(db, session, student, ops, settings, actor=actor, now=datetime.now(UTC))
+
+
+def reconnect_now(queue: JobQueue, code: str, ref: str, actor: str, reason: str = "") -> int:
+    with queue.transaction() as db:
+        session, student = _session_student(db, code, ref)
+        _quiz(db, session)
+        ops, settings = _ops(queue)
+        return reconnect(db, session, student, ops, settings, actor=actor, now=datetime.now(UTC), reason=reason)
+
+
+def read_scores_now(queue: JobQueue, code: str) -> list[ScoreRead]:
+    with queue.transaction() as db:
+        session = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        if session is None:
+            raise LookupError(f"no session {code}")
+        _quiz(db, session)
+        ops, settings = _ops(queue)
+        return read_scores(db, session, ops, settings)
+
+
+def incidents(db: Session, session: ExamSession) -> dict[str, list[dict[str, Any]]]:
+    """Student id -> the reconnections recorded for them (for the page and the protocol)."""
+    from lms_bridge.store.repo import journal_entries
+
+    return {e.key.split(":", 1)[1]: list(e.data.get("incidents") or [])
+            for e in journal_entries(db, session.id, "testexam.reconnect:")}
