@@ -18,16 +18,16 @@ from babel.dates import format_date, format_time
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from lms_bridge.admin import labels, queries
 from lms_bridge.admin.forms import ActionForm
 from lms_bridge.admin.policy import may
+from lms_bridge.admin.views import _session_or_404, _student_or_404
 from lms_bridge.appstate import state
 from lms_bridge.domain import sitting as rules
 from lms_bridge.domain.kinds import rules_for
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import ExamSession, StudentRecord
+from lms_bridge.store.models import ExamSession
 
 logger = logging.getLogger(__name__)
 
@@ -77,22 +77,6 @@ STEP_POLICY: dict[rules.Action, str] = {
     rules.Action.START_ANSWER: "board.start_answer",
     rules.Action.FINISH_ANSWER: "board.finish_answer",
 }
-
-
-def _session_or_404(db: Any, code: str) -> ExamSession:
-    exam = queries.get_session(db, code)
-    if exam is None:
-        abort(404)
-    return exam
-
-
-def _student_or_404(db: Any, exam: ExamSession, ref: str) -> StudentRecord:
-    student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == exam.id,
-                                                    StudentRecord.student_ref == ref,
-                                                    StudentRecord.active.is_(True)))
-    if student is None:
-        abort(404)
-    return student  # type: ignore[no-any-return]
 
 
 def _day_arg() -> date | None:
