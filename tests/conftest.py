@@ -396,3 +396,44 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
         report.longrepr = (f"{collector.nodeid} skipped at collection in CI "
                            f"({_skip_reason(report.longrepr)}); with CI set it must run")
     return report
+
+
+def _store_engines(tmp_path: Path, kind: str) -> Iterator[Any]:
+    """A fresh, empty store: a SQLite file under ``tmp_path``, or (``kind == "postgresql"``) a database
+    of its own on the test PostgreSQL server, dropped afterwards (skips when none is configured).
+    A generator: ``next()`` gives the engine, exhausting it cleans up."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from lms_bridge.store.db import autocommit_engine, make_engine
+
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    raw = os.environ.get("LMS_BRIDGE_TEST_DATABASE_URL")
+    if not raw:
+        pytest.skip("LMS_BRIDGE_TEST_DATABASE_URL is not set")
+    base = make_url(raw)
+    name = f"{base.database or 'lms_bridge'}_{secrets.token_hex(4)}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        autocommit_engine(engine).dispose()
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store_engines() -> Callable[[Path, str], Iterator[Any]]:
+    """``store_engines(tmp_path, "sqlite" | "postgresql")``: see ``_store_engines``."""
+    return _store_engines

@@ -7,57 +7,29 @@ Run on SQLite always and on PostgreSQL when ``LMS_BRIDGE_TEST_DATABASE_URL`` is 
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select
 
 from lms_bridge.domain.session import SessionSpec
 from lms_bridge.results.service import refresh_form
-from lms_bridge.store.db import make_engine, make_sessionmaker
+from lms_bridge.store.db import make_sessionmaker
 from lms_bridge.store.models import BallotRecord, JournalEntry, StudentRecord
 from lms_bridge.store.repo import import_session
 from lms_bridge.store.schema import ensure_schema
 
 from .test_tally_flow import CHAIR, M1, M2, T0, FormsStandIn
 
-DB_ENV = "LMS_BRIDGE_TEST_DATABASE_URL"
-
-
-def _sqlite(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-    yield engine
-    engine.dispose()
-
-
-def _postgresql() -> Iterator[Engine]:
-    raw = os.environ.get(DB_ENV)
-    if not raw:
-        pytest.skip(f"{DB_ENV} is not set")
-    base = make_url(raw)
-    name = f"{base.database or 'lms_bridge'}_{secrets.token_hex(4)}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path, sample_spec: SessionSpec) -> Iterator[Engine]:
-    made = _sqlite(tmp_path) if request.param == "sqlite" else _postgresql()
+def engine(request: pytest.FixtureRequest, tmp_path: Path, store_engines: Any,
+           sample_spec: SessionSpec) -> Iterator[Engine]:
+    made = store_engines(tmp_path, request.param)
     engine = next(made)
     ensure_schema(engine)
     with make_sessionmaker(engine)() as db:

@@ -3,54 +3,22 @@ trip on an autocommit connection (no BEGIN, no COMMIT), on SQLite one insert and
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event, func, select
 
-from lms_bridge.store.db import autocommit_engine, make_engine, make_sessionmaker
+from lms_bridge.store.db import autocommit_engine, make_sessionmaker
 from lms_bridge.store.models import WebhookDelivery
 from lms_bridge.store.schema import ensure_schema
 from lms_bridge.webhooks.handlers import Parsed, record_delivery
 
-DB_ENV = "LMS_BRIDGE_TEST_DATABASE_URL"
-
-
-def _sqlite(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-    yield engine
-    engine.dispose()
-
-
-def _postgresql() -> Iterator[Engine]:
-    """A fresh database of its own on the test server (dropped afterwards)."""
-    raw = os.environ.get(DB_ENV)
-    if not raw:
-        pytest.skip(f"{DB_ENV} is not set")
-    base = make_url(raw)
-    name = f"{base.database or 'lms_bridge'}_{secrets.token_hex(4)}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        autocommit_engine(engine).dispose()
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    made = _sqlite(tmp_path) if request.param == "sqlite" else _postgresql()
+def engine(request: pytest.FixtureRequest, tmp_path: Path, store_engines: Any) -> Iterator[Engine]:
+    made = store_engines(tmp_path, request.param)
     engine = next(made)
     ensure_schema(engine)
     yield engine
