@@ -142,7 +142,8 @@ def test_a_renewal_whose_lease_was_taken_over_writes_nothing(stored: Stored, goo
     assert _scheduled(stored) == ["results.renew_session_watches"]
     with stored.sessions() as db:  # the run's lease was left as the run holds it
         lease = db.get(ProvisioningLease, stored.code)
-        assert lease is not None and lease.token == "a-run"
+        assert lease is not None
+        assert lease.token == "a-run"
 
 
 @pytest.mark.parametrize("stored", ["sqlite"], indirect=True)
@@ -171,7 +172,8 @@ def test_a_click_while_a_job_holds_the_lease_queues_the_run(stored: Stored, monk
         run = service.provision(stored.queue.settings, stored.code, sessions=stored.sessions)
     finally:
         job.release()
-    assert run.status == "queued" and ran == [run.id]
+    assert run.status == "queued"
+    assert ran == [run.id]
 
 
 def test_a_job_adding_to_a_run_s_entry_keeps_what_the_run_wrote_meanwhile(stored: Stored) -> None:
@@ -183,7 +185,8 @@ def test_a_job_adding_to_a_run_s_entry_keeps_what_the_run_wrote_meanwhile(stored
         db.commit()
     job = stored.sessions()
     entry = job.scalar(select(JournalEntry).where(JournalEntry.key == "forms.form:S1"))
-    assert entry is not None and entry.data == {"stage": "published"}  # what the job read
+    assert entry is not None
+    assert entry.data == {"stage": "published"}
     with stored.sessions() as run:  # the run's forms step adds to the same entry meanwhile
         row = run.scalar(select(JournalEntry).where(JournalEntry.key == "forms.form:S1"))
         assert row is not None
