@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from lms_bridge.lease import acquire
 from lms_bridge.provisioning import plan as plan_module
 from lms_bridge.provisioning import service
 from lms_bridge.provisioning.engine import start_run
-from lms_bridge.store.db import make_engine, make_sessionmaker
+from lms_bridge.store.db import make_sessionmaker
 from lms_bridge.store.models import AuditEvent, ProvisioningRun
 from lms_bridge.store.schema import ensure_schema
 
@@ -34,13 +35,16 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.effective_database_url)
+def sessions(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path, store_engines: Any,
+             ) -> Iterator[sessionmaker[Session]]:
+    """SQLite; a test parametrized with ``indirect`` ``"postgresql"`` runs on PostgreSQL (CI)."""
+    made = store_engines(tmp_path, getattr(request, "param", "sqlite"))
+    engine = next(made)
     ensure_schema(engine)
     jobqueue.configure(settings, engine=engine)
     yield make_sessionmaker(engine)
     jobqueue.reset()
-    engine.dispose()
+    next(made, None)
 
 
 @pytest.fixture
@@ -69,6 +73,7 @@ def _killed_run(settings: Settings, sessions: sessionmaker[Session], world: Worl
     return run_id
 
 
+@pytest.mark.parametrize("sessions", ["sqlite", "postgresql"], indirect=True)
 def test_a_killed_run_is_resumed_once_by_the_periodic_job(world: World, settings: Settings,
                                                           sessions: sessionmaker[Session]) -> None:
     spec = make_spec(students=2)
