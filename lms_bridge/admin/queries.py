@@ -106,6 +106,8 @@ def run_view(run: ProvisioningRun, code: str, titles: dict[str, str], shown: str
         "tone": labels.tone(status),
         "finished": status not in ACTIVE_RUN_STATUSES,
         "trigger": run.trigger,
+        # A run a worker started by itself to take over one whose process died (provisioning.service.resume).
+        "resumed_note": _("Resumed automatically after an interruption.") if run.trigger == "auto" else "",
         "created": created,
         "reused": reused,
         "summary": _("%(done)s of %(total)s steps; %(counts)s",
