@@ -130,12 +130,14 @@ def _actions(row: Any, exam: ExamSession, others: list[rules.StudentFacts], now:
 def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
     """What the board shows (the page and its JSON)."""
     from lms_bridge.results.admission import admission_states
+    from lms_bridge.results.examday import continuation_days_by_ref
     from lms_bridge.results.sitting import build_board
 
     board = build_board(db, exam, day, data_dir=state().settings.data_dir)
     admission = admission_states(db, exam, now=board.now)
     tz = exam.timezone
     locale = get_locale() or "en"
+    continue_days = continuation_days_by_ref(exam)
     students = []
     others = [r.facts for r in board.rows]
     for row in board.rows:
@@ -191,6 +193,8 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
                 "moved_to": format_date(row.moved_to, "medium", locale=locale) if row.moved_to else "",
                 "continuation": labels.label(labels.CONTINUATION, str(f.continuation)) if f.continuation else "",
             },
+            "continue_days": [{"day": d.isoformat(), "label": format_date(d, "medium", locale=locale)}
+                              for d in continue_days.get(f.ref, [])],
             "actions": _actions(row, exam, others, board.now),
             "may_record_exception": f.exception is None and row.stage is not rules.Stage.DECIDED
             and exam.status != "sealed" and may("student.exception"),

@@ -168,7 +168,9 @@ def gather(db: Session, session: ExamSession, *, appeals: AppealSettings | None 
             appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date(),
                                         appeals) if d else None,
             commission_reason=d.commission_reason if d is not None and d.source == "commission" else "",
-            exception=_exception_line(exceptions.get(s.id), scale, session.language, s) if d is None else None))
+            # The cumulative grade is both: the grade, and the exception it is given in place of the exam.
+            exception=_exception_line(exceptions.get(s.id), scale, session.language, s)
+            if d is None or d.source == "cumulative" else None))
     chair = next((m.name for m in members if m.role == "chair"), "")
     secretary = next((m.name for m in members if m.role == "secretary"), "")
     return SessionDocument(

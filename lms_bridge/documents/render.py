@@ -101,8 +101,11 @@ def exception_text(s: StudentResult) -> str:
     if e.kind == "refused":
         return _("Refused to answer; the grade «%(word)s» (%(letter)s).", word=e.mark_word, letter=e.mark)
     if e.kind == "technical_failure":
+        if e.continuation == "later" and e.moved_to is not None:
+            return _("Technical failure; the commission decided to continue the attestation at its sitting of "
+                     "%(date)s.", date=_day(e.moved_to))
         if e.continuation == "later":
-            return _("Technical failure; the commission decided to continue the attestation at another time.")
+            return _("Technical failure; the commission decided to continue the attestation later the same day.")
         return _("Technical failure; the commission decided to end the attestation.")
     if e.kind == "breach":
         return _("Stopped for a breach of the rules; the grade «%(word)s» (%(letter)s).", word=e.mark_word,
@@ -140,7 +143,8 @@ def _short_exception(s: StudentResult) -> str:
                                   date=_day(e.moved_to) if e.moved_to else "—"),
         "no_show": lambda: _("did not appear"),
         "refused": lambda: _("refused to answer"),
-        "technical_failure": lambda: _("technical failure"),
+        "technical_failure": lambda: (_("technical failure, continues on %(date)s", date=_day(e.moved_to))
+                                      if e.moved_to else _("technical failure")),
         "breach": lambda: _("stopped for a breach of the rules"),
         "postponed": lambda: _("postponed"),
         "cumulative": lambda: _("cumulative grade"),
@@ -329,6 +333,9 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
             if student.commission_reason:
                 pdf.line_text(_("Decided by the commission, as the vote could not decide: %(reason)s",
                                 reason=student.commission_reason))
+            if student.exception is not None:  # the cumulative grade, given in place of the exam
+                pdf.line_text(exception_text(student))
+                pdf.line_text(exception_record(doc, student))
             if student.degree_mode != "none" and student.degree_awarded is not None:
                 pdf.line_text(_("The academic degree is awarded.") if student.degree_awarded
                               else _("The academic degree is not awarded."), size=11)
@@ -557,7 +564,9 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
         if student.letter is not None and student.commission_reason:
             _append(ws, ["", _("Decided by the commission, as the vote could not decide: %(reason)s",
                                reason=student.commission_reason)])
-        if student.letter is None and student.exception is not None:
+        if student.letter is not None and student.exception is not None:
+            _append(ws, ["", exception_text(student)])
+        if student.exception is not None:
             _append(ws, ["", exception_record(doc, student)])
         if student.letter is not None and student.degree_mode != "none" and student.degree_awarded is not None:
             _append(ws, ["", _("The academic degree is awarded.") if student.degree_awarded

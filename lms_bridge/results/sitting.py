@@ -152,7 +152,8 @@ def student_facts(db: Session, session: ExamSession) -> dict[int, rules.StudentF
             ballots=n, first_ballot_at=first, decided_at=decided.get(st.id),
             exception=ExceptionKind(exc.kind) if exc else None,
             exception_at=exc.recorded_at if exc else None,
-            continuation=Continuation(exc.continuation) if exc and exc.continuation else None)
+            continuation=Continuation(exc.continuation) if exc and exc.continuation else None,
+            moved_to=exc.moved_to if exc else None)
     return out
 
 
@@ -180,12 +181,13 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
     today = now.astimezone(zone).date()
     chosen = day if day is not None and day in days else rules.board_day(sorted(days), today)
 
-    # Today's list: the timetable's students of the day, then the extra slots: those moved here,
-    # and those whose technical failure the commission continues later today.
+    # Today's list: the timetable's students of the day, then the extra slots: those moved here (a
+    # valid-reason absence, or a technical failure continued on this day), and those whose technical
+    # failure the commission continues later today.
     planned = [sid for sid, s in sorted(slots.items(), key=lambda kv: kv[1].position) if s.date == chosen]
     extra = [sid for sid in moved if moved[sid] == chosen and sid not in planned]
     extra += [sid for sid in planned if rules.resumes(facts[sid]) and facts[sid].exception
-              is ExceptionKind.TECHNICAL_FAILURE]
+              is ExceptionKind.TECHNICAL_FAILURE and sid not in moved]
     tday = next((d for d in table.days if d.date == chosen), None) if table else None
     day_start = tday.starts_at if tday else _local_start(session, chosen)
     day_end = tday.ends_at if tday else day_start + timedelta(minutes=session.preparation_minutes)
