@@ -38,7 +38,15 @@ from lms_bridge.domain.access import Role
 from lms_bridge.i18n import LANGUAGES
 from lms_bridge.provisioning import service
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import AuditEvent, DecisionRecord, ExamSession, OutboxEmail, ProvisioningRun, StudentRecord, User
+from lms_bridge.store.models import (
+    AuditEvent,
+    DecisionRecord,
+    ExamSession,
+    OutboxEmail,
+    ProvisioningRun,
+    StudentRecord,
+    User,
+)
 
 logger = logging.getLogger(__name__)
 

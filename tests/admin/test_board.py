@@ -234,9 +234,11 @@ def test_after_a_technical_failure_the_secretary_chooses_the_day_it_continues(ap
     row = next(s for s in board["students"] if s["ref"] == refs[0])
     offered = [d["day"] for d in row["continue_days"]]
     # The commission's next sitting day first (the sample sits one day: the next working day).
-    assert offered and offered[0] > board["day"]
+    assert offered
+    assert offered[0] > board["day"]
     page = signed_in.get(f"/sessions/{code}/board?day={board['day']}").get_data(as_text=True)
-    assert f'<option value="{offered[0]}">' in page and "later today" in page
+    assert f'<option value="{offered[0]}">' in page
+    assert "later today" in page
     # A day that is not one of the commission's later sitting days is refused, and nothing is recorded.
     page = _post(signed_in, f"/sessions/{code}/students/{refs[0]}/exception", kind="technical_failure",
                  reason="the connection dropped", continuation="later", continue_on=board["day"],
@@ -251,7 +253,8 @@ def test_after_a_technical_failure_the_secretary_chooses_the_day_it_continues(ap
     later = signed_in.get(f"/sessions/{code}/board.json?day={offered[0]}").get_json()
     assert later["day"] == offered[0]
     row = next(s for s in later["students"] if s["ref"] == refs[0])
-    assert row["extra_slot"] and row["planned"]
+    assert row["extra_slot"]
+    assert row["planned"]
     assert [a["action"] for a in row["actions"]][:1] == ["identify"]
 
 
