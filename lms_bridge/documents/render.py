@@ -221,7 +221,22 @@ def _protocol_rows(doc: SessionDocument, s: StudentResult) -> list[tuple[str, st
     if doc.group:
         rows.append((_("Group"), doc.group))
     rows.append((_("Student"), f"{s.name} ({s.ref})"))
+    if s.on_behalf_files:
+        rows.append((_("Answer sheets"), on_behalf_text(s)))
     return rows
+
+
+def on_behalf_text(s: StudentResult) -> str:
+    """The answer sheets the secretary uploaded on the student's behalf, and where the commission reads
+    them (Drive, as Classroom lets only the student attach files to the submission)."""
+    text = ngettext("%(num)s file uploaded by the secretary on the student's behalf",
+                    "%(num)s files uploaded by the secretary on the student's behalf", s.on_behalf_files)
+    if s.pages_declared:
+        text += "; " + ngettext("%(num)s page declared", "%(num)s pages declared", s.pages_declared)
+    links = [link for _name, link in s.on_behalf if link]
+    if links:
+        text += "; " + _("in Drive, shared with the commission: %(links)s", links=" ".join(links))
+    return str(text)
 
 
 def _sheet_subtitle(doc: SessionDocument) -> str:

@@ -51,6 +51,10 @@ EVENT_FOR_ACTION = {
 
 # What the secretary may upload on a student's behalf: the answer sheets as PDF or photos.
 UPLOAD_TYPES = {b"%PDF": ".pdf", b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
+MIME_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".png": "image/png"}
+# Answer sheets uploaded on a student's behalf, put in Drive: one journal entry per file.
+ANSWERS_PREFIX = "answers.drive:"
+P_ANSWER = "lmsBridgeAnswer"
 MAX_FILES_PER_UPLOAD = 20
 
 
@@ -437,3 +441,89 @@ def announce(queue: JobQueue, session_id: int, kind: str, name: str = "", day: s
 
 def voting_members(session: ExamSession) -> list[CommissionMember]:
     return [m for m in session.members if m.active and m.role != "secretary"]
+
+
+def answers_key(student_ref: str, name: str) -> str:
+    return f"{ANSWERS_PREFIX}{student_ref}:{name}"
+
+
+def answers_in_drive(db: Session, session: ExamSession) -> dict[str, dict[str, str]]:
+    """The answer sheets uploaded on a student's behalf that are in Drive: student id -> file name ->
+    the Drive link ("" while a file is kept on the server only, e.g. over the upload limit)."""
+    from lms_bridge.store.repo import journal_entries
+
+    out: dict[str, dict[str, str]] = {}
+    for entry in journal_entries(db, session.id, ANSWERS_PREFIX):
+        ref, _sep, name = entry.key.removeprefix(ANSWERS_PREFIX).rpartition(":")
+        out.setdefault(ref, {})[name] = str(entry.data.get("link") or "")
+    return out
+
+
+@job(retries=5, retry_delay=30.0, name="results.share_answer_sheets")
+def share_answer_sheets(queue: JobQueue, session_id: int, student_ref: str) -> None:
+    """Put the answer sheets the secretary uploaded on ``student_ref``'s behalf where the commission
+    reads the student's own: Classroom lets only the student attach files to a submission
+    (studentSubmissions.modifyAttachments; docs/google-fidelity.md), so each file becomes a Drive file
+    of this app, shared (read only) with every active member, and linked from the student's ballot
+    and the board.  Idempotent: a file already in the journal is not uploaded again; one lost after
+    an ambiguous failure is found by its tags."""
+    from lms_bridge.google.drive import MULTIPART_LIMIT
+    from lms_bridge.google.steps import P_SESSION, form_requests
+    from lms_bridge.store.models import JournalEntry
+    from lms_bridge.store.repo import spec_from_store
+
+    google = backends(queue).google
+    with queue.transaction() as db:
+        session = db.get(ExamSession, session_id)
+        student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == session_id,
+                                                        StudentRecord.student_ref == student_ref)) if session else None
+        if session is None or student is None:
+            return
+        code = session.code
+        folder = _upload_dir(queue.settings.data_dir, session, student)
+        names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        done = answers_in_drive(db, session).get(student_ref, {})
+        emails = sorted({m.email for m in session.members if m.active})
+    for name in names:
+        if name in done:
+            continue
+        data = (folder / name).read_bytes()
+        tags = {P_SESSION: code, P_ANSWER: f"{student_ref}/{name}"}
+        if len(data) > MULTIPART_LIMIT:
+            made: dict[str, object] = {"id": "", "webViewLink": ""}  # kept on the server, shown on the board
+        else:
+            found = google.drive.find_by_app_properties(tags)
+            made = found[0] if found else google.drive.upload_file(
+                f"{code} {student_ref} {name}", MIME_TYPES[Path(name).suffix], data, tags,
+                recover=lambda tags=tags: next(iter(google.drive.find_by_app_properties(tags)), None))
+            if not made.get("webViewLink"):
+                made = {**made, "webViewLink": f"https://drive.google.com/file/d/{made['id']}/view"}
+            google.drive.share_readers([(str(made["id"]), email) for email in emails])
+        with queue.transaction() as db:
+            db.add(JournalEntry(session_id=session_id, step="board", key=answers_key(student_ref, name),
+                                external_id=str(made["id"]), data={"link": str(made["webViewLink"]),
+                                                                   "shared_with": emails if made["id"] else []}))
+            db.add(AuditEvent(session_id=session_id, action="board.answers_in_drive", detail={
+                "student": student_ref, "file": name, "drive": str(made["id"]), "shared_with": len(emails)}))
+    with queue.transaction() as db:
+        session = db.get(ExamSession, session_id)
+        assert session is not None
+        links = [link for _name, link in sorted(answers_in_drive(db, session).get(student_ref, {}).items()) if link]
+        entry = journal_entry(db, session_id, f"forms.form:{student_ref}")
+        if entry is None or not links or entry.data.get("on_behalf") == links:
+            return
+        from lms_bridge.google.steps import ADVANCE_KEY
+
+        spec = spec_from_store(db, session)
+        person = next(s for s in spec.students if s.id == student_ref)
+        advance = journal_entry(db, session_id, ADVANCE_KEY)
+        submission = str(entry.data.get("answers_link") or
+                         ((advance.data.get("links") or {}) if advance else {}).get(student_ref, ""))
+        info = form_requests(spec, person, submission=submission,
+                             grading_hours=google.settings.exams.written_grading_hours, on_behalf=links)[0]
+        form_id = entry.external_id
+    google.forms.batch_update(form_id, [info])
+    with queue.transaction() as db:
+        entry = journal_entry(db, session_id, f"forms.form:{student_ref}")
+        if entry is not None:
+            entry.data = {**entry.data, "on_behalf": links}
