@@ -86,7 +86,8 @@ def test_answer_sheets_uploaded_on_a_students_behalf_reach_the_commission_in_dri
         ids = list(db.scalars(select(JournalEntry.external_id).where(JournalEntry.key.like("answers.drive:%"))))
         doc = gather(db, exam)
         line = next(s for s in doc.students if s.ref == ref)
-        text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(protocol_pdf(doc, line))).pages)
+        pages = PdfReader(io.BytesIO(protocol_pdf(doc, line))).pages
+        text = " ".join(" ".join(p.extract_text().split()) for p in pages)
     assert len(ids) == 2
     for fid in ids:
         readers = {p.get("emailAddress") for p in google.drive.list_permissions(fid) if p.get("role") == "reader"}

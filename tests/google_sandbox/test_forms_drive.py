@@ -332,7 +332,7 @@ def test_a_multipart_upload_makes_a_file_with_its_content_and_tags(google: Googl
     drive = google.service("drive", "drive.file")
     data = b"%PDF-1.4 answer sheet"
 
-    def upload(content: bytes) -> Any:
+    def upload(content: bytes) -> dict:
         req = drive.files().create(body={"name": "answer-01.pdf", "mimeType": "application/pdf",
                                          "appProperties": {"lmsBridgeAnswer": "s1/answer-01.pdf"}},
                                    media_body=MediaInMemoryUpload(content, mimetype="application/pdf"),
