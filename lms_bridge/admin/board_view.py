@@ -195,7 +195,9 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
                 "reason": row.exception_reason,
                 "moved_to": format_date(row.moved_to, "medium", locale=locale) if row.moved_to else "",
                 "continuation": labels.label(labels.CONTINUATION, str(f.continuation)) if f.continuation else "",
+                "mark": row.exception_mark,
             },
+            "commission_reason": row.commission_reason,
             "continue_days": [{"day": d.isoformat(), "label": format_date(d, "medium", locale=locale)}
                               for d in continue_days.get(f.ref, [])],
             "actions": _actions(row, exam, others, board.now),

@@ -52,9 +52,19 @@ def _role(role: str) -> str:
             "secretary": _("Technical secretary")}.get(role, role)
 
 
+def still_to_sit(s: StudentResult) -> bool:
+    """The exception leaves the attestation to be completed later (moved for a valid reason, continued
+    after a technical failure, postponed with I): nothing is decided yet, the degree neither."""
+    e = s.exception
+    return e is not None and s.letter is None and (
+        e.kind in ("absent_valid", "postponed") or (e.kind == "technical_failure" and e.continuation == "later"))
+
+
 def _degree_text(s: StudentResult) -> str:
     if s.degree_mode == "none" or not s.admitted:
         return ""
+    if still_to_sit(s):
+        return _("not decided")
     if s.letter is None and s.exception is not None:
         return _("not awarded")  # no exception ever awards the degree
     if s.degree_awarded is None:
@@ -358,7 +368,9 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
             pdf.line_text(exception_text(student), size=11)
             pdf.line_text(exception_record(doc, student))
             if student.degree_mode != "none":
-                pdf.line_text(_("The academic degree is not awarded."), size=11)
+                # A student who still sits later has no degree decision yet; the others are not awarded it.
+                pdf.line_text(_("The academic degree is decided when the attestation is completed.")
+                              if still_to_sit(student) else _("The academic degree is not awarded."), size=11)
         else:
             pdf.line_text(_("no decision yet"))
         if student.appeal_closes is not None:

@@ -77,6 +77,8 @@ class BoardRow:
     exception_reason: str = ""
     moved_to: date | None = None
     decision_letter: str = ""
+    exception_mark: str = ""  # F (refusal, breach), I (postponed), the cumulative grade's letter
+    commission_reason: str = ""  # the commission decided in place of a vote that could not decide
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,13 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
     for sid, email in db.execute(select(BallotRecord.student_id, BallotRecord.voter_email).where(
             BallotRecord.session_id == session.id, BallotRecord.status == "counted")):
         voted.setdefault(sid, set()).add(email.lower())
-    letters = dict(db.execute(select(DecisionRecord.student_id, DecisionRecord.letter)
-                              .where(DecisionRecord.session_id == session.id)).all())
+    letters, by_commission = {}, {}
+    for sid, letter, source, why in db.execute(select(
+            DecisionRecord.student_id, DecisionRecord.letter, DecisionRecord.source, DecisionRecord.commission_reason)
+            .where(DecisionRecord.session_id == session.id)):
+        letters[sid] = letter
+        if source == "commission":
+            by_commission[sid] = why
 
     def row(sid: int, position: int, start: datetime | None, end: datetime | None, is_extra: bool) -> BoardRow:
         f, st = facts[sid], students[sid]
@@ -225,7 +232,8 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
             overrun_minutes=(rules.overrun_minutes(end, f.answer_ended_at, f.answer_started_at, now)
                              if end else 0),
             exception_reason=exc.reason if exc else "", moved_to=exc.moved_to if exc else None,
-            decision_letter=letters.get(sid, ""))
+            decision_letter=letters.get(sid, ""), exception_mark=exc.mark if exc else "",
+            commission_reason=by_commission.get(sid, ""))
 
     rows = [row(sid, i + 1, slots[sid].answer_starts_at, slots[sid].answer_ends_at, False)
             for i, sid in enumerate(planned)]

@@ -117,6 +117,15 @@ def test_each_exception_is_recorded_with_who_when_why_and_shows_in_the_documents
         assert expected in text
         assert "Ауа райы: жарық өшті" in text
         assert "secretary" in text
+        # No exception ever shows the degree awarded; one after which the student still sits leaves it
+        # undecided rather than refused.
+        assert "Академиялық дәреже берілсін." not in text
+        assert "Присудить академическую степень." not in text
+        if language == "kk" and kind in ("absent_valid", "postponed", "technical_failure"):
+            assert "аттестаттау аяқталғанда шешіледі" in text
+            assert "Академиялық дәреже берілмесін." not in text
+        elif language == "kk" and kind in ("no_show", "refused", "breach"):
+            assert "Академиялық дәреже берілмесін." in text
         sheet = load_workbook(io.BytesIO(grade_sheet_xlsx(doc))).active
         row = next(r for r in sheet.iter_rows(values_only=True) if student.name in r)
         assert (row[4] or "") == mark  # the letter column: F, I or nothing
