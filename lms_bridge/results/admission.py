@@ -87,7 +87,8 @@ def candidate(db: Session, session: ExamSession, student: StudentRecord, *,
     return rules.Candidate(
         student_id=student.student_ref, admitted=student.admitted, active=student.active,
         ticket=student.ticket_number, sitting_date=days.get(student.student_ref),
-        exception=exception.kind if exception else None, moved_to=exception.moved_to if exception else None)
+        exception=exception.kind if exception else None, moved_to=exception.moved_to if exception else None,
+        continuation=exception.continuation if exception else "")
 
 
 def state_of(db: Session, session: ExamSession, student: StudentRecord, *, now: datetime | None = None,
@@ -351,7 +352,8 @@ def admission_states(db: Session, session: ExamSession, *, now: datetime | None 
         cand = rules.Candidate(
             student_id=student.student_ref, admitted=student.admitted, active=student.active,
             ticket=student.ticket_number, sitting_date=days.get(student.student_ref),
-            exception=exc.kind if exc else None, moved_to=exc.moved_to if exc else None)
+            exception=exc.kind if exc else None, moved_to=exc.moved_to if exc else None,
+            continuation=exc.continuation if exc else "")
         entry = pending.get(student.student_ref)
         failure = str((entry.data.get("failure") if entry else None) or "")
         out[student.student_ref] = (rules.admission_state(

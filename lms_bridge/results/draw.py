@@ -128,7 +128,8 @@ def link_answers_in_ballot(db: Session, session: ExamSession, student: StudentRe
         spec = spec_from_store(db, session)
         person = next(s for s in spec.students if s.id == student.student_ref)
         hours = google.settings.exams.written_grading_hours
-        info = form_requests(spec, person, submission=link, grading_hours=hours)[0]  # the description only
+        info = form_requests(spec, person, submission=link, grading_hours=hours,
+                             on_behalf=list(entry.data.get("on_behalf") or []))[0]  # the description only
         google.forms.batch_update(entry.external_id, [info])
     except Exception:
         logging.getLogger(__name__).warning("the ballot of %s could not be linked to the answers", student.student_ref,
