@@ -18,6 +18,7 @@ write anything more.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -138,7 +139,9 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
             wanted = getattr(step, "after", "")
             if (wanted if wanted in names else "") == after:
                 lane = lanes.setdefault(step.lane, ThreadPoolExecutor(1, thread_name_prefix=f"lane-{step.lane}"))
-                futures[step.name] = lane.submit(in_lane, step, by_name[step.name].id)
+                # The lane's thread sees this one's context (the language of the step's messages).
+                futures[step.name] = lane.submit(contextvars.copy_context().run, in_lane, step,
+                                                 by_name[step.name].id)
 
     def wait_for(step: Step) -> bool:
         """Wait for the lane steps this one needs; whether they are done."""
