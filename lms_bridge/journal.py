@@ -216,6 +216,12 @@ class FunctionStep:
     name: str
     label: Callable[[], str]
     fn: Callable[[StepContext], None]
+    # Steps of a ``lane`` run one after another in a thread of their own, beside the plan's other
+    # steps (each on its own quota), starting once the step named ``after`` is done (at once when
+    # it is "" or not in the plan).  ``needs``: steps that must be done before this one starts.
+    lane: str = ""
+    after: str = ""
+    needs: tuple[str, ...] = ()
 
     def title(self) -> str:
         return self.label()

@@ -108,8 +108,13 @@ class DriveClient:
         """
         return self._share(pairs, {})
 
-    def share_published(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    def share_published(self, pairs: Iterable[tuple[str, str]], *, grantee: str = "user",
+                        ) -> dict[tuple[str, str], Any]:
         """Let each email respond to each form: reader with view "published" (the responder role).
+        ``grantee``: "user" (a person) or "group" (a Google Group: its members respond, each
+        under their own address; Forms lets "specific users, groups, or target audiences"
+        respond, Workspace Updates, 3 December 2024, and Drive's permission types include
+        ``group``, guide "Share files, folders, and drives").
 
         Drive applies only the last of concurrent permission writes on one file ("Concurrent
         permissions operations on the same file are not supported; only the last update is
@@ -124,9 +129,10 @@ class DriveClient:
 
         :calls: POST /drive/v3/files/{fileId}/permissions (batched, one per file per batch)
         """
-        return self._share(pairs, {"view": "published"})
+        return self._share(pairs, {"view": "published"}, grantee=grantee)
 
-    def _share(self, pairs: Iterable[tuple[str, str]], extra: Mapping[str, str]) -> dict[tuple[str, str], Any]:
+    def _share(self, pairs: Iterable[tuple[str, str]], extra: Mapping[str, str], *, grantee: str = "user",
+               ) -> dict[tuple[str, str], Any]:
         perms = self.t.service(API, SCOPES["drive.file"]).permissions()
         rounds: list[list[tuple[str, str]]] = []
         depth: dict[str, int] = {}
@@ -139,7 +145,7 @@ class DriveClient:
         out: dict[tuple[str, str], Any] = {}
         for batch in rounds:
             reqs = {f"{i}": perms.create(fileId=fid, sendNotificationEmail=False, fields="id,role,view",
-                                          body={"role": "reader", "type": "user", "emailAddress": email,
+                                          body={"role": "reader", "type": grantee, "emailAddress": email,
                                                 **extra})
                     for i, (fid, email) in enumerate(batch)}
             got = self.t.execute_batch(API, SCOPES["drive.file"], reqs)

@@ -203,6 +203,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
                                          name=q.get("name", ""))
                             for q in (session.options or {}).get("question_bank", [])),
         commission_vote=(session.options or {}).get("commission_vote"),
+        voters_group=str((session.options or {}).get("voters_group", "")),
         appeal_commission=stored_appeal_commission(db, session),
     )
 
@@ -228,6 +229,8 @@ def _options(spec: SessionSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if spec.commission_vote is not None:
         out["commission_vote"] = spec.commission_vote
+    if spec.voters_group:
+        out["voters_group"] = spec.voters_group
     if spec.question_bank:
         out["question_bank"] = [{"text": q.text, "answers": list(q.answers), "correct": q.correct, "name": q.name}
                                 for q in spec.question_bank]
