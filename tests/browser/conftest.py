@@ -175,6 +175,14 @@ def browser(_chromium: _Chromium) -> Iterator[object]:
         driver.get("about:blank")
 
 
+SCREENSHOTS_ENV = "LMS_BRIDGE_SCREENSHOTS"
+
+
+def screenshots_wanted() -> bool:
+    """Are the browser tests' screenshots kept somewhere to look at?  Only then are they taken."""
+    return bool(os.environ.get(SCREENSHOTS_ENV))
+
+
 @pytest.fixture(scope="session")
 def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # LMS_BRIDGE_SCREENSHOTS keeps them somewhere to look at; otherwise pytest's tmp dir.
