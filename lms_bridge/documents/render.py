@@ -195,10 +195,16 @@ def _hours(doc: SessionDocument, s: StudentResult) -> str:
     return f"{start} – {_clock(doc.local(s.decided_at))}"
 
 
-def _present(doc: SessionDocument) -> list[str]:
+def _present(doc: SessionDocument, student: StudentResult | None = None) -> list[str]:
+    """Who was present, each member marked as having voted or not: on a student's protocol for that
+    student's vote (a member who voted for others but not this student did not vote here), on the
+    session's documents for the session."""
+    if student is not None:
+        voters = {name for name, _letter in student.votes} | {name for name, _v in student.degree_per_member}
     lines = []
     for m in doc.members:
-        mark = _("voted") if m.voted else ("" if m.role == "secretary" else _("did not vote"))
+        voted = m.name in voters if student is not None else m.voted
+        mark = _("voted") if voted else ("" if m.role == "secretary" else _("did not vote"))
         lines.append(f"{m.name} — {_role(m.role)}" + (f" ({mark})" if mark else ""))
     return lines
 
@@ -321,7 +327,7 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
         pdf.ln(3)
         for key, value in _protocol_rows(doc, student):
             pdf.kv(key, value)
-        pdf.section(_("Present"), [f"• {line}" for line in _present(doc)])
+        pdf.section(_("Present"), [f"• {line}" for line in _present(doc, student)])
         lines = []
         if student.ticket_number is not None:
             lines.append(_("Ticket No. %(number)s", number=student.ticket_number))
@@ -555,7 +561,7 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
             ws.cell(row=row, column=1).font = Font(bold=True)
         ws.append([])
         _append(ws, [_("Present")], bold=True)
-        for line in _present(doc):
+        for line in _present(doc, student):
             _append(ws, ["", line])
         ws.append([])
         _append(ws, [_("Questions put to the student")], bold=True)
