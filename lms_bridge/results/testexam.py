@@ -271,7 +271,7 @@ def poll_test_scores(queue: JobQueue) -> None:
             with queue.transaction() as db:
                 session = db.get(ExamSession, session_id)
                 read = read_scores(db, session, ops, b.settings) if session is not None else []
-            _enqueue_drafts(read)
+            _enqueue_drafts(queue, read)
         except Exception:
             logger.exception("reading the test scores of session %s failed; the next poll tries again", session_id)
 
@@ -318,16 +318,18 @@ def read_scores_now(queue: JobQueue, code: str) -> list[ScoreRead]:
         _quiz(db, session)
         ops, settings = _ops(queue)
         read = read_scores(db, session, ops, settings)
-    _enqueue_drafts(read)
+    _enqueue_drafts(queue, read)
     return read
 
 
-def _enqueue_drafts(read: list[ScoreRead]) -> None:
+def _enqueue_drafts(queue: JobQueue, read: list[ScoreRead]) -> None:
     """After the commit: the decisions the poll recorded get their draft write-backs (Moodle
-    "readyforrelease", Classroom draftGrade, "provisional" on the sheet), as a pushed score's do."""
-    from lms_bridge.results.jobs import _enqueue_writebacks
-
-    _enqueue_writebacks([r.new_decision for r in read if r.new_decision is not None])
+    "readyforrelease", Classroom draftGrade, "provisional" on the sheet), as a pushed score's do
+    (the job ``results.write_decision`` of :mod:`lms_bridge.results.jobs`, by its name)."""
+    for r in read:
+        if r.new_decision is not None:
+            for target in WRITEBACK_TARGETS:
+                queue.enqueue("results.write_decision", r.new_decision, target)
 
 
 def incidents(db: Session, session: ExamSession) -> dict[str, list[dict[str, Any]]]:
