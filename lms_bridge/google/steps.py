@@ -370,11 +370,13 @@ TEMPLATE_KIND = "form-template"
 
 
 def form_description(spec: SessionSpec, student: Student, *, submission: str = "",
-                     grading_hours: int = 2) -> str:
+                     grading_hours: int = 2, on_behalf: Sequence[str] = ()) -> str:
     """The ballot's text for one student.
 
     ``submission``: the link to what the student handed in before the sitting (a defense's thesis,
     a creative exam's videos), so that every member opens it from the ballot before voting.
+    ``on_behalf``: the Drive links of answer sheets the secretary uploaded on the student's behalf
+    (Classroom lets only the student attach files to the submission).
     """
     with use_locale(spec.language):
         # Only a member's first submission counts (an edit or a second submission is kept but not
@@ -390,6 +392,9 @@ def form_description(spec: SessionSpec, student: Student, *, submission: str = "
                                      hours=grading_hours)
         if student.plagiarism and rules_for(spec.kind).plagiarism:
             description += "\n" + _("Plagiarism check: %(result)s", result=student.plagiarism)
+        if on_behalf:
+            description += "\n" + _("Answer sheets uploaded by the secretary on the student's behalf: %(links)s",
+                                     links=" ".join(on_behalf))
     return str(description)
 
 
@@ -420,10 +425,12 @@ def template_requests(spec: SessionSpec) -> list[dict[str, Any]]:
 
 
 def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
-                  grading_hours: int = 2) -> list[dict[str, Any]]:
+                  grading_hours: int = 2, on_behalf: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The one atomic batchUpdate that turns an empty form into a ballot (facts §2); its first
-    request is the description alone (the draw and the plagiarism check rewrite just that)."""
-    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    request is the description alone (the draw, the plagiarism check and the answer sheets uploaded on
+    the student's behalf rewrite just that)."""
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours,
+                            on_behalf=on_behalf)
     return [{"updateFormInfo": {"info": {"description": text}, "updateMask": "description"}},
             *template_requests(spec)]
 

@@ -12,7 +12,7 @@ only after reading that entry in this run, and only if nobody changed it since (
 conditional on the id it read): a renewal that yields a new watch id does so.  An entry that
 another run wrote in between, with a different id, fails the step in plain words and is left as it
 was.  Every journal write also passes the run's *fence* (its lease, see
-:mod:`lms_bridge.provisioning.lease`) in the same transaction, so a run that lost its lease cannot
+:mod:`lms_bridge.lease`) in the same transaction, so a run that lost its lease cannot
 write anything more.
 """
 
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.domain.session import SessionSpec
 from lms_bridge.journal import Fence, Step, StepContext, StepFailed
-from lms_bridge.provisioning.lease import LeaseLost
+from lms_bridge.lease import LeaseLost
 from lms_bridge.remote import SERVICES, ApiCalls, describe_error
 from lms_bridge.store.models import ExamSession, ProvisioningRun, ProvisioningStepRun
 
@@ -55,7 +55,7 @@ def execute_run(db: Session, run: ProvisioningRun, plan: Iterable[Step], spec: S
     (a student admitted late gets a form on the next run).
 
     ``fence`` (the run's lease) is checked with every commit; when the lease was taken over it
-    raises :class:`~lms_bridge.provisioning.lease.LeaseLost` and this run writes nothing more (the
+    raises :class:`~lms_bridge.lease.LeaseLost` and this run writes nothing more (the
     process that took over has marked it interrupted).
     """
     api_calls = api_calls or ApiCalls()

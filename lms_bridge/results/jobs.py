@@ -32,6 +32,11 @@ def _enqueue_writebacks(decision_ids: list[int]) -> None:
             write_decision.enqueue(decision_id, target)
 
 
+def enqueue_writebacks(decision_ids: list[int]) -> None:
+    """Queue every target's write-back of these decisions (a draft until the chair's release)."""
+    _enqueue_writebacks(decision_ids)
+
+
 @job(retries=5, retry_delay=30.0, name="webhooks.process_delivery", priority=0)
 def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
     """Handle one recorded webhook delivery; a delivery already processed is a no-op.

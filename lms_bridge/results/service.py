@@ -34,7 +34,7 @@ from lms_bridge.store.models import (
     WebhookDelivery,
     WritebackRecord,
 )
-from lms_bridge.store.repo import journal_entry
+from lms_bridge.store.repo import journal_entry, merge_entry_data
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +89,14 @@ def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: st
     if newest:
         newest_dt = datetime.fromisoformat(newest.replace("Z", "+00:00")).astimezone(UTC)
         if not cursor or newest_dt > datetime.fromisoformat(cursor):
-            entry.data = {**entry.data, "responses_cursor": newest_dt.isoformat()}
+            # Merged into the row as it is now: a provisioning run may be adding to it (sharing).
+            entry = merge_entry_data(db, entry, responses_cursor=newest_dt.isoformat())
     result = tally_student(db, session, student, closed_by=closed_by)
     if result.newly_decided and not entry.data.get("closed"):
         # Closed once the decision is recorded (issue: forms stop accepting responses then); a
         # ballot racing the close is still fetched, recorded and marked late.
         google.close_form(entry.external_id)
-        entry.data = {**entry.data, "closed": True}
+        entry = merge_entry_data(db, entry, closed=True)
     return result
 
 

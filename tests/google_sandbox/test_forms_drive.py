@@ -322,3 +322,30 @@ def test_drive_file_reaches_only_the_apps_own_files(google: Google) -> None:
     with pytest.raises(HttpError) as exc:
         stranger.spreadsheets().get(spreadsheetId="no-such-spreadsheet").execute()
     assert exc.value.status_code == 404
+
+
+def test_a_multipart_upload_makes_a_file_with_its_content_and_tags(google: Google) -> None:
+    """Upload file data (https://developers.google.com/drive/api/guides/manage-uploads): a multipart
+    upload carries metadata and "a small file (5 MB or less)" in one request to the /upload URI."""
+    from googleapiclient.http import MediaInMemoryUpload
+
+    drive = google.service("drive", "drive.file")
+    data = b"%PDF-1.4 answer sheet"
+
+    def upload(content: bytes) -> dict:
+        req = drive.files().create(body={"name": "answer-01.pdf", "mimeType": "application/pdf",
+                                         "appProperties": {"lmsBridgeAnswer": "s1/answer-01.pdf"}},
+                                   media_body=MediaInMemoryUpload(content, mimetype="application/pdf"),
+                                   fields="id,name,size,md5Checksum,webViewLink,appProperties")
+        # The client keeps Google's scheme and path for uploads; the sandbox serves them under its own root.
+        req.uri = google.url + "/www.googleapis.com/upload/" + req.uri.split("/upload/", 1)[1]
+        return req.execute()
+
+    made = upload(data)
+    assert made["size"] == str(len(data))
+    assert made["appProperties"] == {"lmsBridgeAnswer": "s1/answer-01.pdf"}
+    assert made["webViewLink"].endswith("/view")
+    assert drive.files().get(fileId=made["id"], fields="id,name").execute()["name"] == "answer-01.pdf"
+    with pytest.raises(HttpError) as exc:
+        upload(b"x" * (5 * 1024 * 1024 + 1))
+    assert exc.value.status_code == 400

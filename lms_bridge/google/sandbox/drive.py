@@ -144,6 +144,12 @@ def files_create(ctx: Ctx) -> dict[str, Any]:
     doc["properties"] = {k: v for k, v in (body.get("properties") or {}).items() if v is not None}
     if body.get("parents"):
         doc["parents"] = list(body["parents"])
+    if ctx.media is not None:
+        # Uploaded content: Drive reports its size and MD5 (File resource: size, md5Checksum).
+        import hashlib
+
+        doc["size"] = str(len(ctx.media))
+        doc["md5Checksum"] = hashlib.md5(ctx.media, usedforsecurity=False).hexdigest()
     ctx.store.put("file", doc["id"], doc)
     if mime == SHEET_MIME:
         new_spreadsheet(ctx, doc["id"], doc["name"])
