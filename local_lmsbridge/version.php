@@ -25,7 +25,7 @@
 defined('MOODLE_INTERNAL') || die();
 
 $plugin->component = 'local_lmsbridge';
-$plugin->version = 2026120121;
+$plugin->version = 2026120122;
 $plugin->requires = 2024100700; // Moodle 4.5 LTS.
 $plugin->supported = [405, 501];
 $plugin->maturity = MATURITY_STABLE;

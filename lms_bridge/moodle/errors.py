@@ -236,8 +236,9 @@ class GradeNotSaved(MoodleError):
 class PhpError(MoodleError):
     """PHP failed inside Moodle (``TypeError``, ``Error``…): the body has ``exception`` and no ``errorcode``.
 
-    Moodle 4.5 answers ``enrol_manual_enrol_users`` with an unknown user id this way; nothing was done
-    reliably, so it is an error, never a success.
+    Moodle 4.5 answers ``enrol_manual_enrol_users`` with an unknown user id this way (with the course
+    welcome message on; with it off, a ``coding_exception``, ``codingerror``, mapped here too); nothing
+    was done reliably, so it is an error, never a success.
     """
 
     @property
@@ -325,6 +326,10 @@ _BY_CODE: dict[str, type[MoodleError]] = {
     "invalidparameter": InvalidParameter,
     "invalidrecord": MissingRecord,
     "invalidrecordunknown": MissingRecord,
+    # A coding_exception: on 4.5 with the course welcome message off, an unknown user id in
+    # enrol_manual_enrol_users ends in role_assign(): "User ID does not exist or is deleted!"
+    # (moodle-live-check.md §13).  Like a PHP error, nothing reliable was done.
+    "codingerror": PhpError,
     "backupprecheckerrors": TemplateCopyFailed,
     "setting_by_name_not_found": TemplateCopyFailed,
 }

@@ -165,6 +165,9 @@ class ScoreRead:
     state: str
     points: float | None
     decided: bool
+    # The decision this read recorded (None when it was recorded before, or none is due): its draft
+    # write-backs are to be enqueued once the transaction commits.
+    new_decision: int | None = None
 
 
 def read_scores(db: Session, session: ExamSession, ops: Any, settings: Settings) -> list[ScoreRead]:
@@ -184,8 +187,10 @@ def read_scores(db: Session, session: ExamSession, ops: Any, settings: Settings)
             student.attempt_state = state
         if points is not None and student.attempt_score != points:
             student.attempt_score = points
-        decided = points is not None and decide(db, session, student, settings) is not None
-        out.append(ScoreRead(student.student_ref, state, points, decided))
+        had = db.scalar(select(DecisionRecord.id).where(DecisionRecord.student_id == student.id))
+        decision = decide(db, session, student, settings) if points is not None else None
+        out.append(ScoreRead(student.student_ref, state, points, decision is not None,
+                             decision.id if decision is not None and had is None else None))
     db.flush()
     return out
 
@@ -265,8 +270,8 @@ def poll_test_scores(queue: JobQueue) -> None:
         try:
             with queue.transaction() as db:
                 session = db.get(ExamSession, session_id)
-                if session is not None:
-                    read_scores(db, session, ops, b.settings)
+                read = read_scores(db, session, ops, b.settings) if session is not None else []
+            _enqueue_drafts(queue, read)
         except Exception:
             logger.exception("reading the test scores of session %s failed; the next poll tries again", session_id)
 
@@ -312,7 +317,19 @@ def read_scores_now(queue: JobQueue, code: str) -> list[ScoreRead]:
             raise LookupError(f"no session {code}")
         _quiz(db, session)
         ops, settings = _ops(queue)
-        return read_scores(db, session, ops, settings)
+        read = read_scores(db, session, ops, settings)
+    _enqueue_drafts(queue, read)
+    return read
+
+
+def _enqueue_drafts(queue: JobQueue, read: list[ScoreRead]) -> None:
+    """After the commit: the decisions the poll recorded get their draft write-backs (Moodle
+    "readyforrelease", Classroom draftGrade, "provisional" on the sheet), as a pushed score's do
+    (the job ``results.write_decision`` of :mod:`lms_bridge.results.jobs`, by its name)."""
+    for r in read:
+        if r.new_decision is not None:
+            for target in WRITEBACK_TARGETS:
+                queue.enqueue("results.write_decision", r.new_decision, target)
 
 
 def incidents(db: Session, session: ExamSession) -> dict[str, list[dict[str, Any]]]:

@@ -46,65 +46,16 @@ class testquiz {
      */
     public static function ensure_quiz(\stdClass $course, string $idnumber, string $name, string $intro,
             int $timelimit, int $attempts): array {
-        global $CFG, $DB;
-        require_once($CFG->dirroot . '/course/modlib.php');
-        require_once($CFG->dirroot . '/mod/quiz/lib.php');
-        if ($cm = tickets::find_cm($course->id, 'quiz', $idnumber)) {
-            return [$cm, false];
-        }
-        $coursecontext = \context_course::instance($course->id);
-        require_capability('moodle/course:manageactivities', $coursecontext);
-        require_capability('mod/quiz:addinstance', $coursecontext);
-        $info = (object)[
-            'modulename' => 'quiz',
-            'module' => $DB->get_field('modules', 'id', ['name' => 'quiz'], MUST_EXIST),
-            'course' => $course->id,
-            'section' => 0,
-            'visible' => 1,
-            'visibleoncoursepage' => 1,
-            'cmidnumber' => $idnumber,
-            'groupmode' => 0,
-            'groupingid' => 0,
-            'availability' => null,
-            'completion' => 0,
+        // Closed to everyone: an admitted student gets a user override (mod_quiz_save_overrides). The score is
+        // the commission's business until the results are announced: no marks or answers shown.
+        return quizbuilder::ensure_quiz($course, $idnumber, [
             'name' => $name,
             'intro' => s($intro),
-            'introformat' => FORMAT_HTML,
-            // Closed to everyone: an admitted student gets a user override (mod_quiz_save_overrides).
-            'timeopen' => 0,
             'timeclose' => time() - 60,
             'timelimit' => $timelimit,
-            'overduehandling' => 'autosubmit',
-            'graceperiod' => 0,
             'attempts' => $attempts,
-            'attemptonlast' => 0,
-            'grademethod' => QUIZ_GRADEHIGHEST,
-            'preferredbehaviour' => 'deferredfeedback',
-            'decimalpoints' => 2,
-            'questiondecimalpoints' => -1,
-            'questionsperpage' => 1,
-            'navmethod' => QUIZ_NAVMETHOD_FREE,
             'shuffleanswers' => 1,
-            'sumgrades' => 0,
-            'grade' => 0,
-            'quizpassword' => '',
-            'subnet' => '',
-            'browsersecurity' => '',
-            'delay1' => 0,
-            'delay2' => 0,
-            'showuserpicture' => 0,
-            'showblocks' => 0,
-        ];
-        // The score is the commission's business until the results are announced: no marks or answers shown.
-        foreach (['during', 'immediately', 'open', 'closed'] as $when) {
-            $info->{'attempt' . $when} = 1;
-            foreach (['correctness', 'maxmarks', 'marks', 'specificfeedback', 'generalfeedback', 'rightanswer',
-                    'overallfeedback'] as $what) {
-                $info->{$what . $when} = 0;
-            }
-        }
-        $info = add_moduleinfo($info, $course);
-        return [$DB->get_record('course_modules', ['id' => $info->coursemodule], '*', MUST_EXIST), true];
+        ]);
     }
 
     /**
@@ -114,18 +65,13 @@ class testquiz {
      * @return array [category record, bool created]
      */
     public static function ensure_category(\context_module $quizcontext): array {
-        global $CFG, $DB;
-        require_once($CFG->libdir . '/questionlib.php');
+        global $DB;
         $category = $DB->get_record('question_categories',
             ['contextid' => $quizcontext->id, 'idnumber' => self::CATEGORY_IDNUMBER]);
         if ($category) {
             return [$category, false];
         }
-        $top = question_get_top_category($quizcontext->id, true);
-        $manager = new \core_question\category_manager();
-        $id = $manager->add_category($top->id . ',' . $quizcontext->id, 'Test', '', FORMAT_HTML,
-            self::CATEGORY_IDNUMBER);
-        return [$DB->get_record('question_categories', ['id' => $id], '*', MUST_EXIST), true];
+        return [quizbuilder::add_category($quizcontext, self::CATEGORY_IDNUMBER, 'Test', ''), true];
     }
 
     /**

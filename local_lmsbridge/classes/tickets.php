@@ -113,67 +113,16 @@ class tickets {
      */
     public static function ensure_quiz(\stdClass $course, string $idnumber, string $name, int $timelimit,
             int $section): array {
-        global $CFG, $DB;
-        require_once($CFG->dirroot . '/course/modlib.php');
-        require_once($CFG->dirroot . '/mod/quiz/lib.php');
-        if ($cm = self::find_cm($course->id, 'quiz', $idnumber)) {
-            return [$cm, false];
-        }
-        $coursecontext = \context_course::instance($course->id);
-        require_capability('moodle/course:manageactivities', $coursecontext);
-        require_capability('mod/quiz:addinstance', $coursecontext);
-
-        $info = (object)[
-            'modulename' => 'quiz',
-            'module' => $DB->get_field('modules', 'id', ['name' => 'quiz'], MUST_EXIST),
-            'course' => $course->id,
+        // One attempt: a student draws exactly one ticket. Students may look at their ticket again after
+        // submitting; marks stay hidden (the commission decides).
+        return quizbuilder::ensure_quiz($course, $idnumber, [
             'section' => $section,
-            'visible' => 1,
-            'visibleoncoursepage' => 1,
-            'cmidnumber' => $idnumber,
-            'groupmode' => 0,
-            'groupingid' => 0,
-            'availability' => null,
-            'completion' => 0,
             'name' => $name !== '' ? $name : get_string('ticketquiz', 'local_lmsbridge'),
             'intro' => get_string('ticketquiz_intro', 'local_lmsbridge'),
-            'introformat' => FORMAT_HTML,
-            'timeopen' => 0,
-            'timeclose' => 0,
             'timelimit' => $timelimit,
-            'overduehandling' => 'autosubmit',
-            'graceperiod' => 0,
-            // One attempt: a student draws exactly one ticket.
             'attempts' => 1,
-            'attemptonlast' => 0,
-            'grademethod' => QUIZ_GRADEHIGHEST,
-            'preferredbehaviour' => 'deferredfeedback',
-            'decimalpoints' => 2,
-            'questiondecimalpoints' => -1,
-            'questionsperpage' => 1,
-            'navmethod' => QUIZ_NAVMETHOD_FREE,
             'shuffleanswers' => 0,
-            'sumgrades' => 0,
-            'grade' => 0,
-            'quizpassword' => '',
-            'subnet' => '',
-            'browsersecurity' => '',
-            'delay1' => 0,
-            'delay2' => 0,
-            'showuserpicture' => 0,
-            'showblocks' => 0,
-        ];
-        // Students may look at their ticket again after submitting; marks stay hidden (the commission decides).
-        foreach (['during', 'immediately', 'open', 'closed'] as $when) {
-            $info->{'attempt' . $when} = 1;
-            foreach (['correctness', 'maxmarks', 'marks', 'specificfeedback', 'generalfeedback', 'rightanswer',
-                    'overallfeedback'] as $what) {
-                $info->{$what . $when} = 0;
-            }
-        }
-        $info = add_moduleinfo($info, $course);
-        $cm = $DB->get_record('course_modules', ['id' => $info->coursemodule], '*', MUST_EXIST);
-        return [$cm, true];
+        ]);
     }
 
     /**
@@ -281,11 +230,9 @@ class tickets {
         if ($category = self::find_category($quizcontext)) {
             return [$category, false];
         }
-        $top = question_get_top_category($quizcontext->id, true);
-        $manager = new \core_question\category_manager();
-        $id = $manager->add_category($top->id . ',' . $quizcontext->id, get_string('ticketcategory', 'local_lmsbridge'),
-            get_string('ticketcategory_info', 'local_lmsbridge'), FORMAT_HTML, self::CATEGORY_IDNUMBER);
-        return [$DB->get_record('question_categories', ['id' => $id], '*', MUST_EXIST), true];
+        return [quizbuilder::add_category($quizcontext, self::CATEGORY_IDNUMBER,
+            get_string('ticketcategory', 'local_lmsbridge'), get_string('ticketcategory_info', 'local_lmsbridge')),
+            true];
     }
 
     /**

@@ -10,7 +10,7 @@ from lms_bridge.config import MoodleSettings, Secret
 from lms_bridge.domain.session import Ticket
 from lms_bridge.i18n import use_locale
 from lms_bridge.moodle.client import MoodleClient
-from lms_bridge.moodle.errors import GradeNotSaved, GradeOutOfRange, MoodleError, UserConflict
+from lms_bridge.moodle.errors import GradeNotSaved, GradeOutOfRange, InvalidParameter, MoodleError, UserConflict
 from lms_bridge.moodle.operations import MoodleOps, Person, plan_resume, username_for
 
 from .conftest import Served, reopen_quiz
@@ -237,6 +237,28 @@ def test_override_for_a_disconnected_student_is_saved_then_updated(sandbox: Serv
     row = overrides[str(first)]
     assert row["timeclose"] == now + 3600
     assert row["timelimit"] >= 1800 - 400
+
+
+def test_an_override_keeps_only_what_differs_from_the_quiz(sandbox: Served, ops: MoodleOps) -> None:
+    """override_manager::clear_unused_values, as a real 4.5 and 5.1 answered (moodle-live-check.md §13): a
+    value equal to the quiz's is stored as null, and saving again by id writes every setting anew."""
+    courseid, ids = _course_with_people(ops)
+    made = ops.setup_tickets_plugin(courseid, [Ticket(1, ("Q",))], timelimit=1800)
+    quizid, uid = int(made["quizid"]), ids["dias@uni.kz"]
+
+    def saved(**values: object) -> dict:
+        out = ops.client.call("mod_quiz_save_overrides", {"data": {"quizid": quizid, "overrides": [
+            {"userid": uid, **values}]}})
+        oid = int(out["ids"][0])
+        return next(o for o in ops.client.call("mod_quiz_get_overrides", {"quizid": quizid})["overrides"]
+                    if o["id"] == oid)
+
+    row = saved(timeopen=1000, timeclose=5000, timelimit=1800, attempts=1)
+    assert (row["timeopen"], row["timeclose"], row["timelimit"], row["attempts"]) == (1000, 5000, None, None)
+    row = saved(id=row["id"], timelimit=2400)
+    assert (row["timeopen"], row["timeclose"], row["timelimit"], row["attempts"]) == (None, None, 2400, None)
+    with pytest.raises(InvalidParameter):
+        saved(id=row["id"], timelimit=1800, attempts=1)
 
 
 def test_submissions_are_read(sandbox: Served, client: MoodleClient) -> None:

@@ -256,6 +256,20 @@ def test_a_php_error_body_is_an_error_with_its_message_and_never_the_token(sandb
     assert TOKEN not in text + str(err) + repr(err.__dict__)
 
 
+def test_a_coding_exception_is_a_php_error_naming_what_may_not_exist() -> None:
+    # Captured on a real 4.5 with the course welcome message off (moodle-live-check.md §13).
+    from lms_bridge.moodle.errors import error_from_body
+
+    body = {"exception": "core\\exception\\coding_exception", "errorcode": "codingerror",
+            "message": "Coding error detected, it must be fixed by a programmer: User ID does not exist or is deleted!"}
+    err = error_from_body(body, "enrol_manual_enrol_users")
+    assert type(err) is PhpError
+    with use_locale("en"):
+        text = err.user_message
+    assert "enrol_manual_enrol_users" in text
+    assert "User ID does not exist" in text
+
+
 def test_a_lookup_by_email_finds_an_account_with_capitals(sandbox: Served) -> None:
     # What the grade write-back uses to find the student's account.
     uid = _user_with_capitals(sandbox)

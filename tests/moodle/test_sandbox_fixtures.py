@@ -232,6 +232,7 @@ SCENARIOS: dict[str, Callable[[World], dict[str, Any]]] = {
     "mod_quiz_save_overrides__update_by_id": lambda w: {"data": {"quizid": w.quiz, "overrides": [
         {"userid": w.m, "timeclose": 1795454600, "timelimit": 5400, "attempts": 1, "id": w.override}]}},
     "mod_quiz_get_overrides": lambda w: {"quizid": w.quiz},
+    "mod_quiz_get_overrides__test_admission": lambda w: {"quizid": w.quiz},
     "mod_assign_get_grades": lambda w: {"assignmentids": [w.result["assignid"]]},
     "mod_assign_get_grades__no_grades": lambda w: {"assignmentids": [w.answer]},
     "core_course_update_courses": lambda w: {"courses": [{"id": w.course, "idnumber": "GAK-2026-6B01"}]},

@@ -128,18 +128,23 @@ class QuizFunctions(SandboxBase):
             )
             if o.get("id") is None and existing is not None:
                 raise invalid_parameter("A user override already exists for this user")
+            # override_manager::parse_formdata / clear_unused_values (mod/quiz/classes/local/override_manager.php,
+            # https://github.com/moodle/moodle/blob/MOODLE_405_STABLE/mod/quiz/classes/local/override_manager.php):
+            # a value equal to the quiz's own, or empty (attempts: not numeric), is stored as null, and an
+            # update writes every setting, so one left out becomes null too (seen on 4.5 and 5.1: the
+            # admission override's time limit and attempts, equal to the quiz's, read back null).
+            settings = {}
+            for k in ("timeopen", "timeclose", "timelimit", "attempts", "password"):
+                v = o.get(k)
+                if v is not None and v == quiz.get(k):
+                    v = None
+                if k != "attempts" and not v:
+                    v = None
+                settings[k] = v if k != "attempts" or isinstance(v, int) else None
+            if all(v is None for v in settings.values()):
+                raise invalid_parameter("You must override at least one of the quiz settings.")
             oid = o.get("id") or _next(state, "override")
-            prev = state["overrides"].get(str(oid), {})
-            row = {
-                "id": oid,
-                "quiz": quiz["id"],
-                "userid": o.get("userid"),
-                "groupid": o.get("groupid"),
-                **{
-                    k: o.get(k, prev.get(k))
-                    for k in ("timeopen", "timeclose", "timelimit", "attempts", "password")
-                },
-            }
+            row = {"id": oid, "quiz": quiz["id"], "userid": o.get("userid"), "groupid": o.get("groupid"), **settings}
             state["overrides"][str(oid)] = row
             ids.append(oid)
         return {"ids": ids}
