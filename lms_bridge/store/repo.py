@@ -486,7 +486,9 @@ class _Reconcile:
             self.change(_l("Student %(id)s %(name)s is no longer admitted."), **label)
         elif s.admitted and not rec.admitted:
             self.change(_l("Student %(id)s %(name)s is now admitted."), **label)
-        if rec.admission_rating != s.admission_rating:
+        # A rating imported from the university's export (lms_bridge.results.ratings) stays when the file
+        # gives none.
+        if s.admission_rating is not None and rec.admission_rating != s.admission_rating:
             if rec.id in self.decided_student_ids:
                 self.refuse(_l("The admission rating of student %(id)s %(name)s cannot change: the "
                             "commission has already decided their grade."), **label)
@@ -504,7 +506,8 @@ class _Reconcile:
         # A result recorded on the page stays when the file gives none.
         self.writes.append(partial(
             _assign, rec, name=s.name, admitted=s.admitted, admission_note=s.admission_note,
-            admission_rating=s.admission_rating, current_score=s.current_score, midterm_score=s.midterm_score,
+            admission_rating=s.admission_rating if s.admission_rating is not None else rec.admission_rating,
+            current_score=s.current_score, midterm_score=s.midterm_score,
             active=True, position=position, plagiarism_check=s.plagiarism or rec.plagiarism_check))
 
     def plan_tickets(self) -> None:

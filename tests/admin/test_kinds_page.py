@@ -236,7 +236,8 @@ def test_a_test_exams_board_shows_the_quiz_not_the_answer_timers(
     signed_in.post(f"/sessions/{code}/board/students/{refs[0]}/identify", data={"confirm": "yes"})
     data = signed_in.get(f"/sessions/{code}/board.json").get_json()
     assert data["timers"] is None
-    assert data["answering"] is None and data["next_up"] is None
+    assert data["answering"] is None
+    assert data["next_up"] is None
     assert "Answering now" not in data["html"]
     assert 'id="test-summary"' in data["html"]
     rows = {s["ref"]: s for s in data["students"]}

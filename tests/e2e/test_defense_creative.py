@@ -164,7 +164,8 @@ def test_files_handed_in_two_days_before_reach_the_commission_before_the_vote(
                 doc = next(d for d in state["file"] if d["id"] == attachment["driveFile"]["id"])
                 roles = {p["emailAddress"]: p["role"] for p in doc["permissions"] if p.get("emailAddress")}
                 assert roles[_email] == "writer"
-                assert "owner" in roles.values() and roles.get(_email) != "owner"
+                assert "owner" in roles.values()
+                assert roles.get(_email) != "owner"
             else:
                 assert attachment["link"]["url"] == f"https://video.univ.edu.kz/{sid}/performance"
         if kind == "defense":
