@@ -121,6 +121,28 @@ def _timers_json(timer: Any, session_minutes: int) -> dict[str, Any] | None:
             "max_minutes": first, "slot_minutes": slot, "questions_minutes": slot - first}
 
 
+GRADING_LABELS = {
+    "writing": lambda: _("Writing; grading opens"),
+    "grading": lambda: _("Grading until"),
+    "closed": lambda: _("Grading time over"),
+}
+
+
+def _grading_json(exam: ExamSession, facts: rules.StudentFacts, now: datetime, tz: str) -> dict[str, Any] | None:
+    """A written or open-book exam: the student's grading window (lms_bridge.domain.kinds.GradingWindow),
+    counted down on the board until the ballot closes."""
+    from lms_bridge.domain.kinds import grading_window
+
+    window = grading_window(exam.kind, facts.ticket_drawn_at, exam.preparation_minutes,
+                            state().settings.exams.written_grading_hours)
+    if window is None:
+        return None
+    phase = window.phase(now)
+    return {"phase": phase, "label": GRADING_LABELS[phase](), "opens_at": _iso(window.opens_at),
+            "closes_at": _iso(window.closes_at), "opens_label": _t(window.opens_at, tz),
+            "closes_label": _t(window.closes_at, tz)}
+
+
 def _quiz_json(q: rules.QuizState | None, tz: str) -> dict[str, Any] | None:
     if q is None:
         return None
@@ -226,6 +248,7 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
                 "overrun_seconds": timer.overrun_seconds,
             },
             "quiz": _quiz_json(quiz.get(row.student_id), tz),
+            "grading": _grading_json(exam, f, board.now, tz),
             "votes": {"cast": row.votes.cast, "of": row.votes.of, "missing": list(row.votes.missing)},
             "decision": row.decision_letter,
             "exception": None if f.exception is None else {

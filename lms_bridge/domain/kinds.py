@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from lms_bridge.domain.session import ExamKind, SessionSpec
 
@@ -96,3 +97,37 @@ def commission_votes(kind: ExamKind | str, asked: bool | None) -> bool:
 
 def spec_votes(spec: SessionSpec) -> bool:
     return commission_votes(spec.kind, spec.commission_vote)
+
+
+@dataclass(frozen=True)
+class GradingWindow:
+    """A written or open-book exam's grading time (001 §15: the members check the answers within 2
+    hours and grade them in the system).
+
+    It opens when the student's writing time ends (the ticket drawn + the writing minutes: the ticket
+    assignment's due time) and closes ``hours`` later.  Then the student's ballot stops accepting
+    responses and the vote is closed: it decides with a quorum, else the commission decides
+    (``lms_bridge.domain.examday.commission_decision``).  A ballot submitted after the close is kept
+    but not counted, and is an incident."""
+
+    opens_at: datetime
+    closes_at: datetime
+
+    def phase(self, now: datetime) -> str:
+        """``writing`` (the student still writes), ``grading`` or ``closed``."""
+        if now < self.opens_at:
+            return "writing"
+        return "grading" if now < self.closes_at else "closed"
+
+    def counts(self, submitted_at: datetime) -> bool:
+        """Whether a ballot submitted at this instant counts (up to the close, inclusive)."""
+        return submitted_at <= self.closes_at
+
+
+def grading_window(kind: ExamKind | str, drawn_at: datetime | None, writing_minutes: int,
+                   hours: int) -> GradingWindow | None:
+    """The student's grading window; None for a form without writing, or before the ticket is drawn."""
+    if drawn_at is None or not rules_for(kind).writing:
+        return None
+    opens = drawn_at + timedelta(minutes=writing_minutes)
+    return GradingWindow(opens, opens + timedelta(hours=hours))

@@ -251,3 +251,30 @@ def test_a_test_exams_board_shows_the_quiz_not_the_answer_timers(
     res = signed_in.post(f"/sessions/{code}/board/students/{refs[0]}/start_answer", data={"confirm": "yes"},
                          follow_redirects=True)
     assert "nobody answers orally" in res.get_data(as_text=True)
+
+
+def test_a_written_exams_board_counts_the_grading_time_down(app: Flask, upload: Any,
+                                                            signed_in: FlaskClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from lms_bridge.store.models import StudentRecord
+
+    text = SAMPLE_YAML.read_text(encoding="utf-8").replace("  kind: oral_exam", "  kind: written_exam")
+    text = text.replace("  preparation_minutes: 50\n", "  preparation_minutes: 120\n")
+    assert upload(text.encode(), "written.yaml").status_code == 302
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession))
+        code = exam.code
+        first = next(s for s in sorted(exam.students, key=lambda s: s.position) if s.admitted)
+        ref = first.student_ref
+    drawn = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=150)  # writing ended 30 minutes ago
+    with state(app).sessionmaker() as db:
+        st = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == ref))
+        st.ticket_number, st.ticket_drawn_at = 1, drawn
+        db.commit()
+    data = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    row = next(s for s in data["students"] if s["ref"] == ref)
+    assert row["grading"]["phase"] == "grading"
+    assert datetime.fromisoformat(row["grading"]["closes_at"]) == drawn + timedelta(minutes=120 + 120)
+    assert f'data-countdown="{row["grading"]["closes_at"]}"' in data["html"]
+    assert 'data-grading="grading"' in data["html"]
