@@ -176,7 +176,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
         commission=tuple(Member(name=m.name, email=m.email, role=Role(m.role))
                          for m in session.members if m.active),
         students=tuple(Student(id=s.student_ref, name=s.name, email=s.email, admitted=s.admitted,
-                               admission_note=s.admission_note, admission_rating=s.admission_rating,
+                               admission_note=s.admission_note, admission_rating=_whole(s.admission_rating),
                                plagiarism=s.plagiarism_check, current_score=s.current_score,
                                midterm_score=s.midterm_score)
                        for s in session.students if s.active),
@@ -543,8 +543,14 @@ def _assign(obj: Any, **values: Any) -> None:
             setattr(obj, key, value)
 
 
-def _dash(value: int | None) -> str:
-    return "-" if value is None else str(value)
+def _whole(value: float | None) -> float | None:
+    """A stored rating as the session file writes it: 54.0 (the column holds decimals) back to 54."""
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def _dash(value: float | None) -> str:
+    """A number as people write it (54, 52.5: a stored 54.0 shows as 54); "-" for none."""
+    return "-" if value is None else f"{value:g}"
 
 
 def _show_grading(g: dict[str, Any]) -> str:
