@@ -122,9 +122,14 @@ def wait_http(url: str, proc: Proc, timeout: float = 60.0) -> None:
     raise SystemExit(f"{proc.name} did not come up at {url}")
 
 
-def session_file(path: Path, students: int) -> None:
+GROUP = f"attestation-commission@{DOMAIN}"
+
+
+def session_file(path: Path, students: int, voters_group: str = "") -> None:
     sample = yaml.safe_load((REPO / "config" / "sample-session.yaml").read_text(encoding="utf-8"))
     sample["session"]["code"] = f"BENCH-{students}"
+    if voters_group:
+        sample["session"]["voters_group"] = voters_group
     sample["commission"] = (
         [{"name": "Төраға Бірінші", "email": VOTERS[0], "role": "chair"}]
         + [{"name": f"Мүше {i}", "email": f"member{i}@{DOMAIN}", "role": "member"} for i in range(1, 6)]
@@ -234,9 +239,14 @@ def reset_store(args: argparse.Namespace) -> None:
         redis.Redis.from_url(args.queue_url).flushdb()
 
 
-def provision(world: World, students: int) -> dict[str, Any]:
+def provision(world: World, students: int, voters_group: str = "") -> dict[str, Any]:
     session = world.data / "session.yaml"
-    session_file(session, students)
+    session_file(session, students, voters_group)
+    if voters_group:
+        # The university's Workspace admin keeps the group; in the sandbox the actor API makes it
+        # (not a Google API call: the count below leaves it out).
+        requests.post(f"{world.sandbox_url}/google/_actor/groups", json={"email": voters_group, "members": VOTERS},
+                      timeout=30).raise_for_status()
     started = time.monotonic()
     proc = start("provision", [CLI, "provision", str(session), "--json"], world.env, world.data)
     code = proc.reap()
@@ -448,14 +458,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "when": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
         "cpus": os.cpu_count(), "commit": _commit(), "latency_ms": args.latency_ms,
         "store": "postgresql" if args.database_url else "sqlite", "queue": "redis" if args.queue_url else "sqlite",
-        "load_before": load_average(), "provision": [], "votes": None}
+        "load_before": load_average(), "provision": [], "votes": None,
+        "sharing": "voters_group" if args.voters_group else "per voter"}
     root = Path(tempfile.mkdtemp(prefix="lms-bridge-suite-"))
     vote_size = min(sizes) if sizes else 0
     for n in sizes:
         reset_store(args)
         world = make_world(root, n, args)
         try:
-            row = provision(world, n)
+            row = provision(world, n, GROUP if args.voters_group else "")
             row["load_after"] = load_average()
             if n == vote_size and "votes" not in skip:
                 world.request_log.write_text("", encoding="utf-8")  # count the votes' calls alone
@@ -491,7 +502,8 @@ def _commit() -> str:
 def table(result: dict[str, Any]) -> str:
     lines = [f"commit {result['commit']}  {result['when']}  {result['cpus']} cpus  store {result['store']}, "
              f"queue {result['queue']}  sandbox latency {result['latency_ms']} ms  "
-             f"load average before {result['load_before']}, after {result['load_after']}", ""]
+             f"load average before {result['load_before']}, after {result['load_after']}  "
+             f"ballots shared {result.get('sharing', 'per voter')}", ""]
     lines.append("| measure | value | goal |")
     lines.append("|---|---|---|")
     for row in result["provision"]:
@@ -548,6 +560,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--burst", type=int, default=15, help="students voted on at once")
     parser.add_argument("--settle-s", type=float, default=65.0,
                         help="pause between provisioning and the votes (the quota windows empty)")
+    parser.add_argument("--voters-group", action="store_true",
+                        help="the session names a Google Group of the voting members: one grant per ballot")
     parser.add_argument("--keep", action="store_true", help="keep the worlds' data dirs (logs, stores)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--ingest-seconds", type=float, default=5.0)

@@ -285,6 +285,9 @@ class Settings:
     # run shows as interrupted and may be retried at once).
     run_heartbeat_seconds: float = 10.0
     run_lease_timeout_seconds: float = 60.0
+    # A worker resumes an interrupted run by itself (the resume_interrupted job) at most this many
+    # times in a row; then the run waits for a person's retry.  0: never by itself.
+    run_auto_resume_limit: int = 3
     google: GoogleSettings = field(default_factory=GoogleSettings)
     moodle: MoodleSettings = field(default_factory=MoodleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -385,6 +388,8 @@ class Settings:
             raise ConfigError("moodle.url and moodle.token must be set together")
         if not 0 < self.run_heartbeat_seconds * 2 <= self.run_lease_timeout_seconds:
             raise ConfigError("run_lease_timeout_seconds must be at least twice run_heartbeat_seconds (> 0)")
+        if self.run_auto_resume_limit < 0:
+            raise ConfigError("run_auto_resume_limit must be 0 (never) or more")
         if self.default_language not in ("kk", "ru", "en"):
             raise ConfigError(f"default_language must be kk, ru or en, not {self.default_language!r}")
         if not 0 < self.google.reconcile_quota_share <= 1 or self.google.reconcile_quiet_seconds < 0:

@@ -104,18 +104,74 @@ def demo_sitting_start(planned: datetime, now: datetime, calendar: WorkCalendar 
 
 def load_sample_session(engine: Engine, path: Path | None = None, *, now: datetime | None = None) -> str:
     """Import the sample session unless a session with its code is already stored; returns the code.
-    With ``now``, its sitting is moved to a day that can still be tried (``demo_sitting_start``)."""
+    With ``now``, its sitting is on a day that can still be tried (see :func:`load_demo_session`)."""
+    return load_demo_session(engine, path, now=now).code
+
+
+@dataclass(frozen=True)
+class DemoSession:
+    """The demo's session code, and a line for the console about its sitting day ("" for none)."""
+
+    code: str
+    note: str = ""
+
+
+def load_demo_session(engine: Engine, path: Path | None = None, *, now: datetime | None = None) -> DemoSession:
+    """Import the sample session unless a session with its code is already stored.
+
+    With ``now``, the sitting follows :func:`demo_sitting_start` on every start of the demo, not only
+    the first: a stored session whose sitting day is over (the demo started again days later on the
+    same data dir) is moved to today or the next working day, at its own hour, through the same
+    reconciliation as a re-import (everything else the session holds is kept, and the audit trail
+    records the change).  A sealed session is left as it is, and so is one whose sitting has begun
+    (tickets were drawn): the console line says so."""
     from lms_bridge.sessionfile import load_session
     from lms_bridge.store import repo
     from lms_bridge.store.db import make_sessionmaker, transaction
 
-    spec = load_session(path or sample_session_path())
+    source = path or sample_session_path()
+    spec = load_session(source)
     if now is not None:
         spec = replace(spec, starts_at=demo_sitting_start(spec.starts_at, now))
     with transaction(make_sessionmaker(engine)) as db:
-        if repo.get_session(db, spec.code) is None:
-            repo.import_session(db, spec, source_name=(path or sample_session_path()).name, actor="demo")
-    return spec.code
+        stored = repo.get_session(db, spec.code)
+        if stored is None:
+            repo.import_session(db, spec, source_name=source.name, actor="demo")
+            return DemoSession(spec.code)
+        if now is None:
+            return DemoSession(spec.code)
+        return DemoSession(spec.code, _follow_today(db, stored, now))
+
+
+def _follow_today(db: Any, session: Any, now: datetime) -> str:
+    """Move the stored demo session's past sitting day (see :func:`load_demo_session`); the console line."""
+    from zoneinfo import ZoneInfo
+
+    from lms_bridge.store import repo
+
+    zone = ZoneInfo(session.timezone)
+    planned = session.starts_at.astimezone(zone)
+    shown = planned.strftime("%Y-%m-%d %H:%M")
+    if session.status == "sealed":
+        return _("Sample session %(code)s is sealed, so its sitting stays on %(day)s: a sealed session never "
+                 "changes. For a fresh demo, start it with an empty data directory.", code=session.code, day=shown)
+    if planned.date() >= now.astimezone(zone).date():
+        return ""  # today (perhaps under way) or still ahead: the day a person is trying stays
+    moved = demo_sitting_start(planned, now).astimezone(zone)
+    spec = replace(repo.spec_from_store(db, session), starts_at=moved)
+    try:
+        repo.import_session(db, spec, source_name=session.source_name, actor="demo")
+    except repo.ImportRefused as refused:
+        db.rollback()
+        return _("Sample session %(code)s keeps its sitting on %(day)s: %(reason)s", code=session.code,
+                 day=shown, reason=" ".join(str(reason) for reason in refused.reasons))
+    note = _("Sample session %(code)s: its sitting moved from %(old)s to %(new)s, a day that can still be "
+             "tried.", code=session.code, old=shown, new=moved.strftime("%Y-%m-%d %H:%M"))
+    if session.status == "provisioned":
+        # The steps reuse what they made (ensure): the Moodle course's start date, the advance work's due date.
+        note += " " + _("It was provisioned before: what was already made in Classroom and Moodle keeps the dates "
+                        "it was given.")
+    return note
 
 
 @dataclass
@@ -129,6 +185,7 @@ class Demo:
     session_code: str
     _closers: list[Callable[[], None]]
     serving: threading.Event = field(default_factory=threading.Event)
+    day_note: str = ""  # what happened to the stored session's sitting day (load_demo_session)
 
     def serve_forever(self) -> None:
         self.serving.set()
@@ -171,7 +228,7 @@ def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
         closers.append(engine.dispose)
         ensure_schema(engine)
         login = ensure_demo_login(settings, engine)
-        code = load_sample_session(engine, now=datetime.now(UTC))
+        sample = load_demo_session(engine, now=datetime.now(UTC))
         closers.append(stop_embedded)
         settings = effective_settings(settings)  # starts the embedded sandboxes unless configured
         if not settings.google.signin_domains and not settings.google_live:
@@ -184,8 +241,8 @@ def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
             consumer.start()
             closers.append(consumer.stop)
         server.application = create_app(settings)
-        demo = Demo(url=url, login=login, settings=settings, server=server, session_code=code,
-                    _closers=closers, serving=serving)
+        demo = Demo(url=url, login=login, settings=settings, server=server, session_code=sample.code,
+                    _closers=closers, serving=serving, day_note=sample.note)
         return demo
     finally:
         if demo is None:
@@ -229,6 +286,8 @@ def demo_cmd(port: int, host: str) -> None:
                  password=demo.login.password))
     click.echo(_("Sample session %(code)s is loaded; open it and click Provision session.",
                  code=demo.session_code))
+    if demo.day_note:
+        click.echo(demo.day_note)
     if demo.settings.google.signin_domains == SAMPLE_DOMAIN:
         click.echo(_("Or click Sign in with Google and be anyone of the sample session, e.g. its chair "
                      "%(email)s: each sees what their role allows.", email="e.zhumabekov@univ.edu.kz"))

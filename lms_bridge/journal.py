@@ -116,7 +116,9 @@ class StepContext:
         docstring), and commit at once, fenced."""
         seen = self._seen.get(key, _UNSEEN)
         for _attempt in range(2):
-            current = self._lookup(key)
+            # Locked until the commit: a job adding to the same entry's data (a form's responses
+            # cursor) waits, and neither write loses the other's keys.
+            current = journal_entry(self.db, self.session.id, key, for_update=True)
             if current is None:
                 entry = JournalEntry(session_id=self.session.id, step=self._step_name, key=key,
                                      external_id=made.external_id, data=dict(made.data))
@@ -214,6 +216,12 @@ class FunctionStep:
     name: str
     label: Callable[[], str]
     fn: Callable[[StepContext], None]
+    # Steps of a ``lane`` run one after another in a thread of their own, beside the plan's other
+    # steps (each on its own quota), starting once the step named ``after`` is done (at once when
+    # it is "" or not in the plan).  ``needs``: steps that must be done before this one starts.
+    lane: str = ""
+    after: str = ""
+    needs: tuple[str, ...] = ()
 
     def title(self) -> str:
         return self.label()

@@ -22,6 +22,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import traceback
@@ -32,7 +33,13 @@ from typing import Any
 
 import pytest
 
-from lms_bridge.domain.session import SessionSpec
+# Compiled modules are kept (__pycache__, git-ignored) even where PYTHONDONTWRITEBYTECODE is set, as it
+# is in many container images: otherwise every test process of every run compiles the product and
+# rewrites the assertions of every test module again, some 10 s of CPU per process before its first
+# test.  Set before the first import of the product, so everything from here on is cached.
+sys.dont_write_bytecode = False
+
+from lms_bridge.domain.session import SessionSpec  # noqa: E402
 
 pytest_plugins = ("pytester",)
 
@@ -299,6 +306,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _uninstall_made_once(config)
     guard = config.stash.get(_guard_key, None)
     if guard is not None:
         guard.uninstall()
@@ -437,3 +445,97 @@ def _store_engines(tmp_path: Path, kind: str) -> Iterator[Any]:
 def store_engines() -> Callable[[Path, str], Iterator[Any]]:
     """``store_engines(tmp_path, "sqlite" | "postgresql")``: see ``_store_engines``."""
     return _store_engines
+
+
+# -- costly set-up made once per test process ------------------------------------------------------
+#
+# Two things nearly every area sets up are costly and come out the same each time: a store brought to
+# the migration head (Alembic runs every migration on an empty SQLite file, about a fifth of a second)
+# and the Google sandbox's RSA keys (a tenth of a second each).  Each test process makes them once:
+#
+# * An empty SQLite store asked for the head gets a copy of a file this process migrated once, through
+#   the real migrations (``lms_bridge.store.schema.upgrade``).  PostgreSQL, a store that already exists,
+#   any other revision, and every test in tests/migrations (which test the migrations themselves) run
+#   Alembic as before.
+# * The sandbox's keys come from a ring of distinct keys made on first use; two keys handed out within
+#   ``_KEY_RING`` calls of each other are always different, so the keys of one sandbox, and of the few
+#   sandboxes one test starts, never coincide.
+
+_KEY_RING = 12
+_made_once_key = pytest.StashKey[dict[str, Any]]()
+
+
+def _empty_sqlite_file(engine: Any) -> Path | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
+def _install_made_once(config: pytest.Config) -> None:
+    from lms_bridge.google.sandbox import auth as sandbox_auth
+    from lms_bridge.store import schema
+
+    home = Path(tempfile.mkdtemp(prefix="lms-bridge-test-templates-"))
+    made: dict[str, Any] = {"home": home, "enabled": True, "template": None, "ring": [], "next": 0,
+                            "real_upgrade": schema.upgrade, "real_new_key": sandbox_auth._new_key}
+    config.stash[_made_once_key] = made
+    real_upgrade = made["real_upgrade"]
+    real_new_key = made["real_new_key"]
+
+    def upgrade(engine: Any, revision: str = "head") -> None:
+        path = _empty_sqlite_file(engine) if (made["enabled"] and revision == "head") else None
+        if path is None:
+            real_upgrade(engine, revision)
+            return
+        if made["template"] is None:
+            from lms_bridge.store.db import make_engine
+
+            template = home / "head.sqlite3"
+            template_engine = make_engine(f"sqlite:///{template}")
+            real_upgrade(template_engine, "head")
+            with template_engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            template_engine.dispose()
+            made["template"] = template
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made["template"], path)
+
+    def new_key() -> Any:
+        ring: list[Any] = made["ring"]
+        if len(ring) < _KEY_RING:
+            ring.append(real_new_key())
+            return ring[-1]
+        key = ring[made["next"] % _KEY_RING]
+        made["next"] += 1
+        return key
+
+    schema.upgrade = upgrade
+    sandbox_auth._new_key = new_key
+
+
+def _uninstall_made_once(config: pytest.Config) -> None:
+    made = config.stash.get(_made_once_key, None)
+    if made is None:
+        return
+    from lms_bridge.google.sandbox import auth as sandbox_auth
+    from lms_bridge.store import schema
+
+    schema.upgrade = made["real_upgrade"]
+    sandbox_auth._new_key = made["real_new_key"]
+    shutil.rmtree(made["home"], ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _migrations_run_for_real_in_their_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Installed at the first test, so that pytest-xdist's controller, which runs none, never imports them.
+    made = request.config.stash.get(_made_once_key, None)
+    if made is None:
+        _install_made_once(request.config)
+        made = request.config.stash[_made_once_key]
+    made["enabled"] = not request.node.nodeid.startswith("tests/migrations/")
+    yield
+    made["enabled"] = True

@@ -52,6 +52,8 @@ ACTIONS: dict[str, Callable[[], str]] = {
     "session.reimported": lambda: _("Session imported again"),
     "admin.provision": lambda: _("Provisioning started"),
     "provisioning.run": lambda: _("Provisioning run"),
+    "provisioning.resumed": lambda: _("Provisioning resumed automatically after an interruption"),
+    "provisioning.resume_stopped": lambda: _("Provisioning no longer resumed automatically"),
     "commission.identified": lambda: _("Commission identified"),
     "admin.draw_tickets": lambda: _("Ticket draw started"),
     "ticket.drawn": lambda: _("Ticket drawn"),
@@ -84,6 +86,7 @@ DETAIL_KEYS: dict[str, Callable[[], str]] = {
     "kind": lambda: _("kind"), "mark": lambda: _("mark"), "via": lambda: _("via"), "form": lambda: _("form"),
     "submitted": lambda: _("submitted"), "role": lambda: _("role"), "days": lambda: _("days"),
     "token": lambda: _("token"), "roles": lambda: _("roles"),
+    "interrupted_run": lambda: _("interrupted run"), "attempt": lambda: _("attempt"),
 }
 
 

@@ -183,7 +183,8 @@ def _actions(row: Any, exam: ExamSession, others: list[rules.StudentFacts], now:
 def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
     """What the board shows (the page and its JSON)."""
     from lms_bridge.results.admission import admission_states
-    from lms_bridge.results.sitting import build_board
+    from lms_bridge.results.examday import continuation_days_by_ref
+    from lms_bridge.results.sitting import answers_in_drive, build_board
 
     board = build_board(db, exam, day, data_dir=state().settings.data_dir)
     admission = admission_states(db, exam, now=board.now)
@@ -195,6 +196,8 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
         from lms_bridge.results.testexam import board_states
 
         quiz = board_states(db, exam, board.now, state().settings)
+    continue_days = continuation_days_by_ref(exam)
+    drive = answers_in_drive(db, exam)
     students = []
     others = [r.facts for r in board.rows]
     for row in board.rows:
@@ -233,6 +236,8 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
             "pages_declared": row.pages_declared,
             "uploaded_by_secretary": row.uploaded_by_secretary,
             "uploaded_files": board.files.get(row.student_id, []),
+            # Classroom lets only the student attach files, so these go to Drive, shared with the commission.
+            "drive_files": drive.get(f.ref, {}),
             "timer": None if timer is None else {
                 "phase": timer.phase,
                 "label": str(timer.label),
@@ -257,7 +262,11 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
                 "reason": row.exception_reason,
                 "moved_to": format_date(row.moved_to, "medium", locale=locale) if row.moved_to else "",
                 "continuation": labels.label(labels.CONTINUATION, str(f.continuation)) if f.continuation else "",
+                "mark": row.exception_mark,
             },
+            "commission_reason": row.commission_reason,
+            "continue_days": [{"day": d.isoformat(), "label": format_date(d, "medium", locale=locale)}
+                              for d in continue_days.get(f.ref, [])],
             "actions": _actions(row, exam, others, board.now),
             "may_record_exception": f.exception is None and row.stage is not rules.Stage.DECIDED
             and exam.status != "sealed" and may("student.exception"),
@@ -407,10 +416,18 @@ def upload_on_behalf(code: str, ref: str) -> Any:
             student = _student_or_404(db, exam, ref)
             count = keep(db, exam, student, files, pages=pages, actor=g.user.username,
                          data_dir=state().settings.data_dir, max_bytes=limits.file_bytes)
-            name = student.name
+            name, session_id = student.name, exam.id
     except rules.BoardError as exc:
         flash(str(exc), "error")
         return back
+    from lms_bridge.results.sitting import share_answer_sheets
+
+    try:
+        # Into Drive, shared with the commission and linked from the ballot (Classroom lets only the
+        # student attach files to the submission).
+        share_answer_sheets.enqueue(session_id, ref)
+    except Exception:
+        logger.exception("the answer sheets of %s could not be queued for Drive", ref)
     flash(ngettext("%(num)s file uploaded on behalf of %(name)s.", "%(num)s files uploaded on behalf of %(name)s.",
                    count, name=name), "success")
     return back

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -106,6 +107,8 @@ def run_view(run: ProvisioningRun, code: str, titles: dict[str, str], shown: str
         "tone": labels.tone(status),
         "finished": status not in ACTIVE_RUN_STATUSES,
         "trigger": run.trigger,
+        # A run a worker started by itself to take over one whose process died (provisioning.service.resume).
+        "resumed_note": _("Resumed automatically after an interruption.") if run.trigger == "auto" else "",
         "created": created,
         "reused": reused,
         "summary": _("%(done)s of %(total)s steps; %(counts)s",
@@ -159,6 +162,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
 
     conflicts = {e.key.removeprefix(CONFLICT_PREFIX): conflict_message(e.data)
                  for e in journal_entries(db, session.id, CONFLICT_PREFIX) if not e.data.get("resolved")}
+    from lms_bridge.results.examday import continuation_days_by_ref
+
+    continue_days = continuation_days_by_ref(session)
     out = []
     for st in session.students:
         if not st.active:
@@ -204,6 +210,9 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
             "ballots": ballots.get(st.id, 0),
             "flagged_ballots": flagged.get(st.id, 0),
             "exception": _exception_view(exceptions.get(st.id)),
+            # After a technical failure the commission may continue on one of these days.
+            "continue_days": [{"day": d.isoformat(), "label": format_date(d, "medium", locale=get_locale() or "en")}
+                              for d in continue_days.get(st.student_ref, [])],
             "by_commission": decision is not None and decision.source == "commission",
             "commission_reason": decision.commission_reason if decision is not None else "",
             "decision": None if decision is None else {

@@ -5,6 +5,7 @@ one transaction (nothing half-written when something fails)."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,7 +38,15 @@ from lms_bridge.domain.access import Role
 from lms_bridge.i18n import LANGUAGES
 from lms_bridge.provisioning import service
 from lms_bridge.store.db import transaction
-from lms_bridge.store.models import AuditEvent, ExamSession, OutboxEmail, ProvisioningRun, StudentRecord, User
+from lms_bridge.store.models import (
+    AuditEvent,
+    DecisionRecord,
+    ExamSession,
+    OutboxEmail,
+    ProvisioningRun,
+    StudentRecord,
+    User,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -767,6 +776,10 @@ def record_exception(code: str, ref: str) -> Any:
     continuation = request.form.get("continuation") or None
     if continuation is not None and continuation not in labels.CONTINUATION:
         abort(400)
+    try:
+        continue_on = date.fromisoformat(request.form["continue_on"]) if request.form.get("continue_on") else None
+    except ValueError:
+        abort(400)
     from lms_bridge.domain.examday import ExamDayError
     from lms_bridge.results.examday import record_exception as record
 
@@ -776,8 +789,10 @@ def record_exception(code: str, ref: str) -> Any:
             student = _student_or_404(db, exam, ref)
             entry = record(db, exam, student, kind, reason=request.form.get("reason", "")[:2000],
                            actor=g.user.username, chair_consent=request.form.get("chair_consent") == "yes",
-                           continuation=continuation)
+                           continuation=continuation, continue_on=continue_on)
             name, email_ids = student.name, []
+            cumulative = list(db.scalars(select(DecisionRecord.id).where(DecisionRecord.student_id == student.id))
+                              ) if kind == "cumulative" else []
             if kind == "technical_failure":
                 # The act goes to every member the same day (003 §23).
                 from lms_bridge.results.failure_act import draw_up_act
@@ -790,6 +805,11 @@ def record_exception(code: str, ref: str) -> Any:
         flash(_("Recorded for %(name)s: %(what)s.", name=name, what=labels.label(labels.STUDENT_STATUS, kind)),
               "success")
         _send_after_commit(email_ids)
+        if cumulative:
+            # The cumulative grade goes out as a draft now, released with the rest (003 §61).
+            from lms_bridge.results.jobs import enqueue_writebacks
+
+            enqueue_writebacks(cumulative)
     return back
 
 

@@ -15,6 +15,7 @@ from lms_bridge.domain.grading import GradeScale
 from lms_bridge.domain.workdays import AppealSettings, filing_closes
 from lms_bridge.store.models import (
     BallotRecord,
+    BoardEvent,
     CommissionMember,
     DecisionRecord,
     ExamSession,
@@ -60,6 +61,11 @@ class StudentResult:
     # The commission's decision when the vote could not decide: its reason ("" for a vote's decision).
     commission_reason: str = ""
     exception: ExceptionLine | None = None  # an exception of the exam day in place of a decision
+    # Answer sheets the secretary uploaded on the student's behalf: (file, Drive link or ""), and the
+    # pages the student declared (None: not declared).
+    on_behalf: tuple[tuple[str, str], ...] = ()
+    on_behalf_files: int = 0
+    pages_declared: int | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,17 @@ def gather(db: Session, session: ExamSession, *, appeals: AppealSettings | None 
     exceptions = {e.student_id: e for e in db.scalars(select(StudentExceptionRecord).where(
         StudentExceptionRecord.session_id == session.id).order_by(StudentExceptionRecord.recorded_at,
                                                                    StudentExceptionRecord.id))}
+    from lms_bridge.store.repo import journal_entries
+
+    # The answer sheets uploaded on a student's behalf and put in Drive (lms_bridge.results.sitting).
+    on_behalf: dict[str, list[tuple[str, str]]] = {}
+    for entry in journal_entries(db, session.id, "answers.drive:"):
+        ref, _sep, file_name = entry.key.removeprefix("answers.drive:").rpartition(":")
+        on_behalf.setdefault(ref, []).append((file_name, str(entry.data.get("link") or "")))
+    on_behalf_files: dict[int, int] = {}
+    for student_id, detail in db.execute(select(BoardEvent.student_id, BoardEvent.detail).where(
+            BoardEvent.session_id == session.id, BoardEvent.kind == "uploaded")):
+        on_behalf_files[student_id] = on_behalf_files.get(student_id, 0) + int((detail or {}).get("files") or 0)
     students: list[StudentResult] = []
     tz = ZoneInfo(session.timezone)
     admitted_count = 0
@@ -168,7 +185,12 @@ def gather(db: Session, session: ExamSession, *, appeals: AppealSettings | None 
             appeal_closes=filing_closes((session.released_at or d.decided_at).astimezone(tz).date(),
                                         appeals) if d else None,
             commission_reason=d.commission_reason if d is not None and d.source == "commission" else "",
-            exception=_exception_line(exceptions.get(s.id), scale, session.language, s) if d is None else None))
+            # The cumulative grade is both: the grade, and the exception it is given in place of the exam.
+            exception=_exception_line(exceptions.get(s.id), scale, session.language, s)
+            if d is None or d.source == "cumulative" else None,
+            on_behalf=tuple(sorted(on_behalf.get(s.student_ref, []))) if s.uploaded_by_secretary else (),
+            on_behalf_files=on_behalf_files.get(s.id, 0) if s.uploaded_by_secretary else 0,
+            pages_declared=s.pages_declared))
     chair = next((m.name for m in members if m.role == "chair"), "")
     secretary = next((m.name for m in members if m.role == "secretary"), "")
     return SessionDocument(

@@ -52,9 +52,19 @@ def _role(role: str) -> str:
             "secretary": _("Technical secretary")}.get(role, role)
 
 
+def still_to_sit(s: StudentResult) -> bool:
+    """The exception leaves the attestation to be completed later (moved for a valid reason, continued
+    after a technical failure, postponed with I): nothing is decided yet, the degree neither."""
+    e = s.exception
+    return e is not None and s.letter is None and (
+        e.kind in ("absent_valid", "postponed") or (e.kind == "technical_failure" and e.continuation == "later"))
+
+
 def _degree_text(s: StudentResult) -> str:
     if s.degree_mode == "none" or not s.admitted:
         return ""
+    if still_to_sit(s):
+        return _("not decided")
     if s.letter is None and s.exception is not None:
         return _("not awarded")  # no exception ever awards the degree
     if s.degree_awarded is None:
@@ -101,8 +111,11 @@ def exception_text(s: StudentResult) -> str:
     if e.kind == "refused":
         return _("Refused to answer; the grade «%(word)s» (%(letter)s).", word=e.mark_word, letter=e.mark)
     if e.kind == "technical_failure":
+        if e.continuation == "later" and e.moved_to is not None:
+            return _("Technical failure; the commission decided to continue the attestation at its sitting of "
+                     "%(date)s.", date=_day(e.moved_to))
         if e.continuation == "later":
-            return _("Technical failure; the commission decided to continue the attestation at another time.")
+            return _("Technical failure; the commission decided to continue the attestation later the same day.")
         return _("Technical failure; the commission decided to end the attestation.")
     if e.kind == "breach":
         return _("Stopped for a breach of the rules; the grade «%(word)s» (%(letter)s).", word=e.mark_word,
@@ -140,7 +153,8 @@ def _short_exception(s: StudentResult) -> str:
                                   date=_day(e.moved_to) if e.moved_to else "—"),
         "no_show": lambda: _("did not appear"),
         "refused": lambda: _("refused to answer"),
-        "technical_failure": lambda: _("technical failure"),
+        "technical_failure": lambda: (_("technical failure, continues on %(date)s", date=_day(e.moved_to))
+                                      if e.moved_to else _("technical failure")),
         "breach": lambda: _("stopped for a breach of the rules"),
         "postponed": lambda: _("postponed"),
         "cumulative": lambda: _("cumulative grade"),
@@ -181,10 +195,16 @@ def _hours(doc: SessionDocument, s: StudentResult) -> str:
     return f"{start} – {_clock(doc.local(s.decided_at))}"
 
 
-def _present(doc: SessionDocument) -> list[str]:
+def _present(doc: SessionDocument, student: StudentResult | None = None) -> list[str]:
+    """Who was present, each member marked as having voted or not: on a student's protocol for that
+    student's vote (a member who voted for others but not this student did not vote here), on the
+    session's documents for the session."""
+    if student is not None:
+        voters = {name for name, _letter in student.votes} | {name for name, _v in student.degree_per_member}
     lines = []
     for m in doc.members:
-        mark = _("voted") if m.voted else ("" if m.role == "secretary" else _("did not vote"))
+        voted = m.name in voters if student is not None else m.voted
+        mark = _("voted") if voted else ("" if m.role == "secretary" else _("did not vote"))
         lines.append(f"{m.name} — {_role(m.role)}" + (f" ({mark})" if mark else ""))
     return lines
 
@@ -217,7 +237,22 @@ def _protocol_rows(doc: SessionDocument, s: StudentResult) -> list[tuple[str, st
     if doc.group:
         rows.append((_("Group"), doc.group))
     rows.append((_("Student"), f"{s.name} ({s.ref})"))
+    if s.on_behalf_files:
+        rows.append((_("Answer sheets"), on_behalf_text(s)))
     return rows
+
+
+def on_behalf_text(s: StudentResult) -> str:
+    """The answer sheets the secretary uploaded on the student's behalf, and where the commission reads
+    them (Drive, as Classroom lets only the student attach files to the submission)."""
+    text = ngettext("%(num)s file uploaded by the secretary on the student's behalf",
+                    "%(num)s files uploaded by the secretary on the student's behalf", s.on_behalf_files)
+    if s.pages_declared:
+        text += "; " + ngettext("%(num)s page declared", "%(num)s pages declared", s.pages_declared)
+    links = [link for _name, link in s.on_behalf if link]
+    if links:
+        text += "; " + _("in Drive, shared with the commission: %(links)s", links=" ".join(links))
+    return str(text)
 
 
 def _sheet_subtitle(doc: SessionDocument) -> str:
@@ -292,7 +327,7 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
         pdf.ln(3)
         for key, value in _protocol_rows(doc, student):
             pdf.kv(key, value)
-        pdf.section(_("Present"), [f"• {line}" for line in _present(doc)])
+        pdf.section(_("Present"), [f"• {line}" for line in _present(doc, student)])
         lines = []
         if student.ticket_number is not None:
             lines.append(_("Ticket No. %(number)s", number=student.ticket_number))
@@ -329,6 +364,9 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
             if student.commission_reason:
                 pdf.line_text(_("Decided by the commission, as the vote could not decide: %(reason)s",
                                 reason=student.commission_reason))
+            if student.exception is not None:  # the cumulative grade, given in place of the exam
+                pdf.line_text(exception_text(student))
+                pdf.line_text(exception_record(doc, student))
             if student.degree_mode != "none" and student.degree_awarded is not None:
                 pdf.line_text(_("The academic degree is awarded.") if student.degree_awarded
                               else _("The academic degree is not awarded."), size=11)
@@ -336,7 +374,9 @@ def protocol_pdf(doc: SessionDocument, student: StudentResult) -> bytes:
             pdf.line_text(exception_text(student), size=11)
             pdf.line_text(exception_record(doc, student))
             if student.degree_mode != "none":
-                pdf.line_text(_("The academic degree is not awarded."), size=11)
+                # A student who still sits later has no degree decision yet; the others are not awarded it.
+                pdf.line_text(_("The academic degree is decided when the attestation is completed.")
+                              if still_to_sit(student) else _("The academic degree is not awarded."), size=11)
         else:
             pdf.line_text(_("no decision yet"))
         if student.appeal_closes is not None:
@@ -521,7 +561,7 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
             ws.cell(row=row, column=1).font = Font(bold=True)
         ws.append([])
         _append(ws, [_("Present")], bold=True)
-        for line in _present(doc):
+        for line in _present(doc, student):
             _append(ws, ["", line])
         ws.append([])
         _append(ws, [_("Questions put to the student")], bold=True)
@@ -557,7 +597,9 @@ def protocol_xlsx(doc: SessionDocument, student: StudentResult) -> bytes:
         if student.letter is not None and student.commission_reason:
             _append(ws, ["", _("Decided by the commission, as the vote could not decide: %(reason)s",
                                reason=student.commission_reason)])
-        if student.letter is None and student.exception is not None:
+        if student.letter is not None and student.exception is not None:
+            _append(ws, ["", exception_text(student)])
+        if student.exception is not None:
             _append(ws, ["", exception_record(doc, student)])
         if student.letter is not None and student.degree_mode != "none" and student.degree_awarded is not None:
             _append(ws, ["", _("The academic degree is awarded.") if student.degree_awarded

@@ -62,15 +62,24 @@ class Candidate:
     sitting_date: date | None  # the student's sitting day (local date), None when unknown
     exception: str | None = None  # the kind of a recorded exception of the exam day
     moved_to: date | None = None  # a valid-reason absence moves the student to this day
+    continuation: str = ""  # a technical failure: "later" (the student still sits) or "end"
 
 
 #: Exceptions after which the student sits on another day (and draws then).
 MOVING_EXCEPTIONS = frozenset({"absent_valid"})
 
 
+def still_sits(candidate: Candidate) -> bool:
+    """No exception, or one after which the student still sits and draws: a valid-reason absence, or
+    a technical failure the commission continues later (today or on the day it chose, 003 §23)."""
+    return (not candidate.exception or candidate.exception in MOVING_EXCEPTIONS
+            or (candidate.exception == "technical_failure" and candidate.continuation == "later"))
+
+
 def sitting_date(candidate: Candidate) -> date | None:
-    """The day the student draws: the timetable's, or the day a valid-reason absence moved them to."""
-    if candidate.exception in MOVING_EXCEPTIONS and candidate.moved_to is not None:
+    """The day the student draws: the timetable's, or the day an exception moved them to (a
+    valid-reason absence, or a technical failure continued on another day)."""
+    if still_sits(candidate) and candidate.exception and candidate.moved_to is not None:
         return candidate.moved_to
     return candidate.sitting_date
 
@@ -90,7 +99,7 @@ def check_admission(candidate: Candidate, *, today: date, sealed: bool = False) 
         raise AdmissionError("already_drawn", _(
             "%(student)s has already drawn ticket %(ticket)s; a ticket is drawn once.",
             student=who, ticket=candidate.ticket))
-    if candidate.exception and candidate.exception not in MOVING_EXCEPTIONS:
+    if not still_sits(candidate):
         raise AdmissionError("excepted", _(
             "An exception is recorded for %(student)s today; there is no draw.", student=who))
     day = sitting_date(candidate)
@@ -112,7 +121,7 @@ def admission_state(candidate: Candidate, *, today: date, moodle_open: bool = Fa
         if moodle_open:
             return AdmissionState.OPEN
         return AdmissionState.FAILED if moodle_failed else AdmissionState.DRAWN
-    if candidate.exception and candidate.exception not in MOVING_EXCEPTIONS:
+    if not still_sits(candidate):
         return AdmissionState.EXCEPTED
     day = sitting_date(candidate)
     if day is not None and day != today:

@@ -16,7 +16,9 @@ no_show            none ("did not appear")     no valid reason: nothing to grade
 refused            F                           004 oral §8: the refusal is recorded as such; the
                                                answer not given is unsatisfactory (003 §26)
 technical_failure  none; continues or ends     003 §23, §31, §40: the commission decides to go on
-                                               later (another time) or to end; an act is written
+                                               later (later the same day, or on one of its sitting
+                                               days: the next by default) or to end; an act is
+                                               written
 breach             F                           003 §46, §55: the exam is stopped and the
                                                commission ends it; unsatisfactory
 postponed          I (incomplete)              003 §14-15, §24, §41: postponed (no internet,
@@ -71,7 +73,8 @@ class ExceptionOutcome:
 
     kind: ExceptionKind
     mark: str | None  # a letter on the scale (F), a status off the scale (I), or None: no grade
-    moved_to: date | None = None  # absent_valid: the commission's next sitting day
+    # absent_valid: the commission's next sitting day; technical_failure continued on another day: that day
+    moved_to: date | None = None
     continuation: Continuation | None = None  # technical_failure
     needs_act: bool = False  # technical failure: an act is written and sent the same day (003 §23)
     points: float | None = None  # cumulative: the mean of the control scores, rounded half up
@@ -93,6 +96,15 @@ def next_sitting_day(table: Timetable, student_id: str, settings: TimetableSetti
     return (settings or TimetableSettings()).calendar.next_working_day(table.days[-1].date)
 
 
+def continuation_days(table: Timetable, student_id: str, settings: TimetableSettings | None = None) -> list[date]:
+    """The days on which the commission may continue an exam a technical failure interrupted (003 §23,
+    §31, §40) on another day: its sitting days after the student's own, the next first; when the
+    student's day is the timetable's last, the next working day (as :func:`next_sitting_day`)."""
+    day = table.slot_for(student_id).date
+    later = [d.date for d in table.days if d.date > day]
+    return later or [next_sitting_day(table, student_id, settings)]
+
+
 def cumulative_points(current: float, midterm: float) -> float:
     """The cumulative grade's points: the mean of the current and midterm control scores, rounded
     half up to whole points as the commission's mean is (lms_bridge.domain.ballots)."""
@@ -103,11 +115,14 @@ def cumulative_points(current: float, midterm: float) -> float:
 def exception_outcome(kind: ExceptionKind | str, *, reason: str, scale: GradeScale,
                       next_day: date | None = None, chair_consent: bool = False,
                       continuation: Continuation | str | None = None,
-                      scores: tuple[float | None, float | None] = (None, None)) -> ExceptionOutcome:
+                      scores: tuple[float | None, float | None] = (None, None),
+                      continue_on: date | None = None, continue_days: Sequence[date] = ()) -> ExceptionOutcome:
     """The outcome of recording ``kind`` for a student, or :class:`ExamDayError` when the rules refuse.
 
     ``reason`` is always required: every exception is recorded with why.  ``next_day`` is the
-    commission's next sitting day (:func:`next_sitting_day`).
+    commission's next sitting day (:func:`next_sitting_day`).  ``continue_on``: after a technical
+    failure the commission continues later, on this day (one of ``continue_days``, see
+    :func:`continuation_days`) rather than later the same day.
     """
     kind = ExceptionKind(kind)
     if not reason.strip():
@@ -129,7 +144,14 @@ def exception_outcome(kind: ExceptionKind | str, *, reason: str, scale: GradeSca
     if kind is ExceptionKind.TECHNICAL_FAILURE:
         if continuation is None:
             raise ExamDayError(_("Say what the commission decided: continue later or end the exam."))
-        return ExceptionOutcome(kind, None, continuation=Continuation(continuation), needs_act=True)
+        continuation = Continuation(continuation)
+        if continue_on is not None:
+            if continuation is not Continuation.LATER:
+                raise ExamDayError(_("A day to continue on is chosen only when the commission continues later."))
+            if continue_on not in continue_days:
+                raise ExamDayError(_("The commission continues on one of its later sitting days: %(days)s.",
+                                     days=", ".join(d.isoformat() for d in continue_days) or "—"))
+        return ExceptionOutcome(kind, None, moved_to=continue_on, continuation=continuation, needs_act=True)
     if kind is ExceptionKind.CUMULATIVE:
         # 003 §24: on the student's application, instead of sitting the postponed exam.
         current, midterm = scores

@@ -140,6 +140,10 @@ class SessionSpec:
     registrar: str = ""
     # The department's mailbox: the sealed documents also go there (optional).
     department_email: str = ""
+    # A Google Group whose members are exactly the voting members (chair and members), kept by the
+    # university (optional, lower-cased).  When given, each ballot form is shared with the group in
+    # one Drive grant instead of one grant per voting member (docs/google-fidelity.md).
+    voters_group: str = ""
     # The appeal commission (003 §65): its own chair, members and secretary, none of them on the
     # attestation commission or among the administrative staff the file lists.
     appeal_commission: tuple[Member, ...] = ()

@@ -91,6 +91,7 @@ class StudentFacts:
     exception: ExceptionKind | None = None
     exception_at: datetime | None = None
     continuation: Continuation | None = None
+    moved_to: date | None = None  # the exception moved the student to another sitting day
 
 
 def resumes(facts: StudentFacts) -> bool:
@@ -107,19 +108,39 @@ def _after_exception(facts: StudentFacts, moment: datetime | None) -> datetime |
     return moment if moment > facts.exception_at else None
 
 
+def since_exception(facts: StudentFacts) -> StudentFacts:
+    """The facts that count after a resumable exception: an answer cut by it does not, and on another
+    sitting day the student is identified (and admitted) again there (R-ID-1); a ticket drawn before
+    stays the student's (a ticket is drawn once), and so do answer sheets already uploaded."""
+    if facts.exception is None or not resumes(facts):
+        return facts
+    change: dict[str, object] = {"answer_started_at": _after_exception(facts, facts.answer_started_at),
+                                 "answer_ended_at": _after_exception(facts, facts.answer_ended_at)}
+    if facts.moved_to is not None:
+        change["identified_at"] = _after_exception(facts, facts.identified_at)
+        change["admitted_at"] = _after_exception(facts, facts.admitted_at)
+    return StudentFacts(**{**facts.__dict__, **change})
+
+
+def _acted_after(facts: StudentFacts) -> bool:
+    """Something happened to the student after the (resumable) exception."""
+    return any(_after_exception(facts, moment) is not None for moment in (
+        facts.identified_at, facts.admitted_at, facts.ticket_drawn_at, facts.ticket_confirmed_at,
+        facts.uploaded_at, facts.answer_started_at))
+
+
 def stage_of(facts: StudentFacts, now: datetime) -> tuple[Stage, datetime | None]:
     """The student's stage and since when.  A decision outranks everything; an exception outranks
-    the steps before it, except a resumable one after which the student has started answering again."""
+    the steps before it, except a resumable one after which the student is on the board again (on
+    the day they continue: identified, admitted, drawing, answering)."""
     if facts.decided_at is not None:
         return Stage.DECIDED, facts.decided_at
     if facts.exception is not None:
         if not resumes(facts):
             return Stage.EXCEPTION, facts.exception_at
-        started = _after_exception(facts, facts.answer_started_at)
-        if started is None:
+        if not _acted_after(facts):
             return Stage.EXCEPTION, facts.exception_at
-        facts = StudentFacts(**{**facts.__dict__, "answer_started_at": started,
-                                "answer_ended_at": _after_exception(facts, facts.answer_ended_at)})
+        facts = since_exception(facts)
     if facts.ballots:
         return Stage.VOTING, facts.first_ballot_at or facts.answer_ended_at
     if facts.answer_ended_at is not None:
@@ -151,6 +172,7 @@ def check_action(action: Action | str, facts: StudentFacts, others: Sequence[Stu
     if not oral and action in (Action.START_ANSWER, Action.FINISH_ANSWER):
         raise BoardError(_("At a test exam the students answer in the Moodle quiz; nobody answers orally."))
     stage, _since = stage_of(facts, now)
+    facts = since_exception(facts)
     if stage is Stage.DECIDED:
         raise BoardError(_("%(name)s already has a decision.", name=facts.name))
     if stage is Stage.EXCEPTION and not resumes(facts):

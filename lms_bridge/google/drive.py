@@ -10,6 +10,9 @@ from lms_bridge.google.transport import Transport
 
 API = "drive"
 FORM_MIME = "application/vnd.google-apps.form"
+# A multipart upload carries a file "5 MB or less" with its metadata in one request (Upload file data,
+# https://developers.google.com/drive/api/guides/manage-uploads).
+MULTIPART_LIMIT = 5 * 1024 * 1024
 SHEET_MIME = "application/vnd.google-apps.spreadsheet"
 
 
@@ -78,8 +81,40 @@ class DriveClient:
                 for fid, props in items.items()}
         return self.t.execute_batch(API, SCOPES["drive.file"], reqs)
 
-    def share_published(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    def upload_file(self, name: str, mime_type: str, data: bytes, app_properties: Mapping[str, str], *,
+                    recover: Callable[[], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """A new Drive file of this app holding ``data`` (at most :data:`MULTIPART_LIMIT` bytes), tagged
+        with ``app_properties`` in the same request (a multipart upload: metadata and content at once).
+
+        Not idempotent: after an ambiguous failure ``recover`` looks the file up by its tags.
+
+        :calls: POST /upload/drive/v3/files?uploadType=multipart
+        """
+        from googleapiclient.http import MediaInMemoryUpload
+
+        if len(data) > MULTIPART_LIMIT:
+            raise ValueError("a multipart upload carries 5 MB or less")
+        req = self._files().create(body={"name": name, "mimeType": mime_type, "appProperties": dict(app_properties)},
+                                   media_body=MediaInMemoryUpload(data, mimetype=mime_type, resumable=False),
+                                   fields="id,name,mimeType,webViewLink,appProperties")
+        req.uri = self.t.endpoints.upload_uri(req.uri)
+        return self.t.execute(req, api=API, idempotent=False, recover=recover)  # type: ignore[no-any-return]
+
+    def share_readers(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        """Let each email read each file (role reader, no notification mail), in rounds of one
+        permission write per file per batch, as :meth:`share_published` explains.
+
+        :calls: POST /drive/v3/files/{fileId}/permissions (batched, one per file per batch)
+        """
+        return self._share(pairs, {})
+
+    def share_published(self, pairs: Iterable[tuple[str, str]], *, grantee: str = "user",
+                        ) -> dict[tuple[str, str], Any]:
         """Let each email respond to each form: reader with view "published" (the responder role).
+        ``grantee``: "user" (a person) or "group" (a Google Group: its members respond, each
+        under their own address; Forms lets "specific users, groups, or target audiences"
+        respond, Workspace Updates, 3 December 2024, and Drive's permission types include
+        ``group``, guide "Share files, folders, and drives").
 
         Drive applies only the last of concurrent permission writes on one file ("Concurrent
         permissions operations on the same file are not supported; only the last update is
@@ -94,6 +129,10 @@ class DriveClient:
 
         :calls: POST /drive/v3/files/{fileId}/permissions (batched, one per file per batch)
         """
+        return self._share(pairs, {"view": "published"}, grantee=grantee)
+
+    def _share(self, pairs: Iterable[tuple[str, str]], extra: Mapping[str, str], *, grantee: str = "user",
+               ) -> dict[tuple[str, str], Any]:
         perms = self.t.service(API, SCOPES["drive.file"]).permissions()
         rounds: list[list[tuple[str, str]]] = []
         depth: dict[str, int] = {}
@@ -106,8 +145,8 @@ class DriveClient:
         out: dict[tuple[str, str], Any] = {}
         for batch in rounds:
             reqs = {f"{i}": perms.create(fileId=fid, sendNotificationEmail=False, fields="id,role,view",
-                                          body={"role": "reader", "type": "user", "emailAddress": email,
-                                                "view": "published"})
+                                          body={"role": "reader", "type": grantee, "emailAddress": email,
+                                                **extra})
                     for i, (fid, email) in enumerate(batch)}
             got = self.t.execute_batch(API, SCOPES["drive.file"], reqs)
             out.update({batch[int(k)]: v for k, v in got.items()})

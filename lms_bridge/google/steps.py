@@ -25,7 +25,8 @@ batch), sharing (100 a batch, but never two grants for one form in one batch: Dr
 concurrent permission writes on a file), the read-back of every form's permissions (100 a batch), all
 grade-sheet rows in one values:batchUpdate.  A voting form needs three Forms calls (create,
 batchUpdate, setPublishSettings) and its watch one more; in Drive, one tag, one grant per voting member
-and one permissions read.
+(or a single grant to the session's ``voters_group``, a Google Group of the voting members) and one
+permissions read.
 """
 
 from __future__ import annotations
@@ -370,11 +371,13 @@ TEMPLATE_KIND = "form-template"
 
 
 def form_description(spec: SessionSpec, student: Student, *, submission: str = "",
-                     grading_hours: int = 2) -> str:
+                     grading_hours: int = 2, on_behalf: Sequence[str] = ()) -> str:
     """The ballot's text for one student.
 
     ``submission``: the link to what the student handed in before the sitting (a defense's thesis,
     a creative exam's videos), so that every member opens it from the ballot before voting.
+    ``on_behalf``: the Drive links of answer sheets the secretary uploaded on the student's behalf
+    (Classroom lets only the student attach files to the submission).
     """
     with use_locale(spec.language):
         # Only a member's first submission counts (an edit or a second submission is kept but not
@@ -390,6 +393,9 @@ def form_description(spec: SessionSpec, student: Student, *, submission: str = "
                                      hours=grading_hours)
         if student.plagiarism and rules_for(spec.kind).plagiarism:
             description += "\n" + _("Plagiarism check: %(result)s", result=student.plagiarism)
+        if on_behalf:
+            description += "\n" + _("Answer sheets uploaded by the secretary on the student's behalf: %(links)s",
+                                     links=" ".join(on_behalf))
     return str(description)
 
 
@@ -420,10 +426,12 @@ def template_requests(spec: SessionSpec) -> list[dict[str, Any]]:
 
 
 def form_requests(spec: SessionSpec, student: Student, *, submission: str = "",
-                  grading_hours: int = 2) -> list[dict[str, Any]]:
+                  grading_hours: int = 2, on_behalf: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The one atomic batchUpdate that turns an empty form into a ballot (facts §2); its first
-    request is the description alone (the draw and the plagiarism check rewrite just that)."""
-    text = form_description(spec, student, submission=submission, grading_hours=grading_hours)
+    request is the description alone (the draw, the plagiarism check and the answer sheets uploaded on
+    the student's behalf rewrite just that)."""
+    text = form_description(spec, student, submission=submission, grading_hours=grading_hours,
+                            on_behalf=on_behalf)
     return [{"updateFormInfo": {"info": {"description": text}, "updateMask": "description"}},
             *template_requests(spec)]
 
@@ -539,7 +547,7 @@ def run_forms(ctx: StepContext) -> None:
         _tag_legacy_forms(ctx, g, students, entries)
         sharing: list[Future[Any]] = []
         chunk: list[tuple[str, str]] = []
-        voters = [m.email.lower() for m in spec.voters]
+        voters, grantee = _grantees(spec)
         for s in students:
             if s.id in copying:
                 copied = copying[s.id].result()
@@ -553,10 +561,10 @@ def run_forms(ctx: StepContext) -> None:
             if not was_published and e.data.get("stage") == FormStage.PUBLISHED:
                 chunk += [(e.external_id, email) for email in voters if email not in e.data.get("shared", [])]
             if len(chunk) >= SHARE_CHUNK * max(1, len(voters)):
-                sharing.append(sharer.submit(_share_and_read_back, g, chunk))
+                sharing.append(sharer.submit(_share_and_read_back, g, chunk, grantee))
                 chunk = []
         if chunk:
-            sharing.append(sharer.submit(_share_and_read_back, g, chunk))
+            sharing.append(sharer.submit(_share_and_read_back, g, chunk, grantee))
         by_form = {e.external_id: s for s in students if (e := entries[s.id]) is not None}
         for done in sharing:
             try:
@@ -577,10 +585,18 @@ def run_forms(ctx: StepContext) -> None:
     _share_forms(ctx, g, students, entries)
 
 
-def _share_and_read_back(g: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+def _grantees(spec: SessionSpec) -> tuple[list[str], str]:
+    """Who each ballot is shared with, and as what: the voting members one by one, or the session's
+    Google Group of them (one grant per form instead of one per member)."""
+    if spec.voters_group:
+        return [spec.voters_group.lower()], "group"
+    return [m.email.lower() for m in spec.voters], "user"
+
+
+def _share_and_read_back(g: Any, pairs: list[tuple[str, str]], grantee: str = "user") -> dict[str, Any]:
     """Grant a chunk of published forms to the voters and read who may respond (a helper thread;
     Drive's answer to a grant is no proof, see :func:`_share_forms`)."""
-    g.drive.share_published(pairs)
+    g.drive.share_published(pairs, grantee=grantee)
     return g.drive.published_responders(sorted({fid for fid, _email in pairs}))  # type: ignore[no-any-return]
 
 
@@ -662,7 +678,7 @@ def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries:
     a 200 answer is no proof: ``data["shared"]`` of a form's journal entry lists only the members
     seen in a read of the form's permissions.
     """
-    voters = [m.email.lower() for m in ctx.spec.voters]
+    voters, grantee = _grantees(ctx.spec)
     by_form = {entries[s.id].external_id: s for s in students}
     failures: dict[str, GoogleApiError] = {}
     for _round in range(SHARE_ROUNDS):
@@ -673,7 +689,7 @@ def _share_forms(ctx: StepContext, g: Any, students: Sequence[Student], entries:
         unread = {fid for fid, s in by_form.items() if not entries[s.id].data.get("shared_read")}
         if not pairs and not unread:
             return
-        got = g.drive.share_published(pairs) if pairs else {}
+        got = g.drive.share_published(pairs, grantee=grantee) if pairs else {}
         failures = {f"{fid} {email}": r for (fid, email), r in got.items()
                     if isinstance(r, GoogleApiError) and not r.retryable}
         seen = g.drive.published_responders(sorted({fid for fid, _email in pairs} | unread))
@@ -872,5 +888,11 @@ def google_steps(settings: Any = None) -> list[Step]:
         ("google.watches", lambda: _("Notifications of new votes"), run_watches),
         ("google.classroom.push", lambda: _("Notifications of uploaded answer sheets"), run_push),
     ]
-    return [FunctionStep(name, label, fn) for name, label, fn in steps]
+    # The roster and the posts spend Classroom's quota only: they run in a lane of their own beside
+    # the Forms-bound steps, once the course exists.  The advance assignment journals each student's
+    # submission, so it needs the roster.
+    lanes = {"google.classroom.roster": {"lane": "classroom", "after": "google.classroom.course"},
+             "google.classroom.posts": {"lane": "classroom", "after": "google.classroom.course"},
+             "google.classroom.advance": {"needs": ("google.classroom.roster",)}}
+    return [FunctionStep(name, label, fn, **lanes.get(name, {})) for name, label, fn in steps]  # type: ignore[arg-type]
 

@@ -128,6 +128,15 @@ class Endpoints:
     def token_uri(self) -> str:
         return self._root(TOKEN_HOST_PATH).rstrip("/")
 
+    def upload_uri(self, uri: str) -> str:
+        """A media upload's URL.  The client builds it from the discovery document's rootUrl and, when
+        ``api_endpoint`` is set, swaps only the host (scheme and path stay Google's), so it is rebuilt
+        here from the path after ``/upload/``; live: Google's own URL."""
+        _head, sep, rest = uri.partition("/upload/")
+        if not sep:
+            return uri
+        return self.rewrite("https://www.googleapis.com/upload/" + rest)
+
     def rewrite(self, url: str) -> str:
         """Map an absolute Google URL (as gspread builds them) onto the sandbox; live: unchanged."""
         if self.live or not url.startswith("https://"):

@@ -42,6 +42,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lms_bridge.config import ConfigError, Settings, load_settings
+from lms_bridge.lease import JOB_TRIGGER, Lease, acquire
 from lms_bridge.store.db import make_engine, make_sessionmaker, transaction
 from lms_bridge.store.models import AuditEvent, PeriodicTick
 
@@ -274,6 +276,27 @@ class JobQueue:
     def transaction(self) -> Any:
         """One unit of work for a job: commit once at the end, roll back on error."""
         return transaction(self.sessions)
+
+    # -- the session's lease, for jobs that change what a provisioning run makes -----------------
+    @contextmanager
+    def session_lease(self, code: str) -> Iterator[Lease]:
+        """Hold session ``code``'s provisioning lease (:mod:`lms_bridge.lease`) for a job's write.
+
+        Raises :class:`~lms_bridge.lease.LeaseHeld` at once when a run (or another job) holds it:
+        the job then puts itself back in the queue with :attr:`busy_delay`.  Commit the job's writes
+        through ``lease.fence(db)`` first, so that nothing is written once the lease was lost."""
+        lease = acquire(self.sessions, code, trigger=JOB_TRIGGER,
+                        heartbeat_seconds=self.settings.run_heartbeat_seconds,
+                        timeout_seconds=self.settings.run_lease_timeout_seconds)
+        try:
+            yield lease
+        finally:
+            lease.release()
+
+    @property
+    def busy_delay(self) -> float:
+        """Seconds before a job that found its session's lease held tries again."""
+        return max(5.0, 3 * self.settings.run_heartbeat_seconds)
 
     # -- jobs ------------------------------------------------------------------------------------
     @property

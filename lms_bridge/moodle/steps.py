@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lms_bridge.config import Settings
@@ -401,8 +401,9 @@ def _result_assignment(ctx: StepContext, settings: Settings) -> None:
 
 
 def moodle_steps(settings: Settings) -> list[Step]:
-    """The Moodle steps of the provisioning plan, in order."""
-    return [
+    """The Moodle steps of the provisioning plan, in order.  They read nothing the Google steps
+    make: they run in a lane of their own, beside them, once the timetable is laid out."""
+    steps: list[FunctionStep] = [
         FunctionStep(
             "moodle.connect", lambda: _("Moodle: connect and check the web service"), _connect(settings)
         ),
@@ -415,6 +416,7 @@ def moodle_steps(settings: Settings) -> list[Step]:
             "moodle.result_assignment", lambda: _("Moodle: result assignment"), _result_assignment(settings)
         ),
     ]
+    return [replace(step, lane="moodle", after="core.timetable") for step in steps]
 
 
 # -- polling (sites without the companion plugin, and a safety net with it) ---------------------------

@@ -6,9 +6,10 @@
 * :func:`execute` is the body of both: take the session's lease, load the run, build the plan and
   the clients, run the engine.
 
-Only the lease's holder runs a session's plan (see :mod:`lms_bridge.provisioning.lease`); a second
+Only the lease's holder runs a session's plan (see :mod:`lms_bridge.lease`); a second
 run is refused with the holder's name.  A run whose holder fell silent is shown as interrupted and
-the next run takes over at once.
+the next run takes over at once; if nobody retries, :func:`resume_interrupted` (a periodic job)
+takes it over by itself, a bounded number of times in a row.
 """
 
 from __future__ import annotations
@@ -17,20 +18,25 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from huey import crontab
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from lms_bridge.config import Settings
 from lms_bridge.i18n import gettext as _
-from lms_bridge.jobs.queue import JobQueue, job
+from lms_bridge.jobs.queue import JobQueue, job, periodic_job
+from lms_bridge.lease import JOB_TRIGGER, Holder, Lease, LeaseHeld, LeaseLost, acquire, live_holder
 from lms_bridge.provisioning.engine import execute_run, start_run
-from lms_bridge.provisioning.lease import Holder, Lease, LeaseHeld, LeaseLost, acquire, live_holder
 from lms_bridge.remote import ApiCalls, describe_error
-from lms_bridge.store.models import ExamSession, ProvisioningRun, ProvisioningStepRun
+from lms_bridge.store.models import AuditEvent, ExamSession, ProvisioningRun, ProvisioningStepRun
 
 logger = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = ("queued", "running")
+# How long a run waits for a background job's write under the session's lease (seconds at most).
+JOB_PATIENCE_SECONDS = 10.0
+# The trigger of a run the automatic take-over started (see resume_interrupted).
+AUTO_TRIGGER = "auto"
 # A queued run that no worker has picked up for this long (the worker is down or lost the job) may
 # be retried; if its job turns up later it takes the lease in turn and finds nothing left to do.
 QUEUED_PATIENCE = timedelta(minutes=10)
@@ -135,7 +141,7 @@ def provision(settings: Settings, code: str, trigger: str = "admin", *,
     with factory() as db:
         session = _session_by_code(db, code)
         holder = current_holder(db, code, settings)
-        if holder is not None:
+        if holder is not None and holder.trigger != JOB_TRIGGER:  # a job's write is over in seconds
             raise RunRefused(LeaseHeld(holder, settings.run_lease_timeout_seconds))
         existing = active_run(db, session, settings)
         if existing is not None:
@@ -153,7 +159,8 @@ def take_lease(settings: Settings, sessions: sessionmaker[Session], code: str, t
                run_id: int | None = None) -> Lease:
     """The session's lease for this process, or :class:`RunRefused` naming its live holder."""
     try:
-        return acquire(sessions, code, trigger=trigger, run_id=run_id, **lease_options(settings))
+        return acquire(sessions, code, trigger=trigger, run_id=run_id, job_patience=JOB_PATIENCE_SECONDS,
+                       **lease_options(settings))
     except LeaseHeld as held:
         raise RunRefused(held) from None
 
@@ -203,6 +210,10 @@ def execute(settings: Settings, sessions: sessionmaker[Session], run_id: int, *,
                 lease = acquire(sessions, session.code, trigger=run.trigger, run_id=run.id,
                                 **lease_options(settings))
             except LeaseHeld as held:
+                if held.holder.trigger == JOB_TRIGGER and run.status == "queued":
+                    # A background job writes for a few seconds (a watch's renewal): the run waits.
+                    provision_session.enqueue(run_id, delay=JOB_PATIENCE_SECONDS)
+                    return _loaded(run)
                 _fail(db, run, held.message)
                 return _loaded(run)
         try:
@@ -229,7 +240,7 @@ def execute(settings: Settings, sessions: sessionmaker[Session], run_id: int, *,
         return _loaded(result)
 
 
-def interrupt_orphans(db: Session, session_id: int, keep: int | None = None) -> int:
+def interrupt_orphans(db: Session, session_id: int, keep: int | None = None, note: str | None = None) -> int:
     """Mark every other ``running`` run of the session interrupted.  Called by the lease's holder
     only: no other run can be alive then, so these are runs whose process died mid-way."""
     now = datetime.now(UTC)
@@ -238,7 +249,8 @@ def interrupt_orphans(db: Session, session_id: int, keep: int | None = None) -> 
         ProvisioningRun.id != (keep if keep is not None else -1))))
     if not ids:
         return 0
-    note = _("Interrupted: the process running it stopped giving signs of life, and a later run took over.")
+    note = note or _("Interrupted: the process running it stopped giving signs of life, and a later run took "
+                     "over.")
     db.execute(update(ProvisioningStepRun).where(ProvisioningStepRun.run_id.in_(ids),
                                                  ProvisioningStepRun.status == "running")
                .values(status="failed", error=note, finished_at=now))
@@ -275,6 +287,94 @@ def mark_run_failed(sessions: sessionmaker[Session], run_id: int, error: str) ->
         run = db.get(ProvisioningRun, run_id)
         if run is not None and run.status != "succeeded":
             _fail(db, run, error)
+
+
+# -- the automatic take-over of an interrupted run -------------------------------------------------
+
+def interrupted_runs(db: Session, settings: Settings, now: datetime | None = None) -> list[tuple[str, int]]:
+    """(session code, run id) of every unsealed session whose newest run is still marked running
+    while nobody holds the session's lease: its process died (kill -9, a lost machine) mid-way."""
+    newest = select(func.max(ProvisioningRun.id)).group_by(ProvisioningRun.session_id)
+    rows = db.execute(select(ExamSession.code, ProvisioningRun.id).join(
+        ExamSession, ExamSession.id == ProvisioningRun.session_id).where(
+        ProvisioningRun.id.in_(newest), ProvisioningRun.status == "running",
+        ExamSession.status != "sealed").order_by(ProvisioningRun.id)).all()
+    return [(code, run_id) for code, run_id in rows
+            if live_holder(db, code, settings.run_lease_timeout_seconds, now) is None]
+
+
+def auto_resumptions(db: Session, session_id: int) -> int:
+    """How many automatic take-overs in a row the session's newest runs are (a person's run ends the row)."""
+    count = 0
+    for trigger in db.scalars(select(ProvisioningRun.trigger).where(ProvisioningRun.session_id == session_id)
+                              .order_by(ProvisioningRun.id.desc())):
+        if trigger != AUTO_TRIGGER:
+            break
+        count += 1
+    return count
+
+
+def resume(settings: Settings, sessions: sessionmaker[Session], code: str, interrupted: int,
+           ) -> ProvisioningRun | None:
+    """Take over the interrupted run ``interrupted`` of session ``code``: a new run (trigger
+    ``auto``) under the session's lease, which resumes from the journal like a person's retry.
+
+    None when there is nothing to take over: another process holds the lease (another worker took
+    over first, a person retried), the run is no longer the newest or no longer marked running, or
+    the session's automatic take-overs reached ``run_auto_resume_limit`` in a row (then the run is
+    marked interrupted with a note asking for a person's retry, and the audit trail says so)."""
+    try:
+        lease = acquire(sessions, code, trigger=AUTO_TRIGGER, **lease_options(settings))
+    except LeaseHeld:
+        return None
+    try:
+        with sessions() as db:
+            session = _session_by_code(db, code)
+            newest = db.scalar(select(ProvisioningRun).where(ProvisioningRun.session_id == session.id)
+                               .order_by(ProvisioningRun.id.desc()).limit(1))
+            if newest is None or newest.id != interrupted or newest.status != "running":
+                return None  # finished, or taken over between the look and the lease
+            attempts = auto_resumptions(db, session.id)
+            if attempts >= settings.run_auto_resume_limit:
+                interrupt_orphans(db, session.id, note=_(
+                    "Interrupted: the process running it stopped giving signs of life. It was resumed "
+                    "automatically %(times)s times in a row without finishing, so it is not resumed again by "
+                    "itself; check the log, then retry.", times=attempts))
+                db.add(AuditEvent(session_id=session.id, actor="worker", action="provisioning.resume_stopped",
+                                  detail={"run": interrupted, "attempts": attempts}))
+                db.commit()
+                logger.error("provisioning of %s: run %s interrupted again after %s automatic take-overs; "
+                             "left for a person", code, interrupted, attempts)
+                return None
+            interrupt_orphans(db, session.id, note=_(
+                "Interrupted: the process running it stopped giving signs of life; a worker resumed it "
+                "automatically."))
+            run = _new_run(settings, db, code, AUTO_TRIGGER)
+            db.add(AuditEvent(session_id=session.id, actor="worker", action="provisioning.resumed",
+                              detail={"interrupted_run": interrupted, "run": run.id, "attempt": attempts + 1}))
+            db.commit()
+            run_id = run.id
+        logger.warning("provisioning of %s: run %s was interrupted; run %s resumes it automatically",
+                       code, interrupted, run_id)
+        lease.attach_run(run_id)
+        return execute(settings, sessions, run_id, lease=lease)
+    finally:
+        lease.release()
+
+
+@periodic_job(crontab(minute="*"), name="provisioning.resume_interrupted")
+def resume_interrupted(queue: JobQueue) -> None:
+    """Each minute: take over every provisioning run whose process died mid-way (see :func:`resume`).
+    Any number of workers may run it at once: the session's lease lets one of them take over."""
+    if queue.settings.run_auto_resume_limit <= 0:
+        return
+    with queue.sessions() as db:
+        found = interrupted_runs(db, queue.settings)
+    for code, run_id in found:
+        try:
+            resume(queue.settings, queue.sessions, code, run_id)
+        except Exception:  # recorded on the new run; the other sessions still get their turn
+            logger.exception("the automatic take-over of %s's run %s failed", code, run_id)
 
 
 # -- the job ---------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from lms_bridge.domain.kinds import rules_for
 from lms_bridge.domain.timetable import TimetableError, plan_timetable
 from lms_bridge.i18n import gettext as _
 from lms_bridge.jobs.queue import JobQueue, job
+from lms_bridge.lease import LeaseHeld
 from lms_bridge.remote import describe_error
 from lms_bridge.results.draw import HandOutIncomplete, draw_ticket, hand_out_tickets
 from lms_bridge.results.examday import current_exceptions
@@ -86,7 +87,8 @@ def candidate(db: Session, session: ExamSession, student: StudentRecord, *,
     return rules.Candidate(
         student_id=student.student_ref, admitted=student.admitted, active=student.active,
         ticket=student.ticket_number, sitting_date=days.get(student.student_ref),
-        exception=exception.kind if exception else None, moved_to=exception.moved_to if exception else None)
+        exception=exception.kind if exception else None, moved_to=exception.moved_to if exception else None,
+        continuation=exception.continuation if exception else "")
 
 
 def state_of(db: Session, session: ExamSession, student: StudentRecord, *, now: datetime | None = None,
@@ -297,7 +299,24 @@ def open_ticket_job(queue: JobQueue, session_id: int, student_ref: str) -> None:
 
     Safe to run again: an opened ticket and a made assignment are reused.  A Moodle failure is kept
     in the admission's journal entry (shown on the page) and the job is retried.
+
+    The ticket opens in the tickets quiz and for the Moodle account the provisioning run makes: the
+    job works under the session's lease, and while a run holds it the job waits in the queue.
     """
+    with queue.sessions() as db:
+        session = db.get(ExamSession, session_id)
+        code = session.code if session is not None else None
+    if code is None:
+        return
+    try:
+        with queue.session_lease(code):
+            _open_ticket(queue, session_id, student_ref)
+    except LeaseHeld as held:
+        logger.info("the ticket of %s waits for the provisioning run: %s", student_ref, held.message)
+        open_ticket_job.enqueue(session_id, student_ref, delay=queue.busy_delay)
+
+
+def _open_ticket(queue: JobQueue, session_id: int, student_ref: str) -> None:
     with queue.transaction() as db:
         session = db.get(ExamSession, session_id)
         student = None if session is None else db.scalar(select(StudentRecord).where(
@@ -333,7 +352,8 @@ def admission_states(db: Session, session: ExamSession, *, now: datetime | None 
         cand = rules.Candidate(
             student_id=student.student_ref, admitted=student.admitted, active=student.active,
             ticket=student.ticket_number, sitting_date=days.get(student.student_ref),
-            exception=exc.kind if exc else None, moved_to=exc.moved_to if exc else None)
+            exception=exc.kind if exc else None, moved_to=exc.moved_to if exc else None,
+            continuation=exc.continuation if exc else "")
         entry = pending.get(student.student_ref)
         failure = str((entry.data.get("failure") if entry else None) or "")
         out[student.student_ref] = (rules.admission_state(
@@ -375,12 +395,20 @@ def draw_tickets(queue: JobQueue, session_id: int) -> None:
                     continue
         # The draws are committed before any outside call: a failing Moodle or Classroom never undoes a draw.
         db.commit()
-        b = backends(queue)
-        open_all_in_moodle(db, session, students, b)
-        google = b.google
-        # Every student gets a try, whoever failed before; the failures show on the session page
-        # and the job is retried for them.
-        failures = hand_out_tickets(db, session, students, google)
+        try:
+            # The outside calls under the session's lease (see open_ticket_job); while a run holds
+            # it the job comes back later, its draws kept.
+            with queue.session_lease(session.code):
+                b = backends(queue)
+                open_all_in_moodle(db, session, students, b)
+                google = b.google
+                # Every student gets a try, whoever failed before; the failures show on the session page
+                # and the job is retried for them.
+                failures = hand_out_tickets(db, session, students, google)
+        except LeaseHeld as held:
+            logger.info("the tickets of %s wait for the provisioning run: %s", session.code, held.message)
+            draw_tickets.enqueue(session_id, delay=queue.busy_delay)
+            return
         if failures:
             raise HandOutIncomplete(failures)
 

@@ -19,7 +19,7 @@ from lms_bridge.domain import draw as rules
 from lms_bridge.i18n import gettext as _
 from lms_bridge.remote import describe_error
 from lms_bridge.store.models import AuditEvent, ExamSession, JournalEntry, StudentRecord, TicketRecord
-from lms_bridge.store.repo import journal_entry
+from lms_bridge.store.repo import journal_entry, merge_entry_data
 
 RECORD_KEY = "draw.record"
 
@@ -132,13 +132,14 @@ def link_answers_in_ballot(db: Session, session: ExamSession, student: StudentRe
         spec = spec_from_store(db, session)
         person = next(s for s in spec.students if s.id == student.student_ref)
         hours = google.settings.exams.written_grading_hours
-        info = form_requests(spec, person, submission=link, grading_hours=hours)[0]  # the description only
+        info = form_requests(spec, person, submission=link, grading_hours=hours,
+                             on_behalf=list(entry.data.get("on_behalf") or []))[0]  # the description only
         google.forms.batch_update(entry.external_id, [info])
     except Exception:
         logging.getLogger(__name__).warning("the ballot of %s could not be linked to the answers", student.student_ref,
                                             exc_info=True)
         return False
-    entry.data = {**entry.data, "answers_link": link}
+    merge_entry_data(db, entry, answers_link=link)  # keeps what a provisioning run adds meanwhile
     db.flush()
     return True
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lms_bridge.domain import examday as rules
 from lms_bridge.domain.ballots import OutcomeStatus
 from lms_bridge.domain.grading import GradeScale
-from lms_bridge.domain.timetable import TimetableError, plan_timetable
+from lms_bridge.domain.timetable import Timetable, TimetableError, plan_timetable
 from lms_bridge.i18n import gettext as _
 from lms_bridge.results.ballots import WRITEBACK_TARGETS, tally_student
 from lms_bridge.store.models import (
@@ -55,21 +55,45 @@ def day_states(db: Session, session: ExamSession) -> list[rules.StudentDayState]
     return states
 
 
-def _next_day(session: ExamSession, student: StudentRecord) -> date | None:
+def _table(session: ExamSession) -> Timetable:
     admitted = [s.student_ref for s in session.students if s.active and s.admitted]
+    return plan_timetable(admitted, session.starts_at, session.timezone,
+                          preparation_minutes=session.preparation_minutes, answer_minutes=session.answer_minutes)
+
+
+def _next_day(session: ExamSession, student: StudentRecord) -> date | None:
     try:
-        table = plan_timetable(admitted, session.starts_at, session.timezone,
-                               preparation_minutes=session.preparation_minutes,
-                               answer_minutes=session.answer_minutes)
-        return rules.next_sitting_day(table, student.student_ref)
+        return rules.next_sitting_day(_table(session), student.student_ref)
     except (TimetableError, KeyError):
         return None
 
 
+def continuation_days(session: ExamSession, student: StudentRecord) -> list[date]:
+    """The days the commission may continue ``student``'s exam on after a technical failure, other
+    than later the same day (the next sitting day first); empty when the timetable cannot say."""
+    try:
+        return rules.continuation_days(_table(session), student.student_ref)
+    except (TimetableError, KeyError):
+        return []
+
+
+def continuation_days_by_ref(session: ExamSession) -> dict[str, list[date]]:
+    """:func:`continuation_days` of every admitted student, by student id (one timetable)."""
+    try:
+        table = _table(session)
+    except TimetableError:
+        return {}
+    return {slot.student_id: rules.continuation_days(table, slot.student_id) for slot in table.slots}
+
+
 def record_exception(db: Session, session: ExamSession, student: StudentRecord, kind: str, *, reason: str,
                      actor: str, chair_consent: bool = False, continuation: str | None = None,
-                     ) -> StudentExceptionRecord:
-    """Record an exception for ``student`` (raises :class:`ExamDayError` when the rules refuse)."""
+                     continue_on: date | None = None) -> StudentExceptionRecord:
+    """Record an exception for ``student`` (raises :class:`ExamDayError` when the rules refuse).
+
+    ``continue_on``: after a technical failure, the commission continues on that sitting day (one of
+    :func:`continuation_days`) instead of later the same day; the student is identified, admitted and
+    draws there (a ticket already drawn stays theirs)."""
     _refuse_when_sealed(session)
     if not student.admitted:
         raise rules.ExamDayError(_("The student is not admitted to this sitting."))
@@ -79,7 +103,9 @@ def record_exception(db: Session, session: ExamSession, student: StudentRecord, 
     next_day = _next_day(session, student) if kind is rules.ExceptionKind.ABSENT_VALID else None
     outcome = rules.exception_outcome(kind, reason=reason, scale=_scale(session), next_day=next_day,
                                       chair_consent=chair_consent, continuation=continuation,
-                                      scores=(student.current_score, student.midterm_score))
+                                      scores=(student.current_score, student.midterm_score),
+                                      continue_on=continue_on,
+                                      continue_days=continuation_days(session, student) if continue_on else ())
     record = StudentExceptionRecord(
         session_id=session.id, student_id=student.id, kind=str(kind), reason=reason.strip(),
         mark=outcome.mark or "", moved_to=outcome.moved_to,
@@ -87,6 +113,22 @@ def record_exception(db: Session, session: ExamSession, student: StudentRecord, 
         recorded_by=actor, recorded_at=datetime.now(UTC))
     db.add(record)
     student.status = str(kind)
+    if kind is rules.ExceptionKind.CUMULATIVE and outcome.mark and outcome.points is not None:
+        # The cumulative grade is the student's grade (003 §24): written like a decided grade, a
+        # draft everywhere until the chair's release (lms_bridge.results.writeback), released with
+        # the rest, and marked as the cumulative grade in the protocol and the grade sheet.
+        band = _scale(session).band(outcome.mark)
+        decision = DecisionRecord(
+            session_id=session.id, student_id=student.id, rule="cumulative", letter=band.letter,
+            points=outcome.points, gpa=float(band.gpa),
+            votes={"cumulative": {"current": student.current_score, "midterm": student.midterm_score,
+                                  "points": outcome.points}},
+            degree_award=None, degree_totals={}, decided_at=datetime.now(UTC), closed_by=actor,
+            source="cumulative", commission_reason="")
+        db.add(decision)
+        db.flush()
+        for target in WRITEBACK_TARGETS:
+            db.add(WritebackRecord(decision_id=decision.id, target=target, status="pending"))
     db.add(AuditEvent(session_id=session.id, actor=actor, action="exception.recorded", detail={
         "student": student.student_ref, "kind": str(kind), "reason": record.reason, "mark": record.mark,
         "moved_to": outcome.moved_to.isoformat() if outcome.moved_to else None,

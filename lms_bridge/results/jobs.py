@@ -32,6 +32,11 @@ def _enqueue_writebacks(decision_ids: list[int]) -> None:
             write_decision.enqueue(decision_id, target)
 
 
+def enqueue_writebacks(decision_ids: list[int]) -> None:
+    """Queue every target's write-back of these decisions (a draft until the chair's release)."""
+    _enqueue_writebacks(decision_ids)
+
+
 @job(retries=5, retry_delay=30.0, name="webhooks.process_delivery", priority=0)
 def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
     """Handle one recorded webhook delivery; a delivery already processed is a no-op.
@@ -71,6 +76,8 @@ def process_delivery(queue: JobQueue, delivery_pk: int) -> None:
             _settle(delivery, outcomes[-1] if outcomes else Handled("covered by a refresh of the same form"))
     # After the commit: a write-back must never see a decision that was rolled back.
     _enqueue_writebacks(sorted({d for handled in outcomes for d in handled.decisions}))
+    for entry_id in sorted({e for handled in outcomes for e in handled.close}):
+        close_form.enqueue(entry_id)
 
 
 def _settle(delivery: WebhookDelivery, handled: Any) -> None:
@@ -108,6 +115,18 @@ def write_decision(queue: JobQueue, decision_id: int, target: str) -> None:
     with queue.transaction() as db:
         run_target(db, decision_id, target, backends(queue),
                    classroom_enabled=queue.settings.google.classroom_grade_writeback)
+
+
+@job(retries=8, retry_delay=30.0, name="results.close_form", priority=10)
+def close_form(queue: JobQueue, entry_id: int) -> None:
+    """Stop a voting form accepting responses once its decision is recorded (ahead of new ballots,
+    like the write-backs); a ballot racing the close is still fetched, recorded and marked late."""
+    with queue.transaction() as db:
+        entry = db.get(JournalEntry, entry_id)
+        if entry is None or entry.data.get("closed"):
+            return
+        backends(queue).google.close_form(entry.external_id)
+        entry.data = {**entry.data, "closed": True}
 
 
 def close_vote_now(queue: JobQueue, session_code: str, student_ref: str, actor: str) -> str:

@@ -57,6 +57,7 @@ def update_ballot(db: Session, session: ExamSession, student: StudentRecord, goo
     person = next(s for s in spec.students if s.id == student.student_ref)
     advance = journal_entry(db, session.id, ADVANCE_KEY)
     link = str(((advance.data.get("links") or {}) if advance else {}).get(student.student_ref, ""))
-    info = form_requests(spec, person, submission=link)[0]  # the description only
+    info = form_requests(spec, person, submission=link,
+                         on_behalf=list(entry.data.get("on_behalf") or []))[0]  # the description only
     google.forms.batch_update(entry.external_id, [info])
     return True

@@ -34,7 +34,7 @@ from lms_bridge.store.models import (
     WebhookDelivery,
     WritebackRecord,
 )
-from lms_bridge.store.repo import journal_entry
+from lms_bridge.store.repo import journal_entry, merge_entry_data
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,10 @@ def student_form(db: Session, session: ExamSession, student: StudentRecord) -> J
     return journal_entry(db, session.id, FORM_KEY_PREFIX + student.student_ref)
 
 
-def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: str = "") -> TallyResult | None:
-    """Fetch the form's new responses, store them as ballots and re-count; close the form on a decision."""
+def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: str = "",
+                 close: bool = True) -> TallyResult | None:
+    """Fetch the form's new responses, store them as ballots and re-count; close the form on a
+    decision (``close=False``: the caller closes it after its commit, see ``results.close_form``)."""
     session = db.get(ExamSession, entry.session_id)
     student = db.scalar(select(StudentRecord).where(
         StudentRecord.session_id == entry.session_id,
@@ -89,14 +91,15 @@ def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: st
     if newest:
         newest_dt = datetime.fromisoformat(newest.replace("Z", "+00:00")).astimezone(UTC)
         if not cursor or newest_dt > datetime.fromisoformat(cursor):
-            entry.data = {**entry.data, "responses_cursor": newest_dt.isoformat()}
+            # Merged into the row as it is now: a provisioning run may be adding to it (sharing).
+            entry = merge_entry_data(db, entry, responses_cursor=newest_dt.isoformat())
     result = tally_student(db, session, student, closed_by=closed_by)
     report_after_window(db, session, student)  # a written exam's ballot after its grading time: an incident
-    if result.newly_decided and not entry.data.get("closed"):
+    if close and result.newly_decided and not entry.data.get("closed"):
         # Closed once the decision is recorded (issue: forms stop accepting responses then); a
         # ballot racing the close is still fetched, recorded and marked late.
         google.close_form(entry.external_id)
-        entry.data = {**entry.data, "closed": True}
+        entry = merge_entry_data(db, entry, closed=True)
     return result
 
 
@@ -107,6 +110,8 @@ class Handled:
 
     note: str
     decisions: tuple[int, ...] = ()
+    # Journal entries of voting forms to close now that their decision is recorded (after the commit).
+    close: tuple[int, ...] = ()
 
 
 def delivery_form_id(delivery: WebhookDelivery) -> str | None:
@@ -129,12 +134,15 @@ def refresh_form_by_id(db: Session, backends_factory: Any, form_id: str) -> Hand
             tallied = refresh_appeal(db, backends_factory().google, session, appeal)
             return Handled(f"appeal tallied: {tallied.outcome.status}")
         return Handled("ignored: form not made by this service")
-    result = refresh_form(db, backends_factory().google, entry)
+    # The form is closed by a job of its own after this commit: the Forms call (a write, on the
+    # Forms quota) does not hold the store's transaction open nor the worker's next refresh back.
+    result = refresh_form(db, backends_factory().google, entry, close=False)
     if result is None:
         return Handled("ignored: the form's student is gone")
     # Only the tally records decisions, and it says which one is new: nothing else to look up.
     decided = (result.decision.id,) if result.newly_decided and result.decision is not None else ()
-    return Handled(f"tallied: {result.outcome.status}", decided)
+    close = (entry.id,) if result.newly_decided and not entry.data.get("closed") else ()
+    return Handled(f"tallied: {result.outcome.status}", decided, close)
 
 
 def process_delivery(db: Session, delivery: WebhookDelivery, backends_factory: Any) -> Handled:

@@ -51,6 +51,10 @@ EVENT_FOR_ACTION = {
 
 # What the secretary may upload on a student's behalf: the answer sheets as PDF or photos.
 UPLOAD_TYPES = {b"%PDF": ".pdf", b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
+MIME_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".png": "image/png"}
+# Answer sheets uploaded on a student's behalf, put in Drive: one journal entry per file.
+ANSWERS_PREFIX = "answers.drive:"
+P_ANSWER = "lmsBridgeAnswer"
 MAX_FILES_PER_UPLOAD = 20
 
 
@@ -73,6 +77,8 @@ class BoardRow:
     exception_reason: str = ""
     moved_to: date | None = None
     decision_letter: str = ""
+    exception_mark: str = ""  # F (refusal, breach), I (postponed), the cumulative grade's letter
+    commission_reason: str = ""  # the commission decided in place of a vote that could not decide
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,8 @@ def student_facts(db: Session, session: ExamSession) -> dict[int, rules.StudentF
             ballots=n, first_ballot_at=first, decided_at=decided.get(st.id),
             exception=ExceptionKind(exc.kind) if exc else None,
             exception_at=exc.recorded_at if exc else None,
-            continuation=Continuation(exc.continuation) if exc and exc.continuation else None)
+            continuation=Continuation(exc.continuation) if exc and exc.continuation else None,
+            moved_to=exc.moved_to if exc else None)
     return out
 
 
@@ -180,12 +187,13 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
     today = now.astimezone(zone).date()
     chosen = day if day is not None and day in days else rules.board_day(sorted(days), today)
 
-    # Today's list: the timetable's students of the day, then the extra slots: those moved here,
-    # and those whose technical failure the commission continues later today.
+    # Today's list: the timetable's students of the day, then the extra slots: those moved here (a
+    # valid-reason absence, or a technical failure continued on this day), and those whose technical
+    # failure the commission continues later today.
     planned = [sid for sid, s in sorted(slots.items(), key=lambda kv: kv[1].position) if s.date == chosen]
     extra = [sid for sid in moved if moved[sid] == chosen and sid not in planned]
     extra += [sid for sid in planned if rules.resumes(facts[sid]) and facts[sid].exception
-              is ExceptionKind.TECHNICAL_FAILURE]
+              is ExceptionKind.TECHNICAL_FAILURE and sid not in moved]
     tday = next((d for d in table.days if d.date == chosen), None) if table else None
     day_start = tday.starts_at if tday else _local_start(session, chosen)
     day_end = tday.ends_at if tday else day_start + timedelta(minutes=session.preparation_minutes)
@@ -197,8 +205,13 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
     for sid, email in db.execute(select(BallotRecord.student_id, BallotRecord.voter_email).where(
             BallotRecord.session_id == session.id, BallotRecord.status == "counted")):
         voted.setdefault(sid, set()).add(email.lower())
-    letters = dict(db.execute(select(DecisionRecord.student_id, DecisionRecord.letter)
-                              .where(DecisionRecord.session_id == session.id)).all())
+    letters, by_commission = {}, {}
+    for sid, letter, source, why in db.execute(select(
+            DecisionRecord.student_id, DecisionRecord.letter, DecisionRecord.source, DecisionRecord.commission_reason)
+            .where(DecisionRecord.session_id == session.id)):
+        letters[sid] = letter
+        if source == "commission":
+            by_commission[sid] = why
 
     def row(sid: int, position: int, start: datetime | None, end: datetime | None, is_extra: bool) -> BoardRow:
         f, st = facts[sid], students[sid]
@@ -220,7 +233,8 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
             overrun_minutes=(rules.overrun_minutes(end, f.answer_ended_at, f.answer_started_at, now)
                              if end else 0),
             exception_reason=exc.reason if exc else "", moved_to=exc.moved_to if exc else None,
-            decision_letter=letters.get(sid, ""))
+            decision_letter=letters.get(sid, ""), exception_mark=exc.mark if exc else "",
+            commission_reason=by_commission.get(sid, ""))
 
     rows = [row(sid, i + 1, slots[sid].answer_starts_at, slots[sid].answer_ends_at, False)
             for i, sid in enumerate(planned)]
@@ -440,3 +454,89 @@ def announce(queue: JobQueue, session_id: int, kind: str, name: str = "", day: s
 
 def voting_members(session: ExamSession) -> list[CommissionMember]:
     return [m for m in session.members if m.active and m.role != "secretary"]
+
+
+def answers_key(student_ref: str, name: str) -> str:
+    return f"{ANSWERS_PREFIX}{student_ref}:{name}"
+
+
+def answers_in_drive(db: Session, session: ExamSession) -> dict[str, dict[str, str]]:
+    """The answer sheets uploaded on a student's behalf that are in Drive: student id -> file name ->
+    the Drive link ("" while a file is kept on the server only, e.g. over the upload limit)."""
+    from lms_bridge.store.repo import journal_entries
+
+    out: dict[str, dict[str, str]] = {}
+    for entry in journal_entries(db, session.id, ANSWERS_PREFIX):
+        ref, _sep, name = entry.key.removeprefix(ANSWERS_PREFIX).rpartition(":")
+        out.setdefault(ref, {})[name] = str(entry.data.get("link") or "")
+    return out
+
+
+@job(retries=5, retry_delay=30.0, name="results.share_answer_sheets")
+def share_answer_sheets(queue: JobQueue, session_id: int, student_ref: str) -> None:
+    """Put the answer sheets the secretary uploaded on ``student_ref``'s behalf where the commission
+    reads the student's own: Classroom lets only the student attach files to a submission
+    (studentSubmissions.modifyAttachments; docs/google-fidelity.md), so each file becomes a Drive file
+    of this app, shared (read only) with every active member, and linked from the student's ballot
+    and the board.  Idempotent: a file already in the journal is not uploaded again; one lost after
+    an ambiguous failure is found by its tags."""
+    from lms_bridge.google.drive import MULTIPART_LIMIT
+    from lms_bridge.google.steps import P_SESSION, form_requests
+    from lms_bridge.store.models import JournalEntry
+    from lms_bridge.store.repo import spec_from_store
+
+    google = backends(queue).google
+    with queue.transaction() as db:
+        session = db.get(ExamSession, session_id)
+        student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == session_id,
+                                                        StudentRecord.student_ref == student_ref)) if session else None
+        if session is None or student is None:
+            return
+        code = session.code
+        folder = _upload_dir(queue.settings.data_dir, session, student)
+        names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        done = answers_in_drive(db, session).get(student_ref, {})
+        emails = sorted({m.email for m in session.members if m.active})
+    for name in names:
+        if name in done:
+            continue
+        data = (folder / name).read_bytes()
+        tags = {P_SESSION: code, P_ANSWER: f"{student_ref}/{name}"}
+        if len(data) > MULTIPART_LIMIT:
+            made: dict[str, object] = {"id": "", "webViewLink": ""}  # kept on the server, shown on the board
+        else:
+            found = google.drive.find_by_app_properties(tags)
+            made = found[0] if found else google.drive.upload_file(
+                f"{code} {student_ref} {name}", MIME_TYPES[Path(name).suffix], data, tags,
+                recover=lambda tags=tags: next(iter(google.drive.find_by_app_properties(tags)), None))
+            if not made.get("webViewLink"):
+                made = {**made, "webViewLink": f"https://drive.google.com/file/d/{made['id']}/view"}
+            google.drive.share_readers([(str(made["id"]), email) for email in emails])
+        with queue.transaction() as db:
+            db.add(JournalEntry(session_id=session_id, step="board", key=answers_key(student_ref, name),
+                                external_id=str(made["id"]), data={"link": str(made["webViewLink"]),
+                                                                   "shared_with": emails if made["id"] else []}))
+            db.add(AuditEvent(session_id=session_id, action="board.answers_in_drive", detail={
+                "student": student_ref, "file": name, "drive": str(made["id"]), "shared_with": len(emails)}))
+    with queue.transaction() as db:
+        session = db.get(ExamSession, session_id)
+        assert session is not None
+        links = [link for _name, link in sorted(answers_in_drive(db, session).get(student_ref, {}).items()) if link]
+        entry = journal_entry(db, session_id, f"forms.form:{student_ref}")
+        if entry is None or not links or entry.data.get("on_behalf") == links:
+            return
+        from lms_bridge.google.steps import ADVANCE_KEY
+
+        spec = spec_from_store(db, session)
+        person = next(s for s in spec.students if s.id == student_ref)
+        advance = journal_entry(db, session_id, ADVANCE_KEY)
+        submission = str(entry.data.get("answers_link") or
+                         ((advance.data.get("links") or {}) if advance else {}).get(student_ref, ""))
+        info = form_requests(spec, person, submission=submission,
+                             grading_hours=google.settings.exams.written_grading_hours, on_behalf=links)[0]
+        form_id = entry.external_id
+    google.forms.batch_update(form_id, [info])
+    with queue.transaction() as db:
+        entry = journal_entry(db, session_id, f"forms.form:{student_ref}")
+        if entry is not None:
+            entry.data = {**entry.data, "on_behalf": links}

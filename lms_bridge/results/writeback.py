@@ -49,6 +49,9 @@ def write_sheet(db: Session, google: Any, decision_id: int, *, draft: bool = Fal
     with use_locale(session.language):
         if decision.degree_award is not None:
             degree_decision = _("awarded") if decision.degree_award else _("not awarded")
+        if decision.source == "cumulative":
+            # On the student's application, in place of the exam (003 §24): the sheet says so.
+            word = _("%(word)s (cumulative grade)", word=word)
         if draft:
             # Until the chair's release the sheet says the decision is provisional (003 §61).
             word = _("%(word)s (provisional)", word=word)

@@ -57,7 +57,7 @@ SESSION_KEYS = (
     "code", "title", "kind", "programme", "group", "university", "commission_name", "platform",
     "department", "head_of_department", "registrar", "department_email", "language", "timezone", "starts_at",
     "preparation_minutes", "answer_minutes", "grading.scale", "grading.decision", "grading.quorum",
-    "degree_vote", "commission_vote", "question_bank",
+    "degree_vote", "commission_vote", "question_bank", "voters_group",
 )
 COMMISSION_FIELDS = ("name", "email", "role")
 STUDENT_FIELDS = ("id", "name", "email", "admitted", "admission_note", "admission_rating", "plagiarism",

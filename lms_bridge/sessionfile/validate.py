@@ -222,6 +222,8 @@ class _Validator:
         # also go to the registrar and the department's mailbox (all optional).
         for key in ("head_of_department", "registrar", "department_email"):
             out[key] = self.optional_email(loc, raw, key)
+        # A Google Group of exactly the voting members: each ballot is shared with it in one grant.
+        out["voters_group"] = self.optional_email(loc, raw, "voters_group")
         out["language"] = self.choice(loc, raw, "language", LANGUAGES, default="kk")
         out["timezone"] = self.zone(loc, raw)
         out["starts_at"] = self.starts_at(loc, raw, out["timezone"])
@@ -611,7 +613,7 @@ def build_spec(raw: RawSession, limits: LimitsSettings | None = None, *,
         group=head["group"], university=head["university"], commission_name=head["commission_name"],
         platform=head["platform"], department=head["department"],
         head_of_department=head["head_of_department"], registrar=head["registrar"],
-        department_email=head["department_email"], language=head["language"],
+        department_email=head["department_email"], voters_group=head["voters_group"], language=head["language"],
         timezone=head["timezone"].key,
         starts_at=head["starts_at"], preparation_minutes=head["preparation_minutes"],
         answer_minutes=head["answer_minutes"], grading=head["grading"], degree_vote=head["degree_vote"],

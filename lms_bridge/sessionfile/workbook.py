@@ -55,6 +55,7 @@ SESSION_ROWS: tuple[tuple[str, str], ...] = (
     ("degree_vote", "none | open | secret"),
     ("commission_vote", "test_exam: yes | no (бос: жоқ / пусто: нет)"),
     ("question_bank", "test_exam: bank.gift (GIFT)"),
+    ("voters_group", "Дауыс берушілердің Google тобы (бос болуы мүмкін) / Google-группа голосующих (необязательно)"),
 )
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -136,7 +137,7 @@ def build_workbook(spec: SessionSpec | None = None) -> Workbook:
             "group": spec.group, "university": spec.university, "commission_name": spec.commission_name,
             "platform": spec.platform, "department": spec.department,
             "head_of_department": spec.head_of_department, "registrar": spec.registrar,
-            "department_email": spec.department_email or None,
+            "department_email": spec.department_email or None, "voters_group": spec.voters_group or None,
             "language": spec.language, "timezone": spec.timezone,
             # Excel shows and edits local date-times; the time zone is its own row.
             "starts_at": spec.starts_at.replace(tzinfo=None),

@@ -53,6 +53,15 @@ def autocommit_engine(engine: Engine) -> Engine:
     A single-statement write there is one round trip: no ``BEGIN`` before it and no ``COMMIT``
     after it, the statement commits by itself (durably: ``synchronous_commit`` stays on).  Setting
     autocommit per checkout instead costs more round trips than it saves."""
+    if engine.dialect.name == "sqlite":
+        # The same pool, each connection in autocommit while checked out (an attribute of the
+        # in-process driver, no round trip): a lone INSERT commits by itself, no BEGIN and COMMIT.
+        with _autocommit_lock:
+            made = _autocommit_engines.get(engine)
+            if made is None:
+                made = engine.execution_options(isolation_level="AUTOCOMMIT")
+                _autocommit_engines[engine] = made
+            return made
     if engine.dialect.name != "postgresql":
         return engine
     with _autocommit_lock:

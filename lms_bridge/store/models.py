@@ -244,7 +244,7 @@ class ProvisioningLease(Base):
     Keyed by the session's code (not its id) so that ``lms-bridge provision FILE`` can hold it before
     its import creates the session.  ``token`` is empty when nobody holds it; the holder proves it
     is alive by moving ``heartbeat_at`` forward, and a holder silent for longer than the timeout may
-    be replaced by anyone (see :mod:`lms_bridge.provisioning.lease`)."""
+    be replaced by anyone (see :mod:`lms_bridge.lease`)."""
 
     __tablename__ = "provisioning_leases"
     session_code: Mapped[str] = mapped_column(String(80), primary_key=True)

@@ -102,13 +102,31 @@ def get_session(db: Session, code: str) -> ExamSession | None:
     return db.scalar(select(ExamSession).where(ExamSession.code == code))
 
 
-def journal_entry(db: Session, session_id: int, key: str, *, fresh: bool = False) -> JournalEntry | None:
+def journal_entry(db: Session, session_id: int, key: str, *, fresh: bool = False,
+                  for_update: bool = False) -> JournalEntry | None:
     """The journal's entry for ``key`` in a session (what a step made or remembered), if any.
 
     ``fresh`` reloads a row this session already holds: another process may have written it since.
+    ``for_update`` also locks the row until the commit (PostgreSQL; SQLite has one writer at a time),
+    so that what is written back from it loses nobody else's change.
     """
     query = select(JournalEntry).where(JournalEntry.session_id == session_id, JournalEntry.key == key)
-    return db.scalar(query.execution_options(populate_existing=True) if fresh else query)
+    if for_update:
+        query = query.with_for_update()
+    return db.scalar(query.execution_options(populate_existing=True) if fresh or for_update else query)
+
+
+def merge_entry_data(db: Session, entry: JournalEntry, **data: Any) -> JournalEntry:
+    """Add ``data`` to a journal entry's data without losing what another process wrote to it since
+    ``entry`` was read (a provisioning run's step and a job both add to a voting form's entry).
+
+    The row is read again, locked until the caller commits, and only the given keys change."""
+    db.flush()
+    fresh = journal_entry(db, entry.session_id, entry.key, for_update=True)
+    if fresh is None:
+        raise LookupError(entry.key)
+    fresh.data = {**fresh.data, **data}
+    return fresh
 
 
 def journal_entries(db: Session, session_id: int, prefix: str, *, fresh: bool = False) -> list[JournalEntry]:
@@ -185,6 +203,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
                                          name=q.get("name", ""))
                             for q in (session.options or {}).get("question_bank", [])),
         commission_vote=(session.options or {}).get("commission_vote"),
+        voters_group=str((session.options or {}).get("voters_group", "")),
         appeal_commission=stored_appeal_commission(db, session),
     )
 
@@ -210,6 +229,8 @@ def _options(spec: SessionSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if spec.commission_vote is not None:
         out["commission_vote"] = spec.commission_vote
+    if spec.voters_group:
+        out["voters_group"] = spec.voters_group
     if spec.question_bank:
         out["question_bank"] = [{"text": q.text, "answers": list(q.answers), "correct": q.correct, "name": q.name}
                                 for q in spec.question_bank]

@@ -155,10 +155,11 @@ def record_delivery(db: Session, source: str, parsed: Parsed) -> int | None:
     row = dict(source=source, delivery_id=parsed.delivery_id, kind=parsed.kind, payload=parsed.payload,
                status="queued")
     bind = db.get_bind()
-    if bind.dialect.name == "postgresql":
-        # On an autocommit connection the statement commits by itself: one round trip to the
-        # server instead of three (BEGIN, the insert, COMMIT), and the row is durable before 202.
-        with autocommit_engine(bind).connect() as conn:
+    if bind.dialect.name in ("postgresql", "sqlite"):
+        # On an autocommit connection the statement commits by itself: on PostgreSQL one round
+        # trip to the server instead of three (BEGIN, the insert, COMMIT); on SQLite no BEGIN or
+        # COMMIT either.  The row is committed before the 202.
+        with autocommit_engine(getattr(bind, "engine", bind)).connect() as conn:
             inserted = insert_new_on(conn, WebhookDelivery, [row], unique=("source", "delivery_id"))
     else:
         inserted = insert_new(db, WebhookDelivery, [row], unique=("source", "delivery_id"))

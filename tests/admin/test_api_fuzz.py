@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from hypothesis import HealthCheck, given, settings
 from sqlalchemy import select
 
 from lms_bridge.app import state
@@ -36,7 +35,9 @@ def _checks() -> list[Any]:
 
 @pytest.mark.parametrize("who", ["member", "secretary"])
 def test_the_api_holds_to_its_document_and_the_policy(people_app: Flask, who: str) -> None:  # noqa: F811
+    # Imported here, not at the top: every test process collects this module, one runs the test.
     import schemathesis
+    from hypothesis import HealthCheck, given, settings
 
     token = make_token(people_app, who, who)
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", people_app)

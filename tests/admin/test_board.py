@@ -227,6 +227,37 @@ def test_a_technical_failure_draws_up_an_act_for_every_member_the_same_day(app: 
     assert again[1]["stage"] == "exception"
 
 
+def test_after_a_technical_failure_the_secretary_chooses_the_day_it_continues(app: Flask, upload: Any,
+                                                                            signed_in: FlaskClient) -> None:
+    code, refs = _imported(app, upload)
+    board = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    row = next(s for s in board["students"] if s["ref"] == refs[0])
+    offered = [d["day"] for d in row["continue_days"]]
+    # The commission's next sitting day first (the sample sits one day: the next working day).
+    assert offered
+    assert offered[0] > board["day"]
+    page = signed_in.get(f"/sessions/{code}/board?day={board['day']}").get_data(as_text=True)
+    assert f'<option value="{offered[0]}">' in page
+    assert "later today" in page
+    # A day that is not one of the commission's later sitting days is refused, and nothing is recorded.
+    page = _post(signed_in, f"/sessions/{code}/students/{refs[0]}/exception", kind="technical_failure",
+                 reason="the connection dropped", continuation="later", continue_on=board["day"],
+                 next=f"/sessions/{code}/board")
+    assert "later sitting days" in page
+    _post(signed_in, f"/sessions/{code}/students/{refs[0]}/exception", kind="technical_failure",
+          reason="the connection dropped", continuation="later", continue_on=offered[0],
+          next=f"/sessions/{code}/board")
+    first = signed_in.get(f"/sessions/{code}/board.json?day={board['day']}").get_json()
+    mine = [s for s in first["students"] if s["ref"] == refs[0]]
+    assert [(s["extra_slot"], s["stage"]) for s in mine] == [(False, "exception")]  # no slot later today
+    later = signed_in.get(f"/sessions/{code}/board.json?day={offered[0]}").get_json()
+    assert later["day"] == offered[0]
+    row = next(s for s in later["students"] if s["ref"] == refs[0])
+    assert row["extra_slot"]
+    assert row["planned"]
+    assert [a["action"] for a in row["actions"]][:1] == ["identify"]
+
+
 def test_the_boards_admit_checks_identification_then_admits(app: Flask, upload: Any,
                                                             signed_in: FlaskClient) -> None:
     code, refs = _imported(app, upload)

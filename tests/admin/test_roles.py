@@ -7,8 +7,10 @@ what"), not read from the policy table, so a wrong line in the table fails this 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +19,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from lms_bridge.app import state
+from lms_bridge.app import create_app, state
 from lms_bridge.domain.access import POLICY
+from lms_bridge.jobs import queue as jobqueue
 from lms_bridge.store.db import transaction
 from lms_bridge.store.models import (
     AppealRecord,
@@ -31,7 +34,8 @@ from lms_bridge.store.models import (
     User,
 )
 
-from .conftest import SAMPLE_YAML
+from .conftest import PASSWORD as ADMIN_PASSWORD
+from .conftest import SAMPLE_YAML, _settings
 
 CODE = "FA-2026-6B06102-IS21"
 REF = "210103041"
@@ -129,12 +133,44 @@ def _add_appeal(app: Flask) -> int:
         return appeal.id
 
 
+@pytest.fixture(scope="module")
+def session_template(data_dir_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The data dir of the sample session uploaded on the page, its people and one appeal, made once
+    per module (the upload is the costly part); each test gets a copy, so what one test's actions
+    change, the next never sees."""
+    data_dir = tmp_path_factory.mktemp("roles-template") / "data"
+    shutil.copytree(data_dir_template, data_dir)
+    settings = _settings(data_dir)
+    app = create_app(settings, testing=True)
+    app.config["WTF_CSRF_ENABLED"] = False
+    jobqueue.configure(settings, engine=state(app).engine)
+    try:
+        client = app.test_client()
+        assert client.post("/login", data={"username": "secretary", "password": ADMIN_PASSWORD}).status_code == 302
+        res = client.post("/sessions/upload", data={"file": (io.BytesIO(SAMPLE_YAML.read_bytes()),
+                                                             "sample-session.yaml")},
+                          content_type="multipart/form-data")
+        assert res.status_code == 302, res.get_data(as_text=True)
+        _add_people(app)
+        appeal_id = _add_appeal(app)
+    finally:
+        jobqueue.reset()
+        state(app).engine.dispose()
+    return data_dir, appeal_id
+
+
 @pytest.fixture
-def session_app(app: Flask, upload: Callable[..., Any]) -> Flask:
-    assert upload(SAMPLE_YAML.read_bytes(), "sample-session.yaml").status_code == 302
-    _add_people(app)
-    app.config["TEST_APPEAL_ID"] = _add_appeal(app)
-    return app
+def session_app(tmp_path: Path, session_template: tuple[Path, int]) -> Iterator[Flask]:
+    template, appeal_id = session_template
+    shutil.copytree(template, tmp_path / "data")
+    settings = _settings(tmp_path / "data")
+    app = create_app(settings, testing=True)
+    app.config["WTF_CSRF_ENABLED"] = False
+    jobqueue.configure(settings, engine=state(app).engine)
+    app.config["TEST_APPEAL_ID"] = appeal_id
+    yield app
+    jobqueue.reset()
+    state(app).engine.dispose()
 
 
 def sign_in(app: Flask, who: str) -> FlaskClient:

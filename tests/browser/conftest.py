@@ -3,6 +3,7 @@ and a job consumer, driven by Debian's headless Chromium through its chromedrive
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -91,29 +92,95 @@ def live_app(tmp_path: Path, chrome_paths: tuple[str, str], request: pytest.Fixt
             state(holder["app"]).engine.dispose()
 
 
-@pytest.fixture
-def browser(chrome_paths: tuple[str, str]) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+WINDOW = (1366, 900)
 
-    chromium, driver_path = chrome_paths
-    profile = tempfile.mkdtemp(prefix="lms-bridge-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", f"--user-data-dir={profile}", "--window-size=1366,900",
-                 "--lang=kk"):
-        options.add_argument(flag)
-    # The page picks its language from Accept-Language before sign-in: ask for Kazakh like a user here.
-    options.add_experimental_option("prefs", {"intl.accept_languages": "kk,ru,en"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+
+class _Chromium:
+    """One headless Chromium (and its chromedriver) per test process, started at the first browser
+    test: starting one costs more than most browser steps.  Each test gets it blank (see ``browser``)."""
+
+    def __init__(self, chrome_paths: tuple[str, str]) -> None:
+        self.chrome_paths = chrome_paths
+        self.driver: Any = None
+        self.profile = ""
+
+    def start(self) -> Any:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        chromium, driver_path = self.chrome_paths
+        self.profile = tempfile.mkdtemp(prefix="lms-bridge-chromium-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", f"--user-data-dir={self.profile}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                     "--lang=kk"):
+            options.add_argument(flag)
+        # The page picks its language from Accept-Language before sign-in: ask for Kazakh like a user here.
+        options.add_experimental_option("prefs", {"intl.accept_languages": "kk,ru,en"})
+        self.driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+        self.driver.set_page_load_timeout(30)
+        return self.driver
+
+    def blank(self) -> Any:
+        """The browser as a new one would be: one blank tab of the usual size, no cookies, no storage,
+        no cache (every live app is on 127.0.0.1, and a cookie does not care about the port)."""
+        from selenium.common.exceptions import NoAlertPresentException
+
+        if self.driver is None:
+            return self.start()
+        try:
+            driver = self.driver
+            with contextlib.suppress(NoAlertPresentException):
+                driver.switch_to.alert.dismiss()
+            handles = driver.window_handles
+            for handle in handles[1:]:
+                driver.switch_to.window(handle)
+                driver.close()
+            driver.switch_to.window(handles[0])
+            driver.get("about:blank")
+            driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+            driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+            driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
+            driver.set_window_size(*WINDOW)
+            return driver
+        except Exception:  # a browser left in a state it cannot be brought back from: a new one
+            self.stop()
+            return self.start()
+
+    def stop(self) -> None:
+        if self.driver is not None:
+            try:
+                self.driver.quit()
+            finally:
+                self.driver = None
+                shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _chromium(chrome_paths: tuple[str, str]) -> Iterator[_Chromium]:
+    chromium = _Chromium(chrome_paths)
+    yield chromium
+    chromium.stop()
+
+
+@pytest.fixture
+def browser(_chromium: _Chromium) -> Iterator[object]:
+    """The process's Chromium, blank: no cookies, storage or cache of an earlier test, one tab."""
+    driver = _chromium.blank()
+    yield driver
+    # Leave the page before the test's server stops, so no script of it keeps calling a closed port.
+    with contextlib.suppress(Exception):
+        driver.get("about:blank")
+
+
+SCREENSHOTS_ENV = "LMS_BRIDGE_SCREENSHOTS"
+
+
+def screenshots_wanted() -> bool:
+    """Are the browser tests' screenshots kept somewhere to look at?  Only then are they taken."""
+    return bool(os.environ.get(SCREENSHOTS_ENV))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import PASSWORD, USERNAME, LiveApp
+from .conftest import PASSWORD, USERNAME, LiveApp, screenshots_wanted
 
 pytestmark = pytest.mark.browser
 
@@ -25,8 +25,18 @@ def _wait(driver: Any, condition: Any, seconds: float = 60) -> Any:
                          ).until(condition)
 
 
+def _screenshot(driver: Any, path: Path) -> None:
+    """A screenshot of the window, when someone will look at it (LMS_BRIDGE_SCREENSHOTS names where):
+    no assertion reads them, and each costs Chromium a second of rendering and encoding."""
+    if screenshots_wanted():
+        driver.save_screenshot(str(path))
+
+
 def _full_page(driver: Any, path: Path) -> None:
-    """A screenshot of the whole page (the window stretched to the page's height for a moment)."""
+    """A screenshot of the whole page (the window stretched to the page's height for a moment), when
+    someone will look at it (see ``_screenshot``)."""
+    if not screenshots_wanted():
+        return
     width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
     driver.execute_script("window.scrollTo(0, 0)")
     driver.set_window_size(width, min(6000, driver.execute_script("return document.body.scrollHeight")))
@@ -88,7 +98,7 @@ def test_sign_in_upload_and_provision(live_app: LiveApp, browser: Any, screensho
         return run.get_attribute("data-finished") == "true"
 
     _wait(driver, finished, seconds=120)
-    driver.save_screenshot(str(screenshot_dir / "provision-finished.png"))
+    _screenshot(driver, screenshot_dir / "provision-finished.png")
     status = driver.find_element(By.CSS_SELECTOR, "#run [data-run-status]")
     errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#run [data-step-error]") if e.text]
     assert status.get_attribute("data-run-status") == "succeeded", errors
@@ -105,7 +115,7 @@ def test_sign_in_upload_and_provision(live_app: LiveApp, browser: Any, screensho
     driver.set_window_size(390, 844)
     sideways = driver.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    driver.save_screenshot(str(screenshot_dir / "session-phone.png"))
+    _screenshot(driver, screenshot_dir / "session-phone.png")
     wide = driver.execute_script(
         "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]"
         ".filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > w + 1)"

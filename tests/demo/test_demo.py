@@ -7,13 +7,14 @@ import re
 import stat
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from lms_bridge import sandbox
 from lms_bridge.config import load_settings
@@ -137,3 +138,86 @@ def test_the_demo_sample_sits_on_a_day_still_ahead_or_today(tmp_path: Path) -> N
         starts = exam.starts_at if exam.starts_at.tzinfo else exam.starts_at.replace(tzinfo=UTC)
         local_today = now.astimezone(ZoneInfo(exam.timezone)).date()
         assert starts.astimezone(ZoneInfo(exam.timezone)).date() >= local_today
+
+
+def _stored(engine: Engine, code: str) -> ExamSession:
+    with make_sessionmaker(engine)() as db:
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        assert exam is not None
+        db.expunge(exam)
+        return exam
+
+
+@pytest.fixture
+def demo_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("LMS_BRIDGE_LANGUAGE", "en")
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _first_start(engine: Engine) -> tuple[str, datetime]:
+    """The demo's first start a month after the sample's own day: the sitting lands on that day."""
+    from lms_bridge.demo import sample_session_path
+    from lms_bridge.sessionfile import load_session
+
+    first = load_session(sample_session_path()).starts_at + timedelta(days=30)
+    return load_sample_session(engine, now=first), first
+
+
+def test_the_demo_started_again_days_later_moves_its_stored_sitting_and_keeps_the_rest(demo_store: Engine) -> None:
+    from lms_bridge.demo import load_demo_session
+    from lms_bridge.store.models import AuditEvent, JournalEntry
+
+    code, first = _first_start(demo_store)
+    before = _stored(demo_store, code)
+    zone = ZoneInfo(before.timezone)
+    with make_sessionmaker(demo_store)() as db:  # what the person did meanwhile
+        db.add(JournalEntry(session_id=before.id, step="test", key="classroom.course", external_id="c-1"))
+        db.commit()
+    # Started again the same day: the day stays (a sitting under way is not moved).
+    same_day = load_demo_session(demo_store, now=first + timedelta(hours=1))
+    assert same_day.note == ""
+    assert _stored(demo_store, code).starts_at == before.starts_at
+
+    later = first + timedelta(days=9)
+    again = load_demo_session(demo_store, now=later)
+    after = _stored(demo_store, code)
+    expected = demo_sitting_start(before.starts_at.astimezone(zone), later)
+    assert after.starts_at == expected
+    assert after.starts_at.astimezone(zone).date() >= later.astimezone(zone).date()
+    assert "its sitting moved from" in again.note
+    # everything else is kept: the same session, its draw commitment, its journal; the change is audited
+    assert (after.id, after.draw_commitment, after.status) == (before.id, before.draw_commitment, "imported")
+    with make_sessionmaker(demo_store)() as db:
+        assert db.scalar(select(JournalEntry.external_id).where(JournalEntry.key == "classroom.course")) == "c-1"
+        actions = list(db.scalars(select(AuditEvent.action).where(AuditEvent.session_id == after.id)
+                                  .order_by(AuditEvent.id)))
+        assert actions == ["session.created", "session.reimported"]
+
+
+@pytest.mark.parametrize("state", ["sealed", "drawn"])
+def test_the_demo_leaves_a_sealed_or_begun_sitting_where_it_was_and_says_so(demo_store: Engine, state: str) -> None:
+    from lms_bridge.demo import load_demo_session
+    from lms_bridge.store.models import StudentRecord
+
+    code, first = _first_start(demo_store)
+    before = _stored(demo_store, code)
+    with make_sessionmaker(demo_store)() as db:
+        exam = db.get(ExamSession, before.id)
+        assert exam is not None
+        if state == "sealed":
+            exam.status = "sealed"
+        else:
+            student = db.scalar(select(StudentRecord).where(StudentRecord.session_id == exam.id).limit(1))
+            assert student is not None
+            student.ticket_number = 1
+        db.commit()
+    again = load_demo_session(demo_store, now=first + timedelta(days=9))
+    assert _stored(demo_store, code).starts_at == before.starts_at
+    if state == "sealed":
+        assert "is sealed, so its sitting stays on" in again.note
+    else:
+        assert "keeps its sitting on" in again.note
+        assert "tickets were drawn" in again.note

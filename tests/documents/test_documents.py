@@ -4,6 +4,7 @@ commas, the noun agreeing with the number, and not one English word of the produ
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from collections.abc import Callable
@@ -205,3 +206,18 @@ def test_the_russian_decision_agrees_for_every_student(sitting: Sitting, i: int,
 def test_the_appeal_deadline_counts_working_days(sitting: Sitting) -> None:
     # Decided on Wednesday 10 June 2026: two working days later is Friday 12 June.
     assert student(sitting("oral_exam", "kk")).appeal_closes == date(2026, 6, 12)
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "xlsx"])
+def test_a_student_protocol_marks_who_voted_for_that_student(sitting: Sitting, fmt: str) -> None:
+    """A member who voted for other students but not this one did not vote here, whatever the session."""
+    doc = sitting("oral_exam", "ru")
+    s = student(doc)
+    voter = s.votes[0][0]
+    absent = next(m for m in doc.members if m.role == "member" and m.voted and m.name != voter)
+    alone = dataclasses.replace(s, votes=((voter, s.votes[0][1]),), degree_per_member=())
+    text = (pdf_text(protocol_pdf(doc, alone)) if fmt == "pdf"
+            else " ".join(str(v) for v in xlsx_values(protocol_xlsx(doc, alone))))
+    text = re.sub(r"\s+", " ", text)
+    assert f"{voter} — Член комиссии (голос подан)" in text
+    assert f"{absent.name} — Член комиссии (голос не подан)" in text

@@ -54,6 +54,20 @@ def test_a_valid_absence_moves_the_draw_to_the_next_sitting_day() -> None:
     assert admission_state(moved, today=DAY1) is AdmissionState.OTHER_DAY
 
 
+def test_a_technical_failure_continued_on_another_day_draws_there_and_an_ended_one_never() -> None:
+    later = _c(exception="technical_failure", continuation="later", moved_to=DAY2)
+    with pytest.raises(AdmissionError, match="draws on that day"):
+        check_admission(later, today=DAY1)
+    check_admission(later, today=DAY2)
+    assert admission_state(later, today=DAY1) is AdmissionState.OTHER_DAY
+    # Later the same day: the draw is still today.
+    check_admission(_c(exception="technical_failure", continuation="later"), today=DAY1)
+    ended = _c(exception="technical_failure", continuation="end")
+    with pytest.raises(AdmissionError):
+        check_admission(ended, today=DAY1)
+    assert admission_state(ended, today=DAY1) is AdmissionState.EXCEPTED
+
+
 def test_states_after_the_draw() -> None:
     drawn = _c(ticket=3)
     assert admission_state(drawn, today=DAY1) is AdmissionState.DRAWN

@@ -78,6 +78,24 @@ def test_after_a_technical_failure_continued_later_the_student_answers_again():
         check_action(Action.START_ANSWER, ended, [], m(90))
 
 
+def test_on_the_day_a_technical_failure_continues_the_student_is_identified_again_and_keeps_the_ticket():
+    facts = replace(BASE, identified_at=m(-30), ticket_drawn_at=m(0), ticket_confirmed_at=m(1), files=1,
+                    answer_started_at=m(45), exception=ExceptionKind.TECHNICAL_FAILURE, exception_at=m(50),
+                    continuation=Continuation.LATER, moved_to=date(2026, 6, 2))
+    next_day = m(24 * 60)
+    assert stage_of(facts, next_day)[0] is Stage.EXCEPTION
+    # Identified on the first day only: the new day asks for the ID again (R-ID-1).
+    with pytest.raises(BoardError, match="Identify"):
+        check_action(Action.START_ANSWER, facts, [], next_day)
+    check_action(Action.IDENTIFY, facts, [], next_day)
+    there = replace(facts, identified_at=next_day)
+    # The ticket drawn before the failure stays the student's: no second draw.
+    assert stage_of(there, next_day)[0] is Stage.UPLOADED
+    with pytest.raises(BoardError, match="already admitted"):
+        check_action(Action.ADMIT, there, [], next_day)
+    check_action(Action.START_ANSWER, there, [], next_day)
+
+
 def test_the_answer_needs_identification_a_ticket_and_answer_sheets():
     facts = replace(BASE, ticket_drawn_at=m(0), files=1)
     with pytest.raises(BoardError, match="Identify"):

@@ -7,7 +7,7 @@ documents and keeps state, served on 127.0.0.1.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -407,6 +407,48 @@ def test_each_ballot_is_a_copy_of_the_template_two_forms_writes_per_student_here
         assert len(ballots) == students
         assert template.external_id not in {e.external_id for e in ballots}
         assert len({e.data["questions"]["grade"] for e in ballots}) == students  # each copy's own IDs
+
+
+def test_a_voters_group_takes_one_grant_per_ballot_and_every_member_votes(world: World) -> None:
+    # With the session's voters_group, a ballot is shared with the Google Group of the voting
+    # members in one grant (type "group"), read back once; its members respond as themselves.
+    group = "commission-g1@sandbox.test"
+    spec = replace(make_spec(code="GROUP-1", students=3), voters_group=group)
+    voters = [m.email for m in spec.voters]
+    requests.post(f"{world.url}/google/_actor/groups", json={"email": group, "members": voters},
+                  timeout=10).raise_for_status()
+    session = add_session(world.db, spec)
+    plan = [s for s in google_steps(world.settings) if s.name == "google.forms"]
+    calls = ApiCalls()
+    ws = world.workspace(calls)
+    run = execute_run(world.db, start_run(world.db, session, plan), plan, spec, SimpleNamespace(google=ws), calls)
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    forms = _journal(world.db, "forms.form:")
+    assert len(forms) == 3
+    # Drive: the tag search, the template's search and tag, one copy per form, ONE grant batch (one
+    # grant per form), the read-back.
+    assert calls.snapshot()["drive"] == 1 + 2 + len(forms) + 1 + 1
+    for form in forms:
+        assert form.data["shared"] == [group]
+        perms = [p for p in ws.drive.list_permissions(form.external_id) if p.get("view") == "published"]
+        assert [(p["type"], p["emailAddress"]) for p in perms] == [("group", group)]
+        grade = form.data["questions"]["grade"]
+        for email in [*voters, "stranger@sandbox.test"]:
+            res = requests.post(f"{world.url}/google/_actor/forms/{form.external_id}/responses",
+                                json={"email": email, "answers": {grade: "B", form.data["questions"]["degree"]:
+                                                                  YES_KK}}, timeout=10)
+            assert res.status_code == (403 if email.startswith("stranger") else 200), (email, res.text)
+
+
+def test_a_voters_group_google_does_not_know_fails_the_step(world: World) -> None:
+    spec = replace(make_spec(code="GROUP-2", students=1), voters_group="nobody-group@sandbox.test")
+    session = add_session(world.db, spec)
+    plan = [s for s in google_steps(world.settings) if s.name == "google.forms"]
+    calls = ApiCalls()
+    run = execute_run(world.db, start_run(world.db, session, plan), plan, spec,
+                      SimpleNamespace(google=world.workspace(calls)), calls)
+    assert run.status != "succeeded"
+    assert "nobody-group@sandbox.test" in (run.steps[0].error or "")
 
 
 def test_a_batch_of_grants_on_one_form_keeps_one_in_the_sandbox(world: World) -> None:

@@ -288,3 +288,29 @@ def test_an_announcement_to_one_student_is_seen_by_that_student_only(google: Goo
         student = google.as_user("classroom", email, "classroom.announcements.readonly")
         got = student.courses().announcements().list(courseId=course["id"]).execute().get("announcements", [])
         assert {a["id"] for a in got} == expected, email
+
+
+def test_only_the_student_attaches_files_to_a_submission(tmp_path) -> None:
+    """studentSubmissions.modifyAttachments: PERMISSION_DENIED "if the user is not permitted to modify
+    attachments on the requested student submission"; the reference does not say a teacher is, so the
+    sandbox takes the stricter reading: only the student who owns the submission."""
+    google, server = start(tmp_path)
+    try:
+        classroom, course = setup_course(google)
+        classroom.courses().patch(id=course["id"], updateMask="courseState", body={"courseState": "ACTIVE"}).execute()
+        cw = classroom.courses().courseWork().create(courseId=course["id"], body={
+            "title": "Билет 1", "workType": "ASSIGNMENT", "state": "PUBLISHED"}).execute()
+        student = google.as_user("classroom", STUDENTS[0], "classroom.coursework.me")
+        mine = student.courses().courseWork().studentSubmissions().list(
+            courseId=course["id"], courseWorkId=cw["id"]).execute()["studentSubmissions"][0]
+        body = {"addAttachments": [{"link": {"url": "https://example.org/answer.pdf"}}]}
+        with pytest.raises(HttpError) as exc:  # the secretary, a teacher of the course
+            classroom.courses().courseWork().studentSubmissions().modifyAttachments(
+                courseId=course["id"], courseWorkId=cw["id"], id=mine["id"], body=body).execute()
+        assert exc.value.status_code == 403
+        got = student.courses().courseWork().studentSubmissions().modifyAttachments(
+            courseId=course["id"], courseWorkId=cw["id"], id=mine["id"], body=body).execute()
+        assert len(got["assignmentSubmission"]["attachments"]) == 1
+    finally:
+        server.shutdown()
+        google.sandbox.store.close()

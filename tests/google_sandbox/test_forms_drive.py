@@ -322,3 +322,60 @@ def test_drive_file_reaches_only_the_apps_own_files(google: Google) -> None:
     with pytest.raises(HttpError) as exc:
         stranger.spreadsheets().get(spreadsheetId="no-such-spreadsheet").execute()
     assert exc.value.status_code == 404
+
+
+def test_a_multipart_upload_makes_a_file_with_its_content_and_tags(google: Google) -> None:
+    """Upload file data (https://developers.google.com/drive/api/guides/manage-uploads): a multipart
+    upload carries metadata and "a small file (5 MB or less)" in one request to the /upload URI."""
+    from googleapiclient.http import MediaInMemoryUpload
+
+    drive = google.service("drive", "drive.file")
+    data = b"%PDF-1.4 answer sheet"
+
+    def upload(content: bytes) -> dict:
+        req = drive.files().create(body={"name": "answer-01.pdf", "mimeType": "application/pdf",
+                                         "appProperties": {"lmsBridgeAnswer": "s1/answer-01.pdf"}},
+                                   media_body=MediaInMemoryUpload(content, mimetype="application/pdf"),
+                                   fields="id,name,size,md5Checksum,webViewLink,appProperties")
+        # The client keeps Google's scheme and path for uploads; the sandbox serves them under its own root.
+        req.uri = google.url + "/www.googleapis.com/upload/" + req.uri.split("/upload/", 1)[1]
+        return req.execute()
+
+    made = upload(data)
+    assert made["size"] == str(len(data))
+    assert made["appProperties"] == {"lmsBridgeAnswer": "s1/answer-01.pdf"}
+    assert made["webViewLink"].endswith("/view")
+    assert drive.files().get(fileId=made["id"], fields="id,name").execute()["name"] == "answer-01.pdf"
+    with pytest.raises(HttpError) as exc:
+        upload(b"x" * (5 * 1024 * 1024 + 1))
+    assert exc.value.status_code == 400
+
+
+def test_a_group_responder_lets_its_members_respond_each_under_their_own_address(google: Google) -> None:
+    # Forms lets "specific users, groups, or target audiences" respond (Workspace Updates, 3 Dec
+    # 2024); responders are Drive permissions with view "published" (publish-form guide), and Drive
+    # shares with type "group" (guide "Share files, folders, and drives").
+    forms, form_id, (grade_q, _comment_q) = make_form(google)
+    publish(forms, form_id)
+    drive = google.service("drive", "drive.file")
+    group = "commission-g1@uni.edu.kz"
+    body = {"role": "reader", "type": "group", "emailAddress": group, "view": "published"}
+    with pytest.raises(HttpError) as exc:  # the sandbox knows no such group yet: stricter reading
+        drive.permissions().create(fileId=form_id, body=body, sendNotificationEmail=False).execute()
+    assert exc.value.status_code == 400
+    made = requests.post(f"{google.url}/_actor/groups", json={"email": group, "members": [MEMBER]}, timeout=10)
+    assert made.status_code == 200, made.text
+    perm = drive.permissions().create(fileId=form_id, body=body, sendNotificationEmail=False,
+                                      fields="id,type,view,emailAddress").execute()
+    assert (perm["type"], perm["view"], perm["emailAddress"]) == ("group", "published", group)
+    assert vote(google, form_id, "stranger@uni.edu.kz", {grade_q: "5"}).status_code == 403
+    assert vote(google, form_id, group, {grade_q: "5"}).status_code == 403  # a group is no account
+    assert vote(google, form_id, MEMBER, {grade_q: "4"}).status_code == 200
+    reader = google.service("forms", "forms.responses.readonly")
+    responses = reader.forms().responses().list(formId=form_id).execute()["responses"]
+    assert [r["respondentEmail"] for r in responses] == [MEMBER]
+    # Membership counts when the person responds: someone added later may respond, someone removed may not.
+    requests.post(f"{google.url}/_actor/groups", json={"email": group, "members": ["member2@uni.edu.kz"]},
+                  timeout=10)
+    assert vote(google, form_id, "member2@uni.edu.kz", {grade_q: "5"}).status_code == 200
+    assert vote(google, form_id, MEMBER, {grade_q: "5"}).status_code == 403

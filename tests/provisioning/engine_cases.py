@@ -86,3 +86,58 @@ def failure_stops_and_shows(sessions: sessionmaker[Session]) -> None:
         execute_run(db, retry, plan, spec, backends=None)
         assert (retry.status, retry.created, retry.reused) == ("succeeded", 1 + 5, 2)
         assert session.status == "provisioned"
+
+
+def lanes_run_beside_and_needs_wait(sessions: sessionmaker[Session]) -> None:
+    """A lane's steps run in their own thread beside the main steps, journal through their own
+    store session, and a step that needs one waits for it; a lane's failure skips what needs it."""
+    import threading
+
+    from lms_bridge.journal import FunctionStep, Made, StepContext, StepFailed
+
+    main_started = threading.Event()
+    seen: dict[str, object] = {}
+
+    def first(ctx: StepContext) -> None:
+        ctx.remember("first", Made("f"))
+
+    def laned(ctx: StepContext) -> None:
+        # Set only by the main step that comes after this one in the plan: seeing it proves the
+        # lane ran beside the main steps, not before them.
+        seen["beside"] = main_started.wait(30)
+        ctx.record("laned", Made("l-1"), created=True)
+        if seen.get("fail"):
+            raise StepFailed("the lane's service refused")
+
+    def main_step(ctx: StepContext) -> None:
+        main_started.set()
+
+    def needs_lane(ctx: StepContext) -> None:
+        seen["journaled"] = ctx.journaled("laned") is not None
+
+    plan = [FunctionStep("t.first", lambda: "first", first),
+            FunctionStep("t.laned", lambda: "laned", laned, lane="x", after="t.first"),
+            FunctionStep("t.main", lambda: "main", main_step),
+            FunctionStep("t.needs", lambda: "needs", needs_lane, needs=("t.laned",))]
+    spec = make_spec(code="SE-LANES", students=1)
+    with sessions() as db:
+        session = add_session(db, spec)
+        run = execute_run(db, start_run(db, session, plan), plan, spec, backends=None)
+        assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+        assert seen == {"beside": True, "journaled": True}
+        assert [(s.name, s.status, s.created) for s in run.steps] == [
+            ("t.first", "done", 0), ("t.laned", "done", 1), ("t.main", "done", 0), ("t.needs", "done", 0)]
+        assert run.created == 1
+
+    seen.clear()
+    seen["fail"] = True
+    main_started.clear()
+    spec = make_spec(code="SE-LANES-2", students=1)
+    with sessions() as db:
+        session = add_session(db, spec)
+        run = execute_run(db, start_run(db, session, plan), plan, spec, backends=None)
+        assert run.status == "failed"
+        assert run.error == "the lane's service refused"
+        assert [(s.name, s.status) for s in run.steps] == [
+            ("t.first", "done"), ("t.laned", "failed"), ("t.main", "done"), ("t.needs", "skipped")]
+        assert session.status == "imported"

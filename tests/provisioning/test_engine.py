@@ -30,3 +30,7 @@ def test_a_crashed_run_resumes_without_duplicates_and_a_second_run_creates_nothi
 
 def test_a_failed_step_stops_the_run_and_a_retry_finishes_it(sessions: sessionmaker[Session]) -> None:
     engine_cases.failure_stops_and_shows(sessions)
+
+
+def test_lane_steps_run_beside_the_others_and_what_needs_them_waits(sessions: sessionmaker[Session]) -> None:
+    engine_cases.lanes_run_beside_and_needs_wait(sessions)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from lms_bridge.config import Settings, load_settings
 from lms_bridge.jobs import queue as jobqueue
 from lms_bridge.journal import Made, StepContext, StepFailed
+from lms_bridge.lease import LeaseHeld, LeaseLost, acquire, live_holder
 from lms_bridge.provisioning import plan as plan_module
 from lms_bridge.provisioning import service
 from lms_bridge.provisioning.engine import start_run
-from lms_bridge.provisioning.lease import LeaseHeld, LeaseLost, acquire, live_holder
 from lms_bridge.store.db import make_engine, make_sessionmaker
 from lms_bridge.store.models import ExamSession, JournalEntry, ProvisioningRun
 from lms_bridge.store.schema import ensure_schema

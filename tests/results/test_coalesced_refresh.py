@@ -133,3 +133,16 @@ def test_fifteen_pushes_for_one_form_cost_at_most_two_listings_and_every_ballot_
         assert decision is not None
         assert decision.letter == "B"
         assert decision.votes["votes_cast"] == 4
+        form = db.get(JournalEntry, form.id)
+        assert form is not None
+        assert not form.data.get("closed")  # not in the refresh's transaction: a job of its own
+    pending = [t.name for t in p.queue.huey.pending()]
+    assert pending.count("results.close_form") == 1
+    jobs.close_form.run(p.queue, form.id)
+    state = requests.get(f"{p.url}/google/_actor/state", timeout=10).json()
+    published = next(f for f in state["form"] if f["formId"] == form.external_id)["publishSettings"]
+    assert published["publishState"] == {"isPublished": True, "isAcceptingResponses": False}
+    with p.sessions() as db:
+        closed = db.get(JournalEntry, form.id)
+        assert closed is not None
+        assert closed.data["closed"] is True

@@ -81,8 +81,8 @@ CASES = {
     "no_show": ("", "Дәлелді себепсіз келмеді.", "Не явился(-ась) без уважительной причины."),
     "refused": ("F", "Жауап беруден бас тартты; «қанағаттанарлықсыз» бағасы (F).",
                 "Отказался(-ась) от ответа; оценка «неудовлетворительно» (F)."),
-    "technical_failure": ("", "Техникалық ақау; комиссия аттестаттауды басқа уақытта жалғастыру",
-                          "Технический сбой; комиссия решила продолжить аттестацию в другое время."),
+    "technical_failure": ("", "Техникалық ақау; комиссия аттестаттауды сол күні кейінірек жалғастыру",
+                          "Технический сбой; комиссия решила продолжить аттестацию позже в тот же день."),
     "breach": ("F", "Ережені бұзғаны үшін тоқтатылды; «қанағаттанарлықсыз» бағасы (F).",
                "Прекращено за нарушение правил; оценка «неудовлетворительно» (F)."),
     "postponed": ("I", "Мерзімі ауыстырылды; жаңа күнге дейін уақытша баға I («пән аяқталмаған»).",
@@ -117,6 +117,15 @@ def test_each_exception_is_recorded_with_who_when_why_and_shows_in_the_documents
         assert expected in text
         assert "Ауа райы: жарық өшті" in text
         assert "secretary" in text
+        # No exception ever shows the degree awarded; one after which the student still sits leaves it
+        # undecided rather than refused.
+        assert "Академиялық дәреже берілсін." not in text
+        assert "Присудить академическую степень." not in text
+        if language == "kk" and kind in ("absent_valid", "postponed", "technical_failure"):
+            assert "аттестаттау аяқталғанда шешіледі" in text
+            assert "Академиялық дәреже берілмесін." not in text
+        elif language == "kk" and kind in ("no_show", "refused", "breach"):
+            assert "Академиялық дәреже берілмесін." in text
         sheet = load_workbook(io.BytesIO(grade_sheet_xlsx(doc))).active
         row = next(r for r in sheet.iter_rows(values_only=True) if student.name in r)
         assert (row[4] or "") == mark  # the letter column: F, I or nothing
@@ -242,3 +251,77 @@ def test_seal_with_one_absent_student_succeeds_and_the_documents_show_the_absenc
     assert "дәлелді себеппен келмеді" in sheet
     with pytest.raises(ExamDayError):
         record_exception(db, exam, others[0], "no_show", reason="late", actor="secretary")
+
+
+def test_the_cumulative_grade_is_written_like_a_decision_a_draft_until_the_release(
+        db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """003 §24: on the student's application the cumulative grade replaces the exam; it reaches the
+    grade sheet, Moodle and Classroom like a decided grade, as a draft until the chair's release."""
+    from types import SimpleNamespace
+
+    from lms_bridge.results import writeback
+
+    calls: list[tuple[str, bool]] = []
+    for target in ("sheet", "moodle", "classroom"):
+        def fake(*args: object, draft: bool = False, target: str = target) -> str:
+            calls.append((target, draft))
+            return "draft" if draft else "final"
+        monkeypatch.setattr(writeback, f"write_{target}", fake)
+    outside = SimpleNamespace(google=None, moodle=None, settings=SimpleNamespace(moodle=None))
+    exam = _session(db)
+    student, *others = _admitted(db)
+    record_exception(db, exam, student, "cumulative", reason="өтініш: интернет жоқ", actor="secretary")
+    decision = db.scalar(select(DecisionRecord).where(DecisionRecord.student_id == student.id))
+    assert decision is not None, "the cumulative grade is not written anywhere"
+    # The sample's first student: current 88, midterm 84 -> 86 points, B+; no degree with it.
+    assert (decision.letter, decision.points, decision.source, decision.degree_award) == ("B+", 86.0, "cumulative",
+                                                                                          None)
+    targets = sorted(db.scalars(select(WritebackRecord.target).where(WritebackRecord.decision_id == decision.id)))
+    assert targets == ["classroom", "moodle", "sheet"]
+    for target in targets:
+        assert run_target(db, decision.id, target, outside, classroom_enabled=True).status == "draft"
+    assert sorted(calls) == [("classroom", True), ("moodle", True), ("sheet", True)], "released before the chair"
+    # In the protocol: the grade, and that it is the cumulative grade, with who recorded it and why.
+    for language, grade, why in (("kk", "«жақсы» бағасы қойылсын", "жиынтық баға «жақсы» (B+)"),
+                                 ("ru", "«хорошо»", "накопительная оценка «хорошо» (B+)")):
+        exam.language = language
+        doc = gather(db, exam)
+        line = next(s for s in doc.students if s.ref == student.student_ref)
+        text = _text(protocol_pdf(doc, line))
+        assert why in text
+        assert "өтініш: интернет жоқ" in text
+        assert grade in text
+        sheet = load_workbook(io.BytesIO(grade_sheet_xlsx(doc))).active
+        row = next(r for r in sheet.iter_rows(values_only=True) if student.name in r)
+        assert row[4] == "B+"
+    exam.language = "kk"
+    for st in others:
+        _ballots(db, exam, st, {CHAIR: "B", M1: "B", M2: "B", M3: "B"})
+        tally_student(db, exam, st)
+    assert decision.id in release_results(db, exam, actor="secretary")
+    for target in targets:
+        assert run_target(db, decision.id, target, outside, classroom_enabled=True).status == "done"
+    assert sorted(calls[3:]) == [("classroom", False), ("moodle", False), ("sheet", False)]
+
+
+def test_a_technical_failure_continues_on_the_sitting_day_the_secretary_chose(db: Session) -> None:
+    from lms_bridge.results.examday import continuation_days
+
+    exam = _session(db)
+    student = _admitted(db)[0]
+    days = continuation_days(exam, student)
+    assert days
+    assert days[0] > exam.starts_at.date()
+    with pytest.raises(ExamDayError):  # not one of the commission's later sitting days
+        record_exception(db, exam, student, "technical_failure", reason="жарық өшті", actor="secretary",
+                         continuation="later", continue_on=exam.starts_at.date())
+    with pytest.raises(ExamDayError):  # the commission ended the exam: no day to continue on
+        record_exception(db, exam, student, "technical_failure", reason="жарық өшті", actor="secretary",
+                         continuation="end", continue_on=days[0])
+    record = record_exception(db, exam, student, "technical_failure", reason="жарық өшті", actor="secretary",
+                              continuation="later", continue_on=days[-1])
+    assert (record.continuation, record.moved_to) == ("later", days[-1])
+    for language, text in (("kk", "комиссия аттестаттауды өзінің"), ("ru", "продолжить аттестацию на своём заседании")):
+        exam.language = language
+        doc = gather(db, exam)
+        assert text in _text(protocol_pdf(doc, next(s for s in doc.students if s.ref == student.student_ref)))

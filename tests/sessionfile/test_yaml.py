@@ -313,3 +313,12 @@ def test_text_fields_keep_what_was_typed(tmp_path: Path) -> None:
     assert spec.students[0].id == "0123"
     assert spec.title == "yes"
     assert spec.tickets[0].questions == ("1.50", "off")
+
+
+def test_a_voters_group_is_an_optional_e_mail_address(tmp_path: Path) -> None:
+    assert load_session(write(tmp_path, BASE_YAML)).voters_group == ""
+    text = mutate(BASE_YAML, ("  language: kk", "  language: kk\n  voters_group: GAK-1@Univ.edu.kz"))
+    assert load_session(write(tmp_path, text)).voters_group == "gak-1@univ.edu.kz"
+    bad = mutate(BASE_YAML, ("  language: kk", "  language: kk\n  voters_group: not-an-address"))
+    (problem,) = problems_of(write(tmp_path, bad))
+    assert problem.field == "voters_group"

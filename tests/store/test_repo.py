@@ -438,3 +438,10 @@ def test_email_of_a_student_kept_as_inactive_is_not_reused(factory, sample_spec)
     s[0] = replace(s[0], email=gone.email)
     reasons = refused(factory, with_students(sample_spec, s))
     assert any(gone.email in r and gone.id in r for r in reasons)
+
+
+def test_a_voters_group_is_kept_with_the_session(factory, sample_spec) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    do_import(factory, replace(sample_spec, voters_group="gak-1@univ.edu.kz"))
+    assert stored(factory, sample_spec.code).voters_group == "gak-1@univ.edu.kz"

@@ -27,13 +27,21 @@ AUDIENCE = PUBLIC + "/webhooks/google/pubsub"
 SECRET = "moodle-secret"
 
 
+@pytest.fixture(scope="module")
+def k1() -> tuple[object, str]:
+    """Google's signing key "k1" and its certificate: made once (an RSA key costs a tenth of a second),
+    nothing changes it."""
+    return _keypair("k1")
+
+
 @pytest.fixture
-def signer_and_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, Flask]]:
+def signer_and_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   k1: tuple[object, str]) -> Iterator[tuple[object, Flask]]:
     settings = load_settings(environ={}, data_dir=str(tmp_path / "data"), queue_url="memory://",
                              sandbox_url=SANDBOX, public_url=PUBLIC,
                              moodle={"webhook_secret": SECRET, "url": "https://moodle.example.edu",
                                      "token": "t"})
-    signer, cert = _keypair("k1")
+    signer, cert = k1
     cache = CertCache("x", fetch=lambda url, timeout: ({"k1": cert}, 60.0))
     monkeypatch.setattr(webhooks, "_cert_caches", {SANDBOX + "/google/www.googleapis.com/oauth2/v1/certs": cache})
     app = create_app(settings, testing=True)

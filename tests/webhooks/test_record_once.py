@@ -1,5 +1,6 @@
 """A delivery is recorded with one statement, committed before the answer: on PostgreSQL one round
-trip on an autocommit connection (no BEGIN, no COMMIT), on SQLite one insert and its commit."""
+trip on an autocommit connection (no BEGIN, no COMMIT), on SQLite one insert on a connection in
+autocommit (it commits by itself)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def test_one_statement_records_a_delivery_and_a_redelivery_is_a_no_op(engine: En
         autocommit.append(bool(getattr(conn.connection.driver_connection, "autocommit", False)))
 
     writer = autocommit_engine(engine)
-    event.listen(writer, "before_cursor_execute", seen)
-    if writer is not engine:
-        event.listen(engine, "before_cursor_execute", seen)
+    # On SQLite the writer is the engine's own pool in autocommit (its events are the engine's).
+    event.listen(engine, "before_cursor_execute", seen)
+    if engine.dialect.name == "postgresql":
+        event.listen(writer, "before_cursor_execute", seen)
     parsed = Parsed("d-1", "moodle.quiz_attempt_submitted", {"event": "quiz_attempt_submitted"})
     sessions = make_sessionmaker(engine)
     with sessions() as db:
@@ -45,6 +47,10 @@ def test_one_statement_records_a_delivery_and_a_redelivery_is_a_no_op(engine: En
     assert statements == ["INSERT"]
     if engine.dialect.name == "postgresql":
         assert autocommit == [True]  # the insert commits by itself: no BEGIN or COMMIT round trip
+    else:
+        assert engine.dialect.name == "sqlite"
+        with writer.connect() as conn:  # the driver in autocommit: no BEGIN before the insert
+            assert conn.connection.driver_connection.isolation_level is None
     with sessions() as db:
         assert record_delivery(db, "moodle", parsed) is None
     # Committed before the answer: another connection sees it, once.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -61,6 +62,13 @@ class Principal:
 
 def _new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@functools.lru_cache(maxsize=32)
+def push_signer(private_pem: str, key_id: str) -> crypt.RSASigner:
+    """The signer of the push key: parsed once (loading an RSA key checks it, a sixth of a second),
+    not for every push and ID token; a signer holds no state between signatures."""
+    return crypt.RSASigner.from_string(private_pem, key_id)
 
 
 def _pem(key: rsa.RSAPrivateKey) -> str:
@@ -265,7 +273,7 @@ class Auth:
     # -- push (OIDC) ------------------------------------------------------------------------------
     def sign_oidc(self, audience: str, email: str) -> str:
         now = int(self.clock())
-        signer = crypt.RSASigner.from_string(self.keys["push_private"], self.keys["push_key_id"])
+        signer = push_signer(self.keys["push_private"], self.keys["push_key_id"])
         payload = {"aud": audience, "azp": "sandbox-pubsub", "email": email, "email_verified": True,
                    "iat": now, "exp": now + 3600, "iss": "https://accounts.google.com",
                    "sub": str(int(hashlib.sha256(email.encode()).hexdigest()[:16], 16))}

@@ -838,6 +838,9 @@ def submissions_modify_attachments(ctx: Ctx) -> dict[str, Any]:
     if sub["_project"] != ctx.principal.project:
         raise _project_denied()
     if sub["userId"] != ensure_user(ctx.store, ctx.me)["id"]:
+        # PERMISSION_DENIED "if the user is not permitted to modify attachments on the requested student
+        # submission"; the reference grants no teacher that right, so only the owner may (stricter reading;
+        # https://developers.google.com/classroom/reference/rest/v1/courses.courseWork.studentSubmissions/modifyAttachments).
         raise permission_denied("Only the student can change a submission's attachments.")
     items = []
     for att in ctx.body.get("addAttachments") or []:

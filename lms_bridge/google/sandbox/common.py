@@ -45,6 +45,7 @@ class Ctx:
     body: dict[str, Any]
     base_url: str
     events: list[Callable[[], None]] = field(default_factory=list)
+    media: bytes | None = None  # a media upload's content (POST /upload/...), else None
 
     @property
     def store(self) -> Store:

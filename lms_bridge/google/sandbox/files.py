@@ -83,5 +83,21 @@ def role_of(doc: dict[str, Any], email: str) -> str | None:
     return best
 
 
-def is_responder(doc: dict[str, Any], email: str) -> bool:
-    return any(p.get("view") == "published" and p.get("emailAddress") == email for p in doc.get("permissions", []))
+def group_members(store: Any, group: str) -> set[str] | None:
+    """The members of a Google Group the sandbox knows (set through ``/_actor/groups``), or None."""
+    rec = store.get("group", group.lower()) if store is not None else None
+    return None if rec is None else {str(m).lower() for m in rec.get("members", [])}
+
+
+def is_responder(doc: dict[str, Any], email: str, store: Any = None) -> bool:
+    """Whether a responder permission (view "published") names the person or a group they are in
+    at this moment (membership is looked up when they respond, as sharing with a group works in
+    Drive: guide "Share files, folders, and drives")."""
+    for p in doc.get("permissions", []):
+        if p.get("view") != "published":
+            continue
+        if p["type"] == "user" and p.get("emailAddress") == email:
+            return True
+        if p["type"] == "group" and email in (group_members(store, p.get("emailAddress", "")) or set()):
+            return True
+    return False

@@ -344,7 +344,7 @@ def _open_form(ctx: Ctx, form_id: str, respondent: str) -> dict[str, Any]:
     state = form["publishSettings"]["publishState"]
     if not state["isPublished"] or not state["isAcceptingResponses"]:
         raise failed_precondition("The form is not accepting responses.")
-    if role_of(file, respondent) is None and not is_responder(file, respondent):
+    if role_of(file, respondent) is None and not is_responder(file, respondent, ctx.store):
         raise ApiError(403, f"{respondent} has no access to this form.")
     return form
 

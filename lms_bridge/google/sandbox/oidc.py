@@ -25,11 +25,12 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, redirect, request
-from google.auth import crypt, jwt
+from google.auth import jwt
 
 from lms_bridge.google.auth import SANDBOX_SIGNIN_CLIENT_ID, SANDBOX_SIGNIN_CLIENT_SECRET
 from lms_bridge.i18n import use_locale
 
+from .auth import push_signer
 from .common import user_id
 from .people import _lang as page_language
 from .texts import translate
@@ -223,7 +224,7 @@ def token_grant(sandbox: Any, form: dict[str, str], authorization: str) -> tuple
         claims["nonce"] = rec["nonce"]
     keys = sandbox.auth.keys
     # Google signs ID tokens with the keys it publishes at oauth2/v3/certs: the sandbox's push key.
-    signer = crypt.RSASigner.from_string(keys["push_private"], keys["push_key_id"])
+    signer = push_signer(keys["push_private"], keys["push_key_id"])
     id_token = jwt.encode(signer, claims).decode()
     return 200, {"access_token": access, "expires_in": ID_TOKEN_LIFETIME, "token_type": "Bearer",
                  "scope": " ".join(rec["scopes"]), "id_token": id_token}

@@ -20,7 +20,7 @@ from .auth import PROJECT_ID, SCOPE_PREFIX, USER_GRANT_SCOPES, Principal
 from .classroom import add_attachments, do_turn_in, find_course, sync_submissions
 from .common import Ctx, World, ensure_user, profile, user_id
 from .errors import ApiError, bad_request
-from .files import create_file
+from .files import create_file, group_members
 from .forms import edit_response, questions, submit_response
 from .sheets import col_letters, grid_rows
 from .texts import translate
@@ -68,8 +68,17 @@ def _payload() -> dict[str, Any]:
 
 
 def form_accounts(sandbox: World, form_id: str) -> list[str]:
+    """Everyone the form is shared with, a group's members in place of the group."""
     file = sandbox.store.get("file", form_id) or {}
-    return sorted({p["emailAddress"] for p in file.get("permissions", []) if p.get("emailAddress")})
+    out: set[str] = set()
+    for p in file.get("permissions", []):
+        if not p.get("emailAddress"):
+            continue
+        if p["type"] == "group":
+            out |= group_members(sandbox.store, p["emailAddress"]) or set()
+        else:
+            out.add(p["emailAddress"])
+    return sorted(out)
 
 
 def register_people(app: Flask, sandbox: World) -> None:
@@ -253,6 +262,23 @@ def register_people(app: Flask, sandbox: World) -> None:
                 return {"accepted": done}
 
             return _json(_run(sandbox, email, accept))
+        except ApiError as exc:
+            return _actor_error(exc)
+
+    @app.post("/_actor/groups")
+    def actor_group() -> Response:
+        """Make a Google Group or replace its members (what the university's Workspace admin does
+        in the Admin console; the sandbox has no Directory API)."""
+        try:
+            data = _payload()
+            email = str(data.get("email") or "").lower()
+            members = data.get("members")
+            if not email or not isinstance(members, list):
+                raise bad_request("email and members (a list) are required")
+            rec = {"email": email, "members": sorted({str(m).lower() for m in members})}
+            with sandbox.store.transaction():
+                sandbox.store.put("group", email, rec)
+            return _json(rec)
         except ApiError as exc:
             return _actor_error(exc)
 

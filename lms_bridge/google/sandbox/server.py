@@ -133,7 +133,8 @@ class Sandbox:
 
     # -- the choke point ----------------------------------------------------------------------------
     def call(self, http_method: str, host: str, path: str, query: str, headers: dict[str, str], body: bytes,
-             base_url: str, *, batch: str | None = None, lose_permission_write: bool = False) -> Reply:
+             base_url: str, *, batch: str | None = None, lose_permission_write: bool = False,
+             media: bytes | None = None) -> Reply:
         self.log(http_method, f"/{host}/{path}" + (f"?{query}" if query else ""), body, batch=batch)
         file_id = None if batch else _permission_file(host, http_method, path)
         if file_id is not None:
@@ -143,7 +144,7 @@ class Sandbox:
                 self._perm_in_flight[file_id] += 1
         try:
             return self._call(http_method, host, path, query, headers, body, base_url, in_batch=bool(batch),
-                              lose_permission_write=lose_permission_write)
+                              lose_permission_write=lose_permission_write, media=media)
         except ApiError as exc:
             return Reply(exc.code, exc.body(), exc.headers)
         finally:
@@ -152,8 +153,11 @@ class Sandbox:
                     self._perm_in_flight[file_id] -= 1
 
     def _call(self, http_method: str, host: str, path: str, query: str, headers: dict[str, str], body: bytes,
-              base_url: str, *, in_batch: bool, lose_permission_write: bool = False) -> Reply:
+              base_url: str, *, in_batch: bool, lose_permission_write: bool = False,
+              media: bytes | None = None) -> Reply:
         method, path_values = match(host, http_method, path)
+        if media is not None and method.id not in MEDIA_UPLOADS:
+            raise bad_request(f"Method {method.id} takes no media upload.")
         svc = load_service(host)
         qs = parse_qs(query, keep_blank_values=True)
         token_values = qs.get("access_token") or qs.get("oauth_token") or []
@@ -190,7 +194,7 @@ class Sandbox:
         if handler is None:
             raise ApiError(501, f"Method {method.id} is not implemented by the lms_bridge Google sandbox.")
         ctx = Ctx(sandbox=self, method=method, principal=principal, params=params, body=payload,
-                  base_url=base_url)
+                  base_url=base_url, media=media)
         with self.store.transaction():
             lost = None
             if lose_permission_write and method.id in PERMISSION_WRITES:
@@ -292,6 +296,34 @@ class Sandbox:
             path = rest
         return self.call(verb, host, path, split.query, part_headers, part_body.encode("utf-8"),
                          base_url, batch=endpoint, lose_permission_write=lose_permission_write)
+
+
+# Methods that take a media upload (discovery ``supportsMediaUpload``) and that the sandbox models.
+MEDIA_UPLOADS = frozenset({"drive.files.create"})
+# A multipart upload carries "a small file (5 MB or less)" with its metadata (Upload file data,
+# https://developers.google.com/drive/api/guides/manage-uploads); a larger file goes resumable.
+MULTIPART_LIMIT = 5 * 1024 * 1024
+
+
+def media_upload(query: str, content_type: str, body: bytes) -> tuple[bytes, bytes]:
+    """The metadata (JSON) and the content of a multipart upload (``uploadType=multipart``: a
+    ``multipart/related`` body, metadata first, then the media).  The sandbox models only this upload
+    type; simple and resumable uploads are refused as not implemented."""
+    kinds = parse_qs(query).get("uploadType") or [""]
+    if kinds[-1] != "multipart":
+        raise ApiError(501, "The lms_bridge Google sandbox models multipart uploads only (uploadType=multipart).")
+    if not content_type.lower().startswith("multipart/related"):
+        raise bad_request("A multipart upload needs Content-Type: multipart/related.")
+    head = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    parts = list(message.iter_parts()) if message.is_multipart() else []
+    if len(parts) != 2:
+        raise bad_request("A multipart upload has two parts: the metadata, then the media.")
+    metadata = parts[0].get_payload(decode=True) or b""
+    media = parts[1].get_payload(decode=True) or b""
+    if len(media) > MULTIPART_LIMIT:
+        raise bad_request("A multipart upload carries 5 MB or less; use a resumable upload.")
+    return metadata, media
 
 
 def _permission_file(host: str, http_method: str, path: str) -> str | None:
@@ -411,7 +443,14 @@ def create_app(state_dir: Path, *, push_endpoint: str | None = None, request_log
             exc = ApiError(404, f"The requested URL /{host}/{rest} was not found on this server.")
             return _json_response(exc)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        reply = sandbox.call(request.method, host, _raw_rest(host, rest), query, headers, request.get_data(), base())
+        path, body, media = _raw_rest(host, rest), request.get_data(), None
+        if path.startswith("upload/"):
+            try:
+                body, media = media_upload(query, headers.get("content-type", ""), body)
+            except ApiError as exc:
+                return _json_response(exc)
+            path = path[len("upload/"):]
+        reply = sandbox.call(request.method, host, path, query, headers, body, base(), media=media)
         if reply.status == 204:
             return Response(b"", 204, headers=reply.headers)
         return Response(reply.json_bytes(), reply.status, content_type="application/json; charset=UTF-8",

@@ -12,6 +12,12 @@ The holder proves it is alive by moving ``heartbeat_at`` forward: a daemon threa
 ``run_lease_timeout_seconds`` is taken to be dead (killed, its machine gone): its run shows as
 interrupted and the next run takes the lease over at once.
 
+Background jobs that change what a run makes (a watch's renewal, a ticket opened in the tickets
+quiz) take the same lease for the moment of their write, under the trigger :data:`JOB_TRIGGER`
+(``JobQueue.session_lease``): a job never writes under a run's lease, and a run never starts while a
+job writes.  A job that finds the lease held puts itself back in the queue for later; a run that
+finds it held by a job waits for it (the job holds it for seconds), where it would refuse a run.
+
 Times are the processes' clocks (UTC); hosts sharing a store are expected to keep time within a few
 seconds of each other, far below the timeout.
 """
@@ -23,6 +29,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,7 +55,13 @@ TRIGGER_LABELS: dict[str, Callable[[], str]] = {
     "admin": lambda: _("the admin page"),
     "demo": lambda: _("the demo"),
     "worker": lambda: _("a worker"),
+    "job": lambda: _("a background job"),
+    "auto": lambda: _("the automatic take-over of an interrupted run"),
 }
+
+# The trigger of a background job's lease (see the module docstring): held for seconds, so a run
+# that finds it waits instead of being refused.
+JOB_TRIGGER = "job"
 
 
 @dataclass(frozen=True)
@@ -210,8 +223,26 @@ class Lease:
 
 def acquire(sessions: sessionmaker[Session], code: str, *, trigger: str, run_id: int | None = None,
             heartbeat_seconds: float = 10.0, timeout_seconds: float = 60.0, clock: Clock = _utcnow,
-            heartbeat: bool = True) -> Lease:
+            heartbeat: bool = True, job_patience: float = 0.0) -> Lease:
     """Take ``code``'s lease or raise :class:`LeaseHeld` naming its live holder.
+
+    A lease held by a background job (:data:`JOB_TRIGGER`, seconds at a time) is waited for up to
+    ``job_patience`` seconds before it is refused.
+    """
+    deadline = time.monotonic() + job_patience
+    while True:
+        try:
+            return _acquire(sessions, code, trigger=trigger, run_id=run_id, heartbeat_seconds=heartbeat_seconds,
+                            timeout_seconds=timeout_seconds, clock=clock, heartbeat=heartbeat)
+        except LeaseHeld as held:
+            if held.holder.trigger != JOB_TRIGGER or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.1)
+
+
+def _acquire(sessions: sessionmaker[Session], code: str, *, trigger: str, run_id: int | None,
+             heartbeat_seconds: float, timeout_seconds: float, clock: Clock, heartbeat: bool) -> Lease:
+    """One attempt of :func:`acquire`.
 
     A free lease, or one whose holder has been silent for ``timeout_seconds``, is taken by one
     conditional UPDATE; a session never leased before gets its row by an INSERT that only one
