@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "verify-draw": "lms_bridge.domain.verify_draw:verify_draw_cmd",
     "user": "lms_bridge.admin.commands:user_group",
     "doctor": "lms_bridge.doctor:doctor_cmd",
+    "ratings": "lms_bridge.results.commands:ratings_cmd",
 }
 
 

@@ -184,6 +184,28 @@ def admit(code: str, ref: str) -> Any:
     return {"session": code, "student": ref, "ticket": done.ticket, "state": done.state}, 200
 
 
+def ratings(code: str) -> Any:
+    """A test exam's admission ratings from the university system's export: the file as the request's
+    body (CSV or XLSX), or as the multipart field ``ratings``.  All stored, or none with every problem."""
+    from lms_bridge.results.ratings import RatingsRefused, import_ratings
+
+    limit = state().settings.limits.file_bytes
+    upload = request.files.get("ratings")
+    if upload is not None:
+        data, name = upload.read(limit + 1), (upload.filename or "ratings")
+    else:
+        data, name = request.get_data(cache=False)[:limit + 1], request.args.get("name", "ratings")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1][:255] or "ratings"
+    try:
+        with transaction(state().sessionmaker) as db:
+            exam = _exam(db, code)
+            done = import_ratings(db, exam, data, name, state().settings, actor=_actor())
+    except RatingsRefused as refused:
+        return {"error": "invalid", "message": "Nothing was stored.",
+                "problems": [p.as_dict() for p in refused.problems]}, 422
+    return {"session": code, "rows": done.rows, "changed": done.changed}
+
+
 def release(code: str) -> Any:
     from lms_bridge.domain.examday import ExamDayError
     from lms_bridge.results.jobs import release_now
@@ -228,6 +250,7 @@ bp.add_url_rule("/sessions/<code>/documents", "documents", guard("session.docume
 bp.add_url_rule("/sessions/<code>/documents/<name>", "document", guard("session.documents", document))
 bp.add_url_rule("/sessions/<code>/draw", "draw", guard("session.draw", draw), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/students/<ref>/admit", "admit", guard("student.admit", admit), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/ratings", "ratings", guard("session.ratings", ratings), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/release", "release", guard("session.release", release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/seal", "seal", guard("session.seal", seal), methods=("POST",))
 
@@ -341,6 +364,20 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [CODE_PARAM, {"name": "ref", "in": "path", "required": True,
                                             "description": "The student's id in the session file.",
                                             "schema": {"type": "string", "pattern": "^[^/]{1,64}$"}}]}},
+            "/sessions/{code}/ratings": {"post": {
+                **_op("Store a test exam's admission ratings from the university system's export (CSV or XLSX: the "
+                      "student's ID number or e-mail, and the rating 0-60): all of them, or none with every "
+                      "problem's file, row and column", "session.ratings",
+                      _json({"type": "object", "required": ["session", "rows", "changed"],
+                             "properties": {"session": {"type": "string"}, "rows": {"type": "integer"},
+                                            "changed": {"type": "array", "items": obj}}}, "Stored."),
+                      extra={"422": {"description": "Nothing was stored: the problems, each with its row.",
+                                     "content": {"application/json": {"schema": obj}}}}),
+                # The file in the multipart field "ratings" (a script may also send the file itself as
+                # the body, with ?name=FILE for the problems' words).
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {
+                        "ratings": {"type": "string", "format": "binary"}}}}}}}},
             "/sessions/{code}/release": {"post": _op("Record the chair's release of the results",
                                                      "session.release", _json(obj, "Released."), extra=CONFLICT)},
             "/sessions/{code}/seal": {"post": _op("Seal the session", "session.seal", _json(obj, "Sealed."),

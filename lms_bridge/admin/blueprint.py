@@ -63,6 +63,8 @@ bp.add_url_rule("/sessions/<code>/students/<ref>/test/reconnect", "test_reconnec
                 guard("student.test_reconnect", views.quiz_action), methods=("POST",), defaults={"action": "reconnect"})
 bp.add_url_rule("/sessions/<code>/students/<ref>/plagiarism", "plagiarism",
                 guard("student.plagiarism", views.plagiarism), methods=("POST",))
+bp.add_url_rule("/sessions/<code>/ratings", "ratings", guard("session.ratings", views.import_ratings),
+                methods=("POST",))
 bp.add_url_rule("/sessions/<code>/release", "release", guard("session.release", views.release), methods=("POST",))
 bp.add_url_rule("/sessions/<code>/sign-off", "sign_off", guard("session.sign_off", views.sign_off),
                 methods=("POST",))

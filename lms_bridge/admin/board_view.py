@@ -99,6 +99,59 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+TIMER_LABELS = {
+    "answer": lambda: _("answer"),
+    "talk": lambda: _("talk"),
+    "presentation": lambda: _("presentation"),
+}
+QUIZ_LABELS = {
+    "waiting": lambda: _("Not admitted to the test yet"),
+    "admitted": lambda: _("Admitted: the test is open"),
+    "running": lambda: _("Test in progress"),
+    "submitted": lambda: _("Test submitted"),
+    "scored": lambda: _("Test scored"),
+}
+
+
+def _timers_json(timer: Any, session_minutes: int) -> dict[str, Any] | None:
+    if timer is None:
+        return None
+    first, slot = rules.slot_plan(timer, session_minutes)
+    return {"phase": timer.phase, "label": TIMER_LABELS[timer.phase](), "min_minutes": timer.min_minutes,
+            "max_minutes": first, "slot_minutes": slot, "questions_minutes": slot - first}
+
+
+GRADING_LABELS = {
+    "writing": lambda: _("Writing; grading opens"),
+    "grading": lambda: _("Grading until"),
+    "closed": lambda: _("Grading time over"),
+}
+
+
+def _grading_json(exam: ExamSession, facts: rules.StudentFacts, now: datetime, tz: str) -> dict[str, Any] | None:
+    """A written or open-book exam: the student's grading window (lms_bridge.domain.kinds.GradingWindow),
+    counted down on the board until the ballot closes."""
+    from lms_bridge.domain.kinds import grading_window
+
+    window = grading_window(exam.kind, facts.ticket_drawn_at, exam.preparation_minutes,
+                            state().settings.exams.written_grading_hours)
+    if window is None:
+        return None
+    phase = window.phase(now)
+    return {"phase": phase, "label": GRADING_LABELS[phase](), "opens_at": _iso(window.opens_at),
+            "closes_at": _iso(window.closes_at), "opens_label": _t(window.opens_at, tz),
+            "closes_label": _t(window.closes_at, tz)}
+
+
+def _quiz_json(q: rules.QuizState | None, tz: str) -> dict[str, Any] | None:
+    if q is None:
+        return None
+    return {"phase": q.phase, "label": QUIZ_LABELS[q.phase](), "ends_at": _iso(q.ends_at),
+            "ends_label": _t(q.ends_at, tz), "seconds_left": q.seconds_left,
+            "minutes_left": (q.seconds_left + 59) // 60 if q.phase == "running" else None,
+            "score": q.score, "of": q.of}
+
+
 def _actions(row: Any, exam: ExamSession, others: list[rules.StudentFacts], now: datetime) -> list[dict[str, str]]:
     """The board buttons this student's row offers now: those the rules allow and the viewer's roles
     may use (both checked again on POST); the chair and the head of department see none."""
@@ -112,7 +165,7 @@ def _actions(row: Any, exam: ExamSession, others: list[rules.StudentFacts], now:
         if action is rules.Action.ADMIT and not (kind.tickets or kind.test_quiz):
             continue  # a defense or a creative exam: nobody is admitted to a draw or a quiz
         try:
-            rules.check_action(action, row.facts, others, now, draw=kind.tickets)
+            rules.check_action(action, row.facts, others, now, draw=kind.tickets, oral=kind.timer is not None)
         except rules.BoardError:
             continue
         label, confirm = ACTION_BUTTONS[action](), ACTION_CONFIRM[action](row.facts.name)
@@ -137,6 +190,12 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
     admission = admission_states(db, exam, now=board.now)
     tz = exam.timezone
     locale = get_locale() or "en"
+    kind = rules_for(exam.kind)
+    quiz: dict[int, rules.QuizState] = {}
+    if kind.test_quiz:
+        from lms_bridge.results.testexam import board_states
+
+        quiz = board_states(db, exam, board.now, state().settings)
     continue_days = continuation_days_by_ref(exam)
     drive = answers_in_drive(db, exam)
     students = []
@@ -181,12 +240,20 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
             "drive_files": drive.get(f.ref, {}),
             "timer": None if timer is None else {
                 "phase": timer.phase,
+                "label": str(timer.label),
+                "label_text": TIMER_LABELS.get(timer.label, TIMER_LABELS["answer"])(),
+                "may_end_at": _iso(timer.may_end_at),
+                "may_end_label": _t(timer.may_end_at, tz),
+                "first_minutes": timer.first_minutes,
+                "slot_minutes": timer.slot_minutes,
                 "answer_ends_at": _iso(timer.answer_ends_at),
                 "questions_end_at": _iso(timer.questions_end_at),
                 "answer_ends_label": _t(timer.answer_ends_at, tz),
                 "questions_end_label": _t(timer.questions_end_at, tz),
                 "overrun_seconds": timer.overrun_seconds,
             },
+            "quiz": _quiz_json(quiz.get(row.student_id), tz),
+            "grading": _grading_json(exam, f, board.now, tz),
             "votes": {"cast": row.votes.cast, "of": row.votes.of, "missing": list(row.votes.missing)},
             "decision": row.decision_letter,
             "exception": None if f.exception is None else {
@@ -227,8 +294,12 @@ def board_view(db: Any, exam: ExamSession, day: date | None) -> dict[str, Any]:
         "students": students,
         # The form of the exam (lms_bridge.domain.kinds): without a draw the board shows no ticket steps;
         # a test exam's admission opens the test quiz.
-        "draw": rules_for(exam.kind).tickets,
-        "test_quiz": rules_for(exam.kind).test_quiz,
+        "draw": kind.tickets,
+        "test_quiz": kind.test_quiz,
+        # The answer clock of this form of the exam (lms_bridge.domain.kinds.SlotTimer): an oral answer then
+        # questions, a defense's 7-10 minute talk in at most 15, a creative exam's 10-15 minute
+        # presentation; none at a test exam (the quiz's own time limit instead).
+        "timers": _timers_json(kind.timer, exam.answer_minutes),
         "released": exam.released_at is not None,
         # What the viewer's roles allow beyond the steps (the policy table; checked again on POST).
         "may": {"upload": may("board.upload"), "links": may("board.links"),

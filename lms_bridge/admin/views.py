@@ -663,6 +663,42 @@ def plagiarism(code: str, ref: str) -> Any:
     return back
 
 
+MAX_PROBLEMS_SHOWN = 30
+
+
+def import_ratings(code: str) -> Any:
+    """A test exam: the admission ratings from the university system's export (CSV or XLSX), all stored
+    or none; every problem is shown with its row and column."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    from lms_bridge.results.ratings import RatingsRefused
+    from lms_bridge.results.ratings import import_ratings as store_ratings
+
+    upload = request.files.get("ratings")
+    back = redirect(_students_url(code))
+    if upload is None or not upload.filename:
+        flash(_("Choose the export file (CSV or XLSX) first."), "error")
+        return back
+    limit = state().settings.limits.file_bytes
+    data = upload.read(limit + 1)
+    name = Path(upload.filename).name[:255]
+    try:
+        with transaction(state().sessionmaker) as db:
+            exam = _session_or_404(db, code)
+            done = store_ratings(db, exam, data, name, state().settings, actor=g.user.username)
+    except RatingsRefused as refused:
+        for problem in refused.problems[:MAX_PROBLEMS_SHOWN]:
+            flash(str(problem), "error")
+        flash(ngettext("%(num)s problem in %(file)s; nothing was stored.",
+                       "%(num)s problems in %(file)s; nothing was stored.", len(refused.problems), file=name), "error")
+        return back
+    flash(ngettext("%(num)s admission rating stored (%(changed)s changed).",
+                   "%(num)s admission ratings stored (%(changed)s changed).", done.rows,
+                   changed=len(done.changed)), "success")
+    return back
+
+
 def _confirmed() -> bool:
     """An irreversible action goes ahead only when the secretary ticked the box that says what it does
     (checked here, so the rule holds without the page's script too)."""

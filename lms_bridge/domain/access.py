@@ -98,6 +98,7 @@ POLICY: dict[str, Rule] = {
     "session.test_scores": _rule(SESSION, A, S),       # read a test exam's scores from Moodle now
     "student.test_reconnect": _rule(SESSION, A, S),    # a test continued after a lost connection
     "student.plagiarism": _rule(SESSION, A, S),        # a defense's plagiarism-check result
+    "session.ratings": _rule(SESSION, A, S),           # a test exam's admission ratings from the university's export
     # -- the sitting board (003 §56-61): the secretary runs it, the chair and the head watch it ----------
     "board.view": _rule(SESSION, A, S, C, H),          # the board, board.json, the uploaded answer sheets
     "board.identify": _rule(SESSION, A, S),            # the student showed an ID on camera

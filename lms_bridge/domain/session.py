@@ -79,7 +79,7 @@ class Student:
     email: str  # lower-cased
     admitted: bool = True
     admission_note: str = ""  # why not admitted (debts, ...), shown to the secretary
-    admission_rating: int | None = None  # test exams: 0..60
+    admission_rating: float | None = None  # test exams: 0..60 (the university export may give decimals)
     # Defenses: the university checker's result (a percentage) or a link to its report, as given.
     plagiarism: str = ""
     # The current and midterm control scores (0..100): on the student's application a postponed

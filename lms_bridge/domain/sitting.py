@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from lms_bridge.domain.examday import Continuation, ExceptionKind
+from lms_bridge.domain.kinds import ORAL_TIMER, SlotTimer
 from lms_bridge.i18n import gettext as _
 
 # 004 oral §6-7: up to 10 minutes of answer, then the commission's questions (5 minutes), in the
@@ -160,13 +161,16 @@ def stage_of(facts: StudentFacts, now: datetime) -> tuple[Stage, datetime | None
 
 
 def check_action(action: Action | str, facts: StudentFacts, others: Sequence[StudentFacts], now: datetime, *,
-                 draw: bool = True) -> None:
+                 draw: bool = True, oral: bool = True) -> None:
     """Raise :class:`BoardError` unless the secretary may do ``action`` for this student now.
 
     ``draw``: the form of the exam has tickets and a draw (``lms_bridge.domain.kinds``).  Without one (a
     defense, a creative exam, a test exam) there is no ticket to receive, and the answer does not wait
-    for a ticket or for answer sheets written in a preparation time."""
+    for a ticket or for answer sheets written in a preparation time.  ``oral``: the students answer the
+    commission in turn (not at a test exam, where the Moodle quiz is the answer)."""
     action = Action(action)
+    if not oral and action in (Action.START_ANSWER, Action.FINISH_ANSWER):
+        raise BoardError(_("At a test exam the students answer in the Moodle quiz; nobody answers orally."))
     stage, _since = stage_of(facts, now)
     facts = since_exception(facts)
     if stage is Stage.DECIDED:
@@ -215,28 +219,47 @@ def check_action(action: Action | str, facts: StudentFacts, others: Sequence[Stu
 
 @dataclass(frozen=True)
 class AnswerTimer:
-    """The answering student's clock: ``answer`` minutes, then ``questions`` minutes."""
+    """The answering student's clock: the first phase (``label``: answer, talk or presentation) until
+    ``answer_ends_at`` (it may end from ``may_end_at`` on), then the commission's questions."""
 
-    phase: str  # "answer" | "questions" | "over"
+    phase: str  # "answer" (the first phase, whatever its label) | "questions" | "over"
     answer_ends_at: datetime
     questions_end_at: datetime
-    overrun_seconds: int  # past the end of the questions, 0 before
+    overrun_seconds: int  # past the end of the slot, 0 before
+    label: str = "answer"
+    may_end_at: datetime | None = None
+    slot_minutes: int = 0
+    first_minutes: int = 0
+
+
+def slot_plan(timer: SlotTimer, session_minutes: int, question_minutes: int = QUESTION_MINUTES) -> tuple[int, int]:
+    """(minutes of the first phase, minutes of the whole slot) for this form of the exam.
+
+    The slot is the session's, never above the form's maximum.  An oral answer: the questions take
+    ``question_minutes`` of it (or half of a slot too short for them), the answer the rest.  A
+    defense's talk or a creative exam's presentation ends at ``timer.max_minutes`` (never past the
+    slot), the questions take the rest."""
+    slot = min(session_minutes, timer.slot_max_minutes) if timer.slot_max_minutes else session_minutes
+    first = slot - min(question_minutes, slot // 2) if timer.max_minutes is None else min(timer.max_minutes, slot)
+    return first, slot
 
 
 def answer_timer(started_at: datetime, now: datetime, *, slot_minutes: int,
-                 question_minutes: int = QUESTION_MINUTES) -> AnswerTimer:
-    """Answer then questions in the student's slot (the questions take ``question_minutes`` of it,
-    or half of a slot too short for them)."""
-    questions = min(question_minutes, slot_minutes // 2)
-    answer_ends = started_at + timedelta(minutes=slot_minutes - questions)
-    questions_end = started_at + timedelta(minutes=slot_minutes)
+                 question_minutes: int = QUESTION_MINUTES, timer: SlotTimer = ORAL_TIMER) -> AnswerTimer:
+    """The first phase then the questions in the student's slot (:func:`slot_plan`); the first phase
+    may end from ``timer.min_minutes`` on (a defense's talk: 7 minutes)."""
+    first, slot = slot_plan(timer, slot_minutes, question_minutes)
+    answer_ends = started_at + timedelta(minutes=first)
+    questions_end = started_at + timedelta(minutes=slot)
     if now < answer_ends:
         phase = "answer"
     elif now < questions_end:
         phase = "questions"
     else:
         phase = "over"
-    return AnswerTimer(phase, answer_ends, questions_end, max(0, int((now - questions_end).total_seconds())))
+    may_end = started_at + timedelta(minutes=min(timer.min_minutes, first)) if timer.min_minutes else None
+    return AnswerTimer(phase, answer_ends, questions_end, max(0, int((now - questions_end).total_seconds())),
+                       label=timer.phase, may_end_at=may_end, slot_minutes=slot, first_minutes=first)
 
 
 def preparation_ends(drawn_at: datetime, preparation_minutes: int) -> datetime:
@@ -298,3 +321,38 @@ def board_day(days: Sequence[date], today: date) -> date:
         if d >= today:
             return d
     return ordered[-1]
+
+
+@dataclass(frozen=True)
+class QuizState:
+    """A test exam student's quiz on the board, instead of the oral answer's timers (004 test §2-9).
+
+    ``phase``: ``waiting`` (not admitted yet), ``admitted`` (the quiz is open for the student, no
+    attempt seen yet), ``running`` (an attempt in progress: ``ends_at``, ``seconds_left`` of the time
+    limit), ``submitted`` (the attempt is closed, its score not read yet), ``scored``."""
+
+    phase: str
+    ends_at: datetime | None = None
+    seconds_left: int = 0
+    score: float | None = None
+    of: int = 0
+
+
+def quiz_state(*, admitted_at: datetime | None, attempt_state: str, attempt_started_at: datetime | None,
+               attempt_ends_at: datetime | None, score: float | None, now: datetime, limit_minutes: int,
+               exam_max: int) -> QuizState:
+    """Where a student's test is now, from the admission and Moodle's attempt as last read.
+
+    The attempt ends at Moodle's own deadline when known (a reconnection changes it), else at its
+    start plus the time limit."""
+    if score is not None:
+        return QuizState("scored", score=score, of=exam_max)
+    if attempt_state in ("finished", "abandoned"):
+        return QuizState("submitted", of=exam_max)
+    if attempt_state in ("inprogress", "overdue") and attempt_started_at is not None:
+        ends = attempt_ends_at or attempt_started_at + timedelta(minutes=limit_minutes)
+        return QuizState("running", ends_at=ends, seconds_left=max(0, int((ends - now).total_seconds())),
+                         of=exam_max)
+    if admitted_at is not None:
+        return QuizState("admitted", of=exam_max)
+    return QuizState("waiting", of=exam_max)

@@ -71,6 +71,7 @@ TASK_MODULES: list[str] = [
     "lms_bridge.results.admission",
     "lms_bridge.results.moodle_poll",
     "lms_bridge.results.testexam",
+    "lms_bridge.results.grading",
     "lms_bridge.results.watches",
     "lms_bridge.results.appeal_jobs",
     "lms_bridge.results.mail",

@@ -105,6 +105,69 @@ def record_responses(db: Session, session: ExamSession, student: StudentRecord, 
     return list(db.scalars(select(BallotRecord).where(BallotRecord.id.in_(ids)))) if ids else []
 
 
+# The close of a written exam's grading window, kept on the student's ballot entry in the journal when
+# the ticket is handed out (lms_bridge.results.draw) or by the closing job (lms_bridge.results.grading).
+WINDOW_KEY = "grading_closes_at"
+BALLOT_KEY_PREFIX = "forms.form:"
+
+
+def grading_closes_at(db: Session, session: ExamSession, student: StudentRecord) -> datetime | None:
+    from lms_bridge.store.repo import journal_entry
+
+    entry = journal_entry(db, session.id, BALLOT_KEY_PREFIX + student.student_ref)
+    raw = entry.data.get(WINDOW_KEY) if entry is not None else None
+    try:
+        return datetime.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def fix_grading_window(db: Session, session: ExamSession, student: StudentRecord, hours: int) -> datetime | None:
+    """Set the student's grading window once (from the ticket's draw, the writing minutes and ``hours``)
+    on the ballot's journal entry; returns its close, or None (no writing, no ticket, no ballot yet)."""
+    from lms_bridge.domain.kinds import grading_window
+    from lms_bridge.store.repo import journal_entry
+
+    entry = journal_entry(db, session.id, BALLOT_KEY_PREFIX + student.student_ref)
+    window = grading_window(session.kind, student.ticket_drawn_at, session.preparation_minutes, hours)
+    if entry is None or window is None:
+        return None
+    known = grading_closes_at(db, session, student)
+    if known is not None:
+        return known
+    entry.data = {**entry.data, WINDOW_KEY: window.closes_at.isoformat(),
+                  "grading_opens_at": window.opens_at.isoformat()}
+    db.add(AuditEvent(session_id=session.id, actor="system", action="grading_window.set", detail={
+        "student": student.student_ref, "opens_at": window.opens_at.isoformat(),
+        "closes_at": window.closes_at.isoformat(), "hours": hours}))
+    db.flush()
+    return window.closes_at
+
+
+def report_after_window(db: Session, session: ExamSession, student: StudentRecord) -> int:
+    """Every ballot submitted after the grading window closed is an incident (audited once): it is
+    kept, never counted.  Returns how many were new."""
+    from lms_bridge.store.repo import journal_entry
+
+    closes = grading_closes_at(db, session, student)
+    entry = journal_entry(db, session.id, BALLOT_KEY_PREFIX + student.student_ref)
+    if closes is None or entry is None:
+        return 0
+    reported = set(entry.data.get("after_window") or [])
+    late = [b for b in db.scalars(select(BallotRecord).where(BallotRecord.student_id == student.id))
+            if b.submitted_at > closes and b.id not in reported]
+    for b in late:
+        db.add(AuditEvent(session_id=session.id, actor=b.voter_email or "forms", action="ballot.after_grading_window",
+                          detail={"student": student.student_ref, "voter": b.voter_email,
+                                  "submitted_at": b.submitted_at.isoformat(), "closed_at": closes.isoformat(),
+                                  "status": b.status}))
+        reported.add(b.id)
+    if late:
+        entry.data = {**entry.data, "after_window": sorted(reported)}
+        db.flush()
+    return len(late)
+
+
 @dataclass(frozen=True)
 class TallyResult:
     outcome: rules.Outcome
@@ -126,6 +189,13 @@ def tally_student(db: Session, session: ExamSession, student: StudentRecord, *, 
     chair = next(m.email for m in members if m.role == "chair")
     secretary = next((m.email for m in members if m.role == "secretary"), None)
     existing = db.scalar(select(DecisionRecord).where(DecisionRecord.student_id == student.id))
+    # A written or open-book exam: ballots count up to the close of the grading window, and once it has
+    # closed the vote is closed (it decides with a quorum, else the commission decides).
+    window_end = grading_closes_at(db, session, student)
+    closed_at = existing.decided_at if existing is not None else None
+    if window_end is not None:
+        closed_at = min(closed_at, window_end) if closed_at is not None else window_end
+    window_over = window_end is not None and now() >= window_end
     records = list(db.scalars(select(BallotRecord).where(BallotRecord.student_id == student.id)
                               .order_by(BallotRecord.submitted_at, BallotRecord.id)))
     countable = [r for r in records if r.status != "edited"]
@@ -134,8 +204,9 @@ def tally_student(db: Session, session: ExamSession, student: StudentRecord, *, 
     quorum = session.grading.get("quorum", [2, 3])
     outcome = rules.tally(
         ballots, voters, chair, DecisionRule(session.grading.get("decision", "mean")), scale,
-        quorum=(int(quorum[0]), int(quorum[1])), closed_by_secretary=bool(closed_by) or existing is not None,
-        secretary_email=secretary, closed_at=existing.decided_at if existing is not None else None,
+        quorum=(int(quorum[0]), int(quorum[1])),
+        closed_by_secretary=bool(closed_by) or existing is not None or window_over,
+        secretary_email=secretary, closed_at=closed_at,
         degree_vote=DegreeVote(session.degree_vote))
 
     # The domain returns ballots normalised (e-mail case, letter spelling); match each reviewed

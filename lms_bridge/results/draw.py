@@ -104,6 +104,10 @@ def ticket_assignment(db: Session, session: ExamSession, student: StudentRecord,
                               "link": link}))
     db.flush()
     link_answers_in_ballot(db, session, student, google, link)
+    # A written exam: the grading window (from the end of the writing time) is fixed with the ticket.
+    from lms_bridge.results.ballots import fix_grading_window
+
+    fix_grading_window(db, session, student, google.settings.exams.written_grading_hours)
     return str(work["id"])
 
 

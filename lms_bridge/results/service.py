@@ -23,7 +23,7 @@ from lms_bridge.results.appeals import (
     refresh_appeal,
     sync_work,
 )
-from lms_bridge.results.ballots import FormLayout, TallyResult, record_responses, tally_student
+from lms_bridge.results.ballots import FormLayout, TallyResult, record_responses, report_after_window, tally_student
 from lms_bridge.results.submissions import apply_classroom_submission, apply_moodle_event
 from lms_bridge.store.models import (
     AuditEvent,
@@ -94,6 +94,7 @@ def refresh_form(db: Session, google: Any, entry: JournalEntry, *, closed_by: st
             # Merged into the row as it is now: a provisioning run may be adding to it (sharing).
             entry = merge_entry_data(db, entry, responses_cursor=newest_dt.isoformat())
     result = tally_student(db, session, student, closed_by=closed_by)
+    report_after_window(db, session, student)  # a written exam's ballot after its grading time: an incident
     if close and result.newly_decided and not entry.data.get("closed"):
         # Closed once the decision is recorded (issue: forms stop accepting responses then); a
         # ballot racing the close is still fetched, recorded and marked late.

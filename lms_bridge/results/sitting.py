@@ -219,8 +219,9 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
         # On the day the student was moved away from, the row says so and stops there.
         if sid in moved and moved[sid] != chosen:
             stage, since = rules.Stage.EXCEPTION, f.exception_at
-        timer = (rules.answer_timer(f.answer_started_at, now, slot_minutes=session.answer_minutes)
-                 if stage is rules.Stage.ANSWERING and f.answer_started_at else None)
+        clock = rules_for(session.kind).timer
+        timer = (rules.answer_timer(f.answer_started_at, now, slot_minutes=session.answer_minutes, timer=clock)
+                 if clock is not None and stage is rules.Stage.ANSWERING and f.answer_started_at else None)
         exc = exceptions.get(sid)
         return BoardRow(
             student_id=sid, facts=f, stage=stage, since=since, position=position,
@@ -246,6 +247,9 @@ def build_board(db: Session, session: ExamSession, day: date | None, now: dateti
                                       or r.extra_slot], now)
     next_up = next((r for r in in_queue if nxt_facts is not None and r.facts.ref == nxt_facts.ref
                     and (r.extra_slot or r.student_id not in extra)), None)
+    if rules_for(session.kind).timer is None:
+        # A test exam: everyone takes the quiz at once, nobody answers in turn (no queue, no delay).
+        answering, next_up = None, None
     delay = 0
     if answering is not None and answering.planned_start and answering.facts.answer_started_at:
         delay = int((answering.facts.answer_started_at - answering.planned_start).total_seconds() // 60)
@@ -279,7 +283,8 @@ def act(db: Session, session: ExamSession, student: StudentRecord, action: str, 
     if student.id not in facts:
         raise rules.BoardError(_("The student is not admitted to this sitting."))
     mine = facts[student.id]
-    rules.check_action(action, mine, list(facts.values()), now, draw=rules_for(session.kind).tickets)
+    rules.check_action(action, mine, list(facts.values()), now, draw=rules_for(session.kind).tickets,
+                       oral=rules_for(session.kind).timer is not None)
     if action is rules.Action.ADMIT:
         return None  # checked only: the caller admits through lms_bridge.results.admission
     if action is rules.Action.CONFIRM_RECEIPT:

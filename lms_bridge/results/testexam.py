@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from huey import crontab
@@ -182,7 +182,9 @@ def read_scores(db: Session, session: ExamSession, ops: Any, settings: Settings)
         user = journal_entry(db, session.id, f"moodle.user:{student.email}")
         if user is None:
             continue
-        state, points = finished_score(ops.attempts(int(quiz.external_id), int(user.external_id)))
+        attempts = ops.attempts(int(quiz.external_id), int(user.external_id))
+        _note_start(db, session, student, attempts)
+        state, points = finished_score(attempts)
         if state and state != student.attempt_state:
             student.attempt_state = state
         if points is not None and student.attempt_score != points:
@@ -192,6 +194,50 @@ def read_scores(db: Session, session: ExamSession, ops: Any, settings: Settings)
         out.append(ScoreRead(student.student_ref, state, points, decision is not None,
                              decision.id if decision is not None and had is None else None))
     db.flush()
+    return out
+
+
+def _note_start(db: Session, session: ExamSession, student: StudentRecord, attempts: list[dict[str, Any]]) -> None:
+    """Keep when the student's attempt started (on the admission's journal entry), for the board's
+    time left."""
+    if not attempts:
+        return
+    last = max(attempts, key=lambda a: int(a.get("attempt", 0)))
+    started = int(last.get("timestart") or 0)
+    entry = journal_entry(db, session.id, f"testexam.admit:{student.student_ref}")
+    if started and entry is not None and entry.data.get("started") != started:
+        entry.data = {**entry.data, "started": started}
+
+
+def board_states(db: Session, session: ExamSession, now: datetime, settings: Settings) -> dict[int, Any]:
+    """Student id -> where the student's test is (``lms_bridge.domain.sitting.quiz_state``), from the
+    admissions, the attempts as last read from Moodle (push or poll) and the reconnections (which give
+    back time: the attempt then ends at its start plus the override's time limit)."""
+    from lms_bridge.domain.sitting import quiz_state
+    from lms_bridge.store.repo import journal_entries
+
+    quiz = journal_entry(db, session.id, QUIZ_KEY)
+    limit = 60 * settings.exams.test_minutes
+    if quiz is not None:
+        limit = int(quiz.data.get("timelimit", limit))
+    admits = {e.key.split(":", 1)[1]: e.data for e in journal_entries(db, session.id, "testexam.admit:")}
+    again = incidents(db, session)
+    exam_max = exam_settings(settings).exam_max
+    out: dict[int, Any] = {}
+    for st in session.students:
+        if not (st.active and st.admitted):
+            continue
+        admit = admits.get(st.student_ref) or {}
+        try:
+            admitted_at = datetime.fromisoformat(str(admit["at"])) if admit.get("at") else None
+        except ValueError:
+            admitted_at = None
+        started = datetime.fromtimestamp(int(admit["started"]), UTC) if admit.get("started") else None
+        last = (again.get(st.student_ref) or [{}])[-1]
+        ends = (started + timedelta(seconds=int(last.get("timelimit") or limit))) if started else None
+        out[st.id] = quiz_state(admitted_at=admitted_at, attempt_state=st.attempt_state or "",
+                                attempt_started_at=started, attempt_ends_at=ends, score=st.attempt_score, now=now,
+                                limit_minutes=limit // 60, exam_max=exam_max)
     return out
 
 
@@ -244,7 +290,9 @@ def score_from_push(db: Session, payload: dict[str, Any], backends_factory: Any)
 
     b = backends_factory()
     ops = MoodleOps(b.moodle, b.settings.moodle)
-    state, points = finished_score(ops.attempts(int(quiz.external_id), int(user.external_id)))
+    attempts = ops.attempts(int(quiz.external_id), int(user.external_id))
+    _note_start(db, session, student, attempts)
+    state, points = finished_score(attempts)
     if state:
         student.attempt_state = state
     if points is None:

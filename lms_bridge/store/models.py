@@ -168,7 +168,7 @@ class StudentRecord(Base):
     email: Mapped[str] = mapped_column(String(255))
     admitted: Mapped[bool] = mapped_column(Boolean, default=True)
     admission_note: Mapped[str] = mapped_column(Text, default="")
-    admission_rating: Mapped[int | None]
+    admission_rating: Mapped[float | None]
     # A defense: the plagiarism check's result or a link to its report (session file or the page).
     plagiarism_check: Mapped[str] = mapped_column(Text, default="")
     # The current and midterm control scores (the cumulative grade on application, 003 §24).

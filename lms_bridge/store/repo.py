@@ -194,7 +194,7 @@ def spec_from_store(db: Session, session: ExamSession) -> SessionSpec:
         commission=tuple(Member(name=m.name, email=m.email, role=Role(m.role))
                          for m in session.members if m.active),
         students=tuple(Student(id=s.student_ref, name=s.name, email=s.email, admitted=s.admitted,
-                               admission_note=s.admission_note, admission_rating=s.admission_rating,
+                               admission_note=s.admission_note, admission_rating=_whole(s.admission_rating),
                                plagiarism=s.plagiarism_check, current_score=s.current_score,
                                midterm_score=s.midterm_score)
                        for s in session.students if s.active),
@@ -507,7 +507,9 @@ class _Reconcile:
             self.change(_l("Student %(id)s %(name)s is no longer admitted."), **label)
         elif s.admitted and not rec.admitted:
             self.change(_l("Student %(id)s %(name)s is now admitted."), **label)
-        if rec.admission_rating != s.admission_rating:
+        # A rating imported from the university's export (lms_bridge.results.ratings) stays when the file
+        # gives none.
+        if s.admission_rating is not None and rec.admission_rating != s.admission_rating:
             if rec.id in self.decided_student_ids:
                 self.refuse(_l("The admission rating of student %(id)s %(name)s cannot change: the "
                             "commission has already decided their grade."), **label)
@@ -525,7 +527,8 @@ class _Reconcile:
         # A result recorded on the page stays when the file gives none.
         self.writes.append(partial(
             _assign, rec, name=s.name, admitted=s.admitted, admission_note=s.admission_note,
-            admission_rating=s.admission_rating, current_score=s.current_score, midterm_score=s.midterm_score,
+            admission_rating=s.admission_rating if s.admission_rating is not None else rec.admission_rating,
+            current_score=s.current_score, midterm_score=s.midterm_score,
             active=True, position=position, plagiarism_check=s.plagiarism or rec.plagiarism_check))
 
     def plan_tickets(self) -> None:
@@ -561,8 +564,14 @@ def _assign(obj: Any, **values: Any) -> None:
             setattr(obj, key, value)
 
 
-def _dash(value: int | None) -> str:
-    return "-" if value is None else str(value)
+def _whole(value: float | None) -> float | None:
+    """A stored rating as the session file writes it: 54.0 (the column holds decimals) back to 54."""
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def _dash(value: float | None) -> str:
+    """A number as people write it (54, 52.5: a stored 54.0 shows as 54); "-" for none."""
+    return "-" if value is None else f"{value:g}"
 
 
 def _show_grading(g: dict[str, Any]) -> str:

@@ -178,3 +178,103 @@ def test_a_defense_board_shows_no_ticket_steps(app: Flask, upload: Any, signed_i
     res = signed_in.post(f"/sessions/{code}/board/students/{refs[0]}/confirm_receipt", data={"confirm": "yes"},
                          follow_redirects=True)
     assert "no tickets and no draw" in res.get_data(as_text=True)
+
+
+def test_a_defense_board_runs_a_talk_timer_of_seven_to_ten_minutes_in_fifteen(
+        app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _upload_kind(app, upload, "defense")
+    refs = _provisioned(app, code)
+    base = f"/sessions/{code}/board/students/{refs[0]}"
+    signed_in.post(f"{base}/identify", data={"confirm": "yes"})
+    signed_in.post(f"{base}/start_answer", data={"confirm": "yes"})
+    data = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    assert data["timers"] == {"phase": "talk", "label": "talk", "min_minutes": 7, "max_minutes": 10,
+                              "slot_minutes": 15, "questions_minutes": 5}
+    timer = next(s for s in data["students"] if s["ref"] == refs[0])["timer"]
+    assert (timer["label"], timer["first_minutes"], timer["slot_minutes"]) == ("talk", 10, 15)
+    from datetime import datetime, timedelta
+
+    start = datetime.fromisoformat(timer["questions_end_at"]) - timedelta(minutes=15)
+    assert datetime.fromisoformat(timer["may_end_at"]) == start + timedelta(minutes=7)
+    assert datetime.fromisoformat(timer["answer_ends_at"]) == start + timedelta(minutes=10)
+    assert 'data-kind="talk"' in data["html"]
+    assert "talk 7–10 min, slot 15 min" in data["html"]
+
+
+def test_a_creative_board_runs_a_presentation_timer(app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    code = _upload_kind(app, upload, "creative_exam")
+    _provisioned(app, code)
+    data = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    assert data["timers"]["phase"] == "presentation"
+    assert (data["timers"]["min_minutes"], data["timers"]["max_minutes"], data["timers"]["slot_minutes"]) == (
+        10, 15, 15)
+
+
+def test_a_test_exams_board_shows_the_quiz_not_the_answer_timers(
+        app: Flask, upload: Any, signed_in: FlaskClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from lms_bridge.store.models import JournalEntry, StudentRecord
+
+    code = _upload_kind(app, upload, "test_exam")
+    refs = _provisioned(app, code)
+    now = datetime.now(UTC)
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession).where(ExamSession.code == code))
+        db.add(JournalEntry(session_id=exam.id, step="moodle", key="moodle.test_quiz", external_id="9",
+                            data={"timelimit": 2400, "attempts": 1}))
+        by_ref = {s.student_ref: s for s in db.scalars(select(StudentRecord))}
+        for i, ref in enumerate(refs[:3]):
+            data: dict[str, Any] = {"at": (now - timedelta(minutes=20)).isoformat(), "by": "secretary"}
+            if i > 0:
+                data["started"] = int((now - timedelta(minutes=15)).timestamp())
+            db.add(JournalEntry(session_id=exam.id, step="testexam", key=f"testexam.admit:{ref}",
+                                external_id=str(i + 1), data=data))
+        by_ref[refs[1]].attempt_state = "inprogress"
+        by_ref[refs[2]].attempt_state, by_ref[refs[2]].attempt_score = "finished", 32.0
+        db.commit()
+    signed_in.post(f"/sessions/{code}/board/students/{refs[0]}/identify", data={"confirm": "yes"})
+    data = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    assert data["timers"] is None
+    assert data["answering"] is None
+    assert data["next_up"] is None
+    assert "Answering now" not in data["html"]
+    assert 'id="test-summary"' in data["html"]
+    rows = {s["ref"]: s for s in data["students"]}
+    assert [a["action"] for a in rows[refs[0]]["actions"]] == []  # admitted already; no oral answer to start
+    assert rows[refs[0]]["quiz"]["phase"] == "admitted"
+    assert rows[refs[1]]["quiz"]["phase"] == "running"
+    assert rows[refs[1]]["quiz"]["minutes_left"] in (25, 26)  # 40 minutes from a start 15 minutes ago
+    assert (rows[refs[2]]["quiz"]["phase"], rows[refs[2]]["quiz"]["score"]) == ("scored", 32.0)
+    assert "32 of 40" in data["html"]
+    assert rows[refs[3]]["quiz"]["phase"] == "waiting"
+    res = signed_in.post(f"/sessions/{code}/board/students/{refs[0]}/start_answer", data={"confirm": "yes"},
+                         follow_redirects=True)
+    assert "nobody answers orally" in res.get_data(as_text=True)
+
+
+def test_a_written_exams_board_counts_the_grading_time_down(app: Flask, upload: Any,
+                                                            signed_in: FlaskClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from lms_bridge.store.models import StudentRecord
+
+    text = SAMPLE_YAML.read_text(encoding="utf-8").replace("  kind: oral_exam", "  kind: written_exam")
+    text = text.replace("  preparation_minutes: 50\n", "  preparation_minutes: 120\n")
+    assert upload(text.encode(), "written.yaml").status_code == 302
+    with state(app).sessionmaker() as db:
+        exam = db.scalar(select(ExamSession))
+        code = exam.code
+        first = next(s for s in sorted(exam.students, key=lambda s: s.position) if s.admitted)
+        ref = first.student_ref
+    drawn = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=150)  # writing ended 30 minutes ago
+    with state(app).sessionmaker() as db:
+        st = db.scalar(select(StudentRecord).where(StudentRecord.student_ref == ref))
+        st.ticket_number, st.ticket_drawn_at = 1, drawn
+        db.commit()
+    data = signed_in.get(f"/sessions/{code}/board.json").get_json()
+    row = next(s for s in data["students"] if s["ref"] == ref)
+    assert row["grading"]["phase"] == "grading"
+    assert datetime.fromisoformat(row["grading"]["closes_at"]) == drawn + timedelta(minutes=120 + 120)
+    assert f'data-countdown="{row["grading"]["closes_at"]}"' in data["html"]
+    assert 'data-grading="grading"' in data["html"]

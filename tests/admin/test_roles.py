@@ -84,6 +84,7 @@ ROUTES: list[tuple[str, str, set[str]]] = [
     ("POST", f"/sessions/{CODE}/test/scores", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/students/{REF}/test/reconnect", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/students/{REF}/plagiarism", {"admin", "secretary"}),
+    ("POST", f"/sessions/{CODE}/ratings", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/students/{REF}/close-vote", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/students/{REF}/exception", {"admin", "secretary"}),
     ("POST", f"/sessions/{CODE}/students/{REF}/commission-decision", {"admin", "secretary", "chair"}),

@@ -19,6 +19,8 @@ from lms_bridge.domain.sitting import (
     extra_slots,
     next_to_answer,
     overrun_minutes,
+    quiz_state,
+    slot_plan,
     stage_of,
     votes,
 )
@@ -153,6 +155,60 @@ def test_the_answer_timer_gives_ten_minutes_of_answer_then_five_of_questions():
     assert (over.phase, over.overrun_seconds) == ("over", 120)
     # A short slot keeps half of it for the answer.
     assert answer_timer(m(0), m(0), slot_minutes=6).answer_ends_at == m(3)
+
+
+def test_each_form_of_the_exam_has_its_own_answer_clock():
+    """003 §32-33: a defense's talk takes 7-10 minutes, the whole defense at most 15; 004 creative: a
+    10-15 minute presentation; 004 oral: 10 of answer and 5 of questions; a test exam: no oral answer."""
+    from lms_bridge.domain.kinds import RULES
+    from lms_bridge.domain.session import ExamKind
+
+    clock = {kind: r.timer for kind, r in RULES.items()}
+    assert clock[ExamKind.TEST_EXAM] is None
+    for kind in (ExamKind.ORAL_EXAM, ExamKind.WRITTEN_EXAM, ExamKind.OPEN_BOOK):
+        t = answer_timer(m(0), m(1), slot_minutes=15, timer=clock[kind])
+        assert (t.label, t.answer_ends_at, t.questions_end_at, t.may_end_at) == ("answer", m(10), m(15), None)
+    defense = clock[ExamKind.DEFENSE]
+    t = answer_timer(m(0), m(1), slot_minutes=15, timer=defense)
+    assert (t.label, t.may_end_at, t.answer_ends_at, t.questions_end_at) == ("talk", m(7), m(10), m(15))
+    assert answer_timer(m(0), m(11), slot_minutes=15, timer=defense).phase == "questions"
+    # Never more than 15 minutes per student, whatever the session says.
+    assert answer_timer(m(0), m(1), slot_minutes=30, timer=defense).questions_end_at == m(15)
+    assert slot_plan(defense, 30) == (10, 15)
+    # A 12-minute slot: the talk still ends at 10, two minutes of questions.
+    assert slot_plan(defense, 12) == (10, 12)
+    creative = clock[ExamKind.CREATIVE_EXAM]
+    t = answer_timer(m(0), m(1), slot_minutes=15, timer=creative)
+    assert (t.label, t.may_end_at, t.answer_ends_at, t.questions_end_at) == ("presentation", m(10), m(15), m(15))
+    assert slot_plan(creative, 20) == (15, 15)
+    assert answer_timer(m(0), m(16), slot_minutes=15, timer=creative).overrun_seconds == 60
+
+
+def test_a_test_exam_has_no_oral_answer_on_the_board():
+    ready = replace(BASE, identified_at=m(-30), admitted_at=m(-20))
+    for action in (Action.START_ANSWER, Action.FINISH_ANSWER):
+        with pytest.raises(BoardError, match="Moodle quiz"):
+            check_action(action, ready, [], m(0), draw=False, oral=False)
+    check_action(Action.START_ANSWER, ready, [], m(0), draw=False)
+
+
+def test_a_test_exams_board_shows_the_quiz_state():
+    def q(**kw):
+        base = {"admitted_at": None, "attempt_state": "", "attempt_started_at": None, "attempt_ends_at": None,
+                "score": None, "now": m(15), "limit_minutes": 40, "exam_max": 40}
+        return quiz_state(**{**base, **kw})
+
+    assert q().phase == "waiting"
+    assert q(admitted_at=m(0)).phase == "admitted"
+    running = q(admitted_at=m(0), attempt_state="inprogress", attempt_started_at=m(5))
+    assert (running.phase, running.ends_at, running.seconds_left) == ("running", m(45), 30 * 60)
+    # A reconnection moves the end (the override's time limit).
+    assert q(admitted_at=m(0), attempt_state="inprogress", attempt_started_at=m(5),
+             attempt_ends_at=m(70)).seconds_left == 55 * 60
+    assert q(attempt_state="inprogress", attempt_started_at=m(5), now=m(50)).seconds_left == 0
+    assert q(admitted_at=m(0), attempt_state="finished", attempt_started_at=m(5)).phase == "submitted"
+    scored = q(admitted_at=m(0), attempt_state="finished", score=32.0)
+    assert (scored.phase, scored.score, scored.of) == ("scored", 32.0, 40)
 
 
 def test_the_next_student_is_the_first_in_order_still_to_answer():

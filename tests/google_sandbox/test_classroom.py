@@ -142,6 +142,17 @@ def test_individual_ticket_assignment_submission_lifecycle_and_push(google: Goog
         courseId=course["id"], courseWorkId=cw["id"], userId=STUDENTS[0]).execute()["studentSubmissions"][0]
     assert sub["state"] == "TURNED_IN"
     assert sub.get("late") is False
+    # turnIn "transfers ownership of attached Drive files to the teacher" (the course's owner); the
+    # student, the previous owner, becomes a writer (Drive's transfer-file guide); the course's other
+    # teachers get no Drive permission from it (not documented: the strict reading).
+    file_id = sub["assignmentSubmission"]["attachments"][0]["driveFile"]["id"]
+    perms = {p["emailAddress"]: p["role"] for p in google.service("drive", "drive").permissions().list(
+        fileId=file_id, fields="permissions(emailAddress,role)").execute()["permissions"]}
+    assert perms == {SECRETARY: "owner", STUDENTS[0]: "writer"}
+    # Each submission has its own alternateLink (to that student's work in the web UI).
+    both = classroom.courses().courseWork().studentSubmissions().list(
+        courseId=course["id"], courseWorkId=cw["id"]).execute()["studentSubmissions"]
+    assert len({s["alternateLink"] for s in both}) == 2
 
     # Grading and returning: return does not copy draftGrade to assignedGrade.
     classroom.courses().courseWork().studentSubmissions().patch(

@@ -44,7 +44,12 @@
       var answerEnds = Date.parse(timer.getAttribute("data-answer-ends"));
       var questionsEnd = Date.parse(timer.getAttribute("data-questions-end"));
       var phase, text;
-      if (now < answerEnds) { phase = "answer"; text = timer.getAttribute("data-label-answer") + " " + mmss(answerEnds - now); }
+      var mayEnd = timer.getAttribute("data-may-end") ? Date.parse(timer.getAttribute("data-may-end")) : 0;
+      if (now < answerEnds) {
+        phase = "answer"; text = timer.getAttribute("data-label-answer") + " " + mmss(answerEnds - now);
+        // A defense's talk (7-10 min) or a creative presentation (10-15 min): the shortest it may be.
+        if (mayEnd && now < mayEnd) { text += " (min " + mmss(mayEnd - now) + ")"; }
+      }
       else if (now < questionsEnd) { phase = "questions"; text = timer.getAttribute("data-label-questions") + " " + mmss(questionsEnd - now); }
       else { phase = "over"; text = timer.getAttribute("data-label-over") + " +" + mmss(now - questionsEnd); }
       timer.className = "timer timer-" + phase;

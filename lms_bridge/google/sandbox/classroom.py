@@ -21,6 +21,7 @@ from .common import (
     token_id,
 )
 from .errors import ApiError, already_exists, bad_request, failed_precondition, permission_denied
+from .files import ensure_perm_id
 
 HANDLERS: dict[str, Handler] = {}
 REGISTRATION_LIFETIME = 7 * 24 * 3600
@@ -630,8 +631,11 @@ def _sub_view(ctx: Ctx, sub: dict[str, Any]) -> dict[str, Any]:
     elif due is not None and sub["state"] in ("NEW", "CREATED", "RECLAIMED_BY_STUDENT") and ctx.now > due:
         out["late"] = True
     out["associatedWithDeveloper"] = sub["_project"] == ctx.principal.project
+    # StudentSubmission.alternateLink: "Absolute link to the submission in the Classroom web UI" — one
+    # per submission, so a ballot's link opens that student's work, not the assignment's
+    # (https://developers.google.com/workspace/classroom/reference/rest/v1/courses.courseWork.studentSubmissions).
     out["alternateLink"] = (f"{ctx.base_url}/classroom.googleapis.com/view/{sub['courseId']}"
-                            f"#cw{sub['courseWorkId']}")
+                            f"#cw{sub['courseWorkId']}-s{sub['id']}")
     if not out.get("assignmentSubmission"):
         out["assignmentSubmission"] = {}
     if not (ctx.is_admin() or is_teacher(ctx, sub["courseId"], ctx.me)):
@@ -738,7 +742,42 @@ def do_turn_in(ctx: Ctx, sub: dict[str, Any], actor_id: str) -> None:
     sub["state"] = "TURNED_IN"
     sub["_late"] = bool(due is not None and ctx.now > due)
     _history(sub, "TURNED_IN", now, actor_id)
+    _transfer_attachments(ctx, sub)
     save_sub(ctx, sub)
+
+
+def _transfer_attachments(ctx: Ctx, sub: dict[str, Any]) -> None:
+    """"Turning in a student submission transfers ownership of attached Drive files to the teacher"
+    (https://developers.google.com/workspace/classroom/reference/rest/v1/courses.courseWork.studentSubmissions/turnIn):
+    the course's owner, its primary teacher, becomes the owner and the student, the previous owner, a
+    writer ("the previous owner's role is downgraded to writer",
+    https://developers.google.com/workspace/drive/api/guides/transfer-file).  Google documents nothing
+    for the course's other teachers, so the strict reading: they get no Drive permission from this."""
+    course = ctx.store.get("course", sub["courseId"]) or {}
+    owner = ctx.store.get("user", course.get("ownerId", "")) if course.get("ownerId") else None
+    if owner is None:
+        return
+    new_owner = str(owner["email"]).lower()
+    for att in (sub.get("assignmentSubmission") or {}).get("attachments") or []:
+        fid = (att.get("driveFile") or {}).get("id")
+        doc = ctx.store.get("file", fid) if fid else None
+        if doc is None:
+            continue
+        for perm in doc["permissions"]:
+            if perm.get("role") == "owner":
+                perm["role"] = "writer"
+        mine = next((p for p in doc["permissions"] if p.get("type") == "user"
+                     and p.get("emailAddress") == new_owner and not p.get("view")), None)
+        if mine is None:
+            mine = {"kind": "drive#permission", "id": ensure_perm_id(new_owner), "type": "user",
+                    "emailAddress": new_owner, "displayName": new_owner.split("@")[0], "deleted": False,
+                    "pendingOwner": False}
+            doc["permissions"].append(mine)
+        mine["role"] = "owner"
+        doc["owners"] = [{"kind": "drive#user", "emailAddress": new_owner, "displayName": new_owner.split("@")[0],
+                          "me": False, "permissionId": mine["id"]}]
+        doc["shared"] = True
+        ctx.store.put("file", doc["id"], doc)
 
 
 @handler("classroom.courses.courseWork.studentSubmissions.turnIn")

@@ -271,6 +271,11 @@ def forms_batch_update(ctx: Ctx) -> dict[str, Any]:
 
 @handler("forms.forms.setPublishSettings")
 def forms_set_publish(ctx: Ctx) -> dict[str, Any]:
+    """https://developers.google.com/workspace/forms/api/reference/rest/v1/forms/setPublishSettings and
+    PublishState (https://developers.google.com/workspace/forms/api/reference/rest/v1/forms#publishstate):
+    both flags required; ``isAcceptingResponses`` true with ``isPublished`` false "isn't supported and
+    returns an error"; a form published but not accepting responses takes none (the product closes a
+    written exam's ballot this way at the end of its grading window)."""
     form, _ = get_form(ctx, ctx.params["formId"], write=True)
     settings = ctx.body.get("publishSettings") or {}
     mask = ctx.body.get("updateMask") or ""
