@@ -35,6 +35,28 @@ from lms_bridge.google.transport import Endpoints
 
 _P = "https://www.googleapis.com/auth/"
 
+
+# Parsing a service account's private key checks the RSA key, which costs milliseconds of CPU each
+# time; every workspace and every scope set needs credentials, so the parsed key is kept per key
+# file and shared (``with_scopes``/``with_subject`` copy the signer, they do not parse it again).
+_SA_BASES: dict[str, service_account.Credentials] = {}
+_SA_LOCK = threading.Lock()
+
+
+def _service_account_base(info: Mapping[str, Any]) -> service_account.Credentials:
+    """Credentials of this service-account key with no scopes and no subject, parsed once per process."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()
+    with _SA_LOCK:
+        base = _SA_BASES.get(digest)
+        if base is None:
+            base = service_account.Credentials.from_service_account_info(dict(info))
+            if len(_SA_BASES) >= 16:  # a process sees one or two keys; tests see a few
+                _SA_BASES.pop(next(iter(_SA_BASES)))
+            _SA_BASES[digest] = base
+        return base
+
 # The narrowest scope each group of calls needs (facts §7, checked against the discovery documents'
 # per-method scope lists by tests/google/test_scopes.py).
 SCOPES: dict[str, tuple[str, ...]] = {
@@ -168,8 +190,8 @@ class CredentialSource:
                 if self._token_uri:
                     info["token_uri"] = self._token_uri
                 try:
-                    self._cache[key] = service_account.Credentials.from_service_account_info(
-                        info, scopes=list(key[1]), subject=self.delegated_user)
+                    self._cache[key] = _service_account_base(info).with_scopes(list(key[1])).with_subject(
+                        self.delegated_user)
                 except (ValueError, KeyError) as exc:
                     # The message of google-auth names missing fields, never their values.
                     raise CredentialsError(f"setting {self._sa_setting}: not a service-account key "
