@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+# Imported at collection, not inside the test: importing schemathesis registers its random generator
+# with hypothesis, which runs gc.collect() and gc.get_referrers() over the whole heap, some 10 s of CPU
+# in a test process that has already run hundreds of tests, against well under a second here.
+import schemathesis
 from flask import Flask
+from hypothesis import HealthCheck, given, settings
 from sqlalchemy import select
 
 from lms_bridge.app import state
@@ -35,9 +41,6 @@ def _checks() -> list[Any]:
 
 @pytest.mark.parametrize("who", ["member", "secretary"])
 def test_the_api_holds_to_its_document_and_the_policy(people_app: Flask, who: str) -> None:  # noqa: F811
-    # Imported here, not at the top: every test process collects this module, one runs the test.
-    import schemathesis
-    from hypothesis import HealthCheck, given, settings
 
     token = make_token(people_app, who, who)
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", people_app)
