@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,12 @@ def test_authenticate(tmp_path: Path) -> None:
         db.flush()
         assert authenticate(db, "secretary", "long enough pw") is None
     engine.dispose()
+
+
+def test_the_product_hashes_passwords_with_scrypt_at_full_cost(
+        product_hash_password: Callable[[str], str]) -> None:
+    """The suite signs in with a cheaper scrypt (tests/conftest.py); the product's own stays at 2^15."""
+    hashed = product_hash_password("s3cret-pass-1")
+    assert hashed.startswith("scrypt:32768:8:1$")
+    assert check_password_hash(hashed, "s3cret-pass-1")
+    assert not check_password_hash(hashed, "s3cret-pass-2")
