@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from huey import crontab
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from lms_bridge.store.models import ExamSession, JournalEntry
 from lms_bridge.store.repo import journal_entries, journal_entry
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CURSOR_KEY = "moodle.poll"
 # Read a little before the last poll: Moodle's times are seconds and a poll can race a submission.
@@ -77,14 +79,17 @@ def poll_session(db: Session, session: ExamSession, ops: Any, *, now: int | None
     return notes
 
 
-@periodic_job(crontab(minute="*/2"), name="results.poll_moodle")
-def poll_moodle(queue: JobQueue) -> None:
-    """Without the companion plugin, read attempts and submissions from Moodle every two minutes."""
+def poll_provisioned(queue: JobQueue, wanted: Callable[[Session, ExamSession], bool],
+                     poll: Callable[[Session, ExamSession, Any, Any], T], *, what: str,
+                     after: Callable[[T], None] | None = None) -> None:
+    """Run ``poll(db, session, ops, backends)`` for each provisioned session ``wanted`` picks, each in
+    its own transaction (then ``after`` with what it returned, outside it); one session's failure is
+    logged and leaves the others and the next poll to go on."""
     from lms_bridge.moodle.operations import MoodleOps
 
     with queue.sessions() as db:
         ids = [s.id for s in db.scalars(select(ExamSession).where(ExamSession.status == "provisioned"))
-               if needs_polling(db, s)]
+               if wanted(db, s)]
     if not ids:
         return
     b = backends(queue)
@@ -93,7 +98,17 @@ def poll_moodle(queue: JobQueue) -> None:
         try:
             with queue.transaction() as db:
                 session = db.get(ExamSession, session_id)
-                if session is not None:
-                    poll_session(db, session, ops)
+                if session is None:
+                    continue
+                result = poll(db, session, ops, b)
+            if after is not None:
+                after(result)
         except Exception:
-            logger.exception("polling Moodle for session %s failed; the next poll tries again", session_id)
+            logger.exception("%s for session %s failed; the next poll tries again", what, session_id)
+
+
+@periodic_job(crontab(minute="*/2"), name="results.poll_moodle")
+def poll_moodle(queue: JobQueue) -> None:
+    """Without the companion plugin, read attempts and submissions from Moodle every two minutes."""
+    poll_provisioned(queue, needs_polling, lambda db, session, ops, _b: poll_session(db, session, ops),
+                     what="polling Moodle")

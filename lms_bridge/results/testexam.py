@@ -305,23 +305,12 @@ def score_from_push(db: Session, payload: dict[str, Any], backends_factory: Any)
 @periodic_job(crontab(minute="*/2"), name="results.poll_test_scores")
 def poll_test_scores(queue: JobQueue) -> None:
     """Every two minutes, read the scores of the provisioned test exams from Moodle."""
-    from lms_bridge.moodle.operations import MoodleOps
+    from lms_bridge.results.moodle_poll import poll_provisioned
 
-    with queue.sessions() as db:
-        ids = [s.id for s in db.scalars(select(ExamSession).where(ExamSession.status == "provisioned"))
-               if rules_for(s.kind).test_quiz and journal_entry(db, s.id, QUIZ_KEY) is not None]
-    if not ids:
-        return
-    b = backends(queue)
-    ops = MoodleOps(b.moodle, b.settings.moodle)
-    for session_id in ids:
-        try:
-            with queue.transaction() as db:
-                session = db.get(ExamSession, session_id)
-                read = read_scores(db, session, ops, b.settings) if session is not None else []
-            _enqueue_drafts(queue, read)
-        except Exception:
-            logger.exception("reading the test scores of session %s failed; the next poll tries again", session_id)
+    poll_provisioned(
+        queue, lambda db, s: rules_for(s.kind).test_quiz and journal_entry(db, s.id, QUIZ_KEY) is not None,
+        lambda db, session, ops, b: read_scores(db, session, ops, b.settings),
+        what="reading the test scores", after=lambda read: _enqueue_drafts(queue, read))
 
 
 # -- the page's actions: one transaction each, Moodle's clients from the queue's backends -------------------

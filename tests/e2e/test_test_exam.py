@@ -213,3 +213,18 @@ def test_a_test_exam_end_to_end(world: World, tmp_path: Path) -> None:  # noqa: 
         statuses = {w.target: w.status for w in db.scalars(select(WritebackRecord).where(
             WritebackRecord.decision_id == redone.id))}
         assert statuses["moodle"] == "draft", statuses
+
+    # The same through the two-minute periodic poll (the job the worker runs), for a decision lost again.
+    from lms_bridge.results.testexam import poll_test_scores
+
+    with world.sessions() as db:
+        db.execute(delete(WritebackRecord).where(WritebackRecord.decision_id == redone.id))
+        db.execute(delete(DecisionRecord).where(DecisionRecord.id == redone.id))
+        db.commit()
+    poll_test_scores.run(get_queue())
+    with world.sessions() as db:
+        again = db.scalar(select(DecisionRecord).where(DecisionRecord.student_id == t5.id))
+        assert again is not None
+        statuses = {w.target: w.status for w in db.scalars(select(WritebackRecord).where(
+            WritebackRecord.decision_id == again.id))}
+        assert statuses["moodle"] == "draft", statuses
