@@ -98,8 +98,8 @@ def measure(students: int) -> dict[str, Any]:
         assert client.post("/login", data={"username": "secretary", "password": PASSWORD}).status_code == 302
         statements: list[str] = []
 
-        def count(*_args: Any) -> None:
-            statements.append("x")
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(" ".join(statement.split()))
 
         event.listen(state(app).engine, "before_cursor_execute", count)
         result: dict[str, Any] = {"students": students, "journal_rows": len(rows)}
@@ -108,7 +108,7 @@ def measure(students: int) -> dict[str, Any]:
             statements.clear()
             res = client.get(url)
             result[name] = {"status": res.status_code, "kb": round(len(res.data) / 1024, 1),
-                            "queries": len(statements)}
+                            "queries": len(statements), "statements": [q[:160] for q in statements]}
             if name == "session_page":
                 html = res.get_data(as_text=True)
                 # Where the bytes are: each top-level section of the page.

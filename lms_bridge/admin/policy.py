@@ -19,7 +19,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import abort, g, redirect, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from lms_bridge.domain.access import (
@@ -82,13 +82,15 @@ def current_person() -> Person | None:
 
 def roles_in(db: Session, person: Person, exam: ExamSession) -> frozenset[Role]:
     """The person's site roles and their roles in ``exam``, narrowed by a token's role."""
-    members = db.execute(select(CommissionMember.email, CommissionMember.role).where(
-        CommissionMember.session_id == exam.id, CommissionMember.active.is_(True))).all()
-    appeal = db.execute(select(AppealMember.email, AppealMember.role).where(
-        AppealMember.session_id == exam.id, AppealMember.active.is_(True))).all()
-    found = session_roles(person.email, members=[(m, r) for m, r in members], head=exam.head_email,
-                          registrar=exam.registrar_email, sealed=exam.status == "sealed",
-                          appeal=[(m, r) for m, r in appeal])
+    # Both commissions in one round trip: every guarded request asks this.
+    rows = db.execute(union_all(
+        select(literal("commission").label("body"), CommissionMember.email, CommissionMember.role).where(
+            CommissionMember.session_id == exam.id, CommissionMember.active.is_(True)),
+        select(literal("appeal").label("body"), AppealMember.email, AppealMember.role).where(
+            AppealMember.session_id == exam.id, AppealMember.active.is_(True)))).all()
+    found = session_roles(person.email, members=[(m, r) for body, m, r in rows if body == "commission"],
+                          head=exam.head_email, registrar=exam.registrar_email, sealed=exam.status == "sealed",
+                          appeal=[(m, r) for body, m, r in rows if body == "appeal"])
     return person.narrowed(found | person.site)
 
 
@@ -224,10 +226,20 @@ def guard(action: str, view: F) -> F:
                         return redirect(url_for("admin.appeals_page", code=code))
                 raise
             g.roles_session = code
+            g.guarded_exam = exam
         return view(*args, **kwargs)
 
     wrapped.policy_action = action  # type: ignore[attr-defined]
     return cast(F, wrapped)
+
+
+def guarded_session(db: Session, code: str) -> ExamSession | None:
+    """The session the guard of this request loaded for ``code``, attached to ``db`` without
+    reading it again (the guard ran a moment ago, in the same request); else read from ``db``."""
+    exam = g.get("guarded_exam")
+    if exam is not None and g.get("roles_session") == code and exam.code == code:
+        return db.merge(exam, load=False)  # type: ignore[no-any-return]
+    return db.scalar(select(ExamSession).where(ExamSession.code == code))  # type: ignore[no-any-return]
 
 
 def may(action: str) -> bool:

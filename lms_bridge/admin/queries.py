@@ -125,8 +125,50 @@ def run_view(run: ProvisioningRun, code: str, titles: dict[str, str], shown: str
     }
 
 
-def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class BallotCounts:
+    """A session's ballots counted per student and per member, and the flagged ones per student."""
+
+    counted: Counter[int]
+    flagged: Counter[int]
+    by_member: Counter[int]
+
+
+def ballot_counts(db: Session, session: ExamSession) -> BallotCounts:
+    """One query for the students table and the commission card."""
+    counted: Counter[int] = Counter()
+    flagged: Counter[int] = Counter()
+    by_member: Counter[int] = Counter()
+    for student_id, member_id, status in db.execute(select(
+            BallotRecord.student_id, BallotRecord.member_id, BallotRecord.status).where(
+            BallotRecord.session_id == session.id)):
+        if status == "counted":
+            counted[student_id] += 1
+            if member_id is not None:
+                by_member[member_id] += 1
+        else:
+            flagged[student_id] += 1
+    return BallotCounts(counted, flagged, by_member)
+
+
+# The journal entries the students table looks up (the draw's record, admissions to the draw, the
+# files sent ahead, a test's admissions and reconnections, Moodle account conflicts), read at once.
+STUDENT_JOURNAL_PREFIXES = ("draw.record", "admission:", "moodle.admission:", "classroom.advance",
+                            "testexam.admit:", "testexam.reconnect:", "moodle.user_conflict:")
+
+
+def students_view(db: Session, session: ExamSession, counts: BallotCounts | None = None) -> list[dict[str, Any]]:
     """Each student's admission, draw, answers, status and decision (also the live JSON)."""
+    from lms_bridge.store.repo import end_prefetch, prefetch_journal
+
+    prefetch_journal(db, session.id, STUDENT_JOURNAL_PREFIXES)
+    try:
+        return _students_view(db, session, counts or ballot_counts(db, session))
+    finally:
+        end_prefetch(db)
+
+
+def _students_view(db: Session, session: ExamSession, counts: BallotCounts) -> list[dict[str, Any]]:
     decisions = {d.student_id: d for d in db.scalars(
         select(DecisionRecord).where(DecisionRecord.session_id == session.id))}
     writebacks: dict[int, list[WritebackRecord]] = {}
@@ -134,10 +176,7 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
         for wb in db.scalars(select(WritebackRecord).where(
                 WritebackRecord.decision_id.in_([d.id for d in decisions.values()]))):
             writebacks.setdefault(wb.decision_id, []).append(wb)
-    ballots = Counter(db.scalars(select(BallotRecord.student_id).where(
-        BallotRecord.session_id == session.id, BallotRecord.status == "counted")))
-    flagged = Counter(db.scalars(select(BallotRecord.student_id).where(
-        BallotRecord.session_id == session.id, BallotRecord.status != "counted")))
+    ballots, flagged = counts.counted, counts.flagged
     from lms_bridge.results.draw import handout_failures
 
     not_handed_out = handout_failures(db, session)
@@ -146,7 +185,7 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     exceptions = current_exceptions(db, session)
     from lms_bridge.results.admission import admission_states
 
-    admissions = admission_states(db, session)
+    admissions = admission_states(db, session, exceptions=exceptions)
     # Kind-specific: the files sent before the sitting (defense, creative exam) and a test's incidents.
     from lms_bridge.store.repo import journal_entry
 
@@ -232,10 +271,8 @@ def students_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
     return out
 
 
-def members_view(db: Session, session: ExamSession) -> list[dict[str, Any]]:
-    votes = Counter(db.scalars(select(BallotRecord.member_id).where(
-        BallotRecord.session_id == session.id, BallotRecord.status == "counted",
-        BallotRecord.member_id.is_not(None))))
+def members_view(db: Session, session: ExamSession, counts: BallotCounts | None = None) -> list[dict[str, Any]]:
+    votes = (counts or ballot_counts(db, session)).by_member
     return [{"name": m.name, "email": m.email, "role": m.role,
              "role_label": labels.label(labels.ROLE, m.role), "votes": votes.get(m.id, 0),
              "voting": m.role != "secretary"}
@@ -353,6 +390,17 @@ def own_ballots(db: Session, exam: ExamSession, email: str) -> list[dict[str, An
         .order_by(BallotRecord.submitted_at.desc())).all()
     return [{"student": name, "grade": b.grade, "degree": b.degree, "comment": b.comment,
              "submitted_at": b.submitted_at, "status": b.status} for b, name in rows]
+
+
+def latest_events(db: Session, exam: ExamSession, *actions: str) -> dict[str, AuditEvent | None]:
+    """The newest audit event of each of ``actions`` in one query (each is rare: a few per session)."""
+    found: dict[str, AuditEvent | None] = dict.fromkeys(actions)
+    for event in db.scalars(select(AuditEvent).where(AuditEvent.session_id == exam.id,
+                                                     AuditEvent.action.in_(actions))
+                            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())):
+        if found[event.action] is None:
+            found[event.action] = event
+    return found
 
 
 def latest_event(db: Session, exam: ExamSession, action: str) -> AuditEvent | None:

@@ -31,7 +31,15 @@ from lms_bridge.admin import labels, queries
 from lms_bridge.admin.appeals_view import appeal_summaries
 from lms_bridge.admin.auth import SIGN_IN_KEY, authenticate, end_sign_in, start_sign_in, user_for_token
 from lms_bridge.admin.forms import ActionForm, LanguageForm, LoginForm, UploadForm
-from lms_bridge.admin.policy import Refused, check, current_person, may, may_site, visible_sessions
+from lms_bridge.admin.policy import (
+    Refused,
+    check,
+    current_person,
+    guarded_session,
+    may,
+    may_site,
+    visible_sessions,
+)
 from lms_bridge.admin.timetable_view import timetable_rows
 from lms_bridge.appstate import LANGUAGE_KEY, state
 from lms_bridge.domain.access import Role
@@ -345,7 +353,7 @@ def session_page(code: str) -> Any:
     timetable (the slots of the students shown) and a link to the created resources."""
     requested = request.args.get("page", type=int)
     with state().sessionmaker() as db:
-        exam = queries.get_session(db, code)
+        exam = guarded_session(db, code)
         if exam is None:
             abort(404)
         run = queries.latest_run(db, exam.id)
@@ -356,12 +364,14 @@ def session_page(code: str) -> Any:
                        if person is not None and may("session.ballots.own") else None)
         from lms_bridge.domain.kinds import commission_votes, rules_for
 
-        students = queries.students_view(db, exam)
+        counts = queries.ballot_counts(db, exam)
+        students = queries.students_view(db, exam, counts)
         pages = queries.student_pages(len(students))
         page = requested if requested is not None else queries.sitting_page(students)
         if page < 1 or page > pages:
             abort(404)
         shown = queries.students_on_page(students, page)
+        events = queries.latest_events(db, exam, "commission.identified", "protocols.signed_off")
         if pages > 1:
             refs = {st["ref"] for st in shown}
             timetable = [slot for slot in timetable if slot["ref"] in refs]
@@ -370,11 +380,10 @@ def session_page(code: str) -> Any:
             votes=commission_votes(exam.kind, (exam.options or {}).get("commission_vote")),
             exams_settings=state().settings.exams, students=shown,
             students_total=len(students), admitted_total=sum(1 for st in students if st["admitted"]),
-            page=page, pages=pages, members=queries.members_view(db, exam),
+            page=page, pages=pages, members=queries.members_view(db, exam, counts),
             journal_count=queries.journal_count(db, exam), timetable=timetable,
             timetable_error=timetable_error, tz=exam.timezone, own_ballots=own_ballots,
-            identified=queries.latest_event(db, exam, "commission.identified"),
-            signed_off=queries.latest_event(db, exam, "protocols.signed_off"),
+            identified=events["commission.identified"], signed_off=events["protocols.signed_off"],
             roles=sorted(str(r) for r in g.get("roles", ())), appeals=appeal_summaries(db, exam))
 
 

@@ -333,6 +333,7 @@ def _open_ticket(queue: JobQueue, session_id: int, student_ref: str) -> None:
 
 
 def admission_states(db: Session, session: ExamSession, *, now: datetime | None = None,
+                     exceptions: dict[int, Any] | None = None,
                      ) -> dict[str, tuple[rules.AdmissionState, str]]:
     """Every active student's admission state and the last Moodle failure, in a few queries (the
     session page and the sitting board show all students at once)."""
@@ -341,7 +342,8 @@ def admission_states(db: Session, session: ExamSession, *, now: datetime | None 
     at = now or datetime.now(UTC)
     today = local_today(session, at)
     days = sitting_days(session)
-    exceptions = current_exceptions(db, session)
+    if exceptions is None:  # the caller may have read them already (the students table has)
+        exceptions = current_exceptions(db, session)
     pending = {e.key.removeprefix(ADMISSION_PREFIX): e for e in journal_entries(db, session.id, ADMISSION_PREFIX)}
     opened = {e.key.removeprefix(MOODLE_PREFIX) for e in journal_entries(db, session.id, MOODLE_PREFIX)}
     out: dict[str, tuple[rules.AdmissionState, str]] = {}

@@ -110,6 +110,10 @@ def journal_entry(db: Session, session_id: int, key: str, *, fresh: bool = False
     ``for_update`` also locks the row until the commit (PostgreSQL; SQLite has one writer at a time),
     so that what is written back from it loses nobody else's change.
     """
+    if not (fresh or for_update):
+        read = _prefetched(db, session_id, key)
+        if read is not None:
+            return next((e for e in read if e.key == key), None)
     query = select(JournalEntry).where(JournalEntry.session_id == session_id, JournalEntry.key == key)
     if for_update:
         query = query.with_for_update()
@@ -129,8 +133,42 @@ def merge_entry_data(db: Session, entry: JournalEntry, **data: Any) -> JournalEn
     return fresh
 
 
+_PREFETCH = "lms_bridge.journal_prefetch"
+
+
+def prefetch_journal(db: Session, session_id: int, prefixes: tuple[str, ...]) -> None:
+    """Read, in one query, a session's journal entries under each of ``prefixes`` (exact keys are
+    prefixes of themselves) for a read-only request: until ``db`` closes, :func:`journal_entry` and
+    :func:`journal_entries` answer a key or prefix that one of them covers from what was read
+    (``fresh`` and ``for_update`` reads still query).  A page that shows every student looks up
+    several kinds of entries; this makes them one round trip instead of one each."""
+    from sqlalchemy import or_
+
+    rows = list(db.scalars(select(JournalEntry).where(
+        JournalEntry.session_id == session_id,
+        or_(*(JournalEntry.key.startswith(p, autoescape=True) for p in prefixes)))))
+    db.info[_PREFETCH] = (session_id, prefixes, rows)
+
+
+def end_prefetch(db: Session) -> None:
+    """Forget what :func:`prefetch_journal` read: later reads of ``db`` query again."""
+    db.info.pop(_PREFETCH, None)
+
+
+def _prefetched(db: Session, session_id: int, key_or_prefix: str) -> list[JournalEntry] | None:
+    """The prefetched entries when they cover ``key_or_prefix`` in ``session_id``, else None."""
+    held = db.info.get(_PREFETCH)
+    if held is None or held[0] != session_id or not any(key_or_prefix.startswith(p) for p in held[1]):
+        return None
+    return held[2]  # type: ignore[no-any-return]
+
+
 def journal_entries(db: Session, session_id: int, prefix: str, *, fresh: bool = False) -> list[JournalEntry]:
     """A session's journal entries whose key starts with ``prefix`` (``forms.form:``, ``moodle.user:``)."""
+    if not fresh:
+        read = _prefetched(db, session_id, prefix)
+        if read is not None:
+            return [e for e in read if e.key.startswith(prefix)]
     query = select(JournalEntry).where(
         JournalEntry.session_id == session_id, JournalEntry.key.startswith(prefix, autoescape=True))
     return list(db.scalars(query.execution_options(populate_existing=True) if fresh else query))

@@ -445,3 +445,34 @@ def test_a_voters_group_is_kept_with_the_session(factory, sample_spec) -> None: 
 
     do_import(factory, replace(sample_spec, voters_group="gak-1@univ.edu.kz"))
     assert stored(factory, sample_spec.code).voters_group == "gak-1@univ.edu.kz"
+
+
+def test_a_prefetched_journal_answers_the_keys_it_covers_in_one_query(factory, sample_spec) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    from lms_bridge.store.repo import end_prefetch, journal_entries, journal_entry, prefetch_journal
+
+    do_import(factory, sample_spec)
+    with factory() as db:
+        sid = db.scalar(select(ExamSession.id))
+        db.add_all([JournalEntry(session_id=sid, step="s", key=key, external_id=key, data={}, created_at=NOW)
+                    for key in ("draw.record", "admission:a", "admission:b", "moodle.admission:a", "forms.form:a")])
+        db.commit()
+    with factory() as db:
+        statements: list[str] = []
+        event.listen(db.get_bind(), "before_cursor_execute", lambda *a: statements.append(a[2]))
+        prefetch_journal(db, sid, ("draw.record", "admission:"))
+        assert len(statements) == 1
+        assert journal_entry(db, sid, "draw.record").external_id == "draw.record"  # type: ignore[union-attr]
+        assert journal_entry(db, sid, "admission:c") is None
+        assert sorted(e.key for e in journal_entries(db, sid, "admission:")) == ["admission:a", "admission:b"]
+        assert [e.key for e in journal_entries(db, sid, "admission:b")] == ["admission:b"]
+        assert len(statements) == 1  # all answered from what was read
+        # Not covered: another prefix, another session, a fresh or locking read: each queries.
+        assert [e.key for e in journal_entries(db, sid, "moodle.admission:")] == ["moodle.admission:a"]
+        assert journal_entry(db, sid + 1, "draw.record") is None
+        assert journal_entry(db, sid, "draw.record", fresh=True) is not None
+        assert len(statements) == 4
+        end_prefetch(db)
+        assert journal_entry(db, sid, "draw.record") is not None
+        assert len(statements) == 5
