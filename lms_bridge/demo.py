@@ -203,7 +203,7 @@ class Demo:
         self._closers.clear()
 
 
-def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 2) -> Demo:
+def start_demo(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 4) -> Demo:
     """Bring the embedded default up (see the module docstring); the server is bound but not yet run."""
     from waitress.server import create_server
 

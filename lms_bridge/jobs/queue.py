@@ -386,7 +386,7 @@ class JobQueue:
         return True
 
     # -- the consumer ----------------------------------------------------------------------------
-    def consumer(self, *, workers: int = 2, periodic: bool = True, embedded: bool = False) -> Consumer:
+    def consumer(self, *, workers: int = 4, periodic: bool = True, embedded: bool = False) -> Consumer:
         """A thread consumer.  ``embedded`` leaves the process's signal handlers alone (the demo
         runs the consumer beside the web server, which owns Ctrl-C).  Its scheduler enqueues a
         periodic job only when it wins the job's tick (:meth:`claim_tick`)."""
