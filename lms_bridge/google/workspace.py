@@ -107,6 +107,12 @@ class GoogleWorkspace:
         """
         self.sheets.write_ranges(spreadsheet_id, [(row, first_column, [list(values)])])
 
+    def write_decision_rows(self, spreadsheet_id: str, blocks: Sequence[tuple[int, int, Sequence[Sequence[Cell]]]],
+                            ) -> None:
+        """Write several students' decision cells, each block (row, first column, [cells]), in one
+        ``values:batchUpdate``: Sheets counts it as one write request however many ranges it holds."""
+        self.sheets.write_ranges(spreadsheet_id, blocks)
+
     def create_ticket_assignment(self, course_id: str, student_email: str, *, title: str, description: str,
                                  due: datetime | None, topic_id: str | None = None,
                                  max_points: float | None = None) -> dict[str, Any]:

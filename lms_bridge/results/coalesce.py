@@ -12,6 +12,12 @@ form's refresh lock:
 
 The mark and the lock live in the job queue's key/value storage (Redis, SQLite or memory), so
 every worker process of one deployment shares them.
+
+The grade sheet's rows are written the same way (``kind="sheet"``, one per session): every
+decision's write-back marks the session's sheet, and one ``values:batchUpdate`` writes each row
+waiting since the last one.  Sheets allows 60 write requests per minute per user (Sheets API
+"Usage limits"): a row per request would keep the chair's release of a 300-student session off
+the sheet for five minutes; one request per refresh takes a second.
 """
 
 from __future__ import annotations
@@ -29,23 +35,24 @@ STALE_LOCK_SECONDS = 300.0
 
 
 class FormRefreshes:
-    """The dirty marks and refresh locks of forms, kept in a Huey instance's storage."""
+    """The dirty marks and refresh locks of forms, kept in a Huey instance's storage.
 
-    def __init__(self, huey: Any, *, clock: Callable[[], float] = time.time) -> None:
+    ``kind`` names what is refreshed: ``form`` (a voting form's responses, keyed by form id) or
+    ``sheet`` (a session's grade sheet rows, keyed by session id: :func:`flush_sheet`)."""
+
+    def __init__(self, huey: Any, *, clock: Callable[[], float] = time.time, kind: str = "form") -> None:
         self._huey = huey
         self._clock = clock
+        self._kind = kind
 
-    @staticmethod
-    def _mark_key(form_id: str) -> str:
-        return f"lms-bridge.form-dirty.{form_id}"
+    def _mark_key(self, form_id: str) -> str:
+        return f"lms-bridge.{self._kind}-dirty.{form_id}"
 
-    @staticmethod
-    def _lock_key(form_id: str) -> str:
-        return f"lms-bridge.form-refresh.{form_id}"
+    def _lock_key(self, form_id: str) -> str:
+        return f"lms-bridge.{self._kind}-refresh.{form_id}"
 
-    @staticmethod
-    def _listed_key(form_id: str) -> str:
-        return f"lms-bridge.form-listed.{form_id}"
+    def _listed_key(self, form_id: str) -> str:
+        return f"lms-bridge.{self._kind}-listed.{form_id}"
 
     def listed_at(self, form_id: str) -> float | None:
         """When a refresh of the form last listed its responses (epoch seconds), if ever."""

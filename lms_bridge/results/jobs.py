@@ -110,8 +110,25 @@ def _process_in_one_transaction(queue: JobQueue, delivery_pk: int) -> None:
 @job(retries=8, retry_delay=60.0, name="results.write_decision", priority=10)
 def write_decision(queue: JobQueue, decision_id: int, target: str) -> None:
     """Write a decision to one target (sheet, moodle, classroom); retried until it succeeds."""
-    from lms_bridge.results.writeback import run_target
+    from lms_bridge.results.writeback import flush_sheet, run_target
 
+    if target == "sheet":
+        # Every waiting row of the session's sheet goes in one write; a write running elsewhere for
+        # the same session writes this row too (it runs once more when marked while it wrote).
+        from lms_bridge.results.coalesce import FormRefreshes
+        from lms_bridge.store.models import DecisionRecord
+
+        with queue.sessions() as db:
+            session_id = db.scalar(select(DecisionRecord.session_id).where(DecisionRecord.id == decision_id))
+        if session_id is None:
+            return
+
+        def flush() -> None:
+            with queue.transaction() as db:
+                flush_sheet(db, backends(queue).google, session_id)
+
+        FormRefreshes(queue.huey, kind="sheet").run(str(session_id), flush)
+        return
     with queue.transaction() as db:
         run_target(db, decision_id, target, backends(queue),
                    classroom_enabled=queue.settings.google.classroom_grade_writeback)

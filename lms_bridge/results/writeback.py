@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from lms_bridge.remote import describe_error
 from lms_bridge.results.service import decision_for
-from lms_bridge.store.models import BallotRecord, WritebackRecord
+from lms_bridge.store.models import BallotRecord, ExamSession, WritebackRecord
 from lms_bridge.store.repo import journal_entry
 
 logger = logging.getLogger(__name__)
@@ -24,16 +24,13 @@ class TargetUnavailable(Exception):
     """The target cannot take the decision yet (not provisioned); the job retries later."""
 
 
-def write_sheet(db: Session, google: Any, decision_id: int, *, draft: bool = False) -> str:
+def _sheet_cells(db: Session, decision_id: int, layout: Any, rows: dict[str, Any], *, draft: bool,
+                 ) -> tuple[int, list[Any]]:
+    """The grade-sheet row of a decision and its cells (ticket ... degree decision)."""
     from lms_bridge.domain.grading import GradeScale
-    from lms_bridge.google.steps import SheetLayout
 
     decision, session, student = decision_for(db, decision_id)
-    entry = journal_entry(db, session.id, "sheets.gradesheet")
-    if entry is None or "layout" not in entry.data:
-        raise TargetUnavailable("the grade sheet is not provisioned yet")
-    layout = SheetLayout.from_json(entry.data["layout"])
-    row = (entry.data.get("rows") or {}).get(student.student_ref)
+    row = rows.get(student.student_ref)
     if row is None:
         raise TargetUnavailable("the student has no row in the grade sheet; provision the session again")
     counted = list(db.scalars(select(BallotRecord).where(BallotRecord.student_id == student.id,
@@ -60,8 +57,73 @@ def write_sheet(db: Session, google: Any, decision_id: int, *, draft: bool = Fal
         letter=decision.letter, points=decision.points, gpa=decision.gpa, word=word,
         degree_votes=degree_votes, degree_for=int(decision.degree_totals.get("yes", 0)),
         degree_against=int(decision.degree_totals.get("no", 0)), degree_decision=degree_decision)
-    google.write_decision_row(entry.external_id, int(row), layout.ticket_column, cells)
-    return f"row {row}, provisional" if draft else f"row {row}"
+    return int(row), list(cells)
+
+
+def _sheet_layout(db: Session, session_id: int) -> tuple[str, Any, dict[str, Any]]:
+    from lms_bridge.google.steps import SheetLayout
+
+    entry = journal_entry(db, session_id, "sheets.gradesheet")
+    if entry is None or "layout" not in entry.data:
+        raise TargetUnavailable("the grade sheet is not provisioned yet")
+    return entry.external_id, SheetLayout.from_json(entry.data["layout"]), dict(entry.data.get("rows") or {})
+
+
+def _sheet_waiting(record: WritebackRecord, *, draft: bool) -> bool:
+    """Whether a sheet record still needs a write: never written, failed, or a draft since released."""
+    return record.status not in ("done", "draft") or (record.status == "draft" and not draft)
+
+
+def flush_sheet(db: Session, google: Any, session_id: int) -> list[int]:
+    """Write every decision row of the session's grade sheet that waits for a write, in one
+    ``values:batchUpdate`` (one of the 60 write requests Sheets allows a user per minute), and
+    record each.  Returns the decision ids written.
+
+    A row that cannot be built (the student has no row) fails on its own record; a failed request
+    fails every record it carried and raises, so the job is retried."""
+    from lms_bridge.store.models import DecisionRecord
+
+    session = db.get(ExamSession, session_id)
+    if session is None:
+        return []
+    draft = session.released_at is None
+    records = [r for r in db.scalars(select(WritebackRecord).join(
+        DecisionRecord, DecisionRecord.id == WritebackRecord.decision_id).where(
+        DecisionRecord.session_id == session_id, WritebackRecord.target == "sheet")
+        .order_by(WritebackRecord.decision_id)) if _sheet_waiting(r, draft=draft)]
+    if not records:
+        return []
+    try:
+        sheet_id, layout, rows = _sheet_layout(db, session_id)
+    except TargetUnavailable as exc:
+        for record in records:
+            record.attempts += 1
+            record.status, record.last_error = "failed", str(exc)
+        db.commit()
+        raise
+    blocks: list[tuple[int, int, list[list[Any]]]] = []
+    carried: list[tuple[WritebackRecord, int]] = []
+    for record in records:
+        record.attempts += 1
+        try:
+            row, cells = _sheet_cells(db, record.decision_id, layout, rows, draft=draft)
+        except TargetUnavailable as exc:
+            record.status, record.last_error = "failed", str(exc)
+            continue
+        blocks.append((row, layout.ticket_column, [cells]))
+        carried.append((record, row))
+    if blocks:
+        try:
+            google.write_decision_rows(sheet_id, blocks)
+        except Exception as exc:
+            for record, _row in carried:
+                record.status, record.last_error = "failed", describe_error(exc)
+            db.commit()
+            raise
+    for record, row in carried:
+        record.status = "draft" if draft else "done"
+        record.last_error = f"row {row}, provisional" if draft else f"row {row}"
+    return [record.decision_id for record, _row in carried]
 
 
 def write_moodle(db: Session, moodle_ops: Any, decision_id: int, *, draft: bool = False) -> str:
@@ -111,11 +173,14 @@ def run_target(db: Session, decision_id: int, target: str, backends: Any, *,
     draft = session.released_at is None
     if draft and record.status == "draft":
         return record
+    if target == "sheet":
+        # The session's other waiting rows go in the same request (one Sheets write); the flush
+        # records the outcome of every row it carries, this one's included.
+        flush_sheet(db, backends.google, session.id)
+        return record
     record.attempts += 1
     try:
-        if target == "sheet":
-            note = write_sheet(db, backends.google, decision_id, draft=draft)
-        elif target == "moodle":
+        if target == "moodle":
             from lms_bridge.moodle.operations import MoodleOps
 
             note = write_moodle(db, MoodleOps(backends.moodle, backends.settings.moodle), decision_id,

@@ -70,6 +70,32 @@ def _ballots(db: Session, exam: ExamSession, student: StudentRecord, votes: dict
     db.flush()
 
 
+class _Sheet:
+    """The grade sheet's side of Google: records each row written and whether it said provisional."""
+
+    def __init__(self, calls: list[tuple[str, bool]], fail: Exception | None = None) -> None:
+        self.calls, self.requests, self.fail = calls, 0, fail
+
+    def write_decision_rows(self, sheet_id: str, blocks: list[tuple[int, int, list[list[object]]]]) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.requests += 1
+        for _row, _column, (cells,) in blocks:
+            self.calls.append(("sheet", any("алдын ала" in str(c) for c in cells)))
+
+
+def _grade_sheet(db: Session, exam: ExamSession, spec: SessionSpec) -> None:
+    """The grade sheet as provisioning leaves it in the journal: its layout and a row per student."""
+    from lms_bridge.google.steps import SheetLayout
+    from lms_bridge.store.models import JournalEntry
+
+    db.add(JournalEntry(session_id=exam.id, step="google.sheet", key="sheets.gradesheet", external_id="sheet-1",
+                        data={"layout": SheetLayout.for_spec(spec).to_json(),
+                              "rows": {s.id: n + 2 for n, s in enumerate(spec.admitted)}},
+                        created_at=T0))
+    db.flush()
+
+
 def _text(pdf: bytes) -> str:
     return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
 
@@ -185,12 +211,12 @@ def test_a_failing_decision_never_carries_the_degree(db: Session) -> None:
     assert "Академиялық дәреже берілсін." not in text
 
 
-def test_write_backs_are_drafts_until_the_chairs_release(db: Session, tmp_path: Path,
+def test_write_backs_are_drafts_until_the_chairs_release(db: Session, tmp_path: Path, sample_spec: SessionSpec,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from lms_bridge.results import writeback
 
     calls: list[tuple[str, bool]] = []
-    for target in ("sheet", "moodle", "classroom"):
+    for target in ("moodle", "classroom"):
         def fake(*args: object, draft: bool = False, target: str = target) -> str:
             calls.append((target, draft))
             return "draft" if draft else "final"
@@ -198,8 +224,9 @@ def test_write_backs_are_drafts_until_the_chairs_release(db: Session, tmp_path: 
     from types import SimpleNamespace
 
     # The writers are replaced: what matters here is when each target is written, and how.
-    outside = SimpleNamespace(google=None, moodle=None, settings=SimpleNamespace(moodle=None))
+    outside = SimpleNamespace(google=_Sheet(calls), moodle=None, settings=SimpleNamespace(moodle=None))
     exam = _session(db)
+    _grade_sheet(db, exam, sample_spec)
     students = _admitted(db)
     for st in students:
         _ballots(db, exam, st, {CHAIR: "B", M1: "B", M2: "B", M3: "B"})
@@ -211,7 +238,9 @@ def test_write_backs_are_drafts_until_the_chairs_release(db: Session, tmp_path: 
         assert (record.status, record.attempts) == ("draft", 1)
         # Written as a draft once: running it again before the release writes nothing more.
         run_target(db, decision_id, target, outside, classroom_enabled=True)
-    assert calls == [("sheet", True), ("moodle", True), ("classroom", True)]
+    # The sheet's rows go together: the first write-back wrote every decided student's row.
+    assert calls == [("sheet", True)] * len(students) + [("moodle", True), ("classroom", True)]
+    del calls[:len(students) - 1]
     # The grade sheet says the results are provisional until then.
     assert "АЛДЫН АЛА" in _text(grade_sheet_pdf(gather(db, exam)))
     with pytest.raises(SealRefused):
@@ -224,7 +253,7 @@ def test_write_backs_are_drafts_until_the_chairs_release(db: Session, tmp_path: 
         record = run_target(db, decision_id, target, outside, classroom_enabled=True)
         assert record.status == "done"
         run_target(db, decision_id, target, outside, classroom_enabled=True)
-    assert calls[3:] == [("sheet", False), ("moodle", False), ("classroom", False)]
+    assert calls[3:] == [("sheet", False)] * len(students) + [("moodle", False), ("classroom", False)]
     with pytest.raises(ExamDayError):
         release_results(db, exam, actor="secretary")
 
@@ -254,7 +283,7 @@ def test_seal_with_one_absent_student_succeeds_and_the_documents_show_the_absenc
 
 
 def test_the_cumulative_grade_is_written_like_a_decision_a_draft_until_the_release(
-        db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Session, tmp_path: Path, sample_spec: SessionSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     """003 §24: on the student's application the cumulative grade replaces the exam; it reaches the
     grade sheet, Moodle and Classroom like a decided grade, as a draft until the chair's release."""
     from types import SimpleNamespace
@@ -262,13 +291,14 @@ def test_the_cumulative_grade_is_written_like_a_decision_a_draft_until_the_relea
     from lms_bridge.results import writeback
 
     calls: list[tuple[str, bool]] = []
-    for target in ("sheet", "moodle", "classroom"):
+    for target in ("moodle", "classroom"):
         def fake(*args: object, draft: bool = False, target: str = target) -> str:
             calls.append((target, draft))
             return "draft" if draft else "final"
         monkeypatch.setattr(writeback, f"write_{target}", fake)
-    outside = SimpleNamespace(google=None, moodle=None, settings=SimpleNamespace(moodle=None))
+    outside = SimpleNamespace(google=_Sheet(calls), moodle=None, settings=SimpleNamespace(moodle=None))
     exam = _session(db)
+    _grade_sheet(db, exam, sample_spec)
     student, *others = _admitted(db)
     record_exception(db, exam, student, "cumulative", reason="өтініш: интернет жоқ", actor="secretary")
     decision = db.scalar(select(DecisionRecord).where(DecisionRecord.student_id == student.id))
@@ -301,7 +331,8 @@ def test_the_cumulative_grade_is_written_like_a_decision_a_draft_until_the_relea
     assert decision.id in release_results(db, exam, actor="secretary")
     for target in targets:
         assert run_target(db, decision.id, target, outside, classroom_enabled=True).status == "done"
-    assert sorted(calls[3:]) == [("classroom", False), ("moodle", False), ("sheet", False)]
+    # The sheet's write carried every decided row: the cumulative grade's and the others'.
+    assert sorted(calls[3:]) == [("classroom", False), ("moodle", False)] + [("sheet", False)] * (1 + len(others))
 
 
 def test_a_technical_failure_continues_on_the_sitting_day_the_secretary_chose(db: Session) -> None:
@@ -325,3 +356,36 @@ def test_a_technical_failure_continues_on_the_sitting_day_the_secretary_chose(db
         exam.language = language
         doc = gather(db, exam)
         assert text in _text(protocol_pdf(doc, next(s for s in doc.students if s.ref == student.student_ref)))
+
+
+def test_the_grade_sheet_takes_every_waiting_row_in_one_write_and_a_failed_write_fails_them_all(
+        db: Session, sample_spec: SessionSpec) -> None:
+    """Sheets allows 60 writes a minute per user: a release of many students must not be one
+    write per row.  A failed write leaves every row it carried failed, for the retry."""
+    from types import SimpleNamespace
+
+    from lms_bridge.google.errors import GoogleApiError
+
+    calls: list[tuple[str, bool]] = []
+    exam = _session(db)
+    _grade_sheet(db, exam, sample_spec)
+    students = _admitted(db)
+    for st in students:
+        _ballots(db, exam, st, {CHAIR: "A", M1: "A", M2: "A", M3: "A"})
+        tally_student(db, exam, st)
+    ids = list(db.scalars(select(DecisionRecord.id).order_by(DecisionRecord.id)))
+    failing = _Sheet(calls, fail=GoogleApiError("The service is unavailable.", status=503, reason="backendError"))
+    with pytest.raises(GoogleApiError):
+        run_target(db, ids[0], "sheet", SimpleNamespace(google=failing), classroom_enabled=True)
+    sheet_records = list(db.scalars(select(WritebackRecord).where(WritebackRecord.target == "sheet")))
+    assert {(r.status, r.attempts) for r in sheet_records} == {("failed", 1)}
+    assert all("unavailable" in r.last_error for r in sheet_records)
+    sheet = _Sheet(calls)
+    run_target(db, ids[-1], "sheet", SimpleNamespace(google=sheet), classroom_enabled=True)
+    assert (sheet.requests, len(calls)) == (1, len(students))
+    assert {r.status for r in sheet_records} == {"draft"}
+    release_results(db, exam, actor="secretary")
+    for decision_id in ids:  # the release enqueues each; the first write carries them all
+        run_target(db, decision_id, "sheet", SimpleNamespace(google=sheet), classroom_enabled=True)
+    assert (sheet.requests, calls[len(students):]) == (2, [("sheet", False)] * len(students))
+    assert {r.status for r in sheet_records} == {"done"}

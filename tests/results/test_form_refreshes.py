@@ -52,6 +52,20 @@ def test_other_forms_are_not_held_up(huey: Any) -> None:
     assert seen == [1]
 
 
+def test_a_sessions_sheet_and_a_form_of_the_same_id_do_not_share_a_lock(huey: Any) -> None:
+    forms, sheets = FormRefreshes(huey), FormRefreshes(huey, kind="sheet")
+    seen: list[int] = []
+    assert sheets.run("7", lambda: seen.append(forms.run("7", lambda: None))) == 1
+    assert seen == [1]
+
+    def write() -> None:  # a second write-back of the same session arrives during the first write
+        if len(seen) == 1:
+            seen.append(sheets.run("7", lambda: None))
+
+    assert sheets.run("7", write) == 2  # covered by the holder's one more write
+    assert seen == [1, 0]
+
+
 def test_a_failed_refresh_leaves_the_form_marked_and_the_lock_free(huey: Any) -> None:
     refreshes = FormRefreshes(huey)
 
