@@ -192,7 +192,12 @@ def _hours(doc: SessionDocument, s: StudentResult) -> str:
     start = _clock(doc.date)
     if s.decided_at is None:
         return _("from %(start)s", start=start)
-    return f"{start} – {_clock(doc.local(s.decided_at))}"
+    end = doc.local(s.decided_at)
+    if end < doc.date:
+        # Recorded before the sitting began (the cumulative grade, on the student's application):
+        # "09:00 – 08:12" would read as an attestation that ended before it started.
+        return _("recorded at %(time)s, before the sitting began", time=_clock(end))
+    return f"{start} – {_clock(end)}"
 
 
 def _present(doc: SessionDocument, student: StudentResult | None = None) -> list[str]:

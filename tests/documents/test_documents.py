@@ -221,3 +221,19 @@ def test_a_student_protocol_marks_who_voted_for_that_student(sitting: Sitting, f
     text = re.sub(r"\s+", " ", text)
     assert f"{voter} — Член комиссии (голос подан)" in text
     assert f"{absent.name} — Член комиссии (голос не подан)" in text
+
+
+@pytest.mark.parametrize(("lang", "said"), [("kk", "08:12 тіркелді, отырыс басталғанға дейін"),
+                                            ("ru", "записано в 08:12, до начала заседания")])
+def test_a_grade_recorded_before_the_sitting_never_reads_as_ending_before_it_began(
+        sitting: Sitting, lang: str, said: str) -> None:
+    """The cumulative grade may be recorded on the student's application before the sitting: the
+    protocol says when, instead of a start and an end the wrong way round."""
+    from datetime import timedelta
+
+    doc = sitting("oral_exam", lang)
+    early = dataclasses.replace(student(doc), decided_at=doc.date - timedelta(minutes=48))
+    for text in (pdf_text(protocol_pdf(doc, early)), " ".join(str(v) for v in xlsx_values(protocol_xlsx(doc, early)))):
+        text = re.sub(r"\s+", " ", text)
+        assert said in text
+        assert "09:00 – 08:12" not in text
