@@ -16,13 +16,28 @@ SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample-session.yaml"
 
 
 def _wait(driver: Any, condition: Any, seconds: float = 60) -> Any:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
+
+    def settled(d: Any) -> Any:
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            # Chromium's words for an element of a document the page replaced while it was being
+            # read (a reload mid-look, on a busy machine); selenium raises it as a generic error,
+            # not as a stale reference, so it is told apart by its message.
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
 
     # The page reloads itself (after a run, after a click): elements found a moment ago may be gone.
     return WebDriverWait(driver, seconds, poll_frequency=0.1,
                          ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-                         ).until(condition)
+                         ).until(settled)
 
 
 def _screenshot(driver: Any, path: Path) -> None:
