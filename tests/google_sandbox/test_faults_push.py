@@ -95,6 +95,30 @@ def test_sheets_quota_60_per_minute_per_user(tmp_path) -> None:
         google.sandbox.store.close()
 
 
+def test_a_values_batch_update_counts_once_against_the_sheets_write_quota(tmp_path) -> None:
+    """Sheets batch guide: "Each batch request, including all subrequests, is counted as one API
+    request toward your usage limit".  The grade sheet's rows of a whole session go in one
+    values:batchUpdate, so 60 of them, each with many ranges, fit a minute; the 61st does not."""
+    clock = Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp())
+    google, server = start(tmp_path, clock=clock)
+    try:
+        sheets = google.service("sheets", "spreadsheets")
+        book = sheets.spreadsheets().create(body={"properties": {"title": "q"}}).execute()
+        values = sheets.spreadsheets().values()
+        body = {"valueInputOption": "RAW",
+                "data": [{"range": f"B{row}:C{row}", "values": [["A", 95]]} for row in range(2, 42)]}
+        for _ in range(59):  # the create above was the minute's first write
+            values.batchUpdate(spreadsheetId=book["spreadsheetId"], body=body).execute()
+        with pytest.raises(HttpError) as exc:
+            values.batchUpdate(spreadsheetId=book["spreadsheetId"], body=body).execute()
+        assert exc.value.status_code == 429
+        got = values.get(spreadsheetId=book["spreadsheetId"], range="B41:C41").execute()
+        assert got["values"] == [["A", "95"]], got  # every range of the batch was written (FORMATTED_VALUE)
+    finally:
+        server.shutdown()
+        google.sandbox.store.close()
+
+
 def test_quotas_can_be_disabled(tmp_path) -> None:
     google, server = start(tmp_path, faults={"quotas": False})
     try:
