@@ -98,19 +98,12 @@ class GoogleWorkspace:
         """Stop accepting responses once the decision is recorded (the form stays published)."""
         self.forms.set_publish_state(form_id, published=True, accepting=False)
 
-    def write_decision_row(self, spreadsheet_id: str, row: int, first_column: int,
-                           values: Sequence[Cell]) -> None:
-        """Write one student's decision cells (ticket ... degree decision) in one batched call.
-
-        ``row``/``first_column`` come from the grade-sheet layout kept in the journal
-        (:class:`lms_bridge.google.steps.SheetLayout`); values are written RAW, exactly as given.
-        """
-        self.sheets.write_ranges(spreadsheet_id, [(row, first_column, [list(values)])])
-
     def write_decision_rows(self, spreadsheet_id: str, blocks: Sequence[tuple[int, int, Sequence[Sequence[Cell]]]],
                             ) -> None:
-        """Write several students' decision cells, each block (row, first column, [cells]), in one
-        ``values:batchUpdate``: Sheets counts it as one write request however many ranges it holds."""
+        """Write students' decision cells (ticket ... degree decision), each block (row, first column,
+        [cells]), in one ``values:batchUpdate``: Sheets counts it as one write request however many
+        ranges it holds.  Rows and columns come from the grade-sheet layout kept in the journal
+        (:class:`lms_bridge.google.steps.SheetLayout`); values are written RAW, exactly as given."""
         self.sheets.write_ranges(spreadsheet_id, blocks)
 
     def create_ticket_assignment(self, course_id: str, student_email: str, *, title: str, description: str,

@@ -138,10 +138,10 @@ _PREFETCH = "lms_bridge.journal_prefetch"
 
 def prefetch_journal(db: Session, session_id: int, prefixes: tuple[str, ...]) -> None:
     """Read, in one query, a session's journal entries under each of ``prefixes`` (exact keys are
-    prefixes of themselves) for a read-only request: until ``db`` closes, :func:`journal_entry` and
-    :func:`journal_entries` answer a key or prefix that one of them covers from what was read
-    (``fresh`` and ``for_update`` reads still query).  A page that shows every student looks up
-    several kinds of entries; this makes them one round trip instead of one each."""
+    prefixes of themselves) for a read-only request.  Until :func:`end_prefetch` (or until ``db``
+    closes), :func:`journal_entry` and :func:`journal_entries` answer a key or prefix that one of
+    them covers from what was read (``fresh`` and ``for_update`` reads still query).  A page that
+    shows every student looks up several kinds of entries; this makes them one round trip."""
     from sqlalchemy import or_
 
     rows = list(db.scalars(select(JournalEntry).where(

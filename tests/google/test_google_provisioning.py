@@ -188,7 +188,7 @@ def test_tally_calls_votes_close_decision_ticket_and_grade(world: World) -> None
     cells = layout.decision_cells(ticket=7, votes={"chair@sandbox.test": "A", "member1@sandbox.test": "B+"},
                                   letter="A-", points=92, gpa=3.67, word="өте жақсы")
     row = sheet.data["rows"]["S1"]
-    ws.write_decision_row(sheet.external_id, row, layout.ticket_column, cells)
+    ws.write_decision_rows(sheet.external_id, [(row, layout.ticket_column, [cells])])
     values = ws.sheets.read_values(sheet.external_id, f"A{row}:Z{row}")[0]
     assert values[layout.ticket_column - 1:layout.ticket_column + 2] == ["7", "A", "B+"]
     assert values[1] == "S1"  # the identity columns are untouched
@@ -329,8 +329,8 @@ def test_a_student_admitted_later_gets_a_form_and_the_next_row(world: World) -> 
     assert first["status"] == "succeeded", first
     sheet = _journal(world.db, "sheets.gradesheet")[0]
     layout = SheetLayout.from_json(sheet.data["layout"])
-    ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
-                          layout.decision_cells(ticket=3, votes={}, letter="B", points=80, gpa=3.0, word="жақсы"))
+    ws.write_decision_rows(sheet.external_id, [(2, layout.ticket_column, [
+        layout.decision_cells(ticket=3, votes={}, letter="B", points=80, gpa=3.0, word="жақсы")])])
 
     late = Student("S0", "Кеш қабылданған", "s0@sandbox.test")
     spec2 = SessionSpec(**{**spec.__dict__, "students": (late, *spec.students)})
@@ -512,9 +512,8 @@ def test_grade_sheet_cells_hold_text_as_given_never_a_formula_or_a_number(world:
     assert summary["status"] == "succeeded", summary
     sheet = _journal(world.db, "sheets.gradesheet")[0]
     layout = SheetLayout.from_json(sheet.data["layout"])
-    ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
-                          layout.decision_cells(ticket="=1+1", votes={}, letter="A", points=95, gpa=4.0,
-                                                word="өте жақсы"))
+    ws.write_decision_rows(sheet.external_id, [(2, layout.ticket_column, [
+        layout.decision_cells(ticket="=1+1", votes={}, letter="A", points=95, gpa=4.0, word="өте жақсы")])])
     rows = ws.sheets.read_values(sheet.external_id, "A1:Z10")
     assert rows[1][1:3] == ["007", '=HYPERLINK("http://x")']
     assert rows[2][1:3] == ["0100", "'Апостроф"]
@@ -586,8 +585,8 @@ def test_every_call_the_product_makes_exists_in_the_oldest_allowed_client(tmp_pa
         ws.close_form(form.external_id)
         sheet = _journal(w.db, "sheets.gradesheet")[0]
         layout = SheetLayout.from_json(sheet.data["layout"])
-        ws.write_decision_row(sheet.external_id, 2, layout.ticket_column,
-                              layout.decision_cells(ticket=1, votes={}, letter="B", points=80, gpa=3.0, word="x"))
+        ws.write_decision_rows(sheet.external_id, [(2, layout.ticket_column, [
+            layout.decision_cells(ticket=1, votes={}, letter="B", points=80, gpa=3.0, word="x")])])
         ws.sheets.read_values(sheet.external_id, "A1:B2")
         ws.drive.list_permissions(form.external_id)
         ws.classroom.list_students(course)
